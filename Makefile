@@ -1,0 +1,146 @@
+# shadowproxy: one Makefile, pkg-config for every library.
+#   make          build ./shadowproxy (installs missing Debian packages as root)
+#   make test     unit tests, end-to-end tests, and both again under ASan+UBSan
+#   make demo     two stub ERPs + shadowproxy + a little traffic + a summary
+#   make bench    throughput/latency table against direct and nginx (not in test)
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+VERSION := 0.1.0
+
+# Debian 12 packages: to build, to test, to benchmark.
+BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
+              libjansson-dev libuv1-dev libssl-dev zlib1g-dev
+TEST_DEBS  := python3 python3-pytest curl jq
+BENCH_DEBS := wrk nginx-light
+
+PKGS := libmicrohttpd libcurl jansson libuv openssl zlib
+# Recursive (=) so pkg-config runs after the deps stamp has installed them.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
+CSTD     := -std=c11 -D_GNU_SOURCE
+OPT      ?= -O2 -g
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -DSP_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRC      := $(wildcard proxy/*.c)
+LIB_SRC  := $(filter-out proxy/main.c,$(SRC))
+HDRS     := $(wildcard proxy/*.h)
+OBJ      := $(SRC:proxy/%.c=build/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:proxy/%.c=build/obj/%.o)
+ASAN_OBJ := $(SRC:proxy/%.c=build/asan/%.o)
+ASAN_LIB := $(LIB_SRC:proxy/%.c=build/asan/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+UNIT_ASAN:= $(UNIT_SRC:tests/unit/%.c=build/unit-asan/%)
+STUB_SRC := $(wildcard tests/stub/*.c)
+
+.PHONY: all deps test-deps bench-deps test unit unit-asan e2e e2e-asan asan \
+        demo bench install uninstall clean format
+
+all: shadowproxy build/sp-stub
+
+# --- dependencies -----------------------------------------------------------
+# Installs what is missing when run as root; otherwise says what to install.
+define ensure_debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+endef
+
+build/.deps:
+	$(call ensure_debs,$(BUILD_DEBS))
+	@mkdir -p build && touch $@
+build/.test-deps: | build/.deps
+	$(call ensure_debs,$(TEST_DEBS))
+	@touch $@
+build/.bench-deps: | build/.deps
+	$(call ensure_debs,$(BENCH_DEBS))
+	@touch $@
+deps: build/.deps
+test-deps: build/.test-deps
+bench-deps: build/.bench-deps
+
+# --- build ------------------------------------------------------------------
+build/obj/%.o: proxy/%.c $(HDRS) | build/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+build/asan/%.o: proxy/%.c $(HDRS) | build/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(SAN) -O1 -c $< -o $@
+
+shadowproxy: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/shadowproxy-asan: $(ASAN_OBJ)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+asan: build/shadowproxy-asan build/sp-stub
+
+build/sp-stub: $(STUB_SRC) proxy/headers.h | build/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(CFLAGS) -o $@ $(STUB_SRC) $(shell pkg-config --cflags --libs zlib) -lpthread
+
+build/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+
+build/unit-asan/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(SAN) -Iproxy -o $@ $< $(ASAN_LIB) $(PKG_LIBS)
+
+# --- tests ------------------------------------------------------------------
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+unit-asan: $(UNIT_ASAN)
+	@set -e; for t in $(UNIT_ASAN); do echo "== $$t"; $$t; done
+
+e2e: shadowproxy build/sp-stub build/.test-deps
+	cd tests/e2e && SP_BIN=$(CURDIR)/shadowproxy SP_STUB=$(CURDIR)/build/sp-stub \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+e2e-asan: build/shadowproxy-asan build/sp-stub build/.test-deps
+	cd tests/e2e && SP_BIN=$(CURDIR)/build/shadowproxy-asan SP_STUB=$(CURDIR)/build/sp-stub \
+	  SP_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+test: build/.test-deps
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) e2e
+	$(MAKE) e2e-asan
+
+# --- demo and bench ---------------------------------------------------------
+demo: shadowproxy build/sp-stub build/.test-deps
+	@./tests/demo.sh
+
+bench: shadowproxy build/sp-stub build/.bench-deps build/.test-deps
+	@./bench/run.sh
+
+# --- install ----------------------------------------------------------------
+install: shadowproxy
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/shadowproxy
+	install -m 0755 shadowproxy $(DESTDIR)$(PREFIX)/bin/shadowproxy
+	install -m 0644 docs/config.example.json $(DESTDIR)$(PREFIX)/share/shadowproxy/config.example.json
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/shadowproxy
+	rm -rf $(DESTDIR)$(PREFIX)/share/shadowproxy
+
+format:
+	clang-format -i proxy/*.c proxy/*.h tests/unit/*.c tests/stub/*.c
+
+clean:
+	rm -rf build/obj build/asan build/unit build/unit-asan build/sp-stub \
+	       build/shadowproxy-asan shadowproxy

@@ -1,0 +1,34 @@
+/* compare: the pure diff engine. Appends differences to a jansson array as
+ * objects {where, path, kind, legacy, new}; kinds are "changed", "added",
+ * "removed", "type". Paths are RFC 6901 JSON Pointers for bodies and the
+ * header name for headers. No I/O, no globals. */
+#ifndef SP_COMPARE_H
+#define SP_COMPARE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "body.h"
+#include "headers.h"
+
+typedef struct compare_opts {
+    const char *const *headers; /* header names to compare (case-insensitive) */
+    size_t nheaders;
+    size_t max_differences;     /* stop appending after this many; 0 = 100 */
+} compare_opts;
+
+/* Each returns the number of differences found (appended up to the cap of
+ * compare_opts.max_differences in total, counting what `diffs` holds). */
+size_t compare_status(int legacy, int new_, json_t *diffs, const compare_opts *o);
+size_t compare_headers(const hdr_list *legacy, const hdr_list *new_,
+                       json_t *diffs, const compare_opts *o);
+/* JSON bodies structurally (numbers by value, key order ignored, arrays by
+ * position); otherwise bytes, reported once at path "" with
+ * {"bytes": n, "sha256": hex} for each side. */
+size_t compare_bodies(const body_view *legacy, const body_view *new_,
+                      json_t *diffs, const compare_opts *o);
+/* The structural JSON diff on its own, `path` is the prefix ("" at root). */
+size_t compare_json(const json_t *legacy, const json_t *new_, const char *path,
+                    json_t *diffs, const compare_opts *o);
+
+#endif

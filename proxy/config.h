@@ -1,0 +1,89 @@
+/* config: the deployment file (JSON), its defaults and its validation.
+ * One table row per key (see config.c and docs/config.md). A loaded config
+ * is immutable; a reload builds a new one. */
+#ifndef SP_CONFIG_H
+#define SP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum sp_side { SIDE_LEGACY = 0, SIDE_NEW = 1 } sp_side;
+
+typedef struct config_upstream {
+    char *url;               /* base URL: scheme://host[:port][/prefix] */
+    long connect_timeout_ms; /* default 2000 */
+    long timeout_ms;         /* whole exchange; default 30000 */
+} config_upstream;
+
+typedef enum diff_log_mode { DIFFLOG_MISMATCHES = 0, DIFFLOG_ALL = 1 } diff_log_mode;
+
+typedef enum log_format { LOGFMT_LOGFMT = 0, LOGFMT_JSON = 1 } log_format;
+
+typedef struct sp_config {
+    char *listen_host;          /* default "127.0.0.1" */
+    int listen_port;            /* default 8080; 0 = any free port */
+    config_upstream upstream[2]; /* indexed by sp_side */
+    sp_side authority;          /* default legacy */
+    int workers;                /* 0 = one per core */
+    bool preserve_host;         /* default false */
+    size_t max_request_body;    /* default 64 MiB; over it: 413 */
+    size_t max_header_bytes;    /* default 32 KiB; request line + headers */
+    int max_connections;        /* default 4096, whole process */
+    int idle_timeout_s;         /* keep-alive idle timeout, default 60 */
+    long drain_timeout_ms;      /* SIGTERM: max wait for in-flight, default 15000 */
+
+    bool shadow_enabled;        /* default true */
+    long shadow_timeout_ms;     /* default 5000 */
+    int shadow_max_in_flight;   /* default 1000, whole process */
+    int breaker_failures;       /* consecutive failures to open; default 5 */
+    long breaker_open_ms;       /* how long it stays open; default 5000 */
+    long shadow_grace_ms;       /* shutdown grace for shadows; default 2000 */
+
+    size_t compare_max_body;    /* default 8 MiB */
+    char **compare_headers;     /* default {"Content-Type"} */
+    size_t ncompare_headers;
+    size_t max_differences;     /* per record, default 100 */
+
+    char *diff_log_path;        /* default "shadowproxy-diffs.jsonl" */
+    diff_log_mode diff_log_mode; /* default mismatches */
+    size_t diff_log_max_body;   /* bytes embedded per body, default 64 KiB */
+    size_t diff_log_queue;      /* pending exchanges awaiting comparison, default 10000 */
+    char **redact_fields;       /* default password, token, secret, cc_number, card_number, cvv */
+    size_t nredact_fields;
+
+    char *log_level;            /* error|warn|info|debug, default info */
+    log_format log_format;      /* default logfmt */
+} sp_config;
+
+/* One problem found in a config file. */
+typedef struct config_error {
+    int line, column;           /* 1-based; 0 when unknown */
+    char *message;
+} config_error;
+
+typedef struct config_errors {
+    config_error *v;
+    size_t n, cap;
+} config_errors;
+
+/* Fills *c with the defaults. Returns 0 or -ENOMEM. */
+int config_defaults(sp_config *c);
+/* Loads `path` over the defaults already in *c, collecting every problem
+ * (not just the first) in *errs. Returns 0 when errs is empty. */
+int config_load_file(sp_config *c, const char *path, config_errors *errs);
+/* Same, from a buffer (for tests); `name` is used in nothing but messages. */
+int config_load_buffer(sp_config *c, const char *text, size_t len,
+                       config_errors *errs);
+/* Cross-field checks after flags are applied (URLs present and valid, ...). */
+int config_validate(const sp_config *c, config_errors *errs);
+void config_free(sp_config *c);
+void config_errors_free(config_errors *e);
+
+/* Helpers shared with the CLI. */
+int config_parse_listen(const char *s, char **host, int *port); /* 0 or -EINVAL */
+int config_parse_side(const char *s, sp_side *out);             /* "legacy"/"new" */
+const char *config_side_name(sp_side s);
+int config_set_string(char **slot, const char *value);          /* 0 or -ENOMEM */
+
+#endif

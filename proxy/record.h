@@ -1,0 +1,62 @@
+/* record: builds one diff-log record (see docs/diff-log.md) and redacts
+ * secrets before anything is serialized. Pure: no I/O, no globals. */
+#ifndef SP_RECORD_H
+#define SP_RECORD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "body.h"
+#include "headers.h"
+
+#define RECORD_SCHEMA_VERSION 1
+
+typedef struct record_opts {
+    size_t max_body_bytes;          /* bodies embedded up to this many bytes */
+    const char *const *redact_fields; /* JSON field names, case-insensitive */
+    size_t nredact_fields;
+} record_opts;
+
+typedef struct record_leg {
+    bool attempted;          /* false: the leg was never sent (dropped/skipped) */
+    int status;              /* 0 when no answer */
+    const hdr_list *headers; /* may be NULL */
+    const body_view *body;   /* may be NULL */
+    double duration_ms;
+    const char *error;       /* NULL when fine */
+} record_leg;
+
+typedef struct record_input {
+    const char *id;
+    int64_t ts_ms;           /* Unix epoch, milliseconds (request arrival) */
+    const char *route;
+    const char *method;
+    const char *uri;         /* raw request-target */
+    const char *authority;   /* "legacy" or "new" */
+    const char *verdict;
+    const char *reason;      /* optional: why skipped/dropped; NULL to omit */
+    const hdr_list *req_headers;
+    const body_view *req_body;
+    record_leg legacy, new_;
+    json_t *differences;     /* borrowed; may be NULL (written as []) */
+} record_input;
+
+/* A new record object, redacted. NULL only on allocation failure. */
+json_t *record_build(const record_input *in, const record_opts *o);
+
+/* Serializes a record as one line ending in '\n' (compact, no raw newlines).
+ * Returns a malloc'd string and its length, or NULL. */
+char *record_to_line(const json_t *record, size_t *len);
+
+/* Redaction helpers (also used by the comparison, to redact diff values). */
+bool redact_header_name(const char *name);     /* Authorization, Cookie, ... */
+bool redact_field_name(const char *name, const record_opts *o);
+void redact_json(json_t *v, const record_opts *o); /* in place, recursive */
+/* Does a JSON Pointer path end in (or pass through) a redacted field? */
+bool redact_path(const char *pointer, const record_opts *o);
+
+/* RFC 3339 UTC with milliseconds: 2026-11-24T13:41:22.123Z; buf >= 25. */
+void record_format_ts(int64_t ts_ms, char *buf, size_t size);
+
+#endif
