@@ -1,0 +1,322 @@
+#include "analyzer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "compare.h"
+#include "log.h"
+#include "record.h"
+
+/* Past this many bytes of captured bodies waiting, new jobs lose their
+ * bodies (the verdict survives as "skipped"): the queue never holds more. */
+#define QUEUE_BYTE_BUDGET (256u * 1024u * 1024u)
+/* Lines are gathered and written with one write(2) per batch. */
+#define BATCH_FLUSH_BYTES (256u * 1024u)
+
+struct analyzer {
+    const sp_config *cfg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    analysis_job *head, *tail;
+    size_t depth, bytes;
+    bool stopping;
+    atomic_bool reopen;
+    difflog log;
+    record_opts ropts;
+    compare_opts copts;
+    char *batch;
+    size_t batch_len, batch_cap;
+};
+
+analysis_job *analysis_job_new(void)
+{
+    analysis_job *j = calloc(1, sizeof *j);
+    if (j)
+        j->preset = VERDICT_COUNT;
+    return j;
+}
+
+static void leg_strip(analysis_leg *l)
+{
+    hdr_list_free(&l->headers);
+    blob_unref(l->body);
+    l->body = NULL;
+}
+
+void analysis_job_free(analysis_job *j)
+{
+    if (!j)
+        return;
+    for (int s = 0; s < 2; s++) {
+        leg_strip(&j->legs[s]);
+        free(j->legs[s].error);
+    }
+    hdr_list_free(&j->req_headers);
+    blob_unref(j->req_body);
+    free(j->method);
+    free(j->uri);
+    free(j);
+}
+
+static size_t job_bytes(const analysis_job *j)
+{
+    size_t n = j->req_body ? j->req_body->len : 0;
+    for (int s = 0; s < 2; s++)
+        n += j->legs[s].body ? j->legs[s].body->len : 0;
+    return n;
+}
+
+void analyzer_submit(analyzer *a, analysis_job *job)
+{
+    pthread_mutex_lock(&a->mu);
+    size_t limit = a->cfg->diff_log_queue;
+    if (a->depth >= 2 * limit) {
+        pthread_mutex_unlock(&a->mu);
+        metric_add(METRIC_records_lost, 1);
+        analysis_job_free(job);
+        return;
+    }
+    if (a->depth >= limit || a->bytes + job_bytes(job) > QUEUE_BYTE_BUDGET) {
+        /* Over budget: keep the verdict's facts, drop the bodies. */
+        for (int s = 0; s < 2; s++)
+            leg_strip(&job->legs[s]);
+        blob_unref(job->req_body);
+        job->req_body = NULL;
+        hdr_list_free(&job->req_headers);
+        if (job->preset == VERDICT_COUNT) {
+            job->preset = VERDICT_SKIPPED;
+            job->reason = "comparison queue full";
+        }
+        metric_add(METRIC_compare_queue_overflow, 1);
+    }
+    a->bytes += job_bytes(job);
+    job->next = NULL;
+    bool was_empty = a->head == NULL;
+    if (a->tail)
+        a->tail->next = job;
+    else
+        a->head = job;
+    a->tail = job;
+    a->depth++;
+    metric_add(METRIC_compare_queue_depth, 1);
+    if (was_empty) /* the thread only sleeps on an empty queue */
+        pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static int batch_append(analyzer *a, const char *line, size_t len)
+{
+    if (a->batch_len + len > a->batch_cap) {
+        size_t cap = a->batch_cap ? a->batch_cap : 64 * 1024;
+        while (cap < a->batch_len + len)
+            cap *= 2;
+        char *b = realloc(a->batch, cap);
+        if (!b)
+            return -ENOMEM;
+        a->batch = b;
+        a->batch_cap = cap;
+    }
+    memcpy(a->batch + a->batch_len, line, len);
+    a->batch_len += len;
+    return 0;
+}
+
+static void flush_batch(analyzer *a, size_t nrecords)
+{
+    if (!a->batch_len)
+        return;
+    int rc = difflog_write(&a->log, a->batch, a->batch_len);
+    if (rc == 0) {
+        metric_add(METRIC_records_written, (int64_t)nrecords);
+        metric_add(METRIC_difflog_bytes, (int64_t)a->batch_len);
+    } else {
+        metric_add(METRIC_difflog_write_errors, 1);
+        metric_add(METRIC_records_lost, (int64_t)nrecords);
+        log_event(LOG_ERROR, "difflog_write_failed", "path", a->log.path, "error",
+                  strerror(-rc), NULL);
+    }
+    a->batch_len = 0;
+}
+
+static void prepare_leg(body_view *v, const analysis_leg *l, size_t cap)
+{
+    if (!l->attempted || l->status == 0)
+        return;
+    body_prepare(v, l->body ? l->body->data : NULL, l->body ? l->body->len : 0,
+                 l->body_whole, l->wire_len, l->sha256,
+                 hdr_list_get(&l->headers, "Content-Type"),
+                 hdr_list_get(&l->headers, "Content-Encoding"), cap);
+}
+
+static record_leg record_leg_of(const analysis_leg *l, const body_view *b)
+{
+    return (record_leg){
+        .attempted = l->attempted,
+        .status = l->status,
+        .headers = l->attempted ? &l->headers : NULL,
+        .body = l->attempted ? b : NULL,
+        .duration_ms = l->duration_ms,
+        .error = l->error,
+    };
+}
+
+/* Returns the number of records added to the batch (0 or 1). */
+static int analyze(analyzer *a, analysis_job *j)
+{
+    const sp_config *cfg = a->cfg;
+    body_view lb = {0}, nb = {0}, rb = {0};
+    json_t *diffs = json_array();
+    size_t found = 0;
+    verdict v = j->preset;
+    prepare_leg(&lb, &j->legs[SIDE_LEGACY], cfg->compare_max_body);
+    prepare_leg(&nb, &j->legs[SIDE_NEW], cfg->compare_max_body);
+    if (v == VERDICT_COUNT && diffs) {
+        const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
+        found += compare_status(l->status, n->status, diffs, &a->copts);
+        found += compare_headers(&l->headers, &n->headers, diffs, &a->copts);
+        found += compare_bodies(&lb, &nb, diffs, &a->copts);
+        v = found ? VERDICT_MISMATCH : VERDICT_MATCH;
+    } else if (v == VERDICT_COUNT) {
+        v = VERDICT_SKIPPED; /* out of memory: cannot compare */
+        j->reason = "out of memory";
+    }
+    metric_verdict(v);
+    int added = 0;
+    if (cfg->diff_log_mode == DIFFLOG_ALL || v != VERDICT_MATCH) {
+        if (j->req_body)
+            body_prepare(&rb, j->req_body->data, j->req_body->len, true,
+                         j->req_body->len, "", hdr_list_get(&j->req_headers, "Content-Type"),
+                         hdr_list_get(&j->req_headers, "Content-Encoding"),
+                         cfg->compare_max_body);
+        record_input in = {
+            .id = j->id,
+            .ts_ms = j->ts_ms,
+            .route = j->route,
+            .method = j->method ? j->method : "",
+            .uri = j->uri ? j->uri : "",
+            .authority = config_side_name(j->authority),
+            .verdict = verdict_name(v),
+            .reason = j->reason,
+            .req_headers = &j->req_headers,
+            .req_body = &rb,
+            .legacy = record_leg_of(&j->legs[SIDE_LEGACY], &lb),
+            .new_ = record_leg_of(&j->legs[SIDE_NEW], &nb),
+            .differences = diffs,
+        };
+        json_t *rec = record_build(&in, &a->ropts);
+        if (rec && found > json_array_size(diffs))
+            json_object_set_new(rec, "differences_total", json_integer((json_int_t)found));
+        size_t len = 0;
+        char *line = rec ? record_to_line(rec, &len) : NULL;
+        if (line && batch_append(a, line, len) == 0)
+            added = 1;
+        else
+            metric_add(METRIC_records_lost, 1);
+        free(line);
+        json_decref(rec);
+    }
+    json_decref(diffs);
+    body_view_free(&lb);
+    body_view_free(&nb);
+    body_view_free(&rb);
+    return added;
+}
+
+static void *analyzer_main(void *arg)
+{
+    analyzer *a = arg;
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        while (!a->head && !a->stopping && !atomic_load(&a->reopen))
+            pthread_cond_wait(&a->cv, &a->mu);
+        analysis_job *list = a->head;
+        size_t n = a->depth;
+        a->head = a->tail = NULL;
+        a->depth = 0;
+        a->bytes = 0;
+        bool stop = a->stopping && !list;
+        pthread_mutex_unlock(&a->mu);
+        if (stop)
+            break;
+        metric_add(METRIC_compare_queue_depth, -(int64_t)n);
+        if (atomic_exchange(&a->reopen, false)) {
+            int rc = difflog_reopen(&a->log);
+            log_event(rc ? LOG_ERROR : LOG_INFO, "difflog_reopened", "path", a->log.path,
+                      "error", rc ? strerror(-rc) : NULL, NULL);
+        }
+        size_t records = 0;
+        while (list) {
+            analysis_job *next = list->next;
+            records += (size_t)analyze(a, list);
+            analysis_job_free(list);
+            list = next;
+            if (a->batch_len >= BATCH_FLUSH_BYTES) {
+                flush_batch(a, records);
+                records = 0;
+            }
+        }
+        flush_batch(a, records);
+    }
+    return NULL;
+}
+
+int analyzer_start(analyzer **out, const sp_config *cfg)
+{
+    analyzer *a = calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    a->cfg = cfg;
+    a->ropts = (record_opts){
+        .max_body_bytes = cfg->diff_log_max_body,
+        .redact_fields = (const char *const *)cfg->redact_fields,
+        .nredact_fields = cfg->nredact_fields,
+    };
+    a->copts = (compare_opts){
+        .headers = (const char *const *)cfg->compare_headers,
+        .nheaders = cfg->ncompare_headers,
+        .max_differences = cfg->max_differences,
+    };
+    int rc = difflog_open(&a->log, cfg->diff_log_path);
+    if (rc != 0) {
+        free(a);
+        return rc;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    rc = pthread_create(&a->thread, NULL, analyzer_main, a);
+    if (rc != 0) {
+        difflog_close(&a->log);
+        free(a);
+        return -rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void analyzer_request_reopen(analyzer *a)
+{
+    atomic_store(&a->reopen, true);
+    pthread_mutex_lock(&a->mu);
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void analyzer_stop(analyzer *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    difflog_close(&a->log);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a->batch);
+    free(a);
+}

@@ -1,0 +1,705 @@
+#include "exchange.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "analyzer.h"
+#include "log.h"
+#include "worker.h"
+
+/* An answer that is complete within this many bytes is sent from one buffer
+ * with its exact Content-Length; a longer one is streamed. */
+#define STREAM_THRESHOLD (256u * 1024u)
+/* Streaming: bytes received but not yet handed to MHD before curl pauses. */
+#define STREAM_WINDOW (1024u * 1024u)
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+exchange *exchange_new(worker *w, const char *uri)
+{
+    exchange *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return NULL;
+    ex->uri = strdup(uri ? uri : "");
+    if (!ex->uri) {
+        free(ex);
+        return NULL;
+    }
+    ex->refs = 1; /* the MHD connection's */
+    ex->w = w;
+    ex->shadow_slot = -1;
+    ex->next = w->live;
+    if (w->live)
+        w->live->prev = ex;
+    w->live = ex;
+    ex->cfg = w->cfg;
+    ex->state = EX_RECEIVING;
+    ex->t0_ns = now_ns();
+    ex->ts_ms = wall_ms();
+    ex->shadow_preset = VERDICT_COUNT;
+    for (int s = 0; s < 2; s++) {
+        ex->legs[s].ex = ex;
+        ex->legs[s].side = (sp_side)s;
+    }
+    return ex;
+}
+
+void exchange_ref(exchange *ex) { ex->refs++; }
+
+static void leg_free(ex_leg *leg)
+{
+    hdr_list_free(&leg->headers);
+    blob_unref(leg->capture);
+    leg->capture = NULL;
+    if (leg->sha)
+        EVP_MD_CTX_free(leg->sha);
+    leg->sha = NULL;
+}
+
+void exchange_unref(exchange *ex)
+{
+    if (--ex->refs > 0)
+        return;
+    if (ex->prev)
+        ex->prev->next = ex->next;
+    else
+        ex->w->live = ex->next;
+    if (ex->next)
+        ex->next->prev = ex->prev;
+    for (int s = 0; s < 2; s++)
+        leg_free(&ex->legs[s]);
+    if (ex->shadow_head) {
+        ex->shadow_head->next = NULL; /* the tail belongs to req_list */
+        curl_slist_free_all(ex->shadow_head);
+    }
+    curl_slist_free_all(ex->req_list);
+    hdr_list_free(&ex->req_headers);
+    blob_unref(ex->req_body);
+    blob_unref(ex->overflow);
+    free(ex->uri);
+    free(ex->method);
+    free(ex);
+}
+
+/* ---- upstream request ---------------------------------------------------- */
+
+static bool header_is(const hdr_list *l, size_t i, const char *name)
+{
+    return strcasecmp(hdr_name(l, i), name) == 0;
+}
+
+/* Appends "Name: value" (curl's "Name;" for an empty value, since "Name:"
+ * would mean "remove this header"). */
+static int add_line(struct curl_slist **list, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    char stackbuf[512];
+    char *line = nl + vl + 3 <= sizeof stackbuf ? stackbuf : malloc(nl + vl + 3);
+    if (!line)
+        return -ENOMEM;
+    memcpy(line, name, nl);
+    if (vl) {
+        line[nl] = ':';
+        line[nl + 1] = ' ';
+        memcpy(line + nl + 2, value, vl + 1);
+    } else {
+        line[nl] = ';';
+        line[nl + 1] = '\0';
+    }
+    struct curl_slist *n = curl_slist_append(*list, line);
+    if (line != stackbuf)
+        free(line);
+    if (!n)
+        return -ENOMEM;
+    *list = n;
+    return 0;
+}
+
+/* The end-to-end request headers in order, plus the proxy's own. */
+static int build_request_headers(exchange *ex)
+{
+    const hdr_list *h = &ex->req_headers;
+    struct curl_slist *l = NULL;
+    char xff[1024] = "";
+    bool have_proto = false, have_accept = false, have_ctype = false, have_id = false;
+    int rc = 0;
+    for (size_t i = 0; i < h->n && rc == 0; i++) {
+        const char *name = hdr_name(h, i);
+        if (hdr_is_hop_by_hop(h, name) || header_is(h, i, "Content-Length") ||
+            header_is(h, i, "Expect") ||
+            (header_is(h, i, "Host") && !ex->cfg->preserve_host))
+            continue;
+        if (header_is(h, i, "X-Forwarded-For")) {
+            size_t at = strlen(xff);
+            snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", hdr_value(h, i));
+            continue;
+        }
+        have_proto |= header_is(h, i, "X-Forwarded-Proto");
+        have_accept |= header_is(h, i, "Accept");
+        have_ctype |= header_is(h, i, "Content-Type");
+        have_id |= header_is(h, i, "X-Request-Id");
+        rc = add_line(&l, name, hdr_value(h, i));
+    }
+    size_t at = strlen(xff);
+    snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", ex->client_ip);
+    if (rc == 0)
+        rc = add_line(&l, "X-Forwarded-For", xff);
+    if (rc == 0 && !have_proto)
+        rc = add_line(&l, "X-Forwarded-Proto", "http");
+    if (rc == 0)
+        rc = add_line(&l, "Via", "1.1 shadowproxy");
+    if (rc == 0 && !have_id)
+        rc = add_line(&l, "X-Request-Id", ex->id);
+    /* Stop curl from adding headers the client did not send. */
+    struct curl_slist *n = rc == 0 ? curl_slist_append(l, "Expect:") : NULL;
+    if (n && !have_accept)
+        n = curl_slist_append(n, "Accept:");
+    if (n && !have_ctype)
+        n = curl_slist_append(n, "Content-Type:");
+    if (!n || rc != 0) {
+        curl_slist_free_all(l);
+        return -ENOMEM;
+    }
+    ex->req_list = n;
+    ex->shadow_head = curl_slist_append(NULL, "X-Shadow-Request: 1");
+    if (!ex->shadow_head)
+        return -ENOMEM;
+    ex->shadow_head->next = ex->req_list;
+    return 0;
+}
+
+/* ---- curl callbacks ------------------------------------------------------ */
+
+static size_t on_header(char *data, size_t size, size_t n, void *p)
+{
+    ex_leg *leg = p;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        /* A new status line: 1xx interim answers start over. */
+        hdr_list_clear(&leg->headers);
+        leg->headers_done = false;
+        return len;
+    }
+    if (leg->headers_done)
+        return len; /* trailers: not forwarded */
+    if (len <= 2 && (data[0] == '\r' || data[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(leg->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200) {
+            leg->headers_done = true;
+            leg->status = (int)code;
+        }
+        return len;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon)
+        return len; /* obs-fold or junk: curl already validated framing */
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1, *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (hdr_list_add(&leg->headers, data, nlen, v, (size_t)(end - v)) != 0)
+        return 0; /* out of memory: fail the transfer */
+    return len;
+}
+
+static void start_streaming(exchange *ex);
+
+static size_t on_body(char *data, size_t size, size_t n, void *p)
+{
+    ex_leg *leg = p;
+    exchange *ex = leg->ex;
+    size_t len = size * n;
+    bool auth = leg->side == ex->authority;
+    bool to_client = auth && ex->conn != NULL;
+    if (to_client && ex->streaming && leg->received - ex->sent >= STREAM_WINDOW) {
+        ex->stream_paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */
+    }
+    EVP_DigestUpdate(leg->sha, data, len);
+    size_t cap = ex->cfg->compare_max_body;
+    if (!leg->oversize && leg->received + len <= cap) {
+        if (blob_append(&leg->capture, data, len) != 0)
+            return 0;
+    } else {
+        leg->oversize = true;
+        if (to_client) {
+            if (!ex->streaming)
+                start_streaming(ex);
+            if (!ex->overflow)
+                ex->overflow_base = leg->received;
+            if (blob_append(&ex->overflow, data, len) != 0)
+                return 0;
+        }
+    }
+    leg->received += len;
+    if (to_client) {
+        if (!ex->streaming && leg->received >= STREAM_THRESHOLD && leg->headers_done)
+            start_streaming(ex);
+        else if (ex->streaming && ex->suspended)
+            worker_resume(ex->w, ex);
+    }
+    return len;
+}
+
+/* ---- legs ---------------------------------------------------------------- */
+
+static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, long timeout_ms)
+{
+    ex_leg *leg = &ex->legs[side];
+    const config_upstream *u = &ex->cfg->upstream[side];
+    leg->sha = EVP_MD_CTX_new();
+    CURL *e = upstream_easy_get(&ex->w->up);
+    if (!leg->sha || !e || EVP_DigestInit_ex(leg->sha, EVP_sha256(), NULL) != 1) {
+        if (e)
+            upstream_easy_put(&ex->w->up, e);
+        return -ENOMEM;
+    }
+    size_t blen = strlen(u->url), ulen = strlen(ex->uri);
+    char *url = malloc(blen + ulen + 1);
+    if (!url) {
+        upstream_easy_put(&ex->w->up, e);
+        return -ENOMEM;
+    }
+    memcpy(url, u->url, blen);
+    memcpy(url + blen, ex->uri, ulen + 1);
+    leg->easy = e;
+    curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
+    free(url);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, leg);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, leg->errbuf);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, leg);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, leg);
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    if (strcmp(ex->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        if (ex->has_body) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(ex->req_body ? ex->req_body->len : 0));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                             ex->req_body ? (char *)ex->req_body->data : "");
+        }
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, ex->method);
+    }
+    leg->attempted = true;
+    leg->t_start_ns = now_ns();
+    exchange_ref(ex); /* the transfer's */
+    if (upstream_start(&ex->w->up, e) != 0) {
+        leg->easy = NULL;
+        upstream_easy_put(&ex->w->up, e);
+        exchange_unref(ex);
+        leg->attempted = false;
+        return -EIO;
+    }
+    return 0;
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 60)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+static void leg_fail_now(ex_leg *leg, const char *cause);
+
+int exchange_start(exchange *ex)
+{
+    const char *rid = hdr_list_get(&ex->req_headers, "X-Request-Id");
+    if (rid && valid_request_id(rid))
+        snprintf(ex->id, sizeof ex->id, "%s", rid);
+    else
+        worker_new_id(ex->w, ex->id, sizeof ex->id);
+    ex->authority = ex->cfg->authority;
+    if (build_request_headers(ex) != 0)
+        return -ENOMEM;
+    sp_side auth = ex->authority, shadow = (sp_side)!auth;
+    if (leg_start(ex, auth, ex->req_list, ex->cfg->upstream[auth].timeout_ms) != 0)
+        leg_fail_now(&ex->legs[auth], "cannot start transfer");
+
+    const char *why = NULL;
+    if (!ex->cfg->shadow_enabled) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "shadow disabled";
+    } else if (!worker_shadow_admit(ex->w, &why)) {
+        ex->shadow_preset = VERDICT_SHADOW_DROPPED;
+        ex->shadow_reason = why;
+        metric_add(METRIC_shadow_dropped, 1);
+    } else {
+        long t = ex->cfg->shadow_timeout_ms;
+        if (ex->cfg->upstream[shadow].timeout_ms < t)
+            t = ex->cfg->upstream[shadow].timeout_ms;
+        if (leg_start(ex, shadow, ex->shadow_head, t) == 0) {
+            worker_shadow_track(ex->w, ex);
+            metric_add(METRIC_shadow_sent, 1);
+        } else {
+            worker_shadow_release(ex->w, NULL, true);
+            ex->shadow_preset = VERDICT_SHADOW_ERROR;
+            ex->shadow_reason = "cannot start shadow transfer";
+        }
+    }
+    return 0;
+}
+
+/* ---- the answer to the client ------------------------------------------- */
+
+static const char *cause_of(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_CONNECT: return "connection refused";
+    case CURLE_COULDNT_RESOLVE_HOST: return "cannot resolve host";
+    case CURLE_RECV_ERROR: return "connection reset";
+    case CURLE_SEND_ERROR: return "send failed";
+    case CURLE_GOT_NOTHING: return "empty reply";
+    case CURLE_PARTIAL_FILE: return "truncated response";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL: return "bad response";
+    case CURLE_WRITE_ERROR:
+    case CURLE_OUT_OF_MEMORY: return "proxy out of memory";
+    case CURLE_ABORTED_BY_CALLBACK: return "aborted";
+    default: return "upstream error";
+    }
+}
+
+static void add_upstream_headers(exchange *ex, struct MHD_Response *r, bool keep_length)
+{
+    const hdr_list *h = &ex->legs[ex->authority].headers;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = hdr_name(h, i);
+        if (hdr_is_hop_by_hop(h, name))
+            continue;
+        if (!keep_length && strcasecmp(name, "Content-Length") == 0)
+            continue;
+        MHD_add_response_header(r, name, hdr_value(h, i));
+    }
+    if (ex->w->draining)
+        MHD_add_response_header(r, "Connection", "close");
+}
+
+static void free_capture(void *cls) { blob_unref(cls); }
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return exchange_read_stream(cls, pos, buf, max);
+}
+
+static void stream_reader_free(void *cls) { exchange_unref(cls); }
+
+/* A HEAD answer keeps the upstream's Content-Length: a callback response of
+ * that size whose reader MHD never calls. */
+static struct MHD_Response *head_response(exchange *ex)
+{
+    const char *cl = hdr_list_get(&ex->legs[ex->authority].headers, "Content-Length");
+    char *end = NULL;
+    unsigned long long size = cl ? strtoull(cl, &end, 10) : 0;
+    if (!cl || !end || *end)
+        return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    exchange_ref(ex);
+    struct MHD_Response *r = MHD_create_response_from_callback(size, 4096, stream_reader,
+                                                               ex, stream_reader_free);
+    if (!r)
+        exchange_unref(ex);
+    return r;
+}
+
+static void make_ready(exchange *ex, struct MHD_Response *r, unsigned int status)
+{
+    ex->response = r;
+    ex->response_status = status;
+    ex->state = EX_READY;
+    worker_resume(ex->w, ex);
+}
+
+static void respond_whole(exchange *ex)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    struct MHD_Response *r;
+    if (strcmp(ex->method, "HEAD") == 0) {
+        r = head_response(ex);
+    } else if (leg->capture && leg->capture->len) {
+        blob *b = blob_ref(leg->capture);
+        r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data,
+                                                                   free_capture, b);
+        if (!r)
+            blob_unref(b);
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (r)
+        add_upstream_headers(ex, r, false);
+    make_ready(ex, r, (unsigned int)leg->status);
+}
+
+static void start_streaming(exchange *ex)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    const char *cl = hdr_list_get(&leg->headers, "Content-Length");
+    char *end = NULL;
+    uint64_t size = MHD_SIZE_UNKNOWN;
+    if (cl) {
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end && !*end)
+            size = v;
+    }
+    ex->streaming = true;
+    exchange_ref(ex); /* the response's */
+    struct MHD_Response *r = MHD_create_response_from_callback(size, 64 * 1024, stream_reader,
+                                                               ex, stream_reader_free);
+    if (!r) {
+        exchange_unref(ex);
+        make_ready(ex, NULL, 0);
+        return;
+    }
+    add_upstream_headers(ex, r, false);
+    make_ready(ex, r, (unsigned int)leg->status);
+}
+
+static void respond_error(exchange *ex)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    bool timeout = leg->result == CURLE_OPERATION_TIMEDOUT;
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}",
+                             "error", timeout ? "upstream_timeout" : "bad_gateway",
+                             "upstream", config_side_name(ex->authority),
+                             "cause", leg->cause ? leg->cause : "upstream error",
+                             "detail", leg->errbuf[0] ? leg->errbuf : curl_easy_strerror(leg->result),
+                             "request_id", ex->id);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct MHD_Response *r = NULL;
+    if (text) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* overwrite the NUL: the body is sized, not a C string */
+        r = MHD_create_response_from_buffer(n + 1, text, MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            free(text);
+    }
+    if (r) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "X-Request-Id", ex->id);
+        if (ex->w->draining)
+            MHD_add_response_header(r, "Connection", "close");
+    }
+    metric_add(METRIC_proxy_errors, 1);
+    make_ready(ex, r, timeout ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY);
+}
+
+ssize_t exchange_read_stream(exchange *ex, uint64_t pos, char *buf, size_t max)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    size_t n = 0;
+    size_t cap_len = leg->capture ? leg->capture->len : 0;
+    if (pos < cap_len) {
+        n = cap_len - (size_t)pos < max ? cap_len - (size_t)pos : max;
+        memcpy(buf, leg->capture->data + pos, n);
+    } else if (ex->overflow && pos >= ex->overflow_base &&
+               pos < ex->overflow_base + ex->overflow->len) {
+        size_t off = (size_t)(pos - ex->overflow_base);
+        n = ex->overflow->len - off < max ? ex->overflow->len - off : max;
+        memcpy(buf, ex->overflow->data + off, n);
+        off += n;
+        if (off >= 256 * 1024 && off * 2 >= ex->overflow->len) {
+            /* Slide the window so it never grows past STREAM_WINDOW-ish. */
+            memmove(ex->overflow->data, ex->overflow->data + off, ex->overflow->len - off);
+            ex->overflow->len -= off;
+            ex->overflow_base += off;
+        }
+    } else if (leg->done) {
+        return leg->result == CURLE_OK ? MHD_CONTENT_READER_END_OF_STREAM
+                                       : MHD_CONTENT_READER_END_WITH_ERROR;
+    } else {
+        /* Nothing buffered yet: sleep until on_body resumes us. */
+        if (ex->conn && !ex->suspended) {
+            MHD_suspend_connection(ex->conn);
+            ex->suspended = true;
+        }
+        return 0;
+    }
+    ex->sent = pos + n;
+    if (ex->stream_paused && leg->easy && leg->received - ex->sent < STREAM_WINDOW / 2) {
+        ex->stream_paused = false;
+        curl_easy_pause(leg->easy, CURLPAUSE_CONT); /* may call on_body now */
+    }
+    return (ssize_t)n;
+}
+
+/* ---- completion ---------------------------------------------------------- */
+
+static void move_leg(analysis_leg *dst, ex_leg *leg)
+{
+    dst->attempted = leg->attempted;
+    if (!leg->attempted)
+        return;
+    dst->status = leg->result == CURLE_OK ? leg->status : 0;
+    dst->headers = leg->headers;
+    memset(&leg->headers, 0, sizeof leg->headers);
+    dst->body_whole = !leg->oversize;
+    dst->body = leg->oversize ? NULL : blob_ref(leg->capture);
+    dst->wire_len = leg->received;
+    memcpy(dst->sha256, leg->sha256, sizeof dst->sha256);
+    dst->duration_ms = (double)(leg->t_end_ns - leg->t_start_ns) / 1e6;
+    if (leg->result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE + 64];
+        snprintf(msg, sizeof msg, "%s: %s", leg->cause,
+                 leg->errbuf[0] ? leg->errbuf : curl_easy_strerror(leg->result));
+        dst->error = strdup(msg);
+    }
+}
+
+static void maybe_submit(exchange *ex)
+{
+    ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
+    if (ex->submitted || !auth->done || (sh->attempted && !sh->done))
+        return;
+    ex->submitted = true;
+    analysis_job *job = analysis_job_new();
+    if (!job) {
+        metric_add(METRIC_records_lost, 1);
+        return;
+    }
+    snprintf(job->id, sizeof job->id, "%s", ex->id);
+    job->ts_ms = ex->ts_ms;
+    job->route = "default";
+    job->method = strdup(ex->method);
+    job->uri = strdup(ex->uri);
+    job->authority = ex->authority;
+    job->req_headers = ex->req_headers;
+    memset(&ex->req_headers, 0, sizeof ex->req_headers);
+    job->req_body = blob_ref(ex->req_body);
+    for (int s = 0; s < 2; s++)
+        move_leg(&job->legs[s], &ex->legs[s]);
+    if (auth->result != CURLE_OK) {
+        job->preset = VERDICT_AUTHORITATIVE_ERROR;
+        job->reason = auth->cause;
+    } else if (!sh->attempted) {
+        job->preset = ex->shadow_preset;
+        job->reason = ex->shadow_reason;
+    } else if (sh->result == CURLE_OPERATION_TIMEDOUT) {
+        job->preset = VERDICT_SHADOW_TIMEOUT;
+        job->reason = sh->cause;
+    } else if (sh->result != CURLE_OK) {
+        job->preset = VERDICT_SHADOW_ERROR;
+        job->reason = sh->cause;
+    } else {
+        job->preset = VERDICT_COUNT; /* compare */
+    }
+    analyzer_submit(ex->w->an, job);
+}
+
+static void finish_leg(ex_leg *leg, CURLcode rc)
+{
+    leg->done = true;
+    leg->result = rc;
+    leg->t_end_ns = now_ns();
+    if (rc != CURLE_OK)
+        leg->cause = cause_of(rc);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (leg->sha && EVP_DigestFinal_ex(leg->sha, md, &mdlen) == 1)
+        for (unsigned int i = 0; i < mdlen && i < 32; i++)
+            snprintf(leg->sha256 + 2 * i, 3, "%02x", md[i]);
+}
+
+static void leg_fail_now(ex_leg *leg, const char *cause)
+{
+    exchange *ex = leg->ex;
+    leg->attempted = true;
+    finish_leg(leg, CURLE_FAILED_INIT);
+    leg->cause = cause;
+    if (leg->side == ex->authority && ex->conn)
+        respond_error(ex);
+}
+
+/* What follows the end of a leg, however it ended. */
+static void leg_ended(ex_leg *leg, bool transport_ok)
+{
+    exchange *ex = leg->ex;
+    if (leg->side != ex->authority) {
+        worker_shadow_release(ex->w, ex, transport_ok);
+    } else if (ex->conn) {
+        if (ex->streaming) {
+            if (ex->suspended)
+                worker_resume(ex->w, ex); /* the reader ends the stream */
+        } else if (ex->state == EX_WAITING) {
+            if (leg->result == CURLE_OK)
+                respond_whole(ex);
+            else
+                respond_error(ex);
+        }
+    }
+    maybe_submit(ex);
+    exchange_unref(ex); /* the transfer's */
+}
+
+void exchange_leg_finished(ex_leg *leg, CURLcode rc)
+{
+    exchange *ex = leg->ex;
+    finish_leg(leg, rc);
+    if (rc == CURLE_OK && !leg->headers_done)
+        leg->result = CURLE_WEIRD_SERVER_REPLY;
+    if (leg->result != CURLE_OK)
+        leg->cause = cause_of(leg->result);
+    upstream_easy_put(&ex->w->up, leg->easy);
+    leg->easy = NULL;
+    leg_ended(leg, rc == CURLE_OK);
+}
+
+void exchange_abort_leg(exchange *ex, sp_side side, const char *cause)
+{
+    ex_leg *leg = &ex->legs[side];
+    if (!leg->easy)
+        return;
+    upstream_cancel(&ex->w->up, leg->easy);
+    leg->easy = NULL;
+    finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
+    leg->cause = cause;
+    leg_ended(leg, true); /* not the upstream's fault: no breaker count */
+}
+
+void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe)
+{
+    ex->conn = NULL;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        metric_add(METRIC_client_aborted, 1);
+    ex_leg *auth = &ex->legs[ex->authority];
+    if (ex->stream_paused && auth->easy) {
+        /* Nobody reads any more: let the transfer run to the end so the
+         * comparison still sees the whole answer (capture is capped). */
+        ex->stream_paused = false;
+        curl_easy_pause(auth->easy, CURLPAUSE_CONT);
+    }
+    exchange_unref(ex);
+}

@@ -1,0 +1,260 @@
+/* shadowproxy: the command line. Subcommands: serve, check, version. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#ifndef SP_VERSION
+#define SP_VERSION "dev"
+#endif
+
+static const char usage_text[] =
+    "shadowproxy " SP_VERSION ": a dual-path shadow traffic proxy\n"
+    "\n"
+    "Every request goes to the authoritative upstream, whose answer the client\n"
+    "gets byte for byte; the same request is mirrored to the other upstream\n"
+    "(the shadow), both answers are compared, and differences go to a diff log.\n"
+    "\n"
+    "Usage:\n"
+    "  shadowproxy serve [options]        run the proxy\n"
+    "  shadowproxy check --config FILE    validate a config file, print every error\n"
+    "  shadowproxy version                print the version and library versions\n"
+    "  shadowproxy --help                 this text\n"
+    "\n"
+    "serve options (flags override the config file):\n"
+    "  -c, --config FILE        JSON config file (see docs/config.md)\n"
+    "  -l, --listen HOST:PORT   traffic listener (default 127.0.0.1:8080)\n"
+    "      --legacy URL         legacy upstream base URL\n"
+    "      --new URL            new upstream base URL\n"
+    "  -a, --authority SIDE     legacy|new: whose answer the client gets (default legacy)\n"
+    "  -d, --diff-log FILE      diff log path (default shadowproxy-diffs.jsonl)\n"
+    "      --diff-log-mode MODE mismatches|all (default mismatches)\n"
+    "  -w, --workers N          worker threads, 0 = one per core (default 0)\n"
+    "      --log-level LEVEL    error|warn|info|debug (default info)\n"
+    "      --log-format FMT     logfmt|json (default logfmt)\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once);\n"
+    "SIGUSR1 reopens the diff log (logrotate).\n"
+    "\n"
+    "Example:\n"
+    "  shadowproxy serve --legacy http://erp-old:8080 --new http://erp-new:8080\n";
+
+static void print_errors(const char *file, const config_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        const config_error *x = &e->v[i];
+        if (x->line > 0)
+            fprintf(stderr, "%s:%d:%d: %s\n", file, x->line, x->column, x->message);
+        else
+            fprintf(stderr, "%s: %s\n", file, x->message);
+    }
+}
+
+static int cmd_version(void)
+{
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    printf("shadowproxy %s\n", SP_VERSION);
+    printf("libmicrohttpd %s, libcurl %s (%s), libuv %s, jansson %s\n", MHD_get_version(),
+           cv->version, cv->ssl_version ? cv->ssl_version : "no TLS", uv_version_string(),
+           jansson_version_str());
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        else {
+            fprintf(stderr, "check: unexpected argument '%s'\nusage: shadowproxy check --config FILE\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "usage: shadowproxy check --config FILE\n");
+        return 2;
+    }
+    sp_config cfg;
+    config_errors errs = {0};
+    if (config_defaults(&cfg) != 0)
+        return 1;
+    config_load_file(&cfg, file, &errs);
+    if (errs.n == 0)
+        config_validate(&cfg, &errs);
+    int rc = errs.n ? 1 : 0;
+    if (rc)
+        print_errors(file, &errs);
+    else
+        printf("%s: ok\n", file);
+    config_errors_free(&errs);
+    config_free(&cfg);
+    return rc;
+}
+
+enum { OPT_LEGACY = 256, OPT_NEW, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_DIFF_MODE };
+
+static int flag_error(const char *flag, const char *value, const char *want)
+{
+    fprintf(stderr, "serve: %s '%s': %s\n", flag, value, want);
+    return 2;
+}
+
+/* Applies one serve flag over the config. 0, or an exit code. */
+static int apply_flag(sp_config *c, int opt, const char *v)
+{
+    switch (opt) {
+    case 'l':
+        free(c->listen_host);
+        c->listen_host = NULL;
+        if (config_parse_listen(v, &c->listen_host, &c->listen_port) != 0)
+            return flag_error("--listen", v, "expected HOST:PORT");
+        return 0;
+    case OPT_LEGACY: return config_set_string(&c->upstream[SIDE_LEGACY].url, v) ? 1 : 0;
+    case OPT_NEW: return config_set_string(&c->upstream[SIDE_NEW].url, v) ? 1 : 0;
+    case 'a':
+        return config_parse_side(v, &c->authority) ? flag_error("--authority", v, "expected legacy or new") : 0;
+    case 'd': return config_set_string(&c->diff_log_path, v) ? 1 : 0;
+    case OPT_DIFF_MODE:
+        if (strcmp(v, "all") == 0)
+            c->diff_log_mode = DIFFLOG_ALL;
+        else if (strcmp(v, "mismatches") == 0)
+            c->diff_log_mode = DIFFLOG_MISMATCHES;
+        else
+            return flag_error("--diff-log-mode", v, "expected mismatches or all");
+        return 0;
+    case 'w': {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 0 || n > 64)
+            return flag_error("--workers", v, "expected 0..64");
+        c->workers = (int)n;
+        return 0;
+    }
+    case OPT_LOG_LEVEL: {
+        log_level l;
+        if (log_parse_level(v, &l) != 0)
+            return flag_error("--log-level", v, "expected error|warn|info|debug");
+        return config_set_string(&c->log_level, v) ? 1 : 0;
+    }
+    case OPT_LOG_FORMAT:
+        if (strcmp(v, "json") == 0)
+            c->log_format = LOGFMT_JSON;
+        else if (strcmp(v, "logfmt") == 0)
+            c->log_format = LOGFMT_LOGFMT;
+        else
+            return flag_error("--log-format", v, "expected logfmt or json");
+        return 0;
+    }
+    return 2;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"legacy", required_argument, NULL, OPT_LEGACY},
+        {"new", required_argument, NULL, OPT_NEW},
+        {"authority", required_argument, NULL, 'a'},
+        {"diff-log", required_argument, NULL, 'd'},
+        {"diff-log-mode", required_argument, NULL, OPT_DIFF_MODE},
+        {"workers", required_argument, NULL, 'w'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_file = NULL;
+    int opt;
+    /* First pass: only --config, so flags apply over the file. */
+    while ((opt = getopt_long(argc, argv, "c:l:a:d:w:h", opts, NULL)) != -1) {
+        if (opt == 'c')
+            config_file = optarg;
+        else if (opt == 'h') {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (opt == '?')
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    sp_config cfg;
+    config_errors errs = {0};
+    if (config_defaults(&cfg) != 0)
+        return 1;
+    if (config_file && config_load_file(&cfg, config_file, &errs) != 0) {
+        print_errors(config_file, &errs);
+        config_errors_free(&errs);
+        config_free(&cfg);
+        return 2;
+    }
+    optind = 1;
+    int rc = 0;
+    while (rc == 0 && (opt = getopt_long(argc, argv, "c:l:a:d:w:h", opts, NULL)) != -1)
+        if (opt != 'c')
+            rc = apply_flag(&cfg, opt, optarg);
+    if (rc == 0 && config_validate(&cfg, &errs) != 0) {
+        print_errors(config_file ? config_file : "serve", &errs);
+        rc = 2;
+    }
+    if (rc == 0) {
+        log_level l = LOG_INFO;
+        log_parse_level(cfg.log_level, &l);
+        log_set_level(l);
+        log_set_json(cfg.log_format == LOGFMT_JSON);
+        if (cfg.workers == 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            cfg.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
+        }
+        rc = server_run(&cfg);
+    }
+    config_errors_free(&errs);
+    config_free(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return cmd_version();
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) {
+        /* Global state of the libraries, set before any thread starts. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return 1;
+        size_t seed;
+        if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed)
+            json_object_seed(seed);
+        int rc = cmd_serve(argc - 1, argv + 1);
+        curl_global_cleanup();
+        return rc;
+    }
+    fprintf(stderr, "shadowproxy: unknown command '%s' (try --help)\n", cmd);
+    return 2;
+}

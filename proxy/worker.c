@@ -1,0 +1,508 @@
+/*
+ * worker: the MHD side of the proxy, glued to a libuv loop.
+ *
+ *   client ──► MHD (epoll fd watched by uv_poll) ──► on_request
+ *                 │ request complete: exchange_start, suspend
+ *                 ▼
+ *   curl multi (upstream.c) ──► exchange.c callbacks ──► worker_resume
+ *                 │ resumed connections are run from uv_prepare, because
+ *                 ▼ MHD without its own thread has no wake-up channel
+ *   MHD_queue_response ──► client
+ */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "exchange.h"
+#include "log.h"
+
+/* ---- MHD on the loop ---------------------------------------------------- */
+
+static void on_mhd_timer(uv_timer_t *t);
+
+static void run_mhd(worker *w)
+{
+    w->mhd_run_pending = false;
+    MHD_run(w->mhd);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(w->mhd, &ms) == MHD_YES)
+        uv_timer_start(&w->mhd_timer, on_mhd_timer, (uint64_t)ms, 0);
+    else
+        uv_timer_stop(&w->mhd_timer);
+}
+
+static void on_mhd_timer(uv_timer_t *t) { run_mhd(t->data); }
+
+static void on_mhd_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run_mhd(p->data);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    worker *w = p->data;
+    if (w->mhd_run_pending && w->mhd)
+        run_mhd(w);
+}
+
+void worker_resume(worker *w, exchange *ex)
+{
+    if (!ex->suspended || !ex->conn)
+        return;
+    ex->suspended = false;
+    MHD_resume_connection(ex->conn);
+    w->mhd_run_pending = true;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    worker *w = cls;
+    exchange *ex = exchange_new(w, uri);
+    if (ex) {
+        ex->conn = conn;
+        w->active++;
+    }
+    return ex;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    exchange *ex = cls;
+    if (hdr_list_add(&ex->req_headers, key, key_size, value ? value : "",
+                     value ? value_size : 0) != 0)
+        return MHD_NO;
+    return MHD_YES;
+}
+
+static void client_address(exchange *ex)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    strcpy(ex->client_ip, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ex->client_ip,
+                  sizeof ex->client_ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ex->client_ip,
+                  sizeof ex->client_ip);
+}
+
+/* An answer of the proxy's own: {"error": code, "message": ..., "request_id"}. */
+static enum MHD_Result answer_self(exchange *ex, unsigned int status, const char *code,
+                                   const char *message)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Connection", "close");
+    enum MHD_Result rc = MHD_queue_response(ex->conn, status, r);
+    MHD_destroy_response(r);
+    ex->state = EX_RESPONDING;
+    metric_add(METRIC_rejected, 1);
+    return rc;
+}
+
+static enum MHD_Result queue_ready(exchange *ex)
+{
+    struct MHD_Response *r = ex->response;
+    ex->response = NULL;
+    ex->state = EX_RESPONDING;
+    if (!r)
+        return MHD_NO; /* out of memory building it: close the connection */
+    enum MHD_Result rc = MHD_queue_response(ex->conn, ex->response_status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* First call: headers are in, the body (if any) is not. */
+static enum MHD_Result begin_request(exchange *ex, const char *method)
+{
+    ex->method = strdup(method);
+    if (!ex->method)
+        return MHD_NO;
+    if (MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND, collect_header, ex) < 0)
+        return MHD_NO;
+    client_address(ex);
+    if (ex->uri[0] != '/') {
+        /* absolute-form, authority-form (CONNECT) and '*': never an open proxy */
+        ex->reject_status = MHD_HTTP_BAD_REQUEST;
+        ex->reject_msg = "only origin-form request targets are proxied";
+        return answer_self(ex, ex->reject_status, "bad_request", ex->reject_msg);
+    }
+    const char *cl = hdr_list_get(&ex->req_headers, "Content-Length");
+    ex->has_body = cl || hdr_list_get(&ex->req_headers, "Transfer-Encoding");
+    if (cl && strtoull(cl, NULL, 10) > ex->cfg->max_request_body) {
+        ex->reject_status = MHD_HTTP_CONTENT_TOO_LARGE;
+        return answer_self(ex, ex->reject_status, "request_too_large",
+                           "request body exceeds limits.max_request_body");
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)cls;
+    (void)url;
+    (void)version;
+    (void)conn;
+    exchange *ex = *con_cls;
+    if (!ex)
+        return MHD_NO;
+    if (!ex->method)
+        return begin_request(ex, method);
+    if (*upload_size) {
+        size_t have = ex->req_body ? ex->req_body->len : 0;
+        if (ex->reject_status) {
+            /* discard: MHD refuses a response in the middle of an upload */
+        } else if (have + *upload_size > ex->cfg->max_request_body) {
+            ex->reject_status = MHD_HTTP_CONTENT_TOO_LARGE;
+            blob_unref(ex->req_body);
+            ex->req_body = NULL;
+        } else if (blob_append(&ex->req_body, upload_data, *upload_size) != 0) {
+            return MHD_NO;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    switch (ex->state) {
+    case EX_RECEIVING:
+        if (ex->reject_status)
+            return answer_self(ex, ex->reject_status, "request_too_large",
+                               "request body exceeds limits.max_request_body");
+        metric_add(METRIC_requests, 1);
+        ex->state = EX_WAITING;
+        if (exchange_start(ex) != 0)
+            return answer_self(ex, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
+                               "the proxy could not allocate the exchange");
+        if (ex->state == EX_READY)
+            return queue_ready(ex);
+        MHD_suspend_connection(conn);
+        ex->suspended = true;
+        return MHD_YES;
+    case EX_READY:
+        return queue_ready(ex);
+    default:
+        return MHD_YES;
+    }
+}
+
+static void check_drain(worker *w);
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    worker *w = cls;
+    exchange *ex = *con_cls;
+    *con_cls = NULL;
+    if (!ex)
+        return;
+    w->active--;
+    exchange_client_done(ex, toe);
+    if (w->draining)
+        check_drain(w);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_event(LOG_DEBUG, "mhd", "message", msg, NULL);
+}
+
+/* ---- shadow admission and circuit breaker -------------------------------- */
+
+bool worker_shadow_admit(worker *w, const char **why)
+{
+    if (w->draining) {
+        *why = "draining";
+        return false;
+    }
+    if (w->shadow_in_flight >= w->shadow_cap) {
+        *why = "shadow in-flight cap reached";
+        return false;
+    }
+    if (w->breaker_open_until_ns) {
+        if (now_ns() < w->breaker_open_until_ns || w->breaker_probing) {
+            *why = "circuit breaker open";
+            return false;
+        }
+        w->breaker_probing = true; /* half-open: this request is the probe */
+    }
+    w->shadow_in_flight++;
+    metric_add(METRIC_shadow_in_flight, 1);
+    return true;
+}
+
+void worker_shadow_track(worker *w, exchange *ex)
+{
+    if (w->nshadows == w->shadows_cap) {
+        size_t cap = w->shadows_cap ? w->shadows_cap * 2 : 64;
+        exchange **v = realloc(w->shadows, cap * sizeof *v);
+        if (!v)
+            return; /* untracked: it cannot be cut short at shutdown, only waited for */
+        w->shadows = v;
+        w->shadows_cap = cap;
+    }
+    ex->shadow_slot = (int)w->nshadows;
+    w->shadows[w->nshadows++] = ex;
+}
+
+static void breaker_trip(worker *w, const char *why)
+{
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", w->index);
+    w->breaker_open_until_ns = now_ns() + (uint64_t)w->cfg->breaker_open_ms * 1000000u;
+    metric_add(METRIC_breaker_opened, 1);
+    log_event(LOG_WARN, "shadow_breaker_open", "worker", idx, "why", why, NULL);
+}
+
+void worker_shadow_release(worker *w, exchange *ex, bool transport_ok)
+{
+    w->shadow_in_flight--;
+    metric_add(METRIC_shadow_in_flight, -1);
+    if (ex && ex->shadow_slot >= 0) {
+        exchange *last = w->shadows[--w->nshadows];
+        w->shadows[ex->shadow_slot] = last;
+        last->shadow_slot = ex->shadow_slot;
+        ex->shadow_slot = -1;
+    }
+    if (transport_ok) {
+        if (w->breaker_open_until_ns) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", w->index);
+            log_event(LOG_INFO, "shadow_breaker_closed", "worker", idx, NULL);
+        }
+        w->breaker_failures = 0;
+        w->breaker_open_until_ns = 0;
+        w->breaker_probing = false;
+    } else if (w->breaker_probing) {
+        w->breaker_probing = false;
+        breaker_trip(w, "probe failed");
+    } else if (++w->breaker_failures >= w->cfg->breaker_failures && !w->breaker_open_until_ns) {
+        breaker_trip(w, "consecutive failures");
+    }
+    if (w->draining)
+        check_drain(w);
+}
+
+/* ---- request ids ---------------------------------------------------------- */
+
+static uint64_t next_random(worker *w)
+{
+    /* xorshift128+: ids need to be unique, not secret */
+    uint64_t s1 = w->rng[0];
+    const uint64_t s0 = w->rng[1];
+    w->rng[0] = s0;
+    s1 ^= s1 << 23;
+    w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return w->rng[1] + s0;
+}
+
+void worker_new_id(worker *w, char *out, size_t size)
+{
+    uint64_t a = next_random(w), b = next_random(w);
+    /* UUID version 4 layout */
+    a = (a & 0xffffffffffff0fffull) | 0x4000ull;
+    b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
+    snprintf(out, size, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xffff, (unsigned)(b >> 48),
+             (unsigned long long)(b & 0xffffffffffffull));
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void on_curl_done(CURL *easy, CURLcode rc, void *ctx)
+{
+    (void)ctx;
+    ex_leg *leg = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&leg);
+    if (leg)
+        exchange_leg_finished(leg, rc);
+}
+
+static void noop_close(uv_handle_t *h) { (void)h; }
+
+static void stop_now(worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    /* Suspended connections must be resumed before MHD_stop_daemon. */
+    for (exchange *ex = w->live; ex; ex = ex->next)
+        worker_resume(w, ex);
+    uv_poll_stop(&w->mhd_poll);
+    uv_close((uv_handle_t *)&w->mhd_poll, noop_close);
+    MHD_stop_daemon(w->mhd); /* completes every connection: exchanges unref */
+    w->mhd = NULL;
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    w->listen_fd = -1;
+    uv_close((uv_handle_t *)&w->mhd_timer, noop_close);
+    uv_close((uv_handle_t *)&w->prepare, noop_close);
+    uv_close((uv_handle_t *)&w->wake, noop_close);
+    uv_close((uv_handle_t *)&w->drain_timer, noop_close);
+    upstream_close(&w->up);
+}
+
+/* Drain: wait for requests in progress; then give shadows a grace period;
+ * then stop. Past the drain deadline, cut everything short. */
+static void check_drain(worker *w)
+{
+    if (w->stopping)
+        return;
+    uint64_t now = now_ns();
+    if (w->active > 0 && now < w->drain_deadline_ns)
+        return;
+    if (w->active > 0) {
+        log_event(LOG_WARN, "drain_timeout", NULL);
+        for (exchange *ex = w->live, *next; ex; ex = next) {
+            next = ex->next;
+            exchange_ref(ex);
+            exchange_abort_leg(ex, ex->authority, "proxy shutting down");
+            exchange_abort_leg(ex, (sp_side)!ex->authority, "proxy shutting down");
+            next = ex->next;
+            exchange_unref(ex);
+        }
+    }
+    if (w->nshadows > 0) {
+        if (!w->grace_deadline_ns)
+            w->grace_deadline_ns = now + (uint64_t)w->cfg->shadow_grace_ms * 1000000u;
+        if (now < w->grace_deadline_ns)
+            return;
+        while (w->nshadows > 0) {
+            exchange *ex = w->shadows[w->nshadows - 1];
+            exchange_abort_leg(ex, (sp_side)!ex->authority, "proxy shutting down");
+        }
+    }
+    if (w->active > 0 && w->mhd_run_pending) {
+        run_mhd(w); /* let resumed connections send their 502 first */
+        return;
+    }
+    stop_now(w);
+}
+
+static void on_drain_timer(uv_timer_t *t) { check_drain(t->data); }
+
+static void on_wake(uv_async_t *a)
+{
+    worker *w = a->data;
+    int cmd = atomic_exchange(&w->command, WORKER_CMD_NONE);
+    if (cmd == WORKER_CMD_DRAIN && !w->draining) {
+        w->draining = true;
+        int fd = MHD_quiesce_daemon(w->mhd); /* stop accepting */
+        if (fd >= 0 && fd == w->listen_fd) {
+            close(fd);
+            w->listen_fd = -1;
+        }
+        w->drain_deadline_ns = now_ns() + (uint64_t)w->cfg->drain_timeout_ms * 1000000u;
+        uv_timer_start(&w->drain_timer, on_drain_timer, 20, 20);
+        check_drain(w);
+    } else if (cmd == WORKER_CMD_STOP) {
+        w->drain_deadline_ns = 0;
+        w->grace_deadline_ns = 1;
+        w->draining = true;
+        check_drain(w);
+    }
+}
+
+static void worker_main(void *arg)
+{
+    worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0)
+        log_event(LOG_WARN, "worker_loop_busy_at_exit", NULL);
+    atomic_store(&w->exited, true);
+    uv_async_send(w->notify_exit);
+}
+
+int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int listen_fd,
+                 uv_async_t *notify_exit)
+{
+    memset(w, 0, sizeof *w);
+    w->index = index;
+    w->cfg = cfg;
+    w->an = an;
+    w->listen_fd = listen_fd;
+    w->notify_exit = notify_exit;
+    int nworkers = cfg->workers > 0 ? cfg->workers : 1;
+    w->shadow_cap = (cfg->shadow_max_in_flight + nworkers - 1) / nworkers;
+    if (getrandom(w->rng, sizeof w->rng, 0) != (ssize_t)sizeof w->rng)
+        w->rng[0] = (uint64_t)now_ns() ^ (uint64_t)index, w->rng[1] = 0x9e3779b97f4a7c15ull;
+    if (uv_loop_init(&w->loop) != 0)
+        return -ENOMEM;
+    unsigned int conn_limit = (unsigned)(cfg->max_connections / nworkers);
+    size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
+    w->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        conn_limit < 16 ? 16u : conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_END);
+    if (!w->mhd) {
+        uv_loop_close(&w->loop);
+        return -EIO;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!di || upstream_init(&w->up, &w->loop, on_curl_done, w) != 0) {
+        MHD_stop_daemon(w->mhd);
+        uv_loop_close(&w->loop);
+        return -EIO;
+    }
+    uv_poll_init(&w->loop, &w->mhd_poll, di->epoll_fd);
+    uv_timer_init(&w->loop, &w->mhd_timer);
+    uv_timer_init(&w->loop, &w->drain_timer);
+    uv_prepare_init(&w->loop, &w->prepare);
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w;
+    w->prepare.data = w->wake.data = w;
+    uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll);
+    uv_prepare_start(&w->prepare, on_prepare);
+    uv_timer_start(&w->mhd_timer, on_mhd_timer, 0, 0);
+    if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+        stop_now(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+void worker_command(worker *w, int cmd)
+{
+    atomic_store(&w->command, cmd);
+    uv_async_send(&w->wake);
+}
+
+void worker_join(worker *w)
+{
+    uv_thread_join(&w->thread);
+    free(w->shadows);
+    w->shadows = NULL;
+}

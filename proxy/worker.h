@@ -1,0 +1,67 @@
+/* worker: one thread, one libuv loop, one MHD daemon (external epoll mode)
+ * and one curl multi handle. Workers share nothing but the listen port
+ * (SO_REUSEPORT), the immutable config and the analyzer queue. */
+#ifndef SP_WORKER_H
+#define SP_WORKER_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "analyzer.h"
+#include "config.h"
+#include "upstream.h"
+
+struct exchange;
+
+typedef struct worker {
+    int index;
+    const sp_config *cfg;
+    analyzer *an;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    int listen_fd;
+    struct MHD_Daemon *mhd;
+    uv_poll_t mhd_poll;
+    uv_timer_t mhd_timer;
+    uv_prepare_t prepare;
+    uv_async_t wake;          /* commands from the main thread */
+    uv_timer_t drain_timer;
+    bool mhd_run_pending;     /* a connection was resumed: run MHD */
+    upstream_pool up;
+
+    int active;               /* requests MHD has not completed */
+    int shadow_in_flight, shadow_cap;
+    int breaker_failures;     /* consecutive shadow transport failures */
+    uint64_t breaker_open_until_ns; /* 0: closed */
+    bool breaker_probing;     /* half-open: one probe in flight */
+    struct exchange *live;    /* every exchange not yet freed */
+    struct exchange **shadows; /* exchanges with a shadow leg running */
+    size_t nshadows, shadows_cap;
+
+    atomic_int command;       /* WORKER_CMD_* set by the main thread */
+    bool draining, stopping;
+    uint64_t drain_deadline_ns, grace_deadline_ns;
+    uv_async_t *notify_exit;  /* main thread's: "a worker has exited" */
+    atomic_bool exited;
+    uint64_t rng[2];
+} worker;
+
+enum { WORKER_CMD_NONE = 0, WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2 };
+
+/* Starts the thread. listen_fd becomes the worker's. 0 or -errno. */
+int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an,
+                 int listen_fd, uv_async_t *notify_exit);
+void worker_command(worker *w, int cmd); /* thread-safe */
+void worker_join(worker *w);
+
+/* For exchanges (worker thread only). */
+void worker_resume(worker *w, struct exchange *ex);
+bool worker_shadow_admit(worker *w, const char **why);
+void worker_shadow_track(worker *w, struct exchange *ex);
+void worker_shadow_release(worker *w, struct exchange *ex, bool transport_ok);
+void worker_new_id(worker *w, char *out, size_t size);
+
+#endif

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make demo: two stub ERPs (legacy, and a "new" one that differs on purpose),
+# shadowproxy in front of them, a little Magento-like traffic, a summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=demo-out
+rm -rf "$out" && mkdir -p "$out"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+lp=$(free_port); np=$(free_port); pp=$(free_port)
+build/sp-stub --listen 127.0.0.1:$lp --name legacy --profile legacy 2>"$out/legacy.log" & pids+=($!)
+build/sp-stub --listen 127.0.0.1:$np --name new --profile new 2>"$out/new.log" & pids+=($!)
+./shadowproxy serve --listen 127.0.0.1:$pp \
+  --legacy http://127.0.0.1:$lp --new http://127.0.0.1:$np \
+  --diff-log "$out/diffs.jsonl" --diff-log-mode all 2>"$out/shadowproxy.log" &
+proxy=$!; pids+=($proxy)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$pp/health" && break; sleep 0.05; done
+
+echo "shadowproxy on 127.0.0.1:$pp -> legacy :$lp (authoritative), new :$np (shadow)"
+base=http://127.0.0.1:$pp
+n=0
+req() { curl -s -o /dev/null -w '%{http_code}' "$@"; n=$((n+1)); }
+codes=""
+for id in $(seq 1 12); do codes+=" $(req "$base/api/orders/$id")"; done
+for id in $(seq 1 6); do codes+=" $(req "$base/api/customers/$id")"; done
+for sku in MB01 MB02 WS03 WS04 MJ05; do codes+=" $(req "$base/api/inventory/$sku")"; done
+for id in 1 2 3; do codes+=" $(req "$base/api/invoices/$id")"; done
+codes+=" $(req "$base/api/orders?status=processing&page=1")"
+codes+=" $(req -X POST -H 'Content-Type: application/json' -H 'Authorization: Bearer demo-secret' \
+  --data '{"customer_email":"ann@example.com","items":[{"sku":"MB01","qty":2}],"payment":{"cc_number":"4111111111111111"}}' "$base/api/orders")"
+codes+=" $(req -X POST -H 'Content-Type: application/json' \
+  --data '{"items":[{"sku":"WS03","qty":1}]}' "$base/api/orders")"
+echo "sent $n requests; status codes the client saw:$codes"
+
+kill -TERM "$proxy"; wait "$proxy" || true
+
+log="$out/diffs.jsonl"
+echo
+echo "diff log: $log ($(wc -l <"$log") records)"
+echo
+echo "verdicts:"
+jq -r '.verdict' "$log" | sort | uniq -c | sort -rn | sed 's/^/  /'
+echo
+echo "differing fields (route path kind: count):"
+jq -r 'select(.verdict=="mismatch") | .differences[] | "\(.where) \(.path) \(.kind)"' "$log" \
+  | sort | uniq -c | sort -rn | head -15 | sed 's/^/  /'
+echo
+echo "one mismatch, in full (secrets redacted):"
+jq -c 'select(.verdict=="mismatch") | {id, method, uri, differences}' "$log" | head -3 | sed 's/^/  /'
+echo
+echo "try: jq 'select(.verdict!=\"match\")' $log | less"
