@@ -21,8 +21,7 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$pp/health" && br
 
 echo "shadowproxy on 127.0.0.1:$pp -> legacy :$lp (authoritative), new :$np (shadow)"
 base=http://127.0.0.1:$pp
-n=0
-req() { curl -s -o /dev/null -w '%{http_code}' "$@"; n=$((n+1)); }
+req() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 codes=""
 for id in $(seq 1 12); do codes+=" $(req "$base/api/orders/$id")"; done
 for id in $(seq 1 6); do codes+=" $(req "$base/api/customers/$id")"; done
@@ -33,7 +32,7 @@ codes+=" $(req -X POST -H 'Content-Type: application/json' -H 'Authorization: Be
   --data '{"customer_email":"ann@example.com","items":[{"sku":"MB01","qty":2}],"payment":{"cc_number":"4111111111111111"}}' "$base/api/orders")"
 codes+=" $(req -X POST -H 'Content-Type: application/json' \
   --data '{"items":[{"sku":"WS03","qty":1}]}' "$base/api/orders")"
-echo "sent $n requests; status codes the client saw:$codes"
+echo "sent $(wc -w <<<"$codes") requests; status codes the client saw:$codes"
 
 kill -TERM "$proxy"; wait "$proxy" || true
 
@@ -44,11 +43,11 @@ echo
 echo "verdicts:"
 jq -r '.verdict' "$log" | sort | uniq -c | sort -rn | sed 's/^/  /'
 echo
-echo "differing fields (route path kind: count):"
+echo "differing fields (count, where, JSON Pointer, kind):"
 jq -r 'select(.verdict=="mismatch") | .differences[] | "\(.where) \(.path) \(.kind)"' "$log" \
   | sort | uniq -c | sort -rn | head -15 | sed 's/^/  /'
 echo
-echo "one mismatch, in full (secrets redacted):"
+echo "a few mismatches (full records hold both answers, secrets redacted):"
 jq -c 'select(.verdict=="mismatch") | {id, method, uri, differences}' "$log" | head -3 | sed 's/^/  /'
 echo
 echo "try: jq 'select(.verdict!=\"match\")' $log | less"
