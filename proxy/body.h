@@ -24,19 +24,42 @@ typedef struct body_view {
     json_t *json;              /* BODY_JSON only; owned */
     uint64_t wire_len;         /* bytes as received (before decoding) */
     char sha256[65];           /* hex of the bytes as received */
-    const char *decode_error;  /* static string, e.g. "gzip: invalid data"; NULL if fine */
+    /* Why the body could not be fully decoded or parsed, e.g.
+     * "gzip: invalid data", "unsupported content-encoding: br",
+     * "invalid JSON: <reason> at line L column C"; NULL if fine. Points to a
+     * static string or to .error_owned, never into the struct itself, so a
+     * view may be moved (memcpy'd) to its final home after body_prepare. */
+    const char *decode_error;
+    char *error_owned;         /* formatted decode_error, if any; owned */
 } body_view;
 
-/* raw/raw_len: the captured bytes. `whole` is false when the body was larger
- * than the capture cap; then only wire_len and sha256_hex describe it and the
- * view is BODY_OVERSIZE. content_type/content_encoding may be NULL. Decoded
- * output is capped at max_decoded bytes (a zip bomb becomes BODY_OVERSIZE with
- * decode_error set). sha256_hex: 64 hex chars computed by the caller while
- * streaming. Returns 0, or -ENOMEM. Never fails on bad input. */
+/* Used when body_prepare's max_decoded is 0 (the config default). */
+#define BODY_DEFAULT_MAX_DECODED ((size_t)8 << 20)
+
+/* raw/raw_len: the captured bytes; they must outlive the view when nothing
+ * was decoded (.data then aliases them). `whole` is false when the body was
+ * larger than the capture cap; then only wire_len and sha256_hex describe it
+ * and the view is BODY_OVERSIZE. content_type/content_encoding may be NULL;
+ * Content-Encoding may list several codings ("gzip, deflate"): they are
+ * undone in reverse order. Decoded output is capped at max_decoded bytes (a
+ * zip bomb becomes BODY_OVERSIZE with decode_error set); 0 means
+ * BODY_DEFAULT_MAX_DECODED. A whole body whose raw bytes already
+ * exceed max_decoded is BODY_OVERSIZE without decode_error. A body that is
+ * empty after decoding is BODY_NONE. sha256_hex: 64 hex chars computed by the
+ * caller while streaming (NULL: left empty). Bodies are parsed as JSON when
+ * the content type says JSON (application/json, application/<x>+json,
+ * text/json) or when it is absent or text/plain and the first non-space byte
+ * is '{' or '['. `out` needs no initialisation; it is overwritten.
+ * Returns 0, or -ENOMEM (the view then holds nothing and needs no free).
+ * Never fails on bad input. */
 int body_prepare(body_view *out, const unsigned char *raw, size_t raw_len,
                  bool whole, uint64_t wire_len, const char *sha256_hex,
                  const char *content_type, const char *content_encoding,
                  size_t max_decoded);
+/* Frees what the view owns and zeroes it: safe on a zeroed view and twice. */
 void body_view_free(body_view *b);
+
+/* "none", "json", "text", "binary" or "oversize" (used in diff records). */
+const char *body_kind_name(body_kind k);
 
 #endif

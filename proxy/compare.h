@@ -24,7 +24,10 @@ size_t compare_headers(const hdr_list *legacy, const hdr_list *new_,
                        json_t *diffs, const compare_opts *o);
 /* JSON bodies structurally (numbers by value, key order ignored, arrays by
  * position); otherwise bytes, reported once at path "" with
- * {"bytes": n, "sha256": hex} for each side. */
+ * {"format": body_kind_name, "bytes": n, "sha256": hex} for each side (kind
+ * "type" when only one side is JSON). Decoded bytes are compared, so gzip on
+ * one side only is no difference; an oversize side is compared by wire
+ * length and wire sha256. NULL views are empty bodies. See compare.c. */
 size_t compare_bodies(const body_view *legacy, const body_view *new_,
                       json_t *diffs, const compare_opts *o);
 /* The structural JSON diff on its own, `path` is the prefix ("" at root). */

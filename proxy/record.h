@@ -12,6 +12,9 @@
 
 #define RECORD_SCHEMA_VERSION 1
 
+/* What a secret is replaced with, wherever it appears. */
+#define RECORD_REDACTED "[redacted]"
+
 typedef struct record_opts {
     size_t max_body_bytes;          /* bodies embedded up to this many bytes */
     const char *const *redact_fields; /* JSON field names, case-insensitive */
@@ -44,9 +47,26 @@ typedef struct record_input {
 
 /* A new record object, redacted. NULL only on allocation failure. */
 json_t *record_build(const record_input *in, const record_opts *o);
+/* Notes on record_build:
+ * - Nothing in *in is modified. JSON values that need no redaction (body
+ *   json, difference values) are shared with the record by reference
+ *   (json_incref), not copied: don't modify them afterwards; decref and
+ *   body_view_free as usual. Values that hold a secret are deep-copied.
+ * - A leg with attempted == false is written as attempted false and every
+ *   other field null (body_format "none", body_bytes 0), whatever the rest
+ *   of the struct holds; say why in in->reason.
+ * - status <= 0 is written as null; duration_ms is rounded to 0.001 and
+ *   written as null when negative or not finite.
+ * - A string that is not valid UTF-8 (obs-text in a header, raw bytes in
+ *   the uri) is read as ISO-8859-1, like compare.c's header values.
+ *   NULL strings become null.
+ * - o == NULL means: 64 KiB bodies, no redacted fields. */
 
 /* Serializes a record as one line ending in '\n' (compact, no raw newlines).
- * Returns a malloc'd string and its length, or NULL. */
+ * Returns a malloc'd string and its length, or NULL.
+ * Reals are written with the fewest of 15/16/17 significant digits that
+ * read back exactly for every real in the record (19.99 -> 19.99). U+0085,
+ * U+2028 and U+2029 are written as \u escapes. Free with free(). */
 char *record_to_line(const json_t *record, size_t *len);
 
 /* Redaction helpers (also used by the comparison, to redact diff values). */
