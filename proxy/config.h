@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum sp_side { SIDE_LEGACY = 0, SIDE_NEW = 1 } sp_side;
 
@@ -70,20 +71,55 @@ typedef struct config_errors {
 /* Fills *c with the defaults. Returns 0 or -ENOMEM. */
 int config_defaults(sp_config *c);
 /* Loads `path` over the defaults already in *c, collecting every problem
- * (not just the first) in *errs. Returns 0 when errs is empty. */
+ * (not just the first) in *errs; a bad value leaves the field as it was.
+ * Returns 0, -EINVAL when it added errors, or -ENOMEM. */
 int config_load_file(sp_config *c, const char *path, config_errors *errs);
-/* Same, from a buffer (for tests); `name` is used in nothing but messages. */
+/* Same, from a buffer (for tests and reloads). */
 int config_load_buffer(sp_config *c, const char *text, size_t len,
                        config_errors *errs);
-/* Cross-field checks after flags are applied (URLs present and valid, ...). */
+/* Checks after flags are applied (URLs present and valid, every value in
+ * range); its errors have line 0. 0, -EINVAL when it added errors, -ENOMEM. */
 int config_validate(const sp_config *c, config_errors *errs);
 void config_free(sp_config *c);
 void config_errors_free(config_errors *e);
 
 /* Helpers shared with the CLI. */
-int config_parse_listen(const char *s, char **host, int *port); /* 0 or -EINVAL */
+/* "HOST:PORT", "[v6]:PORT" or ":PORT" (= 0.0.0.0), port 0..65535. On success
+ * *host gets a new malloc'd string; the previous *host is NOT freed (see
+ * config_set_listen). 0, -EINVAL (nothing touched) or -ENOMEM. */
+int config_parse_listen(const char *s, char **host, int *port);
 int config_parse_side(const char *s, sp_side *out);             /* "legacy"/"new" */
 const char *config_side_name(sp_side s);
 int config_set_string(char **slot, const char *value);          /* 0 or -ENOMEM */
+
+/* Additions (all table-driven; see docs/config.md). */
+#define CONFIG_MAX_FILE_BYTES ((size_t)1 << 20) /* larger files are refused */
+#define CONFIG_MAX_ERRORS 100                   /* per load; then one "too many" */
+
+/* Replaces c->listen_host/listen_port from a --listen value. 0, -EINVAL, -ENOMEM. */
+int config_set_listen(sp_config *c, const char *s);
+/* Checks an upstream base URL (http/https, host, optional port and path, no
+ * query, fragment or user info) and stores it with one trailing '/' dropped,
+ * replacing *slot. 0; -EINVAL with *why set to a short reason such as "scheme
+ * must be http or https" (*slot untouched); or -ENOMEM. For --legacy/--new. */
+int config_set_url(char **slot, const char *url, const char **why);
+
+/* Appends an error (printf-style message). 0 or -ENOMEM. */
+int config_errors_add(config_errors *e, int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* One line per error: "path:line:column: message", or "path: message" when
+ * line is 0. */
+void config_errors_print(FILE *out, const char *path, const config_errors *e);
+
+/* May a reload change the key at this JSON Pointer ("/log/level")? false for
+ * unknown keys. */
+bool config_key_reloadable(const char *pointer);
+/* The markdown table of every key (type, default, reload, meaning) that
+ * docs/config.md embeds; a unit test keeps the two equal. */
+void config_print_reference(FILE *out);
+/* `c` written as a config file: every key, in table order, pretty-printed;
+ * a missing URL is written as null. docs/config.example.json is this for the
+ * defaults plus example URLs. */
+void config_print_json(FILE *out, const sp_config *c);
 
 #endif

@@ -118,13 +118,16 @@ static int apply_flag(sp_config *c, int opt, const char *v)
 {
     switch (opt) {
     case 'l':
-        free(c->listen_host);
-        c->listen_host = NULL;
-        if (config_parse_listen(v, &c->listen_host, &c->listen_port) != 0)
+        if (config_set_listen(c, v) != 0)
             return flag_error("--listen", v, "expected HOST:PORT");
         return 0;
-    case OPT_LEGACY: return config_set_string(&c->upstream[SIDE_LEGACY].url, v) ? 1 : 0;
-    case OPT_NEW: return config_set_string(&c->upstream[SIDE_NEW].url, v) ? 1 : 0;
+    case OPT_LEGACY:
+    case OPT_NEW: {
+        const char *why = "invalid URL";
+        if (config_set_url(&c->upstream[opt == OPT_LEGACY ? SIDE_LEGACY : SIDE_NEW].url, v, &why) != 0)
+            return flag_error(opt == OPT_LEGACY ? "--legacy" : "--new", v, why);
+        return 0;
+    }
     case 'a':
         return config_parse_side(v, &c->authority) ? flag_error("--authority", v, "expected legacy or new") : 0;
     case 'd': return config_set_string(&c->diff_log_path, v) ? 1 : 0;

@@ -1,0 +1,27 @@
+/* jsonpos: where is the value at a JSON Pointer (RFC 6901) in a JSON text?
+ * Pure and non-recursive: scans the bytes, never allocates, never reads past
+ * `len`. Meant for text a parser has already accepted (to point error
+ * messages at the right place); on anything else it fails cleanly. Lines and
+ * columns are 1-based; columns count bytes. */
+#ifndef SP_JSONPOS_H
+#define SP_JSONPOS_H
+
+#include <stddef.h>
+
+/* Position of the value at `pointer` ("" is the whole document, "/a/0" the
+ * first element of member "a"). Returns 0, -ENOENT when there is no such
+ * value, or -EINVAL when the pointer or the text is malformed. */
+int jsonpos_find(const char *text, size_t len, const char *pointer, int *line,
+                 int *col);
+
+/* Same, but for a pointer naming an object member, the position of the
+ * member's name (its opening quote) rather than of its value. For an array
+ * element (or "") it is the value itself. */
+int jsonpos_find_key(const char *text, size_t len, const char *pointer,
+                     int *line, int *col);
+
+/* Line and column of byte offset `off` (clamped to `len`). */
+void jsonpos_line_col(const char *text, size_t len, size_t off, int *line,
+                      int *col);
+
+#endif
