@@ -64,7 +64,7 @@ const config_key config_keys[] = {
     {"/shadow/max_in_flight", K_INT, F(shadow_max_in_flight), 0, 0, 1000000,
      "1000", false,
      "Shadow requests outstanding at once, whole process; beyond it they are "
-     "skipped."},
+     "not sent and recorded as `shadow_dropped`."},
     {"/shadow/breaker_failures", K_INT, F(breaker_failures), 0, 1, 10000, "5",
      false, "Consecutive shadow failures that open the circuit breaker."},
     {"/shadow/breaker_open_ms", K_LONG, F(breaker_open_ms), 0, 1, MS_MAX,
