@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "body.h"
 #include "compare.h"
@@ -15,6 +16,8 @@
 #define QUEUE_BYTE_BUDGET (256u * 1024u * 1024u)
 /* Lines are gathered and written with one write(2) per batch. */
 #define BATCH_FLUSH_BYTES (256u * 1024u)
+/* How long the thread waits for more work before it sleeps until signalled. */
+#define BATCH_PAUSE_NS 2000000L
 
 struct analyzer {
     const sp_config *cfg;
@@ -24,6 +27,7 @@ struct analyzer {
     analysis_job *head, *tail;
     size_t depth, bytes;
     bool stopping;
+    bool idle;            /* the thread sleeps until signalled */
     atomic_bool reopen;
     difflog log;
     record_opts ropts;
@@ -103,8 +107,10 @@ void analyzer_submit(analyzer *a, analysis_job *job)
     a->tail = job;
     a->depth++;
     metric_add(METRIC_compare_queue_depth, 1);
-    if (was_empty) /* the thread only sleeps on an empty queue */
+    if (was_empty && a->idle) {
+        a->idle = false;
         pthread_cond_signal(&a->cv);
+    }
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -231,8 +237,25 @@ static void *analyzer_main(void *arg)
     analyzer *a = arg;
     for (;;) {
         pthread_mutex_lock(&a->mu);
-        while (!a->head && !a->stopping && !atomic_load(&a->reopen))
+        if (!a->head && !a->stopping) {
+            /* Let work pile up for a moment before sleeping for good: under
+             * load the workers then signal about once per BATCH_PAUSE_NS, not
+             * once per exchange, which on a shared core is a context switch
+             * each time. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += BATCH_PAUSE_NS;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&a->cv, &a->mu, &until);
+        }
+        while (!a->head && !a->stopping && !atomic_load(&a->reopen)) {
+            a->idle = true;
             pthread_cond_wait(&a->cv, &a->mu);
+        }
+        a->idle = false;
         analysis_job *list = a->head;
         size_t n = a->depth;
         a->head = a->tail = NULL;
@@ -301,6 +324,7 @@ void analyzer_request_reopen(analyzer *a)
 {
     atomic_store(&a->reopen, true);
     pthread_mutex_lock(&a->mu);
+    a->idle = false;
     pthread_cond_signal(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }

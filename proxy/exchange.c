@@ -85,11 +85,7 @@ void exchange_unref(exchange *ex)
         ex->next->prev = ex->prev;
     for (int s = 0; s < 2; s++)
         leg_free(&ex->legs[s]);
-    if (ex->shadow_head) {
-        ex->shadow_head->next = NULL; /* the tail belongs to req_list */
-        curl_slist_free_all(ex->shadow_head);
-    }
-    curl_slist_free_all(ex->req_list);
+    free(ex->headers_block);
     hdr_list_free(&ex->req_headers);
     blob_unref(ex->req_body);
     blob_unref(ex->overflow);
@@ -100,46 +96,61 @@ void exchange_unref(exchange *ex)
 
 /* ---- upstream request ---------------------------------------------------- */
 
+
+/* The upstream request's header lines are gathered NUL-separated in a
+ * buffer, then laid out with their curl_slist nodes in one allocation:
+ * curl only reads the list, and a request costs one malloc, not two a line. */
+typedef struct line_buf {
+    char *p;
+    size_t len, cap, n;
+    char stack[4096];
+} line_buf;
+
+static int line_put(line_buf *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap * 2;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *q = b->p == b->stack ? malloc(cap) : realloc(b->p, cap);
+        if (!q)
+            return -ENOMEM;
+        if (b->p == b->stack)
+            memcpy(q, b->stack, b->len);
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* "Name: value", or curl's "Name;" for an empty value ("Name:" would tell
+ * curl to remove the header). */
+static int add_line(line_buf *b, const char *name, const char *value)
+{
+    size_t vl = strlen(value);
+    int rc = line_put(b, name, strlen(name));
+    if (rc == 0 && vl)
+        rc = line_put(b, ": ", 2);
+    if (rc == 0)
+        rc = line_put(b, vl ? value : ";", vl ? vl + 1 : 2);
+    b->n++;
+    return rc;
+}
+
 static bool header_is(const hdr_list *l, size_t i, const char *name)
 {
     return strcasecmp(hdr_name(l, i), name) == 0;
 }
 
-/* Appends "Name: value" (curl's "Name;" for an empty value, since "Name:"
- * would mean "remove this header"). */
-static int add_line(struct curl_slist **list, const char *name, const char *value)
-{
-    size_t nl = strlen(name), vl = strlen(value);
-    char stackbuf[512];
-    char *line = nl + vl + 3 <= sizeof stackbuf ? stackbuf : malloc(nl + vl + 3);
-    if (!line)
-        return -ENOMEM;
-    memcpy(line, name, nl);
-    if (vl) {
-        line[nl] = ':';
-        line[nl + 1] = ' ';
-        memcpy(line + nl + 2, value, vl + 1);
-    } else {
-        line[nl] = ';';
-        line[nl + 1] = '\0';
-    }
-    struct curl_slist *n = curl_slist_append(*list, line);
-    if (line != stackbuf)
-        free(line);
-    if (!n)
-        return -ENOMEM;
-    *list = n;
-    return 0;
-}
-
 /* The end-to-end request headers in order, plus the proxy's own. */
-static int build_request_headers(exchange *ex)
+static int gather_lines(exchange *ex, line_buf *b)
 {
     const hdr_list *h = &ex->req_headers;
-    struct curl_slist *l = NULL;
     char xff[1024] = "";
     bool have_proto = false, have_accept = false, have_ctype = false, have_id = false;
-    int rc = 0;
+    int rc = add_line(b, "X-Shadow-Request", "1"); /* the shadow leg's own head */
     for (size_t i = 0; i < h->n && rc == 0; i++) {
         const char *name = hdr_name(h, i);
         if (hdr_is_hop_by_hop(h, name) || header_is(h, i, "Content-Length") ||
@@ -155,33 +166,50 @@ static int build_request_headers(exchange *ex)
         have_accept |= header_is(h, i, "Accept");
         have_ctype |= header_is(h, i, "Content-Type");
         have_id |= header_is(h, i, "X-Request-Id");
-        rc = add_line(&l, name, hdr_value(h, i));
+        rc = add_line(b, name, hdr_value(h, i));
     }
     size_t at = strlen(xff);
     snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", ex->client_ip);
     if (rc == 0)
-        rc = add_line(&l, "X-Forwarded-For", xff);
+        rc = add_line(b, "X-Forwarded-For", xff);
     if (rc == 0 && !have_proto)
-        rc = add_line(&l, "X-Forwarded-Proto", "http");
+        rc = add_line(b, "X-Forwarded-Proto", "http");
     if (rc == 0)
-        rc = add_line(&l, "Via", "1.1 shadowproxy");
+        rc = add_line(b, "Via", "1.1 shadowproxy");
     if (rc == 0 && !have_id)
-        rc = add_line(&l, "X-Request-Id", ex->id);
+        rc = add_line(b, "X-Request-Id", ex->id);
     /* Stop curl from adding headers the client did not send. */
-    struct curl_slist *n = rc == 0 ? curl_slist_append(l, "Expect:") : NULL;
-    if (n && !have_accept)
-        n = curl_slist_append(n, "Accept:");
-    if (n && !have_ctype)
-        n = curl_slist_append(n, "Content-Type:");
-    if (!n || rc != 0) {
-        curl_slist_free_all(l);
-        return -ENOMEM;
+    if (rc == 0)
+        rc = line_put(b, "Expect:", 8), b->n++;
+    if (rc == 0 && !have_accept)
+        rc = line_put(b, "Accept:", 8), b->n++;
+    if (rc == 0 && !have_ctype)
+        rc = line_put(b, "Content-Type:", 14), b->n++;
+    return rc;
+}
+
+static int build_request_headers(exchange *ex)
+{
+    line_buf b = {.cap = sizeof b.stack};
+    b.p = b.stack;
+    int rc = gather_lines(ex, &b);
+    struct curl_slist *nodes = NULL;
+    if (rc == 0)
+        nodes = malloc(b.n * sizeof *nodes + b.len);
+    if (nodes) {
+        char *text = (char *)(nodes + b.n);
+        memcpy(text, b.p, b.len);
+        for (size_t i = 0; i < b.n; i++) {
+            nodes[i].data = text;
+            nodes[i].next = i + 1 < b.n ? &nodes[i + 1] : NULL;
+            text += strlen(text) + 1;
+        }
     }
-    ex->req_list = n;
-    ex->shadow_head = curl_slist_append(NULL, "X-Shadow-Request: 1");
-    if (!ex->shadow_head)
+    if (b.p != b.stack)
+        free(b.p);
+    if (!nodes)
         return -ENOMEM;
-    ex->shadow_head->next = ex->req_list;
+    ex->headers_block = nodes;
     return 0;
 }
 
@@ -224,6 +252,24 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
 
 static void start_streaming(exchange *ex);
 
+/* Past the comparison cap the body is compared by length and SHA-256 only.
+ * Hashing starts here, not per request: bodies under the cap are hashed by
+ * the comparer only if a record needs it. */
+static int start_hash(ex_leg *leg, bool keep_capture)
+{
+    leg->oversize = true;
+    leg->sha = EVP_MD_CTX_new();
+    if (!leg->sha || EVP_DigestInit_ex(leg->sha, EVP_sha256(), NULL) != 1)
+        return -ENOMEM;
+    if (leg->capture)
+        EVP_DigestUpdate(leg->sha, leg->capture->data, leg->capture->len);
+    if (!keep_capture) { /* only the client stream still needs those bytes */
+        blob_unref(leg->capture);
+        leg->capture = NULL;
+    }
+    return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *p)
 {
     ex_leg *leg = p;
@@ -235,13 +281,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
         ex->stream_paused = true;
         return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */
     }
-    EVP_DigestUpdate(leg->sha, data, len);
     size_t cap = ex->cfg->compare_max_body;
     if (!leg->oversize && leg->received + len <= cap) {
         if (blob_append(&leg->capture, data, len) != 0)
             return 0;
     } else {
-        leg->oversize = true;
+        if (!leg->oversize && start_hash(leg, auth) != 0)
+            return 0;
+        EVP_DigestUpdate(leg->sha, data, len);
         if (to_client) {
             if (!ex->streaming)
                 start_streaming(ex);
@@ -267,13 +314,9 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
 {
     ex_leg *leg = &ex->legs[side];
     const config_upstream *u = &ex->cfg->upstream[side];
-    leg->sha = EVP_MD_CTX_new();
     CURL *e = upstream_easy_get(&ex->w->up);
-    if (!leg->sha || !e || EVP_DigestInit_ex(leg->sha, EVP_sha256(), NULL) != 1) {
-        if (e)
-            upstream_easy_put(&ex->w->up, e);
+    if (!e)
         return -ENOMEM;
-    }
     size_t blen = strlen(u->url), ulen = strlen(ex->uri);
     char *url = malloc(blen + ulen + 1);
     if (!url) {
@@ -346,7 +389,7 @@ int exchange_start(exchange *ex)
     if (build_request_headers(ex) != 0)
         return -ENOMEM;
     sp_side auth = ex->authority, shadow = (sp_side)!auth;
-    if (leg_start(ex, auth, ex->req_list, ex->cfg->upstream[auth].timeout_ms) != 0)
+    if (leg_start(ex, auth, &ex->headers_block[1], ex->cfg->upstream[auth].timeout_ms) != 0)
         leg_fail_now(&ex->legs[auth], "cannot start transfer");
 
     const char *why = NULL;
@@ -361,7 +404,7 @@ int exchange_start(exchange *ex)
         long t = ex->cfg->shadow_timeout_ms;
         if (ex->cfg->upstream[shadow].timeout_ms < t)
             t = ex->cfg->upstream[shadow].timeout_ms;
-        if (leg_start(ex, shadow, ex->shadow_head, t) == 0) {
+        if (leg_start(ex, shadow, &ex->headers_block[0], t) == 0) {
             worker_shadow_track(ex->w, ex);
             metric_add(METRIC_shadow_sent, 1);
         } else {
@@ -628,9 +671,14 @@ static void finish_leg(ex_leg *leg, CURLcode rc)
         leg->cause = cause_of(rc);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (leg->sha && EVP_DigestFinal_ex(leg->sha, md, &mdlen) == 1)
-        for (unsigned int i = 0; i < mdlen && i < 32; i++)
-            snprintf(leg->sha256 + 2 * i, 3, "%02x", md[i]);
+    static const char hex[] = "0123456789abcdef";
+    if (leg->sha && EVP_DigestFinal_ex(leg->sha, md, &mdlen) == 1 && mdlen == 32) {
+        for (unsigned int i = 0; i < 32; i++) {
+            leg->sha256[2 * i] = hex[md[i] >> 4];
+            leg->sha256[2 * i + 1] = hex[md[i] & 15];
+        }
+        leg->sha256[64] = '\0';
+    }
 }
 
 static void leg_fail_now(ex_leg *leg, const char *cause)

@@ -70,8 +70,9 @@ typedef struct exchange {
     hdr_list req_headers;
     blob *req_body;
     bool has_body;        /* the request carried Content-Length or chunked */
-    struct curl_slist *req_list; /* upstream request headers, shared by legs */
-    struct curl_slist *shadow_head; /* X-Shadow-Request node -> req_list */
+    /* Upstream request headers, one allocation: [0] is the shadow leg's
+     * X-Shadow-Request line, [1..] the list both legs share. */
+    struct curl_slist *headers_block;
     ex_leg legs[2];       /* indexed by sp_side */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     const char *shadow_reason;
