@@ -10,6 +10,7 @@
 #define VERDICT_LIST(X)                                                      \
     X(MATCH, "match")                                                        \
     X(MISMATCH, "mismatch")                                                  \
+    X(KNOWN, "known")                                                        \
     X(SHADOW_ERROR, "shadow_error")                                          \
     X(SHADOW_TIMEOUT, "shadow_timeout")                                      \
     X(SHADOW_DROPPED, "shadow_dropped")                                      \
