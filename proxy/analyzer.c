@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "body.h"
 #include "compare.h"
 #include "log.h"
@@ -148,10 +150,29 @@ static void flush_batch(analyzer *a, size_t nrecords)
     a->batch_len = 0;
 }
 
-static void prepare_leg(body_view *v, const analysis_leg *l, size_t cap)
+/* Workers hash only bodies past the comparison cap; a record that cuts a
+ * smaller body still names it by its SHA-256. */
+static void hash_if_cut(const blob *b, size_t max_embedded, char out[65])
+{
+    if (out[0] || !b || b->len <= max_embedded)
+        return;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(b->data, b->len, md, &n, EVP_sha256(), NULL) || n != 32)
+        return;
+    for (unsigned int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+static void prepare_leg(body_view *v, analysis_leg *l, size_t cap, size_t max_embedded)
 {
     if (!l->attempted || l->status == 0)
         return;
+    hash_if_cut(l->body, max_embedded, l->sha256);
     body_prepare(v, l->body ? l->body->data : NULL, l->body ? l->body->len : 0,
                  l->body_whole, l->wire_len, l->sha256,
                  hdr_list_get(&l->headers, "Content-Type"),
@@ -178,8 +199,8 @@ static int analyze(analyzer *a, analysis_job *j)
     json_t *diffs = json_array();
     size_t found = 0;
     verdict v = j->preset;
-    prepare_leg(&lb, &j->legs[SIDE_LEGACY], cfg->compare_max_body);
-    prepare_leg(&nb, &j->legs[SIDE_NEW], cfg->compare_max_body);
+    prepare_leg(&lb, &j->legs[SIDE_LEGACY], cfg->compare_max_body, cfg->diff_log_max_body);
+    prepare_leg(&nb, &j->legs[SIDE_NEW], cfg->compare_max_body, cfg->diff_log_max_body);
     if (v == VERDICT_COUNT && diffs) {
         const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
         found += compare_status(l->status, n->status, diffs, &a->copts);
@@ -193,9 +214,11 @@ static int analyze(analyzer *a, analysis_job *j)
     metric_verdict(v);
     int added = 0;
     if (cfg->diff_log_mode == DIFFLOG_ALL || v != VERDICT_MATCH) {
+        char req_sha[65] = "";
+        hash_if_cut(j->req_body, cfg->diff_log_max_body, req_sha);
         if (j->req_body)
             body_prepare(&rb, j->req_body->data, j->req_body->len, true,
-                         j->req_body->len, "", hdr_list_get(&j->req_headers, "Content-Type"),
+                         j->req_body->len, req_sha, hdr_list_get(&j->req_headers, "Content-Type"),
                          hdr_list_get(&j->req_headers, "Content-Encoding"),
                          cfg->compare_max_body);
         record_input in = {

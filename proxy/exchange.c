@@ -165,7 +165,12 @@ static int gather_lines(exchange *ex, line_buf *b)
         have_proto |= header_is(h, i, "X-Forwarded-Proto");
         have_accept |= header_is(h, i, "Accept");
         have_ctype |= header_is(h, i, "Content-Type");
-        have_id |= header_is(h, i, "X-Request-Id");
+        if (header_is(h, i, "X-Request-Id")) {
+            /* one id on both legs: the client's, or ours if it was unusable */
+            have_id = true;
+            rc = add_line(b, name, ex->id);
+            continue;
+        }
         rc = add_line(b, name, hdr_value(h, i));
     }
     size_t at = strlen(xff);
@@ -418,13 +423,15 @@ int exchange_start(exchange *ex)
 
 /* ---- the answer to the client ------------------------------------------- */
 
-static const char *cause_of(CURLcode rc)
+static const char *cause_of(CURLcode rc, long os_errno)
 {
+    if (os_errno == ECONNRESET || os_errno == EPIPE)
+        return "connection reset";
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
     case CURLE_COULDNT_CONNECT: return "connection refused";
     case CURLE_COULDNT_RESOLVE_HOST: return "cannot resolve host";
-    case CURLE_RECV_ERROR: return "connection reset";
+    case CURLE_RECV_ERROR: return "bad response"; /* e.g. malformed chunking */
     case CURLE_SEND_ERROR: return "send failed";
     case CURLE_GOT_NOTHING: return "empty reply";
     case CURLE_PARTIAL_FILE: return "truncated response";
@@ -662,13 +669,21 @@ static void maybe_submit(exchange *ex)
     analyzer_submit(ex->w->an, job);
 }
 
+static long leg_os_errno(ex_leg *leg)
+{
+    long e = 0;
+    if (leg->easy)
+        curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &e);
+    return e;
+}
+
 static void finish_leg(ex_leg *leg, CURLcode rc)
 {
     leg->done = true;
     leg->result = rc;
     leg->t_end_ns = now_ns();
     if (rc != CURLE_OK)
-        leg->cause = cause_of(rc);
+        leg->cause = cause_of(rc, leg_os_errno(leg));
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     static const char hex[] = "0123456789abcdef";
@@ -719,7 +734,7 @@ void exchange_leg_finished(ex_leg *leg, CURLcode rc)
     if (rc == CURLE_OK && !leg->headers_done)
         leg->result = CURLE_WEIRD_SERVER_REPLY;
     if (leg->result != CURLE_OK)
-        leg->cause = cause_of(leg->result);
+        leg->cause = cause_of(leg->result, leg_os_errno(leg));
     upstream_easy_put(&ex->w->up, leg->easy);
     leg->easy = NULL;
     leg_ended(leg, rc == CURLE_OK);

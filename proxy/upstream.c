@@ -31,8 +31,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     sock_ctx *s = h->data;
     int flags = 0;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
+    if (status < 0) /* let curl read the socket and see the real error */
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
