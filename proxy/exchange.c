@@ -51,7 +51,7 @@ exchange *exchange_new(worker *w, const char *uri)
     w->live = ex;
     ex->cfg = w->cfg;
     ex->state = EX_RECEIVING;
-    ex->t0_ns = now_ns();
+    ex->t0_ns = ex->last_rx_ns = now_ns();
     ex->ts_ms = wall_ms();
     ex->shadow_preset = VERDICT_COUNT;
     for (int s = 0; s < 2; s++) {
@@ -85,6 +85,8 @@ void exchange_unref(exchange *ex)
         ex->next->prev = ex->prev;
     for (int s = 0; s < 2; s++)
         leg_free(&ex->legs[s]);
+    if (ex->response) /* built, never queued: the client went away first */
+        MHD_destroy_response(ex->response);
     free(ex->headers_block);
     hdr_list_free(&ex->req_headers);
     blob_unref(ex->req_body);

@@ -65,6 +65,7 @@ typedef struct exchange {
     char client_ip[64];
     int64_t ts_ms;
     uint64_t t0_ns;
+    uint64_t last_rx_ns;  /* last request bytes seen (drain) */
     const sp_config *cfg;
     sp_side authority;
     hdr_list req_headers;

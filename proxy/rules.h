@@ -1,4 +1,4 @@
-/* rules: the routes file (rules/*.json, schema rules/rules.schema.json,
+/* rules: the routes file (rules/NAME.json, schema rules/rules.schema.json,
  * reference docs/rules.md). A loaded rule set is an immutable, refcounted
  * snapshot: a reload builds a new one and swaps a pointer; exchanges keep
  * the snapshot they started with. Loading, validation and matching are pure
@@ -49,6 +49,10 @@ typedef struct rule_known {
     char *name;
     diff_where where;
     path_pattern path;     /* body: pointer pattern; header: the name in text; any: ignored if empty */
+                           /* (as loaded: path.text is NULL when no "path" was
+                            * given, which matches every path; for a header it
+                            * holds the name with no segments; "status" and
+                            * "any" never have one) */
     char *kind;            /* "changed", "added", "removed", "type", or NULL for any */
 } rule_known;
 
@@ -79,7 +83,7 @@ typedef struct route_match {
     char **methods;        /* NULL = any */
     size_t nmethods;
     enum { PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_GLOB } path_kind;
-    char *path;            /* exact/prefix text, or glob ("/api/orders/*", "/api/**") */
+    char *path;            /* exact/prefix text, or a glob of "*" and "**" segments */
     char *query_name, *query_value;   /* optional; value NULL = present */
     char *header_name, *header_value; /* optional; value NULL = present */
 } route_match;
@@ -125,6 +129,10 @@ typedef struct rules {
 
 /* Errors use config_error/config_errors (file:line:column: message). */
 
+#define RULES_MAX_FILE_BYTES ((size_t)4 << 20) /* larger files are refused */
+#define RULES_MAX_ROUTES 1000                  /* entries in "routes" */
+#define RULES_MAX_LIST 256                     /* entries in any one list */
+
 /* Loads and validates `path`; every problem goes to errs. NULL on error. */
 rules *rules_load_file(const char *path, config_errors *errs);
 rules *rules_load_buffer(const char *text, size_t len, config_errors *errs);
@@ -146,5 +154,13 @@ bool rules_mirror_method(const route *rt, const char *method);
 
 /* The shadow leg's request-target after prefix/template rewrite; malloc'd. */
 char *rules_rewrite_target(const route *rt, const char *target);
+
+/* Additions. */
+/* rt->mirror && rules_mirror_method() && rules_sampled(): should this
+ * request get a shadow leg (the global shadow.enabled aside)? */
+bool rules_should_mirror(const route *rt, const char *method,
+                         const char *request_id);
+/* The route named `name` (a route or "default"), or NULL. */
+const route *rules_find(const rules *r, const char *name);
 
 #endif

@@ -29,8 +29,10 @@ typedef struct server {
 } server;
 
 /* One SO_REUSEPORT socket per worker on the same address, so the kernel
- * spreads connections over the workers' loops. */
-static int open_listener(const char *host, int *port)
+ * spreads connections over the workers' loops. The first bind is a probe
+ * without SO_REUSEPORT: it fails if anything already listens there, so a
+ * second instance cannot silently take half of the traffic. */
+static int open_socket(const char *host, int *port, bool reuseport)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -43,8 +45,9 @@ static int open_listener(const char *host, int *port)
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+        (reuseport && listen(fd, 1024) < 0)) {
         int err = -errno;
         if (fd >= 0)
             close(fd);
@@ -60,6 +63,17 @@ static int open_listener(const char *host, int *port)
                                                : ((struct sockaddr_in *)&ss)->sin_port);
     }
     return fd;
+}
+
+static int open_listener(const char *host, int *port, bool first)
+{
+    if (first) {
+        int probe = open_socket(host, port, false);
+        if (probe < 0)
+            return probe;
+        close(probe);
+    }
+    return open_socket(host, port, true);
 }
 
 static void drain_all(server *s)
@@ -124,7 +138,7 @@ static int start_workers(server *s)
 {
     int port = s->cfg->listen_port;
     for (int i = 0; i < s->nworkers; i++) {
-        int fd = open_listener(s->cfg->listen_host, &port);
+        int fd = open_listener(s->cfg->listen_host, &port, i == 0);
         if (fd < 0) {
             char addr[300];
             snprintf(addr, sizeof addr, "%s:%d", s->cfg->listen_host, port);

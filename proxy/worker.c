@@ -142,6 +142,15 @@ static enum MHD_Result begin_request(exchange *ex, const char *method)
     if (MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND, collect_header, ex) < 0)
         return MHD_NO;
     client_address(ex);
+    /* MHD's connection pool must also hold the answer's headers, so it is
+     * sized larger than the limit on what the client may send: check here. */
+    size_t head = strlen(method) + strlen(ex->uri) + 12;
+    for (size_t i = 0; i < ex->req_headers.n; i++)
+        head += ex->req_headers.f[i].name_len + ex->req_headers.f[i].value_len + 4;
+    if (head > ex->cfg->max_header_bytes)
+        return answer_self(ex, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+                           "request_header_fields_too_large",
+                           "request line and headers exceed limits.max_header_bytes");
     if (ex->uri[0] != '/') {
         /* absolute-form, authority-form (CONNECT) and '*': never an open proxy */
         ex->reject_status = MHD_HTTP_BAD_REQUEST;
@@ -183,6 +192,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         }
         *upload_size = 0;
+        ex->last_rx_ns = now_ns();
         return MHD_YES;
     }
     switch (ex->state) {
@@ -207,7 +217,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 }
 
-static void check_drain(worker *w);
+static void on_drain_timer(uv_timer_t *t);
+
+/* Drain progress is checked from the drain timer only, never inline: the
+ * callers run inside MHD_run or curl callbacks, where stopping the daemon
+ * or the multi handle would pull the floor from under them. */
+static void schedule_drain_check(worker *w)
+{
+    if (!w->stopping)
+        uv_timer_start(&w->drain_timer, on_drain_timer, 0, 20);
+}
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
@@ -221,7 +240,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     w->active--;
     exchange_client_done(ex, toe);
     if (w->draining)
-        check_drain(w);
+        schedule_drain_check(w);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -308,7 +327,7 @@ void worker_shadow_release(worker *w, exchange *ex, bool transport_ok)
         breaker_trip(w, "consecutive failures");
     }
     if (w->draining)
-        check_drain(w);
+        schedule_drain_check(w);
 }
 
 /* ---- request ids ---------------------------------------------------------- */
@@ -370,6 +389,23 @@ static void stop_now(worker *w)
     upstream_close(&w->up);
 }
 
+/* Requests the drain waits for: every request that was fully received (it
+ * went upstream and its client waits for the answer), and requests still
+ * arriving that made progress in the last second. A request whose client
+ * sent part of it and went quiet is not waited for: MHD (epoll, edge
+ * triggered) may not even notice its client has closed. */
+static int requests_in_flight(worker *w, uint64_t now)
+{
+    int n = 0;
+    for (exchange *ex = w->live; ex; ex = ex->next) {
+        if (!ex->conn)
+            continue;
+        if (ex->state != EX_RECEIVING || now - ex->last_rx_ns < 1000000000u)
+            n++;
+    }
+    return n;
+}
+
 /* Drain: wait for requests in progress; then give shadows a grace period;
  * then stop. Past the drain deadline, cut everything short. */
 static void check_drain(worker *w)
@@ -377,9 +413,10 @@ static void check_drain(worker *w)
     if (w->stopping)
         return;
     uint64_t now = now_ns();
-    if (w->active > 0 && now < w->drain_deadline_ns)
+    int busy = requests_in_flight(w, now);
+    if (busy > 0 && now < w->drain_deadline_ns)
         return;
-    if (w->active > 0) {
+    if (busy > 0) {
         log_event(LOG_WARN, "drain_timeout", NULL);
         for (exchange *ex = w->live, *next; ex; ex = next) {
             next = ex->next;
@@ -400,7 +437,7 @@ static void check_drain(worker *w)
             exchange_abort_leg(ex, (sp_side)!ex->authority, "proxy shutting down");
         }
     }
-    if (w->active > 0 && w->mhd_run_pending) {
+    if (busy > 0 && w->mhd_run_pending) {
         run_mhd(w); /* let resumed connections send their 502 first */
         return;
     }
