@@ -80,6 +80,10 @@ const config_key config_keys[] = {
      "Response headers compared (names are case-insensitive)."},
     {"/compare/max_differences", K_COUNT, F(max_differences), 0, 1, 10000,
      "100", false, "Differences listed per record."},
+    {"/rules", K_STRING, F(rules_path), 0, 1, 4096, NULL, false,
+     "Rules file: routes, comparison rules, shadow rewrites (docs/rules.md). "
+     "Without one, every request takes the default route with no rules. "
+     "Reloaded on SIGHUP."},
     {"/diff_log/path", K_STRING, F(diff_log_path), 0, 1, 4096,
      "\"shadowproxy-diffs.jsonl\"", false,
      "File the records are appended to, one JSON object per line; relative "
@@ -567,7 +571,7 @@ void config_print_reference(FILE *out)
         fprintf(out, "| `%s` | ", k->ptr);
         put_type(out, k);
         if (!k->dflt)
-            fputs(" | required", out);
+            fputs(k->type == K_STRING ? " | none" : " | required", out);
         else
             fprintf(out, " | `%s`", k->dflt);
         if (k->type == K_SIZE && k->dflt) {

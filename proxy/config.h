@@ -46,6 +46,7 @@ typedef struct sp_config {
     size_t ncompare_headers;
     size_t max_differences;     /* per record, default 100 */
 
+    char *rules_path;           /* rules file; NULL: none */
     char *diff_log_path;        /* default "shadowproxy-diffs.jsonl" */
     diff_log_mode diff_log_mode; /* default mismatches */
     size_t diff_log_max_body;   /* bytes embedded per body, default 64 KiB */

@@ -270,6 +270,12 @@ static void apply_string(ctx *x, const config_key *k, const json_t *v,
 {
     const char *s = json_string_value(v), *why;
     char got[80];
+    if (!s && json_is_null(v) && k->type == K_STRING && !k->dflt) {
+        char **slot = config_field(x->c, k->off); /* optional: null unsets */
+        free(*slot);
+        *slot = NULL;
+        return;
+    }
     if (!s) {
         report(x, ptr, false, "%s must be a string, got %s", name,
                type_name(v));
@@ -621,7 +627,7 @@ int config_validate(const sp_config *c, config_errors *errs)
             report(&x, NULL, false,
                    "listen port must be between 0 and 65535, got %d",
                    c->listen_port);
-        } else if (k->type == K_STRING && (!s || !*s)) {
+        } else if (k->type == K_STRING && (k->dflt ? !s || !*s : s && !*s)) {
             report(&x, NULL, false, "%s must not be empty", name);
         } else if (config_is_enum(k->type) && config_enum_of(c, k) < 0) {
             config_alternatives(config_enum_names(k->type), got, sizeof got);
