@@ -65,6 +65,7 @@ void analysis_job_free(analysis_job *j)
     blob_unref(j->req_body);
     free(j->method);
     free(j->uri);
+    rules_unref(j->rules);
     free(j);
 }
 
@@ -224,7 +225,7 @@ static int analyze(analyzer *a, analysis_job *j)
         record_input in = {
             .id = j->id,
             .ts_ms = j->ts_ms,
-            .route = j->route,
+            .route = j->route ? j->route->name : "default",
             .method = j->method ? j->method : "",
             .uri = j->uri ? j->uri : "",
             .authority = config_side_name(j->authority),

@@ -14,6 +14,7 @@
 #include "difflog.h"
 #include "headers.h"
 #include "metrics.h"
+#include "rules.h"
 
 typedef struct analysis_leg {
     bool attempted;
@@ -31,7 +32,8 @@ typedef struct analysis_job {
     struct analysis_job *next;
     char id[64];
     int64_t ts_ms;
-    const char *route;    /* static or owned by the rules snapshot */
+    rules *rules;         /* a reference: keeps `route` alive */
+    const route *route;
     char *method;         /* owned */
     char *uri;            /* owned */
     sp_side authority;

@@ -87,7 +87,10 @@ void exchange_unref(exchange *ex)
         leg_free(&ex->legs[s]);
     if (ex->response) /* built, never queued: the client went away first */
         MHD_destroy_response(ex->response);
-    free(ex->headers_block);
+    free(ex->headers_block[0]);
+    free(ex->headers_block[1]);
+    free(ex->new_target);
+    rules_unref(ex->rules);
     hdr_list_free(&ex->req_headers);
     blob_unref(ex->req_body);
     blob_unref(ex->overflow);
@@ -146,17 +149,41 @@ static bool header_is(const hdr_list *l, size_t i, const char *name)
     return strcasecmp(hdr_name(l, i), name) == 0;
 }
 
-/* The end-to-end request headers in order, plus the proxy's own. */
-static int gather_lines(exchange *ex, line_buf *b)
+static bool name_listed(const char *name, char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Is this client header replaced or removed on the new side by the route? */
+static bool rewritten(const route *rt, const char *name)
+{
+    if (!rt)
+        return false;
+    if (rt->shadow_host && strcasecmp(name, "Host") == 0)
+        return true;
+    for (size_t i = 0; i < rt->nset_headers; i++)
+        if (strcasecmp(name, rt->set_headers[i].name) == 0)
+            return true;
+    return name_listed(name, rt->remove_headers, rt->nremove_headers);
+}
+
+/* The end-to-end request headers in order, plus the proxy's own; with `rt`,
+ * the route's new-side rewrites (set, remove, Host) applied. */
+static int gather_lines(exchange *ex, line_buf *b, const route *rt)
 {
     const hdr_list *h = &ex->req_headers;
     char xff[1024] = "";
     bool have_proto = false, have_accept = false, have_ctype = false, have_id = false;
     int rc = add_line(b, "X-Shadow-Request", "1"); /* the shadow leg's own head */
+    if (rc == 0 && rt && rt->shadow_host)
+        rc = add_line(b, "Host", rt->shadow_host);
     for (size_t i = 0; i < h->n && rc == 0; i++) {
         const char *name = hdr_name(h, i);
         if (hdr_is_hop_by_hop(h, name) || header_is(h, i, "Content-Length") ||
-            header_is(h, i, "Expect") ||
+            header_is(h, i, "Expect") || rewritten(rt, name) ||
             (header_is(h, i, "Host") && !ex->cfg->preserve_host))
             continue;
         if (header_is(h, i, "X-Forwarded-For")) {
@@ -185,6 +212,8 @@ static int gather_lines(exchange *ex, line_buf *b)
         rc = add_line(b, "Via", "1.1 shadowproxy");
     if (rc == 0 && !have_id)
         rc = add_line(b, "X-Request-Id", ex->id);
+    for (size_t i = 0; rt && rc == 0 && i < rt->nset_headers; i++)
+        rc = add_line(b, rt->set_headers[i].name, rt->set_headers[i].value);
     /* Stop curl from adding headers the client did not send. */
     if (rc == 0)
         rc = line_put(b, "Expect:", 8), b->n++;
@@ -195,11 +224,11 @@ static int gather_lines(exchange *ex, line_buf *b)
     return rc;
 }
 
-static int build_request_headers(exchange *ex)
+static struct curl_slist *build_request_headers(exchange *ex, const route *rt)
 {
     line_buf b = {.cap = sizeof b.stack};
     b.p = b.stack;
-    int rc = gather_lines(ex, &b);
+    int rc = gather_lines(ex, &b, rt);
     struct curl_slist *nodes = NULL;
     if (rc == 0)
         nodes = malloc(b.n * sizeof *nodes + b.len);
@@ -214,10 +243,40 @@ static int build_request_headers(exchange *ex)
     }
     if (b.p != b.stack)
         free(b.p);
-    if (!nodes)
+    return nodes;
+}
+
+static bool has_header_rewrite(const route *rt)
+{
+    return rt->nset_headers || rt->nremove_headers || rt->shadow_host;
+}
+
+/* Headers and target per side. The route's rewrite applies to the new
+ * side whichever role it has, so flipping authority keeps it working. */
+static int build_requests(exchange *ex)
+{
+    const route *rt = ex->route;
+    ex->headers_block[SIDE_LEGACY] = build_request_headers(ex, NULL);
+    if (!ex->headers_block[SIDE_LEGACY])
         return -ENOMEM;
-    ex->headers_block = nodes;
+    if (has_header_rewrite(rt)) {
+        ex->headers_block[SIDE_NEW] = build_request_headers(ex, rt);
+        if (!ex->headers_block[SIDE_NEW])
+            return -ENOMEM;
+    }
+    if (rt->prefix_from || rt->template_from) {
+        ex->new_target = rules_rewrite_target(rt, ex->uri);
+        if (!ex->new_target)
+            return -ENOMEM;
+    }
     return 0;
+}
+
+static struct curl_slist *headers_for(exchange *ex, sp_side side, bool shadow)
+{
+    struct curl_slist *block = ex->headers_block[side] ? ex->headers_block[side]
+                                                       : ex->headers_block[SIDE_LEGACY];
+    return shadow ? &block[0] : &block[1]; /* [0] is X-Shadow-Request: 1 */
 }
 
 /* ---- curl callbacks ------------------------------------------------------ */
@@ -324,14 +383,15 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
     CURL *e = upstream_easy_get(&ex->w->up);
     if (!e)
         return -ENOMEM;
-    size_t blen = strlen(u->url), ulen = strlen(ex->uri);
+    const char *target = side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
+    size_t blen = strlen(u->url), ulen = strlen(target);
     char *url = malloc(blen + ulen + 1);
     if (!url) {
         upstream_easy_put(&ex->w->up, e);
         return -ENOMEM;
     }
     memcpy(url, u->url, blen);
-    memcpy(url + blen, ex->uri, ulen + 1);
+    memcpy(url + blen, target, ulen + 1);
     leg->easy = e;
     curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
     free(url);
@@ -392,26 +452,37 @@ int exchange_start(exchange *ex)
         snprintf(ex->id, sizeof ex->id, "%s", rid);
     else
         worker_new_id(ex->w, ex->id, sizeof ex->id);
-    ex->authority = ex->cfg->authority;
-    if (build_request_headers(ex) != 0)
+    ex->rules = rules_ref(ex->w->rules);
+    const route *rt = ex->route = rules_match(ex->rules, ex->method, ex->uri, &ex->req_headers);
+    ex->authority = rt->authority >= 0 ? (sp_side)rt->authority : ex->cfg->authority;
+    if (build_requests(ex) != 0)
         return -ENOMEM;
     sp_side auth = ex->authority, shadow = (sp_side)!auth;
-    if (leg_start(ex, auth, &ex->headers_block[1], ex->cfg->upstream[auth].timeout_ms) != 0)
+    if (leg_start(ex, auth, headers_for(ex, auth, false), ex->cfg->upstream[auth].timeout_ms) != 0)
         leg_fail_now(&ex->legs[auth], "cannot start transfer");
 
     const char *why = NULL;
     if (!ex->cfg->shadow_enabled) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "shadow disabled";
+    } else if (!rt->mirror) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "mirroring off for this route";
+    } else if (!rules_mirror_method(rt, ex->method)) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "method not mirrored on this route";
+    } else if (!rules_sampled(rt, ex->id)) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "not sampled";
     } else if (!worker_shadow_admit(ex->w, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;
         metric_add(METRIC_shadow_dropped, 1);
     } else {
-        long t = ex->cfg->shadow_timeout_ms;
+        long t = rt->shadow_timeout_ms > 0 ? rt->shadow_timeout_ms : ex->cfg->shadow_timeout_ms;
         if (ex->cfg->upstream[shadow].timeout_ms < t)
             t = ex->cfg->upstream[shadow].timeout_ms;
-        if (leg_start(ex, shadow, &ex->headers_block[0], t) == 0) {
+        if (leg_start(ex, shadow, headers_for(ex, shadow, true), t) == 0) {
             worker_shadow_track(ex->w, ex);
             metric_add(METRIC_shadow_sent, 1);
         } else {
@@ -644,7 +715,8 @@ static void maybe_submit(exchange *ex)
     }
     snprintf(job->id, sizeof job->id, "%s", ex->id);
     job->ts_ms = ex->ts_ms;
-    job->route = "default";
+    job->rules = rules_ref(ex->rules);
+    job->route = ex->route;
     job->method = strdup(ex->method);
     job->uri = strdup(ex->uri);
     job->authority = ex->authority;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "headers.h"
 #include "metrics.h"
+#include "rules.h"
 
 struct worker;
 
@@ -71,9 +72,13 @@ typedef struct exchange {
     hdr_list req_headers;
     blob *req_body;
     bool has_body;        /* the request carried Content-Length or chunked */
-    /* Upstream request headers, one allocation: [0] is the shadow leg's
-     * X-Shadow-Request line, [1..] the list both legs share. */
-    struct curl_slist *headers_block;
+    rules *rules;         /* the snapshot this exchange started with */
+    const route *route;   /* in `rules` */
+    /* Upstream request headers per side, one allocation each: [0] is the
+     * shadow leg's X-Shadow-Request line, [1..] the list. The new side's is
+     * NULL unless the route rewrites headers (then legacy's is shared). */
+    struct curl_slist *headers_block[2];
+    char *new_target;     /* the new side's request-target when rewritten */
     ex_leg legs[2];       /* indexed by sp_side */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     const char *shadow_reason;

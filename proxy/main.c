@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rules.h"
 #include "server.h"
 
 #ifndef SP_VERSION
@@ -29,12 +30,14 @@ static const char usage_text[] =
     "\n"
     "Usage:\n"
     "  shadowproxy serve [options]        run the proxy\n"
-    "  shadowproxy check --config FILE    validate a config file, print every error\n"
+    "  shadowproxy check [--config FILE] [--rules FILE]\n"
+    "                                     validate config and rules files, print every error\n"
     "  shadowproxy version                print the version and library versions\n"
     "  shadowproxy --help                 this text\n"
     "\n"
     "serve options (flags override the config file):\n"
     "  -c, --config FILE        JSON config file (see docs/config.md)\n"
+    "  -r, --rules FILE         rules file: routes and comparison rules (docs/rules.md)\n"
     "  -l, --listen HOST:PORT   traffic listener (default 127.0.0.1:8080)\n"
     "      --legacy URL         legacy upstream base URL\n"
     "      --new URL            new upstream base URL\n"
@@ -46,7 +49,7 @@ static const char usage_text[] =
     "      --log-format FMT     logfmt|json (default logfmt)\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once);\n"
-    "SIGUSR1 reopens the diff log (logrotate).\n"
+    "SIGHUP reloads the rules file; SIGUSR1 reopens the diff log (logrotate).\n"
     "\n"
     "Example:\n"
     "  shadowproxy serve --legacy http://erp-old:8080 --new http://erp-new:8080\n";
@@ -72,41 +75,73 @@ static int cmd_version(void)
     return 0;
 }
 
+/* Loads a rules file; prints every error. NULL on failure. */
+static rules *load_rules(const char *path)
+{
+    config_errors errs = {0};
+    rules *r = rules_load_file(path, &errs);
+    if (!r)
+        print_errors(path, &errs);
+    config_errors_free(&errs);
+    return r;
+}
+
 static int cmd_check(int argc, char **argv)
 {
-    const char *file = NULL;
+    const char *file = NULL, *rules_file = NULL;
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
             file = argv[++i];
         else if (strncmp(argv[i], "--config=", 9) == 0)
             file = argv[i] + 9;
+        else if ((strcmp(argv[i], "--rules") == 0 || strcmp(argv[i], "-r") == 0) && i + 1 < argc)
+            rules_file = argv[++i];
+        else if (strncmp(argv[i], "--rules=", 8) == 0)
+            rules_file = argv[i] + 8;
         else {
-            fprintf(stderr, "check: unexpected argument '%s'\nusage: shadowproxy check --config FILE\n", argv[i]);
+            fprintf(stderr, "check: unexpected argument '%s'\n"
+                            "usage: shadowproxy check [--config FILE] [--rules FILE]\n", argv[i]);
             return 2;
         }
     }
-    if (!file) {
-        fprintf(stderr, "usage: shadowproxy check --config FILE\n");
+    if (!file && !rules_file) {
+        fprintf(stderr, "usage: shadowproxy check [--config FILE] [--rules FILE]\n");
         return 2;
     }
+    int rc = 0;
     sp_config cfg;
-    config_errors errs = {0};
     if (config_defaults(&cfg) != 0)
         return 1;
-    config_load_file(&cfg, file, &errs);
-    if (errs.n == 0)
-        config_validate(&cfg, &errs);
-    int rc = errs.n ? 1 : 0;
-    if (rc)
-        print_errors(file, &errs);
-    else
-        printf("%s: ok\n", file);
-    config_errors_free(&errs);
+    if (file) {
+        config_errors errs = {0};
+        config_load_file(&cfg, file, &errs);
+        if (errs.n == 0)
+            config_validate(&cfg, &errs);
+        if (errs.n) {
+            print_errors(file, &errs);
+            rc = 1;
+        } else {
+            printf("%s: ok\n", file);
+        }
+        config_errors_free(&errs);
+        if (!rules_file && rc == 0)
+            rules_file = cfg.rules_path; /* the rules the config names */
+    }
+    if (rules_file) {
+        rules *r = load_rules(rules_file);
+        if (r) {
+            printf("%s: ok (%zu routes, version %s)\n", rules_file, r->nroutes, r->version);
+            rules_unref(r);
+        } else {
+            rc = 1;
+        }
+    }
     config_free(&cfg);
     return rc;
 }
 
 enum { OPT_LEGACY = 256, OPT_NEW, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_DIFF_MODE };
+
 
 static int flag_error(const char *flag, const char *value, const char *want)
 {
@@ -132,6 +167,7 @@ static int apply_flag(sp_config *c, int opt, const char *v)
     case 'a':
         return config_parse_side(v, &c->authority) ? flag_error("--authority", v, "expected legacy or new") : 0;
     case 'd': return config_set_string(&c->diff_log_path, v) ? 1 : 0;
+    case 'r': return config_set_string(&c->rules_path, v) ? 1 : 0;
     case OPT_DIFF_MODE:
         if (strcmp(v, "all") == 0)
             c->diff_log_mode = DIFFLOG_ALL;
@@ -170,6 +206,7 @@ static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"rules", required_argument, NULL, 'r'},
         {"listen", required_argument, NULL, 'l'},
         {"legacy", required_argument, NULL, OPT_LEGACY},
         {"new", required_argument, NULL, OPT_NEW},
@@ -185,7 +222,7 @@ static int cmd_serve(int argc, char **argv)
     const char *config_file = NULL;
     int opt;
     /* First pass: only --config, so flags apply over the file. */
-    while ((opt = getopt_long(argc, argv, "c:l:a:d:w:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:r:l:a:d:w:h", opts, NULL)) != -1) {
         if (opt == 'c')
             config_file = optarg;
         else if (opt == 'h') {
@@ -210,7 +247,7 @@ static int cmd_serve(int argc, char **argv)
     }
     optind = 1;
     int rc = 0;
-    while (rc == 0 && (opt = getopt_long(argc, argv, "c:l:a:d:w:h", opts, NULL)) != -1)
+    while (rc == 0 && (opt = getopt_long(argc, argv, "c:r:l:a:d:w:h", opts, NULL)) != -1)
         if (opt != 'c')
             rc = apply_flag(&cfg, opt, optarg);
     if (rc == 0 && config_validate(&cfg, &errs) != 0) {
@@ -226,7 +263,8 @@ static int cmd_serve(int argc, char **argv)
             long n = sysconf(_SC_NPROCESSORS_ONLN);
             cfg.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
         }
-        rc = server_run(&cfg);
+        rules *r = cfg.rules_path ? load_rules(cfg.rules_path) : rules_default();
+        rc = r ? server_run(&cfg, r) : 2; /* server_run takes the reference */
     }
     config_errors_free(&errs);
     config_free(&cfg);

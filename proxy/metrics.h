@@ -40,7 +40,9 @@ const char *verdict_name(verdict v);
     X(records_written, "diff-log records written")                          \
     X(records_lost, "diff-log records lost (queue full or write error)")    \
     X(difflog_write_errors, "diff-log write errors")                        \
-    X(difflog_bytes, "diff-log bytes written")
+    X(difflog_bytes, "diff-log bytes written")                               \
+    X(rules_reloaded, "successful rules reloads")                            \
+    X(rules_reload_failed, "rules reloads refused: invalid file")
 
 typedef enum metric {
 #define X(id, help) METRIC_##id,

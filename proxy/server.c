@@ -25,6 +25,7 @@ typedef struct server {
     worker *workers;
     int nworkers, running;
     analyzer *an;
+    rules *rules;         /* the current set, handed to workers */
     int signals_seen;
 } server;
 
@@ -83,6 +84,40 @@ static void drain_all(server *s)
             worker_command(&s->workers[i], WORKER_CMD_DRAIN);
 }
 
+/* A new rule set is validated in full and swapped in for every worker at
+ * once; requests in flight keep the set they started with. An invalid file
+ * changes nothing: every error is logged and the old set stays. */
+static void reload_rules(server *s)
+{
+    const char *path = s->cfg->rules_path;
+    if (!path) {
+        log_event(LOG_INFO, "rules_reload_skipped", "why", "no rules file configured", NULL);
+        return;
+    }
+    config_errors errs = {0};
+    rules *r = rules_load_file(path, &errs);
+    if (!r) {
+        metric_add(METRIC_rules_reload_failed, 1);
+        for (size_t i = 0; i < errs.n; i++) {
+            char where[600];
+            snprintf(where, sizeof where, "%s:%d:%d", path, errs.v[i].line, errs.v[i].column);
+            log_event(LOG_ERROR, "rules_invalid", "where", where, "error", errs.v[i].message, NULL);
+        }
+        log_event(LOG_ERROR, "rules_reload_failed", "path", path, "kept", s->rules->version, NULL);
+        config_errors_free(&errs);
+        return;
+    }
+    config_errors_free(&errs);
+    for (int i = 0; i < s->running; i++)
+        if (!atomic_load(&s->workers[i].exited))
+            worker_set_rules(&s->workers[i], rules_ref(r));
+    log_event(LOG_INFO, "rules_reloaded", "path", path, "old", s->rules->version, "new",
+              r->version, NULL);
+    rules_unref(s->rules);
+    s->rules = r;
+    metric_add(METRIC_rules_reloaded, 1);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     server *s = h->data;
@@ -91,7 +126,7 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (signum == SIGHUP) {
-        log_event(LOG_INFO, "sighup", "note", "nothing to reload yet", NULL);
+        reload_rules(s);
         return;
     }
     if (++s->signals_seen > 1) {
@@ -127,7 +162,7 @@ static void log_totals(void)
     snprintf(written, sizeof written, "%llu", (unsigned long long)metric_get(METRIC_records_written));
     snprintf(lost, sizeof lost, "%llu", (unsigned long long)metric_get(METRIC_records_lost));
     log_event(LOG_INFO, "totals", "requests", req, "match", buf[VERDICT_MATCH], "mismatch",
-              buf[VERDICT_MISMATCH], "shadow_error", buf[VERDICT_SHADOW_ERROR], "shadow_timeout",
+              buf[VERDICT_MISMATCH], "known", buf[VERDICT_KNOWN], "shadow_error", buf[VERDICT_SHADOW_ERROR], "shadow_timeout",
               buf[VERDICT_SHADOW_TIMEOUT], "shadow_dropped", buf[VERDICT_SHADOW_DROPPED],
               "skipped", buf[VERDICT_SKIPPED], "authoritative_error",
               buf[VERDICT_AUTHORITATIVE_ERROR], "records_written", written, "records_lost", lost,
@@ -145,7 +180,8 @@ static int start_workers(server *s)
             log_event(LOG_ERROR, "listen_failed", "address", addr, "error", strerror(-fd), NULL);
             return -1;
         }
-        int rc = worker_start(&s->workers[i], i, s->cfg, s->an, fd, &s->worker_exit);
+        int rc = worker_start(&s->workers[i], i, s->cfg, s->an, fd, rules_ref(s->rules),
+                              &s->worker_exit);
         if (rc != 0) {
             close(fd);
             log_event(LOG_ERROR, "worker_start_failed", "error", strerror(-rc), NULL);
@@ -156,28 +192,32 @@ static int start_workers(server *s)
     char addr[300], nw[16];
     snprintf(addr, sizeof addr, "%s:%d", s->cfg->listen_host, port);
     snprintf(nw, sizeof nw, "%d", s->nworkers);
-    log_event(LOG_INFO, "listening", "address", addr, "workers", nw, "legacy",
+    log_event(LOG_INFO, "listening", "address", addr, "workers", nw, "rules",
+              s->cfg->rules_path ? s->cfg->rules_path : "(none)", "rules_version",
+              s->rules->version, "legacy",
               s->cfg->upstream[SIDE_LEGACY].url, "new", s->cfg->upstream[SIDE_NEW].url,
               "authority", config_side_name(s->cfg->authority), "diff_log",
               s->cfg->diff_log_path, NULL);
     return 0;
 }
 
-int server_run(const sp_config *cfg)
+int server_run(const sp_config *cfg, rules *r)
 {
-    server s = {.cfg = cfg};
+    server s = {.cfg = cfg, .rules = r};
     s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
     signal(SIGPIPE, SIG_IGN);
     int rc = analyzer_start(&s.an, cfg);
     if (rc != 0) {
         log_event(LOG_ERROR, "difflog_open_failed", "path", cfg->diff_log_path, "error",
                   strerror(-rc), NULL);
+        rules_unref(r);
         return 1;
     }
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
     if (!s.workers || uv_loop_init(&s.loop) != 0) {
         analyzer_stop(s.an);
         free(s.workers);
+        rules_unref(r);
         return 1;
     }
     uv_async_init(&s.loop, &s.worker_exit, on_worker_exit);
@@ -204,5 +244,6 @@ int server_run(const sp_config *cfg)
     analyzer_stop(s.an); /* compares and writes what is queued */
     log_totals();
     free(s.workers);
+    rules_unref(s.rules);
     return exit_code;
 }

@@ -446,9 +446,27 @@ static void check_drain(worker *w)
 
 static void on_drain_timer(uv_timer_t *t) { check_drain(t->data); }
 
+void worker_set_rules(worker *w, rules *r)
+{
+    pthread_mutex_lock(&w->rules_mu);
+    rules *old = w->rules_pending;
+    w->rules_pending = r;
+    pthread_mutex_unlock(&w->rules_mu);
+    rules_unref(old);
+    uv_async_send(&w->wake);
+}
+
 static void on_wake(uv_async_t *a)
 {
     worker *w = a->data;
+    pthread_mutex_lock(&w->rules_mu);
+    rules *r = w->rules_pending;
+    w->rules_pending = NULL;
+    pthread_mutex_unlock(&w->rules_mu);
+    if (r) {
+        rules_unref(w->rules);
+        w->rules = r;
+    }
     int cmd = atomic_exchange(&w->command, WORKER_CMD_NONE);
     if (cmd == WORKER_CMD_DRAIN && !w->draining) {
         w->draining = true;
@@ -478,10 +496,20 @@ static void worker_main(void *arg)
     uv_async_send(w->notify_exit);
 }
 
+static int start_failed(worker *w, int err)
+{
+    rules_unref(w->rules);
+    w->rules = NULL;
+    pthread_mutex_destroy(&w->rules_mu);
+    return err;
+}
+
 int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int listen_fd,
-                 uv_async_t *notify_exit)
+                 rules *r, uv_async_t *notify_exit)
 {
     memset(w, 0, sizeof *w);
+    w->rules = r;
+    pthread_mutex_init(&w->rules_mu, NULL);
     w->index = index;
     w->cfg = cfg;
     w->an = an;
@@ -492,7 +520,7 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     if (getrandom(w->rng, sizeof w->rng, 0) != (ssize_t)sizeof w->rng)
         w->rng[0] = (uint64_t)now_ns() ^ (uint64_t)index, w->rng[1] = 0x9e3779b97f4a7c15ull;
     if (uv_loop_init(&w->loop) != 0)
-        return -ENOMEM;
+        return start_failed(w, -ENOMEM);
     unsigned int conn_limit = (unsigned)(cfg->max_connections / nworkers);
     size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
     w->mhd = MHD_start_daemon(
@@ -504,13 +532,13 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_END);
     if (!w->mhd) {
         uv_loop_close(&w->loop);
-        return -EIO;
+        return start_failed(w, -EIO);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (!di || upstream_init(&w->up, &w->loop, on_curl_done, w) != 0) {
         MHD_stop_daemon(w->mhd);
         uv_loop_close(&w->loop);
-        return -EIO;
+        return start_failed(w, -EIO);
     }
     uv_poll_init(&w->loop, &w->mhd_poll, di->epoll_fd);
     uv_timer_init(&w->loop, &w->mhd_timer);
@@ -526,7 +554,7 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
         stop_now(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
-        return -EAGAIN;
+        return start_failed(w, -EAGAIN);
     }
     return 0;
 }
@@ -542,4 +570,8 @@ void worker_join(worker *w)
     uv_thread_join(&w->thread);
     free(w->shadows);
     w->shadows = NULL;
+    rules_unref(w->rules);
+    rules_unref(w->rules_pending);
+    w->rules = w->rules_pending = NULL;
+    pthread_mutex_destroy(&w->rules_mu);
 }

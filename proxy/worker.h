@@ -12,6 +12,7 @@
 
 #include "analyzer.h"
 #include "config.h"
+#include "rules.h"
 #include "upstream.h"
 
 struct exchange;
@@ -41,6 +42,9 @@ typedef struct worker {
     struct exchange **shadows; /* exchanges with a shadow leg running */
     size_t nshadows, shadows_cap;
 
+    rules *rules;             /* current snapshot; exchanges hold their own ref */
+    pthread_mutex_t rules_mu; /* guards rules_pending, set by the main thread */
+    rules *rules_pending;
     atomic_int command;       /* WORKER_CMD_* set by the main thread */
     bool draining, stopping;
     uint64_t drain_deadline_ns, grace_deadline_ns;
@@ -51,10 +55,14 @@ typedef struct worker {
 
 enum { WORKER_CMD_NONE = 0, WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2 };
 
-/* Starts the thread. listen_fd becomes the worker's. 0 or -errno. */
+/* Starts the thread. listen_fd becomes the worker's, and so does the
+ * reference to `r`. 0 or -errno. */
 int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an,
-                 int listen_fd, uv_async_t *notify_exit);
+                 int listen_fd, rules *r, uv_async_t *notify_exit);
 void worker_command(worker *w, int cmd); /* thread-safe */
+/* Hands the worker a new rule set (takes the reference); requests that
+ * arrive after the worker picks it up use it. Thread-safe. */
+void worker_set_rules(worker *w, rules *r);
 void worker_join(worker *w);
 
 /* For exchanges (worker thread only). */
