@@ -54,10 +54,13 @@ class Stub:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def requests(self):
+        """Every logged request. The stub writes each line with one write();
+        a line still being written (no newline yet) is left for next time."""
         if not os.path.exists(self.log):
             return []
-        with open(self.log) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        with open(self.log, "rb") as f:
+            data = f.read()
+        return [json.loads(line) for line in data.split(b"\n")[:-1] if line.strip()]
 
     def wait_requests(self, n, timeout=5.0):
         deadline = time.monotonic() + timeout * SLOW
@@ -80,22 +83,41 @@ class Stub:
 
 
 class Proxy:
-    def __init__(self, tmp, legacy, new, config=None, args=(), port=None):
+    instances = 0
+
+    def __init__(self, tmp, legacy, new, config=None, args=(), port=None, diff_log=None):
+        Proxy.instances += 1
+        # Several proxies in one test each get their own stderr and config
+        # file; the first keeps the plain names.
+        sfx = "" if not os.path.exists(os.path.join(tmp, "proxy.err")) else f"-{Proxy.instances}"
         self.tmp = tmp
         self.port = port or free_port()
-        self.diff_log = os.path.join(tmp, "diffs.jsonl")
-        self.err_path = os.path.join(tmp, "proxy.err")
+        self.diff_log = diff_log or os.path.join(tmp, "diffs.jsonl")
+        self.err_path = os.path.join(tmp, f"proxy{sfx}.err")
+        self.returncode = None
+        self.terminated = False
+        self.expected_rc = 0  # checked by the fixture; None: the test checks it
+        # legacy/new None: not given as flags (the config file has them).
         cmd = [SP_BIN, "serve", "--listen", f"127.0.0.1:{self.port}",
-               "--legacy", legacy, "--new", new, "--diff-log", self.diff_log,
-               "--workers", "2", *args]
+               *(["--legacy", legacy] if legacy is not None else []),
+               *(["--new", new] if new is not None else []),
+               "--diff-log", self.diff_log, "--workers", "2", *args]
         if config is not None:
-            path = os.path.join(tmp, "config.json")
+            path = os.path.join(tmp, f"config{sfx}.json")
             with open(path, "w") as f:
                 json.dump(config, f)
             cmd += ["--config", path]
+        self.cmd = cmd
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
-        wait_port(self.port, self.proc)
+        try:
+            wait_port(self.port, self.proc)
+        except Exception:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.err.close()
+            raise RuntimeError(f"proxy did not start: {cmd}\n{self.stderr()[-3000:]}")
 
     def conn(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
@@ -111,16 +133,32 @@ class Proxy:
             c.close()
 
     def records(self):
-        """Every diff-log line, each asserted to be one whole JSON object."""
+        """Every diff-log line, each asserted to be one whole JSON object.
+
+        While the proxy runs, a reader may catch a batch write in progress
+        (the file grows page by page): an unterminated last line is read
+        again until it is complete. Anything else that is not whole JSON,
+        or a tail that stays unterminated, fails."""
         if not os.path.exists(self.diff_log):
             return []
+        deadline = time.monotonic() + 2.0 * SLOW
+        while True:
+            with open(self.diff_log, "rb") as f:
+                data = f.read()
+            if not data or data.endswith(b"\n"):
+                break
+            running = self.proc.poll() is None
+            assert running and time.monotonic() < deadline, \
+                f"torn line at the end of the diff log: {data[-300:]!r}"
+            time.sleep(0.02)
         out = []
-        with open(self.diff_log, "rb") as f:
-            for raw in f:
-                assert raw.endswith(b"\n"), f"torn line: {raw[:200]!r}"
+        for raw in data.split(b"\n")[:-1]:
+            try:
                 rec = json.loads(raw)
-                assert isinstance(rec, dict)
-                out.append(rec)
+            except ValueError as e:
+                raise AssertionError(f"diff-log line is not whole JSON ({e}): {raw[:300]!r}")
+            assert isinstance(rec, dict), raw[:300]
+            out.append(rec)
         return out
 
     def wait_record(self, rid, timeout=10.0):
@@ -145,17 +183,37 @@ class Proxy:
         with open(self.err_path) as f:
             return f.read()
 
+    def signal(self, sig=signal.SIGTERM):
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            self.terminated = True  # stop() must not send a second one
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        """Waits for the process to end (after a signal the test sent);
+        returns the exit code, or None if it is still running."""
+        try:
+            return self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self, timeout=20.0):
         """SIGTERM and wait; returns the exit code. Checks sanitizer output."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if not self.terminated:
+                # A second SIGTERM means "exit at once": only one is sent.
+                self.proc.send_signal(signal.SIGTERM)
+                self.terminated = True
             try:
                 self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("proxy did not exit after SIGTERM")
-        self.err.close()
+                if not self.err.closed:
+                    self.err.close()
+                raise AssertionError(f"proxy did not exit after SIGTERM\n{self.stderr()[-3000:]}")
+        if not self.err.closed:
+            self.err.close()
+        self.returncode = self.proc.returncode
         err = self.stderr()
         assert "AddressSanitizer" not in err, err[-4000:]
         assert "LeakSanitizer" not in err, err[-4000:]
@@ -186,8 +244,11 @@ def stubs(tmp):
 
 @pytest.fixture
 def proxy(tmp):
-    """proxy(legacy_url, new_url, config=None, args=()) -> Proxy; stopped at the end
-    with exit code 0 required and no sanitizer report."""
+    """proxy(legacy_url, new_url, config=None, args=(), port=None, diff_log=None)
+    -> Proxy. legacy_url/new_url None: not passed as flags (the config has them).
+    Each proxy is stopped at the end (one SIGTERM, unless the test sent one);
+    exit code 0 is required (p.expected_rc; None: the test checked it), no
+    sanitizer report, and after a clean exit every diff-log line whole JSON."""
     started = []
 
     def start(legacy, new, **kw):
@@ -196,10 +257,21 @@ def proxy(tmp):
         return p
 
     yield start
+    failures = []
     for p in started:
-        if p.proc.poll() is None or not p.err.closed:
+        try:
             code = p.stop()
-            assert code == 0, f"proxy exit code {code}\n{p.stderr()[-3000:]}"
+        except AssertionError as e:
+            failures.append(str(e))
+            continue
+        if p.expected_rc is not None and code != p.expected_rc:
+            failures.append(f"proxy exit code {code}\n{p.stderr()[-3000:]}")
+        if code == p.expected_rc == 0:
+            try:
+                p.records()  # after a clean exit, every diff-log line is whole JSON
+            except (AssertionError, ValueError) as e:
+                failures.append(str(e))
+    assert not failures, "\n".join(failures)
 
 
 @pytest.fixture

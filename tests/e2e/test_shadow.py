@@ -1,0 +1,260 @@
+"""The shadow leg: it never changes or slows what the client gets; its
+failures, timeouts, budget (in-flight cap, circuit breaker) and being
+disabled show up as verdicts."""
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import SLOW, free_port
+from helpers import (NOT_ATTEMPTED, json_body_ctl, pattern_sha256, raw_request, sha256,
+                     the_request, values)
+
+LEGACY_DOC = {"order": {"id": 7, "total": 19.99}, "items": [{"sku": "24-MB01", "qty": 1}]}
+
+
+def get(p, rid, ctl_new=None, ctl=None, target="/x"):
+    headers = [("Host", "x"), ("X-Request-Id", rid),
+               ("X-Stub-Ctl", ctl if ctl is not None else json_body_ctl(LEGACY_DOC))]
+    if ctl_new:
+        headers.append(("X-Stub-Ctl-new", ctl_new))
+    t0 = time.monotonic()
+    r = raw_request(p.port, "GET", target, headers)
+    return r, time.monotonic() - t0
+
+
+def assert_client_unaffected(r):
+    assert r.status == 200, r
+    assert r.header("X-Stub-Name") == "legacy"
+    assert json.loads(r.body) == LEGACY_DOC
+
+
+def test_slow_shadow_does_not_delay_client(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 500}},
+              args=("--diff-log-mode", "all"))
+    get(p, "warm-up")  # first connections, first-use costs
+    t_sent = time.monotonic()
+    r, elapsed = get(p, "slow-shadow", ctl_new="delay=2000")
+    assert_client_unaffected(r)
+    assert elapsed < 0.25, f"client waited {elapsed:.3f}s for a shadow"
+    rec = p.wait_record("slow-shadow")
+    # The record comes when the shadow times out, not when it would have answered.
+    assert time.monotonic() - t_sent < 1.8 * SLOW
+    assert rec["verdict"] == "shadow_timeout"
+    assert rec["reason"] == "timeout"
+    leg = rec["new"]
+    assert leg["attempted"] is True
+    assert leg["status"] is None
+    assert leg["body"] is None and leg["body_format"] == "none"
+    assert leg["error"].startswith("timeout: "), leg["error"]
+    assert 450 <= leg["duration_ms"] < 1500 * SLOW, leg["duration_ms"]
+    assert rec["legacy"]["status"] == 200
+    assert rec["legacy"]["body"] == LEGACY_DOC
+    assert rec["differences"] == []
+
+
+def test_shadow_timeout_is_the_smaller_of_shadow_and_upstream(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 5000},
+                                           "new": {"timeout_ms": 300}})
+    r, elapsed = get(p, "small-timeout", ctl_new="delay=2000")
+    assert_client_unaffected(r)
+    rec = p.wait_record("small-timeout")
+    assert rec["verdict"] == "shadow_timeout"
+    assert 250 <= rec["new"]["duration_ms"] < 1200 * SLOW
+
+
+def test_shadow_slower_than_authoritative_but_in_time_is_compared(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 3000}},
+              args=("--diff-log-mode", "all"))
+    get(p, "warm-up")
+    r, elapsed = get(p, "late-shadow", ctl_new="delay=400")
+    assert_client_unaffected(r)
+    assert elapsed < 0.3, elapsed
+    rec = p.wait_record("late-shadow")
+    assert rec["verdict"] == "match"
+    assert rec["new"]["duration_ms"] >= 400
+    assert rec["new"]["body"] == LEGACY_DOC
+
+
+def test_shadow_down(stubs, proxy):
+    legacy = stubs("legacy")
+    p = proxy(legacy.url, f"http://127.0.0.1:{free_port()}")
+    r, _ = get(p, "shadow-down")
+    assert_client_unaffected(r)
+    rec = p.wait_record("shadow-down")
+    assert rec["verdict"] == "shadow_error"
+    assert rec["reason"] == "connection refused"
+    assert rec["new"]["attempted"] is True
+    assert rec["new"]["status"] is None
+    assert rec["new"]["error"].startswith("connection refused: ")
+    assert rec["legacy"]["status"] == 200 and rec["legacy"]["error"] is None
+    assert rec["differences"] == []
+
+
+@pytest.mark.parametrize("directive,cause", [
+    ("reset", "connection reset"),
+    ("garbage", "bad response"),
+    ("close", "empty reply"),
+    ("bytes=5000,cut=100", "truncated response"),
+])
+def test_shadow_misbehaves(pair, directive, cause):
+    legacy, new, p = pair
+    rid = "sh-" + directive.replace("=", "").replace(",", "-")
+    r, _ = get(p, rid, ctl_new=directive)
+    assert_client_unaffected(r)
+    rec = p.wait_record(rid)
+    assert rec["verdict"] == "shadow_error"
+    assert rec["reason"] == cause
+    assert rec["new"]["status"] is None
+    assert rec["new"]["error"].startswith(cause + ": "), rec["new"]["error"]
+    assert rec["differences"] == []
+
+
+def test_shadow_huge_body_does_not_affect_client(pair):
+    legacy, new, p = pair
+    n = 30_000_000
+    r, elapsed = get(p, "sh-huge", ctl_new=f"bytes={n}")
+    assert_client_unaffected(r)
+    rec = p.wait_record("sh-huge", timeout=20)
+    assert rec["verdict"] == "mismatch"
+    nl = rec["new"]
+    assert nl["status"] == 200
+    assert nl["body_format"] == "oversize" and nl["body"] is None
+    assert nl["body_bytes"] == n
+    assert nl["body_sha256"] == pattern_sha256(n)
+    # Both sides say application/json (the generic ctype= directive reaches
+    # both stubs): only the body differs. An oversize body's format is not
+    # known, so the kind is "changed", not "type" (proxy/compare.c).
+    assert rec["differences"] == [
+        {"where": "body", "path": "", "kind": "changed",
+         "legacy": {"format": "json", "bytes": len(r.body), "sha256": sha256(r.body)},
+         "new": {"format": "oversize", "bytes": n, "sha256": pattern_sha256(n)}},
+    ]
+
+
+def test_circuit_breaker_opens_probes_and_closes(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    open_ms = 400 * SLOW
+    p = proxy(legacy.url, new.url,
+              config={"shadow": {"breaker_failures": 3, "breaker_open_ms": open_ms}},
+              args=("--diff-log-mode", "all", "--workers", "1"))
+
+    def step(rid, fail):
+        r, _ = get(p, rid, ctl_new="reset" if fail else None)
+        assert_client_unaffected(r)
+        return p.wait_record(rid)
+
+    for i in range(3):
+        rec = step(f"br-fail-{i}", True)
+        assert rec["verdict"] == "shadow_error", rec
+    rec = step("br-open-1", False)
+    assert rec["verdict"] == "shadow_dropped"
+    assert "breaker" in rec["reason"]
+    assert rec["new"] == NOT_ATTEMPTED
+    assert rec["legacy"]["status"] == 200 and rec["legacy"]["body"] == LEGACY_DOC
+    rec = step("br-open-2", True)
+    assert rec["verdict"] == "shadow_dropped"
+    time.sleep(open_ms / 1000 + 0.1)
+    rec = step("br-probe-fails", True)  # half-open: one probe, it fails
+    assert rec["verdict"] == "shadow_error"
+    rec = step("br-reopened", False)
+    assert rec["verdict"] == "shadow_dropped" and "breaker" in rec["reason"]
+    time.sleep(open_ms / 1000 + 0.1)
+    rec = step("br-probe-ok", False)  # the probe succeeds: closed again
+    assert rec["verdict"] == "match"
+    rec = step("br-closed", False)
+    assert rec["verdict"] == "match"
+    shadow_ids = [values(q["headers"], "X-Request-Id")[0] for q in new.requests()]
+    assert shadow_ids == ["br-fail-0", "br-fail-1", "br-fail-2", "br-probe-fails",
+                          "br-probe-ok", "br-closed"]
+
+
+def test_circuit_breaker_with_shadow_down(stubs, proxy):
+    legacy = stubs("legacy")
+    p = proxy(legacy.url, f"http://127.0.0.1:{free_port()}",
+              config={"shadow": {"breaker_failures": 3, "breaker_open_ms": 60000}},
+              args=("--workers", "1"))
+    verdicts = []
+    for i in range(6):
+        r, _ = get(p, f"bd-{i}")
+        assert_client_unaffected(r)
+        verdicts.append(p.wait_record(f"bd-{i}"))
+    assert [v["verdict"] for v in verdicts] == ["shadow_error"] * 3 + ["shadow_dropped"] * 3
+    for v in verdicts[3:]:
+        assert "breaker" in v["reason"]
+        assert v["new"] == NOT_ATTEMPTED
+
+
+def test_max_in_flight_cap_drops_shadows(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url,
+              config={"shadow": {"max_in_flight": 1, "timeout_ms": 5000}},
+              args=("--diff-log-mode", "all", "--workers", "1"))
+    results = {}
+
+    def client(i):
+        r, elapsed = get(p, f"cap-{i}", ctl_new="delay=1000")
+        results[i] = (r, elapsed)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(results) == [0, 1, 2, 3]
+    for r, elapsed in results.values():
+        assert_client_unaffected(r)
+        assert elapsed < 0.5, elapsed
+    recs = p.wait_records(4)
+    assert sorted(x["id"] for x in recs) == ["cap-0", "cap-1", "cap-2", "cap-3"]
+    dropped = [x for x in recs if x["verdict"] == "shadow_dropped"]
+    compared = [x for x in recs if x["verdict"] == "match"]
+    assert len(dropped) == 3 and len(compared) == 1, [x["verdict"] for x in recs]
+    for x in dropped:
+        assert "flight" in x["reason"], x["reason"]
+        assert x["new"] == NOT_ATTEMPTED
+    assert [values(q["headers"], "X-Request-Id") for q in new.requests()] == \
+        [[compared[0]["id"]]]
+
+
+def test_shadow_disabled_is_skipped(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, config={"shadow": {"enabled": False}})
+    r, _ = get(p, "disabled-1")
+    assert_client_unaffected(r)
+    rec = p.wait_record("disabled-1")
+    assert rec["verdict"] == "skipped"
+    assert rec["reason"] == "shadow disabled"
+    assert rec["new"] == NOT_ATTEMPTED
+    assert rec["legacy"]["status"] == 200
+    assert rec["differences"] == []
+    time.sleep(0.1)
+    assert new.requests() == []
+
+
+def test_authority_new(stubs, proxy):
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, args=("--authority", "new", "--diff-log-mode", "all"))
+    r = raw_request(p.port, "POST", "/echo/auth", [("Host", "x"), ("X-Request-Id", "auth-new"),
+                                                   ("Content-Length", "3")], b"abc")
+    assert r.status == 200
+    assert r.header("X-Stub-Name") == "new"
+    assert r.json()["stub"] == "new"
+    assert values(the_request(legacy, "auth-new")["headers"], "X-Shadow-Request") == ["1"]
+    assert values(the_request(new, "auth-new")["headers"], "X-Shadow-Request") == []
+    assert the_request(legacy, "auth-new")["body_sha256"] == sha256(b"abc")
+    rec = p.wait_record("auth-new")
+    assert rec["authority"] == "new"
+    assert rec["legacy"]["body"]["stub"] == "legacy"
+    assert rec["new"]["body"]["stub"] == "new"
