@@ -192,6 +192,28 @@ static record_leg record_leg_of(const analysis_leg *l, const body_view *b)
     };
 }
 
+/* The route's redaction on top of the config's: extra field names and
+ * JSON Pointer patterns. */
+static json_t *record_build_for_route(analyzer *a, const record_input *in, const route *rt)
+{
+    if (!rt || !rt->nredact_fields)
+        return record_build(in, &a->ropts);
+    record_opts o = a->ropts;
+    size_t n = o.nredact_fields + rt->nredact_fields;
+    const char **fields = malloc(n * sizeof *fields);
+    if (!fields)
+        return NULL; /* never write a record without its redaction */
+    for (size_t i = 0; i < o.nredact_fields; i++)
+        fields[i] = o.redact_fields[i];
+    for (size_t i = 0; i < rt->nredact_fields; i++)
+        fields[o.nredact_fields + i] = rt->redact_fields[i];
+    o.redact_fields = fields;
+    o.nredact_fields = n;
+    json_t *rec = record_build(in, &o);
+    free(fields);
+    return rec;
+}
+
 /* Returns the number of records added to the batch (0 or 1). */
 static int analyze(analyzer *a, analysis_job *j)
 {
@@ -204,10 +226,14 @@ static int analyze(analyzer *a, analysis_job *j)
     prepare_leg(&nb, &j->legs[SIDE_NEW], cfg->compare_max_body, cfg->diff_log_max_body);
     if (v == VERDICT_COUNT && diffs) {
         const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
-        found += compare_status(l->status, n->status, diffs, &a->copts);
-        found += compare_headers(&l->headers, &n->headers, diffs, &a->copts);
-        found += compare_bodies(&lb, &nb, diffs, &a->copts);
-        v = found ? VERDICT_MISMATCH : VERDICT_MATCH;
+        size_t known = 0;
+        compare_opts co = a->copts;
+        co.rules = j->route ? &j->route->cmp : NULL;
+        co.known = &known;
+        found += compare_status(l->status, n->status, diffs, &co);
+        found += compare_headers(&l->headers, &n->headers, diffs, &co);
+        found += compare_bodies(&lb, &nb, diffs, &co);
+        v = !found ? VERDICT_MATCH : found == known ? VERDICT_KNOWN : VERDICT_MISMATCH;
     } else if (v == VERDICT_COUNT) {
         v = VERDICT_SKIPPED; /* out of memory: cannot compare */
         j->reason = "out of memory";
@@ -237,7 +263,7 @@ static int analyze(analyzer *a, analysis_job *j)
             .new_ = record_leg_of(&j->legs[SIDE_NEW], &nb),
             .differences = diffs,
         };
-        json_t *rec = record_build(&in, &a->ropts);
+        json_t *rec = record_build_for_route(a, &in, j->route);
         if (rec && found > json_array_size(diffs))
             json_object_set_new(rec, "differences_total", json_integer((json_int_t)found));
         size_t len = 0;

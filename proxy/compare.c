@@ -36,15 +36,40 @@
  *
  * JSON numbers compare by value: integers as json_int_t, an integer against
  * a real exactly (10 == 10.0, but 2^53+1 != 9007199254740992.0), reals
- * exactly. No tolerance here. Booleans are one type: true vs false is
- * "changed". null vs anything else is "type".
+ * exactly, unless a tolerance rule applies. Booleans are one type: true vs
+ * false is "changed". null vs anything else is "type".
+ *
+ * With rules (compare_opts.rules, a route's route_compare; see rulecmp.h):
+ *   status   a status_equiv pair counts as equal, in either order.
+ *   header   rules->headers replace opts->headers when headers_set;
+ *            ignore_headers are skipped; status_only compares none.
+ *   body     status_only compares none. Both JSON: each side is first
+ *            passed through rulecmp_prepare (maps, ignore, normalize) on a
+ *            copy-on-write reference, so the views are left untouched; if
+ *            that fails (out of memory, invalid map) the documents are
+ *            compared as received, which can only add differences.
+ *   tolerance  two numbers that differ, at a path matching a tolerance
+ *            rule (the first that matches, in rule order), are equal when
+ *            |a-b| <= absolute or |a-b| <= relative * max(|a|,|b|). Being
+ *            exactly at the tolerance is equal: the bound gets a slack of
+ *            1e-9 of itself plus 4 ulps of the larger operand, so the
+ *            decimal 19.99 vs 19.995 at 0.005 is equal. 0 (both) is exact.
+ *   arrays   an array at a path matching an array rule (first match): with
+ *            a key, elements are paired by KEY=VALUE name, with an
+ *            unordered flag as a multiset; see compare_walk.c.
+ *   known    every difference, listed or past the cap, is matched against
+ *            the known rules (rulecmp_known); a listed one gets
+ *            "known": "<rule name>", and opts->known counts them.
+ * Rule paths are matched on the compared path, prefix segments included.
  *
  * The cap (max_differences, 0 = 100) bounds what is appended to the array
  * in total; every function keeps counting past it and returns how many it
  * found, so the caller can flag the record as truncated. `diffs` may be
  * NULL to only count.
  *
- * Cost: equal documents allocate and format nothing. The walk keeps its
+ * Cost: equal documents allocate and format nothing (with rules: except
+ * what rulecmp_prepare rewrites, and the names of keyed arrays). The walk
+ * keeps its
  * position as a chain of frames on the C stack; the JSON pointer is spelled
  * out (into a stack buffer, or the heap when longer) only for a difference
  * that is appended. Objects are walked in parallel first (both sides
@@ -61,19 +86,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define DEFAULT_MAX_DIFFERENCES 100
-#define PATH_STACK 256
+#include "compare_int.h"
+#include "rulecmp.h"
 
-typedef struct ctx {
-    json_t *diffs;
-    size_t max;         /* cap on json_array_size(diffs) */
-    size_t found;       /* differences found by this call, appended or not */
-    const char *prefix; /* compare_json's `path` */
-    size_t prefix_len;
-    char *buf; /* where a pointer is rendered: .stack, or malloc'd if longer */
-    size_t cap;
-    char stack[PATH_STACK];
-} ctx;
+#define DEFAULT_MAX_DIFFERENCES 100
 
 static void ctx_init(ctx *c, json_t *diffs, const compare_opts *o)
 {
@@ -81,8 +97,14 @@ static void ctx_init(ctx *c, json_t *diffs, const compare_opts *o)
     c->max = o && o->max_differences ? o->max_differences
                                      : DEFAULT_MAX_DIFFERENCES;
     c->found = 0;
+    c->rules = o ? o->rules : NULL;
+    c->known = o ? o->known : NULL;
+    c->probe = false;
+    c->pair_budget = CMP_PAIR_BUDGET;
     c->prefix = "";
     c->prefix_len = 0;
+    c->pre = NULL;
+    c->npre = 0;
     c->buf = c->stack;
     c->cap = sizeof c->stack;
 }
@@ -91,20 +113,40 @@ static void ctx_done(ctx *c)
 {
     if (c->buf != c->stack)
         free(c->buf);
+    pointer_segs_free(c->pre, (int)c->npre);
 }
 
-/* Counts one difference; true when it should also be built and appended. */
-static bool take(ctx *c)
+enum { TAKE_LIST = 1, TAKE_CLASSIFY = 2 };
+
+/* Counts one difference; says whether to append it (TAKE_LIST) and whether
+ * to match it against the known rules (TAKE_CLASSIFY). */
+static unsigned take(ctx *c)
 {
     c->found++;
-    return c->diffs && json_array_size(c->diffs) < c->max;
+    if (c->probe)
+        return 0;
+    unsigned t = c->diffs && json_array_size(c->diffs) < c->max ? TAKE_LIST : 0;
+    if (c->rules && c->rules->nknown && (t || c->known))
+        t |= TAKE_CLASSIFY;
+    return t;
 }
 
-/* Appends {where, path, kind, legacy?, new?}. Steals l and n (NULL: the key
- * is omitted). Out of memory loses this difference, nothing else; it is
- * still counted. */
+/* The known rule accepting a difference, counted in opts->known. */
+static const char *classify(ctx *c, unsigned t, diff_where w, const char *path,
+                            const char *kind)
+{
+    const char *k = t & TAKE_CLASSIFY ? rulecmp_known(c->rules, w, path, kind) : NULL;
+    if (k && c->known)
+        (*c->known)++;
+    return k;
+}
+
+/* Appends {where, path, kind, legacy?, new?, known?}. Steals l and n (NULL:
+ * the key is omitted). Out of memory loses this difference, nothing else; it
+ * is still counted. */
 static void append(ctx *c, const char *where, const char *path,
-                   size_t path_len, const char *kind, json_t *l, json_t *n)
+                   size_t path_len, const char *kind, json_t *l, json_t *n,
+                   const char *known)
 {
     json_t *d = json_object();
     if (!d) {
@@ -121,6 +163,8 @@ static void append(ctx *c, const char *where, const char *path,
         bad |= json_object_set_new(d, "legacy", l);
     if (n)
         bad |= json_object_set_new(d, "new", n);
+    if (known)
+        bad |= json_object_set_new(d, "known", json_string(known));
     if (bad)
         json_decref(d);
     else
@@ -129,15 +173,9 @@ static void append(ctx *c, const char *where, const char *path,
 
 /* ---- JSON pointers ------------------------------------------------------- */
 
-/* One step of the walk, on the C stack: the chain from the current node up
- * to the root is its pointer. Nothing is formatted while nodes compare
- * equal; render_path spells the pointer out only for a reported difference
- * (formatting every step cost about a third of an equal comparison). */
-typedef struct seg {
-    const struct seg *up; /* NULL at the root */
-    const char *key;      /* object member, or NULL for an array element */
-    size_t n;             /* key length, or the array index */
-} seg;
+/* The walk's position is a chain of `seg` frames (compare_int.h): render_path
+ * spells the pointer out only for a reported difference (formatting every
+ * step cost about a third of an equal comparison). */
 
 /* Length of "/" + the key escaped per RFC 6901 ('~' → "~0", '/' → "~1"). */
 static size_t seg_len(const seg *s)
@@ -177,22 +215,23 @@ static char *seg_write(const seg *s, char *end)
     return end;
 }
 
-/* The pointer of `at` (prefix included) in c->buf; NULL if out of memory.
- * Segments are written back to front, walking up the chain. */
+/* The pointer of `at` (prefix included) in c->buf, NUL-terminated; NULL if
+ * out of memory. Segments are written back to front, walking up the chain. */
 static const char *render_path(ctx *c, const seg *at, size_t *len)
 {
     size_t total = c->prefix_len;
     for (const seg *s = at; s; s = s->up)
         total += seg_len(s);
-    if (total > c->cap) {
-        char *p = malloc(total);
+    if (total + 1 > c->cap) {
+        char *p = malloc(total + 1);
         if (!p)
             return NULL;
         if (c->buf != c->stack)
             free(c->buf);
         c->buf = p;
-        c->cap = total;
+        c->cap = total + 1;
     }
+    c->buf[total] = '\0';
     char *end = c->buf + total;
     for (const seg *s = at; s; s = s->up)
         end = seg_write(s, end);
@@ -203,16 +242,18 @@ static const char *render_path(ctx *c, const seg *at, size_t *len)
 
 /* ---- structural JSON ----------------------------------------------------- */
 
-/* A body difference at `at`; l/n are copied (NULL: omitted). */
-static void report_json(ctx *c, const seg *at, const char *kind,
-                        const json_t *l, const json_t *n)
+void cmp_report(ctx *c, const seg *at, const char *kind, const json_t *l,
+                const json_t *n)
 {
     size_t len;
     const char *path;
-    if (!take(c) || !(path = render_path(c, at, &len)))
+    unsigned t = take(c);
+    if (!t || !(path = render_path(c, at, &len)))
         return;
-    append(c, "body", path, len, kind, l ? json_deep_copy(l) : NULL,
-           n ? json_deep_copy(n) : NULL);
+    const char *known = classify(c, t, WHERE_BODY, path, kind);
+    if (t & TAKE_LIST)
+        append(c, "body", path, len, kind, l ? json_deep_copy(l) : NULL,
+               n ? json_deep_copy(n) : NULL, known);
 }
 
 enum jclass { J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_BOOL, J_NULL };
@@ -267,15 +308,12 @@ static bool scalars_equal(enum jclass k, const json_t *l, const json_t *n)
     }
 }
 
-static void diff_value(ctx *c, const seg *at, const json_t *l,
-                       const json_t *n);
-
 /* Keys of `a` missing from `b`, reported with `a`'s value as `kind`. */
 static void missing_keys(ctx *c, const seg *at, const json_t *a,
                          const json_t *b, const char *kind, bool a_is_legacy)
 {
     json_t *obj = (json_t *)a; /* jansson's iterators take non-const */
-    for (void *it = json_object_iter(obj); it;
+    for (void *it = json_object_iter(obj); it && !cmp_stopped(c);
          it = json_object_iter_next(obj, it)) {
         const char *k = json_object_iter_key(it);
         size_t kl = json_object_iter_key_len(it);
@@ -283,7 +321,7 @@ static void missing_keys(ctx *c, const seg *at, const json_t *a,
             continue;
         seg s = {at, k, kl};
         const json_t *v = json_object_iter_value(it);
-        report_json(c, &s, kind, a_is_legacy ? v : NULL,
+        cmp_report(c, &s, kind, a_is_legacy ? v : NULL,
                     a_is_legacy ? NULL : v);
     }
 }
@@ -311,7 +349,7 @@ static void diff_object(ctx *c, const seg *at, const json_t *l,
     json_t *obj = (json_t *)l;
     void *hint = json_object_iter((json_t *)n);
     size_t matched = 0;
-    for (void *it = json_object_iter(obj); it;
+    for (void *it = json_object_iter(obj); it && !cmp_stopped(c);
          it = json_object_iter_next(obj, it)) {
         const char *k = json_object_iter_key(it);
         size_t kl = json_object_iter_key_len(it);
@@ -320,7 +358,7 @@ static void diff_object(ctx *c, const seg *at, const json_t *l,
             continue; /* reported by missing_keys below, in one pass */
         matched++;
         seg s = {at, k, kl};
-        diff_value(c, &s, json_object_iter_value(it), nv);
+        cmp_value(c, &s, json_object_iter_value(it), nv);
     }
     if (matched < json_object_size(l))
         missing_keys(c, at, l, n, "removed", true);
@@ -329,39 +367,58 @@ static void diff_object(ctx *c, const seg *at, const json_t *l,
 }
 
 /* By position: the common prefix element-wise, then the extra elements of
- * the longer side one by one. */
+ * the longer side one by one. Unless an array rule says otherwise. */
 static void diff_array(ctx *c, const seg *at, const json_t *l,
                        const json_t *n)
 {
+    const rule_array *r = c->rules ? cmp_array_rule(c, at) : NULL;
+    if (r && r->key && cmp_keyed(c, at, l, n, r->key) == 0)
+        return;
+    if (r && !r->key && r->unordered && cmp_unordered(c, at, l, n) == 0)
+        return;
     size_t nl = json_array_size(l), nn = json_array_size(n);
     size_t common = nl < nn ? nl : nn;
-    for (size_t i = 0; i < common; i++) {
+    for (size_t i = 0; i < common && !cmp_stopped(c); i++) {
         seg s = {at, NULL, i};
-        diff_value(c, &s, json_array_get(l, i), json_array_get(n, i));
+        cmp_value(c, &s, json_array_get(l, i), json_array_get(n, i));
     }
-    for (size_t i = common; i < nl || i < nn; i++) {
+    for (size_t i = common; (i < nl || i < nn) && !cmp_stopped(c); i++) {
         seg s = {at, NULL, i};
         if (i < nl)
-            report_json(c, &s, "removed", json_array_get(l, i), NULL);
+            cmp_report(c, &s, "removed", json_array_get(l, i), NULL);
         else
-            report_json(c, &s, "added", NULL, json_array_get(n, i));
+            cmp_report(c, &s, "added", NULL, json_array_get(n, i));
     }
 }
 
-static void diff_value(ctx *c, const seg *at, const json_t *l,
-                       const json_t *n)
+void cmp_value(ctx *c, const seg *at, const json_t *l, const json_t *n)
 {
     if (l == n)
         return; /* same node (e.g. the shared true/false/null singletons) */
     enum jclass kl = jclass(l), kn = jclass(n);
     if (kl != kn)
-        report_json(c, at, "type", l, n);
+        cmp_report(c, at, "type", l, n);
     else if (kl == J_OBJECT)
         diff_object(c, at, l, n);
     else if (kl == J_ARRAY)
         diff_array(c, at, l, n);
-    else if (!scalars_equal(kl, l, n))
-        report_json(c, at, "changed", l, n);
+    else if (!scalars_equal(kl, l, n) &&
+             !(kl == J_NUMBER &&
+               cmp_tolerated(c, at, json_number_value(l), json_number_value(n))))
+        cmp_report(c, at, "changed", l, n);
+}
+
+bool cmp_probe(ctx *c, const seg *at, const json_t *l, const json_t *n)
+{
+    size_t found = c->found;
+    bool probe = c->probe;
+    c->found = 0;
+    c->probe = true;
+    cmp_value(c, at, l, n);
+    bool equal = c->found == 0;
+    c->found = found;
+    c->probe = probe;
+    return equal;
 }
 
 size_t compare_json(const json_t *legacy, const json_t *new_, const char *path,
@@ -372,29 +429,45 @@ size_t compare_json(const json_t *legacy, const json_t *new_, const char *path,
     if (path) {
         c.prefix = path;
         c.prefix_len = strlen(path);
+        /* Rule patterns see the whole path; a malformed prefix is
+         * matched as if it were "". */
+        int n = c.rules && *path ? pointer_split(path, &c.pre) : 0;
+        c.npre = n > 0 ? (size_t)n : 0;
     }
     if (!legacy || !new_) {
         /* A missing document is not JSON null: report which side lacks it. */
         if (legacy != new_)
-            report_json(&c, NULL, legacy ? "removed" : "added", legacy, new_);
+            cmp_report(&c, NULL, legacy ? "removed" : "added", legacy, new_);
     } else
-        diff_value(&c, NULL, legacy, new_);
+        cmp_value(&c, NULL, legacy, new_);
     ctx_done(&c);
     return c.found;
 }
 
 /* ---- status and headers -------------------------------------------------- */
 
+static bool status_equivalent(const route_compare *r, int a, int b)
+{
+    for (size_t i = 0; r && i < r->nstatus_equiv; i++) {
+        const int *p = r->status_equiv[i];
+        if ((p[0] == a && p[1] == b) || (p[0] == b && p[1] == a))
+            return true;
+    }
+    return false;
+}
+
 size_t compare_status(int legacy, int new_, json_t *diffs,
                       const compare_opts *o)
 {
-    if (legacy == new_)
+    if (legacy == new_ || status_equivalent(o ? o->rules : NULL, legacy, new_))
         return 0;
     ctx c;
     ctx_init(&c, diffs, o);
-    if (take(&c))
+    unsigned t = take(&c);
+    const char *known = classify(&c, t, WHERE_STATUS, "", "changed");
+    if (t & TAKE_LIST)
         append(&c, "status", "", 0, "changed", json_integer(legacy),
-               json_integer(new_));
+               json_integer(new_), known);
     return c.found;
 }
 
@@ -474,28 +547,48 @@ static void compare_one_header(ctx *c, const char *name, const joined *l,
     if (l->present && n->present && l->len == n->len &&
         memcmp(l->s, n->s, l->len) == 0)
         return;
-    if (!take(c))
-        return;
+    unsigned t = take(c);
     const char *kind = !l->present ? "added"
                        : !n->present ? "removed"
                                      : "changed";
-    append(c, "header", name, strlen(name), kind,
-           l->present ? text_value(l->s, l->len) : NULL,
-           n->present ? text_value(n->s, n->len) : NULL);
+    const char *known = classify(c, t, WHERE_HEADER, name, kind);
+    if (t & TAKE_LIST)
+        append(c, "header", name, strlen(name), kind,
+               l->present ? text_value(l->s, l->len) : NULL,
+               n->present ? text_value(n->s, n->len) : NULL, known);
+}
+
+static bool header_ignored(const route_compare *r, const char *name)
+{
+    for (size_t i = 0; r && i < r->nignore_headers; i++)
+        if (strcasecmp(r->ignore_headers[i], name) == 0)
+            return true;
+    return false;
 }
 
 size_t compare_headers(const hdr_list *legacy, const hdr_list *new_,
                        json_t *diffs, const compare_opts *o)
 {
+    const route_compare *r = o ? o->rules : NULL;
+    const char *const *names = o ? o->headers : NULL;
+    size_t count = o ? o->nheaders : 0;
+    if (r && r->status_only)
+        return 0;
+    if (r && r->headers_set) {
+        names = (const char *const *)r->headers;
+        count = r->nheaders;
+    }
     ctx c;
     ctx_init(&c, diffs, o);
-    for (size_t i = 0; o && i < o->nheaders; i++) {
+    for (size_t i = 0; i < count; i++) {
         joined l, n;
+        if (header_ignored(r, names[i]))
+            continue;
         /* Out of memory joining duplicates: skip this header rather than
          * report a difference that may not exist. */
-        if (join_values(legacy, o->headers[i], &l) == 0 &&
-            join_values(new_, o->headers[i], &n) == 0) {
-            compare_one_header(&c, o->headers[i], &l, &n);
+        if (join_values(legacy, names[i], &l) == 0 &&
+            join_values(new_, names[i], &n) == 0) {
+            compare_one_header(&c, names[i], &l, &n);
             free(n.heap);
         }
         free(l.heap);
@@ -565,9 +658,37 @@ static bool bytes_equal(const body_view *l, const body_view *n)
            (l->len == 0 || memcmp(l->data, n->data, l->len) == 0);
 }
 
+/* A reference to `doc` prepared for comparison under r (the original is
+ * left as it is: see rulecmp_prepare); as received if that fails. */
+static json_t *prepared(const route_compare *r, sp_side side, json_t *doc)
+{
+    json_t *d = json_incref(doc);
+    if (r && rulecmp_prepare(r, side, &d) < 0) {
+        json_decref(d);
+        d = json_incref(doc);
+    }
+    return d;
+}
+
+static size_t compare_json_bodies(const body_view *l, const body_view *n,
+                                  json_t *diffs, const compare_opts *o)
+{
+    const route_compare *r = o ? o->rules : NULL;
+    if (!r)
+        return compare_json(l->json, n->json, "", diffs, o);
+    json_t *lj = prepared(r, SIDE_LEGACY, l->json);
+    json_t *nj = prepared(r, SIDE_NEW, n->json);
+    size_t found = compare_json(lj, nj, "", diffs, o);
+    json_decref(lj);
+    json_decref(nj);
+    return found;
+}
+
 size_t compare_bodies(const body_view *legacy, const body_view *new_,
                       json_t *diffs, const compare_opts *o)
 {
+    if (o && rulecmp_status_only(o->rules))
+        return 0;
     static const body_view none; /* a missing view is an empty body */
     const body_view *l = legacy ? legacy : &none, *n = new_ ? new_ : &none;
     if (l->kind == BODY_NONE && n->kind == BODY_NONE)
@@ -576,7 +697,7 @@ size_t compare_bodies(const body_view *legacy, const body_view *new_,
     if (l->kind == BODY_OVERSIZE || n->kind == BODY_OVERSIZE)
         equal = wire_equal(l, n);
     else if (l->kind == BODY_JSON && n->kind == BODY_JSON)
-        return compare_json(l->json, n->json, "", diffs, o);
+        return compare_json_bodies(l, n, diffs, o);
     else
         equal = bytes_equal(l, n);
     if (equal)
@@ -587,8 +708,10 @@ size_t compare_bodies(const body_view *legacy, const body_view *new_,
     /* Oversize hides the format, so a type difference cannot be claimed. */
     bool type = one_json && l->kind != BODY_OVERSIZE &&
                 n->kind != BODY_OVERSIZE;
-    if (take(&c))
-        append(&c, "body", "", 0, type ? "type" : "changed", descriptor(l),
-               descriptor(n));
+    const char *kind = type ? "type" : "changed";
+    unsigned t = take(&c);
+    const char *known = classify(&c, t, WHERE_BODY, "", kind);
+    if (t & TAKE_LIST)
+        append(&c, "body", "", 0, kind, descriptor(l), descriptor(n), known);
     return c.found;
 }

@@ -100,7 +100,10 @@ static void reload_rules(server *s)
         metric_add(METRIC_rules_reload_failed, 1);
         for (size_t i = 0; i < errs.n; i++) {
             char where[600];
-            snprintf(where, sizeof where, "%s:%d:%d", path, errs.v[i].line, errs.v[i].column);
+            if (errs.v[i].line > 0)
+                snprintf(where, sizeof where, "%s:%d:%d", path, errs.v[i].line, errs.v[i].column);
+            else
+                snprintf(where, sizeof where, "%s", path);
             log_event(LOG_ERROR, "rules_invalid", "where", where, "error", errs.v[i].message, NULL);
         }
         log_event(LOG_ERROR, "rules_reload_failed", "path", path, "kept", s->rules->version, NULL);
