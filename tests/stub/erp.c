@@ -2,7 +2,10 @@
  * Magento 2 shop exchanges with its ERP. Every answer is a pure function
  * of the request (and, on the "new" profile, of the clock for updated_at).
  * The "new" profile differs from "legacy" on purpose; each difference is
- * listed in README.md and marked NEW-DIFF below. */
+ * listed in README.md and marked NEW-DIFF below. Those marked NEW-DIFF
+ * (--noise) are pure noise (same meaning, other spelling) and appear only
+ * with --noise, so that a raw comparison without --noise shows the real
+ * differences alone. */
 #include "stub.h"
 
 #include <stdio.h>
@@ -93,15 +96,29 @@ static uint64_t hash_str(const char *s, size_t n)
 /* How the answer is written: the profile decides the deliberate drift. */
 struct view {
     bool newp;  /* --profile new */
+    bool noise; /* --profile new --noise */
     time_t now; /* for updated_at on the new side */
 };
 
-static void jw_time(struct jw *j, time_t t)
+/* A timestamp member. Magento style "YYYY-MM-DD HH:MM:SS" (UTC), except
+ * NEW-DIFF (--noise): the new ERP writes the same instant in RFC 3339, in
+ * UTC ("2024-01-01T07:18:12Z") when `id` is even, in CET
+ * ("2024-01-01T08:18:12+01:00") when it is odd. */
+static void jw_ktime(struct jw *j, const struct view *v, const char *k,
+                     time_t t, uint64_t id)
 {
     struct tm tm;
-    char buf[32];
+    char buf[40];
+    const char *fmt = "%Y-%m-%d %H:%M:%S";
+    if (v->noise && id % 2 == 0) {
+        fmt = "%Y-%m-%dT%H:%M:%SZ";
+    } else if (v->noise) {
+        fmt = "%Y-%m-%dT%H:%M:%S+01:00";
+        t += 3600;
+    }
     gmtime_r(&t, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm); /* Magento style */
+    strftime(buf, sizeof buf, fmt, &tm);
+    jw_key(j, k);
     jw_str(j, buf);
 }
 
@@ -178,8 +195,7 @@ static void write_customer(struct jw *j, const struct customer *c,
     jw_int(j, 1);
     jw_key(j, "website_id");
     jw_int(j, 1);
-    jw_key(j, "created_at");
-    jw_time(j, c->created);
+    jw_ktime(j, v, "created_at", c->created, c->id);
     jw_key(j, "addresses");
     jw_open(j, '[');
     jw_open(j, '{');
@@ -236,7 +252,13 @@ static void order_make(uint64_t id, struct order *o)
     o->customer = 1 + h2(id, 2) % CUSTOMER_MAX;
     o->nitems = 1 + (int)(h2(id, 3) % 4);
     for (int i = 0; i < o->nitems; i++) {
-        const struct product *p = &catalog[h2(id, 10 + (uint64_t)i) % NCATALOG];
+        size_t pi = h2(id, 10 + (uint64_t)i) % NCATALOG;
+        for (int k = 0; k < i; k++)
+            if (o->items[k].p == &catalog[pi]) { /* one line per SKU */
+                pi = (pi + 1) % NCATALOG;
+                k = -1;
+            }
+        const struct product *p = &catalog[pi];
         int qty = 1 + (int)(h2(id, 20 + (uint64_t)i) % 3);
         o->items[i].p = p;
         o->items[i].qty = qty;
@@ -266,16 +288,20 @@ static void write_totals(struct jw *j, const struct order *o,
     jw_close(j, '}');
 }
 
-static void jw_erp_ref(struct jw *j, uint64_t id)
+static void jw_erp_ref(struct jw *j, const struct view *v, uint64_t id)
 {
     char buf[48];
-    snprintf(buf, sizeof buf, "ERP-%06llu-%04llX", (unsigned long long)id,
-             (unsigned long long)(h2(id, 6) & 0xFFFFull));
+    if (v->noise) /* NEW-DIFF (--noise): the new ERP's own document number */
+        snprintf(buf, sizeof buf, "SO%08llu-%06llX", (unsigned long long)id,
+                 (unsigned long long)(h2(id, 61) & 0xFFFFFFull));
+    else
+        snprintf(buf, sizeof buf, "ERP-%06llu-%04llX", (unsigned long long)id,
+                 (unsigned long long)(h2(id, 6) & 0xFFFFull));
     jw_key(j, "erp_ref");
     jw_str(j, buf);
 }
 
-static void jw_order_ids(struct jw *j, uint64_t id)
+static void jw_order_ids(struct jw *j, const struct view *v, uint64_t id)
 {
     char buf[32];
     jw_key(j, "id");
@@ -283,7 +309,7 @@ static void jw_order_ids(struct jw *j, uint64_t id)
     snprintf(buf, sizeof buf, "%09llu", (unsigned long long)id);
     jw_key(j, "increment_id");
     jw_str(j, buf);
-    jw_erp_ref(j, id);
+    jw_erp_ref(j, v, id);
 }
 
 static void write_order(struct jw *j, const struct order *o,
@@ -292,7 +318,7 @@ static void write_order(struct jw *j, const struct order *o,
     struct customer c;
     customer_make(o->customer, &c);
     jw_open(j, '{');
-    jw_order_ids(j, o->id);
+    jw_order_ids(j, v, o->id);
     jw_key(j, "status");
     jw_str(j, o->status);
     jw_key(j, "currency");
@@ -301,7 +327,9 @@ static void write_order(struct jw *j, const struct order *o,
     write_customer_brief(j, &c);
     jw_key(j, "items");
     jw_open(j, '[');
-    for (int i = 0; i < o->nitems; i++) {
+    for (int k = 0; k < o->nitems; k++) {
+        /* NEW-DIFF (--noise): the new ERP lists the lines in reverse */
+        int i = v->noise ? o->nitems - 1 - k : k;
         jw_open(j, '{');
         jw_key(j, "sku");
         jw_str(j, o->items[i].p->sku);
@@ -316,10 +344,9 @@ static void write_order(struct jw *j, const struct order *o,
     }
     jw_close(j, ']');
     write_totals(j, o, v);
-    jw_key(j, "created_at");
-    jw_time(j, o->created);
-    jw_key(j, "updated_at");
-    jw_time(j, v->newp ? v->now : o->updated); /* NEW-DIFF: the clock */
+    jw_ktime(j, v, "created_at", o->created, o->id);
+    /* NEW-DIFF: the clock */
+    jw_ktime(j, v, "updated_at", v->newp ? v->now : o->updated, o->id);
     jw_close(j, '}');
 }
 
@@ -329,14 +356,13 @@ static void write_order_summary(struct jw *j, const struct order *o,
     struct customer c;
     customer_make(o->customer, &c);
     jw_open(j, '{');
-    jw_order_ids(j, o->id);
+    jw_order_ids(j, v, o->id);
     jw_key(j, "status");
     jw_str(j, o->status);
     jw_key(j, "customer_email");
     jw_email(j, &c);
     jw_kmoney(j, v, "grand_total", o->grand);
-    jw_key(j, "created_at");
-    jw_time(j, o->created);
+    jw_ktime(j, v, "created_at", o->created, o->id);
     jw_close(j, '}');
 }
 
@@ -396,8 +422,86 @@ static void get_invoice(const char *s, size_t n, const struct view *v,
     jw_key(j, "billing_email");
     jw_email(j, &c);
     write_totals(j, &o, v);
-    jw_key(j, "created_at");
-    jw_time(j, o.created + 86400);
+    jw_ktime(j, v, "created_at", o.created + 86400, id);
+    jw_close(j, '}');
+}
+
+static const char *const carriers[] = {"dhl", "ups", "dpd"};
+
+/* Shipment n ships order n, in one package (two from two lines on, for
+ * about half the orders); line i goes into package i % packages.
+ * NEW-DIFF: the new ERP serves it under /v2/logistics/shipments/{id} (not
+ * /api/shipments/{id}), nests carrier and number in "tracking", and lists
+ * the packages in reverse order. */
+static void get_shipment(const char *s, size_t n, const struct view *v,
+                         struct jw *j, struct stub_reply *rp)
+{
+    uint64_t id;
+    struct order o;
+    char buf[48];
+    if (!parse_u64(s, n, ORDER_MAX, &id) || id == 0) {
+        not_found(j, rp);
+        return;
+    }
+    order_make(id, &o);
+    const char *carrier = carriers[h2(id, 40) % N(carriers)];
+    char tracking[40];
+    snprintf(tracking, sizeof tracking, "%s%012llu", carrier,
+             (unsigned long long)(h2(id, 41) % 1000000000000ull));
+    int npk = o.nitems > 1 ? 1 + (int)(h2(id, 42) % 2) : 1;
+    jw_open(j, '{');
+    jw_key(j, "id");
+    jw_int(j, (long long)id);
+    snprintf(buf, sizeof buf, "SHIP-%09llu", (unsigned long long)id);
+    jw_key(j, "increment_id");
+    jw_str(j, buf);
+    jw_key(j, "order_id");
+    jw_int(j, (long long)id);
+    snprintf(buf, sizeof buf, "%09llu", (unsigned long long)id);
+    jw_key(j, "order_increment_id");
+    jw_str(j, buf);
+    if (v->newp) {
+        jw_key(j, "tracking");
+        jw_open(j, '{');
+        jw_key(j, "carrier");
+        jw_str(j, carrier);
+        jw_key(j, "number");
+        jw_str(j, tracking);
+        jw_close(j, '}');
+    } else {
+        jw_key(j, "carrier_code");
+        jw_str(j, carrier);
+        jw_key(j, "tracking_number");
+        jw_str(j, tracking);
+    }
+    jw_key(j, "packages");
+    jw_open(j, '[');
+    for (int k = 0; k < npk; k++) {
+        int pk = v->newp ? npk - 1 - k : k;
+        long long grams = 0;
+        for (int i = pk; i < o.nitems; i += npk)
+            grams += o.items[i].qty * (100 + (long long)(h2(id, 50 + (uint64_t)i) % 900));
+        jw_open(j, '{');
+        snprintf(buf, sizeof buf, "PKG-%06llu-%d", (unsigned long long)id, pk + 1);
+        jw_key(j, "package_id");
+        jw_str(j, buf);
+        jw_key(j, "weight_g");
+        jw_int(j, grams);
+        jw_key(j, "items");
+        jw_open(j, '[');
+        for (int i = pk; i < o.nitems; i += npk) {
+            jw_open(j, '{');
+            jw_key(j, "sku");
+            jw_str(j, o.items[i].p->sku);
+            jw_key(j, "qty");
+            jw_int(j, o.items[i].qty);
+            jw_close(j, '}');
+        }
+        jw_close(j, ']');
+        jw_close(j, '}');
+    }
+    jw_close(j, ']');
+    jw_ktime(j, v, "created_at", o.created + 2 * 86400, id);
     jw_close(j, '}');
 }
 
@@ -463,9 +567,9 @@ static void get_inventory(const char *s, size_t n, const struct view *v,
     jw_key(j, "is_in_stock");
     jw_raw(j, qty > 0 ? "true" : "false");
     jw_kmoney(j, v, "price", p ? p->price : 500 + (long long)(h % 10000));
-    jw_key(j, "updated_at");
-    jw_time(j, v->newp ? v->now
-                       : BASE_EPOCH + (time_t)((h >> 20) % (365 * 86400)));
+    jw_ktime(j, v, "updated_at",
+             v->newp ? v->now : BASE_EPOCH + (time_t)((h >> 20) % (365 * 86400)),
+             0);
     jw_close(j, '}');
 }
 
@@ -596,7 +700,7 @@ static void post_order(const struct stub_req *r, const struct view *v,
     const char *inc;
     size_t incn;
     char buf[32];
-    rp->status = 201;
+    rp->status = v->noise ? 200 : 201; /* NEW-DIFF (--noise): 200 */
     sb_printf(&rp->hdrs, "Location: /api/orders/%llu\r\n",
               (unsigned long long)id);
     jw_open(j, '{');
@@ -609,7 +713,7 @@ static void post_order(const struct stub_req *r, const struct view *v,
         snprintf(buf, sizeof buf, "%09llu", (unsigned long long)id);
         jw_str(j, buf);
     }
-    jw_erp_ref(j, id);
+    jw_erp_ref(j, v, id);
     jw_key(j, "status");
     jw_str(j, "pending");
     jw_key(j, "received_bytes");
@@ -652,20 +756,94 @@ static bool match_id(const char *path, size_t n, const char *coll,
 typedef void (*get_fn)(const char *, size_t, const struct view *, struct jw *,
                        struct stub_reply *);
 
+/* q=0 (0, 0., 0.0, ...) in the parameters p..end of an Accept-Encoding
+ * item (after its ';'). */
+static bool q_is_zero(const char *p, const char *end)
+{
+#define SKIP_WS() while (p < end && (*p == ' ' || *p == '\t')) p++
+    for (;;) {
+        SKIP_WS();
+        bool is_q = p < end && (*p == 'q' || *p == 'Q');
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        if (is_q) {
+            p++;
+            SKIP_WS();
+            if (p < end && *p == '=') {
+                p++;
+                SKIP_WS();
+                if (p == end || *p++ != '0')
+                    return false;
+                if (p < end && *p == '.')
+                    for (p++; p < end && *p == '0'; p++)
+                        ;
+                SKIP_WS();
+                return p == end || *p == ';';
+            }
+        }
+        if (!semi)
+            return false;
+        p = semi + 1;
+    }
+#undef SKIP_WS
+}
+
+/* Does the request accept gzip (Accept-Encoding: gzip, x-gzip or *, with a
+ * q above 0, in any of its Accept-Encoding fields)? */
+static bool accepts_gzip(const struct stub_req *r)
+{
+    for (size_t i = 0; i < r->nh; i++) {
+        if (!ascii_ieq(r->h[i].name, r->h[i].name_len, "accept-encoding"))
+            continue;
+        const char *p = r->h[i].value, *end = p + r->h[i].value_len, *tok;
+        size_t tl;
+        while (list_next(&p, end, &tok, &tl)) {
+            const char *semi = memchr(tok, ';', tl);
+            size_t nl = semi ? (size_t)(semi - tok) : tl;
+            while (nl && (tok[nl - 1] == ' ' || tok[nl - 1] == '\t'))
+                nl--;
+            if (!ascii_ieq(tok, nl, "gzip") && !ascii_ieq(tok, nl, "x-gzip") &&
+                !ascii_ieq(tok, nl, "*"))
+                continue;
+            if (!semi || !q_is_zero(semi + 1, tok + tl))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Every ERP answer says it depends on Accept-Encoding, and is gzipped when
+ * the client accepts gzip: at level 1 on legacy, 9 on new (NEW-DIFF: other
+ * bytes on the wire, the same body once decoded). */
+static bool erp_done(const struct view *v, const struct stub_req *r,
+                     struct stub_reply *rp)
+{
+    sb_puts(&rp->hdrs, "Vary: Accept-Encoding\r\n");
+    if (accepts_gzip(r)) {
+        rp->enc = ENC_GZIP;
+        rp->level = v->newp ? 9 : 1;
+    }
+    return true;
+}
+
 bool erp_route(const struct stub_cfg *cfg, const struct stub_req *r,
                const char *path, size_t path_len, const char *query,
                size_t query_len, struct stub_reply *rp)
 {
+    enum { BOTH, LEGACY_ONLY, NEW_ONLY };
     static const struct {
         const char *prefix;
         get_fn fn;
+        int only;
     } by_id[] = {
-        {"/api/orders/", get_order},
-        {"/api/inventory/", get_inventory},
-        {"/api/customers/", get_customer},
-        {"/api/invoices/", get_invoice},
+        {"/api/orders/", get_order, BOTH},
+        {"/api/inventory/", get_inventory, BOTH},
+        {"/api/customers/", get_customer, BOTH},
+        {"/api/invoices/", get_invoice, BOTH},
+        {"/api/shipments/", get_shipment, LEGACY_ONLY},
+        {"/v2/logistics/shipments/", get_shipment, NEW_ONLY},
     };
-    struct view v = {cfg->profile == PROFILE_NEW, time(NULL)};
+    bool newp = cfg->profile == PROFILE_NEW;
+    struct view v = {newp, newp && cfg->noise, time(NULL)};
     struct jw j;
     const char *id;
     size_t idn;
@@ -678,16 +856,17 @@ bool erp_route(const struct stub_cfg *cfg, const struct stub_req *r,
             post_order(r, &v, &j, rp);
         else
             not_allowed(&j, rp, "GET, HEAD, POST");
-        return true;
+        return erp_done(&v, r, rp);
     }
     for (size_t i = 0; i < N(by_id); i++) {
-        if (!match_id(path, path_len, by_id[i].prefix, &id, &idn))
+        if (by_id[i].only == (newp ? LEGACY_ONLY : NEW_ONLY) ||
+            !match_id(path, path_len, by_id[i].prefix, &id, &idn))
             continue;
         if (is_get(r))
             by_id[i].fn(id, idn, &v, &j, rp);
         else
             not_allowed(&j, rp, "GET, HEAD");
-        return true;
+        return erp_done(&v, r, rp);
     }
     return false;
 }

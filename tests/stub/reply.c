@@ -238,6 +238,8 @@ void reply_reset(struct stub_reply *rp)
     rp->hdrs.len = rp->body.len = 0;
     rp->pattern = false;
     rp->pattern_len = 0;
+    rp->enc = ENC_NONE;
+    rp->level = 6;
     rp->close = false;
 }
 
@@ -255,6 +257,7 @@ void reply_error(struct stub_reply *rp, int status, const char *msg)
     rp->status = status;
     rp->ctype = "application/json";
     rp->pattern = false;
+    rp->enc = ENC_NONE;
     rp->body.len = 0;
     jw_init(&j, &rp->body);
     jw_open(&j, '{');
@@ -409,7 +412,8 @@ struct framing {
 
 static void build_head(struct sbuf *h, const struct stub_cfg *cfg,
                        const struct stub_req *r, const struct stub_ctl *ctl,
-                       const struct stub_reply *rp, const struct framing *f)
+                       const struct stub_reply *rp, const struct framing *f,
+                       enum stub_enc enc)
 {
     char date[40];
     http_date(date);
@@ -419,9 +423,9 @@ static void build_head(struct sbuf *h, const struct stub_cfg *cfg,
               "Content-Type: %s\r\n",
               rp->status, status_reason(rp->status), date, cfg->name,
               rp->ctype);
-    if (ctl->enc != ENC_NONE)
-        sb_puts(h, ctl->enc == ENC_GZIP ? "Content-Encoding: gzip\r\n"
-                                        : "Content-Encoding: deflate\r\n");
+    if (enc != ENC_NONE)
+        sb_puts(h, enc == ENC_GZIP ? "Content-Encoding: gzip\r\n"
+                                   : "Content-Encoding: deflate\r\n");
     if (f->chunked)
         sb_puts(h, "Transfer-Encoding: chunked\r\n");
     else if (f->cl)
@@ -483,9 +487,13 @@ int reply_send(int fd, const struct stub_cfg *cfg, const struct stub_req *r,
     if (!ctl)
         ctl = &none;
     apply_ctl(ctl, rp);
-    if (ctl->enc != ENC_NONE && encode(rp, ctl->enc, ctl->level) < 0) {
+    /* A gzip/deflate directive wins over the route's own choice. */
+    enum stub_enc enc = ctl->enc != ENC_NONE ? ctl->enc : rp->enc;
+    int level = ctl->enc != ENC_NONE ? ctl->level : rp->level;
+    if (enc != ENC_NONE && encode(rp, enc, level) < 0) {
         reply_error(rp, 500, "compression failed");
         ctl = &none;
+        enc = ENC_NONE;
     }
     /* 204 and 304 never have a body (RFC 9110 15.3.5, 15.4.5); 204 also
      * has no framing headers. HEAD gets the headers GET would get. */
@@ -497,7 +505,7 @@ int reply_send(int fd, const struct stub_cfg *cfg, const struct stub_req *r,
     f.declared = body_len(rp) + (ctl->badlen ? BADLEN_EXTRA : 0);
     if (f.nocl || ctl->cut >= 0 || ctl->badlen || ctl->badchunk)
         rp->close = true; /* the framing is broken or needs EOF */
-    build_head(&rp->head, cfg, r, ctl, rp, &f);
+    build_head(&rp->head, cfg, r, ctl, rp, &f, enc);
     struct outq q = {.fd = fd};
     if (oq_add(&q, rp->head.p, rp->head.len) < 0)
         return -1;

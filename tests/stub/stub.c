@@ -41,7 +41,8 @@ struct job {
 static void usage(FILE *f)
 {
     fputs("usage: sp-stub --listen HOST:PORT [--name NAME]\n"
-          "               [--profile legacy|new|plain] [--port-file FILE]\n"
+          "               [--profile legacy|new|plain] [--noise]\n"
+          "               [--port-file FILE]\n"
           "               [--log FILE] [--delay-ms N]\n"
           "               [--fail close|reset|garbage|status500|hang]\n"
           "               [--max-conns N]\n"
@@ -91,6 +92,7 @@ static bool parse_opt(int c, const char *arg, struct opts *o)
     case 'P': o->port_file = arg; return true;
     case 'L': o->log = arg; return true;
     case 'f': return parse_fail(arg, &o->cfg.fail);
+    case 'N': o->cfg.noise = true; return true;
     case 'd':
         if (!parse_long(arg, 3600000, &v))
             return false;
@@ -126,6 +128,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"delay-ms", required_argument, NULL, 'd'},
         {"fail", required_argument, NULL, 'f'},
         {"max-conns", required_argument, NULL, 'm'},
+        {"noise", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -148,6 +151,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
     }
     if (optind != argc || !o->listen) {
+        usage(stderr);
+        return -1;
+    }
+    if (o->cfg.noise && o->cfg.profile != PROFILE_NEW) {
+        fputs("sp-stub: --noise needs --profile new\n", stderr);
         usage(stderr);
         return -1;
     }

@@ -43,6 +43,7 @@ enum stub_action {
 struct stub_cfg {
     const char *name;
     enum stub_profile profile;
+    bool noise; /* --noise: the pure-noise differences of --profile new */
     int log_fd; /* -1: no request log */
     long delay_ms;
     enum stub_action fail;
@@ -163,6 +164,9 @@ struct stub_reply {
     struct sbuf body;     /* the body, unless pattern */
     bool pattern;         /* body is pattern_len bytes of 'a'+i%26 */
     uint64_t pattern_len;
+    enum stub_enc enc;    /* the route's own encoding (Accept-Encoding);
+                             an encoding directive overrides it */
+    int level;
     struct sbuf enc_body; /* scratch for gzip/deflate output */
     struct sbuf head;     /* scratch for the status line and headers */
     bool close;           /* close the connection after this answer */
@@ -184,7 +188,8 @@ const char *status_reason(int status);
 /* ---- routes.c / erp.c --------------------------------------------------- */
 void routes_dispatch(const struct stub_cfg *cfg, const struct stub_req *r,
                      struct stub_reply *rp);
-/* Handles /api/... ; false if the path is not an ERP route. */
+/* Handles /api/... (and /v2/... on --profile new); false if the path is
+ * not an ERP route. */
 bool erp_route(const struct stub_cfg *cfg, const struct stub_req *r,
                const char *path, size_t path_len, const char *query,
                size_t query_len, struct stub_reply *rp);
