@@ -196,11 +196,11 @@ static record_leg record_leg_of(const analysis_leg *l, const body_view *b)
  * JSON Pointer patterns. */
 static json_t *record_build_for_route(analyzer *a, const record_input *in, const route *rt)
 {
-    if (!rt || !rt->nredact_fields)
+    if (!rt || (!rt->nredact_fields && !rt->nredact_paths))
         return record_build(in, &a->ropts);
     record_opts o = a->ropts;
     size_t n = o.nredact_fields + rt->nredact_fields;
-    const char **fields = malloc(n * sizeof *fields);
+    const char **fields = malloc((n ? n : 1) * sizeof *fields);
     if (!fields)
         return NULL; /* never write a record without its redaction */
     for (size_t i = 0; i < o.nredact_fields; i++)
@@ -209,6 +209,8 @@ static json_t *record_build_for_route(analyzer *a, const record_input *in, const
         fields[o.nredact_fields + i] = rt->redact_fields[i];
     o.redact_fields = fields;
     o.nredact_fields = n;
+    o.redact_paths = rt->redact_paths;
+    o.nredact_paths = rt->nredact_paths;
     json_t *rec = record_build(in, &o);
     free(fields);
     return rec;
@@ -224,6 +226,7 @@ static int analyze(analyzer *a, analysis_job *j)
     verdict v = j->preset;
     prepare_leg(&lb, &j->legs[SIDE_LEGACY], cfg->compare_max_body, cfg->diff_log_max_body);
     prepare_leg(&nb, &j->legs[SIDE_NEW], cfg->compare_max_body, cfg->diff_log_max_body);
+    body_align(&lb, &nb); /* XML/form: one <Item> vs several, text vs attributes */
     if (v == VERDICT_COUNT && diffs) {
         const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
         size_t known = 0;

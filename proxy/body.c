@@ -2,7 +2,9 @@
  *
  *   raw bytes ──► over the cap? ──► undo codings (gzip/deflate, capped) ──►
  *        JSON by content type or sniffing? ──► json_loadb ──► BODY_JSON
- *                                 otherwise ──► strict UTF-8? TEXT : BINARY
+ *         XML by content type or sniffing? ──► xmltree_parse ──► BODY_XML
+ *                    form by content type? ──► pairs ──► BODY_FORM
+ *                 otherwise (or no parse) ──► strict UTF-8? TEXT : BINARY
  *
  * Bad input never fails the call: it only changes the kind and sets
  * decode_error, so the comparison can still say something useful. */
@@ -16,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
+
+#include "xmltree.h"
 
 /* More stacked codings than this is not a real-world response. */
 #define MAX_CODINGS 4
@@ -38,6 +42,8 @@ const char *body_kind_name(body_kind k)
     case BODY_TEXT: return "text";
     case BODY_BINARY: return "binary";
     case BODY_OVERSIZE: return "oversize";
+    case BODY_XML: return "xml";
+    case BODY_FORM: return "form";
     }
     return "unknown";
 }
@@ -401,13 +407,228 @@ static bool utf8_valid(const unsigned char *p, size_t n)
     return true;
 }
 
-/* Parses as JSON if the type or the first byte says so. Returns 0 or
- * -ENOMEM; sets b->kind to JSON, TEXT or BINARY. */
+/* ---- XML and forms: recognising them ------------------------------------ */
+
+static bool is_xml_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    static const char app[] = "application/", suffix[] = "+xml";
+    size_t la = sizeof app - 1, ls = sizeof suffix - 1;
+    if (token_is(s, n, "application/xml") || token_is(s, n, "text/xml"))
+        return true; /* application/soap+xml is one of the +xml below */
+    return n > la + ls && strncasecmp(s, app, la) == 0 &&
+           strncasecmp(s + n - ls, suffix, ls) == 0;
+}
+
+static bool is_form_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    return token_is(s, n, "application/x-www-form-urlencoded");
+}
+
+static bool name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+/* "<?xml" or a SOAP envelope ("<Envelope", "<soap:Envelope", ...) after an
+ * optional UTF-8 BOM and whitespace. A bare '<' is not enough: HTML. */
+static bool looks_like_xml(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+        i = 3;
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+                     p[i] == '\n'))
+        i++;
+    if (n - i >= 6 && memcmp(p + i, "<?xml", 5) == 0 &&
+        (p[i + 5] == ' ' || p[i + 5] == '\t' || p[i + 5] == '\r' ||
+         p[i + 5] == '\n' || p[i + 5] == '?'))
+        return true;
+    if (i >= n || p[i] != '<')
+        return false;
+    size_t s = ++i;
+    while (i < n && name_char(p[i]))
+        i++;
+    if (i < n && p[i] == ':' && i > s)
+        s = ++i;
+    while (i < n && name_char(p[i]))
+        i++;
+    return i - s == 8 && memcmp(p + s, "Envelope", 8) == 0 && i < n &&
+           (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n' ||
+            p[i] == '>' || p[i] == '/');
+}
+
+/* ---- forms --------------------------------------------------------------- */
+
+bool body_form_next(const unsigned char *data, size_t len, size_t *pos,
+                    body_form_pair *p)
+{
+    while (data && *pos < len) {
+        const unsigned char *s = data + *pos;
+        const unsigned char *amp = memchr(s, '&', len - *pos);
+        const unsigned char *e = amp ? amp : data + len;
+        *pos = (size_t)(e - data) + (amp ? 1 : 0);
+        if (e == s)
+            continue; /* "a=1&&b=2" */
+        const unsigned char *eq = memchr(s, '=', (size_t)(e - s));
+        p->key = s;
+        p->key_len = (size_t)((eq ? eq : e) - s);
+        p->value = eq ? eq + 1 : e;
+        p->value_len = eq ? (size_t)(e - eq - 1) : 0;
+        p->has_eq = eq != NULL;
+        return true;
+    }
+    return false;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* s[0..n) read as ISO-8859-1, as UTF-8 (malloc'd, NUL-terminated). */
+static char *latin1_to_utf8(const unsigned char *s, size_t n, size_t *out_len)
+{
+    char *t = n <= (SIZE_MAX - 1) / 2 ? malloc(2 * n + 1) : NULL;
+    size_t o = 0;
+    for (size_t i = 0; t && i < n; i++) {
+        if (s[i] < 0x80) {
+            t[o++] = (char)s[i];
+        } else {
+            t[o++] = (char)(0xC0 | (s[i] >> 6));
+            t[o++] = (char)(0x80 | (s[i] & 0x3F));
+        }
+    }
+    if (t) {
+        t[o] = '\0';
+        *out_len = o;
+    }
+    return t;
+}
+
+char *body_form_decode(const unsigned char *s, size_t n, bool is_key,
+                       size_t *out_len)
+{
+    unsigned char *t = malloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; t && i < n; i++) {
+        int hi, lo;
+        if (s[i] == '+') {
+            t[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n &&
+                   (hi = hexval(s[i + 1])) >= 0 &&
+                   (lo = hexval(s[i + 2])) >= 0 && (!is_key || hi || lo)) {
+            t[o++] = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            t[o++] = s[i];
+        }
+    }
+    if (!t)
+        return NULL;
+    t[o] = '\0';
+    if (utf8_valid(t, o)) {
+        *out_len = o;
+        return (char *)t;
+    }
+    char *u = latin1_to_utf8(t, o, out_len);
+    free(t);
+    return u;
+}
+
+/* Adds a value under key: a repeated key becomes an array, in order.
+ * Steals v. */
+static bool add_repeated(json_t *obj, const char *key, json_t *v)
+{
+    if (!v)
+        return false;
+    json_t *cur = json_object_get(obj, key);
+    if (!cur)
+        return json_object_set_new(obj, key, v) == 0;
+    if (json_is_array(cur))
+        return json_array_append_new(cur, v) == 0;
+    json_t *arr = json_array();
+    if (!arr || json_array_append(arr, cur) != 0 ||
+        json_array_append_new(arr, v) != 0) {
+        if (!arr)
+            json_decref(v);
+        json_decref(arr);
+        return false;
+    }
+    return json_object_set_new(obj, key, arr) == 0;
+}
+
+/* {"key": "value", "repeated": ["first", "second"]}. Only fails on ENOMEM. */
+static int parse_form(body_view *b)
+{
+    json_t *obj = json_object();
+    size_t pos = 0;
+    body_form_pair p;
+    bool ok = obj != NULL;
+    while (ok && body_form_next(b->data, b->len, &pos, &p)) {
+        size_t kl, vl;
+        char *k = body_form_decode(p.key, p.key_len, true, &kl);
+        char *v = k ? body_form_decode(p.value, p.value_len, false, &vl)
+                    : NULL;
+        ok = v && add_repeated(obj, k, json_stringn(v, vl));
+        free(k);
+        free(v);
+    }
+    if (!ok) {
+        json_decref(obj);
+        return -ENOMEM;
+    }
+    b->json = obj;
+    b->kind = BODY_FORM;
+    return 0;
+}
+
+/* ---- classification proper ----------------------------------------------- */
+
+/* Returns 0 when parsed as XML, 1 when it is not XML after all, -ENOMEM. */
+static int parse_xml(body_view *b)
+{
+    xmltree_error err;
+    int rc = xmltree_parse(b->data, b->len, &b->json, &err);
+    if (rc == 0) {
+        b->kind = BODY_XML;
+        return 0;
+    }
+    if (rc == -ENOMEM)
+        return rc;
+    b->unparsed = BODY_XML;
+    if (err.line > 0)
+        set_error(b, "invalid XML", "invalid XML: %s at line %d",
+                  err.message, err.line);
+    else
+        set_error(b, "invalid XML", "invalid XML: %s", err.message);
+    return 1;
+}
+
+/* Parses as JSON if the type or the first byte says so, as XML if the type
+ * or the first bytes say so, as a form if the type says so. Returns 0 or
+ * -ENOMEM; sets b->kind to JSON, XML, FORM, TEXT or BINARY. */
 static int classify(body_view *b, const char *content_type)
 {
     bool declared = is_json_type(content_type);
-    if (declared ||
-        (may_sniff(content_type) && looks_like_json(b->data, b->len))) {
+    bool sniff = may_sniff(content_type);
+    if (declared || (sniff && looks_like_json(b->data, b->len))) {
         json_error_t err;
         /* JSON_DECODE_ANY: a scalar is a valid document. Nesting is bounded
          * by jansson (JSON_PARSER_MAX_DEPTH, 2048 in 2.14), which also
@@ -420,13 +641,81 @@ static int classify(body_view *b, const char *content_type)
         }
         if (json_error_code(&err) == json_error_out_of_memory)
             return -ENOMEM;
+        b->unparsed = BODY_JSON;
         if (declared)
             set_error(b, "invalid JSON",
                       "invalid JSON: %s at line %d column %d", err.text,
                       err.line, err.column);
+    } else if (is_xml_type(content_type) ||
+               (sniff && looks_like_xml(b->data, b->len))) {
+        int rc = parse_xml(b);
+        if (rc <= 0)
+            return rc;
+    } else if (is_form_type(content_type)) {
+        return parse_form(b);
     }
     b->kind = utf8_valid(b->data, b->len) ? BODY_TEXT : BODY_BINARY;
     return 0;
+}
+
+/* ---- after classification ------------------------------------------------ */
+
+int body_align(body_view *legacy, body_view *new_)
+{
+    if (!legacy || !new_ || legacy->kind != new_->kind || !legacy->json ||
+        !new_->json)
+        return 0;
+    if (legacy->kind == BODY_XML)
+        return xmltree_align(legacy->json, new_->json);
+    if (legacy->kind != BODY_FORM)
+        return 0;
+    json_t *l = legacy->json, *n = new_->json;
+    for (void *it = json_object_iter(l); it; it = json_object_iter_next(l, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *lv = json_object_iter_value(it), *nv = json_object_get(n, key);
+        if (!nv || json_is_array(lv) == json_is_array(nv))
+            continue;
+        json_t *single = json_is_array(lv) ? nv : lv, *arr = json_array();
+        if (!arr || json_array_append(arr, single) != 0) {
+            json_decref(arr);
+            return -ENOMEM;
+        }
+        if (single == lv)
+            json_object_iter_set_new(l, it, arr); /* cannot fail */
+        else if (json_object_set_new(n, key, arr) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+json_t *body_lines(const body_view *b)
+{
+    if (!b || b->kind != BODY_TEXT || !b->data || b->len == 0)
+        return NULL;
+    const unsigned char *p = b->data, *end = b->data + b->len;
+    size_t nl = 0;
+    for (const unsigned char *q = p; (q = memchr(q, '\n', (size_t)(end - q)));
+         q++)
+        if (++nl >= BODY_LINES_MAX)
+            return NULL; /* nl + 1 lines */
+    if (nl == 0)
+        return NULL;
+    json_t *a = json_array();
+    while (a) {
+        const unsigned char *e = memchr(p, '\n', (size_t)(end - p));
+        const unsigned char *stop = e ? e : end;
+        size_t n = (size_t)(stop - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (json_array_append_new(a, json_stringn((const char *)p, n)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return a;
 }
 
 /* ---- entry point --------------------------------------------------------- */

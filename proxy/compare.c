@@ -646,6 +646,12 @@ static json_t *descriptor(const body_view *b)
     return d;
 }
 
+/* Kinds parsed into a JSON tree that the structural diff compares. */
+static bool is_tree(body_kind k)
+{
+    return k == BODY_JSON || k == BODY_XML || k == BODY_FORM;
+}
+
 static bool wire_equal(const body_view *l, const body_view *n)
 {
     return l->wire_len == n->wire_len && l->sha256[0] &&
@@ -670,14 +676,14 @@ static json_t *prepared(const route_compare *r, sp_side side, json_t *doc)
     return d;
 }
 
-static size_t compare_json_bodies(const body_view *l, const body_view *n,
-                                  json_t *diffs, const compare_opts *o)
+static size_t compare_trees(const json_t *ltree, const json_t *ntree, json_t *diffs,
+                            const compare_opts *o)
 {
     const route_compare *r = o ? o->rules : NULL;
     if (!r)
-        return compare_json(l->json, n->json, "", diffs, o);
-    json_t *lj = prepared(r, SIDE_LEGACY, l->json);
-    json_t *nj = prepared(r, SIDE_NEW, n->json);
+        return compare_json(ltree, ntree, "", diffs, o);
+    json_t *lj = prepared(r, SIDE_LEGACY, (json_t *)ltree);
+    json_t *nj = prepared(r, SIDE_NEW, (json_t *)ntree);
     size_t found = compare_json(lj, nj, "", diffs, o);
     json_decref(lj);
     json_decref(nj);
@@ -696,15 +702,26 @@ size_t compare_bodies(const body_view *legacy, const body_view *new_,
     bool equal;
     if (l->kind == BODY_OVERSIZE || n->kind == BODY_OVERSIZE)
         equal = wire_equal(l, n);
-    else if (l->kind == BODY_JSON && n->kind == BODY_JSON)
-        return compare_json_bodies(l, n, diffs, o);
+    else if (is_tree(l->kind) && l->kind == n->kind && l->json && n->json)
+        return compare_trees(l->json, n->json, diffs, o); /* JSON, XML, forms */
     else
         equal = bytes_equal(l, n);
     if (equal)
         return 0;
+    if (l->kind == BODY_TEXT && n->kind == BODY_TEXT) {
+        /* Multi-line text: a difference per line ("/12"), not one for all. */
+        json_t *ll = body_lines(l), *nl = body_lines(n);
+        size_t found = 0;
+        if (ll && nl)
+            found = compare_trees(ll, nl, diffs, o);
+        json_decref(ll);
+        json_decref(nl);
+        if (ll && nl && found)
+            return found;
+    }
     ctx c;
     ctx_init(&c, diffs, o);
-    bool one_json = (l->kind == BODY_JSON) != (n->kind == BODY_JSON);
+    bool one_json = l->kind != n->kind && (is_tree(l->kind) || is_tree(n->kind));
     /* Oversize hides the format, so a type difference cannot be claimed. */
     bool type = one_json && l->kind != BODY_OVERSIZE &&
                 n->kind != BODY_OVERSIZE;

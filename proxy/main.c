@@ -16,6 +16,7 @@
 #include "log.h"
 #include "rules.h"
 #include "server.h"
+#include "xmltree.h"
 
 #ifndef SP_VERSION
 #define SP_VERSION "dev"
@@ -300,6 +301,7 @@ int main(int argc, char **argv)
         size_t seed;
         if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed)
             json_object_seed(seed);
+        xmltree_global_init();
         int rc = cmd_serve(argc - 1, argv + 1);
         curl_global_cleanup();
         return rc;

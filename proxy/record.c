@@ -3,6 +3,8 @@
  *   record_input ──► record_build ──► json_t record ──► record_to_line ──► "…\n"
  *                     │  headers: Authorization/Cookie/... → "[redacted]"
  *                     │  JSON bodies: copy-on-redact (never edits the caller's)
+ *                     │  XML/form bodies: their text; re-written with secrets
+ *                     │    replaced when their tree holds one (redact.c)
  *                     └  differences: per-item copy, secret values replaced
  *
  * Sharing: values that need no redaction are not copied; the record holds a
@@ -16,24 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char REDACTED[] = RECORD_REDACTED;
-
 /* ---- small helpers ------------------------------------------------------ */
-
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Locale-independent ASCII case-insensitive equality. */
-static bool ascii_eq(const char *a, const char *b)
-{
-    while (*a && ascii_lower(*a) == ascii_lower(*b)) {
-        a++;
-        b++;
-    }
-    return *a == '\0' && *b == '\0';
-}
 
 static bool put(json_t *obj, const char *key, json_t *v)
 {
@@ -44,7 +29,7 @@ static bool put(json_t *obj, const char *key, json_t *v)
  * secret becomes null rather than staying in place. */
 static json_t *redacted(void)
 {
-    json_t *s = json_string(REDACTED);
+    json_t *s = json_string(RECORD_REDACTED);
     return s ? s : json_null();
 }
 
@@ -191,108 +176,6 @@ static size_t dump_flags(const json_t *v, size_t bytes)
            JSON_REAL_PRECISION(max_digits(v, 15, &bytes));
 }
 
-/* ---- redaction ---------------------------------------------------------- */
-
-bool redact_header_name(const char *name)
-{
-    static const char *const names[] = {
-        "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
-    };
-    if (!name)
-        return false;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (ascii_eq(name, names[i]))
-            return true;
-    return false;
-}
-
-bool redact_field_name(const char *name, const record_opts *o)
-{
-    if (!name || !o)
-        return false;
-    for (size_t i = 0; i < o->nredact_fields; i++)
-        if (o->redact_fields[i] && ascii_eq(name, o->redact_fields[i]))
-            return true;
-    return false;
-}
-
-void redact_json(json_t *v, const record_opts *o)
-{
-    if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            redact_json(json_array_get(v, i), o);
-    } else if (json_is_object(v)) {
-        for (void *it = json_object_iter(v); it;
-             it = json_object_iter_next(v, it)) {
-            if (redact_field_name(json_object_iter_key(it), o))
-                json_object_iter_set_new(v, it, redacted());
-            else
-                redact_json(json_object_iter_value(it), o);
-        }
-    }
-}
-
-/* Would redact_json change anything in v? */
-static bool has_secret(const json_t *v, const record_opts *o)
-{
-    json_t *m = (json_t *)v;
-    if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            if (has_secret(json_array_get(v, i), o))
-                return true;
-    } else if (json_is_object(v)) {
-        for (void *it = json_object_iter(m); it;
-             it = json_object_iter_next(m, it))
-            if (redact_field_name(json_object_iter_key(it), o) ||
-                has_secret(json_object_iter_value(it), o))
-                return true;
-    }
-    return false;
-}
-
-/* A redacted version of v for the record: v itself (one more reference)
- * when it holds no secret, else a redacted deep copy. NULL on ENOMEM. */
-static json_t *redacted_copy(json_t *v, const record_opts *o)
-{
-    if (!has_secret(v, o))
-        return json_incref(v);
-    json_t *c = json_deep_copy(v);
-    if (c)
-        redact_json(c, o);
-    return c;
-}
-
-/* Does the pointer segment s[0..n) (RFC 6901 escaped) equal f, ignoring
- * ASCII case? */
-static bool segment_eq(const char *s, size_t n, const char *f)
-{
-    for (size_t i = 0; i < n; f++) {
-        char c = s[i++];
-        if (c == '~' && i < n && (s[i] == '0' || s[i] == '1'))
-            c = s[i++] == '0' ? '~' : '/';
-        if (*f == '\0' || ascii_lower(c) != ascii_lower(*f))
-            return false;
-    }
-    return *f == '\0';
-}
-
-bool redact_path(const char *pointer, const record_opts *o)
-{
-    if (!pointer || !o || *pointer != '/')
-        return false;
-    const char *p = pointer;
-    while (*p == '/') {
-        const char *s = ++p;
-        while (*p && *p != '/')
-            p++;
-        for (size_t i = 0; i < o->nredact_fields; i++)
-            if (o->redact_fields[i] &&
-                segment_eq(s, (size_t)(p - s), o->redact_fields[i]))
-                return true;
-    }
-    return false;
-}
-
 /* ---- timestamps --------------------------------------------------------- */
 
 void record_format_ts(int64_t ts_ms, char *buf, size_t size)
@@ -376,14 +259,36 @@ static json_t *base64_json(const unsigned char *s, size_t n)
 /* What a body contributes to its parent object. */
 typedef struct body_desc {
     json_t *body;       /* owned reference, never NULL unless ENOMEM */
-    const char *format; /* none, json, text, base64, oversize */
+    const char *format; /* none, json, text, base64, oversize, xml, form,
+                         * redacted */
     bool truncated;
 } body_desc;
+
+/* A body that may hold a secret which cannot be redacted field by field:
+ * its content is withheld, only its size and hash are written. */
+static bool withhold(body_desc *d)
+{
+    d->format = "redacted";
+    d->truncated = false;
+    d->body = json_null();
+    return true;
+}
+
+/* Text cut at the cap on a UTF-8 boundary. */
+static bool text_body(body_desc *d, const char *format, const void *text,
+                      size_t len, size_t cap)
+{
+    size_t k = utf8_cut(text, len, cap);
+    d->format = format;
+    d->truncated = len > cap;
+    d->body = jstr_n(text, k);
+    return d->body != NULL;
+}
 
 /* A JSON body: the redacted value, or its serialized text cut at the cap. */
 static bool json_body(body_desc *d, json_t *v, const record_opts *o)
 {
-    json_t *r = redacted_copy(v, o);
+    json_t *r = redact_copy(v, "", o, false);
     if (!r)
         return false;
     size_t cap = o->max_body_bytes;
@@ -405,6 +310,51 @@ static bool json_body(body_desc *d, json_t *v, const record_opts *o)
     return d->body != NULL;
 }
 
+/* An XML body: its own text when its tree holds no secret and the text is
+ * UTF-8; else re-serialized by libxml2 with the secrets replaced. A body
+ * that cannot be re-serialized is withheld: never embedded unredacted. */
+static bool xml_body(body_desc *d, const body_view *b, const record_opts *o)
+{
+    size_t len = b->data ? b->len : 0;
+    if (redact_at(o, NULL, NULL, 0, true)) /* the whole body ("" pattern) */
+        return withhold(d);
+    bool secret = !b->json || redact_tree_has_secret(b->json, o, true);
+    if (!secret) {
+        size_t k = utf8_cut(b->data, len, o->max_body_bytes);
+        json_t *j = json_stringn((const char *)b->data, k);
+        if (j) {
+            d->format = "xml";
+            d->truncated = len > o->max_body_bytes;
+            d->body = j;
+            return true;
+        }
+    }
+    char *text = NULL;
+    size_t n = 0;
+    if (!b->data || redact_xml_text(b->data, len, o, &text, &n) != 0)
+        return withhold(d);
+    bool ok = text_body(d, "xml", text, n, o->max_body_bytes);
+    free(text);
+    return ok;
+}
+
+/* A form body: its own text, or rebuilt with secret values replaced. */
+static bool form_body(body_desc *d, const body_view *b, const record_opts *o)
+{
+    size_t len = b->data ? b->len : 0;
+    if (redact_at(o, NULL, NULL, 0, true))
+        return withhold(d);
+    if (b->json && !redact_tree_has_secret(b->json, o, true))
+        return text_body(d, "form", b->data, len, o->max_body_bytes);
+    char *text = NULL;
+    size_t n = 0;
+    if (!b->json || redact_form_text(b->data, len, b->json, o, &text, &n))
+        return withhold(d);
+    bool ok = text_body(d, "form", text, n, o->max_body_bytes);
+    free(text);
+    return ok;
+}
+
 static bool body_describe(body_desc *d, const body_view *b,
                           const record_opts *o)
 {
@@ -412,6 +362,10 @@ static bool body_describe(body_desc *d, const body_view *b,
     size_t len = b->data ? b->len : 0, cap = o->max_body_bytes;
     size_t k = len > cap ? cap : len;
     d->truncated = len > cap;
+    /* Claimed JSON or XML, did not parse: no field to redact by name. */
+    if ((b->kind == BODY_TEXT || b->kind == BODY_BINARY) &&
+        b->unparsed != BODY_NONE && redact_may_hold_secret(data, len, o))
+        return withhold(d);
     switch (b->kind) {
     case BODY_JSON:
         if (b->json)
@@ -420,11 +374,12 @@ static bool body_describe(body_desc *d, const body_view *b,
         d->format = "none";
         d->body = json_null();
         break;
+    case BODY_XML:
+        return xml_body(d, b, o);
+    case BODY_FORM:
+        return form_body(d, b, o);
     case BODY_TEXT:
-        k = utf8_cut(data, len, cap);
-        d->format = "text";
-        d->body = jstr_n((const char *)data, k);
-        break;
+        return text_body(d, "text", data, len, cap);
     case BODY_BINARY:
         d->format = "base64";
         d->body = base64_json(data, k);
@@ -457,7 +412,8 @@ static bool put_body(json_t *obj, const body_view *b, const record_opts *o)
     bool ok = put(obj, "body", d.body) &&
               put(obj, "body_format", json_string(d.format)) &&
               put(obj, "body_bytes", json_integer((json_int_t)b->wire_len));
-    if (ok && (d.truncated || b->kind == BODY_OVERSIZE) && b->sha256[0])
+    bool hidden = b->kind == BODY_OVERSIZE || strcmp(d.format, "redacted") == 0;
+    if (ok && (d.truncated || hidden) && b->sha256[0])
         ok = put(obj, "body_sha256", jstr_n(b->sha256, strnlen(b->sha256, 64)));
     if (ok && d.truncated)
         ok = put(obj, "body_truncated", json_true());
@@ -509,8 +465,9 @@ static json_t *request_json(const record_input *in, const record_opts *o)
 }
 
 /* Is difference d about a secret (a redacted header, or a body path through
- * a redacted field)? */
-static bool diff_is_secret(const json_t *d, const record_opts *o)
+ * a redacted field or path)? `lenient`: the bodies are XML or forms. */
+static bool diff_is_secret(const json_t *d, const record_opts *o,
+                           bool lenient)
 {
     const char *where = json_string_value(json_object_get(d, "where"));
     const char *path = json_string_value(json_object_get(d, "path"));
@@ -519,18 +476,22 @@ static bool diff_is_secret(const json_t *d, const record_opts *o)
     if (strcmp(where, "header") == 0)
         return redact_header_name(path);
     if (strcmp(where, "body") == 0)
-        return redact_path(path, o);
+        return redact_path_in(path, o, lenient);
     return false;
 }
 
 /* One difference for the record: same keys in the same order; "legacy" and
  * "new" replaced by "[redacted]" (null stays null: it says "absent") when
  * the difference is about a secret, else redacted inside. */
-static json_t *diff_json(json_t *d, const record_opts *o)
+static json_t *diff_json(json_t *d, const record_opts *o, bool lenient)
 {
     if (!json_is_object(d))
-        return redacted_copy(d, o);
-    bool secret = diff_is_secret(d, o);
+        return redact_copy(d, "", o, false);
+    bool secret = diff_is_secret(d, o, lenient);
+    const char *where = json_string_value(json_object_get(d, "where"));
+    const char *path = json_string_value(json_object_get(d, "path"));
+    if (!where || strcmp(where, "body") != 0 || !path)
+        path = ""; /* a header or status value: no body path */
     json_t *c = json_object();
     for (void *it = json_object_iter(d); c && it;
          it = json_object_iter_next(d, it)) {
@@ -540,7 +501,7 @@ static json_t *diff_json(json_t *d, const record_opts *o)
         if (side && secret && !json_is_null(v))
             nv = redacted();
         else if (side)
-            nv = redacted_copy(v, o);
+            nv = redact_copy(v, path, o, lenient);
         else
             nv = json_incref(v);
         if (!put(c, key, nv)) {
@@ -551,12 +512,19 @@ static json_t *diff_json(json_t *d, const record_opts *o)
     return c;
 }
 
-static json_t *differences_json(json_t *diffs, const record_opts *o)
+static bool tree_kind(const body_view *b)
 {
-    json_t *a = json_array();
+    return b && (b->kind == BODY_XML || b->kind == BODY_FORM);
+}
+
+static json_t *differences_json(const record_input *in, const record_opts *o)
+{
+    json_t *diffs = in->differences, *a = json_array();
+    bool lenient = tree_kind(in->legacy.body) || tree_kind(in->new_.body);
     size_t n = json_is_array(diffs) ? json_array_size(diffs) : 0;
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, diff_json(json_array_get(diffs, i), o))) {
+        if (json_array_append_new(
+                a, diff_json(json_array_get(diffs, i), o, lenient))) {
             json_decref(a);
             a = NULL;
         }
@@ -589,7 +557,7 @@ json_t *record_build(const record_input *in, const record_opts *o)
     ok = ok && put(r, "request", request_json(in, o)) &&
          put(r, "legacy", leg_json(&in->legacy, o)) &&
          put(r, "new", leg_json(&in->new_, o)) &&
-         put(r, "differences", differences_json(in->differences, o));
+         put(r, "differences", differences_json(in, o));
     if (!ok) {
         json_decref(r);
         return NULL;

@@ -9,6 +9,7 @@
 
 #include "body.h"
 #include "headers.h"
+#include "pathpat.h"
 
 #define RECORD_SCHEMA_VERSION 1
 
@@ -19,6 +20,11 @@ typedef struct record_opts {
     size_t max_body_bytes;          /* bodies embedded up to this many bytes */
     const char *const *redact_fields; /* JSON field names, case-insensitive */
     size_t nredact_fields;
+    /* Per route, on top of redact_fields: JSON Pointer patterns (pathpat.h,
+     * "*" and "**") whose values are redacted in JSON, XML and form bodies
+     * and in differences; borrowed. NULL/0: none. */
+    const path_pattern *redact_paths;
+    size_t nredact_paths;
 } record_opts;
 
 typedef struct record_leg {
@@ -69,12 +75,50 @@ json_t *record_build(const record_input *in, const record_opts *o);
  * U+2028 and U+2029 are written as \u escapes. Free with free(). */
 char *record_to_line(const json_t *record, size_t *len);
 
-/* Redaction helpers (also used by the comparison, to redact diff values). */
+/* Redaction helpers, in proxy/redact.c (also usable by the comparison, to
+ * redact diff values). */
 bool redact_header_name(const char *name);     /* Authorization, Cookie, ... */
+/* Is a member with this name a secret? redact_fields, exact and ASCII
+ * case-insensitive; a leading '@' is ignored ("@password": an XML
+ * attribute; "@{uri}password" too), and a PHP-style form key "a[b][c]" is
+ * a secret if any of a, b, c is listed ("login[password]"). */
 bool redact_field_name(const char *name, const record_opts *o);
-void redact_json(json_t *v, const record_opts *o); /* in place, recursive */
-/* Does a JSON Pointer path end in (or pass through) a redacted field? */
+/* In place, recursive: redacted field names and redact_paths (strict, from
+ * the root; the root itself cannot be replaced in place). */
+void redact_json(json_t *v, const record_opts *o);
+/* Does a JSON Pointer path end in (or pass through) a redacted field name
+ * or a redact_paths pattern? */
 bool redact_path(const char *pointer, const record_opts *o);
+
+/* Lower level, for record.c. `lenient` is for XML and form trees, whose
+ * indices come and go with the number of repeated elements: a path index
+ * may be skipped, and a pattern's "*", index or "#text" may match nothing,
+ * so a pattern written for either shape redacts both (never less). */
+/* Is the node named `name` (NULL: an array item) at segs a secret? */
+bool redact_at(const record_opts *o, const char *name,
+               const char *const *segs, size_t nsegs, bool lenient);
+bool redact_path_in(const char *pointer, const record_opts *o, bool lenient);
+/* Would redacting the tree v (a whole body) change anything? */
+bool redact_tree_has_secret(const json_t *v, const record_opts *o,
+                            bool lenient);
+/* v itself (one more reference) when nothing under it is a secret, else a
+ * redacted deep copy; `pointer` is v's path ("" for a body). NULL: ENOMEM. */
+json_t *redact_copy(json_t *v, const char *pointer, const record_opts *o,
+                    bool lenient);
+/* A form body's text with the value of each secret pair replaced by
+ * "[redacted]" (tree: the body's BODY_FORM tree). 0 or -ENOMEM. */
+int redact_form_text(const unsigned char *data, size_t len,
+                     const json_t *tree, const record_opts *o, char **out,
+                     size_t *out_len);
+/* An XML body re-serialized with secret elements and attributes replaced
+ * (xmltree_redact). 0, -EINVAL or -ENOMEM. */
+int redact_xml_text(const unsigned char *data, size_t len,
+                    const record_opts *o, char **out, size_t *out_len);
+/* For a body that claimed to be JSON or XML but did not parse: does its
+ * text mention a redacted field name, or the last name of a redact path
+ * (always true for a pattern without one, like "/ **")? */
+bool redact_may_hold_secret(const unsigned char *data, size_t len,
+                            const record_opts *o);
 
 /* RFC 3339 UTC with milliseconds: 2026-11-24T13:41:22.123Z; buf >= 25. */
 void record_format_ts(int64_t ts_ms, char *buf, size_t size);

@@ -1,8 +1,10 @@
-/* Unit tests for proxy/body.c: decoding, classification, JSON parsing. */
+/* Unit tests for proxy/body.c: decoding, classification, JSON, XML and
+ * form parsing, text lines, aligning two trees. */
 #include "body.h"
 #include "unit.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <zlib.h>
 
 #define CAP ((size_t)1 << 20)
@@ -413,6 +415,348 @@ TEST(kind_names)
     CHECK_STR(body_kind_name(BODY_TEXT), "text");
     CHECK_STR(body_kind_name(BODY_BINARY), "binary");
     CHECK_STR(body_kind_name(BODY_OVERSIZE), "oversize");
+    CHECK_STR(body_kind_name(BODY_XML), "xml");
+    CHECK_STR(body_kind_name(BODY_FORM), "form");
+}
+
+/* Does v's tree equal the JSON text want? */
+static bool json_is(const json_t *v, const char *want)
+{
+    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    bool eq = v && w && json_equal(v, w);
+    if (!eq) {
+        char *got = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        fprintf(stderr, "  got  %s\n  want %s\n", got ? got : "(null)", want);
+        free(got);
+    }
+    json_decref(w);
+    return eq;
+}
+
+TEST(xml_by_content_type)
+{
+    static const char *types[] = {
+        "application/xml", "text/xml; charset=utf-8", "application/soap+xml",
+        "application/soap+xml; charset=utf-8; action=\"urn:getOrder\"",
+        " Application/XML ", "application/vnd.erp.order+xml", "text/XML",
+    };
+    const char *s = "<Order id=\"7\"><Total>19.99</Total></Order>";
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        body_view v;
+        CHECK(prep(&v, s, strlen(s), types[i], NULL) == 0);
+        CHECK(v.kind == BODY_XML && v.decode_error == NULL);
+        CHECK(v.unparsed == BODY_NONE);
+        CHECK(json_is(v.json, "{\"Order\":{\"@id\":\"7\",\"Total\":\"19.99\"}}"));
+        CHECK(bytes_are(&v, s) && v.owned == NULL);
+        body_view_free(&v);
+    }
+    /* JSON types still win; other types are not XML */
+    body_view v;
+    CHECK(prep(&v, s, strlen(s), "text/html", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.json == NULL);
+    body_view_free(&v);
+    CHECK(prep(&v, s, strlen(s), "image/svg+xml", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT);
+    body_view_free(&v);
+}
+
+TEST(xml_sniffing)
+{
+    static const struct {
+        const char *body, *ct;
+        body_kind kind;
+    } cases[] = {
+        {"<?xml version=\"1.0\"?><a>1</a>", NULL, BODY_XML},
+        {"<?xml version=\"1.0\"?>\n<a>1</a>", "text/plain", BODY_XML},
+        {" \r\n<soap:Envelope xmlns:soap=\"urn:s\"/>", NULL, BODY_XML},
+        /* sniffed, but a declaration after whitespace is not well-formed
+         * (PHP's classic stray newline): text, with the reason */
+        {" \r\n\t<?xml version=\"1.0\"?>\n<a>1</a>", "text/plain", BODY_TEXT},
+        {"\xef\xbb\xbf<?xml version=\"1.0\"?><a>1</a>", NULL, BODY_XML},
+        {"<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+         "<soap:Body/></soap:Envelope>", NULL, BODY_XML},
+        {"<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"urn:s\"/>", "text/plain; charset=utf-8",
+         BODY_XML},
+        {"<Envelope>\n<Body/></Envelope>", NULL, BODY_XML},
+        /* not enough to call it XML */
+        {"<html><body>hi</body></html>", NULL, BODY_TEXT},
+        {"<!DOCTYPE html><html></html>", NULL, BODY_TEXT},
+        {"<p>x</p>", "text/plain", BODY_TEXT},
+        {"<Envelopes/>", NULL, BODY_TEXT},
+        {"<soap:EnvelopeX/>", NULL, BODY_TEXT},
+        {"<?xml-stylesheet href=\"a\"?><a/>", NULL, BODY_TEXT},
+        {"<?xml version=\"1.0\"?><a>1</a>", "text/html", BODY_TEXT},
+        {"<?xml", NULL, BODY_TEXT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        body_view v;
+        CHECK(prep(&v, cases[i].body, strlen(cases[i].body), cases[i].ct,
+                   NULL) == 0);
+        if (v.kind != cases[i].kind)
+            fprintf(stderr, "  case %zu: kind %s\n", i, body_kind_name(v.kind));
+        CHECK(v.kind == cases[i].kind);
+        CHECK((v.json != NULL) == (cases[i].kind == BODY_XML));
+        body_view_free(&v);
+    }
+}
+
+TEST(invalid_xml)
+{
+    body_view v;
+    const char *s = "<a>\n<b></a>";
+    CHECK(prep(&v, s, strlen(s), "application/xml", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.json == NULL && bytes_are(&v, s));
+    CHECK_STR(v.decode_error, "invalid XML: Opening and ending tag mismatch: "
+                              "b line 2 and a at line 2");
+    CHECK(v.unparsed == BODY_XML);
+    body_view_free(&v);
+    /* not UTF-8 either: binary, still says why */
+    CHECK(prep(&v, "<a>\xff\xfe</a>", 9, "text/xml", NULL) == 0);
+    CHECK(v.kind == BODY_BINARY && v.unparsed == BODY_XML);
+    CHECK(v.decode_error && strncmp(v.decode_error, "invalid XML: ", 13) == 0);
+    body_view_free(&v);
+    /* sniffed ("<?xml" is a claim of its own): the same */
+    s = "<?xml version=\"1.0\"?><a>";
+    CHECK(prep(&v, s, strlen(s), NULL, NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.unparsed == BODY_XML);
+    CHECK(v.decode_error && strstr(v.decode_error, "at line 1"));
+    body_view_free(&v);
+    s = "\n<?xml version=\"1.0\"?><a/>";
+    CHECK(prep(&v, s, strlen(s), "text/xml", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.decode_error &&
+          strstr(v.decode_error, "XML declaration allowed only at the start"));
+    body_view_free(&v);
+    /* empty after decoding is still none, not invalid XML */
+    CHECK(prep(&v, "", 0, "text/xml", NULL) == 0);
+    CHECK(v.kind == BODY_NONE && v.decode_error == NULL);
+    body_view_free(&v);
+    /* whitespace only */
+    CHECK(prep(&v, "  \n", 3, "text/xml", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.decode_error != NULL);
+    body_view_free(&v);
+}
+
+TEST(hostile_xml)
+{
+    const char *lol =
+        "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\">"
+        "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">"
+        "<!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">"
+        "<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">"
+        "<!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">"
+        "<!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\">"
+        "<!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">"
+        "<!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\">"
+        "<!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">]><l>&i;</l>";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    body_view v;
+    CHECK(prep(&v, lol, strlen(lol), "text/xml", NULL) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(t1.tv_sec - t0.tv_sec < 2);
+    CHECK(v.kind == BODY_TEXT || (v.kind == BODY_XML && v.json));
+    if (v.kind == BODY_TEXT)
+        CHECK(v.decode_error && strstr(v.decode_error, "entity"));
+    body_view_free(&v);
+    /* 1000 levels: refused by libxml2's depth cap, not a crash */
+    size_t n = 1000;
+    char *deep = malloc(n * 7 + 1), *p = deep;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "<a>");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "</a>");
+    CHECK(prep(&v, deep, strlen(deep), "application/xml", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT);
+    CHECK(v.decode_error && strstr(v.decode_error, "Excessive depth"));
+    body_view_free(&v);
+    free(deep);
+}
+
+TEST(xml_gzipped)
+{
+    const char *s = "<soap:Envelope xmlns:soap=\"urn:s\"><soap:Body><r>1</r>"
+                    "</soap:Body></soap:Envelope>";
+    size_t zlen;
+    unsigned char *z = squeeze(s, strlen(s), 15 + 16, &zlen);
+    body_view v;
+    CHECK(prep(&v, z, zlen, "text/xml; charset=utf-8", "gzip") == 0);
+    CHECK(v.kind == BODY_XML && bytes_are(&v, s) && v.owned != NULL);
+    CHECK(json_is(v.json, "{\"Envelope\":{\"@xmlns\":\"urn:s\",\"Body\":{\"r\":\"1\"}}}"));
+    body_view_free(&v);
+    free(z);
+}
+
+TEST(unparsed_json_marked)
+{
+    body_view v;
+    CHECK(prep(&v, "{\"password\": ", 13, "application/json", NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.unparsed == BODY_JSON && v.decode_error);
+    body_view_free(&v);
+    CHECK(prep(&v, "{oops", 5, NULL, NULL) == 0); /* sniffed */
+    CHECK(v.kind == BODY_TEXT && v.unparsed == BODY_JSON && !v.decode_error);
+    body_view_free(&v);
+    CHECK(prep(&v, "plain", 5, NULL, NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.unparsed == BODY_NONE);
+    body_view_free(&v);
+}
+
+#define FORM "application/x-www-form-urlencoded"
+
+TEST(form_parsing)
+{
+    body_view v;
+    const char *s = "a=1&b=x+y&c=%41%4a%4A&a=2&empty=&flag&&%zz=%4&d=%e2%82%ac"
+                    "&e=%ff&a=3&sp%20ace=1%2B1&=nokey&q=a%3Db%26c";
+    CHECK(prep(&v, s, strlen(s), FORM, NULL) == 0);
+    CHECK(v.kind == BODY_FORM && v.decode_error == NULL);
+    CHECK(bytes_are(&v, s));
+    CHECK(json_is(v.json,
+                  "{\"a\":[\"1\",\"2\",\"3\"],\"b\":\"x y\",\"c\":\"AJJ\","
+                  "\"empty\":\"\",\"flag\":\"\",\"%zz\":\"%4\","
+                  "\"d\":\"\u20ac\",\"e\":\"\u00ff\",\"sp ace\":\"1+1\","
+                  "\"\":\"nokey\",\"q\":\"a=b&c\"}"));
+    body_view_free(&v);
+    /* parameters; only '&' separates; NUL in a key stays escaped */
+    s = "k%00x=v%00w&x=1;y=2";
+    CHECK(prep(&v, s, strlen(s), FORM "; charset=UTF-8", NULL) == 0);
+    CHECK(v.kind == BODY_FORM);
+    json_t *val = json_object_get(v.json, "k%00x");
+    CHECK(val && json_string_length(val) == 3 &&
+          memcmp(json_string_value(val), "v\0w", 3) == 0);
+    CHECK(json_is(json_object_get(v.json, "x"), "\"1;y=2\""));
+    body_view_free(&v);
+    /* nothing but separators: an empty form */
+    CHECK(prep(&v, "&&", 2, FORM, NULL) == 0);
+    CHECK(v.kind == BODY_FORM && json_is(v.json, "{}"));
+    body_view_free(&v);
+    /* not sniffed: a form must be declared */
+    CHECK(prep(&v, "a=1&b=2", 7, NULL, NULL) == 0);
+    CHECK(v.kind == BODY_TEXT && v.json == NULL);
+    body_view_free(&v);
+    /* gzip'd form */
+    size_t zlen;
+    unsigned char *z = squeeze("u=a%20b", 7, 15 + 16, &zlen);
+    CHECK(prep(&v, z, zlen, FORM, "gzip") == 0);
+    CHECK(v.kind == BODY_FORM && json_is(v.json, "{\"u\":\"a b\"}"));
+    body_view_free(&v);
+    free(z);
+}
+
+TEST(form_helpers)
+{
+    const unsigned char *s = (const unsigned char *)"a=1&&flag&=x&k=";
+    size_t pos = 0, n = strlen((const char *)s);
+    body_form_pair p;
+    static const struct {
+        const char *k, *v;
+        bool eq;
+    } want[] = {{"a", "1", true}, {"flag", "", false}, {"", "x", true},
+                {"k", "", true}};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(body_form_next(s, n, &pos, &p));
+        CHECK(p.key_len == strlen(want[i].k) &&
+              memcmp(p.key, want[i].k, p.key_len) == 0);
+        CHECK(p.value_len == strlen(want[i].v) &&
+              memcmp(p.value, want[i].v, p.value_len) == 0);
+        CHECK(p.has_eq == want[i].eq);
+    }
+    CHECK(!body_form_next(s, n, &pos, &p));
+    CHECK(!body_form_next(NULL, 0, &pos, &p));
+    size_t len;
+    char *d = body_form_decode((const unsigned char *)"%41+%2b%%4%", 11, false,
+                               &len);
+    CHECK_STR(d, "A +%%4%");
+    CHECK(len == 7);
+    free(d);
+    d = body_form_decode((const unsigned char *)"a%00b", 5, true, &len);
+    CHECK_STR(d, "a%00b");
+    free(d);
+    d = body_form_decode((const unsigned char *)"caf%E9", 6, false, &len);
+    CHECK_STR(d, "caf\xc3\xa9"); /* not UTF-8: read as ISO-8859-1 */
+    free(d);
+}
+
+TEST(text_lines)
+{
+    static const struct {
+        const char *text;
+        const char *want; /* NULL: no lines array */
+    } cases[] = {
+        {"a\r\nb\nc", "[\"a\",\"b\",\"c\"]"},
+        {"a\n", "[\"a\",\"\"]"},
+        {"\n", "[\"\",\"\"]"},
+        {"a\r\r\nb\r", "[\"a\\r\",\"b\"]"},
+        {"one line", NULL},
+        {"only\rcarriage\rreturns", NULL},
+        {"l1\nl2\n\nl4", "[\"l1\",\"l2\",\"\",\"l4\"]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        body_view v;
+        CHECK(prep(&v, cases[i].text, strlen(cases[i].text), "text/plain",
+                   NULL) == 0);
+        CHECK(v.kind == BODY_TEXT);
+        json_t *l = body_lines(&v);
+        if (cases[i].want)
+            CHECK(json_is(l, cases[i].want));
+        else
+            CHECK(l == NULL);
+        CHECK(v.json == NULL); /* never put in the view */
+        json_decref(l);
+        body_view_free(&v);
+    }
+    /* not text: none */
+    body_view v;
+    CHECK(prep(&v, "[1,\n2]", 6, "application/json", NULL) == 0);
+    CHECK(body_lines(&v) == NULL);
+    body_view_free(&v);
+    CHECK(prep(&v, "a=1\nb", 5, FORM, NULL) == 0);
+    CHECK(body_lines(&v) == NULL);
+    body_view_free(&v);
+    CHECK(body_lines(NULL) == NULL);
+    /* the line cap */
+    size_t n = BODY_LINES_MAX;
+    char *many = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        many[2 * i] = 'x';
+        many[2 * i + 1] = '\n';
+    }
+    CHECK(prep(&v, many, 2 * n - 1, "text/plain", NULL) == 0); /* n lines */
+    json_t *l = body_lines(&v);
+    CHECK(l && json_array_size(l) == n);
+    json_decref(l);
+    body_view_free(&v);
+    CHECK(prep(&v, many, 2 * n, "text/plain", NULL) == 0); /* n + 1 lines */
+    CHECK(body_lines(&v) == NULL);
+    body_view_free(&v);
+    free(many);
+}
+
+TEST(align_pairs)
+{
+    body_view l, n;
+    const char *a = "<o><i>1</i></o>", *b = "<o><i>1</i><i>2</i></o>";
+    CHECK(prep(&l, a, strlen(a), "text/xml", NULL) == 0);
+    CHECK(prep(&n, b, strlen(b), "text/xml", NULL) == 0);
+    CHECK(body_align(&l, &n) == 0);
+    CHECK(json_is(l.json, "{\"o\":{\"i\":[\"1\"]}}"));
+    CHECK(json_is(n.json, "{\"o\":{\"i\":[\"1\",\"2\"]}}"));
+    body_view_free(&l);
+    body_view_free(&n);
+    a = "x=1&tag=a&y=2";
+    b = "x=1&tag=a&tag=b";
+    CHECK(prep(&l, a, strlen(a), FORM, NULL) == 0);
+    CHECK(prep(&n, b, strlen(b), FORM, NULL) == 0);
+    CHECK(body_align(&n, &l) == 0); /* either order */
+    CHECK(json_is(l.json, "{\"x\":\"1\",\"tag\":[\"a\"],\"y\":\"2\"}"));
+    CHECK(json_is(n.json, "{\"x\":\"1\",\"tag\":[\"a\",\"b\"]}"));
+    body_view_free(&n);
+    /* different kinds, JSON, NULL: left alone */
+    CHECK(prep(&n, "{\"tag\":[1]}", 11, "application/json", NULL) == 0);
+    CHECK(body_align(&l, &n) == 0);
+    CHECK(json_is(n.json, "{\"tag\":[1]}"));
+    CHECK(body_align(NULL, &n) == 0 && body_align(&l, NULL) == 0);
+    body_view_free(&l);
+    body_view_free(&n);
 }
 
 int main(void)
@@ -438,5 +782,15 @@ int main(void)
     RUN(deep_nesting_does_not_crash);
     RUN(free_is_idempotent);
     RUN(kind_names);
+    RUN(xml_by_content_type);
+    RUN(xml_sniffing);
+    RUN(invalid_xml);
+    RUN(hostile_xml);
+    RUN(xml_gzipped);
+    RUN(unparsed_json_marked);
+    RUN(form_parsing);
+    RUN(form_helpers);
+    RUN(text_lines);
+    RUN(align_pairs);
     UNIT_DONE();
 }
