@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rules_load.h"
+#include "rulecmp.h"
 
 const char *const rl_compare_keys[] = {"status_only", "status_equivalent",
                                        "headers",     "ignore_headers",
@@ -130,23 +131,17 @@ static bool one_array(rl_ctx *x, json_t *v, const rl_loc *at, void *slot)
 }
 
 /* A concrete pointer that is not the root. */
-static bool concrete(rl_ctx *x, json_t *v, const rl_loc *at, char **out)
+/* A map pointer: a JSON Pointer, "*" allowed (checked as a pair by
+ * rulecmp_check_map once both ends are read). */
+static bool map_pointer(rl_ctx *x, json_t *v, const rl_loc *at, char **out)
 {
     path_pattern p;
-    char got[80];
     if (!rl_pattern(x, v, at, &p))
         return false;
-    bool ok = p.nsegs > 0 && path_pattern_is_concrete(&p);
-    if (!ok) {
-        rl_show(v, got, sizeof got);
-        rl_report(x, at, false,
-                  "%s must be a JSON Pointer to one member, like \"/qty\" "
-                  "(not \"\", no \"*\" or \"**\"), got %s",
-                  at->name, got);
-    } else if (!(*out = strdup(p.text)))
+    if (!(*out = strdup(p.text)))
         rl_nomem(x);
     path_pattern_free(&p);
-    return ok;
+    return *out != NULL;
 }
 
 static bool one_map(rl_ctx *x, json_t *v, const rl_loc *at, void *slot)
@@ -170,11 +165,14 @@ static bool one_map(rl_ctx *x, json_t *v, const rl_loc *at, void *slot)
         }
     }
     if (member(x, v, at, "from", true, &f, &fl))
-        concrete(x, f, &fl, &m->from);
+        map_pointer(x, f, &fl, &m->from);
     if (member(x, v, at, "to", true, &t, &tl))
-        concrete(x, t, &tl, &m->to);
+        map_pointer(x, t, &tl, &m->to);
+    const char *why = NULL;
     if (m->from && m->to && strcmp(m->from, m->to) == 0)
         rl_report(x, &tl, false, "%s must differ from %s", tl.name, fl.name);
+    else if (m->from && m->to && rulecmp_check_map(m, &why) != 0)
+        rl_report(x, &tl, false, "%s and %s: %s", fl.name, tl.name, why);
     return true;
 }
 

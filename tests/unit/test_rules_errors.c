@@ -497,15 +497,13 @@ TEST(errors_compare)
               "whose body is rewritten), got \"both\"");
     CHECK_STR(one(with_route("'compare': {'map': [{'side': 'new', 'from': "
                              "'/a/*', 'to': '/b'}]}")),
-              "1:98: routes[0].compare.map[0].from must be a JSON Pointer to "
-              "one member, "
-              "like \"/qty\" (not \"\", no \"*\" or \"**\"), got \"/a/*\"");
-    CHECK_STR(
-        one(with_route(
-            "'compare': {'map': [{'side': 'new', 'from': '/a', 'to': ''}]}")),
-        "1:110: routes[0].compare.map[0].to must be a JSON Pointer to one "
-        "member, "
-        "like \"/qty\" (not \"\", no \"*\" or \"**\"), got \"\"");
+              "1:112: routes[0].compare.map[0].from and "
+              "routes[0].compare.map[0].to: with \"*\", \"from\" and \"to\" "
+              "must be the same up to their last \"*\"");
+    CHECK_STR(one(with_route("'compare': {'map': [{'side': 'new', 'from': "
+                             "'/**/a', 'to': '/b'}]}")),
+              "1:113: routes[0].compare.map[0].from and "
+              "routes[0].compare.map[0].to: \"**\" is not allowed in a map");
     CHECK_STR(
         one(with_route(
             "'compare': {'map': [{'side': 'new', 'from': '/a', 'to': '/a'}]}")),
