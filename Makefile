@@ -98,6 +98,9 @@ build/unit-asan/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(SAN) -Iproxy -o $@ $< $(ASAN_LIB) $(PKG_LIBS)
 
+build/diffbench: bench/diffbench.c $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+
 # --- tests ------------------------------------------------------------------
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -125,8 +128,9 @@ test: build/.test-deps
 demo: shadowproxy build/sp-stub build/.test-deps
 	@./tests/demo.sh
 
-bench: shadowproxy build/sp-stub build/.bench-deps build/.test-deps
+bench: shadowproxy build/sp-stub build/diffbench build/.bench-deps build/.test-deps
 	@./bench/run.sh
+	@echo; echo "JSON comparison throughput (build/diffbench):"; build/diffbench
 
 # --- install ----------------------------------------------------------------
 install: shadowproxy
