@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""bench/report.py: the parsing and printing half of bench/run.sh.
+
+Standard library only.
+
+  report.py wrk FILE                 parse one wrk --latency output, print
+                                     shell assignments (wrk_rps=... etc.)
+  report.py row ROWS.jsonl k=v ...   append one result row (a JSON object)
+  report.py render OUTDIR            print the tables from OUTDIR/*.jsonl;
+                                     they are also written to OUTDIR/results.md
+"""
+import json
+import os
+import re
+import shlex
+import sys
+
+UNITS_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
+
+
+def to_us(text):
+    """'812.00us', '4.59ms', '1.02s', '2.00m' -> microseconds (float)."""
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text.strip())
+    if not m:
+        raise ValueError("unparsable wrk duration %r" % text)
+    return float(m.group(1)) * UNITS_US[m.group(2)]
+
+
+def parse_wrk(text):
+    out = {"rps": None, "requests": None, "p50_us": None, "p99_us": None,
+           "non2xx": 0, "connect": 0, "read": 0, "write": 0, "timeout": 0}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if m:
+        out["rps"] = float(m.group(1))
+    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
+    if m:
+        out["requests"] = int(m.group(1))
+    # The "Latency Distribution" block: "     50%    4.59ms".
+    for pct, key in (("50", "p50_us"), ("99", "p99_us")):
+        m = re.search(r"^\s+%s(?:\.0+)?%%\s+([0-9.]+[a-z]+)\s*$" % pct, text, re.M)
+        if m:
+            out[key] = to_us(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        out["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                  r"timeout (\d+)", text)
+    if m:
+        for i, k in enumerate(("connect", "read", "write", "timeout")):
+            out[k] = int(m.group(i + 1))
+    return out
+
+
+def cmd_wrk(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        w = parse_wrk(f.read())
+    ok = w["rps"] is not None and w["requests"] is not None
+    print("wrk_ok=%d" % ok)
+    for k, v in w.items():
+        print("wrk_%s=%s" % (k, shlex.quote("" if v is None else str(v))))
+
+
+def cmd_row(path, pairs):
+    row = {}
+    for p in pairs:
+        k, _, v = p.partition("=")
+        row[k] = v
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def load(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(v, spec, dash="-"):
+    v = num(v)
+    return dash if v is None else format(v, spec)
+
+
+def table(headers, rows, right):
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, r)]
+
+    def line(cells):
+        out = []
+        for i, c in enumerate(cells):
+            out.append(c.rjust(widths[i]) if right[i] else c.ljust(widths[i]))
+        return "| " + " | ".join(out) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if right[i] else ("-" * (w + 2))
+                         for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(headers), sep] + [line(r) for r in rows])
+
+
+def per_core(r):
+    """Requests one fully busy core could serve: 1e6 / CPU us per request."""
+    c = num(r.get("cpu_us_per_req"))
+    return 1e6 / c if c else None
+
+
+def errors_of(r):
+    parts = []
+    for k, label in (("non2xx", "non-2xx"), ("connect", "connect"),
+                     ("read", "read"), ("write", "write"),
+                     ("timeout", "timeout")):
+        n = int(num(r.get(k)) or 0)
+        if n:
+            parts.append("%s %d" % (label, n))
+    if r.get("wrk_ok") != "1":
+        parts.append("wrk output unparsable")
+    return ", ".join(parts) if parts else "0"
+
+
+def render(outdir):
+    meta = {}
+    for r in load(os.path.join(outdir, "meta.jsonl")):
+        meta.update(r)
+    main = load(os.path.join(outdir, "rows.jsonl"))
+    low = load(os.path.join(outdir, "lowload.jsonl"))
+    sp = load(os.path.join(outdir, "shadowproxy.jsonl"))
+    problems = load(os.path.join(outdir, "problems.jsonl"))
+
+    ref = None
+    for r in main:
+        if r.get("id") == "nginx-mirror":
+            ref = num(r.get("rps"))
+    out = []
+    out.append("# shadowproxy benchmark")
+    out.append("")
+    out.append("- date: %s" % meta.get("date", "?"))
+    out.append("- machine: %s core(s), %s, kernel %s" % (
+        meta.get("nproc", "?"), meta.get("cpu", "?"), meta.get("kernel", "?")))
+    out.append("- load: `wrk -t1 -c32 -d%ss --latency` after a %ss warm-up; "
+               "route `GET %s` (%s-byte JSON answer), legacy-profile stubs "
+               "on both sides" % (meta.get("seconds", "?"),
+                                  meta.get("warmup", "?"), meta.get("route", "?"),
+                                  meta.get("body_bytes", "?")))
+    out.append("- pinning: %s" % meta.get("pinning", "?"))
+    out.append("- before the run: %s %s during 1 s, load average %s" % (
+        meta.get("busy_label", "busy %"), meta.get("busy_before", "?"),
+        meta.get("loadavg", "?")))
+    busy = [num(x) for x in str(meta.get("busy_before", "")).split("/")]
+    if any(b is not None and b >= 15 for b in busy):
+        out.append("- **WARNING: the machine was already busy before the run; "
+                   "other processes share the cores, so these numbers are "
+                   "unreliable (check the busy column, rerun when idle)**")
+    out.append("- versions: %s; %s; %s" % (meta.get("sp_version", "?"),
+                                           meta.get("nginx_version", "?"),
+                                           meta.get("wrk_version", "?")))
+    out.append("")
+    out.append("## Throughput at 32 connections (one worker per proxy)")
+    out.append("")
+    hdr = ["scenario", "req/s", "p50 ms", "p99 ms", "CPU us/req",
+           "proxy core %", "req/s per core", "peak RSS MiB", "vs nginx+mirror",
+           "connects/1k req", meta.get("busy_label", "busy %"), "errors"]
+    right = [False] + [True] * 10 + [False]
+    rows = []
+    for r in main:
+        rps = num(r.get("rps"))
+        ratio = "-" if (rps is None or not ref) else "%.2fx" % (rps / ref)
+        p50, p99 = num(r.get("p50_us")), num(r.get("p99_us"))
+        rows.append([
+            r.get("label", r.get("id", "?")),
+            fmt(rps, ".0f"),
+            fmt(None if p50 is None else p50 / 1e3, ".2f"),
+            fmt(None if p99 is None else p99 / 1e3, ".2f"),
+            fmt(r.get("cpu_us_per_req"), ".1f"),
+            fmt(r.get("cpu_pct"), ".0f"),
+            fmt(per_core(r), ".0f"),
+            fmt(r.get("rss_mib"), ".1f"),
+            ratio,
+            fmt(r.get("conn_per_k"), ".0f"),
+            r.get("busy") or "-",
+            errors_of(r),
+        ])
+    out.append(table(hdr, rows, right))
+    out.append("")
+
+    # The project's targets, computed from the rows above.
+    by = {r.get("id"): num(r.get("rps")) for r in main}
+    pc = {r.get("id"): per_core(r) for r in main}
+    checks = []
+    if by.get("sp-healthy") and by.get("nginx-mirror"):
+        x = by["sp-healthy"] / by["nginx-mirror"]
+        checks.append("healthy shadow vs nginx+mirror, measured req/s: %.2fx "
+                      "(target >= 1.00x): %s" % (x, "met" if x >= 1.0 else "NOT met"))
+    if pc.get("sp-healthy") and pc.get("nginx-mirror"):
+        x = pc["sp-healthy"] / pc["nginx-mirror"]
+        checks.append("healthy shadow vs nginx+mirror, req/s per core "
+                      "(1e6 / CPU us per request): %.2fx (target >= 1.00x): %s"
+                      % (x, "met" if x >= 1.0 else "NOT met"))
+    for sid, name in (("sp-slow", "slow shadow"), ("sp-down", "dead shadow")):
+        if by.get(sid) and by.get("sp-off"):
+            cost = 100.0 * (1.0 - by[sid] / by["sp-off"])
+            checks.append("%s vs shadow off, measured req/s: %.1f%% "
+                          "throughput cost (target < 5%%): %s"
+                          % (name, cost, "met" if cost < 5.0 else "NOT met"))
+        if pc.get(sid) and pc.get("sp-off"):
+            cost = 100.0 * (1.0 - pc[sid] / pc["sp-off"])
+            checks.append("%s vs shadow off, req/s per core: %.1f%% cost "
+                          "(target < 5%%): %s"
+                          % (name, cost, "met" if cost < 5.0 else "NOT met"))
+    if checks:
+        out.append("Targets (one run, noisy; see bench/README.md):")
+        out.append("")
+        for c in checks:
+            out.append("- " + c)
+        out.append("")
+
+    if low:
+        out.append("## Added latency at low load (`wrk -t1 -c1 -d%ss`)" %
+                   meta.get("seconds", "?"))
+        out.append("")
+        base = None
+        for r in low:
+            if r.get("id") == "direct":
+                base = r
+        hdr = ["path", "req/s", "p50 us", "p99 us", "p50 added us",
+               "p99 added us", "errors"]
+        right = [False, True, True, True, True, True, False]
+        rows = []
+        for r in low:
+            p50, p99 = num(r.get("p50_us")), num(r.get("p99_us"))
+            d50 = d99 = None
+            if base is not None and r is not base:
+                b50, b99 = num(base.get("p50_us")), num(base.get("p99_us"))
+                if p50 is not None and b50 is not None:
+                    d50 = p50 - b50
+                if p99 is not None and b99 is not None:
+                    d99 = p99 - b99
+            rows.append([
+                r.get("label", "?"), fmt(r.get("rps"), ".0f"),
+                fmt(p50, ".0f"), fmt(p99, ".0f"),
+                "-" if r is base else fmt(d50, "+.0f"),
+                "-" if r is base else fmt(d99, "+.0f"),
+                errors_of(r),
+            ])
+        out.append(table(hdr, rows, right))
+        out.append("")
+
+    if sp:
+        out.append("## shadowproxy runs: exit status and diff log")
+        out.append("")
+        out.append("Counts are the proxy's own totals at exit (warm-up and "
+                   "readiness probes included). Diff-log lines and MiB are the "
+                   "file's size after exit; the file is then deleted and its "
+                   "first 20 lines kept in bench/out/diffs-*.sample.jsonl.")
+        out.append("")
+        keys = ["requests", "match", "mismatch", "shadow_error",
+                "shadow_timeout", "shadow_dropped", "skipped",
+                "authoritative_error", "records_written", "records_lost"]
+        hdr = ["run", "exit", "diff-log lines", "diff-log MiB"] + keys
+        right = [False, False, True, True] + [True] * len(keys)
+        rows = []
+        for r in sp:
+            rows.append([r.get("label", "?"), r.get("exit", "?"),
+                         r.get("difflog_lines", "?"),
+                         r.get("difflog_mib", "?")] +
+                        [r.get(k, "?") or "?" for k in keys])
+        out.append(table(hdr, rows, right))
+        out.append("")
+
+    if problems:
+        out.append("## Problems seen")
+        out.append("")
+        for p in problems:
+            out.append("- %s: %s" % (p.get("where", "?"), p.get("what", "?")))
+        out.append("")
+
+    text = "\n".join(out)
+    with open(os.path.join(outdir, "results.md"), "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    print(text)
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "wrk":
+        cmd_wrk(argv[1])
+    elif len(argv) >= 2 and argv[0] == "row":
+        cmd_row(argv[1], argv[2:])
+    elif len(argv) == 2 and argv[0] == "render":
+        render(argv[1])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
