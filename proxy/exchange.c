@@ -380,14 +380,14 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
 {
     ex_leg *leg = &ex->legs[side];
     const config_upstream *u = &ex->cfg->upstream[side];
-    CURL *e = upstream_easy_get(&ex->w->up);
+    CURL *e = upstream_easy_get(&ex->w->up[side]);
     if (!e)
         return -ENOMEM;
     const char *target = side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
     size_t blen = strlen(u->url), ulen = strlen(target);
     char *url = malloc(blen + ulen + 1);
     if (!url) {
-        upstream_easy_put(&ex->w->up, e);
+        upstream_easy_put(&ex->w->up[side], e);
         return -ENOMEM;
     }
     memcpy(url, u->url, blen);
@@ -422,9 +422,9 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
     leg->attempted = true;
     leg->t_start_ns = now_ns();
     exchange_ref(ex); /* the transfer's */
-    if (upstream_start(&ex->w->up, e) != 0) {
+    if (upstream_start(&ex->w->up[side], e) != 0) {
         leg->easy = NULL;
-        upstream_easy_put(&ex->w->up, e);
+        upstream_easy_put(&ex->w->up[side], e);
         exchange_unref(ex);
         leg->attempted = false;
         return -EIO;
@@ -809,7 +809,7 @@ void exchange_leg_finished(ex_leg *leg, CURLcode rc)
         leg->result = CURLE_WEIRD_SERVER_REPLY;
     if (leg->result != CURLE_OK)
         leg->cause = cause_of(leg->result, leg_os_errno(leg));
-    upstream_easy_put(&ex->w->up, leg->easy);
+    upstream_easy_put(&ex->w->up[leg->side], leg->easy);
     leg->easy = NULL;
     leg_ended(leg, rc == CURLE_OK);
 }
@@ -819,7 +819,7 @@ void exchange_abort_leg(exchange *ex, sp_side side, const char *cause)
     ex_leg *leg = &ex->legs[side];
     if (!leg->easy)
         return;
-    upstream_cancel(&ex->w->up, leg->easy);
+    upstream_cancel(&ex->w->up[side], leg->easy);
     leg->easy = NULL;
     finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
     leg->cause = cause;

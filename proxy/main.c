@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -295,6 +296,13 @@ int main(int argc, char **argv)
         mallopt(M_TRIM_THRESHOLD, 64 << 20);
         mallopt(M_TOP_PAD, 1 << 20);
         mallopt(M_MMAP_THRESHOLD, 16 << 20);
+        /* Every shadow request in flight holds a connection: allow as many
+         * descriptors as the hard limit does, not the usual soft 1024. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         /* Global state of the libraries, set before any thread starts. */
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return 1;

@@ -120,7 +120,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
     return 0;
 }
 
-int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, void *ctx)
+int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, void *ctx,
+                  long max_idle)
 {
     *p = (upstream_pool){.loop = loop, .on_done = on_done, .ctx = ctx};
     p->multi = curl_multi_init();
@@ -135,7 +136,7 @@ int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, v
     curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, 512L);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, max_idle);
     return 0;
 }
 

@@ -22,7 +22,9 @@ typedef struct upstream_pool {
     size_t nsocks;
 } upstream_pool;
 
-int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, void *ctx);
+/* max_idle: connections kept open in the pool (CURLMOPT_MAXCONNECTS). */
+int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, void *ctx,
+                  long max_idle);
 /* A clean easy handle (reset), from the free list when possible. */
 CURL *upstream_easy_get(upstream_pool *p);
 /* Starts a transfer; on_done fires later (never from inside this call). */

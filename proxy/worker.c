@@ -386,7 +386,8 @@ static void stop_now(worker *w)
     uv_close((uv_handle_t *)&w->prepare, noop_close);
     uv_close((uv_handle_t *)&w->wake, noop_close);
     uv_close((uv_handle_t *)&w->drain_timer, noop_close);
-    upstream_close(&w->up);
+    upstream_close(&w->up[SIDE_LEGACY]);
+    upstream_close(&w->up[SIDE_NEW]);
 }
 
 /* Requests the drain waits for: every request that was fully received (it
@@ -535,7 +536,16 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
         return start_failed(w, -EIO);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (!di || upstream_init(&w->up, &w->loop, on_curl_done, w) != 0) {
+    /* Idle connections kept per side: enough for every shadow request the
+     * worker may have in flight, so a slow side reuses its connections
+     * instead of opening one per request. */
+    long keep = w->shadow_cap + 64;
+    bool legacy_ok = di && upstream_init(&w->up[SIDE_LEGACY], &w->loop, on_curl_done, w, keep) == 0;
+    if (!legacy_ok || upstream_init(&w->up[SIDE_NEW], &w->loop, on_curl_done, w, keep) != 0) {
+        if (legacy_ok) {
+            upstream_close(&w->up[SIDE_LEGACY]);
+            uv_run(&w->loop, UV_RUN_DEFAULT);
+        }
         MHD_stop_daemon(w->mhd);
         uv_loop_close(&w->loop);
         return start_failed(w, -EIO);

@@ -31,7 +31,7 @@ typedef struct worker {
     uv_async_t wake;          /* commands from the main thread */
     uv_timer_t drain_timer;
     bool mhd_run_pending;     /* a connection was resumed: run MHD */
-    upstream_pool up;
+    upstream_pool up[2];      /* per side: a slow side cannot take the other's connections */
 
     int active;               /* requests MHD has not completed */
     int shadow_in_flight, shadow_cap;
