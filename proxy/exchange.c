@@ -406,6 +406,9 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
     curl_easy_setopt(e, CURLOPT_WRITEDATA, leg);
     curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Only the configured upstreams, directly: an http_proxy in the
+     * environment must not reroute them (and curl skips the lookups). */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     if (strcmp(ex->method, "HEAD") == 0) {
