@@ -336,31 +336,6 @@ static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
     }
 }
 
-/* Optimal string alignment distance (a transposition counts as one). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    unsigned char d[65][65];
-    if (na > 64 || nb > 64)
-        return 99;
-    for (size_t i = 0; i <= na; i++)
-        for (size_t j = 0; j <= nb; j++) {
-            if (i == 0 || j == 0) {
-                d[i][j] = (unsigned char)(i + j);
-                continue;
-            }
-            unsigned m = d[i - 1][j - 1] + (unsigned)(a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1u < m)
-                m = d[i - 1][j] + 1u;
-            if (d[i][j - 1] + 1u < m)
-                m = d[i][j - 1] + 1u;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < m)
-                m = d[i - 2][j - 2] + 1u;
-            d[i][j] = (unsigned char)m;
-        }
-    return d[na][nb];
-}
 
 /* A known name for an unknown `key` under `prefix`: a sibling within edit
  * distance 2, else the one key elsewhere with exactly that name. */
@@ -375,7 +350,7 @@ static bool suggest(const char *prefix, const char *key, char *buf,
             continue;
         snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + np + 1, "/"),
                  p + np + 1);
-        if ((dist = edit_distance(key, tok)) < best) {
+        if ((dist = jsonpos_name_distance(key, tok)) < best) {
             best = dist;
             snprintf(ptr, sizeof ptr, "%s/%s", prefix, tok);
         }
@@ -477,41 +452,8 @@ static void load_object(ctx *x, json_t *obj, const char *prefix)
 static void syntax_error(ctx *x, const json_error_t *je)
 {
     char msg[JSON_ERROR_TEXT_LENGTH + 32];
-    size_t off = je->position > 0 ? (size_t)je->position : 0;
-    const char *near = strstr(je->text, " near '");
-    size_t tl = near ? strlen(near + 7) : 0;
     int line, col;
-    if (off > x->len)
-        off = x->len;
-    if (strncmp(je->text, "duplicate object key", 20) == 0 && off > 0 &&
-        x->text[off - 1] == '"') {
-        size_t q = off - 1; /* back to the unescaped opening quote */
-        while (q > 0) {
-            size_t bs = 0;
-            if (x->text[--q] != '"')
-                continue;
-            while (q > bs && x->text[q - bs - 1] == '\\')
-                bs++;
-            if (bs % 2 == 0)
-                break;
-        }
-        snprintf(msg, sizeof msg, "duplicate key %.*s",
-                 (int)(off - q > 64 ? 64 : off - q), x->text + q);
-        off = q;
-    } else {
-        if (strncmp(je->text, "unable to decode byte", 21) == 0)
-            ; /* `off` is the bad byte itself */
-        else if (near && tl > 0 && near[7 + tl - 1] == '\'' && tl - 1 <= off &&
-                 memcmp(x->text + off - (tl - 1), near + 7, tl - 1) == 0)
-            off -= tl - 1; /* the start of the token */
-        else if (off > 0 && off < x->len)
-            off--; /* the last byte read */
-        snprintf(msg, sizeof msg, "invalid JSON: %s", je->text);
-    }
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    jsonpos_line_col(x->text, x->len, off, &line, &col);
+    jsonpos_syntax_error(x->text, x->len, je, msg, sizeof msg, &line, &col);
     if (config_errors_add(x->errs, line, col, "%s", msg))
         x->rc = -ENOMEM;
 }

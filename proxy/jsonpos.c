@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct scan {
@@ -341,4 +342,69 @@ int jsonpos_find_key(const char *text, size_t len, const char *pointer,
                      int *line, int *col)
 {
     return find(text, len, pointer, 1, line, col);
+}
+
+void jsonpos_syntax_error(const char *text, size_t len, const json_error_t *je,
+                          char *msg, size_t size, int *line, int *col)
+{
+    size_t off = je->position > 0 ? (size_t)je->position : 0;
+    const char *near = strstr(je->text, " near '");
+    size_t tl = near ? strlen(near + 7) : 0;
+    if (off > len)
+        off = len;
+    if (strncmp(je->text, "duplicate object key", 20) == 0 && off > 0 &&
+        text[off - 1] == '"') {
+        size_t q = off - 1; /* back to the unescaped opening quote */
+        while (q > 0) {
+            size_t bs = 0;
+            if (text[--q] != '"')
+                continue;
+            while (q > bs && text[q - bs - 1] == '\\')
+                bs++;
+            if (bs % 2 == 0)
+                break;
+        }
+        snprintf(msg, size, "duplicate key %.*s",
+                 (int)(off - q > 64 ? 64 : off - q), text + q);
+        off = q;
+    } else {
+        if (strncmp(je->text, "unable to decode byte", 21) == 0)
+            ; /* `off` is the bad byte itself */
+        else if (near && tl > 0 && near[7 + tl - 1] == '\'' && tl - 1 <= off &&
+                 memcmp(text + off - (tl - 1), near + 7, tl - 1) == 0)
+            off -= tl - 1; /* the start of the token */
+        else if (off > 0 && off < len)
+            off--; /* the last byte read */
+        snprintf(msg, size, "invalid JSON: %s", je->text);
+    }
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    jsonpos_line_col(text, len, off, line, col);
+}
+
+/* Optimal string alignment distance (a transposition counts as one). */
+size_t jsonpos_name_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char d[65][65];
+    if (na > 64 || nb > 64)
+        return 99;
+    for (size_t i = 0; i <= na; i++)
+        for (size_t j = 0; j <= nb; j++) {
+            if (i == 0 || j == 0) {
+                d[i][j] = (unsigned char)(i + j);
+                continue;
+            }
+            unsigned m = d[i - 1][j - 1] + (unsigned)(a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1u < m)
+                m = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < m)
+                m = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < m)
+                m = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)m;
+        }
+    return d[na][nb];
 }

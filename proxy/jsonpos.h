@@ -6,6 +6,7 @@
 #ifndef SP_JSONPOS_H
 #define SP_JSONPOS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* Position of the value at `pointer` ("" is the whole document, "/a/0" the
@@ -23,5 +24,16 @@ int jsonpos_find_key(const char *text, size_t len, const char *pointer,
 /* Line and column of byte offset `off` (clamped to `len`). */
 void jsonpos_line_col(const char *text, size_t len, size_t off, int *line,
                       int *col);
+
+/* A jansson parse error as a message ("invalid JSON: ..." or "duplicate
+ * key \"k\"") and the position of the offending token's start, for
+ * `file:line:column: message` reports. Shared by the config and rules
+ * loaders. */
+void jsonpos_syntax_error(const char *text, size_t len, const json_error_t *je,
+                          char *msg, size_t size, int *line, int *col);
+
+/* Optimal string alignment distance between two names (a transposition
+ * counts as one), for "did you mean" hints; 99 for names over 64 bytes. */
+size_t jsonpos_name_distance(const char *a, const char *b);
 
 #endif

@@ -138,31 +138,6 @@ void rl_report(rl_ctx *x, const rl_loc *at, bool key, const char *fmt, ...)
 
 /* --- unknown keys --------------------------------------------------------- */
 
-/* Optimal string alignment distance (a transposition counts as one). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    unsigned char d[33][33];
-    if (na > 32 || nb > 32)
-        return 99;
-    for (size_t i = 0; i <= na; i++)
-        for (size_t j = 0; j <= nb; j++) {
-            if (i == 0 || j == 0) {
-                d[i][j] = (unsigned char)(i + j);
-                continue;
-            }
-            unsigned m = d[i - 1][j - 1] + (unsigned)(a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1u < m)
-                m = d[i - 1][j] + 1u;
-            if (d[i][j - 1] + 1u < m)
-                m = d[i][j - 1] + 1u;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < m)
-                m = d[i - 2][j - 2] + 1u;
-            d[i][j] = (unsigned char)m;
-        }
-    return d[na][nb];
-}
 
 static bool listed(const char *const *names, const char *key)
 {
@@ -181,7 +156,7 @@ static bool suggest(const rl_ctx *x, const rl_loc *at, const char *const *names,
     const char *best = NULL, *sect = NULL;
     size_t bd = 3, d;
     for (const char *const *n = names; *n; n++)
-        if ((d = edit_distance(key, *n)) < bd) {
+        if ((d = jsonpos_name_distance(key, *n)) < bd) {
             bd = d;
             best = *n;
         }

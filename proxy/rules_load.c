@@ -457,41 +457,8 @@ static void free_file_opts(file_opts *f)
 static void syntax_error(rl_ctx *x, const json_error_t *je)
 {
     char msg[JSON_ERROR_TEXT_LENGTH + 32];
-    size_t off = je->position > 0 ? (size_t)je->position : 0;
-    const char *near = strstr(je->text, " near '");
-    size_t tl = near ? strlen(near + 7) : 0;
     int line, col;
-    if (off > x->len)
-        off = x->len;
-    if (strncmp(je->text, "duplicate object key", 20) == 0 && off > 0 &&
-        x->text[off - 1] == '"') {
-        size_t q = off - 1; /* back to the unescaped opening quote */
-        while (q > 0) {
-            size_t bs = 0;
-            if (x->text[--q] != '"')
-                continue;
-            while (q > bs && x->text[q - bs - 1] == '\\')
-                bs++;
-            if (bs % 2 == 0)
-                break;
-        }
-        snprintf(msg, sizeof msg, "duplicate key %.*s",
-                 (int)(off - q > 64 ? 64 : off - q), x->text + q);
-        off = q;
-    } else {
-        if (strncmp(je->text, "unable to decode byte", 21) == 0)
-            ; /* `off` is the bad byte itself */
-        else if (near && tl > 0 && near[7 + tl - 1] == '\'' && tl - 1 <= off &&
-                 memcmp(x->text + off - (tl - 1), near + 7, tl - 1) == 0)
-            off -= tl - 1; /* the start of the token */
-        else if (off > 0 && off < x->len)
-            off--; /* the last byte read */
-        snprintf(msg, sizeof msg, "invalid JSON: %s", je->text);
-    }
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    jsonpos_line_col(x->text, x->len, off, &line, &col);
+    jsonpos_syntax_error(x->text, x->len, je, msg, sizeof msg, &line, &col);
     if (config_errors_add(x->errs, line, col, "%s", msg))
         rl_nomem(x);
 }
