@@ -97,6 +97,12 @@ exchange *exchange_new(struct worker *w, const char *uri);
 void exchange_ref(exchange *ex);
 void exchange_unref(exchange *ex);
 
+/* exchange_request.c: builds each side's request headers and target.
+ * 0 or -ENOMEM. */
+int exchange_build_requests(exchange *ex);
+/* The header list for a leg: the shadow's starts with X-Shadow-Request. */
+struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow);
+
 /* Builds both legs and starts them (the shadow only when allowed). */
 int exchange_start(exchange *ex);
 /* A curl transfer of this exchange finished. */
