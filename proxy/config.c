@@ -84,6 +84,18 @@ const config_key config_keys[] = {
      "Rules file: routes, comparison rules, shadow rewrites (docs/rules.md). "
      "Without one, every request takes the default route with no rules. "
      "Reloaded on SIGHUP."},
+    {"/admin/listen", K_STRING, F(admin_listen), 0, 0, 300, "\"127.0.0.1:9901\"", false,
+     "Admin API listener (`HOST:PORT`, port 0 picks one); never the traffic "
+     "port. `\"\"` turns the admin API off. A non-loopback address needs a "
+     "token."},
+    {"/admin/token_file", K_STRING, F(admin_token_file), 0, 1, 4096, NULL, false,
+     "File holding the admin bearer token (trailing newline ignored)."},
+    {"/admin/token_env", K_STRING, F(admin_token_env), 0, 1, 256, NULL, false,
+     "Environment variable holding the admin bearer token."},
+    {"/state_file", K_STRING, F(state_file), 0, 1, 4096, "\"shadowproxy-state.json\"",
+     false,
+     "Operator decisions (authority, shadow pause/sample), written atomically "
+     "on every change and watched for changes by other replicas."},
     {"/diff_log/path", K_STRING, F(diff_log_path), 0, 1, 4096,
      "\"shadowproxy-diffs.jsonl\"", false,
      "File the records are appended to, one JSON object per line; relative "

@@ -54,6 +54,11 @@ typedef struct sp_config {
     char **redact_fields;       /* default password, token, secret, cc_number, card_number, cvv */
     size_t nredact_fields;
 
+    char *admin_listen;         /* admin API, default "127.0.0.1:9901"; "" = off */
+    char *admin_token_file;     /* bearer token from this file, or */
+    char *admin_token_env;      /* from this environment variable */
+    char *state_file;           /* operator decisions, default "shadowproxy-state.json" */
+
     char *log_level;            /* error|warn|info|debug, default info */
     log_format log_format;      /* default logfmt */
 } sp_config;

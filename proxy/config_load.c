@@ -569,7 +569,7 @@ int config_validate(const sp_config *c, config_errors *errs)
             report(&x, NULL, false,
                    "listen port must be between 0 and 65535, got %d",
                    c->listen_port);
-        } else if (k->type == K_STRING && (k->dflt ? !s || !*s : s && !*s)) {
+        } else if (k->type == K_STRING && (k->dflt ? !s || (!*s && k->min > 0) : s && !*s)) {
             report(&x, NULL, false, "%s must not be empty", name);
         } else if (config_is_enum(k->type) && config_enum_of(c, k) < 0) {
             config_alternatives(config_enum_names(k->type), got, sizeof got);
