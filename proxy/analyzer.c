@@ -36,7 +36,22 @@ struct analyzer {
     compare_opts copts;
     char *batch;
     size_t batch_len, batch_cap;
+    atomic_int write_error;   /* errno of the last failed write; 0 when fine */
+    atomic_int mode;          /* diff_log_mode; a reload may change it */
+    uint64_t failed_since_ok, failed_since_log;
+    time_t last_error_log;
+    metrics_shard *shard;     /* labelled metrics: verdicts and paths by route */
 };
+
+void analyzer_set_mode(analyzer *a, diff_log_mode mode)
+{
+    atomic_store(&a->mode, (int)mode);
+}
+
+int analyzer_write_error(analyzer *a)
+{
+    return atomic_load(&a->write_error);
+}
 
 analysis_job *analysis_job_new(void)
 {
@@ -142,11 +157,31 @@ static void flush_batch(analyzer *a, size_t nrecords)
     if (rc == 0) {
         metric_add(METRIC_records_written, (int64_t)nrecords);
         metric_add(METRIC_difflog_bytes, (int64_t)a->batch_len);
+        if (atomic_load(&a->write_error)) {
+            char n[24];
+            snprintf(n, sizeof n, "%llu", (unsigned long long)a->failed_since_ok);
+            log_event(LOG_INFO, "difflog_write_resumed", "path", a->log.path, "failed_batches", n,
+                      NULL);
+            atomic_store(&a->write_error, 0);
+            a->failed_since_ok = 0;
+        }
     } else {
+        /* Proxying goes on; the error is logged once a minute with a count,
+         * and the next batch simply tries again (disk full, permissions). */
         metric_add(METRIC_difflog_write_errors, 1);
         metric_add(METRIC_records_lost, (int64_t)nrecords);
-        log_event(LOG_ERROR, "difflog_write_failed", "path", a->log.path, "error",
-                  strerror(-rc), NULL);
+        atomic_store(&a->write_error, -rc);
+        a->failed_since_ok++;
+        a->failed_since_log++;
+        time_t now = time(NULL);
+        if (now - a->last_error_log >= 60) {
+            char n[24];
+            snprintf(n, sizeof n, "%llu", (unsigned long long)a->failed_since_log);
+            log_event(LOG_ERROR, "difflog_write_failed", "path", a->log.path, "error",
+                      strerror(-rc), "failed_batches", n, NULL);
+            a->last_error_log = now;
+            a->failed_since_log = 0;
+        }
     }
     a->batch_len = 0;
 }
@@ -242,8 +277,20 @@ static int analyze(analyzer *a, analysis_job *j)
         j->reason = "out of memory";
     }
     metric_verdict(v);
+    const char *route_name = j->route ? j->route->name : "default";
+    metrics_verdict_route(a->shard, route_name, v);
+    if (v == VERDICT_MISMATCH) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(diffs, i, d) {
+            const char *where = json_string_value(json_object_get(d, "where"));
+            const char *path = json_string_value(json_object_get(d, "path"));
+            if (where && path && !json_object_get(d, "known"))
+                metrics_mismatch_path(a->shard, route_name, where, path);
+        }
+    }
     int added = 0;
-    if (cfg->diff_log_mode == DIFFLOG_ALL || v != VERDICT_MATCH) {
+    if (atomic_load(&a->mode) == DIFFLOG_ALL || v != VERDICT_MATCH) {
         char req_sha[65] = "";
         hash_if_cut(j->req_body, cfg->diff_log_max_body, req_sha);
         if (j->req_body)
@@ -288,6 +335,7 @@ static int analyze(analyzer *a, analysis_job *j)
 static void *analyzer_main(void *arg)
 {
     analyzer *a = arg;
+    a->shard = metrics_shard_new("analyzer");
     for (;;) {
         pthread_mutex_lock(&a->mu);
         if (!a->head && !a->stopping) {
@@ -337,6 +385,7 @@ static void *analyzer_main(void *arg)
         }
         flush_batch(a, records);
     }
+    metrics_shard_release(a->shard);
     return NULL;
 }
 
@@ -346,6 +395,7 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
     if (!a)
         return -ENOMEM;
     a->cfg = cfg;
+    atomic_init(&a->mode, (int)cfg->diff_log_mode);
     a->ropts = (record_opts){
         .max_body_bytes = cfg->diff_log_max_body,
         .redact_fields = (const char *const *)cfg->redact_fields,

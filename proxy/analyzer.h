@@ -51,6 +51,10 @@ int analyzer_start(analyzer **out, const sp_config *cfg);
 /* Takes ownership of job. Never blocks on the comparison; thread-safe. */
 void analyzer_submit(analyzer *a, analysis_job *job);
 void analyzer_request_reopen(analyzer *a);
+/* errno of the diff log's last failed write, 0 when writing works. */
+int analyzer_write_error(analyzer *a);
+/* Which records are written from now on (a reload of diff_log.mode). */
+void analyzer_set_mode(analyzer *a, diff_log_mode mode);
 /* Compares and writes everything queued, then joins the thread. */
 void analyzer_stop(analyzer *a);
 

@@ -110,13 +110,16 @@ const config_key config_keys[] = {
      0, 256,
      "[\"password\", \"token\", \"secret\", \"cc_number\", \"card_number\", "
      "\"cvv\"]",
-     true,
+     false,
      "JSON field names (case-insensitive) whose values are masked before "
      "logging. Credential headers are always masked."},
     {"/log/level", K_LEVEL, F(log_level), 0, 0, 0, "\"info\"", true,
      "Least severe level written."},
     {"/log/format", K_FORMAT, F(log_format), 0, 0, 0, "\"logfmt\"", false,
      "`logfmt` (key=value) or `json`, one line per event."},
+    {"/log/file", K_STRING, F(log_file), 0, 1, 4096, NULL, false,
+     "Write the process log to this file instead of stderr; SIGUSR1 reopens "
+     "it (logrotate)."},
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 

@@ -61,6 +61,12 @@ typedef struct sp_config {
 
     char *log_level;            /* error|warn|info|debug, default info */
     log_format log_format;      /* default logfmt */
+    char *log_file;             /* NULL: stderr */
+
+    /* Not keys: where the config came from, for SIGHUP and POST /reload,
+     * which re-read the reloadable keys unless a flag set them. */
+    const char *source_path;    /* not owned; NULL: flags only */
+    bool level_from_flag, mode_from_flag;
 } sp_config;
 
 /* One problem found in a config file. */

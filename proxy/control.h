@@ -24,12 +24,12 @@ json_t *control_state(control *c);
 /* POST /authority. route NULL = global; an unknown route is -ENOENT.
  * -EIO when the state file could not be written (the change still applies
  * in memory; msg says so). msg (>= 256 bytes) gets a human sentence. */
-int control_set_authority(control *c, const char *route, sp_side side, const char *who,
+int control_set_authority(control *c, const char *route_name, sp_side side, const char *who,
                           char *msg, size_t size);
 
 /* POST /shadow. paused: -1 unchanged, 0 resume, 1 pause; sample_percent
  * < 0 unchanged, else 0..100. Same returns as control_set_authority. */
-int control_set_shadow(control *c, const char *route, int paused, double sample_percent,
+int control_set_shadow(control *c, const char *route_name, int paused, double sample_percent,
                        const char *who, char *msg, size_t size);
 
 /* POST /reload: re-reads the rules file (and the state file). 0 when the
@@ -51,5 +51,23 @@ char *control_metrics(control *c, size_t *len);
 
 /* The config (immutable for the process's life). */
 const sp_config *control_config(control *c);
+
+/* ---- for the server (main thread) ---- */
+struct analyzer;
+struct worker;
+struct rules;
+struct ops_state;
+/* Takes the references to r and o. NULL on no memory. */
+control *control_new(const sp_config *cfg, struct analyzer *an, struct rules *r,
+                     struct ops_state *o);
+/* The workers to hand new snapshots to (after they started). */
+void control_attach_workers(control *c, struct worker *w, int n);
+/* New references to the current snapshots (for starting workers). */
+struct rules *control_rules(control *c);
+struct ops_state *control_ops(control *c);
+/* Re-reads the state file (another replica or an operator changed it);
+ * no-op when its decisions equal the current ones. 0 or -EINVAL. */
+int control_reload_state(control *c, const char *who);
+void control_free(control *c);
 
 #endif

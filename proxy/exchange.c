@@ -277,7 +277,14 @@ int exchange_start(exchange *ex)
         worker_new_id(ex->w, ex->id, sizeof ex->id);
     ex->rules = rules_ref(ex->w->rules);
     const route *rt = ex->route = rules_match(ex->rules, ex->method, ex->uri, &ex->req_headers);
-    ex->authority = rt->authority >= 0 ? (sp_side)rt->authority : ex->cfg->authority;
+    /* The operator's decision (route, else global) wins over the rules
+     * file's route setting, which wins over the config. */
+    const ops_state *ops = ex->w->ops;
+    int op_auth = ops_authority(ops, rt->name);
+    ex->authority = op_auth >= 0 ? (sp_side)op_auth
+                    : rt->authority >= 0 ? (sp_side)rt->authority
+                                         : ex->cfg->authority;
+    double op_sample = ops_sample(ops, rt->name);
     if (exchange_build_requests(ex) != 0)
         return -ENOMEM;
     sp_side auth = ex->authority, shadow = (sp_side)!auth;
@@ -288,13 +295,17 @@ int exchange_start(exchange *ex)
     if (!ex->cfg->shadow_enabled) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "shadow disabled";
+    } else if (ops_paused(ops, rt->name)) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "shadow paused by operator";
     } else if (!rt->mirror) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "mirroring off for this route";
     } else if (!rules_mirror_method(rt, ex->method)) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "method not mirrored on this route";
-    } else if (!rules_sampled(rt, ex->id)) {
+    } else if (op_sample >= 0 ? !rules_sampled_at(op_sample, ex->id)
+                              : !rules_sampled(rt, ex->id)) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "not sampled";
     } else if (!worker_shadow_admit(ex->w, &why)) {
@@ -460,6 +471,9 @@ static void respond_error(exchange *ex)
             MHD_add_response_header(r, "Connection", "close");
     }
     metric_add(METRIC_proxy_errors, 1);
+    log_event(LOG_WARN, "authoritative_error", "id", ex->id, "route",
+              ex->route ? ex->route->name : "default", "upstream",
+              config_side_name(ex->authority), "cause", leg->cause, "uri", ex->uri, NULL);
     make_ready(ex, r, timeout ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY);
 }
 
@@ -531,6 +545,15 @@ static void maybe_submit(exchange *ex)
     if (ex->submitted || !auth->done || (sh->attempted && !sh->done))
         return;
     ex->submitted = true;
+    if (log_enabled(LOG_DEBUG)) {
+        char st[16];
+        snprintf(st, sizeof st, "%d", auth->status);
+        log_event(LOG_DEBUG, "exchange", "id", ex->id, "route", ex->route->name, "method",
+                  ex->method, "uri", ex->uri, "authority", config_side_name(ex->authority),
+                  "status", st, "shadow",
+                  sh->attempted ? (sh->result == CURLE_OK ? "answered" : sh->cause)
+                                : ex->shadow_reason, NULL);
+    }
     analysis_job *job = analysis_job_new();
     if (!job) {
         metric_add(METRIC_records_lost, 1);
@@ -607,7 +630,15 @@ static void leg_fail_now(ex_leg *leg, const char *cause)
 static void leg_ended(ex_leg *leg, bool transport_ok)
 {
     exchange *ex = leg->ex;
-    if (leg->side != ex->authority) {
+    bool shadow = leg->side != ex->authority;
+    const char *route_name = ex->route ? ex->route->name : NULL;
+    metrics_upstream_seconds(ex->w->shard, route_name, leg->side, shadow,
+                             (double)(leg->t_end_ns - leg->t_start_ns) / 1e9);
+    if (!shadow) /* what the client gets: the upstream's status, or ours */
+        metrics_request(ex->w->shard, route_name, ex->method, ex->authority,
+                        leg->result == CURLE_OK ? leg->status
+                        : leg->result == CURLE_OPERATION_TIMEDOUT ? 504 : 502);
+    if (shadow) {
         worker_shadow_release(ex->w, ex, transport_ok);
     } else if (ex->conn) {
         if (ex->streaming) {
@@ -652,6 +683,9 @@ void exchange_abort_leg(exchange *ex, sp_side side, const char *cause)
 void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe)
 {
     ex->conn = NULL;
+    if (ex->route) /* a request that reached the upstream: its full duration */
+        metrics_request_seconds(ex->w->shard, ex->route->name,
+                                (double)(now_ns() - ex->t0_ns) / 1e9);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         metric_add(METRIC_client_aborted, 1);
     ex_leg *auth = &ex->legs[ex->authority];

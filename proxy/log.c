@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,11 +15,28 @@
  * while workers log. */
 static atomic_int log_level_now = LOG_INFO;
 static atomic_bool log_as_json = false;
+static atomic_int log_fd = STDERR_FILENO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(log_level l) { atomic_store(&log_level_now, (int)l); }
 void log_set_json(bool json) { atomic_store(&log_as_json, json); }
+
+int log_open(const char *path)
+{
+    int fd = STDERR_FILENO;
+    if (path) {
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0)
+            return -errno;
+    }
+    int old = atomic_exchange(&log_fd, fd);
+    /* A line being written right now may still use `old`: closing it then
+     * fails that one write at worst, and a logrotate move keeps the bytes. */
+    if (old != STDERR_FILENO && old != fd)
+        close(old);
+    return 0;
+}
 bool log_enabled(log_level l) { return (int)l <= atomic_load(&log_level_now); }
 
 int log_parse_level(const char *s, log_level *out)
@@ -109,6 +127,6 @@ void log_event(log_level l, const char *event, ...)
     if (json)
         at = put_raw(buf, at, size, "}");
     buf[at++] = '\n';
-    ssize_t w = write(STDERR_FILENO, buf, at);
+    ssize_t w = write(atomic_load(&log_fd), buf, at);
     (void)w; /* nowhere to report a failing stderr */
 }

@@ -11,6 +11,10 @@ typedef enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_leve
 void log_set_level(log_level l);
 int log_parse_level(const char *s, log_level *out); /* 0 or -EINVAL */
 void log_set_json(bool json);
+/* Log to `path` (appended) instead of stderr; NULL goes back to stderr.
+ * Called again after logrotate (SIGUSR1) to reopen. 0 or -errno (the old
+ * destination stays). */
+int log_open(const char *path);
 bool log_enabled(log_level l);
 
 /* log_event(LOG_INFO, "listening", "address", "127.0.0.1:8080", NULL):

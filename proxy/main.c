@@ -14,7 +14,9 @@
 #include <uv.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
+#include "ops.h"
 #include "rules.h"
 #include "server.h"
 #include "xmltree.h"
@@ -34,6 +36,8 @@ static const char usage_text[] =
     "  shadowproxy serve [options]        run the proxy\n"
     "  shadowproxy check [--config FILE] [--rules FILE]\n"
     "                                     validate config and rules files, print every error\n"
+    "  shadowproxy ctl [--admin URL] [--token-file F] state|flip|shadow|reload|log-level ...\n"
+    "                                     operate a running proxy (see shadowproxy ctl --help)\n"
     "  shadowproxy version                print the version and library versions\n"
     "  shadowproxy --help                 this text\n"
     "\n"
@@ -45,13 +49,18 @@ static const char usage_text[] =
     "      --new URL            new upstream base URL\n"
     "  -a, --authority SIDE     legacy|new: whose answer the client gets (default legacy)\n"
     "  -d, --diff-log FILE      diff log path (default shadowproxy-diffs.jsonl)\n"
+    "      --admin HOST:PORT    admin API listener (default 127.0.0.1:9901; \"\" = off)\n"
+    "      --state-file FILE    operator decisions (default shadowproxy-state.json)\n"
     "      --diff-log-mode MODE mismatches|all (default mismatches)\n"
     "  -w, --workers N          worker threads, 0 = one per core (default 0)\n"
     "      --log-level LEVEL    error|warn|info|debug (default info)\n"
     "      --log-format FMT     logfmt|json (default logfmt)\n"
     "\n"
+    "Admin API (default 127.0.0.1:9901, docs/operations.md): /healthz /readyz /state\n"
+    "/metrics, POST /authority /shadow /reload; decisions persist in the state file.\n"
+    "\n"
     "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once);\n"
-    "SIGHUP reloads the rules file; SIGUSR1 reopens the diff log (logrotate).\n"
+    "SIGHUP reloads the rules and state files; SIGUSR1 reopens the diff log.\n"
     "\n"
     "Example:\n"
     "  shadowproxy serve --legacy http://erp-old:8080 --new http://erp-new:8080\n";
@@ -86,6 +95,19 @@ static rules *load_rules(const char *path)
         print_errors(path, &errs);
     config_errors_free(&errs);
     return r;
+}
+
+/* The operator's decisions from the state file (none yet: empty). */
+static ops_state *load_state(const char *path)
+{
+    if (!path)
+        return ops_new();
+    config_errors errs = {0};
+    ops_state *o = ops_load(path, &errs);
+    if (!o)
+        print_errors(path, &errs);
+    config_errors_free(&errs);
+    return o;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -142,7 +164,8 @@ static int cmd_check(int argc, char **argv)
     return rc;
 }
 
-enum { OPT_LEGACY = 256, OPT_NEW, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_DIFF_MODE };
+enum { OPT_LEGACY = 256, OPT_NEW, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_DIFF_MODE, OPT_ADMIN,
+       OPT_STATE };
 
 
 static int flag_error(const char *flag, const char *value, const char *want)
@@ -170,6 +193,8 @@ static int apply_flag(sp_config *c, int opt, const char *v)
         return config_parse_side(v, &c->authority) ? flag_error("--authority", v, "expected legacy or new") : 0;
     case 'd': return config_set_string(&c->diff_log_path, v) ? 1 : 0;
     case 'r': return config_set_string(&c->rules_path, v) ? 1 : 0;
+    case OPT_ADMIN: return config_set_string(&c->admin_listen, v) ? 1 : 0;
+    case OPT_STATE: return config_set_string(&c->state_file, v) ? 1 : 0;
     case OPT_DIFF_MODE:
         if (strcmp(v, "all") == 0)
             c->diff_log_mode = DIFFLOG_ALL;
@@ -209,6 +234,8 @@ static int cmd_serve(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"rules", required_argument, NULL, 'r'},
+        {"admin", required_argument, NULL, OPT_ADMIN},
+        {"state-file", required_argument, NULL, OPT_STATE},
         {"listen", required_argument, NULL, 'l'},
         {"legacy", required_argument, NULL, OPT_LEGACY},
         {"new", required_argument, NULL, OPT_NEW},
@@ -249,9 +276,13 @@ static int cmd_serve(int argc, char **argv)
     }
     optind = 1;
     int rc = 0;
-    while (rc == 0 && (opt = getopt_long(argc, argv, "c:r:l:a:d:w:h", opts, NULL)) != -1)
+    while (rc == 0 && (opt = getopt_long(argc, argv, "c:r:l:a:d:w:h", opts, NULL)) != -1) {
         if (opt != 'c')
             rc = apply_flag(&cfg, opt, optarg);
+        cfg.level_from_flag |= opt == OPT_LOG_LEVEL;
+        cfg.mode_from_flag |= opt == OPT_DIFF_MODE;
+    }
+    cfg.source_path = config_file; /* argv: lives as long as the process */
     if (rc == 0 && config_validate(&cfg, &errs) != 0) {
         print_errors(config_file ? config_file : "serve", &errs);
         rc = 2;
@@ -261,12 +292,25 @@ static int cmd_serve(int argc, char **argv)
         log_parse_level(cfg.log_level, &l);
         log_set_level(l);
         log_set_json(cfg.log_format == LOGFMT_JSON);
+        int lrc = cfg.log_file ? log_open(cfg.log_file) : 0;
+        if (lrc != 0) {
+            fprintf(stderr, "serve: cannot open log.file %s: %s\n", cfg.log_file, strerror(-lrc));
+            config_errors_free(&errs);
+            config_free(&cfg);
+            return 1;
+        }
         if (cfg.workers == 0) {
             long n = sysconf(_SC_NPROCESSORS_ONLN);
             cfg.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
         }
         rules *r = cfg.rules_path ? load_rules(cfg.rules_path) : rules_default();
-        rc = r ? server_run(&cfg, r) : 2; /* server_run takes the reference */
+        ops_state *o = r ? load_state(cfg.state_file) : NULL;
+        if (r && o)
+            rc = server_run(&cfg, r, o); /* takes both references */
+        else {
+            rules_unref(r);
+            rc = 2;
+        }
     }
     config_errors_free(&errs);
     config_free(&cfg);
@@ -288,6 +332,13 @@ int main(int argc, char **argv)
         return cmd_version();
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "ctl") == 0) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return 1;
+        int rc = ctl_main(argc - 1, argv + 1);
+        curl_global_cleanup();
+        return rc;
+    }
     if (strcmp(cmd, "serve") == 0) {
         /* Requests allocate and free the same sizes over and over, partly
          * across threads (the comparer frees what workers captured): keep

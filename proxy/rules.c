@@ -541,14 +541,19 @@ static uint64_t id_hash(const char *s)
     return h;
 }
 
-bool rules_sampled(const route *rt, const char *request_id)
+bool rules_sampled_at(double percent, const char *request_id)
 {
-    if (!rt || rt->sample_percent >= 100)
+    if (percent >= 100)
         return true;
-    if (rt->sample_percent <= 0)
+    if (percent <= 0)
         return false;
     uint64_t bucket = id_hash(request_id ? request_id : "") % 10000;
-    return (double)bucket < rt->sample_percent * 100.0;
+    return (double)bucket < percent * 100.0;
+}
+
+bool rules_sampled(const route *rt, const char *request_id)
+{
+    return !rt || rules_sampled_at(rt->sample_percent, request_id);
 }
 
 bool rules_mirror_method(const route *rt, const char *method)

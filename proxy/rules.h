@@ -149,6 +149,8 @@ const route *rules_match(const rules *r, const char *method, const char *target,
 /* Deterministic sampling by request id: the same id always gets the same
  * answer for the same percentage. */
 bool rules_sampled(const route *rt, const char *request_id);
+/* The same decision at an explicit percentage (an operator's override). */
+bool rules_sampled_at(double percent, const char *request_id);
 /* May this method be mirrored on this route? */
 bool rules_mirror_method(const route *rt, const char *method);
 

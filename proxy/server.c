@@ -12,7 +12,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "analyzer.h"
+#include "control.h"
 #include "log.h"
 #include "metrics.h"
 #include "worker.h"
@@ -25,7 +27,12 @@ typedef struct server {
     worker *workers;
     int nworkers, running;
     analyzer *an;
-    rules *rules;         /* the current set, handed to workers */
+    control *ctl;         /* current rules and operator decisions */
+    admin *adm;
+    uv_fs_event_t state_event;
+    uv_fs_poll_t state_poll;
+    uv_timer_t state_debounce;
+    bool watching;
     int signals_seen;
 } server;
 
@@ -84,52 +91,76 @@ static void drain_all(server *s)
             worker_command(&s->workers[i], WORKER_CMD_DRAIN);
 }
 
-/* A new rule set is validated in full and swapped in for every worker at
- * once; requests in flight keep the set they started with. An invalid file
- * changes nothing: every error is logged and the old set stays. */
-static void reload_rules(server *s)
+/* The state file is watched through its directory: a write by another
+ * replica replaces it with rename(2) (new inode), and a Kubernetes
+ * ConfigMap update swaps a symlinked directory; a file watch would miss
+ * both. Events are debounced; a slow poll covers file systems without
+ * inotify (NFS). */
+static void on_state_settled(uv_timer_t *t)
 {
-    const char *path = s->cfg->rules_path;
-    if (!path) {
-        log_event(LOG_INFO, "rules_reload_skipped", "why", "no rules file configured", NULL);
+    server *s = t->data;
+    control_reload_state(s->ctl, "state file");
+}
+
+static void on_state_dir(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)filename;
+    (void)events;
+    server *s = h->data;
+    if (status == 0)
+        uv_timer_start(&s->state_debounce, on_state_settled, 50, 0);
+}
+
+static void on_state_poll(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr)
+{
+    (void)status;
+    (void)prev;
+    (void)curr;
+    server *s = h->data;
+    uv_timer_start(&s->state_debounce, on_state_settled, 50, 0);
+}
+
+static void watch_state_file(server *s)
+{
+    uv_timer_init(&s->loop, &s->state_debounce);
+    s->state_debounce.data = s;
+    s->watching = true;
+    const char *path = s->cfg->state_file;
+    if (!path)
         return;
-    }
-    config_errors errs = {0};
-    rules *r = rules_load_file(path, &errs);
-    if (!r) {
-        metric_add(METRIC_rules_reload_failed, 1);
-        for (size_t i = 0; i < errs.n; i++) {
-            char where[600];
-            if (errs.v[i].line > 0)
-                snprintf(where, sizeof where, "%s:%d:%d", path, errs.v[i].line, errs.v[i].column);
-            else
-                snprintf(where, sizeof where, "%s", path);
-            log_event(LOG_ERROR, "rules_invalid", "where", where, "error", errs.v[i].message, NULL);
-        }
-        log_event(LOG_ERROR, "rules_reload_failed", "path", path, "kept", s->rules->version, NULL);
-        config_errors_free(&errs);
-        return;
-    }
-    config_errors_free(&errs);
-    for (int i = 0; i < s->running; i++)
-        if (!atomic_load(&s->workers[i].exited))
-            worker_set_rules(&s->workers[i], rules_ref(r));
-    log_event(LOG_INFO, "rules_reloaded", "path", path, "old", s->rules->version, "new",
-              r->version, NULL);
-    rules_unref(s->rules);
-    s->rules = r;
-    metric_add(METRIC_rules_reloaded, 1);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    uv_fs_event_init(&s->loop, &s->state_event);
+    s->state_event.data = s;
+    if (uv_fs_event_start(&s->state_event, on_state_dir, dir, 0) != 0)
+        log_event(LOG_WARN, "state_file_watch_failed", "dir", dir, "fallback", "poll every 2 s",
+                  NULL);
+    uv_fs_poll_init(&s->loop, &s->state_poll);
+    s->state_poll.data = s;
+    uv_fs_poll_start(&s->state_poll, on_state_poll, path, 2000);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     server *s = h->data;
-    if (signum == SIGUSR1) {
+    if (signum == SIGUSR1) { /* logrotate moved the files: reopen both */
         analyzer_request_reopen(s->an);
+        if (s->cfg->log_file) {
+            int rc = log_open(s->cfg->log_file);
+            log_event(rc ? LOG_ERROR : LOG_INFO, "log_reopened", "path", s->cfg->log_file,
+                      "error", rc ? strerror(-rc) : NULL, NULL);
+        }
         return;
     }
     if (signum == SIGHUP) {
-        reload_rules(s);
+        control_reload(s->ctl, "SIGHUP", NULL);
         return;
     }
     if (++s->signals_seen > 1) {
@@ -153,6 +184,13 @@ static void on_worker_exit(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sigusr1, NULL);
     uv_close((uv_handle_t *)&s->sighup, NULL);
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
+    if (s->watching) {
+        uv_close((uv_handle_t *)&s->state_debounce, NULL);
+        if (s->cfg->state_file) {
+            uv_close((uv_handle_t *)&s->state_event, NULL);
+            uv_close((uv_handle_t *)&s->state_poll, NULL);
+        }
+    }
 }
 
 static void log_totals(void)
@@ -183,8 +221,8 @@ static int start_workers(server *s)
             log_event(LOG_ERROR, "listen_failed", "address", addr, "error", strerror(-fd), NULL);
             return -1;
         }
-        int rc = worker_start(&s->workers[i], i, s->cfg, s->an, fd, rules_ref(s->rules),
-                              &s->worker_exit);
+        int rc = worker_start(&s->workers[i], i, s->cfg, s->an, fd, control_rules(s->ctl),
+                              control_ops(s->ctl), &s->worker_exit);
         if (rc != 0) {
             close(fd);
             log_event(LOG_ERROR, "worker_start_failed", "error", strerror(-rc), NULL);
@@ -195,18 +233,27 @@ static int start_workers(server *s)
     char addr[300], nw[16];
     snprintf(addr, sizeof addr, "%s:%d", s->cfg->listen_host, port);
     snprintf(nw, sizeof nw, "%d", s->nworkers);
-    log_event(LOG_INFO, "listening", "address", addr, "workers", nw, "rules",
-              s->cfg->rules_path ? s->cfg->rules_path : "(none)", "rules_version",
-              s->rules->version, "legacy",
+    rules *r = control_rules(s->ctl);
+    char admin_addr[300] = "off";
+    if (s->adm) { /* the configured host, with the port actually bound */
+        const char *colon = strrchr(s->cfg->admin_listen, ':');
+        int hostlen = colon ? (int)(colon - s->cfg->admin_listen) : 0;
+        snprintf(admin_addr, sizeof admin_addr, "%.*s:%d", hostlen, s->cfg->admin_listen,
+                 admin_port(s->adm));
+    }
+    log_event(LOG_INFO, "listening", "address", addr, "workers", nw, "admin", admin_addr,
+              "rules", s->cfg->rules_path ? s->cfg->rules_path : "(none)", "rules_version",
+              r->version, "legacy",
               s->cfg->upstream[SIDE_LEGACY].url, "new", s->cfg->upstream[SIDE_NEW].url,
               "authority", config_side_name(s->cfg->authority), "diff_log",
               s->cfg->diff_log_path, NULL);
+    rules_unref(r);
     return 0;
 }
 
-int server_run(const sp_config *cfg, rules *r)
+int server_run(const sp_config *cfg, rules *r, ops_state *o)
 {
-    server s = {.cfg = cfg, .rules = r};
+    server s = {.cfg = cfg};
     s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
     signal(SIGPIPE, SIG_IGN);
     int rc = analyzer_start(&s.an, cfg);
@@ -214,13 +261,20 @@ int server_run(const sp_config *cfg, rules *r)
         log_event(LOG_ERROR, "difflog_open_failed", "path", cfg->diff_log_path, "error",
                   strerror(-rc), NULL);
         rules_unref(r);
+        ops_unref(o);
         return 1;
     }
+    s.ctl = control_new(cfg, s.an, r, o);
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
-    if (!s.workers || uv_loop_init(&s.loop) != 0) {
+    if (!s.ctl || !s.workers || uv_loop_init(&s.loop) != 0) {
         analyzer_stop(s.an);
         free(s.workers);
-        rules_unref(r);
+        if (s.ctl)
+            control_free(s.ctl);
+        else {
+            rules_unref(r);
+            ops_unref(o);
+        }
         return 1;
     }
     uv_async_init(&s.loop, &s.worker_exit, on_worker_exit);
@@ -233,20 +287,36 @@ int server_run(const sp_config *cfg, rules *r)
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
     int exit_code = 0;
-    if (start_workers(&s) != 0) {
+    char err[512] = "";
+    if (cfg->admin_listen && *cfg->admin_listen &&
+        admin_start(&s.adm, s.ctl, cfg, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "admin_start_failed", "listen", cfg->admin_listen, "error", err,
+                  NULL);
+        exit_code = 1;
+        s.signals_seen = 1;
+        on_worker_exit(&s.worker_exit);
+    } else if (start_workers(&s) != 0) {
         exit_code = 1;
         s.signals_seen = 1;
         drain_all(&s);
         if (s.running == 0)
             on_worker_exit(&s.worker_exit);
     }
+    if (exit_code == 0) {
+        control_attach_workers(s.ctl, s.workers, s.running);
+        watch_state_file(&s);
+    }
     uv_run(&s.loop, UV_RUN_DEFAULT);
+    if (s.adm)
+        admin_stop(s.adm);
+    control_attach_workers(s.ctl, NULL, 0);
     for (int i = 0; i < s.running; i++)
         worker_join(&s.workers[i]);
     uv_loop_close(&s.loop);
     analyzer_stop(s.an); /* compares and writes what is queued */
     log_totals();
     free(s.workers);
-    rules_unref(s.rules);
+    control_free(s.ctl);
+    metrics_shutdown(); /* no thread writes or scrapes any more */
     return exit_code;
 }

@@ -6,10 +6,12 @@
 #define SP_SERVER_H
 
 #include "config.h"
+#include "ops.h"
 #include "rules.h"
 
-/* Runs until drained, starting with rule set `r` (takes the reference).
- * SIGHUP reloads cfg->rules_path. Returns the process exit code. */
-int server_run(const sp_config *cfg, rules *r);
+/* Runs until drained, starting with rule set `r` and operator decisions
+ * `o` (takes both references). SIGHUP reloads cfg->rules_path and the state
+ * file; the state file is also watched. Returns the process exit code. */
+int server_run(const sp_config *cfg, rules *r, ops_state *o);
 
 #endif

@@ -457,16 +457,39 @@ void worker_set_rules(worker *w, rules *r)
     uv_async_send(&w->wake);
 }
 
+void worker_set_ops(worker *w, ops_state *o)
+{
+    pthread_mutex_lock(&w->rules_mu);
+    ops_state *old = w->ops_pending;
+    w->ops_pending = o;
+    pthread_mutex_unlock(&w->rules_mu);
+    ops_unref(old);
+    uv_async_send(&w->wake);
+}
+
+int worker_breaker_state(const worker *w)
+{
+    if (!w->breaker_open_until_ns)
+        return 0;
+    return w->breaker_probing ? 2 : 1;
+}
+
 static void on_wake(uv_async_t *a)
 {
     worker *w = a->data;
     pthread_mutex_lock(&w->rules_mu);
     rules *r = w->rules_pending;
+    ops_state *o = w->ops_pending;
     w->rules_pending = NULL;
+    w->ops_pending = NULL;
     pthread_mutex_unlock(&w->rules_mu);
     if (r) {
         rules_unref(w->rules);
         w->rules = r;
+    }
+    if (o) {
+        ops_unref(w->ops);
+        w->ops = o;
     }
     int cmd = atomic_exchange(&w->command, WORKER_CMD_NONE);
     if (cmd == WORKER_CMD_DRAIN && !w->draining) {
@@ -491,6 +514,7 @@ static void worker_main(void *arg)
 {
     worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    metrics_shard_release(w->shard);
     if (uv_loop_close(&w->loop) != 0)
         log_event(LOG_WARN, "worker_loop_busy_at_exit", NULL);
     atomic_store(&w->exited, true);
@@ -501,15 +525,21 @@ static int start_failed(worker *w, int err)
 {
     rules_unref(w->rules);
     w->rules = NULL;
+    ops_unref(w->ops);
+    w->ops = NULL;
     pthread_mutex_destroy(&w->rules_mu);
     return err;
 }
 
 int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int listen_fd,
-                 rules *r, uv_async_t *notify_exit)
+                 rules *r, ops_state *o, uv_async_t *notify_exit)
 {
     memset(w, 0, sizeof *w);
     w->rules = r;
+    w->ops = o;
+    char owner[32];
+    snprintf(owner, sizeof owner, "worker-%d", index);
+    w->shard = metrics_shard_new(owner); /* NULL: counts nothing, still proxies */
     pthread_mutex_init(&w->rules_mu, NULL);
     w->index = index;
     w->cfg = cfg;
@@ -583,5 +613,8 @@ void worker_join(worker *w)
     rules_unref(w->rules);
     rules_unref(w->rules_pending);
     w->rules = w->rules_pending = NULL;
+    ops_unref(w->ops);
+    ops_unref(w->ops_pending);
+    w->ops = w->ops_pending = NULL;
     pthread_mutex_destroy(&w->rules_mu);
 }

@@ -12,6 +12,7 @@
 
 #include "analyzer.h"
 #include "config.h"
+#include "ops.h"
 #include "rules.h"
 #include "upstream.h"
 
@@ -31,6 +32,7 @@ typedef struct worker {
     uv_async_t wake;          /* commands from the main thread */
     uv_timer_t drain_timer;
     bool mhd_run_pending;     /* a connection was resumed: run MHD */
+    metrics_shard *shard;     /* this worker's labelled metrics */
     upstream_pool up[2];      /* per side: a slow side cannot take the other's connections */
 
     int active;               /* requests MHD has not completed */
@@ -43,8 +45,10 @@ typedef struct worker {
     size_t nshadows, shadows_cap;
 
     rules *rules;             /* current snapshot; exchanges hold their own ref */
-    pthread_mutex_t rules_mu; /* guards rules_pending, set by the main thread */
+    ops_state *ops;           /* operator decisions, read per request */
+    pthread_mutex_t rules_mu; /* guards the pending snapshots, set by others */
     rules *rules_pending;
+    ops_state *ops_pending;
     atomic_int command;       /* WORKER_CMD_* set by the main thread */
     bool draining, stopping;
     uint64_t drain_deadline_ns, grace_deadline_ns;
@@ -55,14 +59,18 @@ typedef struct worker {
 
 enum { WORKER_CMD_NONE = 0, WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2 };
 
-/* Starts the thread. listen_fd becomes the worker's, and so does the
- * reference to `r`. 0 or -errno. */
+/* Starts the thread. listen_fd becomes the worker's, and so do the
+ * references to `r` and `o`. 0 or -errno. */
 int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an,
-                 int listen_fd, rules *r, uv_async_t *notify_exit);
+                 int listen_fd, rules *r, ops_state *o, uv_async_t *notify_exit);
 void worker_command(worker *w, int cmd); /* thread-safe */
 /* Hands the worker a new rule set (takes the reference); requests that
  * arrive after the worker picks it up use it. Thread-safe. */
 void worker_set_rules(worker *w, rules *r);
+/* The same for the operator's decisions. */
+void worker_set_ops(worker *w, ops_state *o);
+/* 0 closed, 1 open, 2 half-open (probing). Racy read, for /state. */
+int worker_breaker_state(const worker *w);
 void worker_join(worker *w);
 
 /* For exchanges (worker thread only). */

@@ -10,16 +10,17 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-lp=$(free_port); np=$(free_port); pp=$(free_port)
+lp=$(free_port); np=$(free_port); pp=$(free_port); ap=$(free_port)
 build/sp-stub --listen 127.0.0.1:$lp --name legacy --profile legacy 2>"$out/legacy.log" & pids+=($!)
 build/sp-stub --listen 127.0.0.1:$np --name new --profile new 2>"$out/new.log" & pids+=($!)
 ./shadowproxy serve --listen 127.0.0.1:$pp \
   --legacy http://127.0.0.1:$lp --new http://127.0.0.1:$np \
-  --diff-log "$out/diffs.jsonl" --diff-log-mode all 2>"$out/shadowproxy.log" &
+  --diff-log "$out/diffs.jsonl" --diff-log-mode all \
+  --admin 127.0.0.1:$ap --state-file "$out/state.json" 2>"$out/shadowproxy.log" &
 proxy=$!; pids+=($proxy)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$pp/health" && break; sleep 0.05; done
 
-echo "shadowproxy on 127.0.0.1:$pp -> legacy :$lp (authoritative), new :$np (shadow)"
+echo "shadowproxy on 127.0.0.1:$pp -> legacy :$lp (authoritative), new :$np (shadow); admin API on 127.0.0.1:$ap"
 base=http://127.0.0.1:$pp
 req() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 codes=""

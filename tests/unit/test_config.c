@@ -654,7 +654,7 @@ TEST(reloadable)
 {
     CHECK(config_key_reloadable("/log/level"));
     CHECK(config_key_reloadable("/diff_log/mode"));
-    CHECK(config_key_reloadable("/diff_log/redact_fields"));
+    CHECK(!config_key_reloadable("/diff_log/redact_fields"));
     CHECK(!config_key_reloadable("/listen"));
     CHECK(!config_key_reloadable("/limits/max_connections"));
     CHECK(!config_key_reloadable("/nope"));
