@@ -3,6 +3,7 @@
 SP_BIN and SP_STUB name the binaries (the Makefile sets them); SP_SANITIZED=1
 means the proxy is the ASan+UBSan build, so its stderr is checked for reports.
 """
+import copy
 import http.client
 import json
 import os
@@ -102,11 +103,21 @@ class Proxy:
                *(["--legacy", legacy] if legacy is not None else []),
                *(["--new", new] if new is not None else []),
                "--diff-log", self.diff_log, "--workers", "2", *args]
-        if config is not None:
-            path = os.path.join(tmp, f"config{sfx}.json")
-            with open(path, "w") as f:
-                json.dump(config, f)
-            cmd += ["--config", path]
+        # Every proxy gets its own admin listener on a free port (never the
+        # default 127.0.0.1:9901, which concurrent proxies would fight over)
+        # and its own state file in tmp; a test's own values win.
+        config = copy.deepcopy(config) if config is not None else {}
+        admin = config.setdefault("admin", {})
+        admin.setdefault("listen", f"127.0.0.1:{free_port()}")
+        config.setdefault("state_file", os.path.join(tmp, f"state{sfx}.json"))
+        self.config = config
+        self.state_file = config["state_file"]
+        listen = admin["listen"]
+        self.admin_port = int(listen.rsplit(":", 1)[1]) if listen else None
+        self.config_path = os.path.join(tmp, f"config{sfx}.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f)
+        cmd += ["--config", self.config_path]
         self.cmd = cmd
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)

@@ -222,7 +222,8 @@ def serve_failing(tmp, diff_log, port=None):
     port = port or free_port()
     t0 = time.monotonic()
     r = run("serve", "--listen", f"127.0.0.1:{port}", "--legacy", "http://127.0.0.1:1",
-            "--new", "http://127.0.0.1:2", "--diff-log", diff_log, timeout=10)
+            "--new", "http://127.0.0.1:2", "--diff-log", diff_log, "--admin", "",
+            "--state-file", os.path.join(tmp, "state.json"), timeout=10)
     return r, time.monotonic() - t0
 
 
@@ -275,7 +276,8 @@ def test_serve_port_in_use_by_another_shadowproxy(tmp, stubs, proxy):
     first = proxy(legacy.url, new.url)
     second = subprocess.Popen(
         [SP_BIN, "serve", "--listen", f"127.0.0.1:{first.port}", "--legacy", legacy.url,
-         "--new", new.url, "--diff-log", os.path.join(tmp, "second.jsonl")],
+         "--new", new.url, "--diff-log", os.path.join(tmp, "second.jsonl"), "--admin", "",
+         "--state-file", os.path.join(tmp, "second-state.json")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         rc = second.wait(1.5 * SLOW)  # a failed bind exits within milliseconds
