@@ -852,3 +852,25 @@ def test_admin_off(tmp, stubs, proxy):
     assert p.admin_port is None
     assert send(p)[1] == "legacy"
     assert "admin" in p.stderr()
+
+
+def test_unwritable_diff_log_keeps_traffic_flowing(start):
+    """Disk full, simulated with /dev/full (every write fails with ENOSPC):
+    clients are answered, /readyz says the diff log is failing, the error
+    metric rises, and the error is logged once (not once per batch)."""
+    legacy, new, p, adm = start(diff_log="/dev/full")
+    for _ in range(30):
+        send(p)
+    def failing():
+        r = adm.call("GET", "/readyz")
+        return r.status == 503 and b"diff_log" in r.body
+    assert wait_for(failing, 5), adm.call("GET", "/readyz").body
+    body = json.loads(adm.call("GET", "/readyz").body)
+    assert "No space left" in json.dumps(body), body
+    samples = metric_samples(adm.call("GET", "/metrics").body.decode())
+    assert samples["shadowproxy_difflog_write_errors_total"][0][1] >= 1, samples
+    assert samples["shadowproxy_difflog_records_written_total"][0][1] == 0
+    for _ in range(30):
+        send(p)
+    assert p.stderr().count("event=difflog_write_failed") == 1, p.stderr()[-2000:]
+    p.records = lambda: []  # /dev/full reads as endless zeros: nothing to check
