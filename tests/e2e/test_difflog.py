@@ -402,3 +402,53 @@ def test_client_disconnect_during_large_streamed_answer(pair):
     assert rec["legacy"]["body_sha256"] == pattern_sha256(n)
     r = raw_request(p.port, "GET", "/health", [("Host", "x")])
     assert r.body == b"ok"
+
+
+def test_rotation_under_load_loses_no_record(pair):
+    """logrotate's move + SIGUSR1, three times while 3 clients keep sending:
+    every request id is in exactly one of the files, each line whole."""
+    import threading
+    legacy, new, p = pair
+    stop = threading.Event()
+    sent, errors = [], []
+
+    def client(n):
+        i = 0
+        while not stop.is_set():
+            rid = f"rotload-{n}-{i}"
+            try:
+                r = send(p, rid, target="/echo/rotation")
+                if r.status == 200:
+                    sent.append(rid)
+                else:
+                    errors.append((rid, r.status))
+            except OSError as e:
+                errors.append((rid, repr(e)))
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    rotated = []
+    try:
+        for k in range(3):
+            time.sleep(0.3 * SLOW)
+            path = f"{p.diff_log}.{k + 1}"
+            os.rename(p.diff_log, path)
+            rotated.append(path)
+            p.signal(signal.SIGUSR1)
+        time.sleep(0.3 * SLOW)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:5]
+    assert len(sent) > 30
+    p.stop()
+    seen = []
+    for path in rotated + [p.diff_log]:
+        with open(path, "rb") as f:
+            for raw in f:
+                assert raw.endswith(b"\n")
+                seen.append(json.loads(raw)["id"])
+    assert sorted(i for i in seen if i.startswith("rotload-")) == sorted(sent)
