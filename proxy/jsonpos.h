@@ -36,4 +36,11 @@ void jsonpos_syntax_error(const char *text, size_t len, const json_error_t *je,
  * counts as one), for "did you mean" hints; 99 for names over 64 bytes. */
 size_t jsonpos_name_distance(const char *a, const char *b);
 
+/* For "X must be ..., got Y" messages, shared by the loaders: user text
+ * quoted and escaped, cut at `max` bytes on a UTF-8 boundary; a value's
+ * JSON type name; a value as written (scalars) or its type. */
+void jsonpos_quote(const char *s, size_t max, char *buf, size_t size);
+const char *jsonpos_type_name(const json_t *v);
+void jsonpos_show(const json_t *v, size_t max, char *buf, size_t size);
+
 #endif

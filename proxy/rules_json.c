@@ -14,53 +14,12 @@
 
 /* --- text for messages ---------------------------------------------------- */
 
-/* User text: quoted, escaped, cut at 64 bytes. */
-void rl_quote(const char *s, char *buf, size_t size)
-{
-    size_t o = 0, n = strlen(s), lim = n > 64 ? 64 : n, i;
-    while (lim < n && lim > 0 && ((unsigned char)s[lim] & 0xC0) == 0x80)
-        lim--; /* do not split a UTF-8 sequence */
-    buf[o++] = '"';
-    for (i = 0; i < lim && o + 8 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            o += (size_t)snprintf(buf + o, size - o, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    snprintf(buf + o, size - o, "%s\"", i < n ? "..." : "");
-}
+void rl_quote(const char *s, char *buf, size_t size) { jsonpos_quote(s, 64, buf, size); }
+const char *rl_type_name(const json_t *v) { return jsonpos_type_name(v); }
+void rl_show(const json_t *v, char *buf, size_t size) { jsonpos_show(v, 64, buf, size); }
 
-const char *rl_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "real";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
-    }
-}
 
-/* The value as written, for "got ...": scalars themselves, else the type. */
-void rl_show(const json_t *v, char *buf, size_t size)
-{
-    if (json_is_string(v))
-        rl_quote(json_string_value(v), buf, size);
-    else if (json_is_integer(v))
-        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, size, "%g", json_real_value(v));
-    else if (json_is_boolean(v))
-        snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
-    else
-        snprintf(buf, size, "%s", rl_type_name(v));
-}
+
 
 /* --- locations and reporting ---------------------------------------------- */
 
