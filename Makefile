@@ -137,6 +137,8 @@ install: shadowproxy
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/shadowproxy
 	install -m 0755 shadowproxy $(DESTDIR)$(PREFIX)/bin/shadowproxy
 	install -m 0644 docs/config.example.json $(DESTDIR)$(PREFIX)/share/shadowproxy/config.example.json
+	install -d $(DESTDIR)$(PREFIX)/share/shadowproxy/rules
+	install -m 0644 rules/rules.schema.json rules/examples/*.json $(DESTDIR)$(PREFIX)/share/shadowproxy/rules/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/shadowproxy
