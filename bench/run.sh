@@ -314,7 +314,8 @@ sp_start() { # ID SHADOW_URL ARGS...: sets SP_PID, SP_PORT; 1 on failure
     shift 2
     "${PIN_PROXY[@]}" "$SP" serve --listen 127.0.0.1:0 --workers 1 \
         --legacy "http://127.0.0.1:$LEG" --new "$shadow" \
-        --diff-log "$OUT/diffs-$id.jsonl" "$@" >"$log" 2>&1 &
+        --diff-log "$OUT/diffs-$id.jsonl" --admin 127.0.0.1:0 \
+        --state-file "$OUT/state-$id.json" "$@" >"$log" 2>&1 &
     SP_PID=$!
     PIDS+=("$SP_PID")
     SP_PORT=
