@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "record.h"
+#include "strbuf.h"
 #include "xmltree.h"
 
 /* ---- names -------------------------------------------------------------- */
@@ -375,36 +376,6 @@ json_t *redact_copy(json_t *v, const char *pointer, const record_opts *o,
 
 /* ---- form text ---------------------------------------------------------- */
 
-typedef struct obuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} obuf;
-
-static void ob_add(obuf *b, const void *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (n > SIZE_MAX / 2 - b->len) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->len + n + 1)
-            c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
 
 /* Is this occurrence (index k of the key) of a form pair a secret? The tree
  * has "/key" for a key sent once and "/key/<k>" for one sent repeatedly. */
@@ -429,7 +400,7 @@ int redact_form_text(const unsigned char *data, size_t len,
                      const json_t *tree, const record_opts *o, char **out,
                      size_t *out_len)
 {
-    obuf b = {0};
+    strbuf b = {0};
     json_t *seen = json_object();
     size_t pos = 0;
     body_form_pair p;
@@ -444,14 +415,14 @@ int redact_form_text(const unsigned char *data, size_t len,
         bool secret = form_pair_secret(key, tree, seen, o);
         free(key);
         if (b.len)
-            ob_add(&b, "&", 1);
-        ob_add(&b, p.key, p.key_len);
+            strbuf_add(&b, "&", 1);
+        strbuf_add(&b, p.key, p.key_len);
         if (p.has_eq)
-            ob_add(&b, "=", 1);
+            strbuf_add(&b, "=", 1);
         if (p.has_eq && secret)
-            ob_add(&b, RECORD_REDACTED, strlen(RECORD_REDACTED));
+            strbuf_add(&b, RECORD_REDACTED, strlen(RECORD_REDACTED));
         else
-            ob_add(&b, p.value, p.value_len);
+            strbuf_add(&b, p.value, p.value_len);
     }
     json_decref(seen);
     if (b.oom) {

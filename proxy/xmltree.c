@@ -9,6 +9,7 @@
  * (local_name, attr_key, the sibling index), so a path that the redaction
  * callback sees is the path the tree has. */
 #include "xmltree.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -174,36 +175,6 @@ static bool has_element_child(const xmlNode *el)
 
 /* ---- text --------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom || n == 0)
-        return;
-    if (n > SIZE_MAX / 2 - b->len) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 64;
-        while (c < b->len + n + 1)
-            c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
 
 static bool xml_space(char c)
 {
@@ -212,7 +183,7 @@ static bool xml_space(char c)
 
 /* Ends the text run that started at `start` (`sep` is where its separating
  * space was added): trims it, or removes it when it is only whitespace. */
-static void end_run(sbuf *b, size_t sep, size_t start)
+static void end_run(strbuf *b, size_t sep, size_t start)
 {
     if (b->oom)
         return;
@@ -234,7 +205,7 @@ static void end_run(sbuf *b, size_t sep, size_t start)
 /* The element's text (xmltree.h): runs of text, CDATA and entity
  * references, split by child elements, each trimmed, joined by a space.
  * Entity references are written as "&name;", never expanded. */
-static void element_text(const xmlNode *el, sbuf *b)
+static void element_text(const xmlNode *el, strbuf *b)
 {
     size_t sep = b->len, start = b->len;
     bool in_run = false;
@@ -254,16 +225,16 @@ static void element_text(const xmlNode *el, sbuf *b)
         if (!in_run) {
             sep = b->len;
             if (b->len)
-                sb_add(b, " ", 1);
+                strbuf_add(b, " ", 1);
             start = b->len;
             in_run = true;
         }
         if (text && c->content) {
-            sb_add(b, (const char *)c->content, strlen((const char *)c->content));
+            strbuf_add(b, (const char *)c->content, strlen((const char *)c->content));
         } else if (!text) {
-            sb_add(b, "&", 1);
-            sb_add(b, (const char *)c->name, strlen((const char *)c->name));
-            sb_add(b, ";", 1);
+            strbuf_add(b, "&", 1);
+            strbuf_add(b, (const char *)c->name, strlen((const char *)c->name));
+            strbuf_add(b, ";", 1);
         }
     }
 }
@@ -271,15 +242,15 @@ static void element_text(const xmlNode *el, sbuf *b)
 /* An attribute's value as written: entity references stay "&name;". */
 static json_t *attr_value(const xmlAttr *a)
 {
-    sbuf b = {0};
+    strbuf b = {0};
     for (const xmlNode *c = a->children; c; c = c->next) {
         if (c->type == XML_TEXT_NODE && c->content) {
-            sb_add(&b, (const char *)c->content,
+            strbuf_add(&b, (const char *)c->content,
                    strlen((const char *)c->content));
         } else if (c->type == XML_ENTITY_REF_NODE) {
-            sb_add(&b, "&", 1);
-            sb_add(&b, (const char *)c->name, strlen((const char *)c->name));
-            sb_add(&b, ";", 1);
+            strbuf_add(&b, "&", 1);
+            strbuf_add(&b, (const char *)c->name, strlen((const char *)c->name));
+            strbuf_add(&b, ";", 1);
         }
     }
     json_t *v = b.oom ? NULL : json_stringn(b.p ? b.p : "", b.len);
@@ -335,7 +306,7 @@ static json_t *element_json(const xmlNode *el, const char *parent_uri)
 {
     const char *uri = ns_uri(el->ns);
     bool xmlns = uri && (!parent_uri || strcmp(uri, parent_uri) != 0);
-    sbuf text = {0};
+    strbuf text = {0};
     element_text(el, &text);
     if (text.oom) {
         free(text.p);
