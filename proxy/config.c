@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "config_keys.h"
+#include "jsonpos.h"
 
 #define KiB 1024LL
 #define MiB (1024 * KiB)
@@ -596,4 +597,22 @@ void config_print_reference(FILE *out)
         fprintf(out, " | %s | %s |\n", k->reload ? "yes" : "no, restart",
                 k->doc);
     }
+}
+
+int config_errors_vreport(config_errors *e, const char *text, size_t len, const char *ptr,
+                          bool key, size_t *reported, const char *fmt, va_list ap)
+{
+    char msg[700];
+    int line = 0, col = 0;
+    if (*reported > CONFIG_MAX_ERRORS)
+        return 0;
+    if (text && ptr &&
+        (key ? jsonpos_find_key : jsonpos_find)(text, len, ptr, &line, &col) != 0)
+        line = col = 0;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (++*reported > CONFIG_MAX_ERRORS) {
+        snprintf(msg, sizeof msg, "too many errors, stopped after %d", CONFIG_MAX_ERRORS);
+        line = col = 0;
+    }
+    return config_errors_add(e, line, col, "%s", msg);
 }

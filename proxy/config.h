@@ -4,6 +4,7 @@
 #ifndef SP_CONFIG_H
 #define SP_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,13 @@ int config_load_buffer(sp_config *c, const char *text, size_t len,
 int config_validate(const sp_config *c, config_errors *errs);
 void config_free(sp_config *c);
 void config_errors_free(config_errors *e);
+/* The loaders' common step (config, rules, state file): one error at the
+ * value at JSON Pointer `ptr` in `text` (or, with `key`, at the member
+ * name; no position when ptr is NULL or not found). Counts in *reported and
+ * stops with "too many errors" past CONFIG_MAX_ERRORS. 0 or -ENOMEM. */
+int config_errors_vreport(config_errors *e, const char *text, size_t len, const char *ptr,
+                          bool key, size_t *reported, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /* Helpers shared with the CLI. */
 /* "HOST:PORT", "[v6]:PORT" or ":PORT" (= 0.0.0.0), port 0..65535. On success

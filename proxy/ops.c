@@ -355,29 +355,13 @@ static void report(ctx *x, const loc *at, bool key, const char *fmt, ...)
 /* One error at the value (or, with key set, the member name) at `at`. */
 static void report(ctx *x, const loc *at, bool key, const char *fmt, ...)
 {
-    char msg[700];
-    int line = 0, col = 0;
-    if (x->reported > CONFIG_MAX_ERRORS)
-        return;
-    if (x->text && at && !at->cut &&
-        (key ? jsonpos_find_key : jsonpos_find)(x->text, x->len, at->ptr,
-                                                &line, &col) != 0)
-        line = col = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (++x->reported > CONFIG_MAX_ERRORS) {
-        snprintf(msg, sizeof msg, "too many errors, stopped after %d",
-                 CONFIG_MAX_ERRORS);
-        line = col = 0;
-    }
-    if (config_errors_add(x->errs, line, col, "%s", msg))
+    if (config_errors_vreport(x->errs, x->text, x->len, at && !at->cut ? at->ptr : NULL, key,
+                              &x->reported, fmt, ap))
         x->rc = -ENOMEM;
+    va_end(ap);
 }
-
-
-
 
 /* --- from JSON: keys ------------------------------------------------------ */
 
