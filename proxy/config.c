@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <strings.h>
 
 #include "config_keys.h"
@@ -615,4 +617,55 @@ int config_errors_vreport(config_errors *e, const char *text, size_t len, const 
         line = col = 0;
     }
     return config_errors_add(e, line, col, "%s", msg);
+}
+
+/* Is a strictly after b? Errors without a position go last. */
+static bool error_later(const config_error *a, const config_error *b)
+{
+    if ((a->line == 0) != (b->line == 0))
+        return a->line == 0;
+    return a->line > b->line || (a->line == b->line && a->column > b->column);
+}
+
+void config_errors_sort(config_errors *e, size_t from)
+{
+    /* few errors (capped): an insertion sort */
+    for (size_t i = from + 1; i < e->n; i++) {
+        config_error t = e->v[i];
+        size_t j = i;
+        for (; j > from && error_later(&e->v[j - 1], &t); j--)
+            e->v[j] = e->v[j - 1];
+        e->v[j] = t;
+    }
+}
+
+int config_read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+    size_t cap = max + 1, n = 0;
+    *buf = NULL;
+    *len = 0;
+    if (!path)
+        return EINVAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    char *b = malloc(cap);
+    int err = b ? 0 : ENOMEM;
+    while (b && !err && n < cap) {
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r < 0 && errno != EINTR)
+            err = errno;
+        else if (r == 0)
+            break;
+        else if (r > 0)
+            n += (size_t)r;
+    }
+    close(fd);
+    if (err) {
+        free(b);
+        return err;
+    }
+    *buf = b;
+    *len = n;
+    return 0;
 }

@@ -99,6 +99,13 @@ void config_errors_free(config_errors *e);
  * value at JSON Pointer `ptr` in `text` (or, with `key`, at the member
  * name; no position when ptr is NULL or not found). Counts in *reported and
  * stops with "too many errors" past CONFIG_MAX_ERRORS. 0 or -ENOMEM. */
+/* Loads put their errors in file order (stable): those from index `from`
+ * on; errors without a position go last. */
+void config_errors_sort(config_errors *e, size_t from);
+/* Reads up to max + 1 bytes of `path` (one more than allowed, so the
+ * loader can say "too large"). 0 with *buf (malloc'd) and *len, or a
+ * positive errno. */
+int config_read_file(const char *path, size_t max, char **buf, size_t *len);
 int config_errors_vreport(config_errors *e, const char *text, size_t len, const char *ptr,
                           bool key, size_t *reported, const char *fmt, va_list ap)
     __attribute__((format(printf, 7, 0)));

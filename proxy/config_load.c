@@ -435,33 +435,14 @@ int config_load_buffer(sp_config *c, const char *text, size_t len,
 
 int config_load_file(sp_config *c, const char *path, config_errors *errs)
 {
-    char eb[128];
-    size_t cap = CONFIG_MAX_FILE_BYTES + 1, n = 0;
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1, err = 0;
-    if (fd < 0)
-        err = path ? errno : EINVAL;
-    char *buf = fd >= 0 ? malloc(cap) : NULL;
-    if (fd >= 0 && !buf)
-        err = ENOMEM;
-    while (buf && !err && n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno != EINTR)
-            err = errno;
-        else if (r == 0)
-            break;
-        else if (r > 0)
-            n += (size_t)r;
-    }
-    if (fd >= 0)
-        close(fd);
-    int rc;
+    char eb[128], *buf;
+    size_t n;
+    int err = config_read_file(path, CONFIG_MAX_FILE_BYTES, &buf, &n), rc;
     if (err) {
-        rc = config_errors_add(errs, 0, 0, "cannot read: %s",
-                               strerror_r(err, eb, sizeof eb));
-        rc = rc ? rc : -EINVAL;
-    } else {
-        rc = config_load_buffer(c, buf, n, errs);
+        rc = config_errors_add(errs, 0, 0, "cannot read: %s", strerror_r(err, eb, sizeof eb));
+        return rc ? rc : -EINVAL;
     }
+    rc = config_load_buffer(c, buf, n, errs);
     free(buf);
     return rc;
 }

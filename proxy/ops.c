@@ -664,25 +664,6 @@ static void load_top(ctx *x, json_t *root, ops_state *o)
     }
 }
 
-/* Is a strictly after b? Errors without a position go last. */
-static bool later(const config_error *a, const config_error *b)
-{
-    if ((a->line == 0) != (b->line == 0))
-        return a->line == 0;
-    return a->line > b->line || (a->line == b->line && a->column > b->column);
-}
-
-/* This load's errors in file order (stable; few, so an insertion sort). */
-static void sort_errors(config_errors *e, size_t from)
-{
-    for (size_t i = from + 1; i < e->n; i++) {
-        config_error t = e->v[i];
-        size_t j = i;
-        for (; j > from && later(&e->v[j - 1], &t); j--)
-            e->v[j] = e->v[j - 1];
-        e->v[j] = t;
-    }
-}
 
 ops_state *ops_from_json_text(const char *text, size_t len, config_errors *errs)
 {
@@ -714,7 +695,7 @@ ops_state *ops_from_json_text(const char *text, size_t len, config_errors *errs)
     json_decref(root);
     if (x.rc == -ENOMEM)
         config_errors_add(errs, 0, 0, "out of memory");
-    sort_errors(errs, before);
+    config_errors_sort(errs, before);
     if (x.rc || errs->n > before) {
         ops_unref(o);
         return NULL;

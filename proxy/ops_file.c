@@ -18,27 +18,11 @@
 
 ops_state *ops_load(const char *path, config_errors *errs)
 {
-    char eb[128];
-    size_t cap = OPS_MAX_FILE_BYTES + 1, n = 0;
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1, err = 0;
-    if (fd < 0 && path && errno == ENOENT)
-        return ops_new();
-    if (fd < 0)
-        err = path ? errno : EINVAL;
-    char *buf = fd >= 0 ? malloc(cap) : NULL;
-    if (fd >= 0 && !buf)
-        err = ENOMEM;
-    while (buf && !err && n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno != EINTR)
-            err = errno;
-        else if (r == 0)
-            break;
-        else if (r > 0)
-            n += (size_t)r;
-    }
-    if (fd >= 0)
-        close(fd);
+    char eb[128], *buf;
+    size_t n;
+    int err = config_read_file(path, OPS_MAX_FILE_BYTES, &buf, &n);
+    if (err == ENOENT)
+        return ops_new(); /* no decisions yet */
     ops_state *o = NULL;
     if (err)
         config_errors_add(errs, 0, 0, "cannot read: %s",

@@ -479,27 +479,6 @@ static void version_of(const char *text, size_t len, char out[17])
     out[16] = '\0';
 }
 
-/* Is a strictly after b? Errors without a position go last. */
-static bool later(const config_error *a, const config_error *b)
-{
-    if ((a->line == 0) != (b->line == 0))
-        return a->line == 0;
-    return a->line > b->line || (a->line == b->line && a->column > b->column);
-}
-
-/* This load's errors in file order (stable; at most CONFIG_MAX_ERRORS + 2,
- * so an insertion sort). Sections are read in a fixed key order, so
- * without this a file's errors would not come out top to bottom. */
-static void sort_errors(config_errors *e, size_t from)
-{
-    for (size_t i = from + 1; i < e->n; i++) {
-        config_error t = e->v[i];
-        size_t j = i;
-        for (; j > from && later(&e->v[j - 1], &t); j--)
-            e->v[j] = e->v[j - 1];
-        e->v[j] = t;
-    }
-}
 
 rules *rules_load_buffer(const char *text, size_t len, config_errors *errs)
 {
@@ -530,7 +509,7 @@ rules *rules_load_buffer(const char *text, size_t len, config_errors *errs)
     json_decref(root);
     if (x.rc == -ENOMEM)
         config_errors_add(errs, 0, 0, "out of memory");
-    sort_errors(errs, before);
+    config_errors_sort(errs, before);
     if (!r)
         return NULL;
     version_of(text, len, r->version);
@@ -542,25 +521,9 @@ rules *rules_load_buffer(const char *text, size_t len, config_errors *errs)
 
 rules *rules_load_file(const char *path, config_errors *errs)
 {
-    char eb[128];
-    size_t cap = RULES_MAX_FILE_BYTES + 1, n = 0;
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1, err = 0;
-    if (fd < 0)
-        err = path ? errno : EINVAL;
-    char *buf = fd >= 0 ? malloc(cap) : NULL;
-    if (fd >= 0 && !buf)
-        err = ENOMEM;
-    while (buf && !err && n < cap) {
-        ssize_t rd = read(fd, buf + n, cap - n);
-        if (rd < 0 && errno != EINTR)
-            err = errno;
-        else if (rd == 0)
-            break;
-        else if (rd > 0)
-            n += (size_t)rd;
-    }
-    if (fd >= 0)
-        close(fd);
+    char eb[128], *buf;
+    size_t n;
+    int err = config_read_file(path, RULES_MAX_FILE_BYTES, &buf, &n);
     rules *r = NULL;
     if (err)
         config_errors_add(errs, 0, 0, "cannot read: %s",
