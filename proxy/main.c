@@ -17,6 +17,8 @@
 #include "ctl.h"
 #include "log.h"
 #include "ops.h"
+#include "replay.h"
+#include "report.h"
 #include "rules.h"
 #include "server.h"
 #include "xmltree.h"
@@ -38,7 +40,13 @@ static const char usage_text[] =
     "                                     validate config and rules files, print every error\n"
     "  shadowproxy ctl [--admin URL] [--token-file F] state|flip|shadow|reload|log-level ...\n"
     "                                     operate a running proxy (see shadowproxy ctl --help)\n"
-    "  shadowproxy version                print the version and library versions\n"
+    "  shadowproxy report [options] LOG...
+                                     summarize diff logs: per route, per field, drift,
+                                     reconciliation (see shadowproxy report --help)
+  shadowproxy replay LOG... --legacy URL --new URL [options]
+                                     re-send captured requests to both upstreams and
+                                     compare again (see shadowproxy replay --help)
+  shadowproxy version                print the version and library versions\n"
     "  shadowproxy --help                 this text\n"
     "\n"
     "serve options (flags override the config file):\n"
@@ -339,6 +347,8 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return rc;
     }
+    if (strcmp(cmd, "report") == 0)
+        return report_main(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) {
         /* Requests allocate and free the same sizes over and over, partly
          * across threads (the comparer frees what workers captured): keep
