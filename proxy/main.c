@@ -40,13 +40,13 @@ static const char usage_text[] =
     "                                     validate config and rules files, print every error\n"
     "  shadowproxy ctl [--admin URL] [--token-file F] state|flip|shadow|reload|log-level ...\n"
     "                                     operate a running proxy (see shadowproxy ctl --help)\n"
-    "  shadowproxy report [options] LOG...
-                                     summarize diff logs: per route, per field, drift,
-                                     reconciliation (see shadowproxy report --help)
-  shadowproxy replay LOG... --legacy URL --new URL [options]
-                                     re-send captured requests to both upstreams and
-                                     compare again (see shadowproxy replay --help)
-  shadowproxy version                print the version and library versions\n"
+    "  shadowproxy report [options] LOG...\n"
+    "                                     summarize diff logs: routes, fields, drift,\n"
+    "                                     reconciliation (shadowproxy report --help)\n"
+    "  shadowproxy replay LOG... --legacy URL --new URL [options]\n"
+    "                                     re-send captured requests to both upstreams\n"
+    "                                     and compare again (shadowproxy replay --help)\n"
+    "  shadowproxy version                print the version and library versions\n"
     "  shadowproxy --help                 this text\n"
     "\n"
     "serve options (flags override the config file):\n"
