@@ -14,7 +14,7 @@ VERSION := 0.1.0
 # Debian 12 packages: to build, to test, to benchmark.
 BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
               libjansson-dev libuv1-dev libssl-dev zlib1g-dev libxml2-dev
-TEST_DEBS  := python3 python3-pytest curl jq
+TEST_DEBS  := python3 python3-pytest curl jq chromium chromium-driver
 BENCH_DEBS := wrk nginx-light
 
 PKGS := libmicrohttpd libcurl jansson libuv openssl zlib libxml-2.0

@@ -19,11 +19,13 @@
 #include "metrics.h"
 #include "worker.h"
 
-typedef struct server {
+struct server {
     const sp_config *cfg;
+    const server_hooks *hooks; /* may be NULL */
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sigusr1, sighup;
-    uv_async_t worker_exit;
+    bool has_signals;
+    uv_async_t worker_exit, stop;
     worker *workers;
     int nworkers, running;
     analyzer *an;
@@ -34,7 +36,8 @@ typedef struct server {
     uv_timer_t state_debounce;
     bool watching;
     int signals_seen;
-} server;
+    int port; /* bound traffic port */
+};
 
 /* One SO_REUSEPORT socket per worker on the same address, so the kernel
  * spreads connections over the workers' loops. The first bind is a probe
@@ -179,11 +182,14 @@ static void on_worker_exit(uv_async_t *a)
         alive += !atomic_load(&s->workers[i].exited);
     if (alive > 0)
         return;
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigusr1, NULL);
-    uv_close((uv_handle_t *)&s->sighup, NULL);
+    if (s->has_signals) {
+        uv_close((uv_handle_t *)&s->sigterm, NULL);
+        uv_close((uv_handle_t *)&s->sigint, NULL);
+        uv_close((uv_handle_t *)&s->sigusr1, NULL);
+        uv_close((uv_handle_t *)&s->sighup, NULL);
+    }
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
+    uv_close((uv_handle_t *)&s->stop, NULL);
     if (s->watching) {
         uv_close((uv_handle_t *)&s->state_debounce, NULL);
         if (s->cfg->state_file) {
@@ -230,6 +236,7 @@ static int start_workers(server *s)
         }
         s->running++;
     }
+    s->port = port;
     char addr[300], nw[16];
     snprintf(addr, sizeof addr, "%s:%d", s->cfg->listen_host, port);
     snprintf(nw, sizeof nw, "%d", s->nworkers);
@@ -251,9 +258,26 @@ static int start_workers(server *s)
     return 0;
 }
 
+static void on_stop(uv_async_t *a)
+{
+    server *s = a->data;
+    if (s->signals_seen++ == 0)
+        drain_all(s);
+}
+
+void server_stop(server *s)
+{
+    uv_async_send(&s->stop);
+}
+
 int server_run(const sp_config *cfg, rules *r, ops_state *o)
 {
-    server s = {.cfg = cfg};
+    return server_run_with(cfg, r, o, NULL);
+}
+
+int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_hooks *hooks)
+{
+    server s = {.cfg = cfg, .hooks = hooks};
     s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
     signal(SIGPIPE, SIG_IGN);
     int rc = analyzer_start(&s.an, cfg);
@@ -279,9 +303,12 @@ int server_run(const sp_config *cfg, rules *r, ops_state *o)
     }
     uv_async_init(&s.loop, &s.worker_exit, on_worker_exit);
     s.worker_exit.data = &s;
+    uv_async_init(&s.loop, &s.stop, on_stop);
+    s.stop.data = &s;
+    s.has_signals = !(hooks && hooks->no_signals);
     uv_signal_t *sigs[] = {&s.sigterm, &s.sigint, &s.sigusr1, &s.sighup};
     int nums[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; s.has_signals && i < 4; i++) {
         uv_signal_init(&s.loop, sigs[i]);
         sigs[i]->data = &s;
         uv_signal_start(sigs[i], on_signal, nums[i]);
@@ -305,6 +332,8 @@ int server_run(const sp_config *cfg, rules *r, ops_state *o)
     if (exit_code == 0) {
         control_attach_workers(s.ctl, s.workers, s.running);
         watch_state_file(&s);
+        if (hooks && hooks->on_ready)
+            hooks->on_ready(&s, s.port, hooks->arg);
     }
     uv_run(&s.loop, UV_RUN_DEFAULT);
     if (s.adm)
@@ -315,6 +344,8 @@ int server_run(const sp_config *cfg, rules *r, ops_state *o)
     uv_loop_close(&s.loop);
     analyzer_stop(s.an); /* compares and writes what is queued */
     log_totals();
+    if (hooks && hooks->on_done)
+        hooks->on_done(hooks->arg);
     free(s.workers);
     control_free(s.ctl);
     metrics_shutdown(); /* no thread writes or scrapes any more */
