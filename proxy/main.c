@@ -349,7 +349,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "report") == 0)
         return report_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "serve") == 0) {
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "replay") == 0) {
         /* Requests allocate and free the same sizes over and over, partly
          * across threads (the comparer frees what workers captured): keep
          * freed memory in the arenas instead of returning it to the kernel
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
         if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed)
             json_object_seed(seed);
         xmltree_global_init();
-        int rc = cmd_serve(argc - 1, argv + 1);
+        int rc = strcmp(cmd, "serve") == 0 ? cmd_serve(argc - 1, argv + 1) : replay_main(argc - 1, argv + 1);
         curl_global_cleanup();
         return rc;
     }

@@ -1,0 +1,213 @@
+"""`shadowproxy replay`: captured traffic (a diff log in mode "all") re-sent
+through the same rules and comparison to real stub upstreams. The replayed
+verdicts must reproduce the original ones, the upstreams must receive the
+requests as the client sent them, requests that cannot be sent unaltered
+(cut or redacted bodies, redacted headers) are skipped and counted, and
+sampling decides the same way on every replay."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import SANITIZED, SLOW, SP_BIN
+
+RULES = {
+    "version": 1,
+    "defaults": {"compare": {"ignore": ["/**/updated_at"]}},
+    "routes": [
+        {"name": "customers", "match": {"path_glob": "/api/customers/*"}},
+        {"name": "invoices", "match": {"path_glob": "/api/invoices/*"},
+         "mirror": {"sample_percent": 50}},
+        {"name": "orders-create", "match": {"methods": ["POST"], "path": "/api/orders"}},
+    ],
+}
+
+
+def rules_file(tmp, doc=RULES):
+    path = os.path.join(tmp, "rules.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return path
+
+
+def run_replay(tmp, logs, legacy, new, *args, out="replay.jsonl", check=True):
+    out = os.path.join(tmp, out)
+    cmd = [SP_BIN, "replay", *logs, "--legacy", legacy, "--new", new, "--diff-log", out, *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * SLOW)
+    for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+        assert bad not in r.stderr, r.stderr[-4000:]
+    if check:
+        assert r.returncode == 0, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r, out
+
+
+def read_log(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data == b"" or data.endswith(b"\n")
+    return [json.loads(line) for line in data.split(b"\n")[:-1]]
+
+
+def capture(stubs, proxy, tmp, config=None):
+    """The original run: known traffic through a real proxy, mode all."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, config=config,
+              args=("--diff-log-mode", "all", "--rules", rules_file(tmp)))
+    sent = {}
+
+    def send(method, path, body=None, headers=None, rid=None):
+        h = {"X-Request-Id": rid, **(headers or {})}
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        r, _ = p.request(method, path, body=body, headers=h)
+        sent[rid] = r.status
+
+    for i in range(1, 9):  # odd ids lack lastname on new: mismatch
+        send("GET", f"/api/customers/{i}", rid=f"cust-{i}")
+    for i in range(1, 31):  # sampled at 50 %: some not mirrored
+        send("GET", f"/api/invoices/{i}", rid=f"inv-{i}")
+    for i in range(4):  # with customer_email both 201; without, 422 on new
+        doc = {"increment_id": f"10000{i}", "total": 19.99}
+        if i % 2 == 0:
+            doc["customer_email"] = f"c{i}@example.com"
+        send("POST", "/api/orders", body=json.dumps(doc, separators=(",", ":")), rid=f"ord-{i}")
+    send("POST", "/api/orders", body='{"customer_email":"a@b.c"}',
+         headers={"Authorization": "Bearer magento-secret"}, rid="ord-auth")
+    send("POST", "/api/orders", body=json.dumps({"customer_email": "x", "pad": "y" * 5000}),
+         rid="ord-big")
+    recs = p.wait_records(len(sent))
+    assert len(recs) == len(sent)
+    p.stop()
+    return p.diff_log, {r["id"]: r for r in recs}, legacy, new
+
+
+def summary_counts(stdout):
+    line = next(l for l in stdout.splitlines() if l.startswith("verdicts against the original"))
+    same = int(line.split(":")[1].split("same")[0])
+    changed = int(line.split(",")[1].split("changed")[0])
+    return same, changed
+
+
+def test_replay_reproduces_verdicts_and_requests(tmp, stubs, proxy):
+    log, orig, legacy, new = capture(stubs, proxy, tmp,
+                                     config={"diff_log": {"max_body_bytes": 4096}})
+    assert orig["ord-big"]["request"].get("body_truncated") is True
+    assert orig["ord-auth"]["request"]["headers"][-0] is not None
+    verdicts = {rid: r["verdict"] for rid, r in orig.items()}
+    assert {verdicts["cust-1"], verdicts["cust-2"]} == {"mismatch", "match"}
+    assert "skipped" in verdicts.values()  # sampling at 50 % left some out
+    l2, n2 = stubs("legacy2", profile="legacy"), stubs("new2", profile="new")
+    r, out = run_replay(tmp, [log], l2.url, n2.url, "--rules", rules_file(tmp),
+                        "--concurrency", "4")
+    replayed = {rec["id"]: rec for rec in read_log(out)}
+    # cut body and redacted Authorization: skipped and counted, never sent
+    assert set(replayed) == set(orig) - {"ord-big", "ord-auth"}
+    assert "request body cut" in r.stdout and "redacted header" in r.stdout
+    assert "skipped 2 record(s)" in r.stdout
+    for rid, rec in replayed.items():
+        assert rec["verdict"] == verdicts[rid], (rid, rec["verdict"], verdicts[rid])
+        assert rec["route"] == orig[rid]["route"]
+    assert summary_counts(r.stdout) == (len(replayed), 0)
+    # The upstreams got what the client sent: same target, same body bytes,
+    # the recorded request id.
+    got = {q["headers_map"]["x-request-id"]: q for q in with_map(l2.requests())}
+    first = {q["headers_map"]["x-request-id"]: q for q in with_map(legacy.requests())}
+    assert set(got) == set(replayed)
+    for rid in got:
+        assert got[rid]["target"] == first[rid]["target"]
+        assert got[rid]["method"] == first[rid]["method"]
+        assert got[rid]["body_sha256"] == first[rid]["body_sha256"], rid
+    # pipes get no progress line
+    assert "\x1b[K" not in r.stderr and "ETA" not in r.stderr
+
+
+def with_map(reqs):
+    for q in reqs:
+        q["headers_map"] = {k.lower(): v for k, v in q["headers"]}
+    return reqs
+
+
+def test_sampling_same_on_every_replay(tmp, stubs, proxy):
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    not_sampled = {rid for rid, r in orig.items() if r.get("reason") == "not sampled"}
+    assert 3 <= len(not_sampled) <= 27
+    runs = []
+    for k in range(2):
+        _, out = run_replay(tmp, [log], legacy.url, new.url, "--rules", rules_file(tmp),
+                            out=f"again-{k}.jsonl")
+        runs.append({r["id"] for r in read_log(out) if r.get("reason") == "not sampled"})
+    assert runs[0] == runs[1] == not_sampled
+
+
+def test_set_header_gives_back_redacted_credentials(tmp, stubs, proxy):
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    l2 = stubs("legacy2", profile="legacy")
+    r, out = run_replay(tmp, [log], l2.url, new.url, "--rules", rules_file(tmp),
+                        "--route", "orders-create", "-H", "Authorization: Bearer replay-token")
+    ids = {rec["id"] for rec in read_log(out)}
+    assert "ord-auth" in ids and not any(i.startswith("inv-") for i in ids)
+    auth = [v for q in l2.requests() for k, v in q["headers"] if k.lower() == "authorization"]
+    assert auth and set(auth) == {"Bearer replay-token"}
+    # the credential is redacted in the new log as in any other
+    assert "replay-token" not in open(out).read()
+
+
+def test_changed_verdicts_reported(tmp, stubs, proxy):
+    """Replaying against a fixed new side: the customers mismatches are gone."""
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    fixed = stubs("fixed", profile="legacy")  # behaves like legacy: everything matches
+    r, out = run_replay(tmp, [log], legacy.url, fixed.url, "--rules", rules_file(tmp))
+    was_mismatch = {rid for rid, rec in orig.items() if rec["verdict"] == "mismatch"
+                    and rid not in ("ord-auth",)}
+    assert was_mismatch
+    same, changed = summary_counts(r.stdout)
+    assert changed == len(was_mismatch)
+    assert "changed  cust-1  mismatch -> match" in r.stdout
+
+
+def test_progress_on_request_and_rate(tmp, stubs, proxy):
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    r, out = run_replay(tmp, [log], legacy.url, new.url, "--rate", "200/s", "--progress",
+                        "--rules", rules_file(tmp))
+    assert "\x1b[K" in r.stderr and "ETA" in r.stderr and "mismatches" in r.stderr
+    secs = float(r.stdout.split(" in ")[1].split(" s")[0])
+    assert secs >= (len(orig) - 2) / 200 * 0.9  # paced, not a burst
+
+
+def test_gzip_log_torn_line_and_existing_output(tmp, stubs, proxy):
+    import gzip
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    data = open(log, "rb").read()
+    gz = os.path.join(tmp, "orig.jsonl.gz")
+    with gzip.open(gz, "wb") as f:
+        f.write(data + b'{"v":1,"id":"torn","method":"GET"')  # cut by kill -9
+    r, out = run_replay(tmp, [gz], legacy.url, new.url, "--rules", rules_file(tmp))
+    assert len(read_log(out)) == len(orig) - 1  # ord-auth: redacted Authorization
+    assert "1 torn" in r.stderr
+    # an existing output is never mixed into
+    r, _ = run_replay(tmp, [gz], legacy.url, new.url, check=False)
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+    r, _ = run_replay(tmp, [gz], legacy.url, new.url, "--overwrite")
+    assert r.returncode == 0
+
+
+@pytest.mark.parametrize("args,msg", [
+    ((), "--legacy and --new"),
+    (("--legacy", "http://127.0.0.1:1", "--new", "ftp://x"), "URL"),
+    (("--legacy", "http://127.0.0.1:1", "--new", "http://127.0.0.1:2", "--rate", "fast"), "--rate"),
+    (("--legacy", "http://127.0.0.1:1", "--new", "http://127.0.0.1:2", "-H", "no colon"), "--set-header"),
+])
+def test_usage_errors(tmp, args, msg):
+    log = os.path.join(tmp, "x.jsonl")
+    open(log, "w").close()
+    r = subprocess.run([SP_BIN, "replay", log, *args, "-d", os.path.join(tmp, "o.jsonl")],
+                       capture_output=True, text=True, timeout=10 * SLOW)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_unreadable_log_fails(tmp, stubs):
+    legacy = stubs("legacy")
+    r, _ = run_replay(tmp, [os.path.join(tmp, "missing.jsonl")], legacy.url, legacy.url,
+                      check=False)
+    assert r.returncode == 1 and "missing.jsonl" in r.stderr
