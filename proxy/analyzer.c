@@ -10,6 +10,7 @@
 
 #include "body.h"
 #include "compare.h"
+#include "live.h"
 #include "log.h"
 #include "record.h"
 
@@ -41,7 +42,13 @@ struct analyzer {
     uint64_t failed_since_ok, failed_since_log;
     time_t last_error_log;
     metrics_shard *shard;     /* labelled metrics: verdicts and paths by route */
+    live *live;               /* the dashboard's view: minute counts, recent records */
 };
+
+live *analyzer_live(analyzer *a)
+{
+    return a ? a->live : NULL;
+}
 
 void analyzer_set_mode(analyzer *a, diff_log_mode mode)
 {
@@ -279,6 +286,7 @@ static int analyze(analyzer *a, analysis_job *j)
     metric_verdict(v);
     const char *route_name = j->route ? j->route->name : "default";
     metrics_verdict_route(a->shard, route_name, v);
+    live_count(a->live, route_name, v, live_now_ms());
     if (v == VERDICT_MISMATCH) {
         size_t i;
         json_t *d;
@@ -322,6 +330,10 @@ static int analyze(analyzer *a, analysis_job *j)
             added = 1;
         else
             metric_add(METRIC_records_lost, 1);
+        if (line && live_keeps(v)) {
+            live_add(a->live, rec, line, len); /* takes the line: no copy */
+            line = NULL;
+        }
         free(line);
         json_decref(rec);
     }
@@ -406,8 +418,14 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
         .nheaders = cfg->ncompare_headers,
         .max_differences = cfg->max_differences,
     };
+    a->live = live_new(NULL);
+    if (!a->live) {
+        free(a);
+        return -ENOMEM;
+    }
     int rc = difflog_open(&a->log, cfg->diff_log_path);
     if (rc != 0) {
+        live_free(a->live);
         free(a);
         return rc;
     }
@@ -416,6 +434,7 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
     rc = pthread_create(&a->thread, NULL, analyzer_main, a);
     if (rc != 0) {
         difflog_close(&a->log);
+        live_free(a->live);
         free(a);
         return -rc;
     }
@@ -445,5 +464,6 @@ void analyzer_stop(analyzer *a)
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     free(a->batch);
+    live_free(a->live);
     free(a);
 }

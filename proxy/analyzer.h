@@ -55,6 +55,9 @@ void analyzer_request_reopen(analyzer *a);
 int analyzer_write_error(analyzer *a);
 /* Which records are written from now on (a reload of diff_log.mode). */
 void analyzer_set_mode(analyzer *a, diff_log_mode mode);
+/* The dashboard's live view (live.h), fed by this thread; lives as long as
+ * the analyzer. NULL for a NULL analyzer. */
+struct live *analyzer_live(analyzer *a);
 /* Compares and writes everything queued, then joins the thread. */
 void analyzer_stop(analyzer *a);
 

@@ -97,6 +97,8 @@ void control_free(control *c)
 
 const sp_config *control_config(control *c) { return c->cfg; }
 
+struct live *control_live(control *c) { return analyzer_live(c->an); }
+
 /* ---- state --------------------------------------------------------------- */
 
 static sp_side effective_authority(const control *c, const route *rt)

@@ -52,6 +52,10 @@ char *control_metrics(control *c, size_t *len);
 /* The config (immutable for the process's life). */
 const sp_config *control_config(control *c);
 
+/* The dashboard's live view (live.h: minute counts, recent records), fed
+ * by the comparer; thread-safe. NULL when there is none. */
+struct live *control_live(control *c);
+
 /* ---- for the server (main thread) ---- */
 struct analyzer;
 struct worker;
