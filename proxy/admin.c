@@ -1,9 +1,13 @@
-/* admin: the admin HTTP API. See admin.h and docs/operations.md.
+/* admin: the admin HTTP API's listener, authorization and routing. See
+ * admin.h and docs/operations.md. The JSON endpoints are in admin_api.c,
+ * the dashboard page, login and session cookie in admin_dash.c.
  *
  *   client ──► MHD (own thread per connection, poll) ──► on_request
  *                 first call: who, Content-Length > 64 KiB → 401/413 at once
  *                 body calls: bounded buffer
- *                 last call:  auth → route table → handler → JSON reply
+ *                 last call:  auth (Bearer, session cookie, or open without a
+ *                             token) → browser checks (admin_dash.c) → route
+ *                             table → handler → reply
  *
  * Threads: MHD_USE_THREAD_PER_CONNECTION with poll() rather than one
  * select() thread: the proxy raises its descriptor limit and holds
@@ -12,15 +16,13 @@
  * liveness probe on /healthz. At most ADMIN_MAX_CONNECTIONS threads. */
 #include "admin.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <jansson.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,38 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin_int.h"
 #include "log.h"
-#include "probe.h"
-
-#define DIGEST_LEN 32
-
-struct admin {
-    control *c;
-    const sp_config *cfg;
-    struct MHD_Daemon *mhd;
-    int port;
-    bool has_token;
-    unsigned char token_digest[DIGEST_LEN]; /* SHA-256 of the token; the token itself is not kept */
-};
-
-/* One request: its client address and its body, bounded. */
-typedef struct admin_req {
-    char who[INET6_ADDRSTRLEN + 16];
-    char *body;
-    size_t len;
-    bool too_large;
-    bool answered; /* a response was queued on the first call */
-} admin_req;
-
-/* What a handler produces. */
-typedef struct reply {
-    unsigned status;
-    json_t *json;      /* owned; or */
-    char *text;        /* malloc'd, with len */
-    size_t len;
-    const char *ctype; /* for text */
-    const char *allow; /* for 405 */
-} reply;
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -73,28 +45,12 @@ static void set_err(char *err, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-static reply json_reply(unsigned status, json_t *j)
-{
-    return (reply){.status = status, .json = j};
-}
 
-/* {"error": message} */
-static reply error_reply(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static reply error_reply(unsigned status, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return json_reply(status, json_pack("{s:s}", "error", msg));
-}
-
-static void sha256(const void *data, size_t len, unsigned char out[DIGEST_LEN])
+static void sha256(const void *data, size_t len, unsigned char out[ADMIN_DIGEST_LEN])
 {
     unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != DIGEST_LEN)
-        memset(out, 0, DIGEST_LEN); /* cannot happen; a zero digest matches no token */
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != ADMIN_DIGEST_LEN)
+        memset(out, 0, ADMIN_DIGEST_LEN); /* cannot happen; a zero digest matches no token */
 }
 
 bool admin_addr_is_loopback(const struct sockaddr *sa)
@@ -208,13 +164,21 @@ static int resolve_token(admin *a, char *err, size_t errsize)
     return 0;
 }
 
+bool admin_token_matches(const admin *a, const char *cand)
+{
+    unsigned char d[ADMIN_DIGEST_LEN];
+    sha256(cand, strlen(cand), d);
+    return a->has_token && CRYPTO_memcmp(d, a->token_digest, ADMIN_DIGEST_LEN) == 0 &&
+           *cand != '\0';
+}
+
 /* Constant time in the token's content and length: both sides are hashed
  * and the digests compared with CRYPTO_memcmp. A missing header, another
- * scheme and a wrong token take the same path. */
-static bool authorized(const admin *a, struct MHD_Connection *conn)
+ * scheme and a wrong token take the same path; then the session cookie. */
+static admin_auth auth_of(const admin *a, struct MHD_Connection *conn)
 {
     if (!a->has_token)
-        return true;
+        return ADMIN_AUTH_OPEN;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *cand = "";
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
@@ -222,410 +186,136 @@ static bool authorized(const admin *a, struct MHD_Connection *conn)
         while (*cand == ' ')
             cand++;
     }
-    unsigned char d[DIGEST_LEN];
-    sha256(cand, strlen(cand), d);
-    return CRYPTO_memcmp(d, a->token_digest, DIGEST_LEN) == 0 && *cand != '\0';
-}
-
-/* ---- JSON request bodies ---------------------------------------------------- */
-
-/* Parses the body as a JSON object whose keys are all in `allowed`
- * (NULL-terminated). NULL with *r set to a 400 otherwise. */
-static json_t *body_object(const admin_req *rq, const char *const *allowed, reply *r)
-{
-    json_error_t e;
-    if (rq->len == 0) {
-        *r = error_reply(400, "the request body must be a JSON object");
-        return NULL;
-    }
-    json_t *o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &e);
-    if (!o) {
-        *r = error_reply(400, "invalid JSON at line %d, column %d: %s", e.line, e.column, e.text);
-        return NULL;
-    }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        *r = error_reply(400, "the request body must be a JSON object");
-        return NULL;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        bool known = false;
-        for (const char *const *p = allowed; *p && !known; p++)
-            known = strcmp(*p, k) == 0;
-        if (!known) {
-            char list[256] = "";
-            for (const char *const *p = allowed; *p; p++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
-                         p == allowed ? "" : ", ", *p);
-            *r = error_reply(400, "unknown key \"%s\" (expected %s)", k, list);
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
-/* The optional "route": a non-empty string, or absent/null (global). */
-static bool body_route(json_t *o, const char **route, reply *r)
-{
-    json_t *v = json_object_get(o, "route");
-    *route = NULL;
-    if (!v || json_is_null(v))
-        return true;
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        *r = error_reply(400, "\"route\" must be a route name (a non-empty string), or absent for all routes");
-        return false;
-    }
-    *route = json_string_value(v);
-    return true;
-}
-
-/* ---- state lookups for old -> new ------------------------------------------ */
-
-/* state[section]["routes"][route], else state[section]["global"]. Borrowed. */
-static json_t *effective(json_t *state, const char *section, const char *route)
-{
-    json_t *s = json_object_get(state, section);
-    json_t *v = route ? json_object_get(json_object_get(s, "routes"), route) : NULL;
-    return v ? v : json_object_get(s, "global");
-}
-
-/* A copy of effective(...), or null. */
-static json_t *effective_copy(json_t *state, const char *section, const char *route)
-{
-    json_t *v = effective(state, section, route);
-    return v ? json_deep_copy(v) : json_null();
-}
-
-/* {"ok", "message", "scope", "route", "old", "new", "persisted"[, "warning"]}. */
-static reply change_reply(int rc, const char *msg, const char *route, json_t *old, json_t *new_)
-{
-    json_t *j = json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:b}", "ok", 1, "message", msg,
-                          "scope", route ? "route" : "global", "route",
-                          route ? json_string(route) : json_null(), "old", old, "new", new_,
-                          "persisted", rc != -EIO);
-    if (j && rc == -EIO)
-        json_object_set_new(j, "warning", json_string(msg));
-    return json_reply(200, j);
-}
-
-/* control's error codes as HTTP. */
-static reply control_error(int rc, const char *msg)
-{
-    if (rc == -ENOENT)
-        return error_reply(404, "%s", *msg ? msg : "no such route");
-    if (rc == -EINVAL)
-        return error_reply(400, "%s", *msg ? msg : "invalid value");
-    return error_reply(500, "%s", *msg ? msg : strerror(-rc));
-}
-
-/* ---- endpoints -------------------------------------------------------------- */
-
-typedef reply (*handler_fn)(admin *a, admin_req *rq);
-
-static reply h_healthz(admin *a, admin_req *rq)
-{
-    (void)a, (void)rq;
-    return json_reply(200, json_pack("{s:s}", "status", "ok"));
-}
-
-static reply h_state(admin *a, admin_req *rq)
-{
-    (void)rq;
-    json_t *s = control_state(a->c);
-    return s ? json_reply(200, s) : error_reply(500, "out of memory");
-}
-
-static reply h_metrics(admin *a, admin_req *rq)
-{
-    (void)rq;
-    size_t len = 0;
-    char *text = control_metrics(a->c, &len);
-    if (!text)
-        return error_reply(500, "out of memory");
-    return (reply){.status = 200, .text = text, .len = len,
-                   .ctype = "text/plain; version=0.0.4; charset=utf-8"};
-}
-
-static reply h_authority(admin *a, admin_req *rq)
-{
-    static const char *const keys[] = {"side", "route", NULL};
-    reply r;
-    json_t *o = body_object(rq, keys, &r);
-    if (!o)
-        return r;
-    const char *route;
-    json_t *sv = json_object_get(o, "side");
-    sp_side side;
-    if (!body_route(o, &route, &r)) {
-        /* r says why */
-    } else if (!json_is_string(sv) || config_parse_side(json_string_value(sv), &side) != 0) {
-        r = error_reply(400, "\"side\" must be \"legacy\" or \"new\"");
-    } else {
-        char msg[512] = "";
-        json_t *before = control_state(a->c);
-        int rc = control_set_authority(a->c, route, side, rq->who, msg, sizeof msg);
-        if (rc == 0 || rc == -EIO) {
-            json_t *after = control_state(a->c);
-            r = change_reply(rc, *msg ? msg : "authority set", route,
-                             json_pack("{s:o}", "authority", effective_copy(before, "authority", route)),
-                             json_pack("{s:o}", "authority", effective_copy(after, "authority", route)));
-            json_decref(after);
-        } else {
-            r = control_error(rc, msg);
-        }
-        json_decref(before);
-    }
-    json_decref(o);
-    return r;
-}
-
-/* "action" → control_set_shadow's paused/sample arguments. */
-static bool shadow_args(json_t *o, int *paused, double *sample, reply *r)
-{
-    const char *action = json_string_value(json_object_get(o, "action"));
-    json_t *pv = json_object_get(o, "percent");
-    *paused = -1;
-    *sample = -1;
-    if (!action || (strcmp(action, "pause") && strcmp(action, "resume") && strcmp(action, "sample"))) {
-        *r = error_reply(400, "\"action\" must be \"pause\", \"resume\" or \"sample\"");
-        return false;
-    }
-    if (strcmp(action, "sample") != 0) {
-        if (pv) {
-            *r = error_reply(400, "\"percent\" goes with \"action\": \"sample\" only");
-            return false;
-        }
-        *paused = strcmp(action, "pause") == 0;
-        return true;
-    }
-    if (!json_is_number(pv) || json_number_value(pv) < 0 || json_number_value(pv) > 100) {
-        *r = error_reply(400, "\"sample\" needs \"percent\": a number from 0 to 100");
-        return false;
-    }
-    *sample = json_number_value(pv);
-    return true;
-}
-
-static reply h_shadow(admin *a, admin_req *rq)
-{
-    static const char *const keys[] = {"action", "percent", "route", NULL};
-    reply r;
-    json_t *o = body_object(rq, keys, &r);
-    if (!o)
-        return r;
-    const char *route;
-    int paused;
-    double sample;
-    if (body_route(o, &route, &r) && shadow_args(o, &paused, &sample, &r)) {
-        char msg[512] = "";
-        json_t *before = control_state(a->c);
-        int rc = control_set_shadow(a->c, route, paused, sample, rq->who, msg, sizeof msg);
-        if (rc == 0 || rc == -EIO) {
-            json_t *after = control_state(a->c);
-            r = change_reply(rc, *msg ? msg : "shadow set", route,
-                             effective_copy(before, "shadow", route),
-                             effective_copy(after, "shadow", route));
-            json_decref(after);
-        } else {
-            r = control_error(rc, msg);
-        }
-        json_decref(before);
-    }
-    json_decref(o);
-    return r;
-}
-
-static json_t *rules_version(json_t *state)
-{
-    json_t *v = json_object_get(json_object_get(state, "rules"), "version");
-    return v ? json_deep_copy(v) : json_null();
-}
-
-static reply h_reload(admin *a, admin_req *rq)
-{
-    if (rq->len > 0) {
-        static const char *const none[] = {NULL};
-        reply r;
-        json_t *o = body_object(rq, none, &r); /* accept {} only */
-        if (!o)
-            return r;
-        json_decref(o);
-    }
-    json_t *before = control_state(a->c), *errors = NULL;
-    int rc = control_reload(a->c, rq->who, &errors);
-    reply r;
-    if (rc == 0) {
-        json_t *after = control_state(a->c);
-        r = json_reply(200, json_pack("{s:b, s:s, s:{s:o}, s:{s:o}}", "ok", 1, "message",
-                                      "rules reloaded", "old", "version", rules_version(before),
-                                      "new", "version", rules_version(after)));
-        json_decref(after);
-    } else if (rc == -EINVAL) {
-        r = json_reply(422, json_pack("{s:s, s:o}", "error",
-                                      "the rules file is invalid; the old rules stay in use",
-                                      "errors", errors ? errors : json_array()));
-        errors = NULL;
-    } else {
-        r = error_reply(500, "reload failed: %s", strerror(-rc));
-    }
-    json_decref(errors);
-    json_decref(before);
-    return r;
-}
-
-static reply h_log_level(admin *a, admin_req *rq)
-{
-    static const char *const keys[] = {"level", NULL};
-    reply r;
-    json_t *o = body_object(rq, keys, &r);
-    if (!o)
-        return r;
-    const char *level = json_string_value(json_object_get(o, "level"));
-    log_level l;
-    if (!level || log_parse_level(level, &l) != 0) {
-        r = error_reply(400, "\"level\" must be \"error\", \"warn\", \"info\" or \"debug\"");
-    } else if (control_set_log_level(a->c, level, rq->who) != 0) {
-        r = error_reply(400, "log level \"%s\" refused", level);
-    } else {
-        char msg[64];
-        snprintf(msg, sizeof msg, "log level set to %s", level);
-        r = json_reply(200, json_pack("{s:b, s:s, s:s}", "ok", 1, "level", level, "message", msg));
-    }
-    json_decref(o);
-    return r;
-}
-
-/* ---- /readyz ------------------------------------------------------------------ */
-
-/* Adds the names of control_ready's failing parts ("rules": false, or
- * {"ok": false, "error": ...}) to `failing`, and a sentence to msg. */
-static void ready_failures(json_t *ready, json_t *failing, char *msg, size_t size)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(ready, k, v) {
-        json_t *ok = json_is_object(v) ? json_object_get(v, "ok") : v;
-        if (!json_is_false(ok))
-            continue;
-        const char *why = json_string_value(json_object_get(v, "error"));
-        json_array_append_new(failing, json_string(k));
-        size_t at = strlen(msg);
-        snprintf(msg + at, size - at, "%s%s not ready%s%s", at ? "; " : "", k, why ? ": " : "",
-                 why ? why : "");
-    }
-}
-
-static reply h_readyz(admin *a, admin_req *rq)
-{
-    (void)rq;
-    bool ready = false;
-    json_t *body = control_ready(a->c, &ready);
-    if (!json_is_object(body)) {
-        json_decref(body);
-        body = json_object();
-    }
-    json_t *failing = json_array(), *ups = json_object();
-    char msg[1024] = "";
-    ready_failures(body, failing, msg, sizeof msg);
-    static const char *const sides[2] = {"legacy", "new"};
-    const char *urls[2] = {a->cfg->upstream[SIDE_LEGACY].url, a->cfg->upstream[SIDE_NEW].url};
-    probe_result p[2];
-    probe_urls(urls, 2, ADMIN_PROBE_TIMEOUT_MS, p);
-    for (int i = 0; i < 2; i++) {
-        json_t *u = json_pack("{s:s, s:b}", "address", p[i].address, "ok", p[i].ok);
-        if (!p[i].ok) {
-            json_object_set_new(u, "error", json_string(p[i].error));
-            char name[32];
-            snprintf(name, sizeof name, "upstream.%s", sides[i]);
-            json_array_append_new(failing, json_string(name));
-            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s%s upstream %s unreachable: %s",
-                     *msg ? "; " : "", sides[i], p[i].address, p[i].error);
-        }
-        json_object_set_new(ups, sides[i], u);
-    }
-    if (json_array_size(failing) > 0)
-        ready = false;
-    if (!ready && !*msg)
-        snprintf(msg, sizeof msg, "not ready");
-    json_object_set_new(body, "upstreams", ups);
-    json_object_set_new(body, "ready", json_boolean(ready));
-    json_object_set_new(body, "failing", failing);
-    json_object_set_new(body, "message", json_string(ready ? "ready" : msg));
-    return json_reply(ready ? 200 : 503, body);
+    if (admin_token_matches(a, cand))
+        return ADMIN_AUTH_BEARER;
+    return admin_session_ok(a, conn) ? ADMIN_AUTH_COOKIE : ADMIN_AUTH_REFUSED;
 }
 
 /* ---- routing ---------------------------------------------------------------- */
 
+enum {
+    EP_PUBLIC = 1, /* answers without auth (it decides what to show) */
+    EP_PREFIX = 2, /* also PATH/anything */
+    EP_FORM = 4,   /* a browser form may post it: no dashboard header needed */
+    EP_PROBE = 8,  /* no browser checks (liveness probes) */
+};
+
 typedef struct endpoint {
     const char *path;
     const char *method; /* GET endpoints also answer HEAD */
-    handler_fn fn;
+    admin_handler fn;
+    unsigned flags;
 } endpoint;
 
 static const endpoint endpoints[] = {
-    {"/healthz", "GET", h_healthz},    {"/readyz", "GET", h_readyz},
-    {"/state", "GET", h_state},        {"/metrics", "GET", h_metrics},
-    {"/authority", "POST", h_authority}, {"/shadow", "POST", h_shadow},
-    {"/reload", "POST", h_reload},     {"/log-level", "PUT", h_log_level},
+    {"/healthz", "GET", admin_h_healthz, EP_PUBLIC | EP_PROBE},
+    {"/readyz", "GET", admin_h_readyz, 0},
+    {"/state", "GET", admin_h_state, 0},
+    {"/metrics", "GET", admin_h_metrics, 0},
+    {"/authority", "POST", admin_h_authority, 0},
+    {"/shadow", "POST", admin_h_shadow, 0},
+    {"/reload", "POST", admin_h_reload, 0},
+    {"/log-level", "PUT", admin_h_log_level, 0},
+    {"/api/live", "GET", admin_h_live, 0},
+    {"/api/recent", "GET", admin_h_recent, EP_PREFIX},
+    {"/", "GET", admin_h_page, EP_PUBLIC},
+    {"/login", "POST", admin_h_login, EP_PUBLIC | EP_FORM},
+    {"/logout", "POST", admin_h_logout, EP_PUBLIC | EP_FORM},
 };
 
-static reply dispatch(admin *a, admin_req *rq, const char *url, const char *method)
+static const endpoint *find_endpoint(const char *url)
 {
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         const endpoint *e = &endpoints[i];
-        if (strcmp(url, e->path) != 0)
-            continue;
-        bool get = strcmp(e->method, "GET") == 0;
-        if (strcmp(method, e->method) != 0 && !(get && strcmp(method, "HEAD") == 0)) {
-            reply r = error_reply(405, "%s does not allow %s; use %s", e->path, method, e->method);
-            r.allow = get ? "GET, HEAD" : e->method;
-            return r;
-        }
-        if (rq->too_large)
-            return error_reply(413, "request body over %zu bytes", ADMIN_MAX_BODY);
-        return e->fn(a, rq);
+        size_t n = strlen(e->path);
+        if (strcmp(url, e->path) == 0 ||
+            ((e->flags & EP_PREFIX) && strncmp(url, e->path, n) == 0 && url[n] == '/'))
+            return e;
     }
-    return error_reply(404, "no endpoint %s (see docs/operations.md)", url);
+    return NULL;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *r)
+static bool is_public(const endpoint *e)
 {
-    char *buf = r->text;
-    size_t len = r->len;
-    const char *ctype = r->ctype;
-    if (!buf) {
-        char *js = r->json ? json_dumps(r->json, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
-        json_decref(r->json);
-        if (!js) {
-            r->status = 500;
-            js = strdup("{\"error\": \"out of memory\"}");
-        }
-        len = js ? strlen(js) : 0;
-        buf = malloc(len + 2);
-        if (buf) { /* with a final newline, for people using curl */
-            if (len)
-                memcpy(buf, js, len);
-            buf[len++] = '\n';
-        } else {
-            len = 0;
-        }
-        free(js);
-        ctype = "application/json";
+    return e && (e->flags & EP_PUBLIC);
+}
+
+static admin_reply dispatch(admin *a, admin_req *rq, const endpoint *e)
+{
+    if (!e)
+        return admin_error_reply(404, "no endpoint %s (see docs/operations.md)", rq->url);
+    bool get = strcmp(e->method, "GET") == 0;
+    if (strcmp(rq->method, e->method) != 0 && !(get && strcmp(rq->method, "HEAD") == 0)) {
+        admin_reply r =
+            admin_error_reply(405, "%s does not allow %s; use %s", e->path, rq->method, e->method);
+        r.allow = get ? "GET, HEAD" : e->method;
+        return r;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
-    free(buf);
+    if (rq->too_large)
+        return admin_error_reply(413, "request body over %zu bytes", ADMIN_MAX_BODY);
+    return e->fn(a, rq);
+}
+
+/* JSON (indented, with a final newline, for people using curl), or text. */
+static char *reply_body(admin_reply *r, size_t *len, const char **ctype)
+{
+    if (r->text) {
+        *len = r->len;
+        *ctype = r->ctype;
+        return r->text;
+    }
+    char *js = r->json ? json_dumps(r->json, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
+    json_decref(r->json);
+    r->json = NULL;
+    if (!js) {
+        r->status = 500;
+        js = strdup("{\"error\": \"out of memory\"}");
+    }
+    size_t n = js ? strlen(js) : 0;
+    char *buf = malloc(n + 2);
+    if (buf) {
+        if (n)
+            memcpy(buf, js, n);
+        buf[n++] = '\n';
+    } else {
+        n = 0;
+    }
+    free(js);
+    *len = n;
+    *ctype = "application/json";
+    return buf;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, admin_reply *r)
+{
+    size_t len = 0;
+    const char *ctype = NULL;
+    char *buf = reply_body(r, &len, &ctype);
+    struct MHD_Response *resp =
+        r->persistent ? MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_PERSISTENT)
+                      : MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
+    if (!r->persistent)
+        free(buf);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"shadowproxy-admin\"");
+    if (r->csp) {
+        MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    }
+    if (r->location)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->cookie);
     enum MHD_Result ok = MHD_queue_response(conn, r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -636,7 +326,7 @@ static enum MHD_Result send_unauthorized(struct MHD_Connection *conn, const admi
                                          const char *url)
 {
     log_event(LOG_WARN, "admin_unauthorized", "who", rq->who, "path", url, NULL);
-    reply r = json_reply(401, json_pack("{s:s}", "error", "unauthorized"));
+    admin_reply r = admin_json_reply(401, json_pack("{s:s}", "error", "unauthorized"));
     return send_reply(conn, &r);
 }
 
@@ -650,6 +340,7 @@ static bool declared_too_large(struct MHD_Connection *conn)
     unsigned long long n = strtoull(cl, &end, 10);
     return errno != 0 || n > ADMIN_MAX_BODY;
 }
+
 
 static enum MHD_Result first_call(admin *a, struct MHD_Connection *conn, const char *url,
                                   void **con_cls)
@@ -665,9 +356,9 @@ static enum MHD_Result first_call(admin *a, struct MHD_Connection *conn, const c
         return MHD_YES; /* read the body, answer at the end */
     /* Do not read a body we will refuse anyway. */
     rq->answered = true;
-    if (strcmp(url, "/healthz") != 0 && !authorized(a, conn))
+    if (!is_public(find_endpoint(url)) && auth_of(a, conn) == ADMIN_AUTH_REFUSED)
         return send_unauthorized(conn, rq, url);
-    reply r = error_reply(413, "request body over %zu bytes", ADMIN_MAX_BODY);
+    admin_reply r = admin_error_reply(413, "request body over %zu bytes", ADMIN_MAX_BODY);
     return send_reply(conn, &r);
 }
 
@@ -690,6 +381,7 @@ static void append_body(admin_req *rq, const char *data, size_t n)
     rq->len += n;
 }
 
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -707,9 +399,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->answered)
         return MHD_YES;
     rq->answered = true;
-    if (strcmp(url, "/healthz") != 0 && !authorized(a, conn))
+    rq->conn = conn;
+    rq->url = url;
+    rq->method = method;
+    rq->auth = auth_of(a, conn);
+    const endpoint *e = find_endpoint(url);
+    if (!is_public(e) && rq->auth == ADMIN_AUTH_REFUSED)
         return send_unauthorized(conn, rq, url);
-    reply r = dispatch(a, rq, url, method);
+    admin_reply r;
+    if ((e && (e->flags & EP_PROBE)) || !admin_browser_refused(a, rq, e && (e->flags & EP_FORM), &r))
+        r = dispatch(a, rq, e);
     log_event(LOG_DEBUG, "admin_request", "who", rq->who, "method", method, "path", url, NULL);
     return send_reply(conn, &r);
 }
@@ -720,9 +419,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls, (void)conn, (void)toe;
     admin_req *rq = *con_cls;
     if (rq) {
+        if (rq->body) /* POST /login: it holds a token */
+            OPENSSL_cleanse(rq->body, rq->len);
         free(rq->body);
         free(rq);
         *con_cls = NULL;
+    }
+}
+
+/* A query string may hold a token (GET /?token=): MHD's messages never
+ * show one. */
+static void scrub_query(char *msg)
+{
+    char *q;
+    for (char *from = msg; (q = strchr(from, '?')) != NULL; from = q + 1) {
+        size_t n = strcspn(q + 1, " \t'\"`");
+        memmove(q + 1, q + 1 + n, strlen(q + 1 + n) + 1);
     }
 }
 
@@ -734,6 +446,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    scrub_query(msg);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
@@ -810,7 +523,16 @@ int admin_start(admin **out, control *c, const sp_config *cfg, char *err, size_t
             fd = open_admin_socket(a, host, port, err, errsize);
     }
     free(host);
+    if (fd >= 0) {
+        int rc = admin_dash_init(a, err, errsize); /* needs the port: the cookie's name */
+        if (rc < 0) {
+            close(fd);
+            fd = rc;
+        }
+    }
     if (fd < 0) {
+        if (a)
+            OPENSSL_cleanse(a, sizeof *a);
         free(a);
         return fd;
     }
@@ -825,6 +547,7 @@ int admin_start(admin **out, control *c, const sp_config *cfg, char *err, size_t
         set_err(err, errsize, "admin.listen %s: cannot start the admin HTTP server",
                 cfg->admin_listen);
         close(fd);
+        OPENSSL_cleanse(a, sizeof *a);
         free(a);
         return -EIO;
     }
@@ -849,5 +572,7 @@ void admin_stop(admin *a)
         return;
     MHD_stop_daemon(a->mhd); /* joins every connection thread; closes the socket */
     OPENSSL_cleanse(a->token_digest, sizeof a->token_digest);
+    OPENSSL_cleanse(a->session_key, sizeof a->session_key);
     free(a);
 }
+

@@ -1,9 +1,11 @@
-/* admin: the admin HTTP API (docs/operations.md). Its own libmicrohttpd
- * daemon on its own address (never the traffic port), one thread per
- * connection (so a slow /readyz probe never delays /healthz), at most
- * ADMIN_MAX_CONNECTIONS at once. Every endpoint but /healthz needs
- * `Authorization: Bearer TOKEN` when a token is configured; the token is
- * compared in constant time. Everything it changes goes through control_*,
+/* admin: the admin HTTP API and the dashboard (docs/operations.md). Its
+ * own libmicrohttpd daemon on its own address (never the traffic port), one
+ * thread per connection (so a slow /readyz probe never delays /healthz), at
+ * most ADMIN_MAX_CONNECTIONS at once. When a token is configured, every
+ * endpoint but /healthz needs `Authorization: Bearer TOKEN` (compared in
+ * constant time) or the dashboard's session cookie (GET / shows a login
+ * form, which sets it); a browser's state-changing requests also need the
+ * dashboard's CSRF header. Everything it changes goes through control_*,
  * with the client's "ip:port" as `who`. */
 #ifndef SP_ADMIN_H
 #define SP_ADMIN_H
