@@ -221,6 +221,7 @@ static const endpoint endpoints[] = {
     {"/", "GET", admin_h_page, EP_PUBLIC},
     {"/login", "POST", admin_h_login, EP_PUBLIC | EP_FORM},
     {"/logout", "POST", admin_h_logout, EP_PUBLIC | EP_FORM},
+    {"/favicon.ico", "GET", admin_h_favicon, EP_PUBLIC | EP_PROBE},
 };
 
 static const endpoint *find_endpoint(const char *url)
@@ -309,7 +310,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, admin_reply *r)
     if (r->csp) {
         MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
         MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        /* not no-referrer: then a form's POST says "Origin: null" */
+        MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
         MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
     }
     if (r->location)

@@ -349,3 +349,11 @@ admin_reply admin_h_logout(admin *a, admin_req *rq)
              a->cookie_name);
     return r;
 }
+
+/* Browsers ask for it whatever the page says: an empty answer, rather than
+ * a 401 and a warning in the log for each visit. */
+admin_reply admin_h_favicon(admin *a, admin_req *rq)
+{
+    (void)a, (void)rq;
+    return (admin_reply){.status = 204, .text = strdup(""), .len = 0, .ctype = "image/x-icon"};
+}

@@ -97,6 +97,7 @@ bool admin_browser_refused(const admin *a, const admin_req *rq, bool form, admin
 admin_reply admin_h_page(admin *a, admin_req *rq);   /* GET / (and ?token=) */
 admin_reply admin_h_login(admin *a, admin_req *rq);  /* POST /login */
 admin_reply admin_h_logout(admin *a, admin_req *rq); /* POST /logout */
+admin_reply admin_h_favicon(admin *a, admin_req *rq); /* GET /favicon.ico: 204 */
 
 /* dashboard_asset.c: proxy/dashboard.html, embedded by the assembler
  * (.incbin), NUL-terminated; its length is end - start. */
