@@ -18,6 +18,7 @@ struct logread {
     char *buf; /* unread bytes are buf[pos, len) */
     size_t cap, len, pos;
     int eof;
+    int cut;      /* a gzip stream that ends early (a file cut short) */
     int skipping; /* inside a line longer than the limit */
     uint64_t line, record_line;
     logread_stats st;
@@ -70,7 +71,16 @@ static int fill(logread *r, char *err, size_t errsize)
         r->pos = 0;
     }
     if (r->cap - r->len < CHUNK) {
+        /* Never more than the longest line we keep plus two chunks: past
+         * the limit the line is dropped, so doubling further is waste. */
         size_t ncap = r->cap ? r->cap * 2 : 4 * CHUNK;
+        if (ncap > (size_t)LOGREAD_MAX_LINE + 2 * CHUNK)
+            ncap = (size_t)LOGREAD_MAX_LINE + 2 * CHUNK;
+        if (ncap <= r->cap) { /* full of one line: drop it (too long) */
+            r->skipping = 1;
+            r->pos = r->len = 0;
+            ncap = r->cap;
+        }
         char *nb = realloc(r->buf, ncap + 1);
         if (!nb) {
             snprintf(err, errsize, "%s: out of memory", r->path);
@@ -91,7 +101,9 @@ static int fill(logread *r, char *err, size_t errsize)
         snprintf(err, errsize, "%s: %s", r->path, zerr == Z_ERRNO ? strerror(errno) : msg);
         return -1;
     }
-    /* Z_BUF_ERROR at the end: a gzip file cut short; what came out is kept. */
+    /* Z_BUF_ERROR at the end: a gzip file cut short; what came out is kept,
+     * and the cut counts as a torn last line (logread_next). */
+    r->cut = zerr == Z_BUF_ERROR;
     return 0;
 }
 
@@ -134,13 +146,17 @@ int logread_next(logread *r, json_t **rec, char *err, size_t errsize)
         size_t n = 0;
         int torn = 0;
         int rc = next_line(r, &n, &torn, err, errsize);
+        if (rc == 0 && r->cut) { /* cut where no partial line was left */
+            r->cut = 0;
+            r->st.torn++;
+        }
         if (rc <= 0)
             return rc;
         const char *line = r->buf + r->pos;
         r->pos += n + (torn ? 0 : 1);
         r->line++;
         r->st.lines++;
-        if (r->skipping) {
+        if (r->skipping || n > LOGREAD_MAX_LINE) { /* found whole, but still too long */
             r->skipping = 0;
             r->st.too_long++;
             continue;
@@ -148,6 +164,8 @@ int logread_next(logread *r, json_t **rec, char *err, size_t errsize)
         if (n == 0 || (n == 1 && line[0] == '\r'))
             continue; /* blank line: not a record, not an error */
         json_t *j = logread_parse_line(line, n);
+        if (torn)
+            r->cut = 0; /* the cut shows as this line: counted once */
         if (!j) {
             if (torn)
                 r->st.torn++;
