@@ -19,7 +19,7 @@
 enum { RD_EOF = 0, RD_ERR = -1, RD_BAD = -2, RD_BIG = -3 };
 
 struct conn {
-    int fd;
+    struct stub_io io;
     const struct stub_cfg *cfg;
     char *rbuf;
     size_t rs, re; /* unread bytes are rbuf[rs..re) */
@@ -55,7 +55,7 @@ static long rd_fill(struct conn *c)
     if (c->re == RBUF_SIZE)
         return RD_BIG;
     for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf + c->re, RBUF_SIZE - c->re, 0);
+        ssize_t n = io_recv(&c->io, c->rbuf + c->re, RBUF_SIZE - c->re);
         if (n > 0) {
             c->re += (size_t)n;
             return n;
@@ -384,20 +384,6 @@ static int read_chunked(struct conn *c)
     }
 }
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p = (const char *)p + w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int read_body(struct conn *c)
 {
     struct stub_req *r = &c->req;
@@ -405,7 +391,7 @@ static int read_body(struct conn *c)
     /* Without this, curl and libcurl-based proxies stall a second. */
     if (r->expect100 && !r->http10 && has_body) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (send_all(c->fd, cont, sizeof cont - 1) < 0)
+        if (io_send(&c->io, cont, sizeof cont - 1) < 0)
             return RD_ERR;
     }
     int rc = 0;
@@ -479,7 +465,8 @@ static long ms_since(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Reads and discards until EOF, an error or max_ms. */
+/* Reads and discards until EOF, an error or max_ms. Over TLS too, the
+ * socket is read directly: the bytes are thrown away anyway. */
 static void drain(struct conn *c, long max_ms)
 {
     struct timespec t0;
@@ -488,13 +475,13 @@ static void drain(struct conn *c, long max_ms)
         long left = max_ms - ms_since(&t0);
         if (left <= 0)
             return;
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        struct pollfd p = {.fd = c->io.fd, .events = POLLIN};
         int rc = poll(&p, 1, (int)left);
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc <= 0)
             return;
-        ssize_t n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+        ssize_t n = recv(c->io.fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
             return;
     }
@@ -505,7 +492,7 @@ static void drain(struct conn *c, long max_ms)
  * before the client has read it. */
 static void linger_close(struct conn *c)
 {
-    shutdown(c->fd, SHUT_WR);
+    io_shutdown(&c->io);
     drain(c, 2000);
 }
 
@@ -515,11 +502,11 @@ static void misbehave(struct conn *c, enum stub_action act)
     switch (act) {
     case ACT_RESET: {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         break; /* the close in conn_serve sends the RST */
     }
     case ACT_GARBAGE:
-        if (send_all(c->fd, garbage, sizeof garbage - 1) == 0)
+        if (io_send(&c->io, garbage, sizeof garbage - 1) == 0)
             linger_close(c);
         break;
     case ACT_HANG:
@@ -538,7 +525,7 @@ static int fail_request(struct conn *c, int status, const char *msg)
     reply_reset(&c->rep);
     reply_error(&c->rep, status, msg);
     c->rep.close = true;
-    if (reply_send(c->fd, c->cfg, &c->req, NULL, &c->rep) == 0)
+    if (reply_send(&c->io, c->cfg, &c->req, NULL, &c->rep) == 0)
         linger_close(c);
     return -1;
 }
@@ -575,7 +562,7 @@ static int respond(struct conn *c)
     }
     if (!c->req.keep_alive)
         rp->close = true;
-    if (reply_send(c->fd, cfg, &c->req, ctl, rp) < 0)
+    if (reply_send(&c->io, cfg, &c->req, ctl, rp) < 0)
         return -1;
     if (rp->close) {
         linger_close(c);
@@ -624,17 +611,25 @@ void conn_serve(int fd, const struct stub_cfg *cfg)
 {
     struct conn *c = xmalloc(sizeof *c);
     memset(c, 0, sizeof *c);
-    c->fd = fd;
+    c->io.fd = fd;
     c->cfg = cfg;
     c->rbuf = xmalloc(RBUF_SIZE);
     c->head = xmalloc(STUB_HEAD_MAX + 1);
     /* Idle keep-alive, slow uploads and stuck readers all end after this. */
     struct timeval tv = {.tv_sec = STUB_IO_TIMEOUT_S};
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    while (serve_one(c) == 0)
-        ;
-    close(c->fd);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (io_handshake(&c->io, cfg->tls_ctx) == 0) {
+        while (serve_one(c) == 0)
+            ;
+    } else {
+        /* Let the client read our alert: closing with its data unread
+         * would turn into an RST that can destroy the alert. */
+        shutdown(fd, SHUT_WR);
+        drain(c, 2000);
+    }
+    io_free(&c->io);
+    close(fd);
     free(c->req.h);
     free(c->req.body);
     ctl_free(&c->ctl);

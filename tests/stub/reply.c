@@ -340,7 +340,7 @@ static int encode(struct stub_reply *rp, enum stub_enc enc, int level)
 #define OQ_N 64
 
 struct outq {
-    int fd;
+    struct stub_io *io;
     int n, nlines;
     struct iovec iov[OQ_N];
     char lines[OQ_N][24]; /* chunk-size lines, alive until the flush */
@@ -348,27 +348,9 @@ struct outq {
 
 static int oq_flush(struct outq *q)
 {
-    struct iovec *iov = q->iov;
     int n = q->n;
     q->n = q->nlines = 0;
-    while (n > 0) {
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(q->fd, &m, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        size_t done = (size_t)w;
-        while (n > 0 && done >= iov->iov_len) {
-            done -= iov->iov_len;
-            iov++, n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + done;
-            iov->iov_len -= done;
-        }
-    }
-    return 0;
+    return io_sendv(q->io, q->iov, n);
 }
 
 static int oq_add(struct outq *q, const void *p, size_t n)
@@ -480,7 +462,7 @@ static int send_body(struct outq *q, const struct stub_reply *rp,
     return 0;
 }
 
-int reply_send(int fd, const struct stub_cfg *cfg, const struct stub_req *r,
+int reply_send(struct stub_io *io, const struct stub_cfg *cfg, const struct stub_req *r,
                const struct stub_ctl *ctl, struct stub_reply *rp)
 {
     static const struct stub_ctl none = {.delay_ms = -1, .cut = -1};
@@ -506,7 +488,7 @@ int reply_send(int fd, const struct stub_cfg *cfg, const struct stub_req *r,
     if (f.nocl || ctl->cut >= 0 || ctl->badlen || ctl->badchunk)
         rp->close = true; /* the framing is broken or needs EOF */
     build_head(&rp->head, cfg, r, ctl, rp, &f, enc);
-    struct outq q = {.fd = fd};
+    struct outq q = {.io = io};
     if (oq_add(&q, rp->head.p, rp->head.len) < 0)
         return -1;
     if (!r->is_head && !bodiless && send_body(&q, rp, ctl, f.chunked) < 0)

@@ -24,6 +24,7 @@
 
 struct opts {
     const char *listen, *port_file, *log;
+    const char *tls_cert, *tls_key, *tls_client_ca, *tls_max;
     struct stub_cfg cfg;
 };
 
@@ -46,6 +47,8 @@ static void usage(FILE *f)
           "               [--log FILE] [--delay-ms N]\n"
           "               [--fail close|reset|garbage|status500|hang]\n"
           "               [--max-conns N]\n"
+          "               [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
+          "                [--tls-max-version 1.2|1.3]]\n"
           "See tests/stub/README.md for routes and X-Stub-Ctl directives.\n",
           f);
 }
@@ -93,6 +96,12 @@ static bool parse_opt(int c, const char *arg, struct opts *o)
     case 'L': o->log = arg; return true;
     case 'f': return parse_fail(arg, &o->cfg.fail);
     case 'N': o->cfg.noise = true; return true;
+    case 'C': o->tls_cert = arg; return true;
+    case 'K': o->tls_key = arg; return true;
+    case 'A': o->tls_client_ca = arg; return true;
+    case 'V':
+        o->tls_max = arg;
+        return strcmp(arg, "1.2") == 0 || strcmp(arg, "1.3") == 0;
     case 'd':
         if (!parse_long(arg, 3600000, &v))
             return false;
@@ -129,6 +138,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"fail", required_argument, NULL, 'f'},
         {"max-conns", required_argument, NULL, 'm'},
         {"noise", no_argument, NULL, 'N'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-client-ca", required_argument, NULL, 'A'},
+        {"tls-max-version", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -151,6 +164,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
     }
     if (optind != argc || !o->listen) {
+        usage(stderr);
+        return -1;
+    }
+    if (!o->tls_cert != !o->tls_key ||
+        ((o->tls_client_ca || o->tls_max) && !o->tls_cert)) {
+        fputs("sp-stub: --tls-cert and --tls-key go together; "
+              "--tls-client-ca and --tls-max-version need them\n", stderr);
         usage(stderr);
         return -1;
     }
@@ -310,6 +330,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (o.tls_cert && tls_setup(&o.cfg, o.tls_cert, o.tls_key, o.tls_client_ca,
+                                o.tls_max) < 0)
+        return 1;
     pattern_init();
     static struct acceptor a;
     a.cfg = &o.cfg;

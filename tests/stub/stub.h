@@ -11,7 +11,7 @@
  * Modules: stub.c (CLI, listen, accept), conn.c (reader, parser, request
  * loop), reply.c (directives, framing, sending), routes.c (echo, bytes,
  * status, health), erp.c (the demo ERP API), util.c (buffers, JSON,
- * UTF-8, base64), sha256.c. */
+ * UTF-8, base64), sha256.c, tls.c (optional HTTPS and mTLS, OpenSSL). */
 #ifndef SP_STUB_H
 #define SP_STUB_H
 
@@ -48,7 +48,27 @@ struct stub_cfg {
     long delay_ms;
     enum stub_action fail;
     int max_conns; /* 0: unlimited */
+    void *tls_ctx; /* SSL_CTX *: serve HTTPS; NULL: plain HTTP */
 };
+
+/* ---- tls.c: a connection's transport, plain or TLS ---------------------- */
+struct iovec;
+struct stub_io {
+    int fd;
+    void *ssl; /* SSL *, or NULL */
+};
+
+/* --tls-cert/--tls-key [--tls-client-ca] [--tls-max-version]: sets
+ * cfg->tls_ctx. 0, or -1 after a message on stderr. */
+int tls_setup(struct stub_cfg *cfg, const char *cert, const char *key,
+              const char *client_ca, const char *max_version);
+/* The server side of the handshake when tls_ctx is set. 0 or -1. */
+int io_handshake(struct stub_io *io, void *tls_ctx);
+void io_free(struct stub_io *io);
+ssize_t io_recv(struct stub_io *io, void *buf, size_t n); /* > 0, 0 EOF, -1 */
+int io_send(struct stub_io *io, const void *p, size_t n); /* all, or -1 */
+int io_sendv(struct stub_io *io, const struct iovec *iov, int n);
+void io_shutdown(struct stub_io *io); /* close_notify (TLS) and FIN */
 
 /* ---- util.c: growable buffer, JSON, UTF-8, base64, numbers ------------- */
 struct sbuf {
@@ -135,7 +155,8 @@ struct stub_req {
 
 /* First value of a header (case-insensitive), or NULL. */
 const char *req_header(const struct stub_req *r, const char *name);
-/* Serves one accepted connection until it ends, then closes fd. */
+/* Serves one accepted connection (TLS first when cfg->tls_ctx) until it
+ * ends, then closes fd. */
 void conn_serve(int fd, const struct stub_cfg *cfg);
 
 /* ---- reply.c: directives and the response ------------------------------ */
@@ -180,7 +201,7 @@ void reply_free(struct stub_reply *rp);
 /* A small JSON answer {"error": msg} (or any body via reply fields). */
 void reply_error(struct stub_reply *rp, int status, const char *msg);
 /* Applies directives, encodes and writes the answer. -1: connection dead. */
-int reply_send(int fd, const struct stub_cfg *cfg, const struct stub_req *r,
+int reply_send(struct stub_io *io, const struct stub_cfg *cfg, const struct stub_req *r,
                const struct stub_ctl *ctl, struct stub_reply *rp);
 void pattern_init(void);
 const char *status_reason(int status);
