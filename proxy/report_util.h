@@ -121,11 +121,13 @@ void report_buf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(pr
  * keeps a decimal point ("5000.0"), as in the diff log. */
 void report_real_text(double d, char out[40]);
 
-/* v as JSON: compact (indent < 0) or pretty with `indent` spaces, reals in
+/* v as JSON: compact (indent -1), spaced on one line (REPORT_JSON_SPACED) or
+ * pretty with `indent` spaces, reals in
  * their shortest form, object members in their order, non-ASCII as UTF-8
  * (U+2028/U+2029 escaped). max > 0: stops once max bytes are written and
  * returns true (cut). */
 bool report_json_append(strbuf *b, const json_t *v, int indent, size_t max);
+#define REPORT_JSON_SPACED (-2) /* indent: one line, a space after ':' and ',' */
 
 /* s with every byte that is not part of valid UTF-8 replaced by U+FFFD
  * (file names from the command line). Malloc'd. */
