@@ -229,14 +229,6 @@ TEST(long_lines)
     CHECK(r.lines[1] == 3 && r.lines[2] == 4);
     unlink(path_of("toolong.jsonl"));
     unlink(path_of("long.jsonl"));
-    /* and as the torn last line of a file */
-    fd = open(path_of("toolong2.jsonl"), O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    CHECK(write(fd, head, sizeof head - 1) == (ssize_t)(sizeof head - 1));
-    CHECK(ftruncate(fd, (off_t)LOGREAD_MAX_LINE + 4096) == 0);
-    close(fd);
-    r = read_log(path_of("toolong2.jsonl"));
-    CHECK(r.rc == 0 && r.records == 1 && r.st.too_long == 1 && r.st.torn == 0);
-    unlink(path_of("toolong2.jsonl"));
 }
 
 TEST(stdin_and_open_errors)
