@@ -85,17 +85,20 @@ int report_failif_parse(const char *s, report_failif *out, char *err, size_t err
     const char *p = skip_blank(s);
     char *route = NULL;
     if (strncmp(p, "route:", 6) == 0) {
-        const char *name = p + 6, *colon = strchr(name, ':');
-        if (!colon || colon == name) {
+        const char *name = skip_blank(p + 6), *colon = strchr(name, ':');
+        size_t n = colon ? (size_t)(colon - name) : 0;
+        while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+            n--;
+        if (n == 0) {
             snprintf(err, errsize, "--fail-if \"%s\": write route:NAME:METRIC..., e.g. "
                      "route:orders-get:mismatch_rate>1%%", s);
             return -1;
         }
-        route = strndup(name, (size_t)(colon - name));
+        route = strndup(name, n);
         p = skip_blank(colon + 1);
     }
     const char *mstart = p;
-    while (islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')
+    while (isalnum((unsigned char)*p) || *p == '_')
         p++;
     size_t mlen = (size_t)(p - mstart);
     int metric = -1;
