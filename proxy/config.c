@@ -33,13 +33,54 @@
     {"/" side "/connect_timeout_ms", K_LONG, UP(s, connect_timeout_ms), 0, 1, \
      MS_MAX, "2000", false, "Time to connect (TCP and TLS), milliseconds."}, \
     {"/" side "/timeout_ms", K_LONG, UP(s, timeout_ms), 0, 1, MS_MAX,        \
-     "30000", false, "Time for the whole exchange, milliseconds."}
+     "30000", false, "Time for the whole exchange, milliseconds."},         \
+    UPSTREAM_TLS(side, s)
+/* Outbound TLS (https URLs only; docs/config.md, "TLS"). */
+#define UPSTREAM_TLS(side, s)                                                \
+    {"/" side "/tls/ca_file", K_CERTS, UP(s, tls.ca_file), 0, 1, 4096, NULL, \
+     false,                                                                  \
+     "CA certificates (PEM) that the upstream's certificate must chain to, " \
+     "instead of the system's store."},                                      \
+    {"/" side "/tls/client_cert", K_CERTS, UP(s, tls.client_cert), 0, 1,     \
+     4096, NULL, false,                                                      \
+     "Client certificate (PEM, intermediates after it) presented when the "  \
+     "upstream asks for one (mTLS). Its key is `client_key`, or in the same " \
+     "file."},                                                               \
+    {"/" side "/tls/client_key", K_KEY, UP(s, tls.client_key), 0, 1, 4096,   \
+     NULL, false, "Private key of `client_cert` (PEM, not encrypted)."},     \
+    {"/" side "/tls/pinned_public_key", K_PIN, UP(s, tls.pinned_public_key), \
+     0, 1, 4096, NULL, false,                                                \
+     "The upstream's public key must be this one: `sha256//BASE64` (several " \
+     "joined by `;`) or a file with the key (PEM or DER). Checked even with " \
+     "`insecure_skip_verify`."},                                             \
+    {"/" side "/tls/server_name", K_HOST, UP(s, tls.server_name), 0, 1, 253, \
+     NULL, false,                                                            \
+     "The name the certificate must carry, also sent as SNI and `Host`, "    \
+     "instead of the URL's host; connections still go to the URL's host and " \
+     "port."},                                                               \
+    {"/" side "/tls/min_version", K_TLSVER, UP(s, tls.min_version), 0, 0, 0, \
+     "\"1.2\"", false, "Oldest TLS version accepted."},                      \
+    {"/" side "/tls/insecure_skip_verify", K_BOOL,                           \
+     UP(s, tls.insecure_skip_verify), 0, 0, 0, "false", false,               \
+     "Accept any certificate for any name: for tests only. Logged as a "     \
+     "warning at startup and on every reload."}
 
 const config_key config_keys[] = {
     {"/listen", K_LISTEN, F(listen_host), F(listen_port), 0, 0,
      "\"127.0.0.1:8080\"", false,
      "Where clients connect: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for "
      "every interface. Port 0 picks a free port."},
+    {"/listen_tls/cert_file", K_CERTS, F(listen_tls.cert_file), 0, 1, 4096,
+     NULL, false,
+     "Serve HTTPS instead of HTTP on `listen`, with this certificate (PEM, "
+     "leaf first, then intermediates). A reload re-reads it and the key for "
+     "new connections; open ones keep theirs."},
+    {"/listen_tls/key_file", K_KEY, F(listen_tls.key_file), 0, 1, 4096, NULL,
+     false,
+     "Private key of `cert_file` (PEM, not encrypted); without it, the key "
+     "is read from `cert_file`."},
+    {"/listen_tls/min_version", K_TLSVER, F(listen_tls.min_version), 0, 0, 0,
+     "\"1.2\"", false, "Oldest TLS version a client may use."},
     {"/authority", K_SIDE, F(authority), 0, 0, 0, "\"legacy\"", false,
      "The upstream whose answer the client gets; the other gets the shadow "
      "copy."},
@@ -131,11 +172,12 @@ static const char *const mode_names[] = {"mismatches", "all", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           NULL};
 static const char *const format_names[] = {"logfmt", "json", NULL};
+static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
 
 const char *const *config_enum_names(config_ktype t)
 {
     return t == K_SIDE ? side_names : t == K_MODE ? mode_names
-           : t == K_LEVEL ? level_names : format_names;
+           : t == K_LEVEL ? level_names : t == K_TLSVER ? tlsver_names : format_names;
 }
 
 int config_enum_index(const char *const *names, const char *s)
@@ -159,7 +201,13 @@ void config_alternatives(const char *const *names, char *buf, size_t size)
 
 bool config_is_enum(config_ktype t)
 {
-    return t == K_SIDE || t == K_MODE || t == K_LEVEL || t == K_FORMAT;
+    return t == K_SIDE || t == K_MODE || t == K_LEVEL || t == K_FORMAT || t == K_TLSVER;
+}
+
+bool config_is_string(config_ktype t)
+{
+    return t == K_STRING || t == K_URL || t == K_LEVEL || t == K_LISTEN || t == K_CERTS ||
+           t == K_KEY || t == K_PIN || t == K_HOST;
 }
 
 /* --- small helpers ------------------------------------------------------- */
@@ -303,6 +351,11 @@ const char *config_side_name(sp_side s)
     return (unsigned)s < 2 ? side_names[s] : "?";
 }
 
+const char *config_tls_version_name(tls_version v)
+{
+    return (unsigned)v < 2 ? tlsver_names[v] : "?";
+}
+
 int config_parse_side(const char *s, sp_side *out)
 {
     int i = config_enum_index(side_names, s);
@@ -439,8 +492,7 @@ void config_free(sp_config *c)
         const config_key *k = &config_keys[i];
         if (k->type == K_STRLIST || k->type == K_HDRLIST)
             config_free_list(*(char ***)config_field(c, k->off), *(size_t *)config_field(c, k->off2));
-        else if (k->type == K_STRING || k->type == K_URL ||
-                 k->type == K_LEVEL || k->type == K_LISTEN)
+        else if (config_is_string(k->type))
             free(*(char **)config_field(c, k->off));
     }
     memset(c, 0, sizeof *c);
@@ -462,9 +514,10 @@ int config_enum_of(const sp_config *c, const config_key *k)
     int i;
     if (k->type == K_LEVEL)
         return config_enum_index(names, *(char *const *)f);
-    i = k->type == K_SIDE   ? (int)*(const sp_side *)f
-        : k->type == K_MODE ? (int)*(const diff_log_mode *)f
-                            : (int)*(const log_format *)f;
+    i = k->type == K_SIDE     ? (int)*(const sp_side *)f
+        : k->type == K_MODE   ? (int)*(const diff_log_mode *)f
+        : k->type == K_TLSVER ? (int)*(const tls_version *)f
+                              : (int)*(const log_format *)f;
     for (int j = 0; names[j]; j++)
         if (j == i)
             return i;
@@ -508,11 +561,11 @@ static void put_value(FILE *out, const sp_config *c, const config_key *k)
             put_string(out, buf);
         }
         break;
-    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT:
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
         e = config_enum_of(c, k);
         put_string(out, e < 0 ? NULL : config_enum_names(k->type)[e]);
         break;
-    case K_STRING: case K_URL:
+    case K_STRING: case K_URL: case K_CERTS: case K_KEY: case K_PIN: case K_HOST:
         put_string(out, *(char *const *)f);
         break;
     case K_BOOL:
@@ -532,26 +585,68 @@ static void put_value(FILE *out, const sp_config *c, const config_key *k)
     }
 }
 
+/* Sections (all but the last token) of pointer p. */
+static int nsections(const char *p)
+{
+    int n = 0;
+    for (p++; (p = strchr(p, '/')); p++)
+        n++;
+    return n;
+}
+
+/* Leading sections that pointers a and b share. */
+static int shared_sections(const char *a, const char *b)
+{
+    int n = 0;
+    while (a && *a == '/' && *b == '/') {
+        size_t la = strcspn(a + 1, "/"), lb = strcspn(b + 1, "/");
+        if (la != lb || strncmp(a, b, la + 1) != 0 || !a[la + 1] || !b[lb + 1])
+            break;
+        n++;
+        a += la + 1, b += lb + 1;
+    }
+    return n;
+}
+
+static void indent(FILE *out, int depth)
+{
+    fprintf(out, "%*s", 2 * depth, "");
+}
+
 void config_print_json(FILE *out, const sp_config *c)
 {
-    char section[64] = "";
+    const char *prev = NULL;
+    int depth = 0; /* sections open */
     fputs("{", out);
     for (size_t i = 0; i < config_nkeys; i++) {
-        const char *p = config_keys[i].ptr + 1, *slash = strchr(p, '/');
-        size_t ns = slash ? (size_t)(slash - p) : 0;
-        bool same = ns && strlen(section) == ns && !strncmp(section, p, ns);
-        if (*section && !same)
-            fputs("\n  }", out);
+        const char *p = config_keys[i].ptr;
+        int shared = shared_sections(prev, p);
+        for (; depth > shared; depth--) {
+            fputc('\n', out);
+            indent(out, depth);
+            fputc('}', out);
+        }
         fputs(i ? ",\n" : "\n", out);
-        if (ns && !same) {
-            snprintf(section, sizeof section, "%.*s", (int)ns, p);
-            fprintf(out, "  \"%s\": {\n", section);
-        } else if (!ns)
-            section[0] = '\0';
-        fprintf(out, "%s\"%s\": ", ns ? "    " : "  ", ns ? slash + 1 : p);
+        const char *tok = p + 1;
+        for (int k = 0; k < shared; k++)
+            tok += strcspn(tok, "/") + 1;
+        for (int n = nsections(p); depth < n; depth++) {
+            size_t len = strcspn(tok, "/");
+            indent(out, depth + 1);
+            fprintf(out, "\"%.*s\": {\n", (int)len, tok);
+            tok += len + 1;
+        }
+        indent(out, depth + 1);
+        fprintf(out, "\"%s\": ", tok);
         put_value(out, c, &config_keys[i]);
+        prev = p;
     }
-    fputs(*section ? "\n  }\n}\n" : "\n}\n", out);
+    for (; depth > 0; depth--) {
+        fputc('\n', out);
+        indent(out, depth);
+        fputc('}', out);
+    }
+    fputs("\n}\n", out);
 }
 
 static void put_type(FILE *out, const config_key *k)
@@ -562,6 +657,10 @@ static void put_type(FILE *out, const config_key *k)
     case K_BOOL: fputs("boolean", out); break;
     case K_STRING: fputs("string", out); break;
     case K_URL: fputs("URL", out); break;
+    case K_CERTS: fputs("PEM certificates file", out); break;
+    case K_KEY: fputs("PEM key file", out); break;
+    case K_PIN: fputs("pins or key file", out); break;
+    case K_HOST: fputs("host name", out); break;
     case K_STRLIST: fprintf(out, "strings, at most %lld", k->max); break;
     case K_HDRLIST: fprintf(out, "header names, at most %lld", k->max); break;
     case K_INT: case K_LONG: case K_COUNT:
@@ -572,7 +671,7 @@ static void put_type(FILE *out, const config_key *k)
         config_fmt_size((unsigned long long)k->max, hi, sizeof hi);
         fprintf(out, "bytes, %s..%s", lo, hi);
         break;
-    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT:
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
         for (const char *const *n = config_enum_names(k->type); *n; n++)
             fprintf(out, "%s`%s`", n == config_enum_names(k->type) ? "" : ", ", *n);
         break;
@@ -589,7 +688,7 @@ void config_print_reference(FILE *out)
         fprintf(out, "| `%s` | ", k->ptr);
         put_type(out, k);
         if (!k->dflt)
-            fputs(k->type == K_STRING ? " | none" : " | required", out);
+            fputs(k->type == K_URL ? " | required" : " | none", out);
         else
             fprintf(out, " | `%s`", k->dflt);
         if (k->type == K_SIZE && k->dflt) {

@@ -12,11 +12,32 @@
 
 typedef enum sp_side { SIDE_LEGACY = 0, SIDE_NEW = 1 } sp_side;
 
+typedef enum tls_version { TLS_V1_2 = 0, TLS_V1_3 = 1 } tls_version;
+
+/* Outbound TLS to one upstream (https URLs only). */
+typedef struct config_tls {
+    char *ca_file;           /* trusted CAs (PEM); NULL: the system store */
+    char *client_cert;       /* mTLS certificate (PEM); NULL: none */
+    char *client_key;        /* its key (PEM); NULL: in client_cert's file */
+    char *pinned_public_key; /* "sha256//B64[;sha256//B64...]" or a key file */
+    char *server_name;       /* name checked, sent as SNI and Host; NULL: URL's */
+    tls_version min_version; /* default 1.2 */
+    bool insecure_skip_verify; /* default false: never on unless asked */
+} config_tls;
+
 typedef struct config_upstream {
     char *url;               /* base URL: scheme://host[:port][/prefix] */
     long connect_timeout_ms; /* default 2000 */
     long timeout_ms;         /* whole exchange; default 30000 */
+    config_tls tls;
 } config_upstream;
+
+/* Inbound HTTPS on the traffic listener (cert_file NULL: plain HTTP). */
+typedef struct config_listen_tls {
+    char *cert_file;         /* PEM, leaf first, then intermediates */
+    char *key_file;          /* PEM; NULL: in cert_file */
+    tls_version min_version; /* default 1.2 */
+} config_listen_tls;
 
 typedef enum diff_log_mode { DIFFLOG_MISMATCHES = 0, DIFFLOG_ALL = 1 } diff_log_mode;
 
@@ -25,6 +46,7 @@ typedef enum log_format { LOGFMT_LOGFMT = 0, LOGFMT_JSON = 1 } log_format;
 typedef struct sp_config {
     char *listen_host;          /* default "127.0.0.1" */
     int listen_port;            /* default 8080; 0 = any free port */
+    config_listen_tls listen_tls; /* HTTPS for clients; off by default */
     config_upstream upstream[2]; /* indexed by sp_side */
     sp_side authority;          /* default legacy */
     int workers;                /* 0 = one per core */
@@ -91,7 +113,9 @@ int config_load_file(sp_config *c, const char *path, config_errors *errs);
 int config_load_buffer(sp_config *c, const char *text, size_t len,
                        config_errors *errs);
 /* Checks after flags are applied (URLs present and valid, every value in
- * range); its errors have line 0. 0, -EINVAL when it added errors, -ENOMEM. */
+ * range, TLS settings that go together: an https URL, a certificate with
+ * its key); its errors have line 0. 0, -EINVAL when it added errors,
+ * -ENOMEM. */
 int config_validate(const sp_config *c, config_errors *errs);
 void config_free(sp_config *c);
 void config_errors_free(config_errors *e);
@@ -117,6 +141,7 @@ int config_errors_vreport(config_errors *e, const char *text, size_t len, const 
 int config_parse_listen(const char *s, char **host, int *port);
 int config_parse_side(const char *s, sp_side *out);             /* "legacy"/"new" */
 const char *config_side_name(sp_side s);
+const char *config_tls_version_name(tls_version v);             /* "1.2" */
 int config_set_string(char **slot, const char *value);          /* 0 or -ENOMEM */
 
 /* Additions (all table-driven; see docs/config.md). */

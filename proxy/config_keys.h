@@ -10,7 +10,11 @@
 
 typedef enum config_ktype {
     K_LISTEN, K_SIDE, K_INT, K_LONG, K_COUNT, K_SIZE, K_BOOL, K_STRING,
-    K_URL, K_MODE, K_LEVEL, K_FORMAT, K_STRLIST, K_HDRLIST
+    K_URL, K_MODE, K_LEVEL, K_FORMAT, K_STRLIST, K_HDRLIST,
+    K_TLSVER,            /* "1.2" | "1.3", stored as tls_version */
+    K_CERTS, K_KEY,      /* strings: paths of PEM certificates / a PEM key */
+    K_PIN,               /* string: sha256// pins or a public key file */
+    K_HOST               /* string: a host name */
 } config_ktype;
 
 typedef struct config_key {
@@ -35,6 +39,8 @@ const char *const *config_enum_names(config_ktype t);
 int config_enum_index(const char *const *names, const char *s);
 void config_alternatives(const char *const *names, char *buf, size_t size);
 bool config_is_enum(config_ktype t);
+/* Stored as a malloc'd char * (NULL when unset)? */
+bool config_is_string(config_ktype t);
 long long config_number_of(const sp_config *c, const config_key *k);
 int config_enum_of(const sp_config *c, const config_key *k); /* -1: bad */
 const char *config_url_problem(const char *s, size_t *keep);

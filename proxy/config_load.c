@@ -10,10 +10,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config_keys.h"
 #include "jsonpos.h"
+#include "tls.h"
 
 /* Messages quote user text up to 48 bytes (jsonpos.h). */
 static void quote(const char *s, char *buf, size_t size) { jsonpos_quote(s, 48, buf, size); }
@@ -160,6 +162,8 @@ static void apply_enum(ctx *x, const config_key *k, const json_t *v,
         *(diff_log_mode *)f = (diff_log_mode)i;
     else if (k->type == K_FORMAT)
         *(log_format *)f = (log_format)i;
+    else if (k->type == K_TLSVER)
+        *(tls_version *)f = (tls_version)i;
     else
         nomem(x, config_set_string((char **)f, names[i]));
 }
@@ -211,12 +215,40 @@ static void apply_list(ctx *x, const config_key *k, const json_t *v,
     *count = n;
 }
 
+static bool host_ok(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if (!config_token_char(*p) || *p == '_')
+            return false;
+    return *s != '.' && *s != '-';
+}
+
+/* The file keys: each file is read now, so a typo is reported at its
+ * place in the config, not at the first request. NULL when it is fine. */
+static const char *file_problem(const config_key *k, const char *s, char *buf,
+                                size_t size, const char **want)
+{
+    switch (k->type) {
+    case K_CERTS:
+        *want = "a readable PEM certificate file";
+        return tls_file_problem(TLS_FILE_CERTS, s, buf, size);
+    case K_KEY:
+        *want = "a readable PEM private key file";
+        return tls_file_problem(TLS_FILE_KEY, s, buf, size);
+    case K_PIN:
+        *want = "sha256//BASE64 pins or a public key file";
+        return tls_pin_problem(s, buf, size);
+    default:
+        return NULL;
+    }
+}
+
 static void apply_string(ctx *x, const config_key *k, const json_t *v,
                          const char *ptr, const char *name)
 {
-    const char *s = json_string_value(v), *why;
-    char got[80];
-    if (!s && json_is_null(v) && k->type == K_STRING && !k->dflt) {
+    const char *s = json_string_value(v), *why, *want;
+    char got[80], eb[256];
+    if (!s && json_is_null(v) && k->type != K_URL && !k->dflt) {
         char **slot = config_field(x->c, k->off); /* optional: null unsets */
         free(*slot);
         *slot = NULL;
@@ -248,6 +280,11 @@ static void apply_string(ctx *x, const config_key *k, const json_t *v,
     } else if (strlen(s) > (size_t)k->max) {
         report(x, ptr, false, "%s must be at most %lld bytes long", name,
                k->max);
+    } else if ((why = file_problem(k, s, eb, sizeof eb, &want))) {
+        report(x, ptr, false, "%s must be %s, got %s (%s)", name, want, got, why);
+    } else if (k->type == K_HOST && !host_ok(s)) {
+        report(x, ptr, false, "%s must be a host name (letters, digits, '-' and '.'), got %s",
+               name, got);
     } else {
         nomem(x, config_set_string(config_field(x->c, k->off), s));
     }
@@ -270,13 +307,14 @@ static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
     case K_INT: case K_LONG: case K_COUNT: case K_SIZE:
         apply_number(x, k, v, ptr, name);
         break;
-    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT:
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
         apply_enum(x, k, v, ptr, name);
         break;
     case K_STRLIST: case K_HDRLIST:
         apply_list(x, k, v, ptr, name);
         break;
-    case K_LISTEN: case K_URL: case K_STRING:
+    case K_LISTEN: case K_URL: case K_STRING: case K_CERTS: case K_KEY:
+    case K_PIN: case K_HOST:
         apply_string(x, k, v, ptr, name);
         break;
     }
@@ -469,6 +507,43 @@ int config_defaults(sp_config *c)
     return rc;
 }
 
+/* TLS settings that only make sense together. */
+static void validate_tls(ctx *x, const sp_config *c)
+{
+    char eb[256], got[80];
+    const char *why;
+    for (int i = 0; i < 2; i++) {
+        const config_upstream *u = &c->upstream[i];
+        const config_tls *t = &u->tls;
+        const char *side = config_side_name((sp_side)i);
+        const char *used = t->ca_file             ? "ca_file"
+                           : t->client_cert       ? "client_cert"
+                           : t->client_key        ? "client_key"
+                           : t->pinned_public_key ? "pinned_public_key"
+                           : t->server_name       ? "server_name"
+                           : t->insecure_skip_verify ? "insecure_skip_verify"
+                           : t->min_version != TLS_V1_2 ? "min_version"
+                                                        : NULL;
+        if (used && u->url && strncasecmp(u->url, "https://", 8) != 0) {
+            quote(u->url, got, sizeof got);
+            report(x, NULL, false, "%s.tls.%s needs an https URL, but %s.url is %s", side,
+                   used, side, got);
+        }
+        if (t->client_key && !t->client_cert)
+            report(x, NULL, false, "%s.tls.client_key needs %s.tls.client_cert", side, side);
+        else if (t->client_cert &&
+                 (why = tls_pair_problem(t->client_cert, t->client_key, eb, sizeof eb)))
+            report(x, NULL, false, "%s.tls.client_cert: %s", side, why);
+    }
+    const config_listen_tls *l = &c->listen_tls;
+    if (l->key_file && !l->cert_file)
+        report(x, NULL, false, "listen_tls.key_file needs listen_tls.cert_file");
+    else if (l->cert_file && (why = tls_listen_unsupported()))
+        report(x, NULL, false, "listen_tls.cert_file: cannot serve HTTPS: %s", why);
+    else if (l->cert_file && (why = tls_pair_problem(l->cert_file, l->key_file, eb, sizeof eb)))
+        report(x, NULL, false, "listen_tls.cert_file: %s", why);
+}
+
 int config_validate(const sp_config *c, config_errors *errs)
 {
     size_t before = errs->n;
@@ -476,8 +551,7 @@ int config_validate(const sp_config *c, config_errors *errs)
     char name[64], got[80];
     for (size_t i = 0; i < config_nkeys; i++) {
         const config_key *k = &config_keys[i];
-        bool is_str = k->type == K_URL || k->type == K_LISTEN ||
-                      k->type == K_STRING || k->type == K_LEVEL;
+        bool is_str = config_is_string(k->type);
         const char *s = is_str ? *(char *const *)config_field(c, k->off) : NULL, *why;
         size_t keep;
         config_dotted(k->ptr, name, sizeof name);
@@ -506,5 +580,6 @@ int config_validate(const sp_config *c, config_errors *errs)
             range_ok(&x, k, NULL, name, config_number_of(c, k), NULL);
         }
     }
+    validate_tls(&x, c);
     return x.rc ? x.rc : errs->n > before ? -EINVAL : 0;
 }

@@ -10,6 +10,7 @@
 
 #include "analyzer.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 /* An answer that is complete within this many bytes is sent from one buffer
@@ -199,40 +200,39 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
 static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, long timeout_ms)
 {
     ex_leg *leg = &ex->legs[side];
-    const config_upstream *u = &ex->cfg->upstream[side];
-    CURL *e = upstream_easy_get(&ex->w->up[side]);
+    upstream_pool *pool = &ex->w->up[side];
+    CURL *e = upstream_easy_get(pool); /* the upstream's own settings are on it */
     if (!e)
         return -ENOMEM;
     const char *target = side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
-    size_t blen = strlen(u->url), ulen = strlen(target);
+    const char *base = upstream_base_url(pool);
+    size_t blen = strlen(base), ulen = strlen(target);
     char *url = malloc(blen + ulen + 1);
     if (!url) {
-        upstream_easy_put(&ex->w->up[side], e);
+        upstream_easy_put(pool, e);
         return -ENOMEM;
     }
-    memcpy(url, u->url, blen);
+    memcpy(url, base, blen);
     memcpy(url + blen, target, ulen + 1);
     leg->easy = e;
+    upstream_set_owner(e, leg);
+    /* Every per-transfer option, each time: the handle keeps the last
+     * transfer's. */
     curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
     free(url);
-    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, leg);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, leg->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, leg);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, leg);
-    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* Only the configured upstreams, directly: an http_proxy in the
-     * environment must not reroute them (and curl skips the lookups). */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    /* The method from scratch: forget the last body, back to a plain GET. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     if (strcmp(ex->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     } else {
         if (ex->has_body) {
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -245,9 +245,9 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
     leg->attempted = true;
     leg->t_start_ns = now_ns();
     exchange_ref(ex); /* the transfer's */
-    if (upstream_start(&ex->w->up[side], e) != 0) {
+    if (upstream_start(pool, e) != 0) {
         leg->easy = NULL;
-        upstream_easy_put(&ex->w->up[side], e);
+        upstream_easy_put(pool, e);
         exchange_unref(ex);
         leg->attempted = false;
         return -EIO;
@@ -589,12 +589,19 @@ static void maybe_submit(exchange *ex)
     analyzer_submit(ex->w->an, job);
 }
 
-static long leg_os_errno(ex_leg *leg)
+/* Why a leg failed, in a word: TLS failures precisely (tls.h), the rest
+ * from curl's code and the system error. */
+static const char *leg_cause(ex_leg *leg)
 {
-    long e = 0;
-    if (leg->easy)
-        curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &e);
-    return e;
+    tls_failure f = {.result = leg->result, .message = leg->errbuf};
+    if (leg->easy) {
+        curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &f.os_errno);
+        curl_easy_getinfo(leg->easy, CURLINFO_SSL_VERIFYRESULT, &f.verify_result);
+        f.cert_requested = upstream_cert_requested(leg->easy);
+    }
+    f.have_client_cert = leg->ex->cfg->upstream[leg->side].tls.client_cert != NULL;
+    const char *tls = tls_failure_cause(&f);
+    return tls ? tls : cause_of(leg->result, f.os_errno);
 }
 
 static void finish_leg(ex_leg *leg, CURLcode rc)
@@ -603,7 +610,7 @@ static void finish_leg(ex_leg *leg, CURLcode rc)
     leg->result = rc;
     leg->t_end_ns = now_ns();
     if (rc != CURLE_OK)
-        leg->cause = cause_of(rc, leg_os_errno(leg));
+        leg->cause = leg_cause(leg);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     static const char hex[] = "0123456789abcdef";
@@ -659,10 +666,10 @@ void exchange_leg_finished(ex_leg *leg, CURLcode rc)
 {
     exchange *ex = leg->ex;
     finish_leg(leg, rc);
-    if (rc == CURLE_OK && !leg->headers_done)
+    if (rc == CURLE_OK && !leg->headers_done) {
         leg->result = CURLE_WEIRD_SERVER_REPLY;
-    if (leg->result != CURLE_OK)
-        leg->cause = cause_of(leg->result, leg_os_errno(leg));
+        leg->cause = leg_cause(leg);
+    }
     upstream_easy_put(&ex->w->up[leg->side], leg->easy);
     leg->easy = NULL;
     leg_ended(leg, rc == CURLE_OK);

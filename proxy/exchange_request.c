@@ -115,8 +115,8 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt)
     snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", ex->client_ip);
     if (rc == 0)
         rc = add_line(b, "X-Forwarded-For", xff);
-    if (rc == 0 && !have_proto)
-        rc = add_line(b, "X-Forwarded-Proto", "http");
+    if (rc == 0 && !have_proto) /* the scheme the client used to reach us */
+        rc = add_line(b, "X-Forwarded-Proto", ex->cfg->listen_tls.cert_file ? "https" : "http");
     if (rc == 0)
         rc = add_line(b, "Via", "1.1 shadowproxy");
     if (rc == 0 && !have_id)

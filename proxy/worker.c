@@ -21,6 +21,7 @@
 
 #include "exchange.h"
 #include "log.h"
+#include "tls.h"
 
 /* ---- MHD on the loop ---------------------------------------------------- */
 
@@ -359,8 +360,7 @@ void worker_new_id(worker *w, char *out, size_t size)
 static void on_curl_done(CURL *easy, CURLcode rc, void *ctx)
 {
     (void)ctx;
-    ex_leg *leg = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&leg);
+    ex_leg *leg = upstream_owner(easy);
     if (leg)
         exchange_leg_finished(leg, rc);
 }
@@ -523,6 +523,9 @@ static void worker_main(void *arg)
 
 static int start_failed(worker *w, int err)
 {
+    if (w->tls)
+        tls_listen_release();
+    w->tls = false;
     rules_unref(w->rules);
     w->rules = NULL;
     ops_unref(w->ops);
@@ -550,17 +553,34 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     w->shadow_cap = (cfg->shadow_max_in_flight + nworkers - 1) / nworkers;
     if (getrandom(w->rng, sizeof w->rng, 0) != (ssize_t)sizeof w->rng)
         w->rng[0] = (uint64_t)now_ns() ^ (uint64_t)index, w->rng[1] = 0x9e3779b97f4a7c15ull;
+    if (index == 0)
+        tls_warn_insecure(cfg, "startup");
+    /* HTTPS: the certificate comes from tls_listen at each handshake, so a
+     * reload can replace it under running daemons. */
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (cfg->listen_tls.cert_file) {
+        char err[512];
+        int rc = tls_listen_acquire(cfg, err, sizeof err);
+        if (rc != 0) {
+            log_event(LOG_ERROR, "tls_listen_failed", "error", err, NULL);
+            return start_failed(w, rc);
+        }
+        w->tls = true;
+        tls_listen_options(cfg, tls_opts);
+        flags |= MHD_USE_TLS;
+    }
     if (uv_loop_init(&w->loop) != 0)
         return start_failed(w, -ENOMEM);
     unsigned int conn_limit = (unsigned)(cfg->max_connections / nworkers);
     size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
     w->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-        w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        conn_limit < 16 ? 16u : conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, conn_limit < 16 ? 16u : conn_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!w->mhd) {
         uv_loop_close(&w->loop);
         return start_failed(w, -EIO);
@@ -570,8 +590,10 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
      * worker may have in flight, so a slow side reuses its connections
      * instead of opening one per request. */
     long keep = w->shadow_cap + 64;
-    bool legacy_ok = di && upstream_init(&w->up[SIDE_LEGACY], &w->loop, on_curl_done, w, keep) == 0;
-    if (!legacy_ok || upstream_init(&w->up[SIDE_NEW], &w->loop, on_curl_done, w, keep) != 0) {
+    bool legacy_ok = di && upstream_init(&w->up[SIDE_LEGACY], &w->loop, on_curl_done, w, keep,
+                                         &cfg->upstream[SIDE_LEGACY]) == 0;
+    if (!legacy_ok || upstream_init(&w->up[SIDE_NEW], &w->loop, on_curl_done, w, keep,
+                                    &cfg->upstream[SIDE_NEW]) != 0) {
         if (legacy_ok) {
             upstream_close(&w->up[SIDE_LEGACY]);
             uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -608,6 +630,9 @@ void worker_command(worker *w, int cmd)
 void worker_join(worker *w)
 {
     uv_thread_join(&w->thread);
+    if (w->tls) /* the daemon has stopped: no handshake can need it any more */
+        tls_listen_release();
+    w->tls = false;
     free(w->shadows);
     w->shadows = NULL;
     rules_unref(w->rules);

@@ -32,6 +32,7 @@ typedef struct worker {
     uv_async_t wake;          /* commands from the main thread */
     uv_timer_t drain_timer;
     bool mhd_run_pending;     /* a connection was resumed: run MHD */
+    bool tls;                 /* serves HTTPS: holds a tls_listen reference */
     metrics_shard *shard;     /* this worker's labelled metrics */
     upstream_pool up[2];      /* per side: a slow side cannot take the other's connections */
 
