@@ -398,7 +398,11 @@ void report_route_add_sample(report_route *r, const json_t *rec, enum report_ver
     const json_t *legs[RS_COUNT];
     for (int i = 0; i < RS_COUNT; i++)
         legs[i] = json_object_get(rec, report_side_names[i]);
-    int score = (v == RV_MISMATCH ? 2 : 1) + (leg_is_json(legs[0]) && leg_is_json(legs[1]) ? 2 : 0);
+    /* a mismatch over a known difference, JSON bodies on both sides (they
+     * can be shown with highlights), then the most differences (the most to see) */
+    size_t nd = json_array_size(json_object_get(rec, "differences"));
+    int score = ((v == RV_MISMATCH ? 2 : 1) + (leg_is_json(legs[0]) && leg_is_json(legs[1]) ? 2 : 0)) * 1000 +
+                (int)(nd < SAMPLE_MAX_DIFFS ? nd : SAMPLE_MAX_DIFFS);
     if (score <= r->sample.score)
         return;
     report_sample *s = &r->sample;

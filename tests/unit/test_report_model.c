@@ -106,8 +106,8 @@ TEST(aggregation)
     CHECK(o->sums[0].ngroups == 1 && strcmp(o->sums[0].groups[0].name, "EUR") == 0);
     CHECK(report_sum_value(&o->sums[0].groups[0].sum[RS_LEGACY]) == 250);
     CHECK(report_sum_value(&o->sums[0].groups[0].sum[RS_NEW]) == 200);
-    /* the sample is a mismatch with JSON bodies, its differences kept */
-    CHECK(o->sample.score == 4 && strcmp(o->sample.id, "id-orders-0") == 0 && o->sample.ndiffs == 3);
+    /* the sample: a mismatch with JSON bodies and the most differences, which are kept */
+    CHECK(o->sample.score == 4003 && strcmp(o->sample.id, "id-orders-0") == 0 && o->sample.ndiffs == 3);
     const report_route *s = report_model_route(m, "stock");
     CHECK(s && s->exchanges == 2 && s->verdicts[RV_OTHER] == 1);
     CHECK(m->total->exchanges == 7 && m->total->verdicts[RV_MATCH] == 2);
