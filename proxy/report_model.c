@@ -137,11 +137,15 @@ report_model *report_model_new(const report_options *opt)
         return NULL;
     m->opt = opt;
     m->nfields_total = REPORT_MAX_FIELDS_TOTAL; /* the budget left */
-    for (size_t i = 0; i < opt->nroutes; i++)
-        if (!route_find(m, opt->routes[i]) && !route_add(m, opt->routes[i])) {
+    for (size_t i = 0; i < opt->nroutes; i++) {
+        char *name = report_strdup_max(opt->routes[i], REPORT_NAME_MAX); /* as records' names */
+        bool ok = name && (route_find(m, name) || route_add(m, name));
+        free(name);
+        if (!ok) {
             report_model_free(m);
             return NULL;
         }
+    }
     return m;
 }
 
@@ -243,7 +247,11 @@ void report_model_add(report_model *m, const json_t *rec)
         m->filtered_route++;
         return;
     }
+    char *short_name = NULL; /* a hostile 10 MB name is kept short */
+    if (strnlen(name, REPORT_NAME_MAX + 1) > REPORT_NAME_MAX && (short_name = report_strdup_max(name, REPORT_NAME_MAX)))
+        name = short_name;
     report_route *r = route_get(m, name);
+    free(short_name);
     if (!r)
         return; /* out of memory: the record is not counted */
     m->used++;

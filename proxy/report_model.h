@@ -23,6 +23,8 @@
 #define REPORT_SAMPLE_IDS 3
 #define REPORT_EXAMPLE_MAX 512        /* bytes of an example value's JSON */
 #define REPORT_SAMPLE_BODY_MAX (512u << 10)
+#define REPORT_NAME_MAX 256  /* bytes of a route name, rule name or group kept */
+#define REPORT_PATH_MAX 1024 /* bytes of a generalized path kept */
 #define REPORT_OTHER_ROUTES "(other routes)"
 #define REPORT_NO_ROUTE "(no route)"
 

@@ -213,8 +213,17 @@ void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id
         if (!kind)
             kind = "?";
         char *g = report_path_generalize(where, path ? path : "");
-        report_field *f = g ? field_get(r, where, kind, known, g, budget) : NULL;
+        char *gs = g && strlen(g) > REPORT_PATH_MAX ? report_strdup_max(g, REPORT_PATH_MAX) : NULL;
+        char *ks = known && strlen(known) > REPORT_NAME_MAX ? report_strdup_max(known, REPORT_NAME_MAX) : NULL;
+        char *ws = strlen(where) > 32 ? report_strdup_max(where, 32) : NULL;
+        char *kd = strlen(kind) > 32 ? report_strdup_max(kind, 32) : NULL;
+        report_field *f = g ? field_get(r, ws ? ws : where, kd ? kd : kind, ks ? ks : known,
+                                        gs ? gs : g, budget) : NULL;
         free(g);
+        free(gs);
+        free(ks);
+        free(ws);
+        free(kd);
         if (!f) {
             r->fields_dropped++;
             continue;
@@ -236,7 +245,7 @@ void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id
                 report_example_set(&f->example[RS_NEW], nv, REPORT_EXAMPLE_MAX) != 0)
                 f->has_example = false;
         }
-        if (strcmp(where, "body") == 0)
+        if (strcmp(f->where, "body") == 0)
             report_vol_observe(&f->vol, lv, nv);
     }
 }

@@ -129,6 +129,11 @@ void report_real_text(double d, char out[40]);
 bool report_json_append(strbuf *b, const json_t *v, int indent, size_t max);
 #define REPORT_JSON_SPACED (-2) /* indent: one line, a space after ':' and ',' */
 
+/* A copy of s cut to at most max bytes on a character boundary, with "…"
+ * appended when cut (hostile logs: a 10 MB route name is kept short).
+ * Malloc'd, or NULL when out of memory. */
+char *report_strdup_max(const char *s, size_t max);
+
 /* s with every byte that is not part of valid UTF-8 replaced by U+FFFD
  * (file names from the command line). Malloc'd. */
 char *report_utf8_lossy(const char *s);

@@ -212,6 +212,25 @@ size_t report_utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
+char *report_strdup_max(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    bool cut = n > max;
+    if (cut) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--; /* s[n] starts a character: cut before it */
+    }
+    char *d = malloc(n + (cut ? 4 : 1));
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    if (cut)
+        memcpy(d + n, "\xe2\x80\xa6", 3);
+    d[n + (cut ? 3 : 0)] = '\0';
+    return d;
+}
+
 char *report_utf8_lossy(const char *s)
 {
     strbuf b = {0};

@@ -322,6 +322,19 @@ TEST(utf8)
     CHECK(report_utf8_char((const unsigned char *)"\xe2\x80\xae", 3, &cp) == 3 && cp == 0x202e);
 }
 
+TEST(strdup_max)
+{
+    char *s = report_strdup_max("abcdef", 6);
+    CHECK_STR(s, "abcdef");
+    free(s);
+    s = report_strdup_max("abcdefg", 6);
+    CHECK_STR(s, "abcdef\xe2\x80\xa6");
+    free(s);
+    s = report_strdup_max("ab\xc3\xa9\xc3\xa9", 3); /* never half a character */
+    CHECK_STR(s, "ab\xe2\x80\xa6");
+    free(s);
+}
+
 TEST(volatile_values)
 {
     CHECK(report_looks_datetime("2026-11-24T13:41:22.123Z"));
@@ -415,6 +428,7 @@ int main(void)
     RUN(numbers_and_sums);
     RUN(json_writer);
     RUN(utf8);
+    RUN(strdup_max);
     RUN(volatile_values);
     RUN(volatility_detection);
     UNIT_DONE();

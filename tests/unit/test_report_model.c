@@ -155,6 +155,24 @@ TEST(filters_and_caps)
     CHECK(r0 && r0->nfields == REPORT_MAX_FIELDS_PER_ROUTE && r0->fields_dropped == 10);
     CHECK(m->total->exchanges == REPORT_MAX_ROUTES + 50 + REPORT_MAX_FIELDS_PER_ROUTE + 10);
     report_model_free(m);
+
+    /* hostile: a 1 MB route name and a 1 MB path are kept short */
+    m = report_model_new(&none);
+    size_t big = 1 << 20;
+    char *huge = malloc(big + 2048);
+    memcpy(huge, "{\"route\":\"", 10);
+    memset(huge + 10, 'r', big);
+    snprintf(huge + 10 + big, 2000, "\",\"verdict\":\"mismatch\",\"differences\":[{\"where\":\"body\","
+             "\"path\":\"/k%01100d\",\"kind\":\"changed\"}]}", 1);
+    add(m, huge);
+    add(m, huge); /* the same (shortened) route and field */
+    free(huge);
+    report_model_finalize(m);
+    CHECK(m->nroutes == 1 && strlen(m->routes[0]->name) == REPORT_NAME_MAX + 3);
+    CHECK(m->routes[0]->exchanges == 2 && m->routes[0]->nfields == 1);
+    CHECK(m->routes[0]->nfields == 1 && strlen(m->routes[0]->fields[0]->path) == REPORT_PATH_MAX + 3 &&
+          m->routes[0]->fields[0]->exchanges == 2);
+    report_model_free(m);
 }
 
 TEST(suggestions)
