@@ -231,6 +231,8 @@ void report_model_add(report_model *m, const json_t *rec)
 {
     m->records++;
     count_version(m, json_object_get(rec, "v"));
+    enum report_verdict v = report_verdict_of(str_member(rec, "verdict"));
+    m->matches_read += v == RV_MATCH;
     int64_t ts = 0;
     bool has_ts = report_parse_time(str_member(rec, "ts"), 0, false, &ts) == 0;
     if (m->opt->has_since || m->opt->has_until) {
@@ -267,7 +269,6 @@ void report_model_add(report_model *m, const json_t *rec)
     } else {
         m->no_ts++;
     }
-    enum report_verdict v = report_verdict_of(str_member(rec, "verdict"));
     r->verdicts[v]++;
     r->exchanges++;
     const json_t *legs[RS_COUNT];
@@ -414,13 +415,7 @@ void report_model_finalize(report_model *m)
             report_floats_free(&m->routes[i]->lat[s]);
 }
 
-bool report_model_has_matches(const report_model *m)
-{
-    for (size_t i = 0; i < m->nroutes; i++)
-        if (m->routes[i]->verdicts[RV_MATCH])
-            return true;
-    return false;
-}
+bool report_model_has_matches(const report_model *m) { return m->matches_read > 0; }
 
 const report_route *report_model_route(const report_model *m, const char *name)
 {

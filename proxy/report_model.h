@@ -174,6 +174,7 @@ typedef struct report_model {
     report_version_count *versions;
     size_t nversions;
     uint64_t records;      /* records read, before filters */
+    uint64_t matches_read; /* `match` records read, before filters: the log's mode */
     uint64_t used;         /* records that passed the filters */
     uint64_t no_ts;        /* used records without a readable ts */
     uint64_t filtered_time, filtered_route;
@@ -202,8 +203,9 @@ void report_model_add(report_model *m, const json_t *rec);
 /* Sorts, computes quantiles, buckets, totals and suggestions. Once. */
 void report_model_finalize(report_model *m);
 
-/* Whether the used records hold any `match` verdict: if not, the log was
- * written in mode `mismatches` and rates are over logged records only. */
+/* Whether the records read hold any `match` verdict (before filters: it is
+ * a property of the log): if not, the log was written in mode `mismatches`
+ * and rates are over logged records only. */
 bool report_model_has_matches(const report_model *m);
 
 /* The route named `name` after finalize, or NULL. */

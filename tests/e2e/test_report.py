@@ -380,6 +380,8 @@ def test_known_traffic_text_report(traffic):
     path = os.path.join(os.path.dirname(traffic.log), "mismatches-only.jsonl")
     with open(traffic.log) as src, open(path, "w") as dst:
         dst.writelines(ln for ln in src if json.loads(ln)["verdict"] != "match")
+    doc, _ = report_json("--route", "orders-get", traffic.log)  # no match on the route, but in the log
+    assert doc["logged_matches"] is True and route(doc, "orders-get")["rates"]["match"] == 0.0
     doc, _ = report_json(path)
     assert doc["logged_matches"] is False and doc["rates_over"] == "logged_records"
     assert route(doc, "orders-get")["rates"]["mismatch"] == 1.0
