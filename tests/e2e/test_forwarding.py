@@ -308,3 +308,25 @@ def test_http10_client(pair):
         assert r.json()["target"] == "/echo/ten"
         assert c.at_eof()
     assert the_request(new, "ten-1")["method"] == "GET"
+
+
+def test_reused_handles_forget_the_previous_request(stubs, proxy):
+    """curl handles are reused without a reset (the upstream's settings are
+    set once per handle): each request must still go out with its own
+    method and body only. One worker, so the same few handles serve all."""
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, args=("--workers", "1"))
+    sequence = [("POST", b"x" * 5000), ("HEAD", b""), ("GET", b""), ("PUT", b"abc"),
+                ("POST", b""), ("DELETE", b""), ("GET", b""), ("HEAD", b""), ("OPTIONS", b"")]
+    for i, (method, body) in enumerate(sequence):
+        headers = [("Host", "x"), ("X-Request-Id", f"reuse-{i}")]
+        if body or method in ("POST", "PUT"):
+            headers.append(("Content-Length", str(len(body))))
+        r = raw_request(p.port, method, f"/echo/{i}", headers, body, head=method == "HEAD")
+        assert r.status == 200, (method, r)
+        for stub in (legacy, new):
+            seen = the_request(stub, f"reuse-{i}")
+            assert seen["method"] == method
+            assert seen["body_len"] == len(body)
+            assert seen["target"] == f"/echo/{i}"
