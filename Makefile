@@ -20,7 +20,7 @@ BENCH_DEBS := wrk nginx-light
 PKGS := libmicrohttpd libcurl jansson libuv openssl zlib libxml-2.0
 # Recursive (=) so pkg-config runs after the deps stamp has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 CSTD     := -std=c11 -D_GNU_SOURCE

@@ -15,7 +15,8 @@
 typedef struct logread_stats {
     uint64_t lines;    /* lines seen, torn last line included */
     uint64_t records;  /* JSON objects returned */
-    uint64_t torn;     /* last line without newline that is not valid JSON */
+    uint64_t torn;     /* last line without newline that is not valid JSON, or a
+                        * gzip stream that ends early (records after the cut lost) */
     uint64_t invalid;  /* not JSON, or JSON but not an object */
     uint64_t too_long; /* longer than LOGREAD_MAX_LINE */
 } logread_stats;

@@ -505,7 +505,10 @@ static void suggestions_of(report_route *r)
         return;
     for (size_t i = 0; i < r->nfields; i++) {
         const report_field *f = r->fields[i];
-        if (strcmp(f->where, "body") != 0 || f->known || f->path[0] == '\0' ||
+        /* Only values that change: a field present on one side only, or of
+         * another type, is a structural difference, never noise. */
+        if (strcmp(f->where, "body") != 0 || strcmp(f->kind, "changed") != 0 || f->known ||
+            f->path[0] == '\0' ||
             f->exchanges < SUGGEST_MIN || f->exchanges * 10 < compared * 9)
             continue;
         const char *why = report_vol_reason(&f->vol, SUGGEST_MIN);

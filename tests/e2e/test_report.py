@@ -419,6 +419,18 @@ def write(tmp, name, text, gz=False):
     return path
 
 
+def test_suggestions_only_for_changing_values(tmp):
+    """A field missing on one side in every exchange is a structural bug, not
+    noise, even when its values all differ; a timestamp that changes is."""
+    recs = [rec(f"s{i}", diffs=[
+        {"where": "body", "path": "/lastname", "kind": "removed", "legacy": f"Name{i}"},
+        {"where": "body", "path": "/updated_at", "kind": "changed",
+         "legacy": f"2026-11-24 13:{i:02d}:00", "new": f"2026-11-24T13:{i:02d}:07Z"}])
+        for i in range(12)]
+    doc, _ = report_json(write(tmp, "struct.jsonl", "".join(line(r) for r in recs)))
+    assert [s["path"] for s in route(doc, "r")["suggestions"]] == ["/updated_at"]
+
+
 def test_torn_last_line_invalid_lines_and_versions(tmp):
     odd = [
         rec("v2", verdict="match", v=2, extra_field={"x": 1}),           # newer version: read
