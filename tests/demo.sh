@@ -56,4 +56,17 @@ echo "one mismatch in short (full records hold both answers, secrets redacted):"
 jq -c -n '[inputs | select(.verdict=="mismatch") | {id, method, uri, differences}] | .[0]' "$log" \
   | sed 's/^/  /'
 echo
+echo "the report (per route: verdicts, latency of both sides, differing fields, drift,"
+echo "reconciliation of order totals per currency, noise suggestions):"
+./shadowproxy report --sum /totals/grand_total@/currency "$log" | sed -n 's/^/  /; 1,40p'
+echo "  ..."
+./shadowproxy report --sum /totals/grand_total@/currency -o "$out/report.html" "$log"
+echo
+echo "replay of the captured traffic against the same ERPs (same rules, same verdicts):"
+./shadowproxy replay "$log" --rules rules/examples/magento-erp.json \
+  --legacy http://127.0.0.1:$lp --new http://127.0.0.1:$np \
+  --diff-log "$out/replay.jsonl" --no-progress | sed 's/^/  /'
+echo
+echo "open $out/report.html in a browser; the live dashboard is at http://127.0.0.1:<admin port>/"
+echo "while shadowproxy serve runs (docs/operations.md)."
 echo "try: jq 'select(.verdict!=\"match\")' $log | less"
