@@ -66,6 +66,7 @@ static const char usage_text[] =
     "\n"
     "Admin API (default 127.0.0.1:9901, docs/operations.md): /healthz /readyz /state\n"
     "/metrics, POST /authority /shadow /reload; decisions persist in the state file.\n"
+    "GET / there is the live dashboard (same token, signed in through a form).\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once);\n"
     "SIGHUP reloads the rules and state files; SIGUSR1 reopens the diff log.\n"
