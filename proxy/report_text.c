@@ -329,6 +329,19 @@ static bool bucket_value(const report_bucket *k, bool rates, double *v)
     return true;
 }
 
+/* The buckets that character c of a sparkline stands for, added up. */
+static report_bucket char_bucket(const report_route *rt, const report_model *m, size_t c,
+                                 size_t per)
+{
+    report_bucket k = {0};
+    for (size_t i = c * per; i < (c + 1) * per && i < m->nbuckets; i++) {
+        k.exchanges += rt->buckets[i].exchanges;
+        k.compared += rt->buckets[i].compared;
+        k.mismatches += rt->buckets[i].mismatches;
+    }
+    return k;
+}
+
 static void sparkline(strbuf *b, const report_route *rt, const report_model *m, bool rates)
 {
     static const char *const level[] = {"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
@@ -337,12 +350,7 @@ static void sparkline(strbuf *b, const report_route *rt, const report_model *m, 
     double max = 0;
     size_t chars = 0;
     for (size_t c = 0; c * per < m->nbuckets; c++) {
-        report_bucket k = {0};
-        for (size_t i = c * per; i < (c + 1) * per && i < m->nbuckets; i++) {
-            k.exchanges += rt->buckets[i].exchanges;
-            k.compared += rt->buckets[i].compared;
-            k.mismatches += rt->buckets[i].mismatches;
-        }
+        report_bucket k = char_bucket(rt, m, c, per);
         double v;
         if (bucket_value(&k, rates, &v) && v > max)
             max = v;
@@ -351,12 +359,7 @@ static void sparkline(strbuf *b, const report_route *rt, const report_model *m, 
     cell(b, rt->name, NAME_W - 2, false);
     LIT(b, " ");
     for (size_t c = 0; c * per < m->nbuckets; c++, chars++) {
-        report_bucket k = {0};
-        for (size_t i = c * per; i < (c + 1) * per && i < m->nbuckets; i++) {
-            k.exchanges += rt->buckets[i].exchanges;
-            k.compared += rt->buckets[i].compared;
-            k.mismatches += rt->buckets[i].mismatches;
-        }
+        report_bucket k = char_bucket(rt, m, c, per);
         double v;
         if (!bucket_value(&k, rates, &v))
             LIT(b, " ");
