@@ -3,6 +3,7 @@
 #   make test     unit tests, end-to-end tests, and both again under ASan+UBSan
 #   make demo     two stub ERPs + shadowproxy + a little traffic + a summary
 #   make bench    throughput/latency table against direct and nginx (not in test)
+#   make certs    a local dev CA and TLS certificates in certs/ (certs/README.md)
 #   make install  PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -13,11 +14,12 @@ VERSION := 0.1.0
 
 # Debian 12 packages: to build, to test, to benchmark.
 BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-              libjansson-dev libuv1-dev libssl-dev zlib1g-dev libxml2-dev
-TEST_DEBS  := python3 python3-pytest curl jq chromium chromium-driver
+              libjansson-dev libuv1-dev libssl-dev zlib1g-dev libxml2-dev \
+              libgnutls28-dev
+TEST_DEBS  := python3 python3-pytest curl jq openssl chromium chromium-driver
 BENCH_DEBS := wrk nginx-light
 
-PKGS := libmicrohttpd libcurl jansson libuv openssl zlib libxml-2.0
+PKGS := libmicrohttpd libcurl jansson libuv openssl zlib libxml-2.0 gnutls
 # Recursive (=) so pkg-config runs after the deps stamp has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
@@ -41,7 +43,7 @@ UNIT_ASAN:= $(UNIT_SRC:tests/unit/%.c=build/unit-asan/%)
 STUB_SRC := $(wildcard tests/stub/*.c)
 
 .PHONY: all deps test-deps bench-deps test unit unit-asan e2e e2e-asan asan \
-        demo bench install uninstall clean format
+        demo bench install uninstall clean format certs
 
 all: shadowproxy build/sp-stub
 
@@ -88,7 +90,7 @@ asan: build/shadowproxy-asan build/sp-stub
 
 build/sp-stub: $(STUB_SRC) proxy/headers.h | build/.deps
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(OPT) $(CFLAGS) -o $@ $(STUB_SRC) $(shell pkg-config --cflags --libs zlib) -lpthread
+	$(CC) $(CSTD) $(WARN) $(OPT) $(CFLAGS) -o $@ $(STUB_SRC) $(shell pkg-config --cflags --libs zlib openssl) -lpthread
 
 build/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -100,6 +102,9 @@ build/unit-asan/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB)
 
 build/diffbench: bench/diffbench.c $(LIB_OBJ)
 	$(CC) $(CFLAGS_ALL) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+
+certs:
+	@sh certs/make-certs.sh
 
 # --- tests ------------------------------------------------------------------
 unit: $(UNIT_BIN)

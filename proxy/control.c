@@ -11,6 +11,7 @@
 
 #include "analyzer.h"
 #include "log.h"
+#include "tls.h"
 #include "metrics.h"
 #include "ops.h"
 #include "record.h"
@@ -328,6 +329,7 @@ int control_reload(control *c, const char *who, json_t **errors)
         *errors = NULL;
     const char *path = c->cfg->rules_path;
     reload_config(c, who);
+    tls_reload(c->cfg, who); /* listener certificate; insecure-TLS warnings */
     control_reload_state(c, who);
     if (!path) {
         log_event(LOG_INFO, "rules_reload_skipped", "why", "no rules file configured", "who",

@@ -69,7 +69,8 @@ static const char usage_text[] =
     "GET / there is the live dashboard (same token, signed in through a form).\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once);\n"
-    "SIGHUP reloads the rules and state files; SIGUSR1 reopens the diff log.\n"
+    "SIGHUP reloads the rules and state files and the listener's TLS certificate;\n"
+    "SIGUSR1 reopens the diff log.\n"
     "\n"
     "Example:\n"
     "  shadowproxy serve --legacy http://erp-old:8080 --new http://erp-new:8080\n";

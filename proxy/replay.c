@@ -275,6 +275,10 @@ static int build_config(const replay_opts *o, sp_config *c)
     if (rc == 0) {
         c->diff_log_mode = strcmp(o->mode, "all") == 0 ? DIFFLOG_ALL : DIFFLOG_MISMATCHES;
         c->workers = 1;
+        /* The replay talks to its own proxy over plain HTTP on loopback. */
+        free(c->listen_tls.cert_file);
+        free(c->listen_tls.key_file);
+        c->listen_tls.cert_file = c->listen_tls.key_file = NULL;
         c->source_path = NULL;
         /* The replay paces itself: let every request through to the shadow. */
         if (c->shadow_max_in_flight < o->concurrency)

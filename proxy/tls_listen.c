@@ -8,11 +8,10 @@
  * the last worker is gone (a few KiB per change of the files; unchanged
  * files are not loaded twice), because GnuTLS keeps pointing at it.
  *
- * GnuTLS is libmicrohttpd's library, loaded with it: the few functions
- * used here to parse certificates are bound to that copy through weak
- * references, so the build needs no GnuTLS of its own, and a
- * libmicrohttpd without TLS still runs plain HTTP (tls_listen_unsupported
- * says why HTTPS cannot be served). */
+ * GnuTLS is libmicrohttpd's TLS library; the certificates are parsed
+ * with it so that MHD gets them in its own form. A libmicrohttpd built
+ * without TLS still runs plain HTTP (tls_listen_unsupported says why HTTPS
+ * cannot be served). */
 #include "tls.h"
 
 #include <errno.h>
@@ -32,12 +31,6 @@
 
 #include "log.h"
 
-#pragma weak gnutls_pcert_list_import_x509_raw
-#pragma weak gnutls_pcert_deinit
-#pragma weak gnutls_privkey_init
-#pragma weak gnutls_privkey_import_x509_raw
-#pragma weak gnutls_privkey_deinit
-#pragma weak gnutls_strerror
 
 #define MAX_CHAIN 16
 #define MAX_PEM_BYTES ((size_t)1 << 20)
@@ -78,8 +71,6 @@ const char *tls_listen_unsupported(void)
         return "this libmicrohttpd was built without TLS support";
     if (MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES)
         return "this libmicrohttpd cannot take certificates from a callback (GnuTLS 3 needed)";
-    if (!gnutls_pcert_list_import_x509_raw || !gnutls_privkey_import_x509_raw)
-        return "GnuTLS is not loaded with libmicrohttpd";
     return NULL;
 }
 

@@ -7,7 +7,6 @@
  * the plain socket when there is no TLS. */
 #include "stub.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -16,72 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-
-/* OpenSSL is loaded when --tls-cert asks for it (dlopen), so the stub
- * builds and links with zlib and pthread only, as before. The functions
- * are reached through pointers of their own prototypes' types; the macros
- * below let the code call them by their usual names (OpenSSL's own macros,
- * such as SSL_CTX_set_min_proto_version, expand to these too). */
-#define OSSL_FUNCS(X)                                                        \
-    X(OPENSSL_init_ssl) X(TLS_server_method) X(SSL_CTX_new) X(SSL_CTX_free)  \
-    X(SSL_CTX_ctrl) X(SSL_CTX_set_options)                                   \
-    X(SSL_CTX_use_certificate_chain_file) X(SSL_CTX_use_PrivateKey_file)     \
-    X(SSL_CTX_check_private_key) X(SSL_CTX_load_verify_locations)            \
-    X(SSL_CTX_set_verify) X(SSL_CTX_set_client_CA_list)                      \
-    X(SSL_load_client_CA_file) X(SSL_new) X(SSL_free) X(SSL_set_fd)          \
-    X(SSL_accept) X(SSL_read) X(SSL_write) X(SSL_shutdown) X(SSL_get_error)  \
-    X(SSL_get_verify_result) X(X509_verify_cert_error_string)                \
-    X(ERR_peek_last_error) X(ERR_error_string_n) X(ERR_clear_error)
-
-#define OSSL_DECLARE(f) static __typeof__(f) *p_##f;
-OSSL_FUNCS(OSSL_DECLARE)
-
-#define OPENSSL_init_ssl p_OPENSSL_init_ssl
-#define TLS_server_method p_TLS_server_method
-#define SSL_CTX_new p_SSL_CTX_new
-#define SSL_CTX_free p_SSL_CTX_free
-#define SSL_CTX_ctrl p_SSL_CTX_ctrl
-#define SSL_CTX_set_options p_SSL_CTX_set_options
-#define SSL_CTX_use_certificate_chain_file p_SSL_CTX_use_certificate_chain_file
-#define SSL_CTX_use_PrivateKey_file p_SSL_CTX_use_PrivateKey_file
-#define SSL_CTX_check_private_key p_SSL_CTX_check_private_key
-#define SSL_CTX_load_verify_locations p_SSL_CTX_load_verify_locations
-#define SSL_CTX_set_verify p_SSL_CTX_set_verify
-#define SSL_CTX_set_client_CA_list p_SSL_CTX_set_client_CA_list
-#define SSL_load_client_CA_file p_SSL_load_client_CA_file
-#define SSL_new p_SSL_new
-#define SSL_free p_SSL_free
-#define SSL_set_fd p_SSL_set_fd
-#define SSL_accept p_SSL_accept
-#define SSL_read p_SSL_read
-#define SSL_write p_SSL_write
-#define SSL_shutdown p_SSL_shutdown
-#define SSL_get_error p_SSL_get_error
-#define SSL_get_verify_result p_SSL_get_verify_result
-#define X509_verify_cert_error_string p_X509_verify_cert_error_string
-#define ERR_peek_last_error p_ERR_peek_last_error
-#define ERR_error_string_n p_ERR_error_string_n
-#define ERR_clear_error p_ERR_clear_error
-
-/* libssl (and with it libcrypto). 0, or -1 after a message. */
-static int load_openssl(void)
-{
-    void *h = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        fprintf(stderr, "sp-stub: --tls-cert needs OpenSSL 3: %s\n", dlerror());
-        return -1;
-    }
-    void *sym;
-#define OSSL_LOAD(f)                                                         \
-    if (!(sym = dlsym(h, #f))) {                                             \
-        fprintf(stderr, "sp-stub: libssl.so.3 lacks %s\n", #f);              \
-        return -1;                                                           \
-    }                                                                        \
-    memcpy(&p_##f, &sym, sizeof sym);
-    OSSL_FUNCS(OSSL_LOAD)
-#undef OSSL_LOAD
-    return 0;
-}
 
 static void ssl_error(char *buf, size_t size)
 {
@@ -97,8 +30,6 @@ int tls_setup(struct stub_cfg *cfg, const char *cert, const char *key,
               const char *client_ca, const char *max_version)
 {
     char err[256];
-    if (load_openssl() < 0)
-        return -1;
     OPENSSL_init_ssl(0, NULL);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
