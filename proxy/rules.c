@@ -428,8 +428,10 @@ static bool glob_match(const char *g, const char *p, size_t plen)
 static bool query_match(const char *q, size_t qlen, const char *name,
                         const char *value)
 {
+    if (!q) /* no query at all (q + qlen would be arithmetic on NULL) */
+        return false;
     size_t nn = strlen(name);
-    for (const char *s = q, *end = q + qlen; q && s < end;) {
+    for (const char *s = q, *end = q + qlen; s < end;) {
         const char *amp = memchr(s, '&', (size_t)(end - s)),
                    *pe = amp ? amp : end;
         const char *eq = memchr(s, '=', (size_t)(pe - s)), *ke = eq ? eq : pe;
