@@ -432,7 +432,7 @@ def test_flip_global_and_per_route(start):
 
 
 def test_flip_under_load(start):
-    """4 keep-alive clients for ~3 s while the authority flips every 300 ms:
+    """4 keep-alive clients while the authority flips 10 times, every 300 ms:
     no request fails, and every request was answered by the side in
     force when it arrived (within 50 ms of a flip either side is right)."""
     legacy, new, p, adm = start()
@@ -464,8 +464,7 @@ def test_flip_under_load(start):
     flips = []  # (t_before, t_after, side)
     side = "legacy"
     try:
-        t_end = time.monotonic() + 3.0
-        while time.monotonic() < t_end:
+        for _ in range(10):  # a count, not a deadline: a slow flip on a loaded box still counts
             time.sleep(0.3)
             side = "new" if side == "legacy" else "legacy"
             t0 = time.monotonic()
@@ -479,7 +478,6 @@ def test_flip_under_load(start):
     assert not errors, f"{len(errors)} failed requests, first: {errors[:5]}"
     assert not [x for x in done if x[3] != 200]
     assert len(done) >= 100, f"only {len(done)} requests"
-    assert len(flips) >= 8
 
     margin = 0.05
 
