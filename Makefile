@@ -4,7 +4,7 @@
 #   make demo     two stub ERPs + shadowproxy + a little traffic + a summary
 #   make bench    throughput/latency table against direct and nginx (not in test)
 #   make certs    a local dev CA and TLS certificates in certs/ (certs/README.md)
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc  (docs/deploy.md)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -138,16 +138,42 @@ bench: shadowproxy build/sp-stub build/diffbench build/.bench-deps build/.test-d
 	@echo; echo "JSON comparison throughput (build/diffbench):"; build/diffbench
 
 # --- install ----------------------------------------------------------------
+# Binary, man page, rules schema and examples, config example, docs, and the
+# systemd unit (its paths follow PREFIX and SYSCONFDIR). Files under
+# SYSCONFDIR (the unit's config, the logrotate snippet) are installed only
+# when absent, so a reinstall keeps local edits; uninstall leaves them.
+SYSCONFDIR ?= /etc
+BINDIR     := $(PREFIX)/bin
+DATADIR    := $(PREFIX)/share/shadowproxy
+DOCDIR     := $(PREFIX)/share/doc/shadowproxy
+MAN1DIR    := $(PREFIX)/share/man/man1
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
 install: shadowproxy
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/shadowproxy
-	install -m 0755 shadowproxy $(DESTDIR)$(PREFIX)/bin/shadowproxy
-	install -m 0644 docs/config.example.json $(DESTDIR)$(PREFIX)/share/shadowproxy/config.example.json
-	install -d $(DESTDIR)$(PREFIX)/share/shadowproxy/rules
-	install -m 0644 rules/rules.schema.json rules/examples/*.json $(DESTDIR)$(PREFIX)/share/shadowproxy/rules/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(DATADIR)/rules/examples \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/shadowproxy \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 0755 shadowproxy $(DESTDIR)$(BINDIR)/shadowproxy
+	sed 's|/usr/local|$(PREFIX)|g' docs/shadowproxy.1 >$(DESTDIR)$(MAN1DIR)/shadowproxy.1
+	chmod 0644 $(DESTDIR)$(MAN1DIR)/shadowproxy.1
+	install -m 0644 docs/config.example.json $(DESTDIR)$(DATADIR)/config.example.json
+	install -m 0644 rules/rules.schema.json $(DESTDIR)$(DATADIR)/rules/rules.schema.json
+	install -m 0644 rules/examples/*.json $(DESTDIR)$(DATADIR)/rules/examples/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' deploy/shadowproxy.service.in \
+	  >$(DESTDIR)$(UNITDIR)/shadowproxy.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/shadowproxy.service
+	@set -e; for f in shadowproxy/config.json:deploy/config.systemd.json logrotate.d/shadowproxy:deploy/logrotate; do \
+	  dst=$(DESTDIR)$(SYSCONFDIR)/$${f%%:*}; src=$${f#*:}; \
+	  if [ -e "$$dst" ]; then echo "kept $$dst (exists; the new one is $$src)"; \
+	  else echo "install -m 0644 $$src $$dst"; install -m 0644 "$$src" "$$dst"; fi; \
+	done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/shadowproxy
-	rm -rf $(DESTDIR)$(PREFIX)/share/shadowproxy
+	rm -f $(DESTDIR)$(BINDIR)/shadowproxy $(DESTDIR)$(MAN1DIR)/shadowproxy.1 \
+	      $(DESTDIR)$(UNITDIR)/shadowproxy.service
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/shadowproxy and $(DESTDIR)$(SYSCONFDIR)/logrotate.d/shadowproxy (local config)"
 
 format:
 	clang-format -i proxy/*.c proxy/*.h tests/unit/*.c tests/stub/*.c
