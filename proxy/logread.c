@@ -114,7 +114,7 @@ static int next_line(logread *r, size_t *n, int *torn, char *err, size_t errsize
     size_t scanned = 0;
     *torn = 0;
     for (;;) {
-        char *start = r->buf + r->pos;
+        char *start = r->buf ? r->buf + r->pos : NULL; /* NULL before the first fill */
         char *nl = r->len > r->pos + scanned
                        ? memchr(start + scanned, '\n', r->len - r->pos - scanned)
                        : NULL;
