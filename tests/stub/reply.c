@@ -21,6 +21,8 @@
 #define MAX_BIGHEADERS (16u << 20)
 #define BIG_HEADER_VALUE 8192
 #define BADLEN_EXTRA 100
+#define MAX_INFO 1000000000ull /* info=N: a storm that outlasts any timeout */
+#define MAX_NEST (16u << 20)
 
 /* pattern[i] = 'a' + i % 26, long enough for any slice starting at 0..25 */
 static unsigned char g_pattern[STUB_BIG_PIECE + 26];
@@ -73,6 +75,11 @@ static void ctl_reset(struct stub_ctl *c)
     c->cut = -1;
     c->slow_ms = 0;
     c->bigheaders = 0;
+    c->info = 0;
+    c->len = -1;
+    c->endless = false;
+    c->nest = 0;
+    c->nest_kind = 0;
     c->err[0] = 0;
 }
 
@@ -107,6 +114,7 @@ static bool ctl_set_body(struct stub_ctl *c, const char *v, size_t n, bool b64)
     c->body.len = 0;
     c->has_body = true;
     c->has_bytes = false; /* the last body directive wins */
+    c->nest = 0;
     if (!b64) {
         sb_put(&c->body, v, n);
         return true;
@@ -136,6 +144,8 @@ static bool ctl_flag(struct stub_ctl *c, const char *k, size_t kn)
         c->badlen = true;
     else if (ascii_ieq(k, kn, "badchunk"))
         c->badchunk = c->chunked = true;
+    else if (ascii_ieq(k, kn, "endless"))
+        c->endless = true;
     else if (ascii_ieq(k, kn, "gzip"))
         c->enc = ENC_GZIP, c->level = 6;
     else if (ascii_ieq(k, kn, "deflate"))
@@ -182,10 +192,21 @@ static bool ctl_kv(struct stub_ctl *c, const char *k, size_t kn, const char *v,
         c->bytes = u;
         c->has_bytes = true;
         c->has_body = false;
+        c->nest = 0;
     } else if (KEY("cut") && parse_u64(v, vn, INT64_MAX, &u)) {
         c->cut = (int64_t)u;
     } else if (KEY("bigheaders") && parse_u64(v, vn, MAX_BIGHEADERS, &u)) {
         c->bigheaders = (size_t)u;
+    } else if (KEY("len") && parse_u64(v, vn, MAX_BYTES, &u)) {
+        c->len = (int64_t)u;
+    } else if (KEY("info") && parse_u64(v, vn, MAX_INFO, &u)) {
+        c->info = u;
+    } else if ((KEY("nest") || KEY("nestobj") || KEY("nestxml")) &&
+               parse_u64(v, vn, MAX_NEST, &u) && u > 0) {
+        c->nest = (size_t)u;
+        c->nest_kind = KEY("nest") ? '[' : KEY("nestobj") ? '{' : '<';
+        c->has_body = true; /* the last body directive wins */
+        c->has_bytes = false;
     } else {
         return false;
     }
@@ -279,9 +300,38 @@ static const unsigned char *body_at(const struct stub_reply *rp, uint64_t off)
     return (const unsigned char *)rp->body.p + off;
 }
 
+/* nest=N: [[[...]]]; nestobj=N: {"a":{"a":...0...}}; nestxml=N:
+ * <a><a>...</a></a>. Built in memory (N at most 16 Mi levels). */
+static void nest_body(const struct stub_ctl *c, struct sbuf *b)
+{
+    static const char *const open[] = {"[", "{\"a\":", "<a>"};
+    static const char *const close[] = {"]", "}", "</a>"};
+    int k = c->nest_kind == '[' ? 0 : c->nest_kind == '{' ? 1 : 2;
+    size_t ol = strlen(open[k]), cl = strlen(close[k]);
+    sb_reserve(b, c->nest * (ol + cl) + 1);
+    for (size_t i = 0; i < c->nest; i++)
+        sb_put(b, open[k], ol);
+    if (k == 1)
+        sb_put(b, "0", 1);
+    for (size_t i = 0; i < c->nest; i++)
+        sb_put(b, close[k], cl);
+}
+
 static void apply_ctl(const struct stub_ctl *c, struct stub_reply *rp)
 {
-    if (c->has_bytes || c->has_body) {
+    if (c->endless) { /* a pattern that never ends: see reply_send */
+        rp->status = 200;
+        rp->ctype = "application/octet-stream";
+        rp->body.len = 0;
+        rp->pattern = true;
+        rp->pattern_len = UINT64_MAX;
+    } else if (c->nest) {
+        rp->status = 200;
+        rp->ctype = c->nest_kind == '<' ? "application/xml" : "application/json";
+        rp->body.len = 0;
+        rp->pattern = false;
+        nest_body(c, &rp->body);
+    } else if (c->has_bytes || c->has_body) {
         rp->status = 200;
         rp->ctype = "application/octet-stream";
         rp->body.len = 0;
@@ -462,10 +512,32 @@ static int send_body(struct outq *q, const struct stub_reply *rp,
     return 0;
 }
 
+/* info=N: N interim answers (103 Early Hints, each with a Link header and
+ * its number) before the final one; a huge N is a storm that only ends
+ * when the client goes away. */
+static int send_interim(struct outq *q, uint64_t n)
+{
+    char buf[OQ_N][96];
+    for (uint64_t i = 0; i < n;) {
+        int k = 0;
+        for (; k < OQ_N && i < n; k++, i++) {
+            int len = snprintf(buf[k], sizeof buf[k],
+                               "HTTP/1.1 103 Early Hints\r\nLink: </hint/%llu>; "
+                               "rel=preload\r\nX-Interim: %llu\r\n\r\n",
+                               (unsigned long long)i, (unsigned long long)i);
+            if (oq_add(q, buf[k], (size_t)len) < 0)
+                return -1;
+        }
+        if (oq_flush(q) < 0) /* buf is reused: send what points into it */
+            return -1;
+    }
+    return 0;
+}
+
 int reply_send(struct stub_io *io, const struct stub_cfg *cfg, const struct stub_req *r,
                const struct stub_ctl *ctl, struct stub_reply *rp)
 {
-    static const struct stub_ctl none = {.delay_ms = -1, .cut = -1};
+    static const struct stub_ctl none = {.delay_ms = -1, .cut = -1, .len = -1};
     if (!ctl)
         ctl = &none;
     apply_ctl(ctl, rp);
@@ -485,10 +557,18 @@ int reply_send(struct stub_io *io, const struct stub_cfg *cfg, const struct stub
     f.nocl = !f.chunked && ctl->nocl;
     f.cl = !f.chunked && !f.nocl && rp->status != 204;
     f.declared = body_len(rp) + (ctl->badlen ? BADLEN_EXTRA : 0);
-    if (f.nocl || ctl->cut >= 0 || ctl->badlen || ctl->badchunk)
+    if (ctl->len >= 0) /* a lie that keeps the connection: len=N */
+        f.declared = (uint64_t)ctl->len;
+    if (ctl->endless && !f.chunked) { /* no length to declare */
+        f.nocl = true;
+        f.cl = false;
+    }
+    if (f.nocl || ctl->cut >= 0 || ctl->badlen || ctl->badchunk || ctl->endless)
         rp->close = true; /* the framing is broken or needs EOF */
     build_head(&rp->head, cfg, r, ctl, rp, &f, enc);
     struct outq q = {.io = io};
+    if (send_interim(&q, ctl->info) < 0)
+        return -1;
     if (oq_add(&q, rp->head.p, rp->head.len) < 0)
         return -1;
     if (!r->is_head && !bodiless && send_body(&q, rp, ctl, f.chunked) < 0)

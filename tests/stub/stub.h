@@ -175,6 +175,11 @@ struct stub_ctl {
     int64_t cut; /* -1: not given */
     long slow_ms;
     size_t bigheaders;
+    uint64_t info;   /* interim 103 answers sent before the final one */
+    int64_t len;     /* len=N: the Content-Length declared; -1: the real one */
+    bool endless;    /* the body never ends (close-delimited or chunked) */
+    size_t nest;     /* nest*: a JSON or XML body nested this deep */
+    char nest_kind;  /* '[' arrays, '{' objects, '<' XML elements */
     char err[200]; /* non-empty: a directive was invalid */
 };
 
