@@ -21,6 +21,7 @@
 
 #include "exchange.h"
 #include "log.h"
+#include "reqcheck.h"
 #include "tls.h"
 
 /* ---- MHD on the loop ---------------------------------------------------- */
@@ -81,6 +82,9 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 {
     (void)kind;
     exchange *ex = cls;
+    const char *bad = reqcheck_field(key, key_size, value ? value : "", value ? value_size : 0);
+    if (bad && !ex->reject_msg)
+        ex->reject_msg = bad; /* answered once every field is in */
     if (hdr_list_add(&ex->req_headers, key, key_size, value ? value : "",
                      value ? value_size : 0) != 0)
         return MHD_NO;
@@ -134,8 +138,40 @@ static enum MHD_Result queue_ready(exchange *ex)
     return rc;
 }
 
+/* A NUL byte inside the method or the request-target: libmicrohttpd
+ * splits the request line into C strings in place, so "G\0T /x" reaches us
+ * as method "G", and "/a\0b" as target "/a". In its buffer the method is
+ * followed by the target, and the target's raw text (ex->uri, copied
+ * before MHD percent-decoded it in place) by the version: anything but the
+ * separators between one string's end and the next string's start was cut
+ * off by a NUL. Checked only when the strings are laid out that way. (A NUL
+ * right before the space looks like the separator: it is just dropped.) */
+static bool gap_is_separator(const char *end, const char *next, size_t bound)
+{
+    if (next <= end || (size_t)(next - end) > bound)
+        return true; /* not one buffer as expected: nothing to tell */
+    for (const char *p = end; p < next; p++)
+        if (*p != '\0' && *p != ' ' && *p != '\t')
+            return false;
+    return true;
+}
+
+static const char *request_line_problem(exchange *ex, const char *method, const char *url,
+                                        const char *version)
+{
+    size_t bound = ex->cfg->max_header_bytes;
+    if (!reqcheck_token(method, strlen(method)))
+        return "the method is not a token";
+    if (url && !gap_is_separator(method + strlen(method), url, bound))
+        return "the method has a NUL byte";
+    if (url && version && !gap_is_separator(url + strlen(ex->uri), version, bound))
+        return "the request target has a NUL byte";
+    return reqcheck_target(ex->uri);
+}
+
 /* First call: headers are in, the body (if any) is not. */
-static enum MHD_Result begin_request(exchange *ex, const char *method)
+static enum MHD_Result begin_request(exchange *ex, const char *method, const char *url,
+                                     const char *version)
 {
     ex->method = strdup(method);
     if (!ex->method)
@@ -158,6 +194,23 @@ static enum MHD_Result begin_request(exchange *ex, const char *method)
         ex->reject_msg = "only origin-form request targets are proxied";
         return answer_self(ex, ex->reject_status, "bad_request", ex->reject_msg);
     }
+    /* Malformed request line or header field (set by collect_header), or
+     * ambiguous framing: refused before anything goes upstream, and the
+     * connection is closed (the rest of its bytes cannot be trusted). */
+    const char *why = request_line_problem(ex, method, url, version);
+    if (why || ex->reject_msg) {
+        ex->reject_status = MHD_HTTP_BAD_REQUEST;
+        ex->reject_msg = why ? why : ex->reject_msg;
+        return answer_self(ex, ex->reject_status, "bad_request", ex->reject_msg);
+    }
+    bool http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+    int framing = reqcheck_framing(&ex->req_headers, http10, &why);
+    if (framing) {
+        ex->reject_status = framing;
+        ex->reject_msg = why;
+        return answer_self(ex, ex->reject_status,
+                           framing == 501 ? "not_implemented" : "bad_request", why);
+    }
     const char *cl = hdr_list_get(&ex->req_headers, "Content-Length");
     ex->has_body = cl || hdr_list_get(&ex->req_headers, "Transfer-Encoding");
     if (cl && strtoull(cl, NULL, 10) > ex->cfg->max_request_body) {
@@ -173,14 +226,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
     (void)cls;
-    (void)url;
-    (void)version;
     (void)conn;
     exchange *ex = *con_cls;
     if (!ex)
         return MHD_NO;
     if (!ex->method)
-        return begin_request(ex, method);
+        return begin_request(ex, method, url, version);
     if (*upload_size) {
         size_t have = ex->req_body ? ex->req_body->len : 0;
         if (ex->reject_status) {
