@@ -64,6 +64,54 @@ void worker_resume(worker *w, exchange *ex)
     w->mhd_run_pending = true;
 }
 
+/* ---- connections ---------------------------------------------------------- */
+
+/* limits.max_connections is for the whole process, and the kernel spreads
+ * connections over the workers' SO_REUSEPORT sockets as it likes, so the
+ * count is shared (the only thing workers share besides the config and the
+ * comparer queue). Counted from MHD's "started" to its "closed"
+ * notification, so a connection MHD fails to set up is never counted. Two
+ * workers accepting at the same instant may both see the last free slot:
+ * the limit can be passed by at most workers - 1, for a moment. */
+static atomic_long open_connections;
+
+/* Over the limit, MHD closes the new connection at once (the client reads
+ * EOF). Without this, MHD at its own per-daemon limit stops accepting and
+ * new clients hang in the kernel's backlog with no answer. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)addr;
+    (void)len;
+    worker *w = cls;
+    if (atomic_load(&open_connections) < (long)w->cfg->max_connections)
+        return MHD_YES;
+    metric_add(METRIC_rejected, 1);
+    uint64_t now = now_ns();
+    if (!w->limit_logged_ns || now - w->limit_logged_ns > 10000000000u) {
+        char lim[24];
+        snprintf(lim, sizeof lim, "%ld", (long)w->cfg->max_connections);
+        log_event(LOG_WARN, "connection_limit_reached", "max_connections", lim,
+                  "action", "new connections closed at once", NULL);
+        w->limit_logged_ns = now;
+    }
+    return MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    static char counted;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&open_connections, 1);
+        *socket_context = &counted;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context == &counted) {
+        atomic_fetch_sub(&open_connections, 1);
+        *socket_context = NULL;
+    }
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -623,13 +671,16 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     }
     if (uv_loop_init(&w->loop) != 0)
         return start_failed(w, -ENOMEM);
-    unsigned int conn_limit = (unsigned)(cfg->max_connections / nworkers);
+    /* MHD's own limit only as a backstop above the shared one (on_accept):
+     * at its limit MHD stops accepting instead of refusing. */
+    unsigned int conn_limit = (unsigned)cfg->max_connections + (unsigned)nworkers;
     size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
     w->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        flags, 0, on_accept, w, on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, conn_limit < 16 ? 16u : conn_limit,
+        MHD_OPTION_CONNECTION_LIMIT, conn_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!w->mhd) {

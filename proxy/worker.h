@@ -56,6 +56,7 @@ typedef struct worker {
     uv_async_t *notify_exit;  /* main thread's: "a worker has exited" */
     atomic_bool exited;
     uint64_t rng[2];
+    uint64_t limit_logged_ns; /* last connection_limit_reached log line */
 } worker;
 
 enum { WORKER_CMD_NONE = 0, WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2 };
