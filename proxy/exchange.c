@@ -102,14 +102,46 @@ void exchange_unref(exchange *ex)
 
 /* ---- curl callbacks ------------------------------------------------------ */
 
+/* Framing curl would accept but a proxy must not (RFC 9112 6.3): two
+ * Content-Lengths that disagree (curl takes one of them, so the answer
+ * and what follows on the connection are read one way of two), or
+ * Content-Length beside Transfer-Encoding (response splitting). Returns
+ * why, or NULL. */
+static const char *bad_framing(const hdr_list *h)
+{
+    const char *cl = NULL;
+    bool te = false;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = hdr_name(h, i), *v = hdr_value(h, i);
+        if (strcasecmp(name, "Transfer-Encoding") == 0)
+            te = true;
+        else if (strcasecmp(name, "Content-Length") == 0) {
+            if (cl && strcmp(cl, v) != 0)
+                return "the answer has Content-Length fields that disagree";
+            cl = v;
+        }
+    }
+    return te && cl ? "the answer has both Content-Length and Transfer-Encoding" : NULL;
+}
+
+/* Aborts the transfer: the proxy refuses this answer (a 502 "bad response"
+ * if it is the client's). */
+static size_t refuse_answer(ex_leg *leg, const char *why)
+{
+    snprintf(leg->refused, sizeof leg->refused, "%s", why);
+    return 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *p)
 {
     ex_leg *leg = p;
+    exchange *ex = leg->ex;
     size_t len = size * n;
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* A new status line: 1xx interim answers start over. */
         hdr_list_clear(&leg->headers);
         leg->headers_done = false;
+        leg->head_bytes = len;
         return len;
     }
     if (leg->headers_done)
@@ -118,10 +150,24 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
         long code = 0;
         curl_easy_getinfo(leg->easy, CURLINFO_RESPONSE_CODE, &code);
         if (code >= 200) {
+            const char *why = bad_framing(&leg->headers);
+            if (why)
+                return refuse_answer(leg, why);
             leg->headers_done = true;
             leg->status = (int)code;
         }
         return len;
+    }
+    /* The client's answer is built in MHD's per-connection memory, which
+     * also holds the request: headers that do not fit would make MHD drop
+     * the connection without a word. Refused early with a clear 502. */
+    leg->head_bytes += len;
+    size_t pool = ex->w->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
+    if (leg->side == ex->authority && ex->conn && leg->head_bytes + reserve > pool) {
+        char why[sizeof leg->refused];
+        snprintf(why, sizeof why, "response headers too large for the client (more than %zu bytes)",
+                 pool > reserve ? pool - reserve : 0);
+        return refuse_answer(leg, why);
     }
     const char *colon = memchr(data, ':', len);
     if (!colon)
@@ -609,8 +655,12 @@ static void finish_leg(ex_leg *leg, CURLcode rc)
     leg->done = true;
     leg->result = rc;
     leg->t_end_ns = now_ns();
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK && leg->refused[0]) { /* refuse_answer: say why, not curl's words */
+        leg->cause = "bad response";
+        snprintf(leg->errbuf, sizeof leg->errbuf, "%s", leg->refused);
+    } else if (rc != CURLE_OK) {
         leg->cause = leg_cause(leg);
+    }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     static const char hex[] = "0123456789abcdef";

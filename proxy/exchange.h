@@ -48,6 +48,8 @@ typedef struct ex_leg {
     uint64_t t_start_ns, t_end_ns;
     char errbuf[CURL_ERROR_SIZE];
     const char *cause;    /* short cause when failed: "timeout", "refused", ... */
+    size_t head_bytes;    /* the final answer's header lines so far */
+    char refused[128];    /* non-empty: the proxy refused the answer (why) */
 } ex_leg;
 
 typedef struct exchange {
@@ -72,6 +74,7 @@ typedef struct exchange {
     hdr_list req_headers;
     blob *req_body;
     bool has_body;        /* the request carried Content-Length or chunked */
+    size_t req_head_bytes; /* request line and headers, as counted for the limit */
     rules *rules;         /* the snapshot this exchange started with */
     const route *route;   /* in `rules` */
     /* Upstream request headers per side, one allocation each: [0] is the

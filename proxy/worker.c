@@ -232,6 +232,7 @@ static enum MHD_Result begin_request(exchange *ex, const char *method, const cha
     size_t head = strlen(method) + strlen(ex->uri) + 12;
     for (size_t i = 0; i < ex->req_headers.n; i++)
         head += ex->req_headers.f[i].name_len + ex->req_headers.f[i].value_len + 4;
+    ex->req_head_bytes = head;
     if (head > ex->cfg->max_header_bytes)
         return answer_self(ex, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
                            "request_header_fields_too_large",
@@ -675,6 +676,7 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
      * at its limit MHD stops accepting instead of refusing. */
     unsigned int conn_limit = (unsigned)cfg->max_connections + (unsigned)nworkers;
     size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
+    w->mhd_pool_bytes = mem_limit;
     w->mhd = MHD_start_daemon(
         flags, 0, on_accept, w, on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,

@@ -57,6 +57,7 @@ typedef struct worker {
     atomic_bool exited;
     uint64_t rng[2];
     uint64_t limit_logged_ns; /* last connection_limit_reached log line */
+    size_t mhd_pool_bytes;    /* MHD's memory per connection (request and answer heads) */
 } worker;
 
 enum { WORKER_CMD_NONE = 0, WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2 };
