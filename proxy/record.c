@@ -285,7 +285,40 @@ static bool text_body(body_desc *d, const char *format, const void *text,
     return d->body != NULL;
 }
 
-/* A JSON body: the redacted value, or its serialized text cut at the cap. */
+/* Is v nested more than `levels` deep (a scalar is 0, [] is 1, [[]] 2)?
+ * Recurses at most `levels` deep, whatever v's depth. */
+static bool deeper_than(json_t *v, int levels)
+{
+    if (!json_is_array(v) && !json_is_object(v))
+        return false;
+    if (levels <= 0)
+        return true;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (deeper_than(json_array_get(v, i), levels - 1))
+                return true;
+        return false;
+    }
+    for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it))
+        if (deeper_than(json_object_iter_value(it), levels - 1))
+            return true;
+    return false;
+}
+
+/* v's compact text as a JSON string, cut at cap (RECORD_MAX_JSON_DEPTH). */
+static json_t *json_as_text(json_t *v, size_t cap)
+{
+    sbuf sb = {.limit = cap};
+    int rc = json_dump_callback(v, sbuf_cb, &sb, dump_flags(v, cap));
+    json_t *t = rc == 0 || sb.over
+                    ? jstr_n(sb.p ? sb.p : "", utf8_cut((unsigned char *)sb.p, sb.len, cap))
+                    : NULL;
+    free(sb.p);
+    return t;
+}
+
+/* A JSON body: the redacted value, or its serialized text cut at the cap
+ * (also when it is nested deeper than RECORD_MAX_JSON_DEPTH). */
 static bool json_body(body_desc *d, json_t *v, const record_opts *o)
 {
     json_t *r = redact_copy(v, "", o, false);
@@ -294,14 +327,15 @@ static bool json_body(body_desc *d, json_t *v, const record_opts *o)
     size_t cap = o->max_body_bytes;
     sbuf sb = {.limit = cap > SIZE_MAX - 4 ? SIZE_MAX : cap + 4};
     int rc = json_dump_callback(r, sbuf_cb, &sb, dump_flags(r, sb.limit));
-    if (rc == 0 && sb.len <= cap) {
+    bool deep = deeper_than(r, RECORD_MAX_JSON_DEPTH);
+    if (rc == 0 && sb.len <= cap && !deep) {
         d->body = r;
         d->format = "json";
     } else if (rc == 0 || sb.over) {
         size_t k = utf8_cut((unsigned char *)sb.p, sb.len, cap);
-        d->body = jstr_n(sb.p, k);
+        d->body = jstr_n(sb.p ? sb.p : "", k);
         d->format = "text";
-        d->truncated = true;
+        d->truncated = sb.over || sb.len > cap;
         json_decref(r);
     } else {
         json_decref(r);
@@ -504,6 +538,11 @@ static json_t *diff_json(json_t *d, const record_opts *o, bool lenient)
             nv = redact_copy(v, path, o, lenient);
         else
             nv = json_incref(v);
+        if (side && nv && deeper_than(nv, RECORD_MAX_JSON_DEPTH)) {
+            json_t *t = json_as_text(nv, o->max_body_bytes);
+            json_decref(nv);
+            nv = t;
+        }
         if (!put(c, key, nv)) {
             json_decref(c);
             c = NULL;

@@ -13,6 +13,12 @@
 
 #define RECORD_SCHEMA_VERSION 1
 
+/* The deepest JSON a record embeds as JSON: a body, or a difference's
+ * value, nested deeper is embedded as its compact text (a string), so that
+ * every record stays readable by tools with a nesting limit (jq 1.6, in
+ * Debian 12, stops at 256 levels; a record adds 3 around a body). */
+#define RECORD_MAX_JSON_DEPTH 200
+
 /* What a secret is replaced with, wherever it appears. */
 #define RECORD_REDACTED "[redacted]"
 

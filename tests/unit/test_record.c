@@ -527,6 +527,60 @@ TEST(difference_redaction)
     json_decref(want);
 }
 
+/* [[[...]]] n levels deep, with "password":"deep-leak" at the bottom. */
+static json_t *nested(int n)
+{
+    json_t *v = json_pack("{s:s}", "password", "deep-leak");
+    for (int i = 1; i < n; i++) {
+        json_t *a = json_array();
+        json_array_append_new(a, v);
+        v = a;
+    }
+    return v;
+}
+
+TEST(deep_json_embedded_as_text)
+{
+    record_opts o = OPTS;
+    o.max_body_bytes = 1 << 20;
+    /* at the limit: JSON; one level deeper: its (redacted) text */
+    json_t *rec, *j = nested(RECORD_MAX_JSON_DEPTH);
+    body_view b = bv(BODY_JSON, "", 0, j, 5000);
+    json_t *r = req_with(&rec, &b, &o);
+    CHECK_STR(sget(r, "body_format"), "json");
+    json_decref(rec);
+    json_decref(j);
+    j = nested(RECORD_MAX_JSON_DEPTH + 1);
+    b = bv(BODY_JSON, "", 0, j, 5000);
+    r = req_with(&rec, &b, &o);
+    CHECK_STR(sget(r, "body_format"), "text");
+    CHECK(json_object_get(r, "body_truncated") == NULL);
+    const char *text = sget(r, "body");
+    CHECK(text && text[0] == '[' && strstr(text, "[redacted]") && !strstr(text, "leak"));
+    json_decref(rec);
+    /* cut at the cap like any text */
+    o.max_body_bytes = 50;
+    r = req_with(&rec, &b, &o);
+    CHECK_STR(sget(r, "body_format"), "text");
+    CHECK(json_is_true(json_object_get(r, "body_truncated")));
+    CHECK(strlen(sget(r, "body")) == 50);
+    json_decref(rec);
+    /* a difference's deep value: its text too, redacted */
+    o.max_body_bytes = 1 << 20;
+    json_t *diffs = json_pack("[{s:s,s:s,s:s,s:O,s:i}]", "where", "body", "path", "/x", "kind",
+                              "changed", "legacy", j, "new", 1);
+    record_input in = base_input();
+    in.differences = diffs;
+    rec = record_build(&in, &o);
+    json_t *d = json_array_get(json_object_get(rec, "differences"), 0);
+    CHECK(json_is_string(json_object_get(d, "legacy")));
+    CHECK(json_integer_value(json_object_get(d, "new")) == 1);
+    CHECK(!line_contains(rec, "deep-leak"));
+    json_decref(rec);
+    json_decref(diffs);
+    json_decref(j);
+}
+
 TEST(line_is_one_line_and_round_trips)
 {
     /* "\n", "\r", U+2028, U+2029, U+0085 in a body and a header */
@@ -783,6 +837,7 @@ int main(void)
     RUN(text_bodies_not_parsed);
     RUN(redact_path_segments);
     RUN(difference_redaction);
+    RUN(deep_json_embedded_as_text);
     RUN(line_is_one_line_and_round_trips);
     RUN(reals_print_short_and_exact);
     RUN(invalid_utf8_read_as_latin1);
