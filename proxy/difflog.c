@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,11 @@ static int open_path(const char *path)
 
 int difflog_open(difflog *d, const char *path)
 {
+    /* Past a file size limit (ulimit -f, systemd's LimitFSIZE) a write
+     * raises SIGXFSZ, whose default action kills the process, halfway
+     * through a line. Ignored, the write fails with EFBIG instead, and
+     * difflog_write cuts the partial batch back like any failed write. */
+    signal(SIGXFSZ, SIG_IGN);
     d->path = strdup(path);
     if (!d->path)
         return -ENOMEM;
