@@ -745,9 +745,20 @@ int config_read_file(const char *path, size_t max, char **buf, size_t *len)
     *len = 0;
     if (!path)
         return EINVAL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO nobody writes to would block for good
+     * (at startup, or in the reload of a state file someone replaced with
+     * one, on the main loop). Reads block again after the open, so a pipe
+     * with a writer (--config <(...)) is read whole; without one it reads
+     * as empty. Devices are read up to the size limit, like any file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
     char *b = malloc(cap);
     int err = b ? 0 : ENOMEM;
     while (b && !err && n < cap) {
