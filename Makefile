@@ -3,6 +3,7 @@
 #   make test     unit tests, end-to-end tests, and both again under ASan+UBSan
 #   make demo     two stub ERPs + shadowproxy + a little traffic + a summary
 #   make bench    throughput/latency table against direct and nginx (not in test)
+#   make soak     minutes of mixed traffic with a faulty shadow: lost records, RSS, fds
 #   make certs    a local dev CA and TLS certificates in certs/ (certs/README.md)
 #   make install  PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc  (docs/deploy.md)
 
@@ -43,7 +44,7 @@ UNIT_ASAN:= $(UNIT_SRC:tests/unit/%.c=build/unit-asan/%)
 STUB_SRC := $(wildcard tests/stub/*.c)
 
 .PHONY: all deps test-deps bench-deps test unit unit-asan e2e e2e-asan asan \
-        demo bench install uninstall clean format certs
+        demo bench soak install uninstall clean format certs
 
 all: shadowproxy build/sp-stub
 
@@ -136,6 +137,10 @@ demo: shadowproxy build/sp-stub build/.test-deps
 bench: shadowproxy build/sp-stub build/diffbench build/.bench-deps build/.test-deps
 	@./bench/run.sh
 	@echo; echo "JSON comparison throughput (build/diffbench):"; build/diffbench
+
+# Minutes of mixed traffic under faults (bench/soak.py): SOAK_SECONDS, SOAK_RATE.
+soak: shadowproxy build/sp-stub build/.test-deps
+	$(PYTHON) bench/soak.py --seconds $${SOAK_SECONDS:-180} --rate $${SOAK_RATE:-200}
 
 # --- install ----------------------------------------------------------------
 # Binary, man page, rules schema and examples, config example, docs, and the
