@@ -34,6 +34,7 @@ struct server {
     uv_fs_event_t state_event;
     uv_fs_poll_t state_poll;
     uv_timer_t state_debounce;
+    char state_base[256]; /* the state file's name in its directory */
     bool watching;
     int signals_seen;
     int port; /* bound traffic port */
@@ -105,13 +106,30 @@ static void on_state_settled(uv_timer_t *t)
     control_reload_state(s->ctl, "state file");
 }
 
+/* Reloads 50 ms after the first event of a burst. The timer is not
+ * restarted by later events: a directory that never goes quiet (the diff
+ * log next to the state file, written every few ms under load) must not
+ * put the reload off for ever. */
+static void state_changed(server *s)
+{
+    if (!uv_is_active((uv_handle_t *)&s->state_debounce))
+        uv_timer_start(&s->state_debounce, on_state_settled, 50, 0);
+}
+
+/* Only the state file's own name counts, and the names a Kubernetes
+ * ConfigMap volume swaps ("..data", "..2026_11_24..."): writes to other
+ * files in the directory (the diff log, by default) are not a change. */
+static bool state_event_relevant(const char *filename, const char *base)
+{
+    return !filename || strcmp(filename, base) == 0 || strncmp(filename, "..", 2) == 0;
+}
+
 static void on_state_dir(uv_fs_event_t *h, const char *filename, int events, int status)
 {
-    (void)filename;
     (void)events;
     server *s = h->data;
-    if (status == 0)
-        uv_timer_start(&s->state_debounce, on_state_settled, 50, 0);
+    if (status == 0 && state_event_relevant(filename, s->state_base))
+        state_changed(s);
 }
 
 static void on_state_poll(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr)
@@ -119,8 +137,7 @@ static void on_state_poll(uv_fs_poll_t *h, int status, const uv_stat_t *prev, co
     (void)status;
     (void)prev;
     (void)curr;
-    server *s = h->data;
-    uv_timer_start(&s->state_debounce, on_state_settled, 50, 0);
+    state_changed(h->data);
 }
 
 static void watch_state_file(server *s)
@@ -133,6 +150,8 @@ static void watch_state_file(server *s)
         return;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
+    const char *base = strrchr(path, '/');
+    snprintf(s->state_base, sizeof s->state_base, "%s", base ? base + 1 : path);
     char *slash = strrchr(dir, '/');
     if (slash == dir)
         dir[1] = '\0';

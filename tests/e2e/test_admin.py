@@ -703,6 +703,38 @@ def test_two_replicas_sharing_a_state_file_agree(start, tmp):
         assert wait_for(lambda: adm.state()["authority"]["global"] == "legacy", 1.0)
 
 
+def test_state_change_seen_while_the_diff_log_next_to_it_is_busy(start, tmp):
+    """The state file's directory also holds b's diff log, written every few
+    ms under load: those writes must neither count as state changes nor put
+    the reload of a real change off (they used to restart its debounce)."""
+    state = os.path.join(tmp, "shared-state.json")
+    legacy, new, a, adm_a = start(config={"state_file": state},
+                                  diff_log=os.path.join(tmp, "diffs-a.jsonl"))
+    _, _, b, adm_b = start(config={"state_file": state}, legacy=legacy, new=new,
+                           diff_log=os.path.join(tmp, "diffs-b.jsonl"))
+    stop = threading.Event()
+
+    def load():
+        conn = b.conn()
+        while not stop.is_set():
+            conn.request("GET", "/echo/busy")
+            conn.getresponse().read()
+        conn.close()
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        adm_a.flip("new")
+        assert wait_for(lambda: adm_b.state()["authority"]["global"] == "new", 1.5), \
+            b.stderr()[-2000:]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+
 # ---- shadowproxy ctl ---------------------------------------------------------------------
 
 def ctl(*args, token=TOKEN, env_extra=None, timeout=20):
