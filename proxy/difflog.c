@@ -36,9 +36,6 @@ int difflog_open(difflog *d, const char *path)
 
 int difflog_write(difflog *d, const char *buf, size_t len)
 {
-    struct stat st;
-    if (fstat(d->fd, &st) < 0)
-        return -errno;
     size_t done = 0;
     while (done < len) {
         ssize_t n = write(d->fd, buf + done, len - done);
@@ -46,8 +43,11 @@ int difflog_write(difflog *d, const char *buf, size_t len)
             continue;
         if (n <= 0) {
             int err = n < 0 ? -errno : -EIO;
-            /* Only this process appends: cut back what was written. */
-            if (done > 0 && ftruncate(d->fd, st.st_size) < 0)
+            /* Only this process appends, and O_APPEND left the offset at
+             * the end of what this batch wrote: cut that back. (No fstat
+             * before every batch: the failure path finds the start.) */
+            off_t end = done > 0 ? lseek(d->fd, 0, SEEK_CUR) : 0;
+            if (done > 0 && (end < (off_t)done || ftruncate(d->fd, end - (off_t)done) < 0))
                 return -errno;
             return err;
         }
