@@ -63,31 +63,20 @@ static const char *skip_zeros(const char *s)
     return s;
 }
 
-/* Every element of every Transfer-Encoding field: exactly one, "chunked". */
+/* Exactly one Transfer-Encoding field, exactly "chunked" (any case): what
+ * libmicrohttpd itself recognizes. Anything else, even "chunked " with a
+ * trailing space or "chunked" listed twice, MHD would not read as chunked
+ * while an upstream might. */
 static bool only_chunked(const hdr_list *h)
 {
-    int elements = 0;
+    int fields = 0;
     bool chunked = false;
-    for (size_t i = 0; i < h->n; i++) {
-        if (strcasecmp(hdr_name(h, i), "Transfer-Encoding") != 0)
-            continue;
-        const char *p = hdr_value(h, i);
-        while (*p) {
-            while (*p == ' ' || *p == '\t' || *p == ',')
-                p++;
-            const char *s = p;
-            while (*p && *p != ',')
-                p++;
-            const char *e = p;
-            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            if (e == s)
-                continue;
-            elements++;
-            chunked = (size_t)(e - s) == 7 && strncasecmp(s, "chunked", 7) == 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (strcasecmp(hdr_name(h, i), "Transfer-Encoding") == 0) {
+            fields++;
+            chunked = strcasecmp(hdr_value(h, i), "chunked") == 0;
         }
-    }
-    return elements == 1 && chunked;
+    return fields == 1 && chunked;
 }
 
 int reqcheck_framing(const hdr_list *h, bool http10, const char **why)
@@ -121,7 +110,7 @@ int reqcheck_framing(const hdr_list *h, bool http10, const char **why)
         return 400;
     }
     if (!only_chunked(h)) {
-        *why = "only the chunked transfer coding is supported";
+        *why = "a Transfer-Encoding other than one 'chunked' is not supported";
         return 501;
     }
     return 0;

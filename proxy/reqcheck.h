@@ -31,7 +31,8 @@ const char *reqcheck_field(const char *name, size_t name_len, const char *value,
                            size_t value_len);
 
 /* Message framing (RFC 9112 6): Content-Length fields must agree and be
- * digits only; Transfer-Encoding must be exactly "chunked", never with a
+ * digits only; Transfer-Encoding must be one field, exactly "chunked" (as
+ * MHD reads it: no list, no trailing space), never with a
  * Content-Length, never in an HTTP/1.0 request. Returns 0 when fine, else
  * the status to answer (400, or 501 for an unknown coding) with *why set. */
 int reqcheck_framing(const hdr_list *h, bool http10, const char **why);
