@@ -20,120 +20,33 @@ limits.max_request_body get 413 (test_bodies), clients leaving mid-body or
 mid-answer (test_difflog.test_client_disconnect_*), the idle timeout on an
 idle keep-alive connection (test_lifecycle.test_idle_timeout_closes_idle_client_connections).
 """
+import hashlib
 import os
 import socket
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import SLOW, Proxy, Stub
+from conftest import SLOW
 from helpers import RawConn, build_request, by_request_id, raw_request, values
+from hostile import (Upstreams, eof_within, mhd_error, next_id, proxy_error,
+                     send_raw, served_after, shared_proxy, timed_request, wait_fds,
+                     warm_baseline)
+
+H = b"Host: x\r\n"
 
 # ---- one proxy for the request-level cases ------------------------------------
 
 
 @pytest.fixture(scope="module")
 def shared():
-    """Two stubs and a proxy (diff-log mode all) shared by the cases that
-    only send one request each: starting a proxy per case would cost more
-    than the cases, under ASan most of all. Stopped (and checked for
-    sanitizer reports and whole diff-log lines) at the end of the module."""
-    with tempfile.TemporaryDirectory(prefix="sp-hostile-") as tmp:
-        legacy = Stub(tmp, "legacy")
-        new = Stub(tmp, "new", "new")
-        p = Proxy(tmp, legacy.url, new.url, args=("--diff-log-mode", "all"))
-        try:
-            yield legacy, new, p
-        finally:
-            try:
-                assert p.stop() == 0, p.stderr()[-3000:]
-                p.records()
-            finally:
-                legacy.stop()
-                new.stop()
-
-
-class Upstreams:
-    """What the upstreams and the diff log have seen since it was made."""
-
-    def __init__(self, legacy, new, p):
-        self.legacy, self.new, self.p = legacy, new, p
-        # Settle first: the shadow's log line and the record of an earlier
-        # request may still be on their way. Every request is mirrored and
-        # recorded (mode all), so the three counts agree when all is in.
-        deadline = time.monotonic() + 5 * SLOW
-        while True:
-            self.n = (len(legacy.requests()), len(new.requests()), len(p.records()))
-            if self.n[0] == self.n[1] == self.n[2] or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-
-    def since(self):
-        return (self.legacy.requests()[self.n[0]:], self.new.requests()[self.n[1]:],
-                self.p.records()[self.n[2]:])
-
-    def only(self, rid, target):
-        """After a hostile request and then a normal one (rid): the normal one
-        is all that reached each upstream, and all the diff log got."""
-        assert len(by_request_id(self.legacy, rid)) == 1
-        assert len(by_request_id(self.new, rid)) == 1
-        self.p.wait_record(rid)
-        time.sleep(0.05)
-        legacy, new, records = self.since()
-        assert [q["target"] for q in legacy] == [target], legacy
-        assert [q["target"] for q in new] == [target], new
-        assert [r["id"] for r in records] == [rid], records
-
-
-_seq = iter(range(1 << 30))
-
-
-def served_after(up, tag="after"):
-    """Another client's normal request is answered, and is the only thing
-    that reached the upstreams since `up` was made."""
-    rid = f"{tag}-{next(_seq)}"
-    target = f"/echo/{rid}"
-    r = raw_request(up.p.port, "GET", target, [("Host", "x"), ("X-Request-Id", rid)])
-    assert r.status == 200, r
-    assert r.json()["target"] == target
-    up.only(rid, target)
-
-
-def proxy_error(r, status, code, words):
-    """The proxy's own answer: JSON {"error", "message"}, connection closed."""
-    assert r.status == status, r
-    assert r.header("Content-Type") == "application/json", r
-    assert r.header("Connection") == "close", r
-    body = r.json()
-    assert body["error"] == code, body
-    assert words in body["message"], body
-    assert r.header("X-Stub-Name") is None  # never an upstream's answer
-
-
-def mhd_error(r, status):
-    """libmicrohttpd refused the request before the proxy saw it: its own
-    small HTML answer, connection closed. (MHD 0.9.75 writes its status line
-    and headers twice for a bad Content-Length; only the first counts.)"""
-    assert r.status == status, r
-    assert r.header("Connection") == "close", r
-    assert r.header("X-Stub-Name") is None
-
-
-def send_raw(port, data, eof=True):
-    """One hostile request on its own connection: the answer, and (eof)
-    whether the proxy closed the connection after it."""
-    with RawConn(port, timeout=5) as c:
-        c.send(data)
-        r = c.read_response()
-        c.buf = b""  # MHD 0.9.75's doubled error head, if any: not another answer
-        return r, eof and c.at_eof(timeout=2)
+    with shared_proxy() as s:
+        yield s
 
 
 # ---- malformed request lines ------------------------------------------------------
 
-H = b"Host: x\r\n"
 
 BAD_LINES = [
     # (id, bytes, status, proxy's error code or None for MHD's, words of the message)
@@ -393,7 +306,7 @@ def test_unambiguous_framing_variants_pass_once(shared, extra, chunked):
     one request, with exactly the body the client meant and one
     Content-Length of the proxy's own."""
     legacy, new, p = shared
-    rid = f"frame-{next(_seq)}"
+    rid = next_id("frame")
     body = b"5\r\nhello\r\n0\r\n\r\n" if chunked else b"hello"
     r, _ = send_raw(p.port, b"POST /echo/frame HTTP/1.1\r\n" + H + b"X-Request-Id: "
                     + rid.encode() + b"\r\n" + extra + b"\r\n" + body, eof=False)
@@ -515,48 +428,6 @@ def test_no_open_proxy_with_preserve_host(stubs, proxy, attacker):
 # ---- slow clients and connection floods -----------------------------------------------
 
 
-def fd_count(p):
-    return len(os.listdir(f"/proc/{p.proc.pid}/fd"))
-
-
-def warm_baseline(p, n=12):
-    """The proxy's fd count once each worker has its upstream connections:
-    requests on separate connections spread over the workers."""
-    for i in range(n):
-        assert raw_request(p.port, "GET", "/health", [("Host", "x")]).status == 200
-    time.sleep(0.1)
-    return fd_count(p)
-
-
-def wait_fds(p, at_most, timeout):
-    deadline = time.monotonic() + timeout * SLOW
-    while fd_count(p) > at_most and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return fd_count(p)
-
-
-def eof_within(sock, timeout):
-    """True if the peer closes (EOF or reset) within timeout; bytes it sends
-    first are ignored."""
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            if sock.recv(65536) == b"":
-                return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except (socket.timeout, BlockingIOError):
-            return False
-    return False
-
-
-def timed_request(p, rid):
-    t0 = time.monotonic()
-    r = raw_request(p.port, "GET", f"/echo/{rid}", [("Host", "x"), ("X-Request-Id", rid)])
-    return r, time.monotonic() - t0
-
-
 def test_slowloris_heads_do_not_hold_up_others_and_are_dropped_when_they_stall(stubs, proxy):
     """20 clients trickle their request heads a byte at a time, faster than
     the idle timeout (1 s): a well-behaved client is served at once all the
@@ -639,8 +510,7 @@ def test_slow_body_served_whole_or_dropped_when_it_stalls(stubs, proxy):
     assert r.json()["body_len"] == len(body)
     for stub in (legacy, new):
         seen = by_request_id(stub, "sb-1")
-        assert len(seen) == 1 and seen[0]["body_sha256"] == __import__("hashlib").sha256(
-            body).hexdigest()
+        assert len(seen) == 1 and seen[0]["body_sha256"] == hashlib.sha256(body).hexdigest()
     assert eof_within(stall.sock, 3)
     slow.close()
     stall.close()
