@@ -244,6 +244,55 @@ def test_dockerfile_builds_with_the_makefile():
     assert copies[0] == "Makefile ./"
 
 
+def test_dockerfile_build_context_has_what_make_needs(tmp_path):
+    """The build stage's COPY lines bring everything the Makefile reads: its
+    includes before `make deps`, then the sources of both targets and the
+    files `make install` and the stage's own install lines take. Checked by
+    copying just those into a directory and running the make steps there
+    (the compile as a dry run, the install for real with the built binary)."""
+    build = dockerfile_stages()[0][2]
+    makefile = read(os.path.join(ROOT, "Makefile"))
+    includes = re.findall(r"^include\s+(.+)$", makefile, re.M)
+    steps = [(i, a) for i, a in build if i in ("COPY", "RUN")]
+    deps_at = next(n for n, (i, a) in enumerate(steps) if i == "RUN" and "make deps" in a)
+    early = " ".join(a for i, a in steps[:deps_at] if i == "COPY")
+    for inc in includes:
+        for f in inc.split():
+            assert f in early, f"Makefile includes {f}: COPY it before make deps"
+    ctx = tmp_path / "src"
+    for i, a in steps:
+        if i != "COPY" or a.startswith("--"):
+            continue
+        *srcs, dst = a.split()
+        for src in srcs:
+            target = ctx / dst if dst != "./" else ctx
+            if os.path.isdir(os.path.join(ROOT, src)):
+                shutil.copytree(os.path.join(ROOT, src), ctx / src.rstrip("/"), dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                os.makedirs(target if dst.endswith("/") else os.path.dirname(target), exist_ok=True)
+                shutil.copy(os.path.join(ROOT, src), target if dst.endswith("/") else target)
+    os.makedirs(ctx / "build")
+    (ctx / "build" / ".deps").touch()  # what `make deps` leaves
+    r = run(["make", "-n", "-C", str(ctx), "shadowproxy", "build/sp-stub"])
+    assert r.returncode == 0, r.stderr
+    sources = [os.path.relpath(f, ROOT) for d in ("proxy", "tests/stub")
+               for f in sorted(os.scandir(os.path.join(ROOT, d)), key=lambda e: e.name)
+               for f in [f.path] if f.endswith(".c")]
+    assert sources and not [f for f in sources if f not in r.stdout], r.stdout
+    shutil.copy(SP_BIN, ctx / "shadowproxy")
+    shutil.copy(SP_STUB, ctx / "build" / "sp-stub")
+    run_line = next(a for i, a in build if i == "RUN" and "make install" in a)
+    # the stage's RUN after the compile: make install and its own install lines, into tmp
+    after = run_line.split("&&", 1)[1].replace("/out", str(tmp_path / "out"))
+    after = after.replace("make install", "make -o shadowproxy install")
+    r = run(["sh", "-c", f"set -e; {after}"], cwd=ctx)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "out"
+    assert (out / "usr/local/bin/shadowproxy").exists()
+    assert json.loads(read(out / "etc/shadowproxy/config.json")) == json.loads(read(DOCKER_CONFIG))
+
+
 def test_dockerfile_runtime_is_unprivileged_and_has_every_library():
     stages = dockerfile_stages()
     chain = stage_chain(stages, "runtime")
@@ -381,8 +430,10 @@ def test_man_page_covers_every_command_and_option_of_the_help_texts():
             h_serve = h.split("serve options")[1].split("Admin API")[0]
             opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b", h_serve))
         assert opts, cmd
+        # as an entry of its own (a tag line), not only mentioned in another's text
+        tags = "\n".join(re.findall(r"^       (-.*)$", parts.get(cmd, ""), re.M))
         for o in sorted(opts):
-            if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", parts.get(cmd, "")):
+            if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", tags):
                 missing.append(f"{cmd} {o}")
     assert not missing, "not in docs/shadowproxy.1: " + ", ".join(sorted(missing))
 
@@ -547,9 +598,9 @@ class Services:
         return out
 
     def start(self, service, args, port):
-        err = open(f"{self.tmp}/{service}.err", "w")
         env = dict(self.env, **{k: str(v) for k, v in self.c["services"][service].get("environment", {}).items()})
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        with open(f"{self.tmp}/{service}.err", "w") as err:
+            p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
         self.procs.append(p)
         wait_port(port, p)
         return p
