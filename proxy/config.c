@@ -93,11 +93,17 @@ const config_key config_keys[] = {
     {"/limits/max_request_body", K_SIZE, F(max_request_body), 0, 0, 4 * GiB,
      "67108864", false, "Largest request body accepted; larger gets 413."},
     {"/limits/max_header_bytes", K_SIZE, F(max_header_bytes), 0, KiB, MiB,
-     "32768", false, "Largest request line plus headers accepted."},
+     "32768", false,
+     "Largest request line plus headers accepted; larger gets 431. (Very many small fields, "
+     "some 900 with the default, get 431 sooner: each also costs the HTTP server memory.)"},
     {"/limits/max_connections", K_INT, F(max_connections), 0, 1, 1000000,
-     "4096", false, "Client connections open at once, whole process."},
+     "4096", false,
+     "Client connections open at once, whole process. A new connection over the limit is "
+     "closed at once (logged as `connection_limit_reached`)."},
     {"/limits/idle_timeout_s", K_INT, F(idle_timeout_s), 0, 1, 86400, "60",
-     false, "Seconds an idle keep-alive client connection is kept."},
+     false,
+     "Seconds a client connection may stay silent: idle between requests, or stalled in the "
+     "middle of one (then closed without an answer)."},
     {"/limits/drain_timeout_ms", K_LONG, F(drain_timeout_ms), 0, 0, MS_MAX,
      "15000", false,
      "On SIGTERM, how long requests in flight may take to finish."},

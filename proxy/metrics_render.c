@@ -357,7 +357,7 @@ static const struct metric_row {
     [METRIC_client_aborted] = {"shadowproxy_client_aborted_total", "counter",
                                "Requests whose client went away before the answer.", false},
     [METRIC_rejected] = {"shadowproxy_requests_rejected_total", "counter",
-                         "Requests refused by the proxy itself (400, 413, 503).", false},
+                         "Requests refused by the proxy itself (400, 413, 431, 501, 503).", false},
     [METRIC_proxy_errors] = {"shadowproxy_proxy_errors_total", "counter",
                              "502/504 answers sent for an authoritative upstream failure.", false},
     [METRIC_shadow_in_flight] = {"shadowproxy_shadow_in_flight", "gauge",

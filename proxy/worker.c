@@ -85,7 +85,6 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     worker *w = cls;
     if (atomic_load(&open_connections) < (long)w->cfg->max_connections)
         return MHD_YES;
-    metric_add(METRIC_rejected, 1);
     uint64_t now = now_ns();
     if (!w->limit_logged_ns || now - w->limit_logged_ns > 10000000000u) {
         char lim[24];
