@@ -20,7 +20,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
 
 import pytest
 import yaml
@@ -676,22 +675,11 @@ def test_container_config_passes_check(services):
     assert r.returncode == 1 and "client.key" in r.stderr, r.stderr
 
 
-STUB_RESUMPTION_BUG = "session id context uninitialized"
-
-
-def failures(s, records, who):
-    """Records whose upstream failed. One exception, with a warning: sp-stub
-    with --tls-client-ca sets no session id context, so OpenSSL refuses a
-    client's TLS session resumption ("tls: handshake failed" on the new
-    side, "session id context uninitialized" in the stub's stderr); the fix
-    is SSL_CTX_set_session_id_context() in tests/stub/tls.c."""
-    failed = [x for x in records if x["verdict"] in ("shadow_error", "shadow_timeout", "authoritative_error")]
-    bug = [x for x in failed if x.get("reason") == "tls: handshake failed" and x["verdict"] == "shadow_error"
-           and STUB_RESUMPTION_BUG in read(f"{s.tmp}/new.err")]
-    if bug:
-        warnings.warn(f"{who}: {len(bug)} shadow handshake(s) refused by sp-stub's TLS session "
-                      f"resumption bug ({STUB_RESUMPTION_BUG})")
-    return [x for x in failed if x not in bug], bug
+def failures(records):
+    """Records whose upstream failed. (sp-stub with --tls-client-ca once
+    refused curl's TLS session resumption: it now sets a session id context.)"""
+    return [x for x in records if x["verdict"] in ("shadow_error", "shadow_timeout",
+                                                     "authoritative_error")]
 
 
 def test_compose_services_run_the_demo_over_tls(services):
@@ -760,23 +748,20 @@ def test_compose_services_run_the_demo_over_tls(services):
         run_log = f"{s.dirs['diffs']}/demo/diffs.jsonl"
         records = [json.loads(line) for line in read(run_log).splitlines()]
         assert len(records) == sent
-        real, bug = failures(s, records, "the proxy")
-        assert not real, real
+        assert not failures(records), failures(records)
         # the demo's real differences and known ones, through TLS both ways and mTLS
         assert re.search(r"\b2 orders-create skipped", out), out
-        if not bug:
-            assert re.search(r"\b3 customers-get body /lastname removed", out), out
-            assert re.search(r"\b3 inventory-get body /qty type", out), out
-            assert re.search(r"\b4 orders-get body /totals/tax changed ERP-123", out), out
+        assert re.search(r"\b3 customers-get body /lastname removed", out), out
+        assert re.search(r"\b3 inventory-get body /qty type", out), out
+        assert re.search(r"\b4 orders-get body /totals/tax changed ERP-123", out), out
         assert len(read(f"{s.dirs['diffs']}/diffs.jsonl").splitlines()) == sent * n
         assert os.path.getsize(f"{s.dirs['diffs']}/demo/report.html") > 1000
         # the replay through the same TLS settings: every verdict the same
         replayed = [json.loads(line) for line in read(f"{s.dirs['diffs']}/demo/replay.jsonl").splitlines()]
-        real, bug_replayed = failures(s, replayed, "the replay")
-        assert not real, real
+        assert not failures(replayed), failures(replayed)
         m = re.search(r"verdicts against the original: (\d+) same, (\d+) changed", out)
         assert m and int(m.group(1)) + int(m.group(2)) >= sent - 1, out
-        assert int(m.group(2)) <= len(bug) + len(bug_replayed), out
+        assert int(m.group(2)) == 0, out
 
     proxy.send_signal(signal.SIGTERM)
     assert proxy.wait(timeout=25 * SLOW) == 0

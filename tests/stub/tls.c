@@ -59,6 +59,11 @@ int tls_setup(struct stub_cfg *cfg, const char *cert, const char *key,
         SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                            NULL);
+        /* With client verification OpenSSL refuses to resume a session
+         * unless the context has an id ("session id context uninitialized"):
+         * curl resumes sessions, so every resumption would fail. */
+        static const unsigned char sid_ctx[] = "sp-stub";
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
     }
     cfg->tls_ctx = ctx;
     return 0;
