@@ -533,9 +533,9 @@ def test_idle_connection_flood_up_to_and_beyond_the_limit(stubs, proxy):
     time.sleep(0.2)
     for s in flood:
         assert not eof_within(s, 0.05)
-    r, took = timed_request(p, "flood-ok")  # the 12th: served
-    assert r.status == 200 and took < 1 * SLOW
-    time.sleep(0.2)  # its connection, closed by the client, is closed by the proxy too
+    r = raw_request(p.port, "GET", "/echo/flood-ok", [("Host", "x"), ("Connection", "close")])
+    assert r.status == 200  # the 12th: served, and its connection closed by the proxy
+    time.sleep(0.2)
     more = [socket.create_connection(("127.0.0.1", p.port)) for _ in range(20)]
     refused = [eof_within(s, 1) for s in more]
     kept = refused.count(False)
