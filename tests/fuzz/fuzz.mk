@@ -10,7 +10,8 @@
 #   make fuzz-regress
 #                   each driver once over its seed corpus and its regression
 #                   inputs (tests/fuzz/regressions/NAME: inputs that crashed)
-#   make fuzz-smoke fuzz-regress, then each driver FUZZ_SMOKE_SECONDS (10)
+#   make fuzz-smoke fuzz-regress, then each driver FUZZ_SMOKE_SECONDS (10) from
+#                   its seeds (build/fuzz/smoke/NAME, emptied first)
 #
 # A crash, leak, UB report or timeout stops the run with the input in
 # build/fuzz/crashes/NAME/ (crash-*, leak-*, timeout-*): fix the bug, then
@@ -75,10 +76,12 @@ fuzz-regress: $(FUZZ_BIN)
 	    $$dirs >build/fuzz/regress-$$f.log 2>&1 || { tail -n 60 build/fuzz/regress-$$f.log; exit 1; }; \
 	done; echo "fuzz-regress: every input passes"
 
-# $(1): seconds per driver.
+# $(1): seconds per driver; $(2): the corpus root (build/fuzz/corpus keeps
+# growing between `make fuzz` runs; the smoke run starts from the seeds
+# each time, so it takes the same time whatever ran before).
 define fuzz_run
 	@set -e; for f in $(FUZZERS); do \
-	  c=build/fuzz/corpus/$$f; mkdir -p $$c build/fuzz/crashes/$$f; \
+	  c=$(2)/$$f; mkdir -p $$c build/fuzz/crashes/$$f; \
 	  cp -n tests/fuzz/corpus/$$f/* $$c/ 2>/dev/null || true; \
 	  [ -d tests/fuzz/regressions/$$f ] && cp -n tests/fuzz/regressions/$$f/* $$c/ 2>/dev/null || true; \
 	  echo "== fuzz $$f: $(1) s, corpus $$c ($$(ls $$c | wc -l) inputs)"; \
@@ -91,7 +94,8 @@ define fuzz_run
 endef
 
 fuzz: $(FUZZ_BIN)
-	$(call fuzz_run,$(FUZZ_SECONDS))
+	$(call fuzz_run,$(FUZZ_SECONDS),build/fuzz/corpus)
 
 fuzz-smoke: fuzz-regress
-	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS))
+	@rm -rf build/fuzz/smoke
+	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS),build/fuzz/smoke)

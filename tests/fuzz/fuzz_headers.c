@@ -153,14 +153,28 @@ static void check_reuse(hdr_list *scratch, const hdr_list *h)
     FZ_ASSERT(h->len == 0 || memcmp(scratch->buf, h->buf, h->len) == 0);
 }
 
-/* Every name in either list, for the comparison (at most 64). */
+/* An RFC 9110 token: the config and the rules accept only those as the
+ * names of compared headers. */
+static bool token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+/* Every token name in either list, for the comparison (at most 64). */
 static size_t names_of(const hdr_list *a, const hdr_list *b, const char **out, size_t max)
 {
     size_t n = 0;
     const hdr_list *ls[2] = {a, b};
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < ls[k]->n && n < max; i++)
-            out[n++] = hdr_name(ls[k], i);
+            if (token(hdr_name(ls[k], i)))
+                out[n++] = hdr_name(ls[k], i);
     return n;
 }
 

@@ -14,8 +14,8 @@
  * the way `shadowproxy report LOG` opens a file.
  *
  * Invariants: every line is counted once (records, invalid, torn, too
- * long or blank); the model's record count is logread's; the JSON report
- * serializes. */
+ * long or blank); the model's record count is logread's; every rendering
+ * succeeds. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,13 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *sink = fz_sink();
     FZ_ASSERT(report_text_write(sink, &rr) == 0);
     FZ_ASSERT(report_html_write(sink, &rr) == 0);
-    json_t *doc = report_json_build(&rr);
-    FZ_ASSERT(doc != NULL);
-    char *s = json_dumps(doc, JSON_COMPACT);
-    FZ_ASSERT(s != NULL);
-    free(s);
-    json_decref(doc);
-    FZ_ASSERT(report_json_write(sink, &rr) == 0);
+    FZ_ASSERT(report_json_write(sink, &rr) == 0); /* report_json_build + its writer */
     report_model_free(m);
 
     fz_allow_path(NULL);
