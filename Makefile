@@ -138,6 +138,7 @@ demo: shadowproxy build/sp-stub build/.test-deps
 bench: shadowproxy build/sp-stub build/diffbench build/.bench-deps build/.test-deps
 	@./bench/run.sh
 	@echo; echo "JSON comparison throughput (build/diffbench):"; build/diffbench
+	@echo; echo "memory per in-flight exchange (bench/memory.py):"; $(PYTHON) bench/memory.py
 
 # Minutes of mixed traffic under faults (bench/soak.py): SOAK_SECONDS, SOAK_RATE.
 soak: shadowproxy build/sp-stub build/.test-deps
