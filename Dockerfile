@@ -34,6 +34,7 @@ RUN make shadowproxy build/sp-stub \
  && install -m 0755 deploy/probe.sh /out/usr/local/bin/shadowproxy-probe \
  && install -m 0755 deploy/compose-init.sh /out/usr/local/bin/shadowproxy-compose-init \
  && install -m 0755 deploy/demo-traffic.sh /out/usr/local/bin/shadowproxy-demo-traffic \
+ && install -D -m 0644 deploy/demo-lib.sh /out/usr/local/lib/shadowproxy/demo-lib.sh \
  && install -m 0644 deploy/config.docker.json /out/etc/shadowproxy/config.json
 
 # ---- base: what every runtime stage shares ------------------------------------

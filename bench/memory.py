@@ -26,26 +26,11 @@ import threading
 import time
 import urllib.request
 
+from benchlib import free_port, wait_port  # noqa: E402  (bench/ is on sys.path)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SP_BIN = os.environ.get("SP_BIN", os.path.join(ROOT, "shadowproxy"))
 SP_STUB = os.environ.get("SP_STUB", os.path.join(ROOT, "build", "sp-stub"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, deadline=10.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
 
 
 def rss_kib(pid):

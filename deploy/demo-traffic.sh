@@ -8,6 +8,10 @@
 # covers the records this run added (copied to demo/diffs.jsonl beside it);
 # the report and the replay's log go there too.
 set -euo pipefail
+lib="$(dirname "$(readlink -f "$0")")/demo-lib.sh"  # beside it in the repository,
+[ -f "$lib" ] || lib=/usr/local/lib/shadowproxy/demo-lib.sh   # installed in the image
+# shellcheck source=deploy/demo-lib.sh
+. "$lib"
 certs=${SP_CERTS_DIR:-/etc/shadowproxy/certs}
 token=${SP_TOKEN_FILE:-/run/secrets/shadowproxy/admin-token}
 log=${SP_DIFF_LOG:-/var/log/shadowproxy/diffs.jsonl}
@@ -35,17 +39,7 @@ before=0
 [ -f "$log" ] && before=$(wc -l <"$log")
 
 echo "shadowproxy at $proxy (HTTPS) -> legacy $legacy (authoritative), new $new (shadow, mTLS)"
-req() { curl -s -o /dev/null -w '%{http_code}' "${curl_tls[@]}" "$@"; }
-codes=""
-for id in $(seq 1 12); do codes+=" $(req -H 'Accept-Encoding: gzip' "$base/api/orders/$id")"; done
-for id in $(seq 1 6); do codes+=" $(req "$base/api/customers/$id")"; done
-for sku in 24-MB01 24-MB02 24-MB03 24-MB04 24-MB05; do codes+=" $(req "$base/api/inventory/$sku")"; done
-for id in 1 2 3; do codes+=" $(req "$base/api/invoices/$id")"; done
-codes+=" $(req "$base/api/orders?status=processing&page=1")"
-codes+=" $(req -X POST -H 'Content-Type: application/json' -H 'Authorization: Bearer demo-secret' \
-  --data '{"customer_email":"ann@example.com","items":[{"sku":"MB01","qty":2}],"payment":{"cc_number":"4111111111111111"}}' "$base/api/orders")"
-codes+=" $(req -X POST -H 'Content-Type: application/json' \
-  --data '{"items":[{"sku":"WS03","qty":1}]}' "$base/api/orders")"
+codes=$(demo_traffic "$base" "${curl_tls[@]}")
 sent=$(wc -w <<<"$codes")
 echo "sent $sent requests; status codes the client saw:$codes"
 
@@ -64,24 +58,7 @@ tail -n +"$((before + 1))" "$log" | head -n "$sent" >"$run"
 echo
 echo "diff log: $log (this run's $sent records copied to $run)"
 echo
-echo "verdicts by route (the rules silence the new ERP's noise: timestamps,"
-echo "generated ids, reordered lines, 45.0 vs 45, gzip levels):"
-jq -r '"\(.route) \(.verdict)"' "$run" | sort | uniq -c | sort -k2 | sed 's/^/  /'
-echo
-echo "what really differs (count, route, where, JSON Pointer, kind, known rule):"
-jq -r 'select(.verdict=="mismatch" or .verdict=="known") | .route as $r
-       | .differences[] | "\($r) \(.where) \(.path) \(.kind) \(.known // "")"' "$run" \
-  | sort | uniq -c | sort -rn | sed 's/^/  /'
-echo
-echo "one mismatch in short (full records hold both answers, secrets redacted):"
-jq -c -n '[inputs | select(.verdict=="mismatch") | {id, method, uri, differences}] | .[0]' "$run" \
-  | sed 's/^/  /'
-echo
-echo "the report (per route: verdicts, latency of both sides, differing fields, drift,"
-echo "reconciliation of order totals per currency, noise suggestions):"
-shadowproxy report --sum /totals/grand_total@/currency "$run" | sed -n 's/^/  /; 1,40p'
-echo "  ..."
-shadowproxy report --sum /totals/grand_total@/currency -o "$out/report.html" "$run"
+demo_summary "$run" "$out"
 echo
 echo "replay of the captured traffic against the same ERPs (same rules, same TLS, same verdicts):"
 shadowproxy replay "$run" --config "$config" --rules "$rules" \

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,7 +26,7 @@ import yaml
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SP_BIN = os.environ.get("SP_BIN", os.path.join(ROOT, "shadowproxy"))
 SP_STUB = os.environ.get("SP_STUB", os.path.join(ROOT, "build", "sp-stub"))
-SLOW = 3 if os.environ.get("SP_SANITIZED") == "1" else 1
+from conftest import SLOW, free_port, wait_port  # noqa: E402
 
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
@@ -55,25 +54,6 @@ def mounts(service):
         parts = v.split(":")
         out[parts[1]] = (parts[0], len(parts) > 2 and parts[2] == "ro")
     return out
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=10.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"port {port} not listening")
 
 
 def run(args, **kw):

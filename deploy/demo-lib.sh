@@ -1,0 +1,47 @@
+# demo-lib.sh: the demo's traffic and summary, shared by `make demo`
+# (tests/demo.sh) and the compose "traffic" service (deploy/demo-traffic.sh).
+# Source it; it defines functions only.
+
+# demo_traffic BASE [curl options...]: sends the Magento-like requests to
+# BASE and prints the status codes the client saw, space-separated.
+demo_traffic() {
+    local base=$1
+    shift
+    local -a opts=("$@")
+    req() { curl -s -o /dev/null -w '%{http_code}' "${opts[@]}" "$@"; }
+    local codes="" id sku
+    for id in $(seq 1 12); do codes+=" $(req -H 'Accept-Encoding: gzip' "$base/api/orders/$id")"; done
+    for id in $(seq 1 6); do codes+=" $(req "$base/api/customers/$id")"; done
+    for sku in 24-MB01 24-MB02 24-MB03 24-MB04 24-MB05; do codes+=" $(req "$base/api/inventory/$sku")"; done
+    for id in 1 2 3; do codes+=" $(req "$base/api/invoices/$id")"; done
+    codes+=" $(req "$base/api/orders?status=processing&page=1")"
+    codes+=" $(req -X POST -H 'Content-Type: application/json' -H 'Authorization: Bearer demo-secret' \
+      --data '{"customer_email":"ann@example.com","items":[{"sku":"MB01","qty":2}],"payment":{"cc_number":"4111111111111111"}}' "$base/api/orders")"
+    codes+=" $(req -X POST -H 'Content-Type: application/json' \
+      --data '{"items":[{"sku":"WS03","qty":1}]}' "$base/api/orders")"
+    echo "$codes"
+}
+
+# demo_summary LOG OUT_DIR: verdicts, real differences, one mismatch, and
+# the report (text, and HTML into OUT_DIR/report.html).
+demo_summary() {
+    local log=$1 out=$2
+    echo "verdicts by route (the rules silence the new ERP's noise: timestamps,"
+    echo "generated ids, reordered lines, 45.0 vs 45, gzip levels):"
+    jq -r '"\(.route) \(.verdict)"' "$log" | sort | uniq -c | sort -k2 | sed 's/^/  /'
+    echo
+    echo "what really differs (count, route, where, JSON Pointer, kind, known rule):"
+    jq -r 'select(.verdict=="mismatch" or .verdict=="known") | .route as $r
+           | .differences[] | "\($r) \(.where) \(.path) \(.kind) \(.known // "")"' "$log" \
+      | sort | uniq -c | sort -rn | sed 's/^/  /'
+    echo
+    echo "one mismatch in short (full records hold both answers, secrets redacted):"
+    jq -c -n '[inputs | select(.verdict=="mismatch") | {id, method, uri, differences}] | .[0]' "$log" \
+      | sed 's/^/  /'
+    echo
+    echo "the report (per route: verdicts, latency of both sides, differing fields, drift,"
+    echo "reconciliation of order totals per currency, noise suggestions):"
+    shadowproxy report --sum /totals/grand_total@/currency "$log" | sed -n 's/^/  /; 1,40p'
+    echo "  ..."
+    shadowproxy report --sum /totals/grand_total@/currency -o "$out/report.html" "$log"
+}
