@@ -1,6 +1,7 @@
 # shadowproxy: one Makefile, pkg-config for every library.
 #   make          build ./shadowproxy (installs missing Debian packages as root)
-#   make test     unit tests, end-to-end tests, and both again under ASan+UBSan
+#   make test     unit tests, end-to-end tests, both again under ASan+UBSan,
+#                 a short run of every fuzzer, the core e2e tests under valgrind
 #   make demo     two stub ERPs + shadowproxy + a little traffic + a summary
 #   make bench    throughput/latency table against direct and nginx (not in test)
 #   make soak     minutes of mixed traffic with a faulty shadow: lost records, RSS, fds
@@ -130,6 +131,13 @@ test: build/.test-deps
 	$(MAKE) unit-asan
 	$(MAKE) e2e
 	$(MAKE) e2e-asan
+	$(MAKE) fuzz-smoke FUZZ_SMOKE_SECONDS=5
+	$(MAKE) e2e-valgrind
+
+# libFuzzer drivers (make fuzz, fuzz-smoke, fuzz-regress) and the e2e suite
+# under valgrind (e2e-valgrind, e2e-valgrind-full): docs/testing.md.
+include tests/fuzz/fuzz.mk
+include tests/valgrind.mk
 
 # --- demo and bench ---------------------------------------------------------
 demo: shadowproxy build/sp-stub build/.test-deps
