@@ -16,9 +16,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The Makefile alone first: `make deps` installs its BUILD_DEBS, in a layer
-# that is rebuilt only when the Makefile changes.
+# The Makefile (and the two files it includes) first: `make deps` installs
+# its BUILD_DEBS, in a layer that is rebuilt only when they change.
 COPY Makefile ./
+COPY tests/fuzz/fuzz.mk tests/fuzz/
+COPY tests/valgrind.mk tests/
 RUN make deps && rm -rf /var/lib/apt/lists/*
 COPY proxy/ proxy/
 COPY tests/stub/ tests/stub/
