@@ -195,7 +195,7 @@ format:
 
 clean:
 	rm -rf build/obj build/asan build/unit build/unit-asan build/sp-stub \
-	       build/shadowproxy-asan shadowproxy
+	       build/shadowproxy-asan build/fuzz build/valgrind build/diffbench shadowproxy
 
 # The dashboard page is assembled into the binary (.incbin): rebuild on edits.
 build/obj/dashboard_asset.o build/asan/dashboard_asset.o: proxy/dashboard.html
