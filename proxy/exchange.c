@@ -210,6 +210,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
     size_t len = size * n;
     bool auth = leg->side == ex->authority;
     bool to_client = auth && ex->conn != NULL;
+    if (!auth && worker_shadow_throttle(ex->w, ex, len)) {
+        leg->throttled = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
     if (to_client && ex->streaming && leg->received - ex->sent >= STREAM_WINDOW) {
         ex->stream_paused = true;
         return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */

@@ -37,6 +37,7 @@ typedef struct ex_leg {
     CURL *easy;           /* non-NULL while the transfer runs */
     bool attempted, done;
     bool headers_done;    /* final (non-1xx) header block complete */
+    bool throttled;       /* a shadow leg paused until the next loop turn */
     CURLcode result;
     int status;
     hdr_list headers;

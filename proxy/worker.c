@@ -48,9 +48,51 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events)
     run_mhd(p->data);
 }
 
+/* Shadow body bytes one loop turn may take. A shadow pouring bytes as fast
+ * as loopback allows would otherwise keep curl reading for long stretches
+ * (curl reads on while the socket has data, and a transfer it cuts short is
+ * due again at once), and every authoritative answer on this loop waited:
+ * seen as a 1 s delay, the shadow's whole timeout. Past the budget shadow
+ * transfers pause and resume next turn, after MHD and the authoritative
+ * legs had theirs. */
+#define SHADOW_TURN_BYTES (256u * 1024)
+
+bool worker_shadow_throttle(worker *w, exchange *ex, size_t len)
+{
+    /* Untracked shadows could not be found to resume: never paused. The data
+     * curl kept for a resumed transfer is taken, so each one moves. */
+    if (w->shadow_turn_bytes >= SHADOW_TURN_BYTES && !w->shadow_unpausing &&
+        ex->shadow_slot >= 0) {
+        w->shadow_throttled++;
+        return true;
+    }
+    w->shadow_turn_bytes += len;
+    return false;
+}
+
+static void resume_throttled_shadows(worker *w)
+{
+    w->shadow_throttled = 0;
+    w->shadow_unpausing = true;
+    for (size_t i = 0; i < w->nshadows; i++) {
+        ex_leg *leg = &w->shadows[i]->legs[!w->shadows[i]->authority];
+        if (!leg->throttled || !leg->easy)
+            continue;
+        leg->throttled = false;
+        /* On failure the transfer stays paused and ends at its timeout,
+         * recorded as a shadow timeout: nothing is lost silently. */
+        if (curl_easy_pause(leg->easy, CURLPAUSE_CONT) != CURLE_OK)
+            log_event(LOG_WARN, "shadow_resume_failed", "id", w->shadows[i]->id, NULL);
+    }
+    w->shadow_unpausing = false;
+}
+
 static void on_prepare(uv_prepare_t *p)
 {
     worker *w = p->data;
+    w->shadow_turn_bytes = 0;
+    if (w->shadow_throttled)
+        resume_throttled_shadows(w);
     if (w->mhd_run_pending && w->mhd)
         run_mhd(w);
 }

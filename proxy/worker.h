@@ -44,6 +44,9 @@ typedef struct worker {
     struct exchange *live;    /* every exchange not yet freed */
     struct exchange **shadows; /* exchanges with a shadow leg running */
     size_t nshadows, shadows_cap;
+    size_t shadow_turn_bytes; /* shadow body bytes taken this loop turn */
+    int shadow_throttled;     /* shadow transfers paused until the next turn */
+    bool shadow_unpausing;    /* resuming them: take the data curl kept */
 
     rules *rules;             /* current snapshot; exchanges hold their own ref */
     ops_state *ops;           /* operator decisions, read per request */
@@ -81,6 +84,9 @@ void worker_resume(worker *w, struct exchange *ex);
 bool worker_shadow_admit(worker *w, const char **why);
 void worker_shadow_track(worker *w, struct exchange *ex);
 void worker_shadow_release(worker *w, struct exchange *ex, bool transport_ok);
+/* A shadow leg is about to take `len` body bytes: true means pause it (its
+ * transfer is resumed at the next loop turn). */
+bool worker_shadow_throttle(worker *w, struct exchange *ex, size_t len);
 void worker_new_id(worker *w, char *out, size_t size);
 
 #endif
