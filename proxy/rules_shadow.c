@@ -189,30 +189,29 @@ static bool field_value_ok(const char *s, size_t n)
 static char *read_secret(rl_ctx *x, const rl_loc *at, const char *path)
 {
     char q[80], eb[128];
-    char *buf = malloc(SECRET_FILE_MAX + 1);
+    char *buf = NULL;
     size_t n = 0;
-    int err = 0, fd = buf ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    /* config_read_file never blocks on a FIFO, and reads one byte past the
+     * limit so that "too large" can be told. */
+    int err = config_read_file(path, SECRET_FILE_MAX, &buf, &n);
     rl_quote(path, q, sizeof q);
-    if (!buf) {
+    if (err == ENOMEM) {
         rl_nomem(x);
         return NULL;
     }
-    if (fd < 0)
-        err = errno;
-    while (fd >= 0 && !err && n <= SECRET_FILE_MAX) {
-        ssize_t r = read(fd, buf + n, SECRET_FILE_MAX + 1 - n);
-        if (r < 0 && errno != EINTR)
-            err = errno;
-        else if (r == 0)
-            break;
-        else if (r > 0)
-            n += (size_t)r;
+    if (!err && n <= SECRET_FILE_MAX) {
+        char *t = realloc(buf, n + 1);
+        if (!t) {
+            explicit_bzero(buf, n);
+            free(buf);
+            rl_nomem(x);
+            return NULL;
+        }
+        buf = t;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+        buf[n] = '\0';
     }
-    if (fd >= 0)
-        close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
     const char *why = err                   ? strerror_r(err, eb, sizeof eb)
                       : n > SECRET_FILE_MAX ? "it is larger than 16 KiB"
                       : n == 0              ? "it is empty"
@@ -221,7 +220,8 @@ static char *read_secret(rl_ctx *x, const rl_loc *at, const char *path)
                           : NULL;
     if (!why)
         return buf;
-    explicit_bzero(buf, SECRET_FILE_MAX + 1);
+    if (buf)
+        explicit_bzero(buf, n);
     free(buf);
     rl_report(x, at, false, "%s names file %s, which cannot be used: %s",
               at->name, q, why);

@@ -23,7 +23,9 @@
 /* A BIO on a readable regular file, or NULL with the reason. */
 static BIO *open_file(const char *path, const char **why, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO with no writer would block the open for good; it
+     * is refused below, like anything but a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         *why = strerror_r(errno, buf, size);

@@ -271,3 +271,32 @@ def test_diff_log_that_cannot_be_reopened(stubs, proxy, tmp):
     assert wait_count(p, "difflog_reopened", 2) == 2
     raw_request(p.port, "GET", "/echo/c", [("Host", "x"), ("X-Request-Id", "ro-3")])
     assert p.wait_record("ro-3")["id"] == "ro-3"
+
+
+# ---- files named inside the rules and config: secrets and TLS material ------------
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "dev-zero"])
+def test_hostile_secret_and_tls_files(tmp, kind):
+    """A rules secret ({"file": ...}) or a TLS file that is a FIFO without a
+    writer, a directory or /dev/zero: `check` refuses it at once, naming the
+    file (an open of a FIFO used to block `check`, a reload and startup for
+    good)."""
+    special = {"fifo": "FIFO", "directory": "DIR", "dev-zero": "/dev/zero"}[kind]
+    secret = hostile_file(tmp, special, "secret")
+    rules = os.path.join(tmp, "rules.json")
+    with open(rules, "w") as f:
+        json.dump({"version": 1, "routes": [{
+            "name": "r", "match": {"path_glob": "/**"},
+            "shadow_rewrite": {"set_headers": {"Authorization": {"file": secret}}}}]}, f)
+    t0 = time.monotonic()
+    rc, err = run(["check", "--rules", rules])
+    assert rc == 1 and secret in err and "cannot be used" in err, err[:500]
+
+    pem = hostile_file(tmp, special, "ca.pem")
+    cfg = os.path.join(tmp, "config.json")
+    with open(cfg, "w") as f:
+        json.dump({"legacy": {"url": "https://127.0.0.1:1", "tls": {"ca_file": pem}},
+                   "new": "http://127.0.0.1:2"}, f)
+    rc, err = run(["check", "--config", cfg])
+    assert rc == 1 and pem in err, err[:500]
+    assert time.monotonic() - t0 < 5 * SLOW
