@@ -73,6 +73,7 @@ static void leg_strip(analysis_leg *l)
     hdr_list_free(&l->headers);
     blob_unref(l->body);
     l->body = NULL;
+    l->body_omitted = true;
 }
 
 void analysis_job_free(analysis_job *j)
@@ -215,6 +216,11 @@ static void prepare_leg(body_view *v, analysis_leg *l, size_t cap, size_t max_em
 {
     if (!l->attempted || l->status == 0)
         return;
+    if (l->body_omitted) {
+        v->kind = BODY_OMITTED;
+        v->wire_len = l->wire_len;
+        return;
+    }
     hash_if_cut(l->body, max_embedded, l->sha256);
     body_prepare(v, l->body ? l->body->data : NULL, l->body ? l->body->len : 0,
                  l->body_whole, l->wire_len, l->sha256,

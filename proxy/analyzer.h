@@ -26,6 +26,7 @@ typedef struct analysis_leg {
     char sha256[65];
     double duration_ms;
     char *error;          /* owned, NULL when fine */
+    bool body_omitted;    /* the body was not kept (body is NULL): record its length only */
 } analysis_leg;
 
 typedef struct analysis_job {

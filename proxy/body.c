@@ -44,6 +44,7 @@ const char *body_kind_name(body_kind k)
     case BODY_OVERSIZE: return "oversize";
     case BODY_XML: return "xml";
     case BODY_FORM: return "form";
+    case BODY_OMITTED: return "omitted";
     }
     return "unknown";
 }

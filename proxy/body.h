@@ -17,7 +17,8 @@ typedef enum body_kind {
     BODY_BINARY, /* anything else */
     BODY_OVERSIZE, /* larger than the comparison cap: only length + sha256 */
     BODY_XML,    /* well-formed XML: .json is its tree (xmltree.h) */
-    BODY_FORM    /* application/x-www-form-urlencoded: .json is an object */
+    BODY_FORM,   /* application/x-www-form-urlencoded: .json is an object */
+    BODY_OMITTED /* not kept for the record (never compared): only its length */
 } body_kind;
 
 typedef struct body_view {

@@ -627,6 +627,13 @@ static void maybe_submit(exchange *ex)
     } else if (!sh->attempted) {
         job->preset = ex->shadow_preset;
         job->reason = ex->shadow_reason;
+        /* Nothing to compare it with: the record keeps the request (a
+         * replay can send it later) and the answer's status, headers and
+         * length, not its body, which would cost a parse and a kilobyte of
+         * log per exchange while the shadow is off, paused or down. */
+        blob_unref(job->legs[ex->authority].body);
+        job->legs[ex->authority].body = NULL;
+        job->legs[ex->authority].body_omitted = true;
     } else if (sh->result == CURLE_OPERATION_TIMEDOUT) {
         job->preset = VERDICT_SHADOW_TIMEOUT;
         job->reason = sh->cause;

@@ -419,8 +419,9 @@ static bool body_describe(body_desc *d, const body_view *b,
         d->body = base64_json(data, k);
         break;
     case BODY_OVERSIZE:
+    case BODY_OMITTED:
         d->truncated = false;
-        d->format = "oversize";
+        d->format = body_kind_name(b->kind);
         d->body = json_null();
         break;
     case BODY_NONE:

@@ -415,6 +415,7 @@ TEST(kind_names)
     CHECK_STR(body_kind_name(BODY_TEXT), "text");
     CHECK_STR(body_kind_name(BODY_BINARY), "binary");
     CHECK_STR(body_kind_name(BODY_OVERSIZE), "oversize");
+    CHECK_STR(body_kind_name(BODY_OMITTED), "omitted");
     CHECK_STR(body_kind_name(BODY_XML), "xml");
     CHECK_STR(body_kind_name(BODY_FORM), "form");
 }

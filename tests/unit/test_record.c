@@ -336,6 +336,22 @@ TEST(body_oversize_and_decode_error)
     json_decref(rec);
 }
 
+TEST(body_omitted)
+{
+    /* An answer never compared: its length only, no content and no hash. */
+    json_t *rec;
+    body_view b = bv(BODY_OMITTED, NULL, 0, NULL, 4242);
+    b.sha256[0] = '\0';
+    json_t *r = req_with(&rec, &b, &OPTS);
+    char keys[256];
+    keys_of(r, keys, sizeof keys);
+    CHECK_STR(keys, "headers,body,body_format,body_bytes");
+    CHECK(json_is_null(json_object_get(r, "body")));
+    CHECK_STR(sget(r, "body_format"), "omitted");
+    CHECK(json_integer_value(json_object_get(r, "body_bytes")) == 4242);
+    json_decref(rec);
+}
+
 TEST(header_redaction)
 {
     hdr_list req = {0}, leg = {0};
@@ -831,6 +847,7 @@ int main(void)
     RUN(body_text_utf8_cut);
     RUN(body_binary_base64);
     RUN(body_oversize_and_decode_error);
+    RUN(body_omitted);
     RUN(header_redaction);
     RUN(json_field_redaction);
     RUN(clean_json_shared_not_copied);
