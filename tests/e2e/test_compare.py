@@ -45,6 +45,23 @@ def test_identical_answers_match(pair):
     assert rec["legacy"]["body_format"] == "json"
 
 
+def test_identical_answers_still_differ_through_a_one_sided_map(stubs, proxy, tmp):
+    """Byte-identical answers are matched without decoding them, unless the
+    route has a map: it moves a field on one side only, so equal bytes can
+    differ (and the record still carries both decoded bodies)."""
+    rules = f"{tmp}/rules.json"
+    with open(rules, "w") as f:
+        json.dump({"version": 1, "routes": [{
+            "name": "mapped", "match": {"path": "/x"},
+            "compare": {"map": [{"side": "new", "from": "/price", "to": "/unit_price"}]}}]}, f)
+    p = proxy(stubs("legacy").url, stubs("new").url, args=("--rules", rules))
+    r, rec = exchange(p, "cmp-same-mapped", ctl=json_body_ctl(DOC))
+    assert r.status == 200 and rec["verdict"] == "mismatch", rec
+    assert {(d["path"], d["kind"]) for d in rec["differences"]} == {
+        ("/price", "removed"), ("/unit_price", "added")}
+    assert rec["legacy"]["body"] == DOC and rec["new"]["body"] == DOC
+
+
 def test_status_difference(pair):
     legacy, new, p = pair
     r, rec = exchange(p, "cmp-status", ctl=json_body_ctl(DOC), ctl_new="status=500")
