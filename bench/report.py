@@ -110,6 +110,50 @@ def per_core(r):
     return 1e6 / c if c else None
 
 
+SUMMED = ("requests", "non2xx", "connect", "read", "write", "timeout")
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def merge_rounds(rows, summed=SUMMED):
+    """One row per id, in first-seen order: each measured value is the median
+    over the rounds (counts in `summed` are added up, wrk_ok must hold in
+    every round, exit keeps the first failure); cpu_spread is the range of
+    CPU us per request over the rounds, in % of its median."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(r.get("id"), []).append(r)
+    merged = []
+    for rs in groups.values():
+        m = dict(rs[0])
+        m["rounds"] = len(rs)
+        for k in set().union(*rs):
+            vals = [r.get(k) for r in rs]
+            nums = [num(v) for v in vals]
+            whole = all(x is not None for x in nums)
+            if k == "wrk_ok":
+                m[k] = "1" if all(v == "1" for v in vals) else "0"
+            elif k == "exit":
+                m[k] = next((v for v in vals if v != "0"), vals[0])
+            elif k == "busy" and all(v and "/" in v for v in vals):
+                parts = [[num(x) for x in v.split("/")] for v in vals]
+                m[k] = "/".join("%.0f" % median([p[i] for p in parts])
+                                for i in range(len(parts[0])))
+            elif whole and k in summed:
+                m[k] = sum(nums)
+            elif whole and k not in ("id", "label"):
+                m[k] = median(nums)
+        cpu = [num(r.get("cpu_us_per_req")) for r in rs]
+        if len(rs) > 1 and all(cpu):
+            m["cpu_spread"] = 100.0 * (max(cpu) - min(cpu)) / median(cpu)
+        merged.append(m)
+    return merged
+
+
 def errors_of(r):
     parts = []
     for k, label in (("non2xx", "non-2xx"), ("connect", "connect"),
@@ -127,9 +171,14 @@ def render(outdir):
     meta = {}
     for r in load(os.path.join(outdir, "meta.jsonl")):
         meta.update(r)
-    main = load(os.path.join(outdir, "rows.jsonl"))
-    low = load(os.path.join(outdir, "lowload.jsonl"))
-    sp = load(os.path.join(outdir, "shadowproxy.jsonl"))
+    main = merge_rounds(load(os.path.join(outdir, "rows.jsonl")))
+    low = merge_rounds(load(os.path.join(outdir, "lowload.jsonl")))
+    sp = merge_rounds(load(os.path.join(outdir, "shadowproxy.jsonl")),
+                      summed=("difflog_lines", "difflog_mib", "requests", "match",
+                              "mismatch", "known", "shadow_error", "shadow_timeout",
+                              "shadow_dropped", "skipped", "authoritative_error",
+                              "records_written", "records_lost"))
+    rounds = max([int(r.get("rounds", 1)) for r in main] or [1])
     problems = load(os.path.join(outdir, "problems.jsonl"))
 
     ref = None
@@ -142,6 +191,9 @@ def render(outdir):
     out.append("- date: %s" % meta.get("date", "?"))
     out.append("- machine: %s core(s), %s, kernel %s" % (
         meta.get("nproc", "?"), meta.get("cpu", "?"), meta.get("kernel", "?")))
+    out.append("- rounds: %d; every scenario runs once per round, rounds one after "
+               "the other, so drift on the machine hits every row alike; each "
+               "figure is the median over the rounds" % rounds)
     out.append("- load: `wrk -t1 -c32 -d%ss --latency` after a %ss warm-up; "
                "route `GET %s` (%s-byte JSON answer), legacy-profile stubs "
                "on both sides" % (meta.get("seconds", "?"),
@@ -163,9 +215,9 @@ def render(outdir):
     out.append("## Throughput at 32 connections (one worker per proxy)")
     out.append("")
     hdr = ["scenario", "req/s", "p50 ms", "p99 ms", "CPU us/req",
-           "proxy core %", "req/s per core", "peak RSS MiB", "vs nginx+mirror",
-           "connects/1k req", meta.get("busy_label", "busy %"), "errors"]
-    right = [False] + [True] * 10 + [False]
+           "CPU spread %", "proxy core %", "req/s per core", "peak RSS MiB",
+           "vs nginx+mirror", "connects/1k req", meta.get("busy_label", "busy %"), "errors"]
+    right = [False] + [True] * 11 + [False]
     rows = []
     for r in main:
         rps = num(r.get("rps"))
@@ -177,6 +229,7 @@ def render(outdir):
             fmt(None if p50 is None else p50 / 1e3, ".2f"),
             fmt(None if p99 is None else p99 / 1e3, ".2f"),
             fmt(r.get("cpu_us_per_req"), ".1f"),
+            fmt(r.get("cpu_spread"), ".0f"),
             fmt(r.get("cpu_pct"), ".0f"),
             fmt(per_core(r), ".0f"),
             fmt(r.get("rss_mib"), ".1f"),
@@ -213,7 +266,7 @@ def render(outdir):
                           "(target < 5%%): %s"
                           % (name, cost, "met" if cost < 5.0 else "NOT met"))
     if checks:
-        out.append("Targets (one run, noisy; see bench/README.md):")
+        out.append("Targets (medians of %d round(s); see bench/README.md):" % rounds)
         out.append("")
         for c in checks:
             out.append("- " + c)
@@ -253,7 +306,8 @@ def render(outdir):
     if sp:
         out.append("## shadowproxy runs: exit status and diff log")
         out.append("")
-        out.append("Counts are the proxy's own totals at exit (warm-up and "
+        out.append("Counts are the proxy's own totals at exit, added up over "
+                   "the rounds (warm-up and "
                    "readiness probes included). Diff-log lines and MiB are the "
                    "file's size after exit; the file is then deleted and its "
                    "first 20 lines kept in bench/out/diffs-*.sample.jsonl.")
@@ -266,9 +320,9 @@ def render(outdir):
         rows = []
         for r in sp:
             rows.append([r.get("label", "?"), r.get("exit", "?"),
-                         r.get("difflog_lines", "?"),
-                         r.get("difflog_mib", "?")] +
-                        [r.get(k, "?") or "?" for k in keys])
+                         fmt(r.get("difflog_lines"), ".0f", "?"),
+                         fmt(r.get("difflog_mib"), ".1f", "?")] +
+                        [fmt(r.get(k), ".0f", "?") for k in keys])
         out.append(table(hdr, rows, right))
         out.append("")
 

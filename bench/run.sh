@@ -26,7 +26,24 @@ STUB=${SP_STUB:-$ROOT/build/sp-stub}
 PY=${PYTHON:-/usr/bin/python3}
 [[ -x $PY ]] || PY=python3
 REPORT=$ROOT/bench/report.py
-SECS=${BENCH_SECONDS:-8}
+SECS=${BENCH_SECONDS:-5}
+# Every scenario once per round, rounds one after the other; the report gives
+# medians. On a shared or virtual machine one run of a row varies by 20% or
+# more; interleaved rounds spread drift over every row alike.
+ROUNDS=${BENCH_ROUNDS:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS must be a positive integer" >&2; exit 2; }
+# Diff logs go to a tmpfs when there is one (BENCH_DIFF_DIR to choose): rows
+# write 40-130 MB each, and on a virtual disk the kernel's throttling of dirty
+# pages charged later rows for the writes of earlier ones (a row's CPU per
+# request depended on the rows before it).
+SHM_DIR=
+if [[ -n ${BENCH_DIFF_DIR:-} ]]; then
+    DIFF_DIR=$BENCH_DIFF_DIR
+elif [[ -d /dev/shm && -w /dev/shm ]] && SHM_DIR=$(mktemp -d /dev/shm/sp-bench.XXXXXX); then
+    DIFF_DIR=$SHM_DIR
+else
+    DIFF_DIR=$OUT
+fi
 WARM=${BENCH_WARMUP:-2}
 ROUTE=/api/orders/42
 CONNS=32
@@ -67,6 +84,7 @@ alive() { # PID: running (not gone, not a zombie)
 cleanup() {
     local p i
     trap - EXIT INT TERM
+    [[ -z $SHM_DIR ]] || rm -rf "$SHM_DIR"
     ((${#PIDS[@]})) || return 0
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for ((i = 0; i < 50; i++)); do
@@ -260,7 +278,7 @@ BUSY_BEFORE=$(busy_pct "$IDLE0" "$(core_stat)")
 
 # --- upstream stubs ----------------------------------------------------------
 rm -rf "$OUT"
-mkdir -p "$OUT/logs" "$OUT/wrk" "$OUT/nginx/tmp"
+mkdir -p "$OUT/logs" "$OUT/wrk" "$OUT/nginx/tmp" "$DIFF_DIR"
 FAILED=0
 
 STUB_PORT=
@@ -314,7 +332,7 @@ sp_start() { # ID SHADOW_URL ARGS...: sets SP_PID, SP_PORT; 1 on failure
     shift 2
     "${PIN_PROXY[@]}" "$SP" serve --listen 127.0.0.1:0 --workers 1 \
         --legacy "http://127.0.0.1:$LEG" --new "$shadow" \
-        --diff-log "$OUT/diffs-$id.jsonl" --admin 127.0.0.1:0 \
+        --diff-log "$DIFF_DIR/diffs-$id.jsonl" --admin 127.0.0.1:0 \
         --state-file "$OUT/state-$id.json" "$@" >"$log" 2>&1 &
     SP_PID=$!
     PIDS+=("$SP_PID")
@@ -345,7 +363,7 @@ sp_finish() {
     elif [[ $STOP_RC != 0 ]]; then
         problem "shadowproxy $id" "SIGTERM: exit status $STOP_RC, expected 0 (see bench/out/logs/sp-$id.log)"
     fi
-    local lines=0 bytes=0 totals=() nerr df=$OUT/diffs-$id.jsonl
+    local lines=0 bytes=0 totals=() nerr df=$DIFF_DIR/diffs-$id.jsonl
     if [[ -f $df ]]; then
         lines=$(wc -l <"$df")
         bytes=$(wc -c <"$df")
@@ -453,31 +471,34 @@ ROWS=$OUT/rows.jsonl
 LOW=$OUT/lowload.jsonl
 T0=$SECONDS
 
-measure direct "1 direct (wrk -> stub)" "$ROWS" $CONNS "http://127.0.0.1:$LEG$ROUTE" "" ""
-sp_scenario sp-off "2 shadowproxy, shadow off" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
-    --config "$OUT/shadow-off.json"
-sp_scenario sp-healthy "3 shadowproxy, shadow healthy" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
-    --diff-log-mode mismatches
-sp_scenario sp-healthy-all "3b shadowproxy, healthy, log all" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
-    --diff-log-mode all
-SETTLE=0.7 # the last shadow answers arrive up to 500 ms after wrk stops
-sp_scenario sp-slow "4 shadowproxy, shadow slow ${SLOW_MS}ms" "$ROWS" $CONNS "http://127.0.0.1:$SLOW" \
-    --diff-log-mode mismatches
-SETTLE=0.2
-sp_scenario sp-down "5 shadowproxy, shadow down" "$ROWS" $CONNS "http://127.0.0.1:$DEAD" \
-    --diff-log-mode mismatches
-nginx_scenario nginx "6 nginx proxy_pass" "$ROWS" $CONNS ""
-nginx_scenario nginx-mirror "7 nginx + mirror (healthy)" "$ROWS" $CONNS "$SHADOW"
-nginx_scenario nginx-mirror-slow "8 nginx + mirror (slow ${SLOW_MS}ms)" "$ROWS" $CONNS "$SLOW"
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    note "round $ROUND of $ROUNDS"
+    measure direct "1 direct (wrk -> stub)" "$ROWS" $CONNS "http://127.0.0.1:$LEG$ROUTE" "" ""
+    sp_scenario sp-off "2 shadowproxy, shadow off" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
+        --config "$OUT/shadow-off.json"
+    sp_scenario sp-healthy "3 shadowproxy, shadow healthy" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
+        --diff-log-mode mismatches
+    sp_scenario sp-healthy-all "3b shadowproxy, healthy, log all" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
+        --diff-log-mode all
+    SETTLE=0.7 # the last shadow answers arrive up to 500 ms after wrk stops
+    sp_scenario sp-slow "4 shadowproxy, shadow slow ${SLOW_MS}ms" "$ROWS" $CONNS "http://127.0.0.1:$SLOW" \
+        --diff-log-mode mismatches
+    SETTLE=0.2
+    sp_scenario sp-down "5 shadowproxy, shadow down" "$ROWS" $CONNS "http://127.0.0.1:$DEAD" \
+        --diff-log-mode mismatches
+    nginx_scenario nginx "6 nginx proxy_pass" "$ROWS" $CONNS ""
+    nginx_scenario nginx-mirror "7 nginx + mirror (healthy)" "$ROWS" $CONNS "$SHADOW"
+    nginx_scenario nginx-mirror-slow "8 nginx + mirror (slow ${SLOW_MS}ms)" "$ROWS" $CONNS "$SLOW"
 
-# Added latency at low load: one connection, one request at a time.
-WARM_MAIN=$WARM
-WARM=1
-measure direct "direct" "$LOW" 1 "http://127.0.0.1:$LEG$ROUTE" "" ""
-sp_scenario sp-healthy-c1 "shadowproxy, shadow healthy" "$LOW" 1 "http://127.0.0.1:$SHADOW" \
-    --diff-log-mode mismatches
-nginx_scenario nginx-mirror-c1 "nginx + mirror (healthy)" "$LOW" 1 "$SHADOW"
-WARM=$WARM_MAIN
+    # Added latency at low load: one connection, one request at a time.
+    WARM_MAIN=$WARM
+    WARM=1
+    measure direct "direct" "$LOW" 1 "http://127.0.0.1:$LEG$ROUTE" "" ""
+    sp_scenario sp-healthy-c1 "shadowproxy, shadow healthy" "$LOW" 1 "http://127.0.0.1:$SHADOW" \
+        --diff-log-mode mismatches
+    nginx_scenario nginx-mirror-c1 "nginx + mirror (healthy)" "$LOW" 1 "$SHADOW"
+    WARM=$WARM_MAIN
+done
 
 note "measured in $((SECONDS - T0))s"
 echo
