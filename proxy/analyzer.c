@@ -1,10 +1,14 @@
 #include "analyzer.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -384,9 +388,28 @@ static int analyze(analyzer *a, analysis_job *j)
     return added;
 }
 
+/* The comparer is shadow work: when it and a worker want the same core, the
+ * worker (an authoritative answer) goes first. SCHED_BATCH and nice 10 are
+ * open to any user; under overload the queue fills and the bodies are
+ * dropped and counted (analyzer_submit), not the clients slowed. */
+static void lower_priority(void)
+{
+    struct sched_param none = {0};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
+    if (rc == 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+        rc = errno;
+    if (rc != 0) {
+        char eb[128];
+        log_event(LOG_WARN, "comparer_priority_unchanged", "error",
+                  strerror_r(rc, eb, sizeof eb), NULL);
+    }
+}
+
 static void *analyzer_main(void *arg)
 {
     analyzer *a = arg;
+    (void)pthread_setname_np(pthread_self(), "sp-compare"); /* cosmetic: top -H, perf */
+    lower_priority();
     a->shard = metrics_shard_new("analyzer");
     for (;;) {
         pthread_mutex_lock(&a->mu);

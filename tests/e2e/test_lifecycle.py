@@ -3,6 +3,7 @@ exits 0, idle connections do not hold it up, shadows get a short grace, the
 drain has a deadline, a second signal exits at once."""
 import http.client
 import json
+import os
 import signal
 import socket
 import threading
@@ -207,3 +208,22 @@ def test_idle_timeout_closes_idle_client_connections(stubs, proxy):
         t0 = time.monotonic()
         assert c.at_eof(timeout=3), "idle connection still open after 3 s"
         assert 0.8 < time.monotonic() - t0 < 2.5 * SLOW
+
+
+def test_comparer_thread_yields_to_the_workers(pair):
+    """The comparer is shadow work: its thread runs under SCHED_BATCH at
+    nice 10, so on a shared core an authoritative answer goes first; the
+    workers keep the default policy. Threads are named for top -H."""
+    legacy, new, p = pair
+    threads = {}
+    for tid in os.listdir(f"/proc/{p.proc.pid}/task"):
+        with open(f"/proc/{p.proc.pid}/task/{tid}/comm") as f:
+            name = f.read().strip()
+        with open(f"/proc/{p.proc.pid}/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # after "pid (comm)": field 19 nice is [16], field 41 policy is [38]
+        threads[name] = (int(fields[16]), int(fields[38]))
+    SCHED_OTHER, SCHED_BATCH = 0, 3
+    assert threads.get("sp-compare") == (10, SCHED_BATCH), threads
+    workers = [v for k, v in threads.items() if k.startswith("sp-worker-")]
+    assert workers and all(v == (0, SCHED_OTHER) for v in workers), threads
