@@ -375,6 +375,11 @@ sp_finish() {
         grep -E '^(requests|match|mismatch|shadow_error|shadow_timeout|shadow_dropped|skipped|authoritative_error|records_written|records_lost)=' |
         tr '\n' ' ')" || true
     ((${#totals[@]})) || problem "shadowproxy $id" "no event=totals line in its log at exit"
+    local lost
+    lost=$(printf '%s\n' "${totals[@]}" | sed -n 's/^records_lost=//p')
+    if [[ -n $lost && $lost != 0 ]]; then
+        problem "shadowproxy $id" "$lost diff-log records lost (the comparer's queue overflowed)"
+    fi
     nerr=$(grep -c 'level=error' "$log" || true)
     if ((nerr > 0)); then
         problem "shadowproxy $id" "$nerr level=error log line(s), first: $(grep -m1 'level=error' "$log" | cut -c1-300)"
