@@ -14,6 +14,7 @@
  * the handle's transfer, and its TLS callbacks point here. */
 typedef struct upstream_handle {
     CURL *easy;
+    upstream_shard *shard; /* the running transfer's */
     void *owner;         /* the current transfer's (an exchange leg) */
     bool cert_requested; /* its new connection was asked for a client certificate */
 } upstream_handle;
@@ -23,20 +24,22 @@ typedef struct upstream_handle {
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
-    upstream_pool *pool;
+    upstream_shard *shard; /* whose connection it is now (fds are reused) */
 } sock_ctx;
 
-static void check_done(upstream_pool *p)
+static void check_done(upstream_shard *sh)
 {
+    upstream_pool *p = sh->pool;
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(p->multi, &left))) {
+    while ((msg = curl_multi_info_read(sh->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result; /* read before remove_handle */
-        curl_multi_remove_handle(p->multi, easy);
+        curl_multi_remove_handle(sh->multi, easy);
         p->active--;
+        sh->active--;
         p->on_done(easy, rc, p->ctx);
     }
 }
@@ -52,26 +55,27 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     int running;
-    curl_multi_socket_action(s->pool->multi, s->fd, flags, &running);
-    check_done(s->pool);
+    upstream_shard *sh = s->shard;
+    curl_multi_socket_action(sh->multi, s->fd, flags, &running);
+    check_done(sh);
 }
 
 static void on_timer(uv_timer_t *t)
 {
-    upstream_pool *p = t->data;
+    upstream_shard *sh = t->data;
     int running;
-    curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(p);
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(sh);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    upstream_pool *p = userp;
+    upstream_shard *sh = userp;
     if (timeout_ms < 0)
-        uv_timer_stop(&p->timer);
+        uv_timer_stop(&sh->timer);
     else
-        uv_timer_start(&p->timer, on_timer, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&sh->timer, on_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -98,7 +102,6 @@ static sock_ctx *sock_for(upstream_pool *p, curl_socket_t fd)
         s = calloc(1, sizeof *s);
         if (!s)
             return NULL;
-        s->pool = p;
         s->fd = -1;
         p->socks[fd] = s;
     }
@@ -116,7 +119,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
 {
     (void)easy;
     (void)socketp;
-    upstream_pool *p = userp;
+    upstream_shard *sh = userp;
+    upstream_pool *p = sh->pool;
     if (action == CURL_POLL_REMOVE) {
         if ((size_t)fd < p->nsocks && p->socks[fd] && p->socks[fd]->fd == fd)
             uv_poll_stop(&p->socks[fd]->poll);
@@ -125,6 +129,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
     sock_ctx *s = sock_for(p, fd);
     if (!s)
         return -1;
+    s->shard = sh;
     int events = 0;
     if (action != CURL_POLL_OUT)
         events |= UV_READABLE;
@@ -236,6 +241,35 @@ static void configure(const upstream_pool *p, upstream_handle *h)
 
 /* ---- the pool ---------------------------------------------------------------------- */
 
+static void close_timer(uv_handle_t *h) { (void)h; }
+
+static int shard_init(upstream_pool *p, upstream_shard *sh, long max_idle)
+{
+    sh->pool = p;
+    sh->multi = curl_multi_init();
+    if (!sh->multi)
+        return -1;
+    if (uv_timer_init(p->loop, &sh->timer) != 0) {
+        curl_multi_cleanup(sh->multi);
+        sh->multi = NULL;
+        return -1;
+    }
+    sh->timer.data = sh;
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, max_idle);
+    return 0;
+}
+
+static void shard_close(upstream_shard *sh)
+{
+    curl_multi_cleanup(sh->multi); /* closes the connections: no TLS callback after this */
+    sh->multi = NULL;
+    uv_close((uv_handle_t *)&sh->timer, close_timer);
+}
+
 int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, void *ctx,
                   long max_idle, const config_upstream *u)
 {
@@ -245,20 +279,20 @@ int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, v
         curl_slist_free_all(p->connect_to);
         return -1;
     }
-    p->multi = curl_multi_init();
-    if (!p->multi || uv_timer_init(loop, &p->timer) != 0) {
-        if (p->multi)
-            curl_multi_cleanup(p->multi);
-        free(p->base_url);
-        curl_slist_free_all(p->connect_to);
-        return -1;
+    long n = (max_idle + UPSTREAM_SHARD_CONNS - 1) / UPSTREAM_SHARD_CONNS;
+    n = n < 1 ? 1 : n > UPSTREAM_MAX_SHARDS ? UPSTREAM_MAX_SHARDS : n;
+    for (p->nshards = 0; p->nshards < n; p->nshards++) {
+        /* A shard may hold UPSTREAM_SHARD_CONNS transfers before the next
+         * takes over, and more once all are that busy: keep room for both,
+         * or curl closes connections it is about to need again. */
+        if (shard_init(p, &p->shards[p->nshards], max_idle / n + UPSTREAM_SHARD_CONNS) != 0) {
+            while (p->nshards > 0)
+                shard_close(&p->shards[--p->nshards]);
+            free(p->base_url);
+            curl_slist_free_all(p->connect_to);
+            return -1;
+        }
     }
-    p->timer.data = p;
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, max_idle);
     return 0;
 }
 
@@ -337,22 +371,39 @@ void upstream_easy_put(upstream_pool *p, CURL *easy)
         p->free_easy[p->nfree++] = easy;
 }
 
+/* The first shard with room, else the least busy. */
+static upstream_shard *pick_shard(upstream_pool *p)
+{
+    upstream_shard *best = &p->shards[0];
+    for (int i = 0; i < p->nshards; i++) {
+        if (p->shards[i].active < UPSTREAM_SHARD_CONNS)
+            return &p->shards[i];
+        if (p->shards[i].active < best->active)
+            best = &p->shards[i];
+    }
+    return best;
+}
+
 int upstream_start(upstream_pool *p, CURL *easy)
 {
-    if (curl_multi_add_handle(p->multi, easy) != CURLM_OK)
+    upstream_shard *sh = pick_shard(p);
+    if (curl_multi_add_handle(sh->multi, easy) != CURLM_OK)
         return -1;
+    handle_of(easy)->shard = sh;
+    sh->active++;
     p->active++;
     return 0;
 }
 
 void upstream_cancel(upstream_pool *p, CURL *easy)
 {
-    curl_multi_remove_handle(p->multi, easy);
+    upstream_shard *sh = handle_of(easy)->shard;
+    curl_multi_remove_handle(sh->multi, easy);
+    sh->active--;
     p->active--;
     upstream_easy_put(p, easy);
 }
 
-static void close_timer(uv_handle_t *h) { (void)h; }
 static void free_sock(uv_handle_t *h) { free(h->data); }
 
 void upstream_close(upstream_pool *p)
@@ -362,8 +413,8 @@ void upstream_close(upstream_pool *p)
     free(p->free_easy);
     p->free_easy = NULL;
     p->nfree = p->free_cap = 0;
-    curl_multi_cleanup(p->multi); /* closes the connections: no TLS callback after this */
-    p->multi = NULL;
+    for (int i = 0; i < p->nshards; i++)
+        shard_close(&p->shards[i]);
     for (size_t i = 0; i < p->nhandles; i++)
         free(p->handles[i]);
     free(p->handles);
@@ -385,5 +436,4 @@ void upstream_close(upstream_pool *p)
     free(p->socks);
     p->socks = NULL;
     p->nsocks = 0;
-    uv_close((uv_handle_t *)&p->timer, close_timer);
 }

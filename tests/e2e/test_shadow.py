@@ -262,3 +262,31 @@ def test_authority_new(stubs, proxy):
     assert rec["authority"] == "new"
     assert rec["legacy"]["body"]["stub"] == "legacy"
     assert rec["new"]["body"]["stub"] == "new"
+
+
+def test_hundreds_of_slow_shadows_in_flight_all_compared(stubs, proxy):
+    """200 shadow transfers in flight on one worker: more than one curl
+    multi handle's share (upstream.h: UPSTREAM_SHARD_CONNS, 64), so they
+    spread over several shards. Every client is served at once and every
+    exchange is compared, none lost or mixed up."""
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 10000}},
+              args=("--diff-log-mode", "all", "--workers", "1"))
+    n, results = 200, {}
+
+    def client(i):
+        results[i] = get(p, f"many-{i}", ctl_new="delay=800")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30 * SLOW)
+    assert sorted(results) == list(range(n))
+    for r, elapsed in results.values():
+        assert_client_unaffected(r)
+    recs = p.wait_records(n, timeout=30)
+    assert sorted(x["id"] for x in recs) == sorted(f"many-{i}" for i in range(n))
+    assert {x["verdict"] for x in recs} == {"match"}, [x["verdict"] for x in recs][:10]
+    assert len(new.requests()) == n
