@@ -31,6 +31,10 @@ SECS=${BENCH_SECONDS:-5}
 # medians. On a shared or virtual machine one run of a row varies by 20% or
 # more; interleaved rounds spread drift over every row alike.
 ROUNDS=${BENCH_ROUNDS:-3}
+# BENCH_ONLY="sp-off sp-slow": only these scenario ids (see the tables' rows),
+# for a focused comparison with more rounds.
+ONLY=${BENCH_ONLY:-}
+want() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS must be a positive integer" >&2; exit 2; }
 # Diff logs go to a tmpfs when there is one (BENCH_DIFF_DIR to choose): rows
 # write 40-130 MB each, and on a virtual disk the kernel's throttling of dirty
@@ -392,6 +396,7 @@ sp_finish() {
 # sp_scenario ID LABEL ROWFILE CONNS SHADOW_URL ARGS...
 sp_scenario() {
     local id=$1 label=$2 rows=$3 conns=$4 shadow=$5
+    want "$id" || return 0
     shift 5
     if sp_start "$id" "$shadow" "$@"; then
         measure "$id" "$label" "$rows" "$conns" "http://127.0.0.1:$SP_PORT$ROUTE" sp_pids "$SP_PID"
@@ -453,6 +458,7 @@ nginx_pids() { echo "$NGX_PID $(children_of "$NGX_PID" | tr '\n' ' ')"; }
 # nginx_scenario ID LABEL ROWFILE CONNS MIRROR_PORT|""
 nginx_scenario() {
     local id=$1 label=$2 rows=$3 conns=$4 mport=$5 port conf worker
+    want "$id" || return 0
     port=$(free_port)
     conf=$(nginx_conf "$id" "$port" "$mport")
     "${PIN_PROXY[@]}" "$NGINX" -p "$OUT/nginx/" -e "$OUT/nginx/$id-error.log" -c "$conf" \
@@ -478,7 +484,7 @@ T0=$SECONDS
 
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     note "round $ROUND of $ROUNDS"
-    measure direct "1 direct (wrk -> stub)" "$ROWS" $CONNS "http://127.0.0.1:$LEG$ROUTE" "" ""
+    want direct && measure direct "1 direct (wrk -> stub)" "$ROWS" $CONNS "http://127.0.0.1:$LEG$ROUTE" "" ""
     sp_scenario sp-off "2 shadowproxy, shadow off" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
         --config "$OUT/shadow-off.json"
     sp_scenario sp-healthy "3 shadowproxy, shadow healthy" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
@@ -498,7 +504,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     # Added latency at low load: one connection, one request at a time.
     WARM_MAIN=$WARM
     WARM=1
-    measure direct "direct" "$LOW" 1 "http://127.0.0.1:$LEG$ROUTE" "" ""
+    want direct && measure direct "direct" "$LOW" 1 "http://127.0.0.1:$LEG$ROUTE" "" ""
     sp_scenario sp-healthy-c1 "shadowproxy, shadow healthy" "$LOW" 1 "http://127.0.0.1:$SHADOW" \
         --diff-log-mode mismatches
     nginx_scenario nginx-mirror-c1 "nginx + mirror (healthy)" "$LOW" 1 "$SHADOW"
