@@ -742,10 +742,9 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
                                          &cfg->upstream[SIDE_LEGACY]) == 0;
     if (!legacy_ok || upstream_init(&w->up[SIDE_NEW], &w->loop, on_curl_done, w, keep,
                                     &cfg->upstream[SIDE_NEW]) != 0) {
-        if (legacy_ok) {
+        if (legacy_ok)
             upstream_close(&w->up[SIDE_LEGACY]);
-            uv_run(&w->loop, UV_RUN_DEFAULT);
-        }
+        uv_run(&w->loop, UV_RUN_DEFAULT); /* a failed init closed its shards' timers too */
         MHD_stop_daemon(w->mhd);
         uv_loop_close(&w->loop);
         return start_failed(w, -EIO);
