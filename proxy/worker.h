@@ -1,5 +1,6 @@
 /* worker: one thread, one libuv loop, one MHD daemon (external epoll mode)
- * and one curl multi handle. Workers share nothing but the listen port
+ * and one upstream pool per side (upstream.h: curl multi handles). Workers
+ * share nothing but the listen port
  * (SO_REUSEPORT), the immutable config and the analyzer queue. */
 #ifndef SP_WORKER_H
 #define SP_WORKER_H
