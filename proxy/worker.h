@@ -1,7 +1,7 @@
 /* worker: one thread, one libuv loop, one MHD daemon (external epoll mode)
  * and one upstream pool per side (upstream.h: curl multi handles). Workers
- * share nothing but the listen port
- * (SO_REUSEPORT), the immutable config and the analyzer queue. */
+ * share nothing but the listen port (SO_REUSEPORT), the immutable config
+ * and the analyzer queue. */
 #ifndef SP_WORKER_H
 #define SP_WORKER_H
 
