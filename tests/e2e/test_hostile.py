@@ -75,9 +75,10 @@ BAD_LINES = [
 ]
 
 
-@pytest.mark.parametrize("data,status,code,words", [c[1:] for c in BAD_LINES],
-                         ids=[c[0] for c in BAD_LINES])
-def test_malformed_request_line_refused(shared, data, status, code, words):
+def refused_then_served(shared, data, status, code=None, words=""):
+    """Sends `data` as it is: the answer is the proxy's JSON error `code`
+    (or MHD's own, with code None), the connection is closed, and the next
+    client is still served."""
     up = Upstreams(*shared)
     r, closed = send_raw(up.p.port, data)
     if code:
@@ -86,6 +87,12 @@ def test_malformed_request_line_refused(shared, data, status, code, words):
         mhd_error(r, status)
     assert closed
     served_after(up)
+
+
+@pytest.mark.parametrize("data,status,code,words", [c[1:] for c in BAD_LINES],
+                         ids=[c[0] for c in BAD_LINES])
+def test_malformed_request_line_refused(shared, data, status, code, words):
+    refused_then_served(shared, data, status, code, words)
 
 
 def test_request_line_without_target_is_dropped(shared):
@@ -117,19 +124,12 @@ BAD_FIELDS = [
 @pytest.mark.parametrize("field,words", [c[1:] for c in BAD_FIELDS],
                          ids=[c[0] for c in BAD_FIELDS])
 def test_invalid_header_field_refused(shared, field, words):
-    up = Upstreams(*shared)
-    r, closed = send_raw(up.p.port, b"GET /echo/f HTTP/1.1\r\n" + field + H + b"\r\n")
-    proxy_error(r, 400, "bad_request", words)
-    assert closed
-    served_after(up)
+    refused_then_served(shared, b"GET /echo/f HTTP/1.1\r\n" + field + H + b"\r\n", 400,
+                        "bad_request", words)
 
 
 def test_header_line_without_colon_refused_by_mhd(shared):
-    up = Upstreams(*shared)
-    r, closed = send_raw(up.p.port, b"GET /echo/f HTTP/1.1\r\n" + H + b"NoColon\r\n\r\n")
-    mhd_error(r, 400)
-    assert closed
-    served_after(up)
+    refused_then_served(shared, b"GET /echo/f HTTP/1.1\r\n" + H + b"NoColon\r\n\r\n", 400)
 
 
 def test_percent_encoded_crlf_stays_encoded(shared):
@@ -285,14 +285,7 @@ def test_request_smuggling_refused(shared, data, status, code, words):
     """Framing that two HTTP parsers could read two ways is refused before
     anything goes upstream, and the connection is closed, so no byte after
     the head is ever read as another request."""
-    up = Upstreams(*shared)
-    r, closed = send_raw(up.p.port, data)
-    if code:
-        proxy_error(r, status, code, words)
-    else:
-        mhd_error(r, status)
-    assert closed
-    served_after(up)
+    refused_then_served(shared, data, status, code, words)
 
 
 @pytest.mark.parametrize("extra,chunked", [
