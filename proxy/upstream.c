@@ -38,7 +38,6 @@ static void check_done(upstream_shard *sh)
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result; /* read before remove_handle */
         curl_multi_remove_handle(sh->multi, easy);
-        p->active--;
         sh->active--;
         p->on_done(easy, rc, p->ctx);
     }
@@ -391,7 +390,6 @@ int upstream_start(upstream_pool *p, CURL *easy)
         return -1;
     handle_of(easy)->shard = sh;
     sh->active++;
-    p->active++;
     return 0;
 }
 
@@ -400,7 +398,6 @@ void upstream_cancel(upstream_pool *p, CURL *easy)
     upstream_shard *sh = handle_of(easy)->shard;
     curl_multi_remove_handle(sh->multi, easy);
     sh->active--;
-    p->active--;
     upstream_easy_put(p, easy);
 }
 

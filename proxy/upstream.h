@@ -18,8 +18,8 @@ typedef void (*upstream_done_fn)(CURL *easy, CURLcode result, void *ctx);
 /* curl looks for a reusable connection by walking every connection its
  * multi handle holds to the host, busy ones included: with a slow upstream
  * and 1,000 transfers in flight, hundreds of cold connection structs per new
- * transfer (callgrind: ~195 steps per transfer, the whole cost of a slow
- * shadow over a fast one). So a pool has shards, each a multi handle with
+ * transfer (callgrind: ~195 steps per transfer, most of what a slow
+ * shadow cost curl over a fast one). So a pool has shards, each a multi handle with
  * its own connections, and a transfer goes to the first shard with fewer
  * than UPSTREAM_SHARD_CONNS running: at low load everything stays in shard
  * 0 and reuses its connections, as with one multi handle. */
@@ -47,7 +47,6 @@ typedef struct upstream_pool {
     size_t nfree, free_cap;
     struct upstream_handle **handles; /* every handle made, freed at close */
     size_t nhandles;
-    int active;             /* transfers in the shards */
     struct sock_ctx **socks; /* poll contexts indexed by fd */
     size_t nsocks;
 } upstream_pool;

@@ -267,8 +267,8 @@ def test_authority_new(stubs, proxy):
 def test_hundreds_of_slow_shadows_in_flight_all_compared(stubs, proxy):
     """200 shadow transfers in flight on one worker: more than one curl
     multi handle's share (upstream.h: UPSTREAM_SHARD_CONNS, 64), so they
-    spread over several shards. Every client is served at once and every
-    exchange is compared, none lost or mixed up."""
+    spread over several shards. Every client gets the legacy answer and
+    every exchange is compared, none lost or mixed up."""
     legacy = stubs("legacy")
     new = stubs("new")
     p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 10000}},
