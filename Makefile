@@ -33,20 +33,23 @@ OPT      ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -DSP_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-SRC      := $(wildcard proxy/*.c)
+# Sources by layer folder (docs/architecture.md); main.c sits on top.
+LAYERS   := base conf diff obs data ctrl admin app tools tools/report
+SRC      := $(foreach d,$(LAYERS),$(wildcard proxy/$(d)/*.c)) proxy/main.c
 LIB_SRC  := $(filter-out proxy/main.c,$(SRC))
-HDRS     := $(wildcard proxy/*.h)
 OBJ      := $(SRC:proxy/%.c=build/obj/%.o)
 LIB_OBJ  := $(LIB_SRC:proxy/%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:proxy/%.c=build/asan/%.o)
 ASAN_LIB := $(LIB_SRC:proxy/%.c=build/asan/%.o)
+# -MMD: each object's header dependencies, read back below.
+DEPFLAGS  = -MMD -MP
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
 UNIT_ASAN:= $(UNIT_SRC:tests/unit/%.c=build/unit-asan/%)
 STUB_SRC := $(wildcard tests/stub/*.c)
 
 .PHONY: all deps test-deps bench-deps test unit unit-asan e2e e2e-asan asan \
-        demo bench soak install uninstall clean format certs
+        demo bench soak install uninstall clean format certs check-layers
 
 all: shadowproxy build/sp-stub
 
@@ -76,13 +79,21 @@ test-deps: build/.test-deps
 bench-deps: build/.bench-deps
 
 # --- build ------------------------------------------------------------------
-build/obj/%.o: proxy/%.c $(HDRS) | build/.deps
+build/obj/%.o: proxy/%.c | build/.deps build/.layers-ok
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy -c $< -o $@
 
-build/asan/%.o: proxy/%.c $(HDRS) | build/.deps
+build/asan/%.o: proxy/%.c | build/.deps build/.layers-ok
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(SAN) -O1 -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy $(SAN) -O1 -c $< -o $@
+
+# Includes go only downwards through the layers (tests/check-layers.sh):
+# checked before anything compiles, again whenever a source changes.
+build/.layers-ok: tests/check-layers.sh $(SRC) $(wildcard proxy/*/*.h proxy/*/*/*.h) | build/.deps
+	@sh tests/check-layers.sh proxy
+	@touch $@
+check-layers:
+	@sh tests/check-layers.sh proxy
 
 shadowproxy: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -91,20 +102,20 @@ build/shadowproxy-asan: $(ASAN_OBJ)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 asan: build/shadowproxy-asan build/sp-stub
 
-build/sp-stub: $(STUB_SRC) proxy/headers.h | build/.deps
+build/sp-stub: $(STUB_SRC) tests/stub/stub.h | build/.deps
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(CFLAGS) -o $@ $(STUB_SRC) $(shell pkg-config --cflags --libs zlib openssl) -lpthread
 
-build/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
+build/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
 
-build/unit-asan/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB)
+build/unit-asan/%: tests/unit/%.c $(ASAN_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(SAN) -Iproxy -o $@ $< $(ASAN_LIB) $(PKG_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(SAN) -Iproxy -o $@ $< $(ASAN_LIB) $(PKG_LIBS)
 
 build/diffbench: bench/diffbench.c $(LIB_OBJ)
-	$(CC) $(CFLAGS_ALL) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
 
 certs:
 	@sh certs/make-certs.sh
@@ -127,6 +138,7 @@ e2e-asan: build/shadowproxy-asan build/sp-stub build/.test-deps
 	  $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 test: build/.test-deps
+	$(MAKE) check-layers
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) e2e
@@ -191,11 +203,14 @@ uninstall:
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/shadowproxy and $(DESTDIR)$(SYSCONFDIR)/logrotate.d/shadowproxy (local config)"
 
 format:
-	clang-format -i proxy/*.c proxy/*.h tests/unit/*.c tests/stub/*.c
+	clang-format -i $(SRC) $(wildcard proxy/*/*.h proxy/*/*/*.h) tests/unit/*.c tests/stub/*.c
 
 clean:
-	rm -rf build/obj build/asan build/unit build/unit-asan build/sp-stub \
+	rm -rf build/obj build/asan build/unit build/unit-asan build/sp-stub build/.layers-ok \
 	       build/shadowproxy-asan build/fuzz build/valgrind build/diffbench shadowproxy
 
 # The dashboard page is assembled into the binary (.incbin): rebuild on edits.
-build/obj/dashboard_asset.o build/asan/dashboard_asset.o: proxy/dashboard.html
+build/obj/admin/dashboard_asset.o build/asan/admin/dashboard_asset.o: proxy/admin/dashboard.html
+
+# Header dependencies recorded by -MMD.
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "body.h"
-#include "compare.h"
-#include "rules.h"
+#include "diff/body.h"
+#include "diff/compare.h"
+#include "conf/rules.h"
 
 static double cpu_now(void)
 {

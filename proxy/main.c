@@ -13,15 +13,15 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "config.h"
-#include "ctl.h"
-#include "log.h"
-#include "ops.h"
-#include "replay.h"
-#include "report.h"
-#include "rules.h"
-#include "server.h"
-#include "xmltree.h"
+#include "conf/config.h"
+#include "tools/ctl.h"
+#include "base/log.h"
+#include "conf/ops.h"
+#include "tools/replay.h"
+#include "tools/report/report.h"
+#include "conf/rules.h"
+#include "app/server.h"
+#include "diff/xmltree.h"
 
 #ifndef SP_VERSION
 #define SP_VERSION "dev"

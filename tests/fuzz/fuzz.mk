@@ -48,15 +48,15 @@ build/.fuzz-deps: | build/.deps
 	@touch $@
 fuzz-deps: build/.fuzz-deps
 
-build/fuzz/obj/%.o: proxy/%.c $(HDRS) | build/.deps build/.fuzz-deps
+build/fuzz/obj/%.o: proxy/%.c | build/.deps build/.fuzz-deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -Iproxy $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
-build/fuzz/obj/dashboard_asset.o: proxy/dashboard.html
+build/fuzz/obj/admin/dashboard_asset.o: proxy/admin/dashboard.html
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ) | build/.fuzz-deps
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) | build/.fuzz-deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -Iproxy -o $@ $< \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -Iproxy -o $@ $< \
 	  $(FUZZ_OBJ) $(FUZZ_LDFLAGS) $(PKG_LIBS)
 
 # Kept between runs (only pattern rules name them).

@@ -29,14 +29,14 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "body.h"
-#include "compare.h"
-#include "config.h"
-#include "headers.h"
-#include "logread.h"
-#include "record.h"
-#include "rules.h"
-#include "xmltree.h"
+#include "diff/body.h"
+#include "diff/compare.h"
+#include "conf/config.h"
+#include "base/headers.h"
+#include "diff/logread.h"
+#include "diff/record.h"
+#include "conf/rules.h"
+#include "diff/xmltree.h"
 
 #include "fuzz_common.h"
 

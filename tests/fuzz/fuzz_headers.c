@@ -21,10 +21,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "compare.h"
-#include "headers.h"
-#include "record.h"
-#include "rules.h"
+#include "diff/compare.h"
+#include "base/headers.h"
+#include "diff/record.h"
+#include "conf/rules.h"
 
 #include "fuzz_common.h"
 

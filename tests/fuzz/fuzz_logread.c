@@ -24,11 +24,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "logread.h"
-#include "report_failif.h"
-#include "report_model.h"
-#include "report_out.h"
-#include "report_util.h"
+#include "diff/logread.h"
+#include "tools/report/report_failif.h"
+#include "tools/report/report_model.h"
+#include "tools/report/report_out.h"
+#include "tools/report/report_util.h"
 
 #include "fuzz_common.h"
 

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "headers.h"
-#include "rules.h"
+#include "conf/config.h"
+#include "base/headers.h"
+#include "conf/rules.h"
 
 #include "fuzz_common.h"
 

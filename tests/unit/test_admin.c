@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "probe.h"
+#include "admin/admin.h"
+#include "data/probe.h"
 #include "unit.h"
 
 static bool loopback(const char *ip)

@@ -1,6 +1,6 @@
 /* Unit tests for proxy/body.c: decoding, classification, JSON, XML and
  * form parsing, text lines, aligning two trees. */
-#include "body.h"
+#include "diff/body.h"
 #include "unit.h"
 
 #include <stdlib.h>

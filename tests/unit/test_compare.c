@@ -1,5 +1,5 @@
 /* Unit tests for proxy/compare.c: status, headers, bodies, structural JSON. */
-#include "compare.h"
+#include "diff/compare.h"
 #include "unit.h"
 
 #include <stdbool.h>

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "jsonpos.h"
+#include "conf/config.h"
+#include "base/jsonpos.h"
 #include "unit.h"
 
 /* --- helpers -------------------------------------------------------------- */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "difflog.h"
+#include "diff/difflog.h"
 #include "unit.h"
 
 static off_t size_of(const char *path)

@@ -1,5 +1,5 @@
 /* Unit tests: the header list and hop-by-hop filtering. */
-#include "headers.h"
+#include "base/headers.h"
 #include "unit.h"
 
 static void add(hdr_list *l, const char *n, const char *v)

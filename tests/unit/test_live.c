@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "live.h"
-#include "record.h"
+#include "obs/live.h"
+#include "diff/record.h"
 #include "unit.h"
 
 #define MIN_MS 60000LL

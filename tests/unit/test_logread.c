@@ -1,7 +1,7 @@
 /* Unit tests: logread, reading diff logs back (plain and gzip, torn last
  * lines, cut and corrupt gzip files, blank, invalid and over-long lines,
  * stdin). Files are written to a fresh temporary directory. */
-#include "logread.h"
+#include "diff/logread.h"
 #include "unit.h"
 
 #include <fcntl.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "metrics.h"
+#include "obs/metrics.h"
 #include "unit.h"
 
 /* ---- Exposition checker ------------------------------------------------- */

@@ -1,5 +1,5 @@
 /* Unit tests for proxy/normalize.c: strings, numbers, date-times. */
-#include "normalize.h"
+#include "diff/normalize.h"
 #include "unit.h"
 
 #include <stdbool.h>

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ops.h"
+#include "conf/ops.h"
 #include "unit.h"
 
 /* --- helpers -------------------------------------------------------------- */

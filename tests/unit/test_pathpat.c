@@ -1,5 +1,5 @@
 /* Unit tests: JSON Pointer patterns with * and ** wildcards. */
-#include "pathpat.h"
+#include "base/pathpat.h"
 #include "unit.h"
 
 #include <errno.h>

@@ -3,8 +3,9 @@
  * built by hand; XML and form bodies come from body_prepare (their trees). */
 #include <stdlib.h>
 
-#include "record.h"
+#include "diff/record.h"
 #include "unit.h"
+#include "base/clock.h"
 
 static const char *const FIELDS[] = {"password", "token", "secret",
                                      "card_number", "cvv"};
@@ -87,21 +88,21 @@ static const char *sget(json_t *obj, const char *path)
 TEST(ts_format)
 {
     char b[25];
-    record_format_ts(1795527682123LL, b, sizeof b);
+    clock_format_ts(1795527682123LL, b, sizeof b);
     CHECK_STR(b, "2026-11-24T13:41:22.123Z");
-    record_format_ts(0, b, sizeof b);
+    clock_format_ts(0, b, sizeof b);
     CHECK_STR(b, "1970-01-01T00:00:00.000Z");
-    record_format_ts(946684799999LL, b, sizeof b);
+    clock_format_ts(946684799999LL, b, sizeof b);
     CHECK_STR(b, "1999-12-31T23:59:59.999Z");
-    record_format_ts(2147483648000LL, b, sizeof b); /* past 32-bit time_t */
+    clock_format_ts(2147483648000LL, b, sizeof b); /* past 32-bit time_t */
     CHECK_STR(b, "2038-01-19T03:14:08.000Z");
-    record_format_ts(4107542399005LL, b, sizeof b); /* ms zero-padded */
+    clock_format_ts(4107542399005LL, b, sizeof b); /* ms zero-padded */
     CHECK_STR(b, "2100-02-28T23:59:59.005Z");
-    record_format_ts(-1, b, sizeof b);
+    clock_format_ts(-1, b, sizeof b);
     CHECK_STR(b, "1969-12-31T23:59:59.999Z");
-    record_format_ts(INT64_MAX, b, sizeof b); /* clamped, still 24 chars */
+    clock_format_ts(INT64_MAX, b, sizeof b); /* clamped, still 24 chars */
     CHECK_STR(b, "9999-12-31T23:59:59.999Z");
-    record_format_ts(INT64_MIN, b, sizeof b);
+    clock_format_ts(INT64_MIN, b, sizeof b);
     CHECK_STR(b, "0000-01-01T00:00:00.000Z");
 }
 

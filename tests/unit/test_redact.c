@@ -5,7 +5,7 @@
  * test_record.c. */
 #include <stdlib.h>
 
-#include "record.h"
+#include "diff/record.h"
 #include "unit.h"
 
 static const char *const FIELDS[] = {"password", "token", "secret",

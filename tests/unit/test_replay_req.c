@@ -2,7 +2,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "replay_req.h"
+#include "tools/replay_req.h"
 #include "unit.h"
 
 static json_t *rec(const char *text)

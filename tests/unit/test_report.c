@@ -1,8 +1,8 @@
 /* Unit tests: the pure parts of `shadowproxy report` (report_util.c):
  * times, generalized paths, pointers, quantiles, drift bucket widths, sums,
  * the JSON writer and the volatility heuristics. */
-#include "pathpat.h"
-#include "report_util.h"
+#include "base/pathpat.h"
+#include "tools/report/report_util.h"
 #include "unit.h"
 
 #include <stdlib.h>

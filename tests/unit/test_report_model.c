@@ -1,10 +1,10 @@
 /* Unit tests: the report model fed with records (report_model.c,
  * report_route.c), --fail-if parsing and evaluation (report_failif.c), and
  * the HTML pieces (report_html_parts.c): escaping, highlighted JSON. */
-#include "report_failif.h"
-#include "report_html.h"
-#include "report_model.h"
-#include "report_out.h"
+#include "tools/report/report_failif.h"
+#include "tools/report/report_html.h"
+#include "tools/report/report_model.h"
+#include "tools/report/report_out.h"
 #include "unit.h"
 
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Unit tests: what the proxy refuses in a client's request (reqcheck). */
-#include "reqcheck.h"
+#include "data/reqcheck.h"
 #include "unit.h"
 
 static hdr_list list(const char *const *nv, size_t n)

@@ -2,8 +2,8 @@
  * maps, ignore, normalize; known), proxy/compare_walk.c (tolerance, keyed
  * and unordered arrays) and the rules in proxy/compare.c (status, headers,
  * status_only). Rules are built by hand, as the loader would build them. */
-#include "compare.h"
-#include "rulecmp.h"
+#include "diff/compare.h"
+#include "diff/rulecmp.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -741,10 +741,10 @@ TEST(maps_unreachable_wrap_unwrap_invalid)
     rule_map bad2 = {SIDE_NEW, "/items/*/q", "/lines/*/q"};
     rule_map bad3 = {SIDE_NEW, "a", "/b"};
     rule_map good = {SIDE_NEW, "/items/*/q", "/items/*/x/y"};
-    CHECK(rulecmp_check_map(&bad1, &why) == -EINVAL && why);
-    CHECK(rulecmp_check_map(&bad2, &why) == -EINVAL && why);
-    CHECK(rulecmp_check_map(&bad3, &why) == -EINVAL && why);
-    CHECK(rulecmp_check_map(&good, &why) == 0);
+    CHECK(rule_map_check(&bad1, &why) == -EINVAL && why);
+    CHECK(rule_map_check(&bad2, &why) == -EINVAL && why);
+    CHECK(rule_map_check(&bad3, &why) == -EINVAL && why);
+    CHECK(rule_map_check(&good, &why) == 0);
     /* An invalid map is skipped and reported; the rest still applies. */
     add_map(&rc, SIDE_NEW, "/a/**/b", "/c");
     add_ignore(&rc, "/gone");

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rules.h"
-#include "rules_load.h" /* the key lists, to check the docs name them all */
+#include "conf/rules.h"
+#include "conf/rules_load.h" /* the key lists, to check the docs name them all */
 #include "unit.h"
 
 /* --- helpers -------------------------------------------------------------- */

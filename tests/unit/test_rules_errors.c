@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rules.h"
+#include "conf/rules.h"
 #include "unit.h"
 
 /* --- helpers -------------------------------------------------------------- */

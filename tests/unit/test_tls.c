@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "tls.h"
+#include "conf/config.h"
+#include "data/tls.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/sp-test-tls-XXXXXX";
@@ -424,7 +424,7 @@ TEST(config_example_round_trip)
 TEST(listener_support)
 {
     /* Debian's libmicrohttpd has GnuTLS: HTTPS can be served */
-    CHECK(tls_listen_unsupported() == NULL);
+    CHECK(tls_check_listen_unsupported() == NULL);
     CHECK(tls_listen_reload("test") == 1); /* nothing served: nothing to do */
 }
 

@@ -1,6 +1,6 @@
 /* Unit tests for proxy/xmltree.c: the XML → JSON mapping, alignment of two
  * trees, hostile documents (entities, depth, the network), redaction. */
-#include "xmltree.h"
+#include "diff/xmltree.h"
 #include "unit.h"
 
 #include <arpa/inet.h>

@@ -1,0 +1,424 @@
+/* admin_api: the admin API's JSON endpoints (docs/operations.md,
+ * "Endpoints"): health, readiness, state, the operator's changes, reload,
+ * metrics, the log level, and the dashboard's /api/live and /api/recent.
+ * Every change goes through control_*, with the client's "ip:port" as who.
+ * Authorization happened before a handler runs (admin.c). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+#include "obs/live.h"
+#include "base/log.h"
+#include "obs/metrics.h"
+#include "data/probe.h"
+#include "base/clock.h"
+
+admin_reply admin_json_reply(unsigned status, json_t *j)
+{
+    return (admin_reply){.status = status, .json = j};
+}
+
+/* {"error": message} */
+admin_reply admin_error_reply(unsigned status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return admin_json_reply(status, json_pack("{s:s}", "error", msg));
+}
+
+/* ---- JSON request bodies ---------------------------------------------------- */
+
+/* Parses the body as a JSON object whose keys are all in `allowed`
+ * (NULL-terminated). NULL with *r set to a 400 otherwise. */
+static json_t *body_object(const admin_req *rq, const char *const *allowed, admin_reply *r)
+{
+    json_error_t e;
+    if (rq->len == 0) {
+        *r = admin_error_reply(400, "the request body must be a JSON object");
+        return NULL;
+    }
+    json_t *o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &e);
+    if (!o) {
+        *r = admin_error_reply(400, "invalid JSON at line %d, column %d: %s", e.line, e.column, e.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        *r = admin_error_reply(400, "the request body must be a JSON object");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        bool known = false;
+        for (const char *const *p = allowed; *p && !known; p++)
+            known = strcmp(*p, k) == 0;
+        if (!known) {
+            char list[256] = "";
+            for (const char *const *p = allowed; *p; p++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
+                         p == allowed ? "" : ", ", *p);
+            *r = admin_error_reply(400, "unknown key \"%s\" (expected %s)", k, list);
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* The optional "route": a non-empty string, or absent/null (global). */
+static bool body_route(json_t *o, const char **route, admin_reply *r)
+{
+    json_t *v = json_object_get(o, "route");
+    *route = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        *r = admin_error_reply(400, "\"route\" must be a route name (a non-empty string), or absent for all routes");
+        return false;
+    }
+    *route = json_string_value(v);
+    return true;
+}
+
+/* ---- state lookups for old -> new ------------------------------------------ */
+
+/* state[section]["routes"][route], else state[section]["global"]. Borrowed. */
+static json_t *effective(json_t *state, const char *section, const char *route)
+{
+    json_t *s = json_object_get(state, section);
+    json_t *v = route ? json_object_get(json_object_get(s, "routes"), route) : NULL;
+    return v ? v : json_object_get(s, "global");
+}
+
+/* A copy of effective(...), or null. */
+static json_t *effective_copy(json_t *state, const char *section, const char *route)
+{
+    json_t *v = effective(state, section, route);
+    return v ? json_deep_copy(v) : json_null();
+}
+
+/* {"ok", "message", "scope", "route", "old", "new", "persisted"[, "warning"]}. */
+static admin_reply change_reply(int rc, const char *msg, const char *route, json_t *old, json_t *new_)
+{
+    json_t *j = json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:b}", "ok", 1, "message", msg,
+                          "scope", route ? "route" : "global", "route",
+                          route ? json_string(route) : json_null(), "old", old, "new", new_,
+                          "persisted", rc != -EIO);
+    if (j && rc == -EIO)
+        json_object_set_new(j, "warning", json_string(msg));
+    return admin_json_reply(200, j);
+}
+
+/* control's error codes as HTTP. */
+static admin_reply control_error(int rc, const char *msg)
+{
+    if (rc == -ENOENT)
+        return admin_error_reply(404, "%s", *msg ? msg : "no such route");
+    if (rc == -EINVAL)
+        return admin_error_reply(400, "%s", *msg ? msg : "invalid value");
+    return admin_error_reply(500, "%s", *msg ? msg : strerror(-rc));
+}
+
+/* ---- endpoints -------------------------------------------------------------- */
+
+admin_reply admin_h_healthz(admin *a, admin_req *rq)
+{
+    (void)a, (void)rq;
+    return admin_json_reply(200, json_pack("{s:s}", "status", "ok"));
+}
+
+admin_reply admin_h_state(admin *a, admin_req *rq)
+{
+    (void)rq;
+    json_t *s = control_state(a->c);
+    return s ? admin_json_reply(200, s) : admin_error_reply(500, "out of memory");
+}
+
+admin_reply admin_h_metrics(admin *a, admin_req *rq)
+{
+    (void)rq;
+    size_t len = 0;
+    char *text = control_metrics(a->c, &len);
+    if (!text)
+        return admin_error_reply(500, "out of memory");
+    return (admin_reply){.status = 200, .text = text, .len = len,
+                   .ctype = "text/plain; version=0.0.4; charset=utf-8"};
+}
+
+admin_reply admin_h_authority(admin *a, admin_req *rq)
+{
+    static const char *const keys[] = {"side", "route", NULL};
+    admin_reply r;
+    json_t *o = body_object(rq, keys, &r);
+    if (!o)
+        return r;
+    const char *route;
+    json_t *sv = json_object_get(o, "side");
+    sp_side side;
+    if (!body_route(o, &route, &r)) {
+        /* r says why */
+    } else if (!json_is_string(sv) || config_parse_side(json_string_value(sv), &side) != 0) {
+        r = admin_error_reply(400, "\"side\" must be \"legacy\" or \"new\"");
+    } else {
+        char msg[512] = "";
+        json_t *before = control_state(a->c);
+        int rc = control_set_authority(a->c, route, side, rq->who, msg, sizeof msg);
+        if (rc == 0 || rc == -EIO) {
+            json_t *after = control_state(a->c);
+            r = change_reply(rc, *msg ? msg : "authority set", route,
+                             json_pack("{s:o}", "authority", effective_copy(before, "authority", route)),
+                             json_pack("{s:o}", "authority", effective_copy(after, "authority", route)));
+            json_decref(after);
+        } else {
+            r = control_error(rc, msg);
+        }
+        json_decref(before);
+    }
+    json_decref(o);
+    return r;
+}
+
+/* "action" → control_set_shadow's paused/sample arguments. */
+static bool shadow_args(json_t *o, int *paused, double *sample, admin_reply *r)
+{
+    const char *action = json_string_value(json_object_get(o, "action"));
+    json_t *pv = json_object_get(o, "percent");
+    *paused = -1;
+    *sample = -1;
+    if (!action || (strcmp(action, "pause") && strcmp(action, "resume") && strcmp(action, "sample"))) {
+        *r = admin_error_reply(400, "\"action\" must be \"pause\", \"resume\" or \"sample\"");
+        return false;
+    }
+    if (strcmp(action, "sample") != 0) {
+        if (pv) {
+            *r = admin_error_reply(400, "\"percent\" goes with \"action\": \"sample\" only");
+            return false;
+        }
+        *paused = strcmp(action, "pause") == 0;
+        return true;
+    }
+    if (!json_is_number(pv) || json_number_value(pv) < 0 || json_number_value(pv) > 100) {
+        *r = admin_error_reply(400, "\"sample\" needs \"percent\": a number from 0 to 100");
+        return false;
+    }
+    *sample = json_number_value(pv);
+    return true;
+}
+
+admin_reply admin_h_shadow(admin *a, admin_req *rq)
+{
+    static const char *const keys[] = {"action", "percent", "route", NULL};
+    admin_reply r;
+    json_t *o = body_object(rq, keys, &r);
+    if (!o)
+        return r;
+    const char *route;
+    int paused;
+    double sample;
+    if (body_route(o, &route, &r) && shadow_args(o, &paused, &sample, &r)) {
+        char msg[512] = "";
+        json_t *before = control_state(a->c);
+        int rc = control_set_shadow(a->c, route, paused, sample, rq->who, msg, sizeof msg);
+        if (rc == 0 || rc == -EIO) {
+            json_t *after = control_state(a->c);
+            r = change_reply(rc, *msg ? msg : "shadow set", route,
+                             effective_copy(before, "shadow", route),
+                             effective_copy(after, "shadow", route));
+            json_decref(after);
+        } else {
+            r = control_error(rc, msg);
+        }
+        json_decref(before);
+    }
+    json_decref(o);
+    return r;
+}
+
+static json_t *rules_version(json_t *state)
+{
+    json_t *v = json_object_get(json_object_get(state, "rules"), "version");
+    return v ? json_deep_copy(v) : json_null();
+}
+
+admin_reply admin_h_reload(admin *a, admin_req *rq)
+{
+    if (rq->len > 0) {
+        static const char *const none[] = {NULL};
+        admin_reply r;
+        json_t *o = body_object(rq, none, &r); /* accept {} only */
+        if (!o)
+            return r;
+        json_decref(o);
+    }
+    json_t *before = control_state(a->c), *errors = NULL;
+    int rc = control_reload(a->c, rq->who, &errors);
+    admin_reply r;
+    if (rc == 0) {
+        json_t *after = control_state(a->c);
+        r = admin_json_reply(200, json_pack("{s:b, s:s, s:{s:o}, s:{s:o}}", "ok", 1, "message",
+                                      "rules reloaded", "old", "version", rules_version(before),
+                                      "new", "version", rules_version(after)));
+        json_decref(after);
+    } else if (rc == -EINVAL) {
+        r = admin_json_reply(422, json_pack("{s:s, s:o}", "error",
+                                      "the rules file is invalid; the old rules stay in use",
+                                      "errors", errors ? errors : json_array()));
+        errors = NULL;
+    } else {
+        r = admin_error_reply(500, "reload failed: %s", strerror(-rc));
+    }
+    json_decref(errors);
+    json_decref(before);
+    return r;
+}
+
+admin_reply admin_h_log_level(admin *a, admin_req *rq)
+{
+    static const char *const keys[] = {"level", NULL};
+    admin_reply r;
+    json_t *o = body_object(rq, keys, &r);
+    if (!o)
+        return r;
+    const char *level = json_string_value(json_object_get(o, "level"));
+    log_level l;
+    if (!level || log_parse_level(level, &l) != 0) {
+        r = admin_error_reply(400, "\"level\" must be \"error\", \"warn\", \"info\" or \"debug\"");
+    } else if (control_set_log_level(a->c, level, rq->who) != 0) {
+        r = admin_error_reply(400, "log level \"%s\" refused", level);
+    } else {
+        char msg[64];
+        snprintf(msg, sizeof msg, "log level set to %s", level);
+        r = admin_json_reply(200, json_pack("{s:b, s:s, s:s}", "ok", 1, "level", level, "message", msg));
+    }
+    json_decref(o);
+    return r;
+}
+
+/* ---- /readyz ------------------------------------------------------------------ */
+
+/* Adds the names of control_ready's failing parts ("rules": false, or
+ * {"ok": false, "error": ...}) to `failing`, and a sentence to msg. */
+static void ready_failures(json_t *ready, json_t *failing, char *msg, size_t size)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(ready, k, v) {
+        json_t *ok = json_is_object(v) ? json_object_get(v, "ok") : v;
+        if (!json_is_false(ok))
+            continue;
+        const char *why = json_string_value(json_object_get(v, "error"));
+        json_array_append_new(failing, json_string(k));
+        size_t at = strlen(msg);
+        snprintf(msg + at, size - at, "%s%s not ready%s%s", at ? "; " : "", k, why ? ": " : "",
+                 why ? why : "");
+    }
+}
+
+admin_reply admin_h_readyz(admin *a, admin_req *rq)
+{
+    (void)rq;
+    bool ready = false;
+    json_t *body = control_ready(a->c, &ready);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        body = json_object();
+    }
+    json_t *failing = json_array(), *ups = json_object();
+    char msg[1024] = "";
+    ready_failures(body, failing, msg, sizeof msg);
+    static const char *const sides[2] = {"legacy", "new"};
+    const char *urls[2] = {a->cfg->upstream[SIDE_LEGACY].url, a->cfg->upstream[SIDE_NEW].url};
+    probe_result p[2];
+    probe_urls(urls, 2, ADMIN_PROBE_TIMEOUT_MS, p);
+    for (int i = 0; i < 2; i++) {
+        json_t *u = json_pack("{s:s, s:b}", "address", p[i].address, "ok", p[i].ok);
+        if (!p[i].ok) {
+            json_object_set_new(u, "error", json_string(p[i].error));
+            char name[32];
+            snprintf(name, sizeof name, "upstream.%s", sides[i]);
+            json_array_append_new(failing, json_string(name));
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s%s upstream %s unreachable: %s",
+                     *msg ? "; " : "", sides[i], p[i].address, p[i].error);
+        }
+        json_object_set_new(ups, sides[i], u);
+    }
+    if (json_array_size(failing) > 0)
+        ready = false;
+    if (!ready && !*msg)
+        snprintf(msg, sizeof msg, "not ready");
+    json_object_set_new(body, "upstreams", ups);
+    json_object_set_new(body, "ready", json_boolean(ready));
+    json_object_set_new(body, "failing", failing);
+    json_object_set_new(body, "message", json_string(ready ? "ready" : msg));
+    return admin_json_reply(ready ? 200 : 503, body);
+}
+
+/* ---- the dashboard's data ------------------------------------------------------ */
+
+/* GET /api/live: the live view's minute counts, plus shadow health and how
+ * this request was authorized (the page shows a logout button for a
+ * session). */
+admin_reply admin_h_live(admin *a, admin_req *rq)
+{
+    json_t *j = live_stats(control_live(a->c), clock_wall_ms());
+    json_t *st = control_state(a->c);
+    bool ready = false;
+    json_t *rd = control_ready(a->c, &ready);
+    if (!j || !st || !rd) {
+        json_decref(j);
+        json_decref(st);
+        json_decref(rd);
+        return admin_error_reply(500, "out of memory");
+    }
+    json_t *counts = json_object_get(st, "counts");
+    json_t *health = json_pack(
+        "{s:O, s:O, s:I, s:I, s:I, s:I, s:I, s:O}", "breakers", json_object_get(st, "breakers"),
+        "shadow_in_flight", json_object_get(counts, "shadow_in_flight"), "shadow_sent",
+        (json_int_t)metric_get(METRIC_shadow_sent), "shadow_dropped",
+        (json_int_t)metric_get(METRIC_shadow_dropped), "breaker_opened",
+        (json_int_t)metric_get(METRIC_breaker_opened), "compare_queue_depth",
+        (json_int_t)metric_get(METRIC_compare_queue_depth), "records_lost",
+        (json_int_t)metric_get(METRIC_records_lost), "diff_log", json_object_get(rd, "diff_log"));
+    static const char *const via[] = {"none", "none", "bearer", "cookie"};
+    json_object_set_new(j, "health", health);
+    json_object_set_new(j, "auth", json_pack("{s:s, s:s}", "mode",
+                                             a->has_token ? "token" : "loopback", "via",
+                                             via[rq->auth]));
+    json_decref(st);
+    json_decref(rd);
+    return admin_json_reply(200, j);
+}
+
+/* GET /api/recent: the summaries; GET /api/recent/SEQ: one whole record. */
+admin_reply admin_h_recent(admin *a, admin_req *rq)
+{
+    live *l = control_live(a->c);
+    size_t len = 0;
+    const char *tail = rq->url + strlen("/api/recent");
+    if (*tail == '\0') {
+        char *t = live_recent(l, &len);
+        if (!t)
+            return admin_error_reply(500, "out of memory");
+        return (admin_reply){.status = 200, .text = t, .len = len, .ctype = "application/json"};
+    }
+    tail++; /* the '/' */
+    char *end = NULL;
+    errno = 0;
+    unsigned long long seq = strtoull(tail, &end, 10);
+    if (*tail < '0' || *tail > '9' || *end != '\0' || errno != 0)
+        return admin_error_reply(404, "no endpoint %s (GET /api/recent/SEQ, SEQ from GET /api/recent)",
+                                 rq->url);
+    char *t = live_record(l, (uint64_t)seq, &len);
+    if (!t)
+        return admin_error_reply(404, "record %llu is not held: the dashboard keeps the last %d "
+                                 "records (the diff log has them all)",
+                                 seq, LIVE_MAX_RECORDS);
+    return (admin_reply){.status = 200, .text = t, .len = len, .ctype = "application/json"};
+}

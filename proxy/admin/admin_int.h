@@ -1,0 +1,107 @@
+/* admin_int: what the admin API's files share (admin.c: the listener,
+ * auth and routing; admin_api.c: the JSON endpoints; admin_dash.c: the
+ * dashboard page, login and session cookie). Not for other modules. */
+#ifndef SP_ADMIN_INT_H
+#define SP_ADMIN_INT_H
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "admin/admin.h"
+
+#define ADMIN_DIGEST_LEN 32
+#define ADMIN_SESSION_TTL_S (12 * 3600) /* a dashboard login lasts this long */
+#define ADMIN_DASH_HEADER "X-Shadowproxy-Dashboard" /* CSRF: a cross-site form cannot set it */
+
+struct admin {
+    control *c;
+    const sp_config *cfg;
+    struct MHD_Daemon *mhd;
+    int port;
+    bool has_token;
+    unsigned char token_digest[ADMIN_DIGEST_LEN]; /* SHA-256 of the token; the token itself is not kept */
+    unsigned char session_key[ADMIN_DIGEST_LEN];  /* HMAC(token digest, random nonce): signs cookies */
+    char cookie_name[32];                         /* per admin port: two proxies on one host */
+    char dash_csp[400];                           /* Content-Security-Policy of the pages */
+    char login_csp[240];
+};
+
+/* How a request is authorized. */
+typedef enum admin_auth {
+    ADMIN_AUTH_REFUSED = 0, /* a token is configured and none was presented */
+    ADMIN_AUTH_OPEN,        /* no token configured (loopback only) */
+    ADMIN_AUTH_BEARER,      /* Authorization: Bearer TOKEN */
+    ADMIN_AUTH_COOKIE,      /* the dashboard's session cookie */
+} admin_auth;
+
+/* One request: its client address and its body, bounded. */
+typedef struct admin_req {
+    char who[INET6_ADDRSTRLEN + 16];
+    char *body;
+    size_t len;
+    bool too_large;
+    bool answered; /* a response was queued on the first call */
+    admin_auth auth;
+    struct MHD_Connection *conn; /* set for the handler's call */
+    const char *url;             /* decoded path, no query */
+    const char *method;
+} admin_req;
+
+/* What a handler produces. */
+typedef struct admin_reply {
+    unsigned status;
+    json_t *json;         /* owned; or */
+    char *text;           /* malloc'd (or static with `persistent`), with len */
+    size_t len;
+    bool persistent;      /* text is static: neither copied nor freed */
+    const char *ctype;    /* for text */
+    const char *allow;    /* for 405 */
+    const char *csp;      /* HTML: Content-Security-Policy, with framing and referrer headers */
+    const char *location; /* 303 */
+    char cookie[200];     /* Set-Cookie, "" for none */
+} admin_reply;
+
+typedef admin_reply (*admin_handler)(admin *a, admin_req *rq);
+
+/* admin_api.c */
+admin_reply admin_json_reply(unsigned status, json_t *j);
+admin_reply admin_error_reply(unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+admin_reply admin_h_healthz(admin *a, admin_req *rq);
+admin_reply admin_h_readyz(admin *a, admin_req *rq);
+admin_reply admin_h_state(admin *a, admin_req *rq);
+admin_reply admin_h_metrics(admin *a, admin_req *rq);
+admin_reply admin_h_authority(admin *a, admin_req *rq);
+admin_reply admin_h_shadow(admin *a, admin_req *rq);
+admin_reply admin_h_reload(admin *a, admin_req *rq);
+admin_reply admin_h_log_level(admin *a, admin_req *rq);
+admin_reply admin_h_live(admin *a, admin_req *rq);   /* GET /api/live */
+admin_reply admin_h_recent(admin *a, admin_req *rq); /* GET /api/recent[/SEQ] */
+
+/* admin_dash.c */
+/* Session key, cookie name and the pages' CSP. 0 or -errno, err set. */
+int admin_dash_init(admin *a, char *err, size_t errsize);
+/* Is the request's session cookie one we issued, unexpired? */
+bool admin_session_ok(const admin *a, struct MHD_Connection *conn);
+/* Is `cand` the configured token? Constant time. */
+bool admin_token_matches(const admin *a, const char *cand);
+/* Browser safety for requests not carrying the token itself: without a
+ * token, a browser's Host must be a loopback name (DNS rebinding); a
+ * state-changing request must come from the page's own origin and, unless
+ * `form` (the login form), carry ADMIN_DASH_HEADER: 1 (CSRF). True with
+ * *r set to a 403 when refused. */
+bool admin_browser_refused(const admin *a, const admin_req *rq, bool form, admin_reply *r);
+admin_reply admin_h_page(admin *a, admin_req *rq);   /* GET / (and ?token=) */
+admin_reply admin_h_login(admin *a, admin_req *rq);  /* POST /login */
+admin_reply admin_h_logout(admin *a, admin_req *rq); /* POST /logout */
+admin_reply admin_h_favicon(admin *a, admin_req *rq); /* GET /favicon.ico: 204 */
+
+/* dashboard_asset.c: proxy/dashboard.html, embedded by the assembler
+ * (.incbin), NUL-terminated; its length is end - start. */
+extern const char sp_dashboard_html[];
+extern const char sp_dashboard_html_end[];
+
+#endif

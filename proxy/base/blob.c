@@ -1,0 +1,42 @@
+#include "base/blob.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int blob_append(blob **bp, const void *data, size_t len)
+{
+    blob *b = *bp;
+    size_t need = (b ? b->len : 0) + len;
+    if (!b || need > b->cap) {
+        size_t cap = b && b->cap ? b->cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        blob *nb = realloc(b, sizeof *nb + cap);
+        if (!nb)
+            return -ENOMEM;
+        if (!b) {
+            atomic_init(&nb->refs, 1);
+            nb->len = 0;
+        }
+        nb->cap = cap;
+        *bp = b = nb;
+    }
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+blob *blob_ref(blob *b)
+{
+    if (b)
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void blob_unref(blob *b)
+{
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+        free(b);
+}

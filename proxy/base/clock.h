@@ -1,0 +1,18 @@
+/* clock: the process's two clocks and its one timestamp format. Pure but
+ * for reading the clocks; thread-safe. */
+#ifndef SP_CLOCK_H
+#define SP_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in nanoseconds: durations, deadlines. */
+uint64_t clock_now_ns(void);
+/* CLOCK_REALTIME in milliseconds since the epoch: what records and the
+ * operator see. */
+int64_t clock_wall_ms(void);
+/* RFC 3339 in UTC with milliseconds, "2026-12-07T09:14:35.123Z"; years
+ * clamped to 0000..9999. buf needs 25 bytes. */
+void clock_format_ts(int64_t ts_ms, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,787 @@
+/* config: the key table (one row per key: type, range, default, reload,
+ * doc) and what is not loading: setters, errors, freeing, printing the
+ * reference and the example. Loading and validation: config_load.c. */
+#include "conf/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <strings.h>
+
+#include "conf/config_keys.h"
+#include "base/jsonpos.h"
+
+#define KiB 1024LL
+#define MiB (1024 * KiB)
+#define GiB (1024 * MiB)
+#define MS_MAX 3600000LL
+#define F(f) offsetof(sp_config, f)
+#define UP(s, f)                                                             \
+    (offsetof(sp_config, upstream) + (s) * sizeof(config_upstream) +         \
+     offsetof(config_upstream, f))
+#define UPSTREAM(side, s, flag)                                              \
+    {"/" side "/url", K_URL, UP(s, url), 0, 0, 0, NULL, false,               \
+     "Base URL of the " side " upstream: `http[s]://host[:port][/prefix]`, " \
+     "no query or fragment; one trailing `/` is dropped. `\"" side           \
+     "\": \"URL\"` is short for `{\"url\": \"URL\"}`. Required, here or "    \
+     "with `" flag "`."},                                                    \
+    {"/" side "/connect_timeout_ms", K_LONG, UP(s, connect_timeout_ms), 0, 1, \
+     MS_MAX, "2000", false, "Time to connect (TCP and TLS), milliseconds."}, \
+    {"/" side "/timeout_ms", K_LONG, UP(s, timeout_ms), 0, 1, MS_MAX,        \
+     "30000", false, "Time for the whole exchange, milliseconds."},         \
+    UPSTREAM_TLS(side, s)
+/* Outbound TLS (https URLs only; docs/config.md, "TLS"). */
+#define UPSTREAM_TLS(side, s)                                                \
+    {"/" side "/tls/ca_file", K_CERTS, UP(s, tls.ca_file), 0, 1, 4096, NULL, \
+     false,                                                                  \
+     "CA certificates (PEM) that the upstream's certificate must chain to, " \
+     "instead of the system's store."},                                      \
+    {"/" side "/tls/client_cert", K_CERTS, UP(s, tls.client_cert), 0, 1,     \
+     4096, NULL, false,                                                      \
+     "Client certificate (PEM, intermediates after it) presented when the "  \
+     "upstream asks for one (mTLS). Its key is `client_key`, or in the same " \
+     "file."},                                                               \
+    {"/" side "/tls/client_key", K_KEY, UP(s, tls.client_key), 0, 1, 4096,   \
+     NULL, false, "Private key of `client_cert` (PEM, not encrypted)."},     \
+    {"/" side "/tls/pinned_public_key", K_PIN, UP(s, tls.pinned_public_key), \
+     0, 1, 4096, NULL, false,                                                \
+     "The upstream's public key must be this one: `sha256//BASE64` (several " \
+     "joined by `;`) or a file with the key (PEM or DER). Checked even with " \
+     "`insecure_skip_verify`."},                                             \
+    {"/" side "/tls/server_name", K_HOST, UP(s, tls.server_name), 0, 1, 253, \
+     NULL, false,                                                            \
+     "The name the certificate must carry, also sent as SNI and `Host`, "    \
+     "instead of the URL's host; connections still go to the URL's host and " \
+     "port."},                                                               \
+    {"/" side "/tls/min_version", K_TLSVER, UP(s, tls.min_version), 0, 0, 0, \
+     "\"1.2\"", false, "Oldest TLS version accepted."},                      \
+    {"/" side "/tls/insecure_skip_verify", K_BOOL,                           \
+     UP(s, tls.insecure_skip_verify), 0, 0, 0, "false", false,               \
+     "Accept any certificate for any name: for tests only. Logged as a "     \
+     "warning at startup and on every reload."}
+
+const config_key config_keys[] = {
+    {"/listen", K_LISTEN, F(listen_host), F(listen_port), 0, 0,
+     "\"127.0.0.1:8080\"", false,
+     "Where clients connect: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for "
+     "every interface. Port 0 picks a free port."},
+    {"/listen_tls/cert_file", K_CERTS, F(listen_tls.cert_file), 0, 1, 4096,
+     NULL, false,
+     "Serve HTTPS instead of HTTP on `listen`, with this certificate (PEM, "
+     "leaf first, then intermediates). A reload re-reads it and the key for "
+     "new connections; open ones keep theirs."},
+    {"/listen_tls/key_file", K_KEY, F(listen_tls.key_file), 0, 1, 4096, NULL,
+     false,
+     "Private key of `cert_file` (PEM, not encrypted); without it, the key "
+     "is read from `cert_file`."},
+    {"/listen_tls/min_version", K_TLSVER, F(listen_tls.min_version), 0, 0, 0,
+     "\"1.2\"", false, "Oldest TLS version a client may use."},
+    {"/authority", K_SIDE, F(authority), 0, 0, 0, "\"legacy\"", false,
+     "The upstream whose answer the client gets; the other gets the shadow "
+     "copy."},
+    {"/workers", K_INT, F(workers), 0, 0, 64, "0", false,
+     "Worker threads; 0 means one per CPU core."},
+    {"/preserve_host", K_BOOL, F(preserve_host), 0, 0, 0, "false", false,
+     "Send the client's `Host` header upstream instead of the URL's host."},
+    UPSTREAM("legacy", 0, "--legacy"),
+    UPSTREAM("new", 1, "--new"),
+    {"/limits/max_request_body", K_SIZE, F(max_request_body), 0, 0, 4 * GiB,
+     "67108864", false, "Largest request body accepted; larger gets 413."},
+    {"/limits/max_header_bytes", K_SIZE, F(max_header_bytes), 0, KiB, MiB,
+     "32768", false,
+     "Largest request line plus headers accepted; larger gets 431. (Very many small fields, "
+     "some 900 with the default, get 431 sooner: each also costs the HTTP server memory.)"},
+    {"/limits/max_connections", K_INT, F(max_connections), 0, 1, 1000000,
+     "4096", false,
+     "Client connections open at once, whole process. A new connection over the limit is "
+     "closed at once (logged as `connection_limit_reached`)."},
+    {"/limits/idle_timeout_s", K_INT, F(idle_timeout_s), 0, 1, 86400, "60",
+     false,
+     "Seconds a client connection may stay silent: idle between requests, or stalled in the "
+     "middle of one (then closed without an answer)."},
+    {"/limits/drain_timeout_ms", K_LONG, F(drain_timeout_ms), 0, 0, MS_MAX,
+     "15000", false,
+     "On SIGTERM, how long requests in flight may take to finish."},
+    {"/shadow/enabled", K_BOOL, F(shadow_enabled), 0, 0, 0, "true", false,
+     "Mirror requests to the other upstream at all."},
+    {"/shadow/timeout_ms", K_LONG, F(shadow_timeout_ms), 0, 1, MS_MAX, "5000",
+     false, "Time allowed for one shadow exchange."},
+    {"/shadow/max_in_flight", K_INT, F(shadow_max_in_flight), 0, 0, 1000000,
+     "1000", false,
+     "Shadow requests outstanding at once, whole process; beyond it they are "
+     "not sent and recorded as `shadow_dropped`."},
+    {"/shadow/breaker_failures", K_INT, F(breaker_failures), 0, 1, 10000, "5",
+     false, "Consecutive shadow failures that open the circuit breaker."},
+    {"/shadow/breaker_open_ms", K_LONG, F(breaker_open_ms), 0, 1, MS_MAX,
+     "5000", false, "How long the open breaker pauses shadowing."},
+    {"/shadow/grace_ms", K_LONG, F(shadow_grace_ms), 0, 0, MS_MAX, "2000",
+     false, "At shutdown, extra time for shadow requests still in flight."},
+    {"/compare/max_body_bytes", K_SIZE, F(compare_max_body), 0, 1, GiB,
+     "8388608", false,
+     "Bodies larger than this (decoded) are compared by length and SHA-256 "
+     "only."},
+    {"/compare/headers", K_HDRLIST, F(compare_headers), F(ncompare_headers), 0,
+     64, "[\"Content-Type\"]", false,
+     "Response headers compared (names are case-insensitive)."},
+    {"/compare/max_differences", K_COUNT, F(max_differences), 0, 1, 10000,
+     "100", false, "Differences listed per record."},
+    {"/rules", K_STRING, F(rules_path), 0, 1, 4096, NULL, false,
+     "Rules file: routes, comparison rules, shadow rewrites (docs/rules.md). "
+     "Without one, every request takes the default route with no rules. "
+     "Reloaded on SIGHUP."},
+    {"/admin/listen", K_STRING, F(admin_listen), 0, 0, 300, "\"127.0.0.1:9901\"", false,
+     "Admin API listener (`HOST:PORT`, port 0 picks one); never the traffic "
+     "port. `\"\"` turns the admin API off. A non-loopback address needs a "
+     "token."},
+    {"/admin/token_file", K_STRING, F(admin_token_file), 0, 1, 4096, NULL, false,
+     "File holding the admin bearer token (trailing newline ignored)."},
+    {"/admin/token_env", K_STRING, F(admin_token_env), 0, 1, 256, NULL, false,
+     "Environment variable holding the admin bearer token."},
+    {"/state_file", K_STRING, F(state_file), 0, 1, 4096, "\"shadowproxy-state.json\"",
+     false,
+     "Operator decisions (authority, shadow pause/sample), written atomically "
+     "on every change and watched for changes by other replicas."},
+    {"/diff_log/path", K_STRING, F(diff_log_path), 0, 1, 4096,
+     "\"shadowproxy-diffs.jsonl\"", false,
+     "File the records are appended to, one JSON object per line; relative "
+     "to the working directory."},
+    {"/diff_log/mode", K_MODE, F(diff_log_mode), 0, 0, 0, "\"mismatches\"",
+     true, "`mismatches` logs every exchange whose verdict is not `match`, `all` logs every one."},
+    {"/diff_log/max_body_bytes", K_SIZE, F(diff_log_max_body), 0, 0, GiB,
+     "65536", false, "Bytes of each body embedded in a record."},
+    {"/diff_log/queue", K_COUNT, F(diff_log_queue), 0, 1, 1000000, "10000",
+     false, "Exchanges waiting to be compared and logged, at most."},
+    {"/diff_log/redact_fields", K_STRLIST, F(redact_fields), F(nredact_fields),
+     0, 256,
+     "[\"password\", \"token\", \"secret\", \"cc_number\", \"card_number\", "
+     "\"cvv\"]",
+     false,
+     "JSON field names (case-insensitive) whose values are masked before "
+     "logging. Credential headers are always masked."},
+    {"/log/level", K_LEVEL, F(log_level), 0, 0, 0, "\"info\"", true,
+     "Least severe level written."},
+    {"/log/format", K_FORMAT, F(log_format), 0, 0, 0, "\"logfmt\"", false,
+     "`logfmt` (key=value) or `json`, one line per event."},
+    {"/log/file", K_STRING, F(log_file), 0, 1, 4096, NULL, false,
+     "Write the process log to this file instead of stderr; SIGUSR1 reopens "
+     "it (logrotate)."},
+};
+const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
+
+static const char *const side_names[] = {"legacy", "new", NULL};
+static const char *const mode_names[] = {"mismatches", "all", NULL};
+static const char *const level_names[] = {"error", "warn", "info", "debug",
+                                          NULL};
+static const char *const format_names[] = {"logfmt", "json", NULL};
+static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
+
+const char *const *config_enum_names(config_ktype t)
+{
+    return t == K_SIDE ? side_names : t == K_MODE ? mode_names
+           : t == K_LEVEL ? level_names : t == K_TLSVER ? tlsver_names : format_names;
+}
+
+int config_enum_index(const char *const *names, const char *s)
+{
+    for (int i = 0; s && names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+/* "\"a\", \"b\" or \"c\"" */
+void config_alternatives(const char *const *names, char *buf, size_t size)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int j = 0; names[j] && o < size; j++)
+        o += (size_t)snprintf(buf + o, size - o, "%s\"%s\"",
+                              j == 0 ? "" : names[j + 1] ? ", " : " or ",
+                              names[j]);
+}
+
+bool config_is_enum(config_ktype t)
+{
+    return t == K_SIDE || t == K_MODE || t == K_LEVEL || t == K_FORMAT || t == K_TLSVER;
+}
+
+bool config_is_string(config_ktype t)
+{
+    return t == K_STRING || t == K_URL || t == K_LEVEL || t == K_LISTEN || t == K_CERTS ||
+           t == K_KEY || t == K_PIN || t == K_HOST;
+}
+
+/* --- small helpers ------------------------------------------------------- */
+
+void *config_field(const sp_config *c, size_t off)
+{
+    return (char *)c + off;
+}
+
+const config_key *config_key_find(const char *ptr)
+{
+    for (size_t i = 0; i < config_nkeys; i++)
+        if (strcmp(config_keys[i].ptr, ptr) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+/* Is `ptr` a section, i.e. a proper prefix of some key? */
+bool config_is_section(const char *ptr)
+{
+    size_t n = strlen(ptr);
+    for (size_t i = 0; i < config_nkeys; i++)
+        if (strncmp(config_keys[i].ptr, ptr, n) == 0 && config_keys[i].ptr[n] == '/')
+            return true;
+    return false;
+}
+
+/* "/legacy/url" -> "legacy.url" (table pointers hold no escapes). */
+void config_dotted(const char *ptr, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", *ptr == '/' ? ptr + 1 : ptr);
+    for (char *p = buf; *p; p++)
+        if (*p == '/')
+            *p = '.';
+}
+
+void config_fmt_size(unsigned long long v, char *buf, size_t size)
+{
+    static const char *const unit[] = {"GiB", "MiB", "KiB"};
+    for (int i = 0; i < 3; i++) {
+        unsigned long long u = 1ULL << (30 - 10 * i);
+        if (v && v % u == 0) {
+            snprintf(buf, size, "%llu%s", v / u, unit[i]);
+            return;
+        }
+    }
+    snprintf(buf, size, "%llu", v);
+}
+
+bool config_token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+static bool ipv6_ok(const char *s, const char *e)
+{
+    char buf[64];
+    unsigned char addr[16];
+    if (e <= s || (size_t)(e - s) >= sizeof buf)
+        return false;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    return inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* Decimal port in [s, e), min..65535. */
+static bool port_ok(const char *s, const char *e, int min, int *out)
+{
+    int v = 0;
+    if (e <= s || e - s > 5)
+        return false;
+    for (const char *p = s; p < e; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < min || v > 65535)
+        return false;
+    if (out)
+        *out = v;
+    return true;
+}
+
+/* NULL when `s` is a usable upstream base URL; *keep = length to store. */
+const char *config_url_problem(const char *s, size_t *keep)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return "spaces, control and non-ASCII characters must be "
+                   "percent-encoded";
+    const char *a;
+    if (strncasecmp(s, "http://", 7) == 0)
+        a = s + 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        a = s + 8;
+    else
+        return "scheme must be http or https";
+    const char *ae = a + strcspn(a, "/?#"), *port = NULL;
+    if (memchr(a, '@', (size_t)(ae - a)))
+        return "user info is not supported";
+    if (*a == '[') {
+        const char *rb = memchr(a, ']', (size_t)(ae - a));
+        if (!rb || !ipv6_ok(a + 1, rb))
+            return "invalid IPv6 address";
+        if (rb + 1 < ae && rb[1] != ':')
+            return "invalid host";
+        port = rb + 1 < ae ? rb + 2 : NULL;
+    } else {
+        const char *colon = memchr(a, ':', (size_t)(ae - a));
+        const char *he = colon ? colon : ae;
+        if (he == a)
+            return "host is missing";
+        for (const char *p = a; p < he; p++)
+            if (!config_token_char(*p))
+                return "invalid host";
+        port = colon ? colon + 1 : NULL;
+    }
+    if (port && !port_ok(port, ae, 1, NULL))
+        return "port must be 1..65535";
+    if (strchr(ae, '?'))
+        return "a query string is not allowed";
+    if (strchr(ae, '#'))
+        return "a fragment is not allowed";
+    *keep = n > (size_t)(ae - s) && s[n - 1] == '/' ? n - 1 : n;
+    return NULL;
+}
+
+void config_free_list(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* --- public helpers ------------------------------------------------------ */
+
+const char *config_side_name(sp_side s)
+{
+    return (unsigned)s < 2 ? side_names[s] : "?";
+}
+
+const char *config_tls_version_name(tls_version v)
+{
+    return (unsigned)v < 2 ? tlsver_names[v] : "?";
+}
+
+int config_parse_side(const char *s, sp_side *out)
+{
+    int i = config_enum_index(side_names, s);
+    if (i < 0)
+        return -EINVAL;
+    *out = (sp_side)i;
+    return 0;
+}
+
+int config_set_string(char **slot, const char *value)
+{
+    char *dup = value ? strdup(value) : NULL;
+    if (value && !dup)
+        return -ENOMEM;
+    free(*slot);
+    *slot = dup;
+    return 0;
+}
+
+int config_parse_listen(const char *s, char **host, int *port)
+{
+    const char *h, *he, *colon;
+    if (!s)
+        return -EINVAL;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':' || !ipv6_ok(s + 1, rb))
+            return -EINVAL;
+        h = s + 1, he = rb, colon = rb + 1;
+    } else {
+        if (!(colon = strrchr(s, ':')))
+            return -EINVAL;
+        h = s, he = colon;
+        if (he - h > 253)
+            return -EINVAL;
+        for (const char *p = h; p < he; p++)
+            if (!config_token_char(*p))
+                return -EINVAL;
+    }
+    int v;
+    if (!port_ok(colon + 1, colon + 1 + strlen(colon + 1), 0, &v))
+        return -EINVAL;
+    char *dup = he == h ? strdup("0.0.0.0") : strndup(h, (size_t)(he - h));
+    if (!dup)
+        return -ENOMEM;
+    *host = dup;
+    *port = v;
+    return 0;
+}
+
+int config_set_listen(sp_config *c, const char *s)
+{
+    char *host;
+    int port, rc = config_parse_listen(s, &host, &port);
+    if (rc)
+        return rc;
+    free(c->listen_host);
+    c->listen_host = host;
+    c->listen_port = port;
+    return 0;
+}
+
+int config_set_url(char **slot, const char *url, const char **why)
+{
+    size_t keep;
+    const char *bad = url ? config_url_problem(url, &keep) : "URL is missing";
+    if (bad) {
+        if (why)
+            *why = bad;
+        return -EINVAL;
+    }
+    char *dup = strndup(url, keep);
+    if (!dup)
+        return -ENOMEM;
+    free(*slot);
+    *slot = dup;
+    return 0;
+}
+
+int config_errors_add(config_errors *e, int line, int column, const char *fmt,
+                      ...)
+{
+    char *msg;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -ENOMEM;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 8;
+        config_error *v = realloc(e->v, cap * sizeof *v);
+        if (!v) {
+            free(msg);
+            return -ENOMEM;
+        }
+        e->v = v;
+        e->cap = cap;
+    }
+    e->v[e->n++] = (config_error){line, column, msg};
+    return 0;
+}
+
+void config_errors_free(config_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->v[i].message);
+    free(e->v);
+    *e = (config_errors){0};
+}
+
+void config_errors_print(FILE *out, const char *path, const config_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->v[i].line > 0)
+            fprintf(out, "%s:%d:%d: %s\n", path, e->v[i].line, e->v[i].column,
+                    e->v[i].message);
+        else
+            fprintf(out, "%s: %s\n", path, e->v[i].message);
+    }
+}
+
+bool config_key_reloadable(const char *pointer)
+{
+    const config_key *k = pointer ? config_key_find(pointer) : NULL;
+    return k && k->reload;
+}
+
+/* --- freeing and printing ------------------------------------------------ */
+
+void config_free(sp_config *c)
+{
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const config_key *k = &config_keys[i];
+        if (k->type == K_STRLIST || k->type == K_HDRLIST)
+            config_free_list(*(char ***)config_field(c, k->off), *(size_t *)config_field(c, k->off2));
+        else if (config_is_string(k->type))
+            free(*(char **)config_field(c, k->off));
+    }
+    memset(c, 0, sizeof *c);
+}
+
+long long config_number_of(const sp_config *c, const config_key *k)
+{
+    const void *f = config_field(c, k->off);
+    return k->type == K_INT    ? *(const int *)f
+           : k->type == K_LONG ? *(const long *)f
+           : *(const size_t *)f > LLONG_MAX ? LLONG_MAX
+                                            : (long long)*(const size_t *)f;
+}
+
+int config_enum_of(const sp_config *c, const config_key *k)
+{
+    const void *f = config_field(c, k->off);
+    const char *const *names = config_enum_names(k->type);
+    int i;
+    if (k->type == K_LEVEL)
+        return config_enum_index(names, *(char *const *)f);
+    i = k->type == K_SIDE     ? (int)*(const sp_side *)f
+        : k->type == K_MODE   ? (int)*(const diff_log_mode *)f
+        : k->type == K_TLSVER ? (int)*(const tls_version *)f
+                              : (int)*(const log_format *)f;
+    for (int j = 0; names[j]; j++)
+        if (j == i)
+            return i;
+    return -1;
+}
+
+/* --- printing ------------------------------------------------------------ */
+
+static void put_string(FILE *out, const char *s)
+{
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(out, "\\u%04x", ch);
+        else
+            fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static void put_value(FILE *out, const sp_config *c, const config_key *k)
+{
+    const void *f = config_field(c, k->off);
+    char buf[300];
+    int e;
+    switch (k->type) {
+    case K_LISTEN:
+        if (!c->listen_host)
+            put_string(out, NULL);
+        else {
+            snprintf(buf, sizeof buf,
+                     strchr(c->listen_host, ':') ? "[%s]:%d" : "%s:%d",
+                     c->listen_host, c->listen_port);
+            put_string(out, buf);
+        }
+        break;
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
+        e = config_enum_of(c, k);
+        put_string(out, e < 0 ? NULL : config_enum_names(k->type)[e]);
+        break;
+    case K_STRING: case K_URL: case K_CERTS: case K_KEY: case K_PIN: case K_HOST:
+        put_string(out, *(char *const *)f);
+        break;
+    case K_BOOL:
+        fputs(*(const bool *)f ? "true" : "false", out);
+        break;
+    case K_INT: case K_LONG: case K_COUNT: case K_SIZE:
+        fprintf(out, "%lld", config_number_of(c, k));
+        break;
+    case K_STRLIST: case K_HDRLIST:
+        fputc('[', out);
+        for (size_t i = 0; i < *(const size_t *)config_field(c, k->off2); i++) {
+            fputs(i ? ", " : "", out);
+            put_string(out, (*(char **const *)f)[i]);
+        }
+        fputc(']', out);
+        break;
+    }
+}
+
+/* Sections (all but the last token) of pointer p. */
+static int nsections(const char *p)
+{
+    int n = 0;
+    for (p++; (p = strchr(p, '/')); p++)
+        n++;
+    return n;
+}
+
+/* Leading sections that pointers a and b share. */
+static int shared_sections(const char *a, const char *b)
+{
+    int n = 0;
+    while (a && *a == '/' && *b == '/') {
+        size_t la = strcspn(a + 1, "/"), lb = strcspn(b + 1, "/");
+        if (la != lb || strncmp(a, b, la + 1) != 0 || !a[la + 1] || !b[lb + 1])
+            break;
+        n++;
+        a += la + 1, b += lb + 1;
+    }
+    return n;
+}
+
+static void indent(FILE *out, int depth)
+{
+    fprintf(out, "%*s", 2 * depth, "");
+}
+
+void config_print_json(FILE *out, const sp_config *c)
+{
+    const char *prev = NULL;
+    int depth = 0; /* sections open */
+    fputs("{", out);
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const char *p = config_keys[i].ptr;
+        int shared = shared_sections(prev, p);
+        for (; depth > shared; depth--) {
+            fputc('\n', out);
+            indent(out, depth);
+            fputc('}', out);
+        }
+        fputs(i ? ",\n" : "\n", out);
+        const char *tok = p + 1;
+        for (int k = 0; k < shared; k++)
+            tok += strcspn(tok, "/") + 1;
+        for (int n = nsections(p); depth < n; depth++) {
+            size_t len = strcspn(tok, "/");
+            indent(out, depth + 1);
+            fprintf(out, "\"%.*s\": {\n", (int)len, tok);
+            tok += len + 1;
+        }
+        indent(out, depth + 1);
+        fprintf(out, "\"%s\": ", tok);
+        put_value(out, c, &config_keys[i]);
+        prev = p;
+    }
+    for (; depth > 0; depth--) {
+        fputc('\n', out);
+        indent(out, depth);
+        fputc('}', out);
+    }
+    fputs("\n}\n", out);
+}
+
+static void put_type(FILE *out, const config_key *k)
+{
+    char lo[32], hi[32];
+    switch (k->type) {
+    case K_LISTEN: fputs("address", out); break;
+    case K_BOOL: fputs("boolean", out); break;
+    case K_STRING: fputs("string", out); break;
+    case K_URL: fputs("URL", out); break;
+    case K_CERTS: fputs("PEM certificates file", out); break;
+    case K_KEY: fputs("PEM key file", out); break;
+    case K_PIN: fputs("pins or key file", out); break;
+    case K_HOST: fputs("host name", out); break;
+    case K_STRLIST: fprintf(out, "strings, at most %lld", k->max); break;
+    case K_HDRLIST: fprintf(out, "header names, at most %lld", k->max); break;
+    case K_INT: case K_LONG: case K_COUNT:
+        fprintf(out, "integer, %lld..%lld", k->min, k->max);
+        break;
+    case K_SIZE:
+        config_fmt_size((unsigned long long)k->min, lo, sizeof lo);
+        config_fmt_size((unsigned long long)k->max, hi, sizeof hi);
+        fprintf(out, "bytes, %s..%s", lo, hi);
+        break;
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
+        for (const char *const *n = config_enum_names(k->type); *n; n++)
+            fprintf(out, "%s`%s`", n == config_enum_names(k->type) ? "" : ", ", *n);
+        break;
+    }
+}
+
+void config_print_reference(FILE *out)
+{
+    char sz[32];
+    fputs("| Key | Type | Default | Reload | Meaning |\n"
+          "|---|---|---|---|---|\n", out);
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const config_key *k = &config_keys[i];
+        fprintf(out, "| `%s` | ", k->ptr);
+        put_type(out, k);
+        if (!k->dflt)
+            fputs(k->type == K_URL ? " | required" : " | none", out);
+        else
+            fprintf(out, " | `%s`", k->dflt);
+        if (k->type == K_SIZE && k->dflt) {
+            config_fmt_size(strtoull(k->dflt, NULL, 10), sz, sizeof sz);
+            fprintf(out, " (%s)", sz);
+        }
+        fprintf(out, " | %s | %s |\n", k->reload ? "yes" : "no, restart",
+                k->doc);
+    }
+}
+
+int config_errors_vreport(config_errors *e, const char *text, size_t len, const char *ptr,
+                          bool key, size_t *reported, const char *fmt, va_list ap)
+{
+    char msg[700];
+    int line = 0, col = 0;
+    if (*reported > CONFIG_MAX_ERRORS)
+        return 0;
+    if (text && ptr &&
+        (key ? jsonpos_find_key : jsonpos_find)(text, len, ptr, &line, &col) != 0)
+        line = col = 0;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (++*reported > CONFIG_MAX_ERRORS) {
+        snprintf(msg, sizeof msg, "too many errors, stopped after %d", CONFIG_MAX_ERRORS);
+        line = col = 0;
+    }
+    return config_errors_add(e, line, col, "%s", msg);
+}
+
+/* Is a strictly after b? Errors without a position go last. */
+static bool error_later(const config_error *a, const config_error *b)
+{
+    if ((a->line == 0) != (b->line == 0))
+        return a->line == 0;
+    return a->line > b->line || (a->line == b->line && a->column > b->column);
+}
+
+void config_errors_sort(config_errors *e, size_t from)
+{
+    /* few errors (capped): an insertion sort */
+    for (size_t i = from + 1; i < e->n; i++) {
+        config_error t = e->v[i];
+        size_t j = i;
+        for (; j > from && error_later(&e->v[j - 1], &t); j--)
+            e->v[j] = e->v[j - 1];
+        e->v[j] = t;
+    }
+}
+
+int config_read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+    size_t cap = max + 1, n = 0;
+    *buf = NULL;
+    *len = 0;
+    if (!path)
+        return EINVAL;
+    /* O_NONBLOCK: opening a FIFO nobody writes to would block for good
+     * (at startup, or in the reload of a state file someone replaced with
+     * one, on the main loop). Reads block again after the open, so a pipe
+     * with a writer (--config <(...)) is read whole; without one it reads
+     * as empty. Devices are read up to the size limit, like any file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return errno;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    char *b = malloc(cap);
+    int err = b ? 0 : ENOMEM;
+    while (b && !err && n < cap) {
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r < 0 && errno != EINTR)
+            err = errno;
+        else if (r == 0)
+            break;
+        else if (r > 0)
+            n += (size_t)r;
+    }
+    close(fd);
+    if (err) {
+        free(b);
+        return err;
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}

@@ -1,0 +1,50 @@
+/* config_keys: the key table and what config.c and config_load.c share.
+ * Internal to the config module; no other file includes it. */
+#ifndef SP_CONFIG_KEYS_H
+#define SP_CONFIG_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/config.h"
+
+typedef enum config_ktype {
+    K_LISTEN, K_SIDE, K_INT, K_LONG, K_COUNT, K_SIZE, K_BOOL, K_STRING,
+    K_URL, K_MODE, K_LEVEL, K_FORMAT, K_STRLIST, K_HDRLIST,
+    K_TLSVER,            /* "1.2" | "1.3", stored as tls_version */
+    K_CERTS, K_KEY,      /* strings: paths of PEM certificates / a PEM key */
+    K_PIN,               /* string: sha256// pins or a public key file */
+    K_HOST               /* string: a host name */
+} config_ktype;
+
+typedef struct config_key {
+    const char *ptr;     /* JSON Pointer */
+    config_ktype type;
+    size_t off, off2;    /* field; second field (list count, listen port) */
+    long long min, max;  /* numbers: range; strings: length; lists: entries */
+    const char *dflt;    /* JSON text; NULL: no default (required) */
+    bool reload;         /* may a reload change it? */
+    const char *doc;
+} config_key;
+
+extern const config_key config_keys[];
+extern const size_t config_nkeys;
+
+const config_key *config_key_find(const char *ptr); /* exact pointer */
+bool config_is_section(const char *ptr); /* a proper prefix of some key? */
+void *config_field(const sp_config *c, size_t off);
+void config_dotted(const char *ptr, char *buf, size_t size); /* a.b */
+void config_fmt_size(unsigned long long v, char *buf, size_t size);
+const char *const *config_enum_names(config_ktype t);
+int config_enum_index(const char *const *names, const char *s);
+void config_alternatives(const char *const *names, char *buf, size_t size);
+bool config_is_enum(config_ktype t);
+/* Stored as a malloc'd char * (NULL when unset)? */
+bool config_is_string(config_ktype t);
+long long config_number_of(const sp_config *c, const config_key *k);
+int config_enum_of(const sp_config *c, const config_key *k); /* -1: bad */
+const char *config_url_problem(const char *s, size_t *keep);
+bool config_token_char(char c); /* [A-Za-z0-9._-] */
+void config_free_list(char **v, size_t n);
+
+#endif

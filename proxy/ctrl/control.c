@@ -1,0 +1,435 @@
+/* control: see control.h. One mutex serialises changes; readers of the
+ * hot path never take it (workers get snapshots through worker_set_*). */
+#include "ctrl/control.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/analyzer.h"
+#include "base/log.h"
+#include "data/tls.h"
+#include "obs/metrics.h"
+#include "conf/ops.h"
+#include "conf/rules.h"
+#include "data/worker.h"
+#include "base/clock.h"
+
+#ifndef SP_VERSION
+#define SP_VERSION "dev"
+#endif
+
+struct control {
+    pthread_mutex_t mu;
+    const sp_config *cfg;
+    analyzer *an;
+    worker *workers;
+    int nworkers;
+    rules *rules;        /* current; guarded by mu */
+    ops_state *ops;      /* current; guarded by mu */
+    struct timespec started;
+};
+
+static double uptime_s(const control *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - c->started.tv_sec) +
+           (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+}
+
+control *control_new(const sp_config *cfg, analyzer *an, rules *r, ops_state *o)
+{
+    control *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    c->cfg = cfg;
+    c->an = an;
+    c->rules = r;
+    c->ops = o;
+    clock_gettime(CLOCK_MONOTONIC, &c->started);
+    return c;
+}
+
+void control_attach_workers(control *c, worker *w, int n)
+{
+    pthread_mutex_lock(&c->mu);
+    c->workers = w;
+    c->nworkers = n;
+    /* A change made while the workers were starting reached none of them:
+     * hand everyone the current snapshots once more. */
+    for (int i = 0; i < n; i++)
+        if (!atomic_load(&w[i].exited)) {
+            worker_set_rules(&w[i], rules_ref(c->rules));
+            worker_set_ops(&w[i], ops_ref(c->ops));
+        }
+    pthread_mutex_unlock(&c->mu);
+}
+
+rules *control_rules(control *c)
+{
+    pthread_mutex_lock(&c->mu);
+    rules *r = rules_ref(c->rules);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+ops_state *control_ops(control *c)
+{
+    pthread_mutex_lock(&c->mu);
+    ops_state *o = ops_ref(c->ops);
+    pthread_mutex_unlock(&c->mu);
+    return o;
+}
+
+void control_free(control *c)
+{
+    if (!c)
+        return;
+    rules_unref(c->rules);
+    ops_unref(c->ops);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+const sp_config *control_config(control *c) { return c->cfg; }
+
+struct live *control_live(control *c) { return analyzer_live(c->an); }
+
+/* ---- state --------------------------------------------------------------- */
+
+static sp_side effective_authority(const control *c, const route *rt)
+{
+    int a = ops_authority(c->ops, rt->name);
+    if (a >= 0)
+        return (sp_side)a;
+    return rt->authority >= 0 ? (sp_side)rt->authority : c->cfg->authority;
+}
+
+static json_t *shadow_of(const control *c, const route *rt)
+{
+    double op = ops_sample(c->ops, rt ? rt->name : NULL);
+    double pct = op >= 0 ? op : rt ? rt->sample_percent : 100;
+    bool paused = ops_paused(c->ops, rt ? rt->name : NULL);
+    bool on = c->cfg->shadow_enabled && !paused && (!rt || rt->mirror);
+    return json_pack("{s:b, s:b, s:f}", "enabled", on, "paused", paused, "sample_percent", pct);
+}
+
+json_t *control_state(control *c)
+{
+    pthread_mutex_lock(&c->mu);
+    json_t *auth_routes = json_object(), *shadow_routes = json_object();
+    for (size_t i = 0; i <= c->rules->nroutes; i++) {
+        const route *rt = i < c->rules->nroutes ? &c->rules->routes[i] : &c->rules->fallback;
+        json_object_set_new(auth_routes, rt->name,
+                            json_string(config_side_name(effective_authority(c, rt))));
+        json_object_set_new(shadow_routes, rt->name, shadow_of(c, rt));
+    }
+    int ga = ops_authority(c->ops, NULL);
+    json_t *breakers = json_array();
+    static const char *const bstate[] = {"closed", "open", "half-open"};
+    for (int i = 0; i < c->nworkers; i++)
+        json_array_append_new(breakers, json_pack("{s:i, s:s}", "worker", i, "state",
+                                                  bstate[worker_breaker_state(&c->workers[i])]));
+    char loaded[40];
+    clock_format_ts(c->rules->loaded_ms, loaded, sizeof loaded);
+    json_t *verdicts = json_object();
+    for (int v = 0; v < VERDICT_COUNT; v++)
+        json_object_set_new(verdicts, verdict_name((verdict)v),
+                            json_integer((json_int_t)metric_verdict_get((verdict)v)));
+    json_t *st = json_pack(
+        "{s:f, s:{s:s, s:o}, s:{s:o, s:o}, s:o, s:{s:s?, s:s, s:s, s:i}, s:o, s:{s:I, s:I, s:I, s:o}}",
+        "uptime_s", uptime_s(c), "authority", "global",
+        config_side_name(ga >= 0 ? (sp_side)ga : c->cfg->authority), "routes", auth_routes,
+        "shadow", "global", shadow_of(c, NULL), "routes", shadow_routes, "operator",
+        ops_to_json(c->ops), "rules", "path", c->cfg->rules_path, "version", c->rules->version,
+        "loaded", loaded, "routes", (int)c->rules->nroutes, "breakers", breakers, "counts",
+        "requests", (json_int_t)metric_get(METRIC_requests), "shadow_in_flight",
+        (json_int_t)metric_get(METRIC_shadow_in_flight), "records_written",
+        (json_int_t)metric_get(METRIC_records_written), "verdicts", verdicts);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+/* ---- changes ------------------------------------------------------------- */
+
+/* Publishes `next` (takes the reference): every worker, then the state
+ * file. Called with mu held. Returns 0 or the save's -errno. */
+static int publish_ops(control *c, ops_state *next, bool save)
+{
+    ops_unref(c->ops);
+    c->ops = next;
+    for (int i = 0; i < c->nworkers; i++)
+        if (!atomic_load(&c->workers[i].exited))
+            worker_set_ops(&c->workers[i], ops_ref(next));
+    if (!save || !c->cfg->state_file)
+        return 0;
+    return ops_save(c->cfg->state_file, next);
+}
+
+static bool route_known(const control *c, const char *route_name)
+{
+    return !route_name || rules_find(c->rules, route_name) != NULL;
+}
+
+static int change(control *c, const char *route_name, int authority, int paused, double sample,
+                  const char *who, const char *what, char *msg, size_t size)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!route_known(c, route_name)) {
+        pthread_mutex_unlock(&c->mu);
+        snprintf(msg, size, "unknown route \"%s\" (GET /state lists them)", route_name);
+        return -ENOENT;
+    }
+    json_t *oj = ops_to_json(c->ops);
+    char *old = json_dumps(oj, JSON_COMPACT);
+    json_decref(oj);
+    ops_state *next = ops_with(c->ops, route_name, authority, paused, sample);
+    if (!next) {
+        int err = errno == EINVAL ? -EINVAL : -ENOMEM;
+        pthread_mutex_unlock(&c->mu);
+        free(old);
+        snprintf(msg, size, err == -EINVAL ? "invalid value" : "out of memory");
+        return err;
+    }
+    int rc = publish_ops(c, next, true);
+    json_t *nj = ops_to_json(next);
+    char *now = json_dumps(nj, JSON_COMPACT);
+    json_decref(nj);
+    pthread_mutex_unlock(&c->mu);
+    log_event(LOG_INFO, "operator_change", "what", what, "route", route_name ? route_name : "(global)",
+              "who", who, "old", old, "new", now, NULL);
+    if (rc != 0) {
+        snprintf(msg, size, "%s applied, but the state file %s could not be written: %s", what,
+                 c->cfg->state_file, strerror(-rc));
+        log_event(LOG_ERROR, "state_file_write_failed", "path", c->cfg->state_file, "error",
+                  strerror(-rc), NULL);
+    } else {
+        snprintf(msg, size, "%s applied", what);
+    }
+    free(old);
+    free(now);
+    return rc ? -EIO : 0;
+}
+
+int control_set_authority(control *c, const char *route_name, sp_side side, const char *who,
+                          char *msg, size_t size)
+{
+    return change(c, route_name, (int)side, OPS_UNSET, -1, who, "authority", msg, size);
+}
+
+int control_set_shadow(control *c, const char *route_name, int paused, double sample_percent,
+                       const char *who, char *msg, size_t size)
+{
+    if (sample_percent > 100) {
+        snprintf(msg, size, "sample percent must be between 0 and 100");
+        return -EINVAL;
+    }
+    return change(c, route_name, OPS_UNSET, paused, sample_percent, who, "shadow", msg, size);
+}
+
+static json_t *errors_json(const char *path, const config_errors *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < e->n; i++) {
+        char line[1200];
+        if (e->v[i].line > 0)
+            snprintf(line, sizeof line, "%s:%d:%d: %s", path, e->v[i].line, e->v[i].column,
+                     e->v[i].message);
+        else
+            snprintf(line, sizeof line, "%s: %s", path, e->v[i].message);
+        json_array_append_new(a, json_string(line));
+    }
+    return a;
+}
+
+static void log_errors(const char *event, const json_t *errors)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) log_event(LOG_ERROR, event, "error", json_string_value(e), NULL);
+}
+
+int control_reload_state(control *c, const char *who)
+{
+    const char *path = c->cfg->state_file;
+    if (!path)
+        return 0;
+    config_errors errs = {0};
+    /* Load and compare under the lock: our own writes happen under it, so a
+     * file read before a newer change can never be published over it. */
+    pthread_mutex_lock(&c->mu);
+    ops_state *o = ops_load(path, &errs);
+    if (!o) {
+        pthread_mutex_unlock(&c->mu);
+        json_t *ej = errors_json(path, &errs);
+        log_errors("state_file_invalid", ej);
+        json_decref(ej);
+        config_errors_free(&errs);
+        return -EINVAL;
+    }
+    config_errors_free(&errs);
+    bool same = ops_equal(c->ops, o);
+    json_t *a = same ? NULL : ops_to_json(c->ops), *b = same ? NULL : ops_to_json(o);
+    char *old = a ? json_dumps(a, JSON_COMPACT) : NULL, *now = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(a);
+    json_decref(b);
+    if (same)
+        ops_unref(o); /* our own write, or nothing new */
+    else
+        publish_ops(c, o, false);
+    pthread_mutex_unlock(&c->mu);
+    if (!same)
+        log_event(LOG_INFO, "operator_change", "what", "state file", "who", who, "old", old,
+                  "new", now, NULL);
+    free(old);
+    free(now);
+    return 0;
+}
+
+/* The config keys a reload may change (docs/config.md, "Reload" column):
+ * log.level and diff_log.mode, unless a command-line flag set them. */
+static void reload_config(control *c, const char *who)
+{
+    const sp_config *cur = c->cfg;
+    if (!cur->source_path)
+        return;
+    sp_config fresh;
+    config_errors errs = {0};
+    if (config_defaults(&fresh) != 0)
+        return;
+    if (config_load_file(&fresh, cur->source_path, &errs) != 0) {
+        json_t *ej = errors_json(cur->source_path, &errs);
+        log_errors("config_invalid", ej);
+        json_decref(ej);
+        log_event(LOG_ERROR, "config_reload_failed", "path", cur->source_path, "who", who, NULL);
+    } else {
+        log_level l;
+        if (!cur->level_from_flag && log_parse_level(fresh.log_level, &l) == 0)
+            log_set_level(l);
+        if (!cur->mode_from_flag)
+            analyzer_set_mode(c->an, fresh.diff_log_mode);
+        log_event(LOG_INFO, "config_reloaded", "path", cur->source_path, "log_level",
+                  cur->level_from_flag ? "(flag)" : fresh.log_level, "diff_log_mode",
+                  cur->mode_from_flag ? "(flag)"
+                  : fresh.diff_log_mode == DIFFLOG_ALL ? "all" : "mismatches",
+                  "who", who, NULL);
+    }
+    config_errors_free(&errs);
+    config_free(&fresh);
+}
+
+int control_reload(control *c, const char *who, json_t **errors)
+{
+    if (errors)
+        *errors = NULL;
+    const char *path = c->cfg->rules_path;
+    reload_config(c, who);
+    tls_reload(c->cfg, who); /* listener certificate; insecure-TLS warnings */
+    control_reload_state(c, who);
+    if (!path) {
+        log_event(LOG_INFO, "rules_reload_skipped", "why", "no rules file configured", "who",
+                  who, NULL);
+        return 0;
+    }
+    config_errors errs = {0};
+    rules *r = rules_load_file(path, &errs);
+    if (!r) {
+        metric_add(METRIC_rules_reload_failed, 1);
+        json_t *ej = errors_json(path, &errs);
+        log_errors("rules_invalid", ej);
+        config_errors_free(&errs);
+        pthread_mutex_lock(&c->mu);
+        log_event(LOG_ERROR, "rules_reload_failed", "path", path, "kept", c->rules->version,
+                  "who", who, NULL);
+        pthread_mutex_unlock(&c->mu);
+        if (errors)
+            *errors = ej;
+        else
+            json_decref(ej);
+        return -EINVAL;
+    }
+    config_errors_free(&errs);
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->nworkers; i++)
+        if (!atomic_load(&c->workers[i].exited))
+            worker_set_rules(&c->workers[i], rules_ref(r));
+    log_event(LOG_INFO, "rules_reloaded", "path", path, "old", c->rules->version, "new",
+              r->version, "who", who, NULL);
+    rules_unref(c->rules);
+    c->rules = r;
+    pthread_mutex_unlock(&c->mu);
+    metric_add(METRIC_rules_reloaded, 1);
+    return 0;
+}
+
+int control_set_log_level(control *c, const char *level, const char *who)
+{
+    (void)c;
+    log_level l;
+    if (!level || log_parse_level(level, &l) != 0)
+        return -EINVAL;
+    log_set_level(l);
+    log_event(LOG_WARN, "log_level_changed", "level", level, "who", who, NULL);
+    return 0;
+}
+
+json_t *control_ready(control *c, bool *ready)
+{
+    int err = analyzer_write_error(c->an);
+    *ready = err == 0;
+    return json_pack("{s:b, s:{s:b, s:s?}}", "rules", 1, "diff_log", "ok", err == 0, "error",
+                     err ? strerror(err) : NULL);
+}
+
+char *control_metrics(control *c, size_t *len)
+{
+    pthread_mutex_lock(&c->mu);
+    rules *r = rules_ref(c->rules);
+    ops_state *o = ops_ref(c->ops);
+    int nw = c->nworkers;
+    metrics_breaker *breakers = calloc((size_t)(nw > 0 ? nw : 1), sizeof *breakers);
+    for (int i = 0; breakers && i < nw; i++)
+        breakers[i] = (metrics_breaker)worker_breaker_state(&c->workers[i]);
+    pthread_mutex_unlock(&c->mu);
+    metrics_route_state *routes = calloc(r->nroutes + 1, sizeof *routes);
+    char *text = NULL;
+    if (routes && breakers) {
+        const control view = {.cfg = c->cfg, .ops = o};
+        for (size_t i = 0; i <= r->nroutes; i++) {
+            const route *rt = i < r->nroutes ? &r->routes[i] : &r->fallback;
+            double op = ops_sample(o, rt->name);
+            routes[i] = (metrics_route_state){
+                .route = rt->name,
+                .authority = effective_authority(&view, rt),
+                .shadow_paused = ops_paused(o, rt->name),
+                .sample_percent = op >= 0 ? op : rt->sample_percent,
+            };
+        }
+        int ga = ops_authority(o, NULL);
+        double gs = ops_sample(o, NULL);
+        metrics_render_input in = {
+            .version = SP_VERSION,
+            .uptime_seconds = uptime_s(c),
+            .authority = ga >= 0 ? (sp_side)ga : c->cfg->authority,
+            .shadow_paused = ops_paused(o, NULL),
+            .sample_percent = gs >= 0 ? gs : 100,
+            .routes = routes,
+            .nroutes = r->nroutes + 1,
+            .breakers = breakers,
+            .nbreakers = (size_t)nw,
+            .rules_version = r->version,
+            .rules_loaded_unix = (double)r->loaded_ms / 1000.0,
+        };
+        text = metrics_render(&in, len);
+    }
+    free(routes);
+    free(breakers);
+    rules_unref(r);
+    ops_unref(o);
+    return text;
+}

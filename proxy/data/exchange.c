@@ -1,0 +1,754 @@
+#include "data/exchange.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "data/analyzer.h"
+#include "base/log.h"
+#include "data/tls.h"
+#include "data/worker.h"
+#include "base/clock.h"
+
+/* An answer that is complete within this many bytes is sent from one buffer
+ * with its exact Content-Length; a longer one is streamed. */
+#define STREAM_THRESHOLD (256u * 1024u)
+/* Streaming: bytes received but not yet handed to MHD before curl pauses. */
+#define STREAM_WINDOW (1024u * 1024u)
+
+exchange *exchange_new(worker *w, const char *uri)
+{
+    exchange *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return NULL;
+    ex->uri = strdup(uri ? uri : "");
+    if (!ex->uri) {
+        free(ex);
+        return NULL;
+    }
+    ex->refs = 1; /* the MHD connection's */
+    ex->w = w;
+    ex->shadow_slot = -1;
+    ex->next = w->live;
+    if (w->live)
+        w->live->prev = ex;
+    w->live = ex;
+    ex->cfg = w->cfg;
+    ex->state = EX_RECEIVING;
+    ex->t0_ns = ex->last_rx_ns = clock_now_ns();
+    ex->ts_ms = clock_wall_ms();
+    ex->shadow_preset = VERDICT_COUNT;
+    for (int s = 0; s < 2; s++) {
+        ex->legs[s].ex = ex;
+        ex->legs[s].side = (sp_side)s;
+    }
+    return ex;
+}
+
+void exchange_ref(exchange *ex) { ex->refs++; }
+
+static void leg_free(ex_leg *leg)
+{
+    hdr_list_free(&leg->headers);
+    blob_unref(leg->capture);
+    leg->capture = NULL;
+    if (leg->sha)
+        EVP_MD_CTX_free(leg->sha);
+    leg->sha = NULL;
+}
+
+void exchange_unref(exchange *ex)
+{
+    if (--ex->refs > 0)
+        return;
+    if (ex->prev)
+        ex->prev->next = ex->next;
+    else
+        ex->w->live = ex->next;
+    if (ex->next)
+        ex->next->prev = ex->prev;
+    for (int s = 0; s < 2; s++)
+        leg_free(&ex->legs[s]);
+    if (ex->response) /* built, never queued: the client went away first */
+        MHD_destroy_response(ex->response);
+    free(ex->headers_block[0]);
+    free(ex->headers_block[1]);
+    free(ex->new_target);
+    rules_unref(ex->rules);
+    hdr_list_free(&ex->req_headers);
+    blob_unref(ex->req_body);
+    blob_unref(ex->overflow);
+    free(ex->uri);
+    free(ex->method);
+    free(ex);
+}
+
+/* ---- curl callbacks ------------------------------------------------------ */
+
+/* Framing curl would accept but a proxy must not (RFC 9112 6.3): two
+ * Content-Lengths that disagree (curl takes one of them, so the answer
+ * and what follows on the connection are read one way of two), or
+ * Content-Length beside Transfer-Encoding (response splitting). Returns
+ * why, or NULL. */
+static const char *bad_framing(const hdr_list *h)
+{
+    const char *cl = NULL;
+    bool te = false;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = hdr_name(h, i), *v = hdr_value(h, i);
+        if (strcasecmp(name, "Transfer-Encoding") == 0)
+            te = true;
+        else if (strcasecmp(name, "Content-Length") == 0) {
+            if (cl && strcmp(cl, v) != 0)
+                return "the answer has Content-Length fields that disagree";
+            cl = v;
+        }
+    }
+    return te && cl ? "the answer has both Content-Length and Transfer-Encoding" : NULL;
+}
+
+/* Aborts the transfer: the proxy refuses this answer (a 502 "bad response"
+ * if it is the client's). */
+static size_t refuse_answer(ex_leg *leg, const char *why)
+{
+    snprintf(leg->refused, sizeof leg->refused, "%s", why);
+    return 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *p)
+{
+    ex_leg *leg = p;
+    exchange *ex = leg->ex;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        /* A new status line: 1xx interim answers start over. */
+        hdr_list_clear(&leg->headers);
+        leg->headers_done = false;
+        leg->head_bytes = len;
+        return len;
+    }
+    if (leg->headers_done)
+        return len; /* trailers: not forwarded */
+    if (len <= 2 && (data[0] == '\r' || data[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(leg->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200) {
+            const char *why = bad_framing(&leg->headers);
+            if (why)
+                return refuse_answer(leg, why);
+            leg->headers_done = true;
+            leg->status = (int)code;
+        }
+        return len;
+    }
+    /* The client's answer is built in MHD's per-connection memory, which
+     * also holds the request: headers that do not fit would make MHD drop
+     * the connection without a word. Refused early with a clear 502. */
+    leg->head_bytes += len;
+    size_t pool = ex->w->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
+    if (leg->side == ex->authority && ex->conn && leg->head_bytes + reserve > pool) {
+        char why[sizeof leg->refused];
+        snprintf(why, sizeof why, "response headers too large for the client (more than %zu bytes)",
+                 pool > reserve ? pool - reserve : 0);
+        return refuse_answer(leg, why);
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon)
+        return len; /* obs-fold or junk: curl already validated framing */
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1, *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (hdr_list_add(&leg->headers, data, nlen, v, (size_t)(end - v)) != 0)
+        return 0; /* out of memory: fail the transfer */
+    return len;
+}
+
+static void start_streaming(exchange *ex);
+
+/* Past the comparison cap the body is compared by length and SHA-256 only.
+ * Hashing starts here, not per request: bodies under the cap are hashed by
+ * the comparer only if a record needs it. */
+static int start_hash(ex_leg *leg, bool keep_capture)
+{
+    leg->oversize = true;
+    leg->sha = EVP_MD_CTX_new();
+    if (!leg->sha || EVP_DigestInit_ex(leg->sha, EVP_sha256(), NULL) != 1)
+        return -ENOMEM;
+    if (leg->capture)
+        EVP_DigestUpdate(leg->sha, leg->capture->data, leg->capture->len);
+    if (!keep_capture) { /* only the client stream still needs those bytes */
+        blob_unref(leg->capture);
+        leg->capture = NULL;
+    }
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *p)
+{
+    ex_leg *leg = p;
+    exchange *ex = leg->ex;
+    size_t len = size * n;
+    bool auth = leg->side == ex->authority;
+    bool to_client = auth && ex->conn != NULL;
+    if (!auth && worker_shadow_throttle(ex->w, ex, len)) {
+        leg->throttled = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (to_client && ex->streaming && leg->received - ex->sent >= STREAM_WINDOW) {
+        ex->stream_paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */
+    }
+    size_t cap = ex->cfg->compare_max_body;
+    if (!leg->oversize && leg->received + len <= cap) {
+        if (blob_append(&leg->capture, data, len) != 0)
+            return 0;
+    } else {
+        if (!leg->oversize && start_hash(leg, auth) != 0)
+            return 0;
+        EVP_DigestUpdate(leg->sha, data, len);
+        if (to_client) {
+            if (!ex->streaming)
+                start_streaming(ex);
+            if (!ex->overflow)
+                ex->overflow_base = leg->received;
+            if (blob_append(&ex->overflow, data, len) != 0)
+                return 0;
+        }
+    }
+    leg->received += len;
+    if (to_client) {
+        if (!ex->streaming && leg->received >= STREAM_THRESHOLD && leg->headers_done)
+            start_streaming(ex);
+        else if (ex->streaming && ex->suspended)
+            worker_resume(ex->w, ex);
+    }
+    return len;
+}
+
+/* ---- legs ---------------------------------------------------------------- */
+
+static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, long timeout_ms)
+{
+    ex_leg *leg = &ex->legs[side];
+    upstream_pool *pool = &ex->w->up[side];
+    CURL *e = upstream_easy_get(pool); /* the upstream's own settings are on it */
+    if (!e)
+        return -ENOMEM;
+    const char *target = side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
+    const char *base = upstream_base_url(pool);
+    size_t blen = strlen(base), ulen = strlen(target);
+    char *url = malloc(blen + ulen + 1);
+    if (!url) {
+        upstream_easy_put(pool, e);
+        return -ENOMEM;
+    }
+    memcpy(url, base, blen);
+    memcpy(url + blen, target, ulen + 1);
+    leg->easy = e;
+    upstream_set_owner(e, leg);
+    /* Every per-transfer option, each time: the handle keeps the last
+     * transfer's. */
+    curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
+    free(url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, leg->errbuf);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, leg);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, leg);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    /* The method from scratch: forget the last body, back to a plain GET. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (strcmp(ex->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    } else {
+        if (ex->has_body) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(ex->req_body ? ex->req_body->len : 0));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                             ex->req_body ? (char *)ex->req_body->data : "");
+        }
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, ex->method);
+    }
+    leg->attempted = true;
+    leg->t_start_ns = clock_now_ns();
+    exchange_ref(ex); /* the transfer's */
+    if (upstream_start(pool, e) != 0) {
+        leg->easy = NULL;
+        upstream_easy_put(pool, e);
+        exchange_unref(ex);
+        leg->attempted = false;
+        return -EIO;
+    }
+    return 0;
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 60)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+static void leg_fail_now(ex_leg *leg, const char *cause);
+
+int exchange_start(exchange *ex)
+{
+    const char *rid = hdr_list_get(&ex->req_headers, "X-Request-Id");
+    if (rid && valid_request_id(rid))
+        snprintf(ex->id, sizeof ex->id, "%s", rid);
+    else
+        worker_new_id(ex->w, ex->id, sizeof ex->id);
+    ex->rules = rules_ref(ex->w->rules);
+    const route *rt = ex->route = rules_match(ex->rules, ex->method, ex->uri, &ex->req_headers);
+    /* The operator's decision (route, else global) wins over the rules
+     * file's route setting, which wins over the config. */
+    const ops_state *ops = ex->w->ops;
+    int op_auth = ops_authority(ops, rt->name);
+    ex->authority = op_auth >= 0 ? (sp_side)op_auth
+                    : rt->authority >= 0 ? (sp_side)rt->authority
+                                         : ex->cfg->authority;
+    double op_sample = ops_sample(ops, rt->name);
+    if (exchange_build_requests(ex) != 0)
+        return -ENOMEM;
+    sp_side auth = ex->authority, shadow = (sp_side)!auth;
+    if (leg_start(ex, auth, exchange_headers_for(ex, auth, false), ex->cfg->upstream[auth].timeout_ms) != 0)
+        leg_fail_now(&ex->legs[auth], "cannot start transfer");
+
+    const char *why = NULL;
+    if (!ex->cfg->shadow_enabled) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "shadow disabled";
+    } else if (ops_paused(ops, rt->name)) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "shadow paused by operator";
+    } else if (!rt->mirror) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "mirroring off for this route";
+    } else if (!rules_mirror_method(rt, ex->method)) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "method not mirrored on this route";
+    } else if (op_sample >= 0 ? !rules_sampled_at(op_sample, ex->id)
+                              : !rules_sampled(rt, ex->id)) {
+        ex->shadow_preset = VERDICT_SKIPPED;
+        ex->shadow_reason = "not sampled";
+    } else if (!worker_shadow_admit(ex->w, &why)) {
+        ex->shadow_preset = VERDICT_SHADOW_DROPPED;
+        ex->shadow_reason = why;
+        metric_add(METRIC_shadow_dropped, 1);
+    } else {
+        long t = rt->shadow_timeout_ms > 0 ? rt->shadow_timeout_ms : ex->cfg->shadow_timeout_ms;
+        if (ex->cfg->upstream[shadow].timeout_ms < t)
+            t = ex->cfg->upstream[shadow].timeout_ms;
+        if (leg_start(ex, shadow, exchange_headers_for(ex, shadow, true), t) == 0) {
+            worker_shadow_track(ex->w, ex);
+            metric_add(METRIC_shadow_sent, 1);
+        } else {
+            worker_shadow_release(ex->w, NULL, true);
+            ex->shadow_preset = VERDICT_SHADOW_ERROR;
+            ex->shadow_reason = "cannot start shadow transfer";
+        }
+    }
+    return 0;
+}
+
+/* ---- the answer to the client ------------------------------------------- */
+
+static const char *cause_of(CURLcode rc, long os_errno)
+{
+    if (os_errno == ECONNRESET || os_errno == EPIPE)
+        return "connection reset";
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_CONNECT: return "connection refused";
+    case CURLE_COULDNT_RESOLVE_HOST: return "cannot resolve host";
+    case CURLE_RECV_ERROR: return "bad response"; /* e.g. malformed chunking */
+    case CURLE_SEND_ERROR: return "send failed";
+    case CURLE_GOT_NOTHING: return "empty reply";
+    case CURLE_PARTIAL_FILE: return "truncated response";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL: return "bad response";
+    case CURLE_WRITE_ERROR:
+    case CURLE_OUT_OF_MEMORY: return "proxy out of memory";
+    case CURLE_ABORTED_BY_CALLBACK: return "aborted";
+    default: return "upstream error";
+    }
+}
+
+static void add_upstream_headers(exchange *ex, struct MHD_Response *r, bool keep_length)
+{
+    const hdr_list *h = &ex->legs[ex->authority].headers;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = hdr_name(h, i);
+        if (hdr_is_hop_by_hop(h, name))
+            continue;
+        if (!keep_length && strcasecmp(name, "Content-Length") == 0)
+            continue;
+        MHD_add_response_header(r, name, hdr_value(h, i));
+    }
+    if (ex->w->draining)
+        MHD_add_response_header(r, "Connection", "close");
+}
+
+static void free_capture(void *cls) { blob_unref(cls); }
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return exchange_read_stream(cls, pos, buf, max);
+}
+
+static void stream_reader_free(void *cls) { exchange_unref(cls); }
+
+/* A HEAD answer keeps the upstream's Content-Length: a callback response of
+ * that size whose reader MHD never calls. */
+static struct MHD_Response *head_response(exchange *ex)
+{
+    const char *cl = hdr_list_get(&ex->legs[ex->authority].headers, "Content-Length");
+    char *end = NULL;
+    unsigned long long size = cl ? strtoull(cl, &end, 10) : 0;
+    if (!cl || !end || *end)
+        return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    exchange_ref(ex);
+    struct MHD_Response *r = MHD_create_response_from_callback(size, 4096, stream_reader,
+                                                               ex, stream_reader_free);
+    if (!r)
+        exchange_unref(ex);
+    return r;
+}
+
+static void make_ready(exchange *ex, struct MHD_Response *r, unsigned int status)
+{
+    ex->response = r;
+    ex->response_status = status;
+    ex->state = EX_READY;
+    worker_resume(ex->w, ex);
+}
+
+static void respond_whole(exchange *ex)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    struct MHD_Response *r;
+    if (strcmp(ex->method, "HEAD") == 0) {
+        r = head_response(ex);
+    } else if (leg->capture && leg->capture->len) {
+        blob *b = blob_ref(leg->capture);
+        r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data,
+                                                                   free_capture, b);
+        if (!r)
+            blob_unref(b);
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (r)
+        add_upstream_headers(ex, r, false);
+    make_ready(ex, r, (unsigned int)leg->status);
+}
+
+static void start_streaming(exchange *ex)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    const char *cl = hdr_list_get(&leg->headers, "Content-Length");
+    char *end = NULL;
+    uint64_t size = MHD_SIZE_UNKNOWN;
+    if (cl) {
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end && !*end)
+            size = v;
+    }
+    ex->streaming = true;
+    exchange_ref(ex); /* the response's */
+    struct MHD_Response *r = MHD_create_response_from_callback(size, 64 * 1024, stream_reader,
+                                                               ex, stream_reader_free);
+    if (!r) {
+        exchange_unref(ex);
+        make_ready(ex, NULL, 0);
+        return;
+    }
+    add_upstream_headers(ex, r, false);
+    make_ready(ex, r, (unsigned int)leg->status);
+}
+
+static void respond_error(exchange *ex)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    bool timeout = leg->result == CURLE_OPERATION_TIMEDOUT;
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}",
+                             "error", timeout ? "upstream_timeout" : "bad_gateway",
+                             "upstream", config_side_name(ex->authority),
+                             "cause", leg->cause ? leg->cause : "upstream error",
+                             "detail", leg->errbuf[0] ? leg->errbuf : curl_easy_strerror(leg->result),
+                             "request_id", ex->id);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct MHD_Response *r = NULL;
+    if (text) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* overwrite the NUL: the body is sized, not a C string */
+        r = MHD_create_response_from_buffer(n + 1, text, MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            free(text);
+    }
+    if (r) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "X-Request-Id", ex->id);
+        if (ex->w->draining)
+            MHD_add_response_header(r, "Connection", "close");
+    }
+    metric_add(METRIC_proxy_errors, 1);
+    log_event(LOG_WARN, "authoritative_error", "id", ex->id, "route",
+              ex->route ? ex->route->name : "default", "upstream",
+              config_side_name(ex->authority), "cause", leg->cause, "uri", ex->uri, NULL);
+    make_ready(ex, r, timeout ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY);
+}
+
+ssize_t exchange_read_stream(exchange *ex, uint64_t pos, char *buf, size_t max)
+{
+    ex_leg *leg = &ex->legs[ex->authority];
+    size_t n = 0;
+    size_t cap_len = leg->capture ? leg->capture->len : 0;
+    if (pos < cap_len) {
+        n = cap_len - (size_t)pos < max ? cap_len - (size_t)pos : max;
+        memcpy(buf, leg->capture->data + pos, n);
+    } else if (ex->overflow && pos >= ex->overflow_base &&
+               pos < ex->overflow_base + ex->overflow->len) {
+        size_t off = (size_t)(pos - ex->overflow_base);
+        n = ex->overflow->len - off < max ? ex->overflow->len - off : max;
+        memcpy(buf, ex->overflow->data + off, n);
+        off += n;
+        if (off >= 256 * 1024 && off * 2 >= ex->overflow->len) {
+            /* Slide the window so it never grows past STREAM_WINDOW-ish. */
+            memmove(ex->overflow->data, ex->overflow->data + off, ex->overflow->len - off);
+            ex->overflow->len -= off;
+            ex->overflow_base += off;
+        }
+    } else if (leg->done) {
+        return leg->result == CURLE_OK ? MHD_CONTENT_READER_END_OF_STREAM
+                                       : MHD_CONTENT_READER_END_WITH_ERROR;
+    } else {
+        /* Nothing buffered yet: sleep until on_body resumes us. */
+        if (ex->conn && !ex->suspended) {
+            MHD_suspend_connection(ex->conn);
+            ex->suspended = true;
+        }
+        return 0;
+    }
+    ex->sent = pos + n;
+    if (ex->stream_paused && leg->easy && leg->received - ex->sent < STREAM_WINDOW / 2) {
+        ex->stream_paused = false;
+        curl_easy_pause(leg->easy, CURLPAUSE_CONT); /* may call on_body now */
+    }
+    return (ssize_t)n;
+}
+
+/* ---- completion ---------------------------------------------------------- */
+
+static void move_leg(analysis_leg *dst, ex_leg *leg)
+{
+    dst->attempted = leg->attempted;
+    if (!leg->attempted)
+        return;
+    dst->status = leg->result == CURLE_OK ? leg->status : 0;
+    dst->headers = leg->headers;
+    memset(&leg->headers, 0, sizeof leg->headers);
+    dst->body_whole = !leg->oversize;
+    dst->body = leg->oversize ? NULL : blob_ref(leg->capture);
+    dst->wire_len = leg->received;
+    memcpy(dst->sha256, leg->sha256, sizeof dst->sha256);
+    dst->duration_ms = (double)(leg->t_end_ns - leg->t_start_ns) / 1e6;
+    if (leg->result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE + 64];
+        snprintf(msg, sizeof msg, "%s: %s", leg->cause,
+                 leg->errbuf[0] ? leg->errbuf : curl_easy_strerror(leg->result));
+        dst->error = strdup(msg);
+    }
+}
+
+static void maybe_submit(exchange *ex)
+{
+    ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
+    if (ex->submitted || !auth->done || (sh->attempted && !sh->done))
+        return;
+    ex->submitted = true;
+    if (log_enabled(LOG_DEBUG)) {
+        char st[16];
+        snprintf(st, sizeof st, "%d", auth->status);
+        log_event(LOG_DEBUG, "exchange", "id", ex->id, "route", ex->route->name, "method",
+                  ex->method, "uri", ex->uri, "authority", config_side_name(ex->authority),
+                  "status", st, "shadow",
+                  sh->attempted ? (sh->result == CURLE_OK ? "answered" : sh->cause)
+                                : ex->shadow_reason, NULL);
+    }
+    analysis_job *job = analysis_job_new();
+    if (!job) {
+        metric_add(METRIC_records_lost, 1);
+        return;
+    }
+    snprintf(job->id, sizeof job->id, "%s", ex->id);
+    job->ts_ms = ex->ts_ms;
+    job->rules = rules_ref(ex->rules);
+    job->route = ex->route;
+    job->method = strdup(ex->method);
+    job->uri = strdup(ex->uri);
+    job->authority = ex->authority;
+    job->req_headers = ex->req_headers;
+    memset(&ex->req_headers, 0, sizeof ex->req_headers);
+    job->req_body = blob_ref(ex->req_body);
+    for (int s = 0; s < 2; s++)
+        move_leg(&job->legs[s], &ex->legs[s]);
+    if (auth->result != CURLE_OK) {
+        job->preset = VERDICT_AUTHORITATIVE_ERROR;
+        job->reason = auth->cause;
+    } else if (!sh->attempted) {
+        job->preset = ex->shadow_preset;
+        job->reason = ex->shadow_reason;
+        /* Nothing to compare it with: the record keeps the request (a
+         * replay can send it later) and the answer's status, headers and
+         * length, not its body, which would cost a parse and a kilobyte of
+         * log per exchange while the shadow is off, paused or down. */
+        blob_unref(job->legs[ex->authority].body);
+        job->legs[ex->authority].body = NULL;
+        job->legs[ex->authority].body_omitted = true;
+    } else if (sh->result == CURLE_OPERATION_TIMEDOUT) {
+        job->preset = VERDICT_SHADOW_TIMEOUT;
+        job->reason = sh->cause;
+    } else if (sh->result != CURLE_OK) {
+        job->preset = VERDICT_SHADOW_ERROR;
+        job->reason = sh->cause;
+    } else {
+        job->preset = VERDICT_COUNT; /* compare */
+    }
+    analyzer_submit(ex->w->an, job);
+}
+
+/* Why a leg failed, in a word: TLS failures precisely (tls.h), the rest
+ * from curl's code and the system error. */
+static const char *leg_cause(ex_leg *leg)
+{
+    tls_failure f = {.result = leg->result, .message = leg->errbuf};
+    if (leg->easy) {
+        curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &f.os_errno);
+        curl_easy_getinfo(leg->easy, CURLINFO_SSL_VERIFYRESULT, &f.verify_result);
+        f.cert_requested = upstream_cert_requested(leg->easy);
+    }
+    f.have_client_cert = leg->ex->cfg->upstream[leg->side].tls.client_cert != NULL;
+    const char *tls = tls_failure_cause(&f);
+    return tls ? tls : cause_of(leg->result, f.os_errno);
+}
+
+static void finish_leg(ex_leg *leg, CURLcode rc)
+{
+    leg->done = true;
+    leg->result = rc;
+    leg->t_end_ns = clock_now_ns();
+    if (rc != CURLE_OK && leg->refused[0]) { /* refuse_answer: say why, not curl's words */
+        leg->cause = "bad response";
+        snprintf(leg->errbuf, sizeof leg->errbuf, "%s", leg->refused);
+    } else if (rc != CURLE_OK) {
+        leg->cause = leg_cause(leg);
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (leg->sha && EVP_DigestFinal_ex(leg->sha, md, &mdlen) == 1 && mdlen == 32) {
+        for (unsigned int i = 0; i < 32; i++) {
+            leg->sha256[2 * i] = hex[md[i] >> 4];
+            leg->sha256[2 * i + 1] = hex[md[i] & 15];
+        }
+        leg->sha256[64] = '\0';
+    }
+}
+
+static void leg_fail_now(ex_leg *leg, const char *cause)
+{
+    exchange *ex = leg->ex;
+    leg->attempted = true;
+    finish_leg(leg, CURLE_FAILED_INIT);
+    leg->cause = cause;
+    if (leg->side == ex->authority && ex->conn)
+        respond_error(ex);
+}
+
+/* What follows the end of a leg, however it ended. */
+static void leg_ended(ex_leg *leg, bool transport_ok)
+{
+    exchange *ex = leg->ex;
+    bool shadow = leg->side != ex->authority;
+    const char *route_name = ex->route ? ex->route->name : NULL;
+    metrics_upstream_seconds(ex->w->shard, route_name, leg->side, shadow,
+                             (double)(leg->t_end_ns - leg->t_start_ns) / 1e9);
+    if (!shadow) /* what the client gets: the upstream's status, or ours */
+        metrics_request(ex->w->shard, route_name, ex->method, ex->authority,
+                        leg->result == CURLE_OK ? leg->status
+                        : leg->result == CURLE_OPERATION_TIMEDOUT ? 504 : 502);
+    if (shadow) {
+        worker_shadow_release(ex->w, ex, transport_ok);
+    } else if (ex->conn) {
+        if (ex->streaming) {
+            if (ex->suspended)
+                worker_resume(ex->w, ex); /* the reader ends the stream */
+        } else if (ex->state == EX_WAITING) {
+            if (leg->result == CURLE_OK)
+                respond_whole(ex);
+            else
+                respond_error(ex);
+        }
+    }
+    maybe_submit(ex);
+    exchange_unref(ex); /* the transfer's */
+}
+
+void exchange_leg_finished(ex_leg *leg, CURLcode rc)
+{
+    exchange *ex = leg->ex;
+    finish_leg(leg, rc);
+    if (rc == CURLE_OK && !leg->headers_done) {
+        leg->result = CURLE_WEIRD_SERVER_REPLY;
+        leg->cause = leg_cause(leg);
+    }
+    upstream_easy_put(&ex->w->up[leg->side], leg->easy);
+    leg->easy = NULL;
+    leg_ended(leg, rc == CURLE_OK);
+}
+
+void exchange_abort_leg(exchange *ex, sp_side side, const char *cause)
+{
+    ex_leg *leg = &ex->legs[side];
+    if (!leg->easy)
+        return;
+    upstream_cancel(&ex->w->up[side], leg->easy);
+    leg->easy = NULL;
+    finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
+    leg->cause = cause;
+    leg_ended(leg, true); /* not the upstream's fault: no breaker count */
+}
+
+void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe)
+{
+    ex->conn = NULL;
+    if (ex->route) /* a request that reached the upstream: its full duration */
+        metrics_request_seconds(ex->w->shard, ex->route->name,
+                                (double)(clock_now_ns() - ex->t0_ns) / 1e9);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        metric_add(METRIC_client_aborted, 1);
+    ex_leg *auth = &ex->legs[ex->authority];
+    if (ex->stream_paused && auth->easy) {
+        /* Nobody reads any more: let the transfer run to the end so the
+         * comparison still sees the whole answer (capture is capped). */
+        ex->stream_paused = false;
+        curl_easy_pause(auth->easy, CURLPAUSE_CONT);
+    }
+    exchange_unref(ex);
+}

@@ -1,0 +1,190 @@
+/* exchange_request: what each leg sends upstream. The client's end-to-end
+ * headers in order, minus hop-by-hop ones, plus X-Forwarded-For/-Proto, Via
+ * and one X-Request-Id; the route's new-side rewrite (path, headers, Host).
+ * Part of the exchange module (exchange.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "data/exchange.h"
+
+
+/* The upstream request's header lines are gathered NUL-separated in a
+ * buffer, then laid out with their curl_slist nodes in one allocation:
+ * curl only reads the list, and a request costs one malloc, not two a line. */
+typedef struct line_buf {
+    char *p;
+    size_t len, cap, n;
+    char stack[4096];
+} line_buf;
+
+static int line_put(line_buf *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap * 2;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *q = b->p == b->stack ? malloc(cap) : realloc(b->p, cap);
+        if (!q)
+            return -ENOMEM;
+        if (b->p == b->stack)
+            memcpy(q, b->stack, b->len);
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* "Name: value", or curl's "Name;" for an empty value ("Name:" would tell
+ * curl to remove the header). */
+static int add_line(line_buf *b, const char *name, const char *value)
+{
+    size_t vl = strlen(value);
+    int rc = line_put(b, name, strlen(name));
+    if (rc == 0 && vl)
+        rc = line_put(b, ": ", 2);
+    if (rc == 0)
+        rc = line_put(b, vl ? value : ";", vl ? vl + 1 : 2);
+    b->n++;
+    return rc;
+}
+
+static bool header_is(const hdr_list *l, size_t i, const char *name)
+{
+    return strcasecmp(hdr_name(l, i), name) == 0;
+}
+
+static bool name_listed(const char *name, char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Is this client header replaced or removed on the new side by the route? */
+static bool rewritten(const route *rt, const char *name)
+{
+    if (!rt)
+        return false;
+    if (rt->shadow_host && strcasecmp(name, "Host") == 0)
+        return true;
+    for (size_t i = 0; i < rt->nset_headers; i++)
+        if (strcasecmp(name, rt->set_headers[i].name) == 0)
+            return true;
+    return name_listed(name, rt->remove_headers, rt->nremove_headers);
+}
+
+/* The end-to-end request headers in order, plus the proxy's own; with `rt`,
+ * the route's new-side rewrites (set, remove, Host) applied. */
+static int gather_lines(exchange *ex, line_buf *b, const route *rt)
+{
+    const hdr_list *h = &ex->req_headers;
+    char xff[1024] = "";
+    bool have_proto = false, have_accept = false, have_ctype = false, have_id = false;
+    int rc = add_line(b, "X-Shadow-Request", "1"); /* the shadow leg's own head */
+    if (rc == 0 && rt && rt->shadow_host)
+        rc = add_line(b, "Host", rt->shadow_host);
+    for (size_t i = 0; i < h->n && rc == 0; i++) {
+        const char *name = hdr_name(h, i);
+        if (hdr_is_hop_by_hop(h, name) || header_is(h, i, "Content-Length") ||
+            header_is(h, i, "Expect") || rewritten(rt, name) ||
+            (header_is(h, i, "Host") && !ex->cfg->preserve_host))
+            continue;
+        if (header_is(h, i, "X-Forwarded-For")) {
+            size_t at = strlen(xff);
+            snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", hdr_value(h, i));
+            continue;
+        }
+        have_proto |= header_is(h, i, "X-Forwarded-Proto");
+        have_accept |= header_is(h, i, "Accept");
+        have_ctype |= header_is(h, i, "Content-Type");
+        if (header_is(h, i, "X-Request-Id")) {
+            /* one id on both legs: the client's, or ours if it was unusable */
+            have_id = true;
+            rc = add_line(b, name, ex->id);
+            continue;
+        }
+        rc = add_line(b, name, hdr_value(h, i));
+    }
+    size_t at = strlen(xff);
+    snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", ex->client_ip);
+    if (rc == 0)
+        rc = add_line(b, "X-Forwarded-For", xff);
+    if (rc == 0 && !have_proto) /* the scheme the client used to reach us */
+        rc = add_line(b, "X-Forwarded-Proto", ex->cfg->listen_tls.cert_file ? "https" : "http");
+    if (rc == 0)
+        rc = add_line(b, "Via", "1.1 shadowproxy");
+    if (rc == 0 && !have_id)
+        rc = add_line(b, "X-Request-Id", ex->id);
+    for (size_t i = 0; rt && rc == 0 && i < rt->nset_headers; i++)
+        rc = add_line(b, rt->set_headers[i].name, rt->set_headers[i].value);
+    /* Stop curl from adding headers the client did not send. */
+    if (rc == 0)
+        rc = line_put(b, "Expect:", 8), b->n++;
+    if (rc == 0 && !have_accept)
+        rc = line_put(b, "Accept:", 8), b->n++;
+    if (rc == 0 && !have_ctype)
+        rc = line_put(b, "Content-Type:", 14), b->n++;
+    return rc;
+}
+
+static struct curl_slist *build_request_headers(exchange *ex, const route *rt)
+{
+    line_buf b = {.cap = sizeof b.stack};
+    b.p = b.stack;
+    int rc = gather_lines(ex, &b, rt);
+    struct curl_slist *nodes = NULL;
+    if (rc == 0)
+        nodes = malloc(b.n * sizeof *nodes + b.len);
+    if (nodes) {
+        char *text = (char *)(nodes + b.n);
+        memcpy(text, b.p, b.len);
+        for (size_t i = 0; i < b.n; i++) {
+            nodes[i].data = text;
+            nodes[i].next = i + 1 < b.n ? &nodes[i + 1] : NULL;
+            text += strlen(text) + 1;
+        }
+    }
+    if (b.p != b.stack)
+        free(b.p);
+    return nodes;
+}
+
+static bool has_header_rewrite(const route *rt)
+{
+    return rt->nset_headers || rt->nremove_headers || rt->shadow_host;
+}
+
+/* Headers and target per side. The route's rewrite applies to the new
+ * side whichever role it has, so flipping authority keeps it working. */
+int exchange_build_requests(exchange *ex)
+{
+    const route *rt = ex->route;
+    ex->headers_block[SIDE_LEGACY] = build_request_headers(ex, NULL);
+    if (!ex->headers_block[SIDE_LEGACY])
+        return -ENOMEM;
+    if (has_header_rewrite(rt)) {
+        ex->headers_block[SIDE_NEW] = build_request_headers(ex, rt);
+        if (!ex->headers_block[SIDE_NEW])
+            return -ENOMEM;
+    }
+    if (rt->prefix_from || rt->template_from) {
+        ex->new_target = rules_rewrite_target(rt, ex->uri);
+        if (!ex->new_target)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow)
+{
+    struct curl_slist *block = ex->headers_block[side] ? ex->headers_block[side]
+                                                       : ex->headers_block[SIDE_LEGACY];
+    return shadow ? &block[0] : &block[1]; /* [0] is X-Shadow-Request: 1 */
+}
+

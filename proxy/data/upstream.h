@@ -1,0 +1,80 @@
+/* upstream: libcurl's multi-socket API driven by a worker's libuv loop (the
+ * pattern of curl's docs/examples/multi-uv.c), with a free list of easy
+ * handles so keep-alive connections and handles are reused. One pool per
+ * upstream: a handle is configured once, when it is made, with what does
+ * not change between requests (the upstream's TLS settings, timeouts,
+ * protocols); each transfer then sets only its own options. */
+#ifndef SP_UPSTREAM_H
+#define SP_UPSTREAM_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "conf/config.h"
+
+typedef void (*upstream_done_fn)(CURL *easy, CURLcode result, void *ctx);
+
+/* curl looks for a reusable connection by walking every connection its
+ * multi handle holds to the host, busy ones included: with a slow upstream
+ * and 1,000 transfers in flight, hundreds of cold connection structs per new
+ * transfer (callgrind: ~195 steps per transfer, most of what a slow
+ * shadow cost curl over a fast one). So a pool has shards, each a multi handle with
+ * its own connections, and a transfer goes to the first shard with fewer
+ * than UPSTREAM_SHARD_CONNS running: at low load everything stays in shard
+ * 0 and reuses its connections, as with one multi handle. */
+#define UPSTREAM_SHARD_CONNS 64
+#define UPSTREAM_MAX_SHARDS 32
+
+struct upstream_pool;
+typedef struct upstream_shard {
+    struct upstream_pool *pool;
+    CURLM *multi;
+    uv_timer_t timer;
+    int active;             /* transfers in this shard */
+} upstream_shard;
+
+typedef struct upstream_pool {
+    const config_upstream *cfg;
+    char *base_url;         /* cfg->url, its host replaced by tls.server_name */
+    struct curl_slist *connect_to; /* with server_name: to the URL's host */
+    uv_loop_t *loop;
+    upstream_shard shards[UPSTREAM_MAX_SHARDS];
+    int nshards;
+    upstream_done_fn on_done;
+    void *ctx;
+    CURL **free_easy;       /* reusable handles */
+    size_t nfree, free_cap;
+    struct upstream_handle **handles; /* every handle made, freed at close */
+    size_t nhandles;
+    struct sock_ctx **socks; /* poll contexts indexed by fd */
+    size_t nsocks;
+} upstream_pool;
+
+/* max_idle: connections kept open in the pool (CURLMOPT_MAXCONNECTS, split
+ * over the shards; it also sets their number). `u` must outlive the pool. */
+int upstream_init(upstream_pool *p, uv_loop_t *loop, upstream_done_fn on_done, void *ctx,
+                  long max_idle, const config_upstream *u);
+/* The base URL requests are made against (server_name applied). */
+const char *upstream_base_url(const upstream_pool *p);
+/* An easy handle with the pool's settings, from the free list when
+ * possible. Its per-transfer options (URL, method, headers, callbacks,
+ * timeout) are the caller's to set; the previous transfer's remain. Do not
+ * set CURLOPT_PRIVATE: use upstream_set_owner. */
+CURL *upstream_easy_get(upstream_pool *p);
+/* The transfer's owner, given to on_done's caller through upstream_owner. */
+void upstream_set_owner(CURL *easy, void *owner);
+void *upstream_owner(CURL *easy);
+/* Did the server ask this transfer's new connection for a client
+ * certificate? (TLS failures: tls_failure.cert_requested.) */
+bool upstream_cert_requested(CURL *easy);
+/* Starts a transfer; on_done fires later (never from inside this call). */
+int upstream_start(upstream_pool *p, CURL *easy);
+/* Stops a transfer without calling on_done, and recycles the handle. */
+void upstream_cancel(upstream_pool *p, CURL *easy);
+/* Gives back a handle whose transfer has finished (after on_done). */
+void upstream_easy_put(upstream_pool *p, CURL *easy);
+/* Frees everything; handles are closed through the loop, so run it after. */
+void upstream_close(upstream_pool *p);
+
+#endif

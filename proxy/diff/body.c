@@ -1,0 +1,782 @@
+/* body: decode (Content-Encoding), classify and parse a captured body.
+ *
+ *   raw bytes ──► over the cap? ──► undo codings (gzip/deflate, capped) ──►
+ *        JSON by content type or sniffing? ──► json_loadb ──► BODY_JSON
+ *         XML by content type or sniffing? ──► xmltree_parse ──► BODY_XML
+ *                    form by content type? ──► pairs ──► BODY_FORM
+ *                 otherwise (or no parse) ──► strict UTF-8? TEXT : BINARY
+ *
+ * Bad input never fails the call: it only changes the kind and sets
+ * decode_error, so the comparison can still say something useful. */
+#include "diff/body.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "diff/xmltree.h"
+
+/* More stacked codings than this is not a real-world response. */
+#define MAX_CODINGS 4
+
+typedef enum coding { CODING_GZIP, CODING_DEFLATE } coding;
+
+typedef enum infl_result {
+    INFL_OK,
+    INFL_BAD,       /* not valid compressed data */
+    INFL_TRUNCATED, /* valid so far, but the stream never ended */
+    INFL_TOO_BIG,   /* output would exceed the cap */
+    INFL_NOMEM
+} infl_result;
+
+const char *body_kind_name(body_kind k)
+{
+    switch (k) {
+    case BODY_NONE: return "none";
+    case BODY_JSON: return "json";
+    case BODY_TEXT: return "text";
+    case BODY_BINARY: return "binary";
+    case BODY_OVERSIZE: return "oversize";
+    case BODY_XML: return "xml";
+    case BODY_FORM: return "form";
+    case BODY_OMITTED: return "omitted";
+    }
+    return "unknown";
+}
+
+void body_view_free(body_view *b)
+{
+    if (!b)
+        return;
+    free(b->owned);
+    json_decref(b->json);
+    free(b->error_owned);
+    memset(b, 0, sizeof *b);
+}
+
+/* A formatted decode_error. Falls back to `fallback` (static) when out of
+ * memory: an error message is not worth failing the comparison for. */
+static void set_error(body_view *b, const char *fallback, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    free(b->error_owned);
+    b->error_owned = strdup(tmp);
+    b->decode_error = b->error_owned ? b->error_owned : fallback;
+}
+
+/* ---- Content-Encoding ---------------------------------------------------- */
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool token_is(const char *s, size_t n, const char *name)
+{
+    return strlen(name) == n && strncasecmp(s, name, n) == 0;
+}
+
+/* Parses a Content-Encoding list into codings[], in the order applied by the
+ * sender. "identity" and empty items are skipped. Returns the count, or -1
+ * with *bad and *bad_len naming the first unsupported token (or the whole
+ * value when there are too many codings). */
+static int parse_codings(const char *v, coding *codings, const char **bad,
+                         size_t *bad_len)
+{
+    int n = 0;
+    const char *p = v;
+    while (*p) {
+        while (is_ows(*p) || *p == ',')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && is_ows(e[-1]))
+            e--;
+        size_t len = (size_t)(e - s);
+        if (len == 0 || token_is(s, len, "identity"))
+            continue;
+        coding c;
+        if (token_is(s, len, "gzip") || token_is(s, len, "x-gzip"))
+            c = CODING_GZIP;
+        else if (token_is(s, len, "deflate"))
+            c = CODING_DEFLATE;
+        else {
+            *bad = s;
+            *bad_len = len;
+            return -1;
+        }
+        if (n == MAX_CODINGS) {
+            *bad = v;
+            *bad_len = strlen(v);
+            return -1;
+        }
+        codings[n++] = c;
+    }
+    return n;
+}
+
+/* Makes room in the output buffer, never beyond limit + 1 bytes: one byte
+ * past the cap is enough to know the output is too big. */
+static infl_result grow_out(unsigned char **buf, size_t *cap, size_t len,
+                            size_t in_len, size_t limit)
+{
+    if (len < *cap)
+        return INFL_OK;
+    if (*cap > limit)
+        return INFL_TOO_BIG;
+    /* First guess: 4x the input (typical for JSON and HTML), then double.
+     * limit <= SIZE_MAX / 2, so clamping before multiplying cannot wrap. */
+    size_t want;
+    if (*cap)
+        want = *cap > limit / 2 ? limit + 1 : *cap * 2;
+    else
+        want = in_len > limit / 4 ? limit + 1
+               : in_len < 4096    ? 16384
+                                  : in_len * 4;
+    if (want > limit + 1)
+        want = limit + 1;
+    unsigned char *q = realloc(*buf, want);
+    if (!q)
+        return INFL_NOMEM;
+    *buf = q;
+    *cap = want;
+    return INFL_OK;
+}
+
+/* Feeds the next input chunk: z_stream counts in uInt, bodies in size_t. */
+static void feed(z_stream *zs, const unsigned char *in, size_t in_len,
+                 size_t *in_off)
+{
+    if (zs->avail_in > 0 || *in_off >= in_len)
+        return;
+    size_t chunk = in_len - *in_off;
+    if (chunk > UINT_MAX)
+        chunk = UINT_MAX;
+    zs->next_in = (unsigned char *)(in + *in_off);
+    zs->avail_in = (uInt)chunk;
+    *in_off += chunk;
+}
+
+/* After a gzip member ends, another may follow (RFC 1952 allows
+ * concatenated members; some servers stream that way). */
+static bool next_gzip_member(z_stream *zs, const unsigned char *in,
+                             size_t in_len, size_t *in_off)
+{
+    feed(zs, in, in_len, in_off);
+    return zs->avail_in >= 2 && zs->next_in[0] == 0x1f &&
+           zs->next_in[1] == 0x8b && inflateReset(zs) == Z_OK;
+}
+
+static infl_result inflate_loop(z_stream *zs, const unsigned char *in,
+                                size_t in_len, bool gzip, size_t limit,
+                                unsigned char **buf, size_t *len)
+{
+    size_t cap = 0, in_off = 0;
+    for (;;) {
+        infl_result g = grow_out(buf, &cap, *len, in_len, limit);
+        if (g != INFL_OK)
+            return g;
+        feed(zs, in, in_len, &in_off);
+        size_t room = cap - *len < UINT_MAX ? cap - *len : UINT_MAX;
+        zs->next_out = *buf + *len;
+        zs->avail_out = (uInt)room;
+        int rc = inflate(zs, Z_NO_FLUSH);
+        *len += room - zs->avail_out;
+        if (*len > limit)
+            return INFL_TOO_BIG;
+        if (rc == Z_STREAM_END) {
+            /* Trailing bytes that are not a gzip member are ignored, as
+             * browsers and curl do. */
+            if (gzip && next_gzip_member(zs, in, in_len, &in_off))
+                continue;
+            return INFL_OK;
+        }
+        if (rc == Z_BUF_ERROR && zs->avail_out > 0)
+            return INFL_TRUNCATED; /* no input left, stream not finished */
+        if (rc == Z_MEM_ERROR)
+            return INFL_NOMEM;
+        if (rc != Z_OK && rc != Z_BUF_ERROR)
+            return INFL_BAD; /* Z_DATA_ERROR, Z_NEED_DICT, ... */
+    }
+}
+
+/* window_bits: 15+32 auto-detects gzip or zlib; 15 is zlib; -15 is raw. */
+static infl_result inflate_all(const unsigned char *in, size_t in_len,
+                               int window_bits, size_t limit,
+                               unsigned char **out, size_t *out_len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, window_bits) != Z_OK)
+        return INFL_NOMEM;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    infl_result r = inflate_loop(&zs, in, in_len, window_bits > 15, limit,
+                                 &buf, &len);
+    inflateEnd(&zs);
+    if (r != INFL_OK) {
+        free(buf);
+        return r;
+    }
+    *out = buf;
+    *out_len = len;
+    return INFL_OK;
+}
+
+/* "deflate" is meant to be zlib-wrapped (RFC 9110 8.4.1.2) but servers have
+ * long sent raw deflate too: try zlib, then raw. */
+static infl_result decode_one(coding c, const unsigned char *in, size_t in_len,
+                              size_t limit, unsigned char **out,
+                              size_t *out_len)
+{
+    if (c == CODING_GZIP)
+        return inflate_all(in, in_len, 15 + 32, limit, out, out_len);
+    infl_result r = inflate_all(in, in_len, 15, limit, out, out_len);
+    if (r == INFL_BAD || r == INFL_TRUNCATED) {
+        infl_result raw = inflate_all(in, in_len, -15, limit, out, out_len);
+        if (raw != INFL_BAD && raw != INFL_TRUNCATED)
+            return raw;
+    }
+    return r;
+}
+
+static const char *coding_error(coding c, infl_result r)
+{
+    if (c == CODING_GZIP)
+        return r == INFL_TRUNCATED ? "gzip: truncated data"
+                                   : "gzip: invalid data";
+    return r == INFL_TRUNCATED ? "deflate: truncated data"
+                               : "deflate: invalid data";
+}
+
+/* Undoes the codings, last applied first. On success b->data/len hold the
+ * decoded bytes and *classify is set. Bad data leaves the raw bytes as
+ * BODY_BINARY; output over the cap makes the view BODY_OVERSIZE. */
+static int decode(body_view *b, const coding *codings, int n,
+                  size_t limit, bool *classify)
+{
+    const unsigned char *raw = b->data;
+    size_t raw_len = b->len;
+    for (int i = n - 1; i >= 0; i--) {
+        unsigned char *out = NULL;
+        size_t out_len = 0;
+        infl_result r = decode_one(codings[i], b->data, b->len, limit, &out,
+                                   &out_len);
+        if (r == INFL_NOMEM)
+            return -ENOMEM;
+        if (r == INFL_OK) {
+            free(b->owned);
+            b->owned = out;
+            b->data = out;
+            b->len = out_len;
+            continue;
+        }
+        free(b->owned); /* an inner coding's output, if any */
+        b->owned = NULL;
+        b->data = raw;
+        b->len = raw_len;
+        if (r == INFL_TOO_BIG) {
+            b->kind = BODY_OVERSIZE;
+            b->data = NULL;
+            b->len = 0;
+            b->decode_error = "decoded body exceeds the comparison cap";
+        } else {
+            b->kind = BODY_BINARY;
+            b->decode_error = coding_error(codings[i], r);
+        }
+        return 0;
+    }
+    *classify = true;
+    return 0;
+}
+
+/* ---- classification ------------------------------------------------------ */
+
+/* The media type of a Content-Type value, without parameters or spaces. */
+static void media_type(const char *ct, const char **s, size_t *n)
+{
+    while (is_ows(*ct))
+        ct++;
+    const char *e = ct;
+    while (*e && *e != ';')
+        e++;
+    while (e > ct && is_ows(e[-1]))
+        e--;
+    *s = ct;
+    *n = (size_t)(e - ct);
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    static const char app[] = "application/", suffix[] = "+json";
+    size_t la = sizeof app - 1, ls = sizeof suffix - 1;
+    if (token_is(s, n, "application/json") || token_is(s, n, "text/json"))
+        return true;
+    return n > la + ls && strncasecmp(s, app, la) == 0 &&
+           strncasecmp(s + n - ls, suffix, ls) == 0;
+}
+
+/* Absent or text/plain: types under which JSON is often served unlabelled. */
+static bool may_sniff(const char *ct)
+{
+    if (!ct)
+        return true;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    return n == 0 || token_is(s, n, "text/plain");
+}
+
+static bool looks_like_json(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+                     p[i] == '\n'))
+        i++;
+    return i < n && (p[i] == '{' || p[i] == '[');
+}
+
+/* Length of the UTF-8 sequence starting at p[0..n), 0 if invalid. Strict
+ * (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* bounds for the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+static bool utf8_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        /* ASCII fast path, eight bytes at a time. */
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, sizeof w);
+            if ((w & 0x8080808080808080u) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = utf8_seq(p + i, n - i);
+        if (len == 0)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* ---- XML and forms: recognising them ------------------------------------ */
+
+static bool is_xml_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    static const char app[] = "application/", suffix[] = "+xml";
+    size_t la = sizeof app - 1, ls = sizeof suffix - 1;
+    if (token_is(s, n, "application/xml") || token_is(s, n, "text/xml"))
+        return true; /* application/soap+xml is one of the +xml below */
+    return n > la + ls && strncasecmp(s, app, la) == 0 &&
+           strncasecmp(s + n - ls, suffix, ls) == 0;
+}
+
+static bool is_form_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    return token_is(s, n, "application/x-www-form-urlencoded");
+}
+
+static bool name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+/* "<?xml" or a SOAP envelope ("<Envelope", "<soap:Envelope", ...) after an
+ * optional UTF-8 BOM and whitespace. A bare '<' is not enough: HTML. */
+static bool looks_like_xml(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+        i = 3;
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+                     p[i] == '\n'))
+        i++;
+    if (n - i >= 6 && memcmp(p + i, "<?xml", 5) == 0 &&
+        (p[i + 5] == ' ' || p[i + 5] == '\t' || p[i + 5] == '\r' ||
+         p[i + 5] == '\n' || p[i + 5] == '?'))
+        return true;
+    if (i >= n || p[i] != '<')
+        return false;
+    size_t s = ++i;
+    while (i < n && name_char(p[i]))
+        i++;
+    if (i < n && p[i] == ':' && i > s)
+        s = ++i;
+    while (i < n && name_char(p[i]))
+        i++;
+    return i - s == 8 && memcmp(p + s, "Envelope", 8) == 0 && i < n &&
+           (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n' ||
+            p[i] == '>' || p[i] == '/');
+}
+
+/* ---- forms --------------------------------------------------------------- */
+
+bool body_form_next(const unsigned char *data, size_t len, size_t *pos,
+                    body_form_pair *p)
+{
+    while (data && *pos < len) {
+        const unsigned char *s = data + *pos;
+        const unsigned char *amp = memchr(s, '&', len - *pos);
+        const unsigned char *e = amp ? amp : data + len;
+        *pos = (size_t)(e - data) + (amp ? 1 : 0);
+        if (e == s)
+            continue; /* "a=1&&b=2" */
+        const unsigned char *eq = memchr(s, '=', (size_t)(e - s));
+        p->key = s;
+        p->key_len = (size_t)((eq ? eq : e) - s);
+        p->value = eq ? eq + 1 : e;
+        p->value_len = eq ? (size_t)(e - eq - 1) : 0;
+        p->has_eq = eq != NULL;
+        return true;
+    }
+    return false;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* s[0..n) read as ISO-8859-1, as UTF-8 (malloc'd, NUL-terminated). */
+static char *latin1_to_utf8(const unsigned char *s, size_t n, size_t *out_len)
+{
+    char *t = n <= (SIZE_MAX - 1) / 2 ? malloc(2 * n + 1) : NULL;
+    size_t o = 0;
+    for (size_t i = 0; t && i < n; i++) {
+        if (s[i] < 0x80) {
+            t[o++] = (char)s[i];
+        } else {
+            t[o++] = (char)(0xC0 | (s[i] >> 6));
+            t[o++] = (char)(0x80 | (s[i] & 0x3F));
+        }
+    }
+    if (t) {
+        t[o] = '\0';
+        *out_len = o;
+    }
+    return t;
+}
+
+char *body_form_decode(const unsigned char *s, size_t n, bool is_key,
+                       size_t *out_len)
+{
+    unsigned char *t = malloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; t && i < n; i++) {
+        int hi, lo;
+        if (s[i] == '+') {
+            t[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n &&
+                   (hi = hexval(s[i + 1])) >= 0 &&
+                   (lo = hexval(s[i + 2])) >= 0 && (!is_key || hi || lo)) {
+            t[o++] = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            t[o++] = s[i];
+        }
+    }
+    if (!t)
+        return NULL;
+    t[o] = '\0';
+    if (utf8_valid(t, o)) {
+        *out_len = o;
+        return (char *)t;
+    }
+    char *u = latin1_to_utf8(t, o, out_len);
+    free(t);
+    return u;
+}
+
+/* Adds a value under key: a repeated key becomes an array, in order.
+ * Steals v. */
+static bool add_repeated(json_t *obj, const char *key, json_t *v)
+{
+    if (!v)
+        return false;
+    json_t *cur = json_object_get(obj, key);
+    if (!cur)
+        return json_object_set_new(obj, key, v) == 0;
+    if (json_is_array(cur))
+        return json_array_append_new(cur, v) == 0;
+    json_t *arr = json_array();
+    if (!arr || json_array_append(arr, cur) != 0 ||
+        json_array_append_new(arr, v) != 0) {
+        if (!arr)
+            json_decref(v);
+        json_decref(arr);
+        return false;
+    }
+    return json_object_set_new(obj, key, arr) == 0;
+}
+
+/* {"key": "value", "repeated": ["first", "second"]}. Only fails on ENOMEM. */
+static int parse_form(body_view *b)
+{
+    json_t *obj = json_object();
+    size_t pos = 0;
+    body_form_pair p;
+    bool ok = obj != NULL;
+    while (ok && body_form_next(b->data, b->len, &pos, &p)) {
+        size_t kl, vl;
+        char *k = body_form_decode(p.key, p.key_len, true, &kl);
+        char *v = k ? body_form_decode(p.value, p.value_len, false, &vl)
+                    : NULL;
+        ok = v && add_repeated(obj, k, json_stringn(v, vl));
+        free(k);
+        free(v);
+    }
+    if (!ok) {
+        json_decref(obj);
+        return -ENOMEM;
+    }
+    b->json = obj;
+    b->kind = BODY_FORM;
+    return 0;
+}
+
+/* ---- classification proper ----------------------------------------------- */
+
+/* Returns 0 when parsed as XML, 1 when it is not XML after all, -ENOMEM. */
+static int parse_xml(body_view *b)
+{
+    xmltree_error err;
+    int rc = xmltree_parse(b->data, b->len, &b->json, &err);
+    if (rc == 0) {
+        b->kind = BODY_XML;
+        return 0;
+    }
+    if (rc == -ENOMEM)
+        return rc;
+    b->unparsed = BODY_XML;
+    if (err.line > 0)
+        set_error(b, "invalid XML", "invalid XML: %s at line %d",
+                  err.message, err.line);
+    else
+        set_error(b, "invalid XML", "invalid XML: %s", err.message);
+    return 1;
+}
+
+/* Parses as JSON if the type or the first byte says so, as XML if the type
+ * or the first bytes say so, as a form if the type says so. Returns 0 or
+ * -ENOMEM; sets b->kind to JSON, XML, FORM, TEXT or BINARY. */
+static int classify(body_view *b, const char *content_type)
+{
+    bool declared = is_json_type(content_type);
+    bool sniff = may_sniff(content_type);
+    if (declared || (sniff && looks_like_json(b->data, b->len))) {
+        json_error_t err;
+        /* JSON_DECODE_ANY: a scalar is a valid document. Nesting is bounded
+         * by jansson (JSON_PARSER_MAX_DEPTH, 2048 in 2.14), which also
+         * bounds the recursion in compare_json. */
+        b->json = json_loadb((const char *)b->data, b->len,
+                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        if (b->json) {
+            b->kind = BODY_JSON;
+            return 0;
+        }
+        if (json_error_code(&err) == json_error_out_of_memory)
+            return -ENOMEM;
+        b->unparsed = BODY_JSON;
+        if (declared)
+            set_error(b, "invalid JSON",
+                      "invalid JSON: %s at line %d column %d", err.text,
+                      err.line, err.column);
+    } else if (is_xml_type(content_type) ||
+               (sniff && looks_like_xml(b->data, b->len))) {
+        int rc = parse_xml(b);
+        if (rc <= 0)
+            return rc;
+    } else if (is_form_type(content_type)) {
+        return parse_form(b);
+    }
+    b->kind = utf8_valid(b->data, b->len) ? BODY_TEXT : BODY_BINARY;
+    return 0;
+}
+
+/* ---- after classification ------------------------------------------------ */
+
+int body_align(body_view *legacy, body_view *new_)
+{
+    if (!legacy || !new_ || legacy->kind != new_->kind || !legacy->json ||
+        !new_->json)
+        return 0;
+    if (legacy->kind == BODY_XML)
+        return xmltree_align(legacy->json, new_->json);
+    if (legacy->kind != BODY_FORM)
+        return 0;
+    json_t *l = legacy->json, *n = new_->json;
+    for (void *it = json_object_iter(l); it; it = json_object_iter_next(l, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *lv = json_object_iter_value(it), *nv = json_object_get(n, key);
+        if (!nv || json_is_array(lv) == json_is_array(nv))
+            continue;
+        json_t *single = json_is_array(lv) ? nv : lv, *arr = json_array();
+        if (!arr || json_array_append(arr, single) != 0) {
+            json_decref(arr);
+            return -ENOMEM;
+        }
+        if (single == lv)
+            json_object_iter_set_new(l, it, arr); /* cannot fail */
+        else if (json_object_set_new(n, key, arr) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+json_t *body_lines(const body_view *b)
+{
+    if (!b || b->kind != BODY_TEXT || !b->data || b->len == 0)
+        return NULL;
+    const unsigned char *p = b->data, *end = b->data + b->len;
+    size_t nl = 0;
+    for (const unsigned char *q = p; (q = memchr(q, '\n', (size_t)(end - q)));
+         q++)
+        if (++nl >= BODY_LINES_MAX)
+            return NULL; /* nl + 1 lines */
+    if (nl == 0)
+        return NULL;
+    json_t *a = json_array();
+    while (a) {
+        const unsigned char *e = memchr(p, '\n', (size_t)(end - p));
+        const unsigned char *stop = e ? e : end;
+        size_t n = (size_t)(stop - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (json_array_append_new(a, json_stringn((const char *)p, n)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return a;
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+static int prepare(body_view *b, const unsigned char *raw, size_t raw_len,
+                   const char *content_type, const char *content_encoding,
+                   size_t limit)
+{
+    if (raw_len > limit) {
+        b->kind = BODY_OVERSIZE;
+        return 0;
+    }
+    b->data = raw;
+    b->len = raw_len;
+    coding codings[MAX_CODINGS];
+    const char *bad = NULL;
+    size_t bad_len = 0;
+    int n = content_encoding
+                ? parse_codings(content_encoding, codings, &bad, &bad_len)
+                : 0;
+    if (n < 0) {
+        b->kind = BODY_BINARY;
+        set_error(b, "unsupported content-encoding",
+                  "unsupported content-encoding: %.*s",
+                  (int)(bad_len > 64 ? 64 : bad_len), bad);
+        return 0;
+    }
+    bool go = false;
+    int rc = decode(b, codings, n, limit, &go);
+    if (rc < 0 || !go)
+        return rc;
+    if (b->len == 0) {
+        b->kind = BODY_NONE; /* e.g. an empty gzip stream */
+        return 0;
+    }
+    return classify(b, content_type);
+}
+
+int body_prepare(body_view *out, const unsigned char *raw, size_t raw_len,
+                 bool whole, uint64_t wire_len, const char *sha256_hex,
+                 const char *content_type, const char *content_encoding,
+                 size_t max_decoded)
+{
+    memset(out, 0, sizeof *out);
+    out->wire_len = wire_len;
+    if (sha256_hex)
+        snprintf(out->sha256, sizeof out->sha256, "%s", sha256_hex);
+    if (!whole) {
+        out->kind = BODY_OVERSIZE;
+        return 0;
+    }
+    if (raw_len == 0 || !raw) {
+        out->kind = BODY_NONE;
+        return 0;
+    }
+    size_t limit = max_decoded ? max_decoded : BODY_DEFAULT_MAX_DECODED;
+    if (limit > SIZE_MAX / 2)
+        limit = SIZE_MAX / 2; /* so that limit + 1 cannot overflow */
+    int rc = prepare(out, raw, raw_len, content_type, content_encoding, limit);
+    if (rc < 0)
+        body_view_free(out);
+    return rc;
+}

@@ -1,0 +1,488 @@
+/* redact: the redaction half of record.h. Decides what is a secret (header
+ * names, field names, per-route path patterns) and produces redacted copies
+ * of JSON trees, form text and XML text. Pure: no I/O, no globals.
+ *
+ *   field names   exact, ASCII case-insensitive; a leading '@' (XML
+ *                 attribute, "@{uri}" too) is ignored, and "a[b][c]" (PHP
+ *                 form keys) matches if any of a, b, c does
+ *   path patterns pathpat.h globs over the tree's JSON Pointer. "Strict"
+ *                 for JSON bodies. "Lenient" for XML and form trees, where
+ *                 a single element has no index but several have one (and
+ *                 xmltree_align may add one later): a path segment that is
+ *                 an index may be skipped, and a pattern segment "*", an
+ *                 index or "#text" may match nothing. Lenient matching can
+ *                 only redact more, never less. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff/record.h"
+#include "base/strbuf.h"
+#include "diff/xmltree.h"
+
+/* ---- names -------------------------------------------------------------- */
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Does s[0..n) equal f, ignoring ASCII case? */
+static bool ci_eq(const char *s, size_t n, const char *f)
+{
+    for (size_t i = 0; i < n; i++, f++)
+        if (*f == '\0' || ascii_lower(s[i]) != ascii_lower(*f))
+            return false;
+    return *f == '\0';
+}
+
+static bool listed(const char *s, size_t n, const record_opts *o)
+{
+    for (size_t i = 0; i < o->nredact_fields; i++)
+        if (o->redact_fields[i] && ci_eq(s, n, o->redact_fields[i]))
+            return true;
+    return false;
+}
+
+bool redact_header_name(const char *name)
+{
+    static const char *const names[] = {
+        "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+    };
+    if (!name)
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (ci_eq(name, strlen(name), names[i]))
+            return true;
+    return false;
+}
+
+bool redact_field_name(const char *name, const record_opts *o)
+{
+    if (!name || !o || o->nredact_fields == 0)
+        return false;
+    if (name[0] == '@') { /* an XML attribute: "@name", "@{uri}name" */
+        name++;
+        const char *close = name[0] == '{' ? strchr(name, '}') : NULL;
+        if (close)
+            name = close + 1;
+    }
+    if (listed(name, strlen(name), o))
+        return true;
+    if (!strchr(name, '['))
+        return false;
+    for (const char *p = name; *p;) { /* "login[password]" */
+        size_t k = strcspn(p, "[]");
+        if (k && listed(p, k, o))
+            return true;
+        p += k + (p[k] != '\0');
+    }
+    return false;
+}
+
+/* ---- path patterns ------------------------------------------------------ */
+
+static bool is_index(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* May this pattern segment match nothing (lenient)? */
+static bool optional_seg(const char *s)
+{
+    return strcmp(s, "*") == 0 || strcmp(s, "#text") == 0 || is_index(s);
+}
+
+/* Does p match segs[0..n) (prefix: or some prefix of it)? Dynamic
+ * programming over (pattern segment, path segment), one row at a time:
+ * O(pattern x path), never exponential. Fails closed (true) on ENOMEM. */
+static bool pattern_hits(const path_pattern *p, const char *const *segs,
+                         size_t n, bool lenient, bool prefix)
+{
+    bool *next = malloc(2 * (n + 1) * sizeof *next), *cur;
+    if (!next)
+        return true;
+    cur = next + n + 1;
+    /* row for the end of the pattern: the rest of the path must be empty,
+     * or skippable indices, or anything at all for a prefix match */
+    next[n] = true;
+    for (size_t j = n; j-- > 0;)
+        next[j] = prefix || (lenient && is_index(segs[j]) && next[j + 1]);
+    for (size_t i = p->nsegs; i-- > 0;) {
+        const char *ps = p->segs[i];
+        bool any = strcmp(ps, "**") == 0, one = strcmp(ps, "*") == 0;
+        bool opt = lenient && optional_seg(ps);
+        for (size_t j = n + 1; j-- > 0;) {
+            bool v = false;
+            if (any)
+                v = next[j] || (j < n && cur[j + 1]);
+            else if (j < n && (one || strcmp(ps, segs[j]) == 0))
+                v = next[j + 1];
+            if (!v && opt)
+                v = next[j];
+            if (!v && lenient && j < n && is_index(segs[j]))
+                v = cur[j + 1];
+            cur[j] = v;
+        }
+        bool *t = next;
+        next = cur;
+        cur = t;
+    }
+    bool hit = next[0];
+    free(next < cur ? next : cur);
+    return hit;
+}
+
+bool redact_at(const record_opts *o, const char *name,
+               const char *const *segs, size_t nsegs, bool lenient)
+{
+    if (!o)
+        return false;
+    if (name && redact_field_name(name, o))
+        return true;
+    for (size_t i = 0; i < o->nredact_paths; i++)
+        if (pattern_hits(&o->redact_paths[i], segs, nsegs, lenient, false))
+            return true;
+    return false;
+}
+
+bool redact_path_in(const char *pointer, const record_opts *o, bool lenient)
+{
+    if (!pointer || !o || (*pointer && *pointer != '/'))
+        return false;
+    if (o->nredact_fields == 0 && o->nredact_paths == 0)
+        return false;
+    char **segs = NULL;
+    int n = pointer_split(pointer, &segs);
+    if (n < 0)
+        return true; /* malformed, or ENOMEM: fail closed */
+    bool hit = false;
+    for (int i = 0; i < n && !hit; i++)
+        hit = redact_field_name(segs[i], o);
+    for (size_t i = 0; i < o->nredact_paths && !hit; i++)
+        hit = pattern_hits(&o->redact_paths[i], (const char *const *)segs,
+                           (size_t)n, lenient, true);
+    pointer_segs_free(segs, n);
+    return hit;
+}
+
+bool redact_path(const char *pointer, const record_opts *o)
+{
+    return redact_path_in(pointer, o, false);
+}
+
+/* ---- walking a JSON tree with its path ---------------------------------- */
+
+typedef struct walk {
+    const record_opts *o;
+    bool lenient;
+    bool track;   /* paths only matter when there are path patterns */
+    bool oom;     /* a path could not be built: everything is a secret */
+    const char **segs;
+    char **own;   /* what to free per level (index strings), or NULL */
+    size_t n, cap;
+} walk;
+
+static bool w_push(walk *w, const char *seg, char *own)
+{
+    if (!w->track)
+        return true;
+    if (w->n == w->cap) {
+        size_t c = w->cap ? w->cap * 2 : 16;
+        const char **s = realloc(w->segs, c * sizeof *s);
+        if (s)
+            w->segs = s;
+        char **ow = s ? realloc(w->own, c * sizeof *ow) : NULL;
+        if (ow)
+            w->own = ow;
+        if (!s || !ow) {
+            free(own);
+            w->oom = true;
+            return false;
+        }
+        w->cap = c;
+    }
+    w->segs[w->n] = seg;
+    w->own[w->n++] = own;
+    return true;
+}
+
+static bool w_push_index(walk *w, size_t i)
+{
+    if (!w->track)
+        return true;
+    char *s = malloc(24);
+    if (!s) {
+        w->oom = true;
+        return false;
+    }
+    snprintf(s, 24, "%zu", i);
+    return w_push(w, s, s);
+}
+
+static void w_pop(walk *w, bool pushed)
+{
+    if (w->track && pushed)
+        free(w->own[--w->n]);
+}
+
+/* Starts at `pointer` ("" is the root). */
+static void w_init(walk *w, const record_opts *o, const char *pointer,
+                   bool lenient)
+{
+    memset(w, 0, sizeof *w);
+    w->o = o;
+    w->lenient = lenient;
+    w->track = o->nredact_paths > 0;
+    if (!w->track || !pointer || !*pointer)
+        return;
+    char **segs = NULL;
+    int n = pointer_split(pointer, &segs);
+    if (n < 0) {
+        w->oom = true;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (!w_push(w, segs[i], segs[i]))
+            segs[i] = NULL; /* freed by w_push */
+    free(segs);
+}
+
+static void w_free(walk *w)
+{
+    while (w->track && w->n)
+        w_pop(w, true);
+    free(w->segs);
+    free(w->own);
+}
+
+/* Is the node at the current path, reached through member `name` (NULL
+ * for an array item), a secret? */
+static bool w_secret(walk *w, const char *name, bool pushed)
+{
+    if (name && redact_field_name(name, w->o))
+        return true;
+    if (!w->track)
+        return false;
+    return w->oom || !pushed ||
+           redact_at(w->o, NULL, w->segs, w->n, w->lenient);
+}
+
+static bool has_secret(const json_t *v, walk *w)
+{
+    json_t *m = (json_t *)v; /* jansson's iterators take non-const */
+    bool hit = false;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v) && !hit; i++) {
+            bool p = w_push_index(w, i);
+            hit = w_secret(w, NULL, p) || has_secret(json_array_get(v, i), w);
+            w_pop(w, p);
+        }
+    } else if (json_is_object(v)) {
+        for (void *it = json_object_iter(m); it && !hit;
+             it = json_object_iter_next(m, it)) {
+            const char *key = json_object_iter_key(it);
+            bool p = w_push(w, key, NULL);
+            hit = w_secret(w, key, p) ||
+                  has_secret(json_object_iter_value(it), w);
+            w_pop(w, p);
+        }
+    }
+    return hit;
+}
+
+/* The replacement for a secret. Never NULL: under memory pressure the
+ * secret becomes null rather than staying in place. */
+static json_t *redacted(void)
+{
+    json_t *s = json_string(RECORD_REDACTED);
+    return s ? s : json_null();
+}
+
+static void redact_in(json_t *v, walk *w)
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            bool p = w_push_index(w, i);
+            if (w_secret(w, NULL, p))
+                json_array_set_new(v, i, redacted());
+            else
+                redact_in(json_array_get(v, i), w);
+            w_pop(w, p);
+        }
+    } else if (json_is_object(v)) {
+        for (void *it = json_object_iter(v); it;
+             it = json_object_iter_next(v, it)) {
+            const char *key = json_object_iter_key(it);
+            bool p = w_push(w, key, NULL);
+            if (w_secret(w, key, p))
+                json_object_iter_set_new(v, it, redacted());
+            else
+                redact_in(json_object_iter_value(it), w);
+            w_pop(w, p);
+        }
+    }
+}
+
+void redact_json(json_t *v, const record_opts *o)
+{
+    if (!o)
+        return;
+    walk w;
+    w_init(&w, o, "", false);
+    redact_in(v, &w);
+    w_free(&w);
+}
+
+bool redact_tree_has_secret(const json_t *v, const record_opts *o,
+                            bool lenient)
+{
+    if (!o || !v)
+        return false;
+    walk w;
+    w_init(&w, o, "", lenient);
+    bool hit = (w.track && redact_at(o, NULL, NULL, 0, lenient)) ||
+               has_secret(v, &w);
+    w_free(&w);
+    return hit;
+}
+
+json_t *redact_copy(json_t *v, const char *pointer, const record_opts *o,
+                    bool lenient)
+{
+    if (!o)
+        return json_incref(v);
+    walk w;
+    w_init(&w, o, pointer, lenient);
+    json_t *c;
+    if (w.track && (w.oom || redact_at(o, NULL, w.segs, w.n, lenient))) {
+        c = redacted(); /* the value itself is at a redacted path */
+    } else if (!has_secret(v, &w)) {
+        c = json_incref(v);
+    } else {
+        c = json_deep_copy(v);
+        if (c)
+            redact_in(c, &w);
+    }
+    w_free(&w);
+    return c;
+}
+
+/* ---- form text ---------------------------------------------------------- */
+
+
+/* Is this occurrence (index k of the key) of a form pair a secret? The tree
+ * has "/key" for a key sent once and "/key/<k>" for one sent repeatedly. */
+static bool form_pair_secret(const char *key, const json_t *tree, json_t *seen,
+                             const record_opts *o)
+{
+    const char *segs[2] = {key, NULL};
+    char idx[24];
+    if (redact_at(o, key, segs, 1, true))
+        return true;
+    if (!json_is_array(json_object_get(tree, key)))
+        return false;
+    json_int_t k = json_integer_value(json_object_get(seen, key));
+    if (json_object_set_new(seen, key, json_integer(k + 1)) != 0)
+        return true;
+    snprintf(idx, sizeof idx, "%lld", (long long)k);
+    segs[1] = idx;
+    return redact_at(o, NULL, segs, 2, true);
+}
+
+int redact_form_text(const unsigned char *data, size_t len,
+                     const json_t *tree, const record_opts *o, char **out,
+                     size_t *out_len)
+{
+    strbuf b = {0};
+    json_t *seen = json_object();
+    size_t pos = 0;
+    body_form_pair p;
+    b.oom = seen == NULL;
+    while (!b.oom && body_form_next(data, len, &pos, &p)) {
+        size_t kl;
+        char *key = body_form_decode(p.key, p.key_len, true, &kl);
+        if (!key) {
+            b.oom = true;
+            break;
+        }
+        bool secret = form_pair_secret(key, tree, seen, o);
+        free(key);
+        if (b.len)
+            strbuf_add(&b, "&", 1);
+        strbuf_add(&b, p.key, p.key_len);
+        if (p.has_eq)
+            strbuf_add(&b, "=", 1);
+        if (p.has_eq && secret)
+            strbuf_add(&b, RECORD_REDACTED, strlen(RECORD_REDACTED));
+        else
+            strbuf_add(&b, p.value, p.value_len);
+    }
+    json_decref(seen);
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p ? b.p : strdup("");
+    *out_len = b.len;
+    return *out ? 0 : -ENOMEM;
+}
+
+/* ---- XML text ----------------------------------------------------------- */
+
+static bool xml_secret(void *ctx, const char *name, const char *const *segs,
+                       size_t nsegs)
+{
+    return redact_at(ctx, name, segs, nsegs, true);
+}
+
+int redact_xml_text(const unsigned char *data, size_t len,
+                    const record_opts *o, char **out, size_t *out_len)
+{
+    return xmltree_redact(data, len, xml_secret, (void *)o, RECORD_REDACTED,
+                          out, out_len);
+}
+
+/* ---- bodies that did not parse ------------------------------------------ */
+
+/* Case-insensitive search for the ASCII needle in the bytes. */
+static bool ci_contains(const unsigned char *h, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    if (m == 0 || m > n)
+        return m == 0;
+    for (size_t i = 0; i + m <= n; i++)
+        if (ci_eq((const char *)h + i, m, needle))
+            return true;
+    return false;
+}
+
+bool redact_may_hold_secret(const unsigned char *data, size_t len,
+                            const record_opts *o)
+{
+    if (!o || !data)
+        return false;
+    for (size_t i = 0; i < o->nredact_fields; i++)
+        if (o->redact_fields[i] && ci_contains(data, len, o->redact_fields[i]))
+            return true;
+    for (size_t i = 0; i < o->nredact_paths; i++) {
+        const path_pattern *p = &o->redact_paths[i];
+        const char *name = NULL;
+        for (size_t k = p->nsegs; k-- > 0 && !name;)
+            if (strcmp(p->segs[k], "**") != 0 && !optional_seg(p->segs[k]))
+                name = p->segs[k];
+        if (!name)
+            return true; /* only wildcards: no name to look for */
+        if (name[0] == '@')
+            name++;
+        if (ci_contains(data, len, name))
+            return true;
+    }
+    return false;
+}

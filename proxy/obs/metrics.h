@@ -1,0 +1,191 @@
+/* metrics: what the proxy counts, and its Prometheus exposition.
+ *
+ * Two layers:
+ *   - process-wide counters and gauges, declared once in an X-macro list
+ *     (METRIC_LIST), plus the global verdict counts: relaxed atomics, any
+ *     thread (metric_add, metric_verdict);
+ *   - labelled metrics (per route, method, side...) in a sharded registry:
+ *     each worker thread and the analyzer own one shard and write it with
+ *     no lock, no allocation after warm-up and no system call; the scraper
+ *     (GET /metrics) reads every shard and sums. docs/metrics.md lists every
+ *     metric name. */
+#ifndef SP_METRICS_H
+#define SP_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+
+/* Every exchange ends with exactly one verdict. */
+#define VERDICT_LIST(X)                                                      \
+    X(MATCH, "match")                                                        \
+    X(MISMATCH, "mismatch")                                                  \
+    X(KNOWN, "known")                                                        \
+    X(SHADOW_ERROR, "shadow_error")                                          \
+    X(SHADOW_TIMEOUT, "shadow_timeout")                                      \
+    X(SHADOW_DROPPED, "shadow_dropped")                                      \
+    X(SKIPPED, "skipped")                                                    \
+    X(AUTHORITATIVE_ERROR, "authoritative_error")
+
+typedef enum verdict {
+#define X(id, name) VERDICT_##id,
+    VERDICT_LIST(X)
+#undef X
+    VERDICT_COUNT
+} verdict;
+
+const char *verdict_name(verdict v);
+
+#define METRIC_LIST(X)                                                       \
+    X(requests, "requests received (complete requests)")                    \
+    X(client_aborted, "requests whose client went away before the answer")  \
+    X(rejected, "requests refused by the proxy (413, 400, 503)")            \
+    X(proxy_errors, "502/504 answers for an authoritative failure")         \
+    X(shadow_in_flight, "shadow requests in flight (gauge)")                \
+    X(shadow_sent, "shadow requests sent")                                   \
+    X(shadow_dropped, "shadow requests not sent: over cap or breaker open") \
+    X(breaker_opened, "times a shadow circuit breaker opened")              \
+    X(compare_queue_depth, "exchanges waiting for comparison (gauge)")      \
+    X(compare_queue_overflow, "exchanges compared without bodies: queue full") \
+    X(records_written, "diff-log records written")                          \
+    X(records_lost, "diff-log records lost (queue full or write error)")    \
+    X(difflog_write_errors, "diff-log write errors")                        \
+    X(difflog_bytes, "diff-log bytes written")                               \
+    X(rules_reloaded, "successful rules reloads")                            \
+    X(rules_reload_failed, "rules reloads refused: invalid file")
+
+typedef enum metric {
+#define X(id, help) METRIC_##id,
+    METRIC_LIST(X)
+#undef X
+    METRIC_COUNT
+} metric;
+
+typedef struct metrics {
+    atomic_uint_fast64_t v[METRIC_COUNT];
+    atomic_uint_fast64_t verdicts[VERDICT_COUNT];
+} metrics;
+
+/* The process's one instance, owned by this module. */
+extern metrics g_metrics;
+
+static inline void metric_add(metric m, int64_t d)
+{
+    atomic_fetch_add_explicit(&g_metrics.v[m], (uint_fast64_t)d, memory_order_relaxed);
+}
+static inline uint64_t metric_get(metric m)
+{
+    return atomic_load_explicit(&g_metrics.v[m], memory_order_relaxed);
+}
+static inline void metric_verdict(verdict v)
+{
+    atomic_fetch_add_explicit(&g_metrics.verdicts[v], 1, memory_order_relaxed);
+}
+static inline uint64_t metric_verdict_get(verdict v)
+{
+    return atomic_load_explicit(&g_metrics.verdicts[v], memory_order_relaxed);
+}
+const char *metric_name(metric m);
+
+/* ---- Labelled metrics: the sharded registry ----------------------------- */
+
+#define METRICS_MAX_ROUTES 1000 /* route names per shard; more count as "other" */
+#define METRICS_TOP_PATHS 20    /* field paths exported per route; the rest "other" */
+#define METRICS_MAX_LABEL 200   /* bytes kept of a route name or field path */
+
+typedef struct metrics_shard metrics_shard;
+typedef struct metrics_route metrics_route;
+
+/* A shard for the calling thread ("worker-3", "analyzer"), registered in
+ * the process registry. Only the thread that owns it may write it (another
+ * thread may take it over after metrics_shard_release). Its counts stay in
+ * the sums until metrics_shutdown. A released shard with the same owner
+ * name is handed out again instead of a new one (a restarted worker keeps
+ * its memory). NULL on no memory; every function below accepts NULL and
+ * then counts nothing. */
+metrics_shard *metrics_shard_new(const char *owner);
+/* The owner is done with it (thread exiting); its counts stay. */
+void metrics_shard_release(metrics_shard *s);
+/* Frees every shard. Call at process end, once no thread uses a shard and
+ * no scrape runs. The registry is empty and usable again afterwards. */
+void metrics_shutdown(void);
+
+/* Hot path, owner thread only. `route` is copied on first sight (the
+ * caller's string may die with its rules snapshot); NULL counts as
+ * "default"; past METRICS_MAX_ROUTES distinct names a shard counts further
+ * names as "other". One lookup costs a hash of the name and a compare. */
+
+/* A request answered: method GET HEAD POST PUT PATCH DELETE OPTIONS, else
+ * OTHER; status 100..599 counts in its class "1xx".."5xx", anything else
+ * (0: no answer) as "error". */
+void metrics_request(metrics_shard *s, const char *route, const char *method,
+                     sp_side authority, int status);
+/* One upstream exchange's duration (histogram per route, side and role). */
+void metrics_upstream_seconds(metrics_shard *s, const char *route, sp_side side,
+                              bool shadow, double seconds);
+/* The client-facing duration of a request, request received to answer
+ * sent (optional: with it, docs/metrics.md can show the proxy's own added
+ * latency). */
+void metrics_request_seconds(metrics_shard *s, const char *route, double seconds);
+
+/* The same with the route looked up once: a handle stays valid for the
+ * shard's life (until metrics_shutdown) and belongs to the shard's owner. */
+metrics_route *metrics_route_of(metrics_shard *s, const char *route);
+void metrics_route_request(metrics_route *r, const char *method, sp_side authority, int status);
+void metrics_route_upstream(metrics_route *r, sp_side side, bool shadow, double seconds);
+void metrics_route_seconds(metrics_route *r, double seconds);
+
+/* Analyzer. Per-route verdicts (the global count stays metric_verdict's:
+ * call both). */
+void metrics_verdict_route(metrics_shard *s, const char *route, verdict v);
+/* One difference found: where "status" | "header" | "body" (anything else
+ * is not counted), path its field path (copied). Each route exports its
+ * METRICS_TOP_PATHS most frequent paths, and every other difference as
+ * path="other" (see docs/metrics.md for the approximation). Allocates when
+ * a path is new to the route. */
+void metrics_mismatch_path(metrics_shard *s, const char *route, const char *where,
+                           const char *path);
+
+/* ---- Exposition ---------------------------------------------------------- */
+
+typedef enum metrics_breaker {
+    METRICS_BREAKER_CLOSED = 0,
+    METRICS_BREAKER_OPEN = 1,
+    METRICS_BREAKER_HALF_OPEN = 2,
+} metrics_breaker;
+
+/* A route's effective operator state (route decision, else global, else
+ * rules, else config). */
+typedef struct metrics_route_state {
+    const char *route;
+    sp_side authority;
+    bool shadow_paused;
+    double sample_percent; /* 0..100; 100 when not sampled */
+} metrics_route_state;
+
+/* What the registry does not know; every member may be zero / NULL. */
+typedef struct metrics_render_input {
+    const char *version;          /* build version (SP_VERSION) */
+    double uptime_seconds;
+    sp_side authority;            /* global */
+    bool shadow_paused;           /* global */
+    double sample_percent;        /* global, 0..100 */
+    const metrics_route_state *routes;
+    size_t nroutes;
+    const metrics_breaker *breakers; /* one per worker, index = worker number */
+    size_t nbreakers;
+    const char *rules_version;    /* NULL: no shadowproxy_rules_info */
+    double rules_loaded_unix;     /* seconds since the epoch; 0: unknown */
+} metrics_render_input;
+
+/* The Prometheus text exposition format 0.0.4 (Content-Type
+ * "text/plain; version=0.0.4; charset=utf-8") of everything: METRIC_LIST,
+ * global verdicts, every shard summed, and `in` (may be NULL). malloc'd,
+ * NUL-terminated, length in *len; NULL on no memory. Any thread; safe while
+ * the owners write. */
+char *metrics_render(const metrics_render_input *in, size_t *len);
+
+#endif

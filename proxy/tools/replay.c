@@ -1,0 +1,741 @@
+/* replay: `shadowproxy replay LOG... --legacy URL --new URL`.
+ *
+ * Re-sends the requests captured in diff logs through the proxy itself, run
+ * in this process on a loopback port, so they meet exactly the rules,
+ * rewrites, sampling and comparison a live request meets, and the records
+ * land in a new diff log:
+ *
+ *   main thread: logs ─► replay_req ─► curl multi (rate, concurrency) ─┐
+ *   proxy thread: server_run_with(127.0.0.1:0) ◄──────────────────────┘
+ *                 └► legacy + new upstreams ─► comparer ─► --diff-log
+ *
+ * Each request keeps its recorded id as X-Request-Id, so sampling by id
+ * makes the same decisions on every replay. Afterwards the new verdicts are
+ * read back and set against the original ones. */
+#include "tools/replay.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "base/log.h"
+#include "diff/logread.h"
+#include "obs/metrics.h"
+#include "conf/ops.h"
+#include "tools/replay_req.h"
+#include "conf/rules.h"
+#include "app/server.h"
+
+static const char usage[] =
+    "Usage: shadowproxy replay LOG... --legacy URL --new URL [options]\n"
+    "\n"
+    "Re-sends the requests recorded in diff logs (mode \"all\", request bodies\n"
+    "kept) to both upstreams through the same rules and comparison as the proxy,\n"
+    "and writes a new diff log. Requests whose body was cut or redacted, or\n"
+    "with a redacted header not given back with --set-header, are skipped and\n"
+    "counted, never sent altered. LOG may be gzip-compressed, \"-\" is stdin.\n"
+    "\n"
+    "  --legacy URL          legacy upstream base URL (required)\n"
+    "  --new URL             new upstream base URL (required)\n"
+    "  -r, --rules FILE      rules file (routes, sampling, comparison rules)\n"
+    "  -c, --config FILE     config file (compare, redaction, shadow timeouts...)\n"
+    "  -a, --authority SIDE  legacy|new (default legacy)\n"
+    "  -d, --diff-log FILE   where the new records go (default shadowproxy-replay.jsonl);\n"
+    "                        must not exist or be empty, unless --overwrite\n"
+    "      --overwrite       replace an existing --diff-log\n"
+    "      --diff-log-mode M all|mismatches (default all)\n"
+    "      --rate N[/s]      requests per second (default: as fast as allowed)\n"
+    "      --concurrency C   requests in flight (default 8)\n"
+    "      --route NAME      only records of this route (repeatable)\n"
+    "  -H, --set-header 'Name: value'\n"
+    "                        send this header on every request, replacing the\n"
+    "                        recorded one (redacted credentials); repeatable\n"
+    "      --progress / --no-progress\n"
+    "                        progress line on stderr (default: when it is a terminal)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit: 0 done, 1 failure (unreadable log, upstream setup), 2 usage, 130 interrupted.\n";
+
+enum { OPT_LEGACY = 256, OPT_NEW, OPT_OVERWRITE, OPT_MODE, OPT_RATE, OPT_CONC, OPT_ROUTE,
+       OPT_PROGRESS, OPT_NO_PROGRESS };
+
+typedef struct replay_opts {
+    char **logs;
+    int nlogs;
+    const char *config, *rules, *diff_log, *legacy, *new_, *authority, *mode;
+    bool overwrite;
+    double rate;
+    int concurrency;
+    const char **routes;
+    size_t nroutes;
+    replay_header *set;
+    size_t nset;
+    int progress; /* -1 auto */
+} replay_opts;
+
+/* The proxy thread and what it tells the main thread. */
+typedef struct proxy_run {
+    sp_config cfg;
+    rules *rules;
+    ops_state *ops;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    server *srv;
+    int port; /* 0 until ready */
+    bool finished;
+    int exit_code;
+    uint64_t verdicts[VERDICT_COUNT];
+} proxy_run;
+
+typedef struct client {
+    CURLM *multi;
+    int in_flight;
+    uint64_t sent, answered, failed, skipped[REPLAY_SKIP_COUNT], skipped_total, filtered;
+    uint64_t expected; /* replayable records, for the ETA; 0 unknown */
+    json_t *original;  /* id -> original verdict */
+    char base[64];
+} client;
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- the proxy thread -------------------------------------------------- */
+
+static void on_ready(server *s, int port, void *arg)
+{
+    proxy_run *p = arg;
+    pthread_mutex_lock(&p->mu);
+    p->srv = s;
+    p->port = port;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void on_done(void *arg)
+{
+    proxy_run *p = arg;
+    for (int v = 0; v < VERDICT_COUNT; v++)
+        p->verdicts[v] = metric_verdict_get((verdict)v);
+}
+
+static void *proxy_main(void *arg)
+{
+    proxy_run *p = arg;
+    server_hooks h = {.on_ready = on_ready, .on_done = on_done, .arg = p, .no_signals = true};
+    int rc = server_run_with(&p->cfg, p->rules, p->ops, &h); /* takes rules and ops */
+    pthread_mutex_lock(&p->mu);
+    p->exit_code = rc;
+    p->finished = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- options and config ------------------------------------------------ */
+
+static int parse_rate(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v <= 0 || v > 1e7 || (*end && strcmp(end, "/s") != 0))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, replay_opts *o)
+{
+    static const struct option opts[] = {
+        {"legacy", required_argument, NULL, OPT_LEGACY},
+        {"new", required_argument, NULL, OPT_NEW},
+        {"rules", required_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'c'},
+        {"authority", required_argument, NULL, 'a'},
+        {"diff-log", required_argument, NULL, 'd'},
+        {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+        {"diff-log-mode", required_argument, NULL, OPT_MODE},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"concurrency", required_argument, NULL, OPT_CONC},
+        {"route", required_argument, NULL, OPT_ROUTE},
+        {"set-header", required_argument, NULL, 'H'},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    o->diff_log = "shadowproxy-replay.jsonl";
+    o->mode = "all";
+    o->concurrency = 8;
+    o->progress = -1;
+    o->routes = calloc((size_t)argc, sizeof *o->routes);
+    o->set = calloc((size_t)argc, sizeof *o->set);
+    if (!o->routes || !o->set)
+        return 1;
+    int opt;
+    char *end;
+    while ((opt = getopt_long(argc, argv, "r:c:a:d:H:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_LEGACY: o->legacy = optarg; break;
+        case OPT_NEW: o->new_ = optarg; break;
+        case 'r': o->rules = optarg; break;
+        case 'c': o->config = optarg; break;
+        case 'a': o->authority = optarg; break;
+        case 'd': o->diff_log = optarg; break;
+        case OPT_OVERWRITE: o->overwrite = true; break;
+        case OPT_MODE: o->mode = optarg; break;
+        case OPT_PROGRESS: o->progress = 1; break;
+        case OPT_NO_PROGRESS: o->progress = 0; break;
+        case OPT_ROUTE: o->routes[o->nroutes++] = optarg; break;
+        case OPT_RATE:
+            if (parse_rate(optarg, &o->rate) != 0) {
+                fprintf(stderr, "replay: --rate: '%s' is not a positive number of requests per second (e.g. 200 or 200/s)\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_CONC:
+            errno = 0;
+            long c = strtol(optarg, &end, 10);
+            if (errno || *end || c < 1 || c > 10000) {
+                fprintf(stderr, "replay: --concurrency: '%s' is not a number from 1 to 10000\n", optarg);
+                return 2;
+            }
+            o->concurrency = (int)c;
+            break;
+        case 'H':
+            if (replay_header_parse(optarg, &o->set[o->nset]) != 0) {
+                fprintf(stderr, "replay: --set-header: '%s' is not 'Name: value'\n", optarg);
+                return 2;
+            }
+            o->nset++;
+            break;
+        case 'h': fputs(usage, stdout); return -1;
+        default: return 2;
+        }
+    }
+    o->logs = argv + optind;
+    o->nlogs = argc - optind;
+    if (o->nlogs == 0 || !o->legacy || !o->new_) {
+        fprintf(stderr, "replay: %s\n%s", o->nlogs == 0 ? "no LOG given" : "--legacy and --new are both required", usage);
+        return 2;
+    }
+    if (strcmp(o->mode, "all") != 0 && strcmp(o->mode, "mismatches") != 0) {
+        fprintf(stderr, "replay: --diff-log-mode: '%s' is not all or mismatches\n", o->mode);
+        return 2;
+    }
+    return 0;
+}
+
+/* The proxy's config: the file's (if any), then what replay needs: a
+ * loopback port of its own, no admin API, no operator decisions. */
+static int build_config(const replay_opts *o, sp_config *c)
+{
+    config_errors errs = {0};
+    if (config_defaults(c) != 0)
+        return 1;
+    int rc = 0;
+    if (o->config && config_load_file(c, o->config, &errs) != 0) {
+        config_errors_print(stderr, o->config, &errs);
+        rc = 2;
+    }
+    const char *why = NULL;
+    if (rc == 0 && (config_set_url(&c->upstream[SIDE_LEGACY].url, o->legacy, &why) != 0 ||
+                    config_set_url(&c->upstream[SIDE_NEW].url, o->new_, &why) != 0)) {
+        fprintf(stderr, "replay: upstream URL: %s\n", why ? why : "out of memory");
+        rc = 2;
+    }
+    if (rc == 0 && o->authority && config_parse_side(o->authority, &c->authority) != 0) {
+        fprintf(stderr, "replay: --authority: '%s' is not legacy or new\n", o->authority);
+        rc = 2;
+    }
+    if (rc == 0 && (config_set_listen(c, "127.0.0.1:0") != 0 ||
+                    config_set_string(&c->admin_listen, "") != 0 ||
+                    config_set_string(&c->diff_log_path, o->diff_log) != 0 ||
+                    (o->rules && config_set_string(&c->rules_path, o->rules) != 0)))
+        rc = 1;
+    if (rc == 0) {
+        c->diff_log_mode = strcmp(o->mode, "all") == 0 ? DIFFLOG_ALL : DIFFLOG_MISMATCHES;
+        c->workers = 1;
+        /* The replay talks to its own proxy over plain HTTP on loopback. */
+        free(c->listen_tls.cert_file);
+        free(c->listen_tls.key_file);
+        c->listen_tls.cert_file = c->listen_tls.key_file = NULL;
+        c->source_path = NULL;
+        /* The replay paces itself: let every request through to the shadow. */
+        if (c->shadow_max_in_flight < o->concurrency)
+            c->shadow_max_in_flight = o->concurrency;
+    }
+    if (rc == 0 && config_validate(c, &errs) != 0) {
+        config_errors_print(stderr, o->config ? o->config : "replay", &errs);
+        rc = 2;
+    }
+    if (rc == 0) { /* no operator decisions: the rules alone decide */
+        free(c->state_file);
+        c->state_file = NULL;
+    }
+    config_errors_free(&errs);
+    return rc;
+}
+
+/* A fresh output: old records mixed in would be read back as replayed. */
+static int prepare_output(const replay_opts *o)
+{
+    struct stat st;
+    if (stat(o->diff_log, &st) != 0 || st.st_size == 0)
+        return 0;
+    if (!o->overwrite) {
+        fprintf(stderr, "replay: %s exists and is not empty: choose another --diff-log or add --overwrite\n", o->diff_log);
+        return 2;
+    }
+    if (unlink(o->diff_log) != 0) {
+        fprintf(stderr, "replay: cannot remove %s: %s\n", o->diff_log, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- reading the captured requests -------------------------------------- */
+
+typedef struct feeder {
+    const replay_opts *o;
+    int next_log;
+    logread *cur;
+    int failed; /* a log could not be opened or read */
+} feeder;
+
+static bool route_wanted(const replay_opts *o, const json_t *rec)
+{
+    if (o->nroutes == 0)
+        return true;
+    const char *name = json_string_value(json_object_get(rec, "route"));
+    for (size_t i = 0; name && i < o->nroutes; i++)
+        if (strcmp(name, o->routes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The next record of the next log: 1, or 0 when all are read. */
+static int next_record(feeder *f, json_t **rec)
+{
+    char err[512];
+    for (;;) {
+        if (!f->cur) {
+            if (f->next_log >= f->o->nlogs)
+                return 0;
+            const char *path = f->o->logs[f->next_log++];
+            if (logread_open(&f->cur, path, err, sizeof err) != 0) {
+                fprintf(stderr, "replay: %s\n", err);
+                f->failed = 1;
+                continue;
+            }
+        }
+        int rc = logread_next(f->cur, rec, err, sizeof err);
+        if (rc == 1)
+            return 1;
+        if (rc < 0) {
+            fprintf(stderr, "replay: %s\n", err);
+            f->failed = 1;
+        }
+        const logread_stats *st = logread_stats_of(f->cur);
+        if (st->torn || st->invalid || st->too_long)
+            fprintf(stderr, "replay: %s: skipped %llu torn, %llu invalid, %llu too long line(s)\n",
+                    logread_path(f->cur), (unsigned long long)st->torn,
+                    (unsigned long long)st->invalid, (unsigned long long)st->too_long);
+        logread_close(f->cur);
+        f->cur = NULL;
+    }
+}
+
+/* Records of the wanted routes, for the progress line's ETA. */
+static uint64_t count_records(const replay_opts *o)
+{
+    feeder f = {.o = o};
+    json_t *rec;
+    uint64_t n = 0;
+    while (next_record(&f, &rec) == 1) {
+        n += route_wanted(o, rec);
+        json_decref(rec);
+    }
+    return n;
+}
+
+/* The next request to send: 1 (*out filled), 0 at the end, -1 no memory. */
+static int next_request(feeder *f, client *c, replay_req *out)
+{
+    json_t *rec;
+    while (next_record(f, &rec) == 1) {
+        if (!route_wanted(f->o, rec)) {
+            c->filtered++;
+            json_decref(rec);
+            continue;
+        }
+        replay_skip why = REPLAY_SKIP_COUNT;
+        int rc = replay_req_build(rec, f->o->set, f->o->nset, out, &why);
+        if (rc == 0) {
+            const char *v = json_string_value(json_object_get(rec, "verdict"));
+            json_object_set_new(c->original, out->id, json_string(v ? v : "?"));
+        }
+        json_decref(rec);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return 1;
+        c->skipped[why]++;
+        c->skipped_total++;
+    }
+    return 0;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+typedef struct xfer {
+    replay_req req;
+    struct curl_slist *hdrs;
+    CURL *easy;
+} xfer;
+
+static size_t discard(char *p, size_t size, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return size * n;
+}
+
+static bool has_header(const replay_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strncasecmp(r->headers[i], name, n) == 0 && r->headers[i][n] == ':')
+            return true;
+    return false;
+}
+
+static int start_xfer(client *c, replay_req *req)
+{
+    xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return -1;
+    x->req = *req;
+    memset(req, 0, sizeof *req);
+    replay_req *r = &x->req;
+    bool ok = (x->easy = curl_easy_init()) != NULL;
+    for (size_t i = 0; ok && i < r->nheaders; i++)
+        ok = (x->hdrs = curl_slist_append(x->hdrs, r->headers[i])) != NULL;
+    /* No header of curl's own that the client did not send. */
+    if (ok)
+        ok = (x->hdrs = curl_slist_append(x->hdrs, "Expect:")) != NULL;
+    if (ok && !has_header(r, "Accept"))
+        ok = (x->hdrs = curl_slist_append(x->hdrs, "Accept:")) != NULL;
+    if (ok && !has_header(r, "Content-Type"))
+        ok = (x->hdrs = curl_slist_append(x->hdrs, "Content-Type:")) != NULL;
+    if (!ok) {
+        curl_slist_free_all(x->hdrs);
+        if (x->easy)
+            curl_easy_cleanup(x->easy);
+        replay_req_free(&x->req);
+        free(x);
+        return -1;
+    }
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, c->base);
+    curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, r->uri);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 120000L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    if (strcmp(r->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (r->has_body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    }
+    if (strcmp(r->method, "HEAD") != 0 && (r->has_body || strcmp(r->method, "GET") != 0))
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    curl_multi_add_handle(c->multi, e);
+    c->in_flight++;
+    c->sent++;
+    return 0;
+}
+
+static void finish_xfer(client *c, CURL *e, CURLcode result)
+{
+    xfer *x = NULL;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+    if (result == CURLE_OK)
+        c->answered++;
+    else {
+        c->failed++;
+        if (c->failed <= 5)
+            fprintf(stderr, "replay: %s %s (id %s): %s\n", x->req.method, x->req.uri,
+                    x->req.id, curl_easy_strerror(result));
+    }
+    curl_multi_remove_handle(c->multi, e);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(x->hdrs);
+    replay_req_free(&x->req);
+    free(x);
+    c->in_flight--;
+}
+
+static void show_progress(const client *c, double started, bool last)
+{
+    double el = now_s() - started;
+    double rate = el > 0 ? (double)c->sent / el : 0;
+    uint64_t done = c->sent + c->skipped_total;
+    char eta[32] = "?";
+    if (c->expected && rate > 0 && c->expected >= done) {
+        long s = (long)((double)(c->expected - done) / rate);
+        snprintf(eta, sizeof eta, "%ld:%02ld", s / 60, s % 60);
+    }
+    char total[32] = "";
+    if (c->expected)
+        snprintf(total, sizeof total, "/%llu", (unsigned long long)c->expected);
+    fprintf(stderr, "\r\033[Kreplay: %llu%s records  sent %llu  %.0f req/s  ETA %s  mismatches %llu  skipped %llu%s",
+            (unsigned long long)done, total, (unsigned long long)c->sent, rate, eta,
+            (unsigned long long)metric_verdict_get(VERDICT_MISMATCH),
+            (unsigned long long)c->skipped_total, last ? "\n" : "");
+}
+
+/* Sends every replayable request, at most `concurrency` at once and
+ * `rate` a second. Returns 0, or -1 when out of memory. */
+static int send_all(const replay_opts *o, client *c, bool progress)
+{
+    feeder f = {.o = o};
+    double started = now_s(), shown = 0;
+    bool more = true;
+    int rc = 0;
+    for (;;) {
+        while (more && !interrupted && c->in_flight < o->concurrency &&
+               (o->rate <= 0 || now_s() >= started + (double)c->sent / o->rate)) {
+            replay_req req;
+            int n = next_request(&f, c, &req);
+            if (n <= 0 || start_xfer(c, &req) != 0) {
+                if (n > 0)
+                    replay_req_free(&req);
+                more = false;
+                rc = n < 0 || n > 0 ? -1 : 0;
+                break;
+            }
+        }
+        if ((!more || interrupted) && c->in_flight == 0)
+            break;
+        int running = 0;
+        curl_multi_perform(c->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(c->multi, &left)))
+            if (m->msg == CURLMSG_DONE)
+                finish_xfer(c, m->easy_handle, m->data.result);
+        if (progress && now_s() - shown >= 0.25) {
+            shown = now_s();
+            show_progress(c, started, false);
+        }
+        int wait_ms = 100;
+        if (more && o->rate > 0 && c->in_flight < o->concurrency) {
+            double due = started + (double)c->sent / o->rate - now_s();
+            wait_ms = due <= 0 ? 0 : due < 0.1 ? (int)(due * 1000) + 1 : 100;
+        }
+        if (c->in_flight > 0 || wait_ms > 0)
+            curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
+    }
+    if (progress)
+        show_progress(c, started, true);
+    if (f.cur)
+        logread_close(f.cur);
+    return rc != 0 ? -1 : f.failed ? 1 : 0;
+}
+
+/* ---- the outcome ---------------------------------------------------------- */
+
+/* Reads the new log back and sets each verdict against the original one.
+ * In mode "mismatches" an id missing from the new log matched. */
+static void compare_verdicts(const replay_opts *o, client *c, bool all_mode)
+{
+    char err[512];
+    logread *r;
+    if (logread_open(&r, o->diff_log, err, sizeof err) != 0) {
+        if (json_object_size(c->original) > 0 && all_mode)
+            fprintf(stderr, "replay: cannot read the new log back: %s\n", err);
+        if (all_mode)
+            return;
+    }
+    json_t *rec;
+    uint64_t same = 0, changed = 0, listed = 0;
+    json_t *seen = json_object();
+    while (r && seen && logread_next(r, &rec, err, sizeof err) == 1) {
+        const char *id = json_string_value(json_object_get(rec, "id"));
+        const char *now = json_string_value(json_object_get(rec, "verdict"));
+        const char *was = id ? json_string_value(json_object_get(c->original, id)) : NULL;
+        if (was && now && !json_object_get(seen, id)) {
+            json_object_set_new(seen, id, json_true());
+            if (strcmp(was, now) == 0)
+                same++;
+            else if (changed++, listed++ < 10)
+                printf("  changed  %s  %s -> %s  (%s %s)\n", id, was, now,
+                       json_string_value(json_object_get(rec, "method")),
+                       json_string_value(json_object_get(rec, "uri")));
+        }
+        json_decref(rec);
+    }
+    logread_close(r);
+    uint64_t missing = 0;
+    const char *id;
+    json_t *v;
+    json_object_foreach(c->original, id, v) {
+        if (seen && json_object_get(seen, id))
+            continue;
+        if (!all_mode && strcmp(json_string_value(v), "match") == 0)
+            same++;
+        else if (!all_mode)
+            changed++;
+        else
+            missing++;
+    }
+    json_decref(seen);
+    if (changed > listed)
+        printf("  ... and %llu more changed\n", (unsigned long long)(changed - listed));
+    printf("verdicts against the original: %llu same, %llu changed", (unsigned long long)same,
+           (unsigned long long)changed);
+    if (missing)
+        printf(", %llu without a new record", (unsigned long long)missing);
+    printf("\n");
+}
+
+static void print_summary(const replay_opts *o, const client *c, const proxy_run *p,
+                          double seconds)
+{
+    printf("replayed %llu request(s) in %.1f s (%.0f/s): %llu answered, %llu failed\n",
+           (unsigned long long)c->sent, seconds, seconds > 0 ? (double)c->sent / seconds : 0.0,
+           (unsigned long long)c->answered, (unsigned long long)c->failed);
+    printf("skipped %llu record(s)", (unsigned long long)c->skipped_total);
+    if (c->filtered)
+        printf(" (and %llu of other routes)", (unsigned long long)c->filtered);
+    printf("\n");
+    for (int s = 0; s < REPLAY_SKIP_COUNT; s++)
+        if (c->skipped[s])
+            printf("  %8llu  %s\n", (unsigned long long)c->skipped[s],
+                   replay_skip_text((replay_skip)s));
+    printf("verdicts:");
+    for (int v = 0; v < VERDICT_COUNT; v++)
+        if (p->verdicts[v])
+            printf(" %s %llu", verdict_name((verdict)v), (unsigned long long)p->verdicts[v]);
+    printf("\ndiff log: %s\n", o->diff_log);
+}
+
+static void free_opts(replay_opts *o)
+{
+    for (size_t i = 0; o->set && i < o->nset; i++) {
+        free(o->set[i].name);
+        free(o->set[i].value);
+    }
+    free(o->set);
+    free(o->routes);
+}
+
+static int start_proxy(proxy_run *p, const replay_opts *o)
+{
+    config_errors errs = {0};
+    p->rules = o->rules ? rules_load_file(o->rules, &errs) : rules_default();
+    if (!p->rules) {
+        config_errors_print(stderr, o->rules, &errs);
+        config_errors_free(&errs);
+        return 2;
+    }
+    p->ops = ops_new();
+    if (!p->ops) {
+        rules_unref(p->rules);
+        return 1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (pthread_create(&p->thread, NULL, proxy_main, p) != 0) {
+        rules_unref(p->rules);
+        ops_unref(p->ops);
+        return 1;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!p->port && !p->finished)
+        pthread_cond_wait(&p->cv, &p->mu);
+    bool up = p->port != 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!up) {
+        pthread_join(p->thread, NULL);
+        fprintf(stderr, "replay: the proxy did not start (see above)\n");
+        return 1;
+    }
+    return 0;
+}
+
+int replay_main(int argc, char **argv)
+{
+    replay_opts o = {0};
+    int rc = parse_opts(argc, argv, &o);
+    if (rc == 0)
+        rc = prepare_output(&o);
+    proxy_run p = {0};
+    if (rc == 0)
+        rc = build_config(&o, &p.cfg);
+    if (rc != 0) {
+        free_opts(&o);
+        config_free(&p.cfg);
+        return rc < 0 ? 0 : rc;
+    }
+    log_set_level(LOG_WARN); /* the proxy's own info lines are noise here */
+    client c = {.original = json_object()};
+    bool progress = o.progress < 0 ? isatty(STDERR_FILENO) : o.progress;
+    if (progress)
+        c.expected = count_records(&o);
+    rc = c.original ? start_proxy(&p, &o) : 1;
+    if (rc == 0 && !(c.multi = curl_multi_init()))
+        rc = 1;
+    double started = now_s();
+    int sent = -1;
+    if (rc == 0) {
+        snprintf(c.base, sizeof c.base, "http://127.0.0.1:%d/", p.port);
+        struct sigaction sa = {.sa_handler = on_sigint}, old_int, old_term;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        sent = send_all(&o, &c, progress);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    if (p.srv) { /* the comparer writes what is queued before the thread ends */
+        server_stop(p.srv);
+        pthread_join(p.thread, NULL);
+    }
+    if (rc == 0) {
+        print_summary(&o, &c, &p, now_s() - started);
+        compare_verdicts(&o, &c, p.cfg.diff_log_mode == DIFFLOG_ALL);
+        rc = interrupted ? 130 : sent != 0 || p.exit_code != 0 ? 1 : 0;
+    }
+    if (c.multi)
+        curl_multi_cleanup(c.multi);
+    json_decref(c.original);
+    free_opts(&o);
+    config_free(&p.cfg);
+    return rc;
+}

@@ -1,0 +1,219 @@
+/* report_model: what `shadowproxy report` knows about a set of diff logs
+ * (docs/report.md). Records are fed one at a time and dropped at once: the
+ * model keeps counters per route, differing field and minute, one latency
+ * sample per exchange and side, and one sample exchange per route. Nothing
+ * here does I/O except report_model_read (which reads one log through
+ * logread); rendering is in report_text.c, report_json.c, report_html.c. */
+#ifndef SP_REPORT_MODEL_H
+#define SP_REPORT_MODEL_H
+
+#include "diff/logread.h"
+#include "tools/report/report_util.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Caps that keep memory bounded on hostile logs (overflow is counted). */
+#define REPORT_MAX_ROUTES 1000
+#define REPORT_MAX_FIELDS_PER_ROUTE 2000
+#define REPORT_MAX_FIELDS_TOTAL 50000
+#define REPORT_MAX_GROUPS 1000
+#define REPORT_SAMPLE_IDS 3
+#define REPORT_EXAMPLE_MAX 512        /* bytes of an example value's JSON */
+#define REPORT_SAMPLE_BODY_MAX (512u << 10)
+#define REPORT_NAME_MAX 256  /* bytes of a route name, rule name or group kept */
+#define REPORT_PATH_MAX 1024 /* bytes of a generalized path kept */
+#define REPORT_OTHER_ROUTES "(other routes)"
+#define REPORT_NO_ROUTE "(no route)"
+
+enum report_verdict {
+    RV_MATCH,
+    RV_MISMATCH,
+    RV_KNOWN,
+    RV_SHADOW_ERROR,
+    RV_SHADOW_TIMEOUT,
+    RV_SHADOW_DROPPED,
+    RV_SKIPPED,
+    RV_AUTHORITATIVE_ERROR,
+    RV_OTHER, /* missing or unknown verdict */
+    RV_COUNT
+};
+extern const char *const report_verdict_names[RV_COUNT];
+enum report_verdict report_verdict_of(const char *s);
+
+enum { RS_LEGACY, RS_NEW, RS_COUNT };
+extern const char *const report_side_names[RS_COUNT];
+
+typedef struct report_sum_spec {
+    char *path;  /* JSON Pointer into the response body */
+    char *group; /* JSON Pointer of the grouping value, or NULL */
+} report_sum_spec;
+
+typedef struct report_options {
+    bool has_since, has_until;
+    int64_t since_ms, until_ms; /* since inclusive, until exclusive */
+    char **routes;              /* --route filter; none: every route */
+    size_t nroutes;
+    report_sum_spec *sums;
+    size_t nsums;
+} report_options;
+
+typedef struct report_input {
+    char *path;
+    logread_stats st;
+    uint64_t used;     /* records that passed the filters */
+    bool failed;       /* could not be opened or read to the end */
+    bool duplicate;    /* the same file as an earlier argument: not read */
+    char *error;       /* why it failed */
+    bool has_id;       /* dev/ino known (regular files) */
+    uint64_t dev, ino;
+} report_input;
+
+typedef struct report_field {
+    char *where, *path, *kind; /* path generalized (report_path_generalize) */
+    char *known;               /* rule name of a known difference, or NULL */
+    uint64_t exchanges;        /* records with at least one such difference */
+    uint64_t occurrences;      /* differences */
+    uint64_t last_seq;
+    char *sample_ids[REPORT_SAMPLE_IDS];
+    size_t nsample_ids;
+    bool has_example;
+    report_example example[RS_COUNT];
+    report_vol vol;
+} report_field;
+
+typedef struct report_cell { /* one minute of one route */
+    int64_t minute;            /* ms / 60000, floored */
+    uint64_t exchanges, compared, mismatches, errors;
+} report_cell;
+
+typedef struct report_bucket {
+    uint64_t exchanges, compared, mismatches, errors;
+} report_bucket;
+
+typedef struct report_group {
+    char *name; /* the grouping value as text; NULL: no --sum grouping or value absent */
+    report_sum sum[RS_COUNT];
+} report_group;
+
+typedef struct report_sum_acc { /* one --sum on one route */
+    report_group *groups;
+    size_t ngroups, cap;
+    uint64_t missing[RS_COUNT];  /* 2xx JSON bodies without a number there */
+    uint64_t unusable[RS_COUNT]; /* 2xx bodies that are not whole JSON */
+    uint64_t groups_dropped;     /* values beyond REPORT_MAX_GROUPS groups */
+    int decimals;                /* most decimals seen, 0..REPORT_MAX_DECIMALS */
+} report_sum_acc;
+
+typedef struct report_sample_diff {
+    char *where, *path, *kind;
+    bool known;
+} report_sample_diff;
+
+typedef struct report_sample { /* one exchange kept per route for the HTML view */
+    int score;                 /* 0: none kept */
+    char *id, *method, *uri, *verdict;
+    json_t *status[RS_COUNT];  /* as in the record (integer or null) */
+    json_t *body[RS_COUNT];    /* JSON body, or a JSON string for text bodies */
+    char *format[RS_COUNT];    /* body_format */
+    bool body_cut[RS_COUNT];   /* not kept: too large */
+    report_sample_diff *diffs;
+    size_t ndiffs;
+} report_sample;
+
+typedef struct report_suggestion {
+    const report_field *field;
+    char *pattern; /* the ignore pattern: keyed selectors as `*` */
+    const char *reason;
+} report_suggestion;
+
+typedef struct report_latency {
+    size_t samples;
+    double p50, p99; /* valid when samples > 0 */
+} report_latency;
+
+typedef struct report_route {
+    char *name;
+    uint64_t verdicts[RV_COUNT];
+    uint64_t exchanges;
+    report_floats lat[RS_COUNT];
+    report_field **fields; /* in order of first appearance; sorted by finalize */
+    size_t nfields, fields_cap;
+    size_t *field_index;   /* open addressing over fields, size field_index_cap */
+    size_t field_index_cap;
+    uint64_t fields_dropped;  /* differences whose field did not fit the caps */
+    uint64_t diffs_truncated; /* records listing fewer differences than found */
+    report_cell *cells;       /* open addressing, key minute; unused: INT64_MIN */
+    size_t ncells, cells_cap;
+    uint64_t ok2xx[RS_COUNT], both2xx;
+    report_sum_acc *sums;     /* one per options.sums */
+    report_sample sample;
+    /* set by report_model_finalize */
+    report_latency latency[RS_COUNT];
+    report_bucket *buckets;   /* model.nbuckets */
+    report_suggestion *suggestions;
+    size_t nsuggestions;
+} report_route;
+
+typedef struct report_version_count {
+    char *label; /* "1", "2", "missing", "not an integer" */
+    uint64_t count;
+} report_version_count;
+
+typedef struct report_model {
+    const report_options *opt;
+    report_input *inputs;
+    size_t ninputs, inputs_cap;
+    report_route **routes;
+    size_t nroutes, routes_cap;
+    size_t *route_index;
+    size_t route_index_cap;
+    size_t nfields_total;
+    report_version_count *versions;
+    size_t nversions;
+    uint64_t records;      /* records read, before filters */
+    uint64_t matches_read; /* `match` records read, before filters: the log's mode */
+    uint64_t used;         /* records that passed the filters */
+    uint64_t no_ts;        /* used records without a readable ts */
+    uint64_t filtered_time, filtered_route;
+    bool has_ts;
+    int64_t ts_min, ts_max;
+    uint64_t seq;
+    /* set by report_model_finalize */
+    report_route *total; /* every route together; no fields, no sample */
+    int64_t bucket_ms, bucket_start;
+    size_t nbuckets;
+    bool finalized;
+} report_model;
+
+report_model *report_model_new(const report_options *opt);
+void report_model_free(report_model *m);
+
+/* Reads one log (path or "-") into the model; every problem is recorded in
+ * the model's input entry. Returns false when the file could not be read to
+ * the end (what was read before counts). */
+bool report_model_read(report_model *m, const char *path);
+
+/* Adds one record (not owned). Records without a usable ts only count when
+ * no --since/--until is given. */
+void report_model_add(report_model *m, const json_t *rec);
+
+/* Sorts, computes quantiles, buckets, totals and suggestions. Once. */
+void report_model_finalize(report_model *m);
+
+/* Whether the records read hold any `match` verdict (before filters: it is
+ * a property of the log): if not, the log was written in mode `mismatches`
+ * and rates are over logged records only. */
+bool report_model_has_matches(const report_model *m);
+
+/* The route named `name` after finalize, or NULL. */
+const report_route *report_model_route(const report_model *m, const char *name);
+
+/* Rates of a route: false when undefined (no compared exchanges). */
+uint64_t report_route_compared(const report_route *r);
+uint64_t report_route_errors(const report_route *r);
+bool report_route_rate(const report_route *r, enum report_verdict v, double *out);
+
+#endif

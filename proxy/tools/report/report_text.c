@@ -1,0 +1,664 @@
+/* report_text: the text report, for a terminal at most 100 columns wide.
+ * Everything that comes from a log is cleaned for the terminal: control
+ * characters, C1 controls and bidirectional overrides become '?', so a
+ * hostile log cannot move the cursor or reorder what is shown. */
+#include "tools/report/report_out.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_W 18
+#define LIT(b, s) strbuf_add((b), "" s, sizeof(s) - 1) /* literals only */
+
+static bool unsafe_cp(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+/* Columns of s once cleaned (one per character). */
+static size_t cols(const char *s)
+{
+    size_t n = 0, len = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    while (len) {
+        uint32_t cp;
+        size_t l = report_utf8_char(p, len, &cp);
+        l = l ? l : 1;
+        p += l;
+        len -= l;
+        n++;
+    }
+    return n;
+}
+
+/* Appends s cleaned, at most max columns (cut with "…"); from_end keeps the
+ * end instead (file paths). Returns the columns written. */
+static size_t put(strbuf *b, const char *s, size_t max, bool from_end)
+{
+    size_t total = cols(s), skip = 0, w = 0;
+    if (max < 1)
+        return 0;
+    bool cut = total > max;
+    if (cut && from_end) {
+        skip = total - (max - 1);
+        LIT(b, "\xe2\x80\xa6");
+        w = 1;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), i = 0;
+    while (len) {
+        uint32_t cp;
+        size_t l = report_utf8_char(p, len, &cp);
+        bool bad = l == 0 || unsafe_cp(cp);
+        l = l ? l : 1;
+        if (i++ >= skip) {
+            if (cut && !from_end && w == max - 1) {
+                LIT(b, "\xe2\x80\xa6");
+                return max;
+            }
+            strbuf_add(b, bad ? "?" : (const char *)p, bad ? 1 : l);
+            w++;
+        }
+        p += l;
+        len -= l;
+    }
+    return w;
+}
+
+static void pad(strbuf *b, size_t n)
+{
+    static const char spaces[] = "                                                            ";
+    while (n > 0) {
+        size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+        strbuf_add(b, spaces, k);
+        n -= k;
+    }
+}
+
+/* A cell of exactly w columns (plus nothing): left or right aligned. */
+static void cell(strbuf *b, const char *s, size_t w, bool right)
+{
+    size_t c = cols(s);
+    if (right && c < w)
+        pad(b, w - c);
+    size_t done = put(b, s, w, false);
+    if (!right && done < w)
+        pad(b, w - done);
+}
+
+static void num_cell(strbuf *b, uint64_t n, size_t w)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%llu", (unsigned long long)n);
+    LIT(b, " ");
+    cell(b, t, w - 1, true);
+}
+
+static void pct(char *buf, size_t size, bool ok, double x)
+{
+    if (!ok)
+        snprintf(buf, size, "-");
+    else if (x == 0 || x >= 0.01)
+        snprintf(buf, size, "%.1f%%", x * 100);
+    else
+        snprintf(buf, size, "%.2f%%", x * 100);
+}
+
+static void text_cell(strbuf *b, const char *s, size_t w)
+{
+    LIT(b, " ");
+    cell(b, s, w - 1, true);
+}
+
+/* ---- header, inputs, notes -------------------------------------------------------- */
+
+static void header(strbuf *b, const report_render *r)
+{
+    const report_model *m = r->m;
+    char t1[40], t2[40], span[24];
+    report_format_time(r->now_ms, false, t1, sizeof t1);
+    report_buf_printf(b, "shadowproxy report: %zu route(s), %llu exchange(s) from %zu input(s), made %s\n",
+                      m->nroutes, (unsigned long long)m->used, m->ninputs, t1);
+    if (m->has_ts) {
+        report_format_time(m->ts_min, false, t1, sizeof t1);
+        report_format_time(m->ts_max, false, t2, sizeof t2);
+        report_format_duration((m->ts_max - m->ts_min) / 1000 * 1000, span, sizeof span);
+        report_buf_printf(b, "records from %s to %s (%s)\n", t1, t2, span);
+    }
+    if (r->opt->has_since || r->opt->has_until || r->opt->nroutes) {
+        LIT(b, "filters:");
+        if (r->opt->has_since) {
+            report_format_time(r->opt->since_ms, false, t1, sizeof t1);
+            report_buf_printf(b, " since %s", t1);
+        }
+        if (r->opt->has_until) {
+            report_format_time(r->opt->until_ms, false, t1, sizeof t1);
+            report_buf_printf(b, " until %s", t1);
+        }
+        for (size_t i = 0; i < r->opt->nroutes; i++) {
+            strbuf_add(b, i ? ", " : " route ", i ? 2 : 7);
+            put(b, r->opt->routes[i], 40, false);
+        }
+        report_buf_printf(b, " (%llu record(s) left out by time, %llu by route)\n",
+                          (unsigned long long)m->filtered_time, (unsigned long long)m->filtered_route);
+    }
+}
+
+static void inputs(strbuf *b, const report_model *m)
+{
+    LIT(b, "\ninputs");
+    pad(b, 41 - 6);
+    text_cell(b, "lines", 9);
+    text_cell(b, "records", 9);
+    text_cell(b, "used", 9);
+    text_cell(b, "torn", 7);
+    text_cell(b, "invalid", 9);
+    text_cell(b, "too long", 9);
+    LIT(b, "\n");
+    for (size_t i = 0; i < m->ninputs; i++) {
+        const report_input *in = &m->inputs[i];
+        LIT(b, "  ");
+        size_t w = put(b, strcmp(in->path, "-") == 0 ? "(stdin)" : in->path, 39, true);
+        pad(b, 39 - w);
+        if (in->duplicate) {
+            LIT(b, "  the same file as an earlier argument: read once\n");
+            continue;
+        }
+        num_cell(b, in->st.lines, 9);
+        num_cell(b, in->st.records, 9);
+        num_cell(b, in->used, 9);
+        num_cell(b, in->st.torn, 7);
+        num_cell(b, in->st.invalid, 9);
+        num_cell(b, in->st.too_long, 9);
+        LIT(b, "\n");
+        if (in->error) {
+            LIT(b, "    error: ");
+            put(b, in->error, 85, false);
+            LIT(b, "\n");
+        }
+    }
+}
+
+static void notes(strbuf *b, const report_render *r)
+{
+    const report_model *m = r->m;
+    strbuf n = {0};
+    if (m->used && !report_model_has_matches(m))
+        LIT(&n, "  - no `match` record in the input: the log was written in diff-log mode\n"
+                       "    `mismatches`, so match rates and shares are over logged records only\n");
+    uint64_t torn = 0, bad = 0, failed = 0;
+    for (size_t i = 0; i < m->ninputs; i++) {
+        torn += m->inputs[i].st.torn;
+        bad += m->inputs[i].st.invalid + m->inputs[i].st.too_long;
+        failed += m->inputs[i].failed;
+    }
+    if (torn)
+        report_buf_printf(&n, "  - %llu torn last line(s): a log cut mid-write; the cut record is not counted\n",
+                          (unsigned long long)torn);
+    if (bad)
+        report_buf_printf(&n, "  - %llu line(s) that are not records (invalid JSON, not an object, too long) "
+                          "were skipped\n", (unsigned long long)bad);
+    if (failed)
+        report_buf_printf(&n, "  - %llu input(s) could not be read to the end: the report covers what was "
+                          "read\n", (unsigned long long)failed);
+    bool odd_version = false;
+    for (size_t i = 0; i < m->nversions; i++)
+        odd_version = odd_version || strcmp(m->versions[i].label, "1") != 0;
+    if (odd_version) {
+        LIT(&n, "  - schema versions:");
+        for (size_t i = 0; i < m->nversions; i++)
+            report_buf_printf(&n, "%s v=%s: %llu", i ? "," : "", m->versions[i].label,
+                              (unsigned long long)m->versions[i].count);
+        LIT(&n, "\n    (read with the fields this report knows; others are ignored)\n");
+    }
+    if (m->no_ts)
+        report_buf_printf(&n, "  - %llu record(s) without a readable ts: counted, but not in the drift\n",
+                          (unsigned long long)m->no_ts);
+    const report_route *t = m->total;
+    if (t && t->verdicts[RV_OTHER])
+        report_buf_printf(&n, "  - %llu record(s) with a missing or unknown verdict (in exchanges only)\n",
+                          (unsigned long long)t->verdicts[RV_OTHER]);
+    if (t && t->fields_dropped)
+        report_buf_printf(&n, "  - %llu difference(s) not grouped: too many distinct fields\n",
+                          (unsigned long long)t->fields_dropped);
+    if (t && t->diffs_truncated)
+        report_buf_printf(&n, "  - %llu record(s) list fewer differences than were found "
+                          "(compare.max_differences)\n", (unsigned long long)t->diffs_truncated);
+    if (n.len) {
+        LIT(b, "\nnotes\n");
+        strbuf_add(b, n.p, n.len);
+    }
+    free(n.p);
+}
+
+/* ---- the route tables ------------------------------------------------------------ */
+
+static const size_t verdict_w[] = {8, 9, 7, 9, 11, 11, 8, 9};
+static const size_t rate_w[] = {8, 10, 8, 11, 8, 9, 8, 8, 8};
+
+static void verdict_row(strbuf *b, const report_route *rt)
+{
+    LIT(b, "  ");
+    cell(b, rt->name, NAME_W - 2, false);
+    num_cell(b, rt->exchanges, 10);
+    for (int v = 0; v < RV_OTHER; v++)
+        num_cell(b, rt->verdicts[v], verdict_w[v]);
+    LIT(b, "\n");
+}
+
+static void rate_row(strbuf *b, const report_route *rt)
+{
+    char t[32];
+    double x = 0;
+    LIT(b, "  ");
+    cell(b, rt->name, NAME_W - 2, false);
+    bool ok = report_route_rate(rt, RV_MATCH, &x);
+    pct(t, sizeof t, ok, x);
+    text_cell(b, t, rate_w[0]);
+    ok = report_route_rate(rt, RV_MISMATCH, &x);
+    pct(t, sizeof t, ok, x);
+    text_cell(b, t, rate_w[1]);
+    ok = report_route_rate(rt, RV_KNOWN, &x);
+    pct(t, sizeof t, ok, x);
+    text_cell(b, t, rate_w[2]);
+    const report_latency *l = rt->latency;
+    for (int i = 0; i < 4; i++) {
+        const report_latency *s = &l[i / 2];
+        if (s->samples)
+            snprintf(t, sizeof t, "%.1f", i % 2 ? s->p99 : s->p50);
+        else
+            snprintf(t, sizeof t, "-");
+        text_cell(b, t, rate_w[3 + i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (l[RS_LEGACY].samples && l[RS_NEW].samples)
+            snprintf(t, sizeof t, "%+.1f", i ? l[RS_NEW].p99 - l[RS_LEGACY].p99
+                                             : l[RS_NEW].p50 - l[RS_LEGACY].p50);
+        else
+            snprintf(t, sizeof t, "-");
+        text_cell(b, t, rate_w[7 + i]);
+    }
+    LIT(b, "\n");
+}
+
+static void route_tables(strbuf *b, const report_model *m)
+{
+    static const char *const vh[] = {"match", "mismatch", "known", "sh.error", "sh.timeout",
+                                      "sh.dropped", "skipped", "auth.err"};
+    LIT(b, "\nverdicts");
+    pad(b, NAME_W - 8);
+    text_cell(b, "exchanges", 10);
+    for (int v = 0; v < RV_OTHER; v++)
+        text_cell(b, vh[v], verdict_w[v]);
+    LIT(b, "\n");
+    for (size_t i = 0; i < m->nroutes; i++)
+        verdict_row(b, m->routes[i]);
+    if (m->total && m->nroutes != 1)
+        verdict_row(b, m->total);
+    static const char *const rh[] = {"match%", "mismatch%", "known%", "legacy p50", "p99",
+                                      "new p50", "p99", "\xce\x94p50", "\xce\x94p99"};
+    LIT(b, "\nrates, latency ms");
+    pad(b, NAME_W - 17);
+    for (int i = 0; i < 9; i++)
+        text_cell(b, rh[i], rate_w[i]);
+    LIT(b, "\n");
+    for (size_t i = 0; i < m->nroutes; i++)
+        rate_row(b, m->routes[i]);
+    if (m->total && m->nroutes != 1)
+        rate_row(b, m->total);
+    LIT(b, "  (rates over compared exchanges: match + mismatch + known; latency: legs with "
+                  "an HTTP answer)\n");
+}
+
+/* ---- drift ---------------------------------------------------------------------- */
+
+#define SPARK_MAX 60
+
+static bool bucket_value(const report_bucket *k, bool rates, double *v)
+{
+    if (rates) {
+        if (!k->compared)
+            return false;
+        *v = (double)k->mismatches / (double)k->compared;
+    } else {
+        if (!k->exchanges)
+            return false;
+        *v = (double)k->mismatches;
+    }
+    return true;
+}
+
+/* The buckets that character c of a sparkline stands for, added up. */
+static report_bucket char_bucket(const report_route *rt, const report_model *m, size_t c,
+                                 size_t per)
+{
+    report_bucket k = {0};
+    for (size_t i = c * per; i < (c + 1) * per && i < m->nbuckets; i++) {
+        k.exchanges += rt->buckets[i].exchanges;
+        k.compared += rt->buckets[i].compared;
+        k.mismatches += rt->buckets[i].mismatches;
+    }
+    return k;
+}
+
+static void sparkline(strbuf *b, const report_route *rt, const report_model *m, bool rates)
+{
+    static const char *const level[] = {"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
+                                        "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"};
+    size_t per = (m->nbuckets + SPARK_MAX - 1) / SPARK_MAX; /* buckets per character */
+    double max = 0;
+    size_t chars = 0;
+    for (size_t c = 0; c * per < m->nbuckets; c++) {
+        report_bucket k = char_bucket(rt, m, c, per);
+        double v;
+        if (bucket_value(&k, rates, &v) && v > max)
+            max = v;
+    }
+    LIT(b, "  ");
+    cell(b, rt->name, NAME_W - 2, false);
+    LIT(b, " ");
+    for (size_t c = 0; c * per < m->nbuckets; c++, chars++) {
+        report_bucket k = char_bucket(rt, m, c, per);
+        double v;
+        if (!bucket_value(&k, rates, &v))
+            LIT(b, " ");
+        else if (v <= 0 || max <= 0)
+            LIT(b, "_");
+        else {
+            int l = (int)(v / max * 8 + 0.999999) - 1;
+            l = l < 0 ? 0 : l > 7 ? 7 : l;
+            strbuf_add(b, level[l], 3);
+        }
+    }
+    pad(b, chars < SPARK_MAX ? SPARK_MAX - chars : 0);
+    char t[32];
+    if (rates)
+        pct(t, sizeof t, true, max);
+    else
+        snprintf(t, sizeof t, "%.0f", max);
+    report_buf_printf(b, " max %s\n", t);
+}
+
+static void drift(strbuf *b, const report_model *m)
+{
+    if (!m->nbuckets || !m->total || !m->total->buckets)
+        return;
+    bool rates = report_model_has_matches(m);
+    char w[24], t1[40], t2[40];
+    report_format_duration(m->bucket_ms, w, sizeof w);
+    report_format_time(m->bucket_start, false, t1, sizeof t1);
+    report_format_time(m->bucket_start + (int64_t)m->nbuckets * m->bucket_ms, false, t2, sizeof t2);
+    size_t per = (m->nbuckets + SPARK_MAX - 1) / SPARK_MAX;
+    report_buf_printf(b, "\ndrift: %s per %s bucket%s, %s to %s\n",
+                      rates ? "mismatch rate" : "mismatches", w,
+                      per > 1 ? " (several per character)" : "", t1, t2);
+    report_buf_printf(b, "  (_ none; blank: %s in that bucket)\n",
+                      rates ? "no compared exchange" : "no record");
+    sparkline(b, m->total, m, rates);
+    for (size_t i = 0; i < m->nroutes && m->nroutes > 1; i++)
+        if (m->routes[i]->buckets)
+            sparkline(b, m->routes[i], m, rates);
+}
+
+/* ---- one route in detail ------------------------------------------------------- */
+
+static void example_line(strbuf *b, const report_field *f)
+{
+    if (!f->has_example)
+        return;
+    LIT(b, "           ");
+    size_t w = 11;
+    if (f->known) {
+        LIT(b, "rule ");
+        w += 5 + put(b, f->known, 30, false);
+        LIT(b, ": ");
+        w += 2;
+    }
+    size_t room = (100 - w - 12) / 2;
+    for (int s = 0; s < RS_COUNT; s++) {
+        strbuf_add(b, s ? "  new " : "legacy ", s ? 6 : 7);
+        const report_example *ex = &f->example[s];
+        put(b, ex->present ? ex->text : "(absent)", room, false);
+    }
+    LIT(b, "\n");
+}
+
+static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top)
+{
+    uint64_t compared = report_route_compared(rt);
+    size_t shown = 0, total = 0;
+    for (size_t i = 0; i < rt->nfields; i++)
+        total += (rt->fields[i]->known != NULL) == known;
+    if (!total)
+        return;
+    if (known)
+        report_buf_printf(b, "  known differences (accepted by a rule of the route, not mismatches)\n");
+    else
+        report_buf_printf(b, "  differing fields (share: of %llu compared exchange(s))\n",
+                          (unsigned long long)compared);
+    LIT(b, "    where  path                                  kind     exch.  share  sample ids\n");
+    for (size_t i = 0; i < rt->nfields; i++) {
+        const report_field *f = rt->fields[i];
+        if ((f->known != NULL) != known)
+            continue;
+        if (top && shown == top)
+            break;
+        shown++;
+        LIT(b, "    ");
+        cell(b, f->where, 6, false);
+        LIT(b, " ");
+        cell(b, f->path[0] ? f->path : (strcmp(f->where, "body") == 0 ? "(whole body)" : "-"), 37, false);
+        LIT(b, " ");
+        cell(b, f->kind, 7, false);
+        num_cell(b, f->exchanges, 7);
+        char t[32];
+        pct(t, sizeof t, compared > 0, compared ? (double)f->exchanges / (double)compared : 0);
+        text_cell(b, t, 7);
+        LIT(b, "  ");
+        size_t w = 72;
+        for (size_t k = 0; k < f->nsample_ids && w < 96; k++) {
+            if (k) {
+                LIT(b, ", ");
+                w += 2;
+            }
+            w += put(b, f->sample_ids[k], 98 - w, false);
+        }
+        LIT(b, "\n");
+        example_line(b, f);
+    }
+    if (shown < total)
+        report_buf_printf(b, "    ... and %zu more (--top 0 shows all; --format json lists all)\n",
+                          total - shown);
+}
+
+static void recon(strbuf *b, const report_route *rt, const report_options *opt)
+{
+    report_buf_printf(b, "  2xx answers: legacy %llu, new %llu (both %llu)\n",
+                      (unsigned long long)rt->ok2xx[RS_LEGACY], (unsigned long long)rt->ok2xx[RS_NEW],
+                      (unsigned long long)rt->both2xx);
+    for (size_t i = 0; i < opt->nsums; i++) {
+        const report_sum_acc *a = &rt->sums[i];
+        int dec = a->decimals < 2 ? 2 : a->decimals;
+        LIT(b, "  sum of ");
+        put(b, opt->sums[i].path, 40, false);
+        if (opt->sums[i].group) {
+            LIT(b, " by ");
+            put(b, opt->sums[i].group, 30, false);
+        }
+        if (!a->ngroups) {
+            report_buf_printf(b, ": no 2xx JSON body with a number there\n    (without one: legacy "
+                              "%llu, new %llu; not usable: legacy %llu, new %llu)\n",
+                              (unsigned long long)a->missing[RS_LEGACY], (unsigned long long)a->missing[RS_NEW],
+                              (unsigned long long)a->unusable[RS_LEGACY], (unsigned long long)a->unusable[RS_NEW]);
+            continue;
+        }
+        LIT(b, "\n    group                         legacy       n             new       n             gap\n");
+        for (size_t g = 0; g < a->ngroups; g++) {
+            const report_group *gr = &a->groups[g];
+            char t[96];
+            LIT(b, "    ");
+            cell(b, gr->name ? gr->name : (opt->sums[i].group ? "(none)" : "all"), 20, false);
+            for (int s = 0; s < RS_COUNT; s++) {
+                report_format_decimal(report_sum_value(&gr->sum[s]), dec, t, sizeof t);
+                text_cell(b, t, 16);
+                num_cell(b, gr->sum[s].count, 8);
+            }
+            report_format_decimal(report_sum_value(&gr->sum[RS_NEW]) - report_sum_value(&gr->sum[RS_LEGACY]),
+                                  dec, t, sizeof t);
+            text_cell(b, t, 16);
+            LIT(b, "\n");
+        }
+        report_buf_printf(b, "    without a number there: legacy %llu, new %llu; not usable "
+                          "(not JSON, or cut): legacy %llu, new %llu\n",
+                          (unsigned long long)a->missing[RS_LEGACY], (unsigned long long)a->missing[RS_NEW],
+                          (unsigned long long)a->unusable[RS_LEGACY], (unsigned long long)a->unusable[RS_NEW]);
+        if (a->groups_dropped)
+            report_buf_printf(b, "    %llu value(s) in groups beyond the first %d: not summed\n",
+                              (unsigned long long)a->groups_dropped, REPORT_MAX_GROUPS);
+    }
+}
+
+/* JSON text with C1 controls and bidi overrides escaped (still valid JSON:
+ * they can only be inside strings). */
+static void put_json_safe(strbuf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    while (len) {
+        uint32_t cp;
+        size_t l = report_utf8_char(p, len, &cp);
+        l = l ? l : 1;
+        if (unsafe_cp(cp) && cp >= 0x7f)
+            report_buf_printf(b, "\\u%04x", (unsigned)cp);
+        else
+            strbuf_add(b, p, l);
+        p += l;
+        len -= l;
+    }
+}
+
+static void suggestions(strbuf *b, const report_route *rt)
+{
+    if (!rt->nsuggestions)
+        return;
+    uint64_t compared = report_route_compared(rt);
+    LIT(b, "  noise suggestions (a suggestion only: review before use): these fields differ in\n"
+                  "  at least 90% of compared exchanges and their values look volatile\n");
+    json_t *ignore = json_array();
+    for (size_t i = 0; i < rt->nsuggestions; i++) {
+        const report_suggestion *s = &rt->suggestions[i];
+        char t[32];
+        LIT(b, "    ");
+        cell(b, s->field->path, 44, false);
+        pct(t, sizeof t, true, (double)s->field->exchanges / (double)compared);
+        text_cell(b, t, 8);
+        report_buf_printf(b, "  %s\n", s->reason);
+        json_array_append_new(ignore, json_string(s->pattern));
+    }
+    json_t *snippet = json_object();
+    json_t *cmp = json_object();
+    json_object_set_new(cmp, "ignore", ignore);
+    json_object_set_new(snippet, "compare", cmp);
+    strbuf j = {0};
+    report_json_append(&j, snippet, REPORT_JSON_SPACED, 0);
+    if (j.len > 92) { /* one pattern per line */
+        free(j.p);
+        j = (strbuf){0};
+        report_json_append(&j, snippet, 2, 0);
+    }
+    json_decref(snippet);
+    if (strcmp(rt->name, "default") == 0)
+        LIT(b, "    rules: add to the rules file's \"default\" (merge into its \"compare\" if it has one):\n");
+    else {
+        LIT(b, "    rules: add to route \"");
+        put(b, rt->name, 40, false);
+        LIT(b, "\" (merge into its \"compare\" if it has one):\n");
+    }
+    /* the members of the outer object, each line indented */
+    size_t start = 1, end = j.len > 1 ? j.len - 1 : 1;
+    while (start < end && (j.p[start] == '\n' || j.p[start] == ' '))
+        start++;
+    while (end > start && (j.p[end - 1] == '\n' || j.p[end - 1] == ' '))
+        end--;
+    char *body = j.p ? strndup(j.p + start, end - start) : NULL;
+    for (char *ln = body, *next; ln; ln = next) {
+        next = strchr(ln, '\n');
+        if (next)
+            *next++ = '\0';
+        LIT(b, "      ");
+        put_json_safe(b, ln[0] == ' ' && ln[1] == ' ' ? ln + 2 : ln);
+        LIT(b, "\n");
+    }
+    free(body);
+    free(j.p);
+}
+
+static void route_detail(strbuf *b, const report_route *rt, const report_render *r)
+{
+    char m1[24], m2[24], m3[24];
+    double x = 0;
+    bool ok = report_route_rate(rt, RV_MATCH, &x);
+    pct(m1, sizeof m1, ok, x);
+    ok = report_route_rate(rt, RV_MISMATCH, &x);
+    pct(m2, sizeof m2, ok, x);
+    ok = report_route_rate(rt, RV_KNOWN, &x);
+    pct(m3, sizeof m3, ok, x);
+    LIT(b, "\n== ");
+    put(b, rt->name, 60, false);
+    report_buf_printf(b, " ==\n  %llu exchange(s), %llu compared: match %s, mismatch %s, known %s\n",
+                      (unsigned long long)rt->exchanges, (unsigned long long)report_route_compared(rt),
+                      m1, m2, m3);
+    field_rows(b, rt, false, r->top);
+    field_rows(b, rt, true, r->top);
+    if (rt->fields_dropped)
+        report_buf_printf(b, "  %llu difference(s) not grouped (too many distinct fields)\n",
+                          (unsigned long long)rt->fields_dropped);
+    recon(b, rt, r->opt);
+    suggestions(b, rt);
+}
+
+static void gates(strbuf *b, const report_render *r)
+{
+    if (!r->nfailifs)
+        return;
+    LIT(b, "\nfail-if\n");
+    for (size_t i = 0; i < r->nfailifs; i++) {
+        const report_failif_result *res = &r->failifs[i];
+        char v[64];
+        strbuf_add(b, res->holds ? "  HOLDS  " : res->defined ? "  ok     " : "  n/a    ", 9);
+        cell(b, res->f->text, 36, false);
+        LIT(b, "  ");
+        if (res->defined) {
+            report_failif_format(res->f, res->value, v, sizeof v);
+            report_buf_printf(b, "%s = %s", report_failif_metric(res->f), v);
+        } else {
+            report_buf_printf(b, "no data for %s", report_failif_metric(res->f));
+        }
+        LIT(b, " (");
+        put(b, res->f->route ? res->f->route : "all routes", 30, false);
+        LIT(b, ")\n");
+    }
+}
+
+int report_text_write(FILE *out, const report_render *r)
+{
+    strbuf b = {0};
+    header(&b, r);
+    inputs(&b, r->m);
+    notes(&b, r);
+    if (r->m->nroutes) {
+        route_tables(&b, r->m);
+        drift(&b, r->m);
+        for (size_t i = 0; i < r->m->nroutes; i++)
+            route_detail(&b, r->m->routes[i], r);
+    } else {
+        LIT(&b, "\nno records\n");
+    }
+    gates(&b, r);
+    int rc = b.oom ? -1 : 0;
+    if (rc == 0 && fwrite(b.p, 1, b.len, out) != b.len)
+        rc = -1;
+    free(b.p);
+    return rc;
+}
