@@ -195,8 +195,10 @@ static int apply_flag(sp_config *c, int opt, const char *v)
     case OPT_LEGACY:
     case OPT_NEW: {
         const char *why = "invalid URL";
+        char shown[512];
         if (config_set_url(&c->upstream[opt == OPT_LEGACY ? SIDE_LEGACY : SIDE_NEW].url, v, &why) != 0)
-            return flag_error(opt == OPT_LEGACY ? "--legacy" : "--new", v, why);
+            return flag_error(opt == OPT_LEGACY ? "--legacy" : "--new",
+                              config_url_shown(v, shown, sizeof shown), why);
         return 0;
     }
     case 'a':

@@ -4,6 +4,7 @@
 #include "conf/config.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -27,7 +28,8 @@
 #define UPSTREAM(side, s, flag)                                              \
     {"/" side "/url", K_URL, UP(s, url), 0, 0, 0, NULL, false,               \
      "Base URL of the " side " upstream: `http[s]://host[:port][/prefix]`, " \
-     "no query or fragment; one trailing `/` is dropped. `\"" side           \
+     "no query, fragment or user info (refused, and the error shows `***` "   \
+     "in its place); one trailing `/` is dropped. `\"" side                \
      "\": \"URL\"` is short for `{\"url\": \"URL\"}`. Required, here or "    \
      "with `" flag "`."},                                                    \
     {"/" side "/connect_timeout_ms", K_LONG, UP(s, connect_timeout_ms), 0, 1, \
@@ -439,6 +441,22 @@ int config_set_url(char **slot, const char *url, const char **why)
     free(*slot);
     *slot = dup;
     return 0;
+}
+
+char *config_url_shown(const char *url, char *buf, size_t size)
+{
+    assert(buf && size > 0);
+    const char *sep = strstr(url, "://");
+    const char *a = sep ? sep + 3 : url;
+    const char *ae = a + strcspn(a, "/?#"), *at = NULL;
+    for (const char *p = a; p < ae; p++)
+        if (*p == '@')
+            at = p;
+    if (at)
+        snprintf(buf, size, "%.*s***%s", (int)(a - url), url, at);
+    else
+        snprintf(buf, size, "%s", url);
+    return buf;
 }
 
 int config_errors_add(config_errors *e, int line, int column, const char *fmt,

@@ -155,6 +155,11 @@ int config_set_listen(sp_config *c, const char *s);
  * replacing *slot. 0; -EINVAL with *why set to a short reason such as "scheme
  * must be http or https" (*slot untouched); or -ENOMEM. For --legacy/--new. */
 int config_set_url(char **slot, const char *url, const char **why);
+/* `url` as it may be shown in an error or a log: any user info (what comes
+ * before the last '@' of the authority, scheme or not) replaced by "***",
+ * so a password never reaches stderr. Written to buf (always terminated,
+ * cut to size). Returns buf. */
+char *config_url_shown(const char *url, char *buf, size_t size);
 
 /* Appends an error (printf-style message). 0 or -ENOMEM. */
 int config_errors_add(config_errors *e, int line, int column, const char *fmt, ...)

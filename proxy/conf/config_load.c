@@ -271,10 +271,12 @@ static void apply_string(ctx *x, const config_key *k, const json_t *v,
     } else if (k->type == K_URL) {
         int rc = config_set_url(config_field(x->c, k->off), s, &why);
         nomem(x, rc);
-        if (rc == -EINVAL)
-            report(x, ptr, false,
-                   "%s must be an http or https URL, got %s (%s)", name, got,
+        if (rc == -EINVAL) {
+            char shown[256]; /* never the user info: it may hold a password */
+            quote(config_url_shown(s, shown, sizeof shown), got, sizeof got);
+            report(x, ptr, false, "%s must be an http or https URL, got %s (%s)", name, got,
                    why);
+        }
     } else if (strlen(s) < (size_t)k->min) {
         report(x, ptr, false, "%s must not be empty", name);
     } else if (strlen(s) > (size_t)k->max) {
@@ -560,7 +562,8 @@ int config_validate(const sp_config *c, config_errors *errs)
                    "%s is required (set it in the config or with --%.*s)",
                    name, (int)strcspn(name, "."), name);
         } else if (k->type == K_URL && (why = config_url_problem(s, &keep))) {
-            quote(s, got, sizeof got);
+            char shown[256];
+            quote(config_url_shown(s, shown, sizeof shown), got, sizeof got);
             report(&x, NULL, false, "%s must be an http or https URL, got %s (%s)",
                    name, got, why);
         } else if (k->type == K_LISTEN && !s) {

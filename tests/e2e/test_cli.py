@@ -309,3 +309,22 @@ def test_flags_override_config_file(tmp, stubs, proxy):
                                           ("X-Stub-Ctl", json_body_ctl({"a": 1}))])
     assert r.status == 200 and r.header("X-Stub-Name") == "legacy"
     assert p.wait_record("ovr-1")["verdict"] == "match"
+
+
+@pytest.mark.parametrize("url,host", [
+    ("http://bob:hunter2@127.0.0.1:1", "127.0.0.1:1"),            # refused for its user info
+    ("https://bob:hunter2@erp.example/api?x=1", "erp.example"),   # and for its query
+    ("bob:hunter2 x@10.9.8.7", "10.9.8.7"),                       # no scheme, a space
+])
+def test_upstream_url_with_user_info_is_refused_without_printing_it(tmp, url, host):
+    """A password in an upstream URL never reaches stderr, whichever way the
+    URL came in (flag, config file under serve, check) and whatever else is
+    wrong with it; the rest of the URL is shown so the operator finds it."""
+    path = write(tmp, "c.json", json.dumps({"legacy": url, "new": "http://127.0.0.1:2"}))
+    runs = [run("serve", "--legacy", url, "--new", "http://127.0.0.1:2", "--diff-log", "/dev/null"),
+            run("serve", "--config", path, "--diff-log", "/dev/null"),
+            run("check", "--config", path)]
+    for r in runs:
+        assert r.returncode in (1, 2), r.stderr  # check: 1, serve: 2
+        assert "hunter2" not in r.stderr and "bob" not in r.stderr, r.stderr
+        assert f"***@{host}" in r.stderr, r.stderr

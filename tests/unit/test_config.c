@@ -347,11 +347,12 @@ TEST(range_and_enum_errors)
 
 TEST(url_errors)
 {
-    static const char *const bad[][2] = {
+    /* Third: the URL as the error shows it, when not as written. */
+    static const char *const bad[][3] = {
         {"ftp://x", "scheme must be http or https"},
         {"http://", "host is missing"},
         {"http://:80/", "host is missing"},
-        {"http://u:p@x/", "user info is not supported"},
+        {"http://u:p@x/", "user info is not supported", "http://***@x/"},
         {"http://x:0", "port must be 1..65535"},
         {"http://x:65536", "port must be 1..65535"},
         {"http://x:/", "port must be 1..65535"},
@@ -368,7 +369,7 @@ TEST(url_errors)
         snprintf(json, sizeof json, "{\"new\": \"%s\"}", bad[i][0]);
         snprintf(want, sizeof want,
                  "1:9: new.url must be an http or https URL, got \"%s\" (%s)",
-                 bad[i][0], bad[i][1]);
+                 bad[i][2] ? bad[i][2] : bad[i][0], bad[i][1]);
         CHECK_STR(one(json), want);
     }
     char *slot = NULL;
@@ -650,6 +651,17 @@ TEST(validate_after_flags)
     config_free(&c);
 }
 
+TEST(url_shown_hides_user_info)
+{
+    char b[64];
+    CHECK_STR(config_url_shown("http://bob:pw@h:1/p", b, sizeof b), "http://***@h:1/p");
+    CHECK_STR(config_url_shown("https://a@b@h/x@y", b, sizeof b), "https://***@h/x@y");
+    CHECK_STR(config_url_shown("bob:pw x@h", b, sizeof b), "***@h");
+    CHECK_STR(config_url_shown("http://h:1/p?u=a@b", b, sizeof b), "http://h:1/p?u=a@b");
+    CHECK_STR(config_url_shown("http://bob:pw@h", b, 9), "http://*");
+    CHECK_STR(config_url_shown("", b, sizeof b), "");
+}
+
 TEST(reloadable)
 {
     CHECK(config_key_reloadable("/log/level"));
@@ -731,6 +743,7 @@ int main(void)
     RUN(load_file);
     RUN(listen_and_side);
     RUN(validate_after_flags);
+    RUN(url_shown_hides_user_info);
     RUN(reloadable);
     RUN(docs_reference_table);
     RUN(docs_example);
