@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "conf/config.h"
+#include "conf/decisions_url.h"
 #include "tools/ctl.h"
 #include "base/log.h"
 #include "conf/ops.h"
@@ -59,6 +60,8 @@ static const char usage_text[] =
     "  -d, --diff-log FILE      diff log path (default shadowproxy-diffs.jsonl)\n"
     "      --admin HOST:PORT    admin API listener (default 127.0.0.1:9901; \"\" = off)\n"
     "      --state-file FILE    operator decisions (default shadowproxy-state.json)\n"
+    "      --decisions URL      decision store shared by the fleet: file:PATH (default\n"
+    "                           file:STATE-FILE) or etcd://HOST:PORT[,...]/PREFIX\n"
     "      --diff-log-mode MODE mismatches|all (default mismatches)\n"
     "  -w, --workers N          worker threads, 0 = one per core (default 0)\n"
     "      --log-level LEVEL    error|warn|info|debug (default info)\n"
@@ -120,6 +123,29 @@ static ops_state *load_state(const char *path)
     return o;
 }
 
+/* decisions.store (validated): file:PATH is the state file. */
+static int use_decisions_store(sp_config *c)
+{
+    char why[200];
+    decisions_url u;
+    if (decisions_url_parse(c->decisions_store, &u, why, sizeof why) != 0) {
+        fprintf(stderr, "serve: decisions.store: %s\n", why);
+        return -1;
+    }
+    int rc = 0;
+    if (u.kind == DECISIONS_FILE) {
+        free(c->state_file);
+        c->state_file = u.path;
+        u.path = NULL;
+    } else {
+        fprintf(stderr, "serve: decisions.store %s: the etcd store is not in this build yet\n",
+                c->decisions_store);
+        rc = -1;
+    }
+    decisions_url_free(&u);
+    return rc;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     const char *file = NULL, *rules_file = NULL;
@@ -175,7 +201,7 @@ static int cmd_check(int argc, char **argv)
 }
 
 enum { OPT_LEGACY = 256, OPT_NEW, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_DIFF_MODE, OPT_ADMIN,
-       OPT_STATE };
+       OPT_STATE, OPT_DECISIONS };
 
 
 static int flag_error(const char *flag, const char *value, const char *want)
@@ -207,6 +233,7 @@ static int apply_flag(sp_config *c, int opt, const char *v)
     case 'r': return config_set_string(&c->rules_path, v) ? 1 : 0;
     case OPT_ADMIN: return config_set_string(&c->admin_listen, v) ? 1 : 0;
     case OPT_STATE: return config_set_string(&c->state_file, v) ? 1 : 0;
+    case OPT_DECISIONS: return config_set_string(&c->decisions_store, v) ? 1 : 0;
     case OPT_DIFF_MODE:
         if (strcmp(v, "all") == 0)
             c->diff_log_mode = DIFFLOG_ALL;
@@ -248,6 +275,7 @@ static int cmd_serve(int argc, char **argv)
         {"rules", required_argument, NULL, 'r'},
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"state-file", required_argument, NULL, OPT_STATE},
+        {"decisions", required_argument, NULL, OPT_DECISIONS},
         {"listen", required_argument, NULL, 'l'},
         {"legacy", required_argument, NULL, OPT_LEGACY},
         {"new", required_argument, NULL, OPT_NEW},
@@ -314,6 +342,11 @@ static int cmd_serve(int argc, char **argv)
         if (cfg.workers == 0) {
             long n = sysconf(_SC_NPROCESSORS_ONLN);
             cfg.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
+        }
+        if (cfg.decisions_store && use_decisions_store(&cfg) != 0) {
+            config_errors_free(&errs);
+            config_free(&cfg);
+            return 2;
         }
         rules *r = cfg.rules_path ? load_rules(cfg.rules_path) : rules_default();
         ops_state *o = r ? load_state(cfg.state_file) : NULL;

@@ -148,6 +148,20 @@ const config_key config_keys[] = {
      false,
      "Operator decisions (authority, shadow pause/sample), written atomically "
      "on every change and watched for changes by other replicas."},
+    {"/decisions/store", K_STRING, F(decisions_store), 0, 1, 4096, NULL, false,
+     "Where the operator's decisions live, shared by every replica: `file:PATH` (one host; "
+     "default `file:` + `/state_file`) or `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (`etcds://` "
+     "for TLS). Also `--decisions URL`. docs/operations.md, \"The fleet\"."},
+    {"/decisions/etcd/ca_file", K_STRING, F(decisions_etcd.ca_file), 0, 1, 4096, NULL, false,
+     "etcds://: PEM CA bundle that signed etcd's certificate (default: the system's)."},
+    {"/decisions/etcd/client_cert", K_STRING, F(decisions_etcd.client_cert), 0, 1, 4096, NULL,
+     false, "etcds://: PEM client certificate for etcd's client-cert authentication."},
+    {"/decisions/etcd/client_key", K_STRING, F(decisions_etcd.client_key), 0, 1, 4096, NULL,
+     false, "etcds://: PEM private key of `client_cert`."},
+    {"/decisions/etcd/username", K_STRING, F(decisions_etcd.username), 0, 1, 256, NULL, false,
+     "etcd user (etcd's own authentication); needs `password_file`."},
+    {"/decisions/etcd/password_file", K_STRING, F(decisions_etcd.password_file), 0, 1, 4096,
+     NULL, false, "File holding the etcd user's password (trailing newline ignored)."},
     {"/diff_log/path", K_STRING, F(diff_log_path), 0, 1, 4096,
      "\"shadowproxy-diffs.jsonl\"", false,
      "File the records are appended to, one JSON object per line; relative "

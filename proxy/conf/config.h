@@ -43,6 +43,12 @@ typedef enum diff_log_mode { DIFFLOG_MISMATCHES = 0, DIFFLOG_ALL = 1 } diff_log_
 
 typedef enum log_format { LOGFMT_LOGFMT = 0, LOGFMT_JSON = 1 } log_format;
 
+/* decisions.etcd: how to talk to an etcd decision store. */
+typedef struct config_decisions_etcd {
+    char *ca_file, *client_cert, *client_key; /* etcds:// TLS */
+    char *username, *password_file;           /* etcd's own authentication */
+} config_decisions_etcd;
+
 typedef struct sp_config {
     char *listen_host;          /* default "127.0.0.1" */
     int listen_port;            /* default 8080; 0 = any free port */
@@ -81,6 +87,9 @@ typedef struct sp_config {
     char *admin_token_file;     /* bearer token from this file, or */
     char *admin_token_env;      /* from this environment variable */
     char *state_file;           /* operator decisions, default "shadowproxy-state.json" */
+
+    char *decisions_store;      /* decisions.store; NULL: "file:" + state_file */
+    config_decisions_etcd decisions_etcd;
 
     char *log_level;            /* error|warn|info|debug, default info */
     log_format log_format;      /* default logfmt */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf/config_keys.h"
+#include "conf/decisions_url.h"
 #include "base/jsonpos.h"
 #include "conf/tls_check.h"
 
@@ -546,6 +547,39 @@ static void validate_tls(ctx *x, const sp_config *c)
         report(x, NULL, false, "listen_tls.cert_file: %s", why);
 }
 
+/* decisions.store parses, and its etcd settings go with an etcd store. */
+static void validate_decisions(ctx *x, const sp_config *c)
+{
+    char why[200], got[80];
+    decisions_url u = {0};
+    const config_decisions_etcd *e = &c->decisions_etcd;
+    int rc = c->decisions_store ? decisions_url_parse(c->decisions_store, &u, why, sizeof why) : 0;
+    if (rc == -ENOMEM) {
+        x->rc = -ENOMEM;
+        return;
+    }
+    if (rc) {
+        quote(c->decisions_store, got, sizeof got);
+        report(x, NULL, false, "decisions.store %s: %s", got, why);
+        return;
+    }
+    bool etcd = c->decisions_store && u.kind == DECISIONS_ETCD, tls = etcd && u.tls;
+    decisions_url_free(&u);
+    const char *tls_key = e->ca_file ? "ca_file" : e->client_cert ? "client_cert"
+                          : e->client_key ? "client_key" : NULL;
+    if (tls_key && !tls)
+        report(x, NULL, false, "decisions.etcd.%s needs an etcds:// decisions.store", tls_key);
+    if ((e->username || e->password_file) && !etcd)
+        report(x, NULL, false, "decisions.etcd.%s needs an etcd decisions.store",
+               e->username ? "username" : "password_file");
+    if (!e->username != !e->password_file)
+        report(x, NULL, false, "decisions.etcd.username and decisions.etcd.password_file go "
+                               "together");
+    if (!e->client_cert != !e->client_key)
+        report(x, NULL, false, "decisions.etcd.client_cert and decisions.etcd.client_key go "
+                               "together");
+}
+
 int config_validate(const sp_config *c, config_errors *errs)
 {
     size_t before = errs->n;
@@ -584,5 +618,6 @@ int config_validate(const sp_config *c, config_errors *errs)
         }
     }
     validate_tls(&x, c);
+    validate_decisions(&x, c);
     return x.rc ? x.rc : errs->n > before ? -EINVAL : 0;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "conf/config.h"
+#include "conf/decisions_url.h"
 #include "base/jsonpos.h"
 #include "unit.h"
 
@@ -662,6 +663,57 @@ TEST(url_shown_hides_user_info)
     CHECK_STR(config_url_shown("", b, sizeof b), "");
 }
 
+TEST(decisions_store)
+{
+    char why[200];
+    decisions_url u;
+    CHECK(decisions_url_parse("file:/var/lib/sp/state.json", &u, why, sizeof why) == 0);
+    CHECK(u.kind == DECISIONS_FILE);
+    CHECK_STR(u.path, "/var/lib/sp/state.json");
+    decisions_url_free(&u);
+    CHECK(decisions_url_parse("etcd://h1:2379,10.0.0.2:2380/sp/prod/", &u, why, sizeof why) == 0);
+    CHECK(u.kind == DECISIONS_ETCD && !u.tls && u.nendpoints == 2);
+    CHECK_STR(u.endpoints[0], "http://h1:2379");
+    CHECK_STR(u.endpoints[1], "http://10.0.0.2:2380");
+    CHECK_STR(u.prefix, "/sp/prod");
+    decisions_url_free(&u);
+    CHECK(decisions_url_parse("etcds://h:1/p", &u, why, sizeof why) == 0);
+    CHECK(u.tls);
+    CHECK_STR(u.endpoints[0], "https://h:1");
+    decisions_url_free(&u);
+    const char *bad[] = {"", "file:", "etcd://h1/p", "etcd://h:1", "etcd://h:99999/p",
+                         "etcd://h:1,/p", "etcd://h:1/p q", "consul://h:1/p", NULL};
+    for (int i = 0; bad[i]; i++) {
+        CHECK(decisions_url_parse(bad[i], &u, why, sizeof why) == -EINVAL);
+        CHECK(u.endpoints == NULL && u.path == NULL);
+    }
+    CHECK(decisions_url_parse("etcd://h1/p", &u, why, sizeof why) == -EINVAL);
+    CHECK_STR(why, "etcd endpoints must be HOST:PORT, comma-separated, got \"h1\"");
+
+    sp_config c;
+    config_errors e = {0};
+    const char text[] = "{\"legacy\": {\"url\": \"http://l\"}, \"new\": {\"url\": \"http://n\"},"
+                        " \"decisions\": {\"store\": \"file:/x\", \"etcd\": "
+                        "{\"ca_file\": \"/ca\", \"username\": \"u\"}}}";
+    CHECK(config_defaults(&c) == 0);
+    CHECK(config_load_buffer(&c, text, sizeof text - 1, &e) == 0);
+    CHECK(config_validate(&c, &e) == -EINVAL);
+    CHECK(e.n == 3);
+    CHECK_STR(err(&e, 0), "0:0: decisions.etcd.ca_file needs an etcds:// decisions.store");
+    CHECK_STR(err(&e, 1), "0:0: decisions.etcd.username needs an etcd decisions.store");
+    CHECK_STR(err(&e, 2), "0:0: decisions.etcd.username and decisions.etcd.password_file go "
+                          "together");
+    config_errors_free(&e);
+    CHECK(config_set_string(&c.decisions_store, "redis://x") == 0);
+    free(c.decisions_etcd.ca_file);
+    free(c.decisions_etcd.username);
+    c.decisions_etcd.ca_file = c.decisions_etcd.username = NULL;
+    CHECK(config_validate(&c, &e) == -EINVAL);
+    CHECK(e.n == 1 && strstr(err(&e, 0), "decisions.store \"redis://x\": expected file:PATH"));
+    config_errors_free(&e);
+    config_free(&c);
+}
+
 TEST(reloadable)
 {
     CHECK(config_key_reloadable("/log/level"));
@@ -744,6 +796,7 @@ int main(void)
     RUN(listen_and_side);
     RUN(validate_after_flags);
     RUN(url_shown_hides_user_info);
+    RUN(decisions_store);
     RUN(reloadable);
     RUN(docs_reference_table);
     RUN(docs_example);
