@@ -189,36 +189,42 @@ static bool same_origin(const char *origin, const char *host)
     return auth && host && strcasecmp(auth + 3, host) == 0;
 }
 
-bool admin_browser_refused(const admin *a, const admin_req *rq, bool form, admin_reply *r)
+static bool refuse(const admin_req *rq, const char *why, const char *msg, admin_reply *r)
 {
-    if (rq->auth == ADMIN_AUTH_BEARER)
-        return false; /* whoever holds the token is not a confused browser */
-    const char *origin = header(rq, "Origin"), *site = header(rq, "Sec-Fetch-Site");
-    if (!origin && !site && rq->auth != ADMIN_AUTH_COOKIE)
-        return false; /* curl, ctl, scripts */
-    const char *host = header(rq, MHD_HTTP_HEADER_HOST);
-    bool safe = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
-    const char *dash = header(rq, ADMIN_DASH_HEADER);
-    const char *why = NULL, *msg = NULL;
-    if (!a->has_token && !host_is_loopback(host)) {
-        why = "host not loopback";
-        msg = "without an admin token, browsers are answered only on a loopback name "
-              "(127.0.0.1, [::1], localhost): DNS rebinding protection";
-    } else if (!safe && ((origin && !same_origin(origin, host)) ||
-                         (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0))) {
-        why = "cross-origin";
-        msg = "cross-origin request refused";
-    } else if (!safe && !form && !(dash && strcmp(dash, "1") == 0)) {
-        why = "no dashboard header";
-        msg = "a browser request that changes something must carry the header "
-              ADMIN_DASH_HEADER ": 1 (CSRF protection)";
-    }
-    if (!why)
-        return false;
     log_event(LOG_WARN, "admin_browser_refused", "who", rq->who, "method", rq->method, "path",
               rq->url, "why", why, NULL);
     *r = admin_error_reply(403, "%s", msg);
     return true;
+}
+
+bool admin_browser_refused(const admin *a, const admin_req *rq, bool form, admin_reply *r)
+{
+    if (rq->auth == ADMIN_AUTH_BEARER)
+        return false; /* whoever holds the token is not a confused browser */
+    const char *host = header(rq, MHD_HTTP_HEADER_HOST);
+    /* Every request, not only those with browser headers: a same-origin GET
+     * from a rebound page carries neither Origin nor Sec-Fetch-Site. */
+    if (!a->has_token && !host_is_loopback(host))
+        return refuse(rq, "host not loopback",
+                      "without an admin token, the admin API answers only requests for a "
+                      "loopback name (Host: 127.0.0.1, [::1], localhost): DNS rebinding "
+                      "protection",
+                      r);
+    const char *origin = header(rq, "Origin"), *site = header(rq, "Sec-Fetch-Site");
+    if (!origin && !site && rq->auth != ADMIN_AUTH_COOKIE)
+        return false; /* curl, ctl, scripts */
+    if (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0)
+        return false;
+    if ((origin && !same_origin(origin, host)) ||
+        (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0))
+        return refuse(rq, "cross-origin", "cross-origin request refused", r);
+    const char *dash = header(rq, ADMIN_DASH_HEADER);
+    if (!form && !(dash && strcmp(dash, "1") == 0))
+        return refuse(rq, "no dashboard header",
+                      "a browser request that changes something must carry the header "
+                      ADMIN_DASH_HEADER ": 1 (CSRF protection)",
+                      r);
+    return false;
 }
 
 /* ---- pages --------------------------------------------------------------------------- */

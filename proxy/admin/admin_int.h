@@ -89,7 +89,8 @@ bool admin_session_ok(const admin *a, struct MHD_Connection *conn);
 /* Is `cand` the configured token? Constant time. */
 bool admin_token_matches(const admin *a, const char *cand);
 /* Browser safety for requests not carrying the token itself: without a
- * token, a browser's Host must be a loopback name (DNS rebinding); a
+ * token, every request's Host must be a loopback name (DNS rebinding:
+ * a rebound page's same-origin GET has no browser headers); a browser's
  * state-changing request must come from the page's own origin and, unless
  * `form` (the login form), carry ADMIN_DASH_HEADER: 1 (CSRF). True with
  * *r set to a 403 when refused. */

@@ -84,7 +84,8 @@ class Element:
 class Browser:
     """One chromedriver process and one headless Chromium session."""
 
-    def __init__(self, timeout=30.0):
+    def __init__(self, timeout=30.0, args=()):
+        """args: extra Chromium flags (e.g. --host-resolver-rules)."""
         self.sid = None
         self.port = _free_port()
         # Its own process group: quit() ends chromedriver and the browser it
@@ -105,7 +106,7 @@ class Browser:
                 time.sleep(0.05)
             caps = {"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
-                "goog:chromeOptions": {"binary": CHROMIUM, "args": ARGS},
+                "goog:chromeOptions": {"binary": CHROMIUM, "args": ARGS + list(args)},
                 "goog:loggingPrefs": {"browser": "ALL"},
                 "timeouts": {"implicit": 0, "pageLoad": 20000, "script": 10000},
             }}}

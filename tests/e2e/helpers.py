@@ -3,6 +3,7 @@ out, exact header list back), stub directive builders and small lookups.
 Standard library only."""
 import base64
 import hashlib
+import http.client
 import json
 import re
 import socket
@@ -239,3 +240,44 @@ def rfc3339_ms(ts):
 
 NOT_ATTEMPTED = {"attempted": False, "status": None, "headers": None, "body": None,
                  "body_format": "none", "body_bytes": 0, "duration_ms": None, "error": None}
+
+
+# ---- the admin API -------------------------------------------------------------
+
+class AdminAnswer:
+    """An admin API answer: status, header list, body."""
+
+    def __init__(self, r, body):
+        self.status = r.status
+        self.headers = r.getheaders()
+        self.body = body
+
+    def header(self, name):
+        vs = [v for k, v in self.headers if k.lower() == name.lower()]
+        return vs[0] if vs else None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Answer {self.status} {self.body[:300]!r}>"
+
+
+def admin_call(port, method, path, body=None, headers=None, token=None, cookie=None):
+    """One request to the admin listener on 127.0.0.1:port, on its own
+    connection; a `Host` in headers replaces the real one."""
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    if cookie:
+        h["Cookie"] = cookie
+    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+    if data is not None and "Content-Type" not in h:
+        h["Content-Type"] = "application/json"
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10 * SLOW)
+    try:
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        return AdminAnswer(r, r.read())
+    finally:
+        c.close()

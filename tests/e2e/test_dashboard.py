@@ -7,7 +7,6 @@ forged cookie, DNS rebinding without a token) and the ?token= exchange,
 whose token never reaches the proxy's log."""
 import base64
 import hashlib
-import http.client
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import pytest
 
 import browser as wd
 from conftest import SLOW, wait_port
+from helpers import admin_call as call
 
 TOKEN = "sp-dash-" + uuid.uuid4().hex
 TOKEN_ENV = "SP_DASH_TOKEN"
@@ -29,41 +29,6 @@ ROUTES = {"version": 1, "routes": [{"name": "orders", "match": {"path_prefix": "
 
 
 # ---- helpers ------------------------------------------------------------------------
-
-class Answer:
-    def __init__(self, r, body):
-        self.status = r.status
-        self.headers = r.getheaders()
-        self.body = body
-
-    def header(self, name):
-        vs = [v for k, v in self.headers if k.lower() == name.lower()]
-        return vs[0] if vs else None
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return f"<Answer {self.status} {self.body[:300]!r}>"
-
-
-def call(port, method, path, body=None, headers=None, token=None, cookie=None):
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    if cookie:
-        h["Cookie"] = cookie
-    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
-    if data is not None and "Content-Type" not in h:
-        h["Content-Type"] = "application/json"
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10 * SLOW)
-    try:
-        c.request(method, path, body=data, headers=h)
-        r = c.getresponse()
-        return Answer(r, r.read())
-    finally:
-        c.close()
-
 
 def cookie_pair(answer):
     """name=value of the answer's Set-Cookie."""
