@@ -23,6 +23,7 @@ COPY tests/fuzz/fuzz.mk tests/fuzz/
 COPY tests/valgrind.mk tests/
 RUN make deps && rm -rf /var/lib/apt/lists/*
 COPY proxy/ proxy/
+COPY tests/check-layers.sh tests/
 COPY tests/stub/ tests/stub/
 COPY rules/ rules/
 COPY docs/ docs/

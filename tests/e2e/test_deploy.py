@@ -255,9 +255,10 @@ def test_dockerfile_build_context_has_what_make_needs(tmp_path):
     (ctx / "build" / ".deps").touch()  # what `make deps` leaves
     r = run(["make", "-n", "-C", str(ctx), "shadowproxy", "build/sp-stub"])
     assert r.returncode == 0, r.stderr
-    sources = [os.path.relpath(f, ROOT) for d in ("proxy", "tests/stub")
-               for f in sorted(os.scandir(os.path.join(ROOT, d)), key=lambda e: e.name)
-               for f in [f.path] if f.endswith(".c")]
+    sources = sorted(os.path.relpath(os.path.join(top, f), ROOT)
+                     for d in ("proxy", "tests/stub")
+                     for top, _, files in os.walk(os.path.join(ROOT, d))
+                     for f in files if f.endswith(".c"))
     assert sources and not [f for f in sources if f not in r.stdout], r.stdout
     shutil.copy(SP_BIN, ctx / "shadowproxy")
     shutil.copy(SP_STUB, ctx / "build" / "sp-stub")
