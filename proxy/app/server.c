@@ -14,6 +14,7 @@
 
 #include "admin/admin.h"
 #include "data/analyzer.h"
+#include "diff/difflog.h"
 #include "ctrl/control.h"
 #include "base/log.h"
 #include "obs/metrics.h"
@@ -302,7 +303,7 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_h
     int rc = analyzer_start(&s.an, cfg);
     if (rc != 0) {
         log_event(LOG_ERROR, "difflog_open_failed", "path", cfg->diff_log_path, "error",
-                  strerror(-rc), NULL);
+                  difflog_strerror(rc), NULL);
         rules_unref(r);
         ops_unref(o);
         return 1;

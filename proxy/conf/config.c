@@ -172,6 +172,11 @@ const config_key config_keys[] = {
      "65536", false, "Bytes of each body embedded in a record."},
     {"/diff_log/queue", K_COUNT, F(diff_log_queue), 0, 1, 1000000, "10000",
      false, "Exchanges waiting to be compared and logged, at most."},
+    {"/diff_log/follow_symlinks", K_BOOL, F(diff_log_follow_symlinks), 0, 0, 0, "false",
+     false,
+     "Open `path` even when it is a symbolic link. Off, a symbolic link there is refused at "
+     "start and on SIGUSR1's reopen (the old file is kept), so nobody who can write the "
+     "folder can send the records elsewhere. Either way the file is made mode 0600."},
     {"/diff_log/redact_fields", K_STRLIST, F(redact_fields), F(nredact_fields),
      0, 256,
      "[\"password\", \"token\", \"secret\", \"cc_number\", \"card_number\", "

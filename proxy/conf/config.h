@@ -80,6 +80,7 @@ typedef struct sp_config {
     diff_log_mode diff_log_mode; /* default mismatches */
     size_t diff_log_max_body;   /* bytes embedded per body, default 64 KiB */
     size_t diff_log_queue;      /* pending exchanges awaiting comparison, default 10000 */
+    bool diff_log_follow_symlinks; /* default false: a symlink path is refused */
     char **redact_fields;       /* default password, token, secret, cc_number, card_number, cvv */
     size_t nredact_fields;
 

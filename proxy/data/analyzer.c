@@ -442,7 +442,7 @@ static void *analyzer_main(void *arg)
         if (atomic_exchange(&a->reopen, false)) {
             int rc = difflog_reopen(&a->log);
             log_event(rc ? LOG_ERROR : LOG_INFO, "difflog_reopened", "path", a->log.path,
-                      "error", rc ? strerror(-rc) : NULL, NULL);
+                      "error", rc ? difflog_strerror(rc) : NULL, NULL);
         }
         size_t records = 0;
         while (list) {
@@ -483,7 +483,7 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
         free(a);
         return -ENOMEM;
     }
-    int rc = difflog_open(&a->log, cfg->diff_log_path);
+    int rc = difflog_open(&a->log, cfg->diff_log_path, cfg->diff_log_follow_symlinks);
     if (rc != 0) {
         live_free(a->live);
         free(a);

@@ -8,13 +8,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int open_path(const char *path)
+/* Opens the path for appending. Without follow_symlinks, O_NOFOLLOW: a
+ * symbolic link planted at the path (by whoever may write its folder) must
+ * not send records, with their bodies, to a file of their choosing; the
+ * open fails with ELOOP. A regular file is set to 0600 whatever its mode
+ * was (O_CREAT's mode applies only to a new file); a device or FIFO (such
+ * as /dev/null) is left as it is. An fd, or -errno. */
+static int open_path(const char *path, bool follow_symlinks)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    return fd < 0 ? -errno : fd;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+                            (follow_symlinks ? 0 : O_NOFOLLOW), 0600);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 ||
+        (S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
 }
 
-int difflog_open(difflog *d, const char *path)
+int difflog_open(difflog *d, const char *path, bool follow_symlinks)
 {
     /* Past a file size limit (ulimit -f, systemd's LimitFSIZE) a write
      * raises SIGXFSZ, whose default action kills the process, halfway
@@ -24,7 +40,8 @@ int difflog_open(difflog *d, const char *path)
     d->path = strdup(path);
     if (!d->path)
         return -ENOMEM;
-    d->fd = open_path(path);
+    d->follow_symlinks = follow_symlinks;
+    d->fd = open_path(path, follow_symlinks);
     if (d->fd < 0) {
         int err = d->fd;
         free(d->path);
@@ -58,12 +75,19 @@ int difflog_write(difflog *d, const char *buf, size_t len)
 
 int difflog_reopen(difflog *d)
 {
-    int fd = open_path(d->path);
+    int fd = open_path(d->path, d->follow_symlinks);
     if (fd < 0)
         return fd;
     close(d->fd);
     d->fd = fd;
     return 0;
+}
+
+const char *difflog_strerror(int rc)
+{
+    if (rc == -ELOOP)
+        return "the path is a symbolic link (diff_log.follow_symlinks: true allows one)";
+    return strerror(-rc);
 }
 
 void difflog_close(difflog *d)

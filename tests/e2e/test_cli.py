@@ -244,6 +244,53 @@ def test_serve_diff_log_parent_is_a_file(tmp):
     assert "Not a directory" in r.stderr
 
 
+def test_serve_diff_log_symlink_refused_unless_configured(tmp, stubs):
+    """A symbolic link at the diff-log path is refused at start (whoever can
+    write the folder could point the records, bodies and all, anywhere);
+    diff_log.follow_symlinks: true allows it, and the target is made 0600.
+    (Failed before: the link was followed.)"""
+    target = write(tmp, "target.jsonl", "")
+    os.chmod(target, 0o644)
+    link = os.path.join(tmp, "diffs.jsonl")
+    os.symlink(target, link)
+    r, elapsed = serve_failing(tmp, link)
+    assert r.returncode == 1, r.stderr
+    assert link in r.stderr and "symbolic link" in r.stderr
+    assert "follow_symlinks" in r.stderr
+    assert elapsed < 5 * SLOW
+    assert os.stat(target).st_mode & 0o7777 == 0o644  # untouched
+
+    legacy, new = stubs("legacy"), stubs("new")
+    port = free_port()
+    cfg = write(tmp, "follow.json", json.dumps({"diff_log": {"follow_symlinks": True},
+                                                "admin": {"listen": ""}}))
+    proc = subprocess.Popen([SP_BIN, "serve", "--config", cfg, "--listen", f"127.0.0.1:{port}",
+                             "--legacy", legacy.url, "--new", new.url, "--diff-log", link,
+                             "--diff-log-mode", "all",
+                             "--state-file", os.path.join(tmp, "state.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                    s.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\nX-Request-Id: via-link\r\n"
+                              b"Connection: close\r\n\r\n")
+                    while s.recv(4096):
+                        pass
+                break
+            except OSError:
+                time.sleep(0.05)
+        while b"via-link" not in open(target, "rb").read() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"via-link" in open(target, "rb").read()
+        assert os.stat(target).st_mode & 0o7777 == 0o600
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20 * SLOW)
+    assert proc.returncode == 0
+
+
 def test_serve_diff_log_directory_not_writable(tmp):
     if os.geteuid() == 0:
         pytest.skip("root is not stopped by directory permissions")

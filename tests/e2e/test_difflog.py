@@ -118,7 +118,10 @@ def test_file_created_0600_whatever_the_umask(stubs, proxy):
     assert os.stat(p.diff_log).st_mode & 0o7777 == 0o600
 
 
-def test_existing_file_appended_and_keeps_its_mode(tmp, stubs, proxy):
+def test_existing_file_appended_and_made_0600(tmp, stubs, proxy):
+    """An existing diff log is appended to, and its mode is narrowed to
+    0600 (records hold bodies): an operator's 0644 would let every local
+    user read them. (Failed before: the file kept 0640.)"""
     legacy = stubs("legacy")
     new = stubs("new")
     path = os.path.join(tmp, "diffs.jsonl")
@@ -133,12 +136,55 @@ def test_existing_file_appended_and_keeps_its_mode(tmp, stubs, proxy):
     with open(path, "rb") as f:
         assert f.read().startswith(first)
     assert [r["id"] for r in p.records()] == ["from-before", "append-1"]
-    assert os.stat(path).st_mode & 0o7777 == 0o640
+    assert os.stat(path).st_mode & 0o7777 == 0o600
+    os.chmod(path, 0o644)
     # A restart continues the same file.
     p2 = proxy(legacy.url, new.url)
     send(p2, "append-2", ctl_new="status=500")
     p2.wait_record("append-2")
     assert [r["id"] for r in p2.records()] == ["from-before", "append-1", "append-2"]
+    assert os.stat(path).st_mode & 0o7777 == 0o600
+
+
+def test_reopen_refuses_a_symlink_and_makes_the_file_0600(tmp, pair):
+    """SIGUSR1's reopen: a symbolic link put at the path after rotation is
+    not followed (logged, the old file is kept, the link's target gets
+    nothing); a file put there with mode 0644 is made 0600. (Failed before:
+    the records went to the link's target, and the file stayed 0644.)"""
+    legacy, new, p = pair
+    send(p, "sym-1")
+    p.wait_record("sym-1")
+    rotated = p.diff_log + ".1"
+    os.rename(p.diff_log, rotated)
+    victim = os.path.join(tmp, "victim")
+    with open(victim, "wb"):
+        pass
+    os.symlink(victim, p.diff_log)
+    p.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5 * SLOW
+    while "event=difflog_reopened" not in p.stderr() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "level=error event=difflog_reopened" in p.stderr()
+    assert "symbolic link" in p.stderr()
+    send(p, "sym-2")
+    deadline = time.monotonic() + 5 * SLOW
+    while b'"sym-2"' not in open(rotated, "rb").read() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [json.loads(x)["id"] for x in open(rotated, "rb").read().split(b"\n") if x] == \
+        ["sym-1", "sym-2"]
+    assert os.path.getsize(victim) == 0
+    os.unlink(p.diff_log)
+    fd = os.open(p.diff_log, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.close(fd)
+    os.chmod(p.diff_log, 0o644)
+    p.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5 * SLOW
+    while p.stderr().count("event=difflog_reopened") < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    send(p, "sym-3")
+    p.wait_record("sym-3")
+    assert os.stat(p.diff_log).st_mode & 0o7777 == 0o600
+    assert os.path.getsize(victim) == 0
 
 
 def test_sigusr1_reopens_after_rotation(pair):
