@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "conf/endpoint.h"
 #include "diff/body.h"
 #include "diff/compare.h"
 #include "obs/live.h"
@@ -45,6 +46,7 @@ struct analyzer {
     uint64_t failed_since_ok, failed_since_log;
     time_t last_error_log;
     metrics_shard *shard;     /* labelled metrics: verdicts and paths by route */
+    metrics_shard *endpoints; /* verdicts of the route `default` by endpoint */
     live *live;               /* the dashboard's view: minute counts, recent records */
 };
 
@@ -326,8 +328,15 @@ static int analyze(analyzer *a, analysis_job *j)
     }
     metric_verdict(v);
     const char *route_name = j->route ? j->route->name : "default";
+    char endpoint[ENDPOINT_MAX];
+    endpoint_template(j->method, j->uri, endpoint, sizeof endpoint);
+    int64_t now = clock_wall_ms();
     metrics_verdict_route(a->shard, route_name, v);
-    live_count(a->live, route_name, v, clock_wall_ms());
+    live_count(a->live, route_name, v, now);
+    if (strcmp(route_name, "default") == 0) { /* no route matched: Diffy's endpoints */
+        metrics_verdict_route(a->endpoints, endpoint, v);
+        live_count_endpoint(a->live, endpoint, v, now);
+    }
     if (v == VERDICT_MISMATCH) {
         size_t i;
         json_t *d;
@@ -353,6 +362,7 @@ static int analyze(analyzer *a, analysis_job *j)
             .id = j->id,
             .ts_ms = j->ts_ms,
             .route = j->route ? j->route->name : "default",
+            .endpoint = endpoint,
             .method = j->method ? j->method : "",
             .uri = j->uri ? j->uri : "",
             .authority = config_side_name(j->authority),
@@ -408,6 +418,7 @@ static void *analyzer_main(void *arg)
     (void)pthread_setname_np(pthread_self(), "sp-compare"); /* cosmetic: top -H, perf */
     lower_priority();
     a->shard = metrics_shard_new("analyzer");
+    a->endpoints = metrics_endpoint_shard_new("analyzer");
     for (;;) {
         pthread_mutex_lock(&a->mu);
         if (!a->head && !a->stopping) {
@@ -458,6 +469,7 @@ static void *analyzer_main(void *arg)
         flush_batch(a, records);
     }
     metrics_shard_release(a->shard);
+    metrics_shard_release(a->endpoints);
     return NULL;
 }
 

@@ -563,6 +563,7 @@ json_t *record_build(const record_input *in, const record_opts *o)
     bool ok = put(r, "v", json_integer(RECORD_SCHEMA_VERSION)) &&
               put(r, "id", jstr(in->id)) && put(r, "ts", json_string(ts)) &&
               put(r, "route", jstr(in->route)) &&
+              (!in->endpoint || put(r, "endpoint", jstr(in->endpoint))) &&
               put(r, "method", jstr(in->method)) &&
               put(r, "uri", jstr(in->uri)) &&
               put(r, "authority", jstr(in->authority)) &&

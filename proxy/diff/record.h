@@ -46,6 +46,7 @@ typedef struct record_input {
     const char *id;
     int64_t ts_ms;           /* Unix epoch, milliseconds (request arrival) */
     const char *route;
+    const char *endpoint;    /* method and path template (conf/endpoint.h); NULL to omit */
     const char *method;
     const char *uri;         /* raw request-target */
     const char *authority;   /* "legacy" or "new" */

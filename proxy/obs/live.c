@@ -40,14 +40,19 @@ typedef struct entry {
     size_t tlen;
 } entry;
 
+typedef struct table { /* names (routes, or endpoints) to their stats */
+    route_stats **rows; /* first-seen order, max of them at most */
+    size_t n, max;
+    route_stats *other; /* every name past the cap */
+    uint32_t *slots;    /* index + 1 into rows; 0: empty */
+    size_t nslots;      /* a power of two >= 2 * max */
+} table;
+
 struct live {
     pthread_mutex_t mu;
     live_limits lim;
-    route_stats **routes; /* first-seen order, lim.max_routes of them at most */
-    size_t nroutes;
-    route_stats *other;   /* every route past the cap */
-    uint32_t *slots;      /* index + 1 into routes; 0: empty */
-    size_t nslots;        /* a power of two >= 2 * max_routes */
+    table routes;
+    table endpoints; /* exchanges of the route `default`, by endpoint */
     entry *ring;          /* lim.max_records; the oldest at head */
     size_t head, count, bytes;
     uint64_t next_seq;    /* the next record's; the first is 1 */
@@ -58,6 +63,27 @@ bool live_keeps(verdict v)
 {
     return v == VERDICT_MISMATCH || v == VERDICT_KNOWN || v == VERDICT_SHADOW_ERROR ||
            v == VERDICT_SHADOW_TIMEOUT || v == VERDICT_AUTHORITATIVE_ERROR;
+}
+
+static bool table_init(table *t, size_t max)
+{
+    t->max = max;
+    t->nslots = 4;
+    while (t->nslots < 2 * max)
+        t->nslots *= 2;
+    t->rows = calloc(max, sizeof *t->rows);
+    t->slots = calloc(t->nslots, sizeof *t->slots);
+    return t->rows && t->slots;
+}
+
+static void table_free(table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->rows[i]);
+    free(t->other);
+    free(t->rows);
+    free(t->slots);
+    *t = (table){0};
 }
 
 live *live_new(const live_limits *lim)
@@ -72,15 +98,11 @@ live *live_new(const live_limits *lim)
     if (!l)
         return NULL;
     l->lim = d;
-    l->nslots = 4;
-    while (l->nslots < 2 * d.max_routes)
-        l->nslots *= 2;
-    l->routes = calloc(d.max_routes, sizeof *l->routes);
-    l->slots = calloc(l->nslots, sizeof *l->slots);
     l->ring = calloc(d.max_records, sizeof *l->ring);
-    if (!l->routes || !l->slots || !l->ring) {
-        free(l->routes);
-        free(l->slots);
+    if (!l->ring || !table_init(&l->routes, d.max_routes) ||
+        !table_init(&l->endpoints, LIVE_MAX_ENDPOINTS)) {
+        table_free(&l->routes);
+        table_free(&l->endpoints);
         free(l->ring);
         free(l);
         return NULL;
@@ -101,13 +123,10 @@ void live_free(live *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->nroutes; i++)
-        free(l->routes[i]);
-    free(l->other);
+    table_free(&l->routes);
+    table_free(&l->endpoints);
     for (size_t i = 0; i < l->count; i++)
         entry_clear(&l->ring[(l->head + i) % l->lim.max_records]);
-    free(l->routes);
-    free(l->slots);
     free(l->ring);
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -140,42 +159,42 @@ static route_stats *stats_new(const char *key)
     return r;
 }
 
-/* The route's stats, created on first sight; past the cap, "other". Called
+/* The name's stats, created on first sight; past the cap, "other". Called
  * with mu held. NULL only on no memory. */
-static route_stats *route_get(live *l, const char *name)
+static route_stats *table_get(table *t, const char *name)
 {
     char key[LIVE_MAX_NAME];
     size_t n = name_key(name, key);
     uint64_t h = 0xcbf29ce484222325u;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)key[i]) * 0x100000001b3u;
-    size_t mask = l->nslots - 1, i = (size_t)h & mask;
-    for (; l->slots[i]; i = (i + 1) & mask) {
-        route_stats *r = l->routes[l->slots[i] - 1];
+    size_t mask = t->nslots - 1, i = (size_t)h & mask;
+    for (; t->slots[i]; i = (i + 1) & mask) {
+        route_stats *r = t->rows[t->slots[i] - 1];
         if (strcmp(r->name, key) == 0)
             return r;
     }
-    if (l->nroutes >= l->lim.max_routes) {
-        if (!l->other)
-            l->other = stats_new(LIVE_OTHER_ROUTE);
-        return l->other;
+    if (t->n >= t->max) {
+        if (!t->other)
+            t->other = stats_new(LIVE_OTHER_ROUTE);
+        return t->other;
     }
     route_stats *r = stats_new(key);
     if (!r)
         return NULL;
-    l->routes[l->nroutes++] = r;
-    l->slots[i] = (uint32_t)l->nroutes;
+    t->rows[t->n++] = r;
+    t->slots[i] = (uint32_t)t->n;
     return r;
 }
 
-void live_count(live *l, const char *route, verdict v, int64_t now_ms)
+static void table_count(live *l, table *t, const char *name, verdict v, int64_t now_ms)
 {
     if (!l || (unsigned)v >= VERDICT_COUNT)
         return;
     int64_t m = now_ms > 0 ? now_ms / MINUTE_MS : 0;
     size_t b = (size_t)(m % LIVE_MINUTES);
     pthread_mutex_lock(&l->mu);
-    route_stats *r = route_get(l, route ? route : "default");
+    route_stats *r = table_get(t, name);
     if (r) {
         if (r->minute[b] != m) {
             r->minute[b] = m;
@@ -184,6 +203,18 @@ void live_count(live *l, const char *route, verdict v, int64_t now_ms)
         r->n[b][v]++;
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+void live_count(live *l, const char *route, verdict v, int64_t now_ms)
+{
+    if (l)
+        table_count(l, &l->routes, route ? route : "default", v, now_ms);
+}
+
+void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms)
+{
+    if (l && endpoint)
+        table_count(l, &l->endpoints, endpoint, v, now_ms);
 }
 
 /* ---- the ring ------------------------------------------------------------------ */
@@ -214,7 +245,7 @@ static char *summary_of(json_t *rec, size_t text_len, bool trimmed, size_t *len)
     json_t *s = json_object();
     if (!s)
         return NULL;
-    static const char *const keys[] = {"id", "ts", "route", "method"};
+    static const char *const keys[] = {"id", "ts", "route", "endpoint", "method"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         json_object_set_new(s, keys[i], copy_or_null(json_object_get(rec, keys[i])));
     json_object_set_new(s, "uri", json_is_string(uri) ? cut_string(json_string_value(uri),
@@ -410,10 +441,36 @@ static json_t *window_json(const window w)
     return json_pack("{s:o, s:o}", "per_minute", per, "last", last);
 }
 
+/* Copies a table's windows and names (mu held); returns how many. */
+static size_t table_windows(const table *t, int64_t cur, window *w, char (*names)[LIVE_MAX_NAME])
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= t->n; i++) {
+        const route_stats *r = i < t->n ? t->rows[i] : t->other;
+        if (!r)
+            continue;
+        window_of(r, cur, w[n]);
+        memcpy(names[n++], r->name, LIVE_MAX_NAME);
+    }
+    return n;
+}
+
+static json_t *windows_json(const window *w, char (*names)[LIVE_MAX_NAME], size_t n, window *sum)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < n; i++) {
+        json_object_set_new(o, names[i], window_json(w[i]));
+        for (int k = 0; sum && k < LIVE_MINUTES; k++)
+            for (int v = 0; v < VERDICT_COUNT; v++)
+                (*sum)[k][v] += w[i][k][v];
+    }
+    return o;
+}
+
 json_t *live_stats(live *l, int64_t now_ms)
 {
     int64_t cur = now_ms > 0 ? now_ms / MINUTE_MS : 0;
-    size_t cap = l ? l->lim.max_routes + 1 : 1;
+    size_t cap = (l ? l->lim.max_routes + 1 : 1) + LIVE_MAX_ENDPOINTS + 1;
     window *w = calloc(cap, sizeof *w);
     char(*names)[LIVE_MAX_NAME] = calloc(cap, sizeof *names);
     window *sum = calloc(1, sizeof *sum);
@@ -423,18 +480,16 @@ json_t *live_stats(live *l, int64_t now_ms)
         free(sum);
         return NULL;
     }
-    size_t n = 0, count = 0, bytes = 0;
+    size_t n = 0, ne = 0, count = 0, bytes = 0;
     uint64_t latest = 0, evicted = 0;
+    bool capped = false, ecapped = false;
     live_limits lim = {0};
     if (l) {
         pthread_mutex_lock(&l->mu);
-        for (size_t i = 0; i <= l->nroutes; i++) {
-            const route_stats *r = i < l->nroutes ? l->routes[i] : l->other;
-            if (!r)
-                continue;
-            window_of(r, cur, w[n]);
-            memcpy(names[n++], r->name, LIVE_MAX_NAME);
-        }
+        n = table_windows(&l->routes, cur, w, names);
+        ne = table_windows(&l->endpoints, cur, w + n, names + n);
+        capped = l->routes.other != NULL;
+        ecapped = l->endpoints.other != NULL;
         count = l->count;
         bytes = l->bytes;
         latest = l->next_seq - 1;
@@ -442,24 +497,19 @@ json_t *live_stats(live *l, int64_t now_ms)
         lim = l->lim;
         pthread_mutex_unlock(&l->mu);
     }
-    json_t *routes = json_object();
-    for (size_t i = 0; i < n; i++) {
-        json_object_set_new(routes, names[i], window_json(w[i]));
-        for (int k = 0; k < LIVE_MINUTES; k++)
-            for (int v = 0; v < VERDICT_COUNT; v++)
-                (*sum)[k][v] += w[i][k][v];
-    }
+    json_t *routes = windows_json(w, names, n, sum);
+    json_t *endpoints = windows_json(w + n, names + n, ne, NULL); /* already in "default" */
     char now[40], start[40];
     clock_format_ts(now_ms, now, sizeof now);
     clock_format_ts((cur - (LIVE_MINUTES - 1)) * MINUTE_MS, start, sizeof start);
     json_t *j = json_pack(
-        "{s:s, s:I, s:i, s:s, s:o, s:o, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "now", now,
-        "now_ms", (json_int_t)now_ms, "minutes", LIVE_MINUTES, "window_start", start, "routes",
-        routes, "totals", window_json(*sum), "routes_capped", l && l->other != NULL, "recent",
-        "records", (json_int_t)count, "bytes", (json_int_t)bytes, "latest_seq",
-        (json_int_t)latest, "evicted", (json_int_t)evicted, "max_records",
-        (json_int_t)lim.max_records, "max_bytes", (json_int_t)lim.max_bytes, "max_record_bytes",
-        (json_int_t)lim.max_record_bytes);
+        "{s:s, s:I, s:i, s:s, s:o, s:o, s:b, s:o, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "now", now, "now_ms", (json_int_t)now_ms, "minutes", LIVE_MINUTES, "window_start", start,
+        "routes", routes, "totals", window_json(*sum), "routes_capped", capped, "endpoints",
+        endpoints, "endpoints_capped", ecapped, "recent", "records", (json_int_t)count, "bytes",
+        (json_int_t)bytes, "latest_seq", (json_int_t)latest, "evicted", (json_int_t)evicted,
+        "max_records", (json_int_t)lim.max_records, "max_bytes", (json_int_t)lim.max_bytes,
+        "max_record_bytes", (json_int_t)lim.max_record_bytes);
     free(w);
     free(names);
     free(sum);

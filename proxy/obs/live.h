@@ -33,6 +33,7 @@
 #define LIVE_MAX_ROUTES 256                         /* route names; more count as LIVE_OTHER_ROUTE */
 #define LIVE_MAX_NAME 128                           /* bytes kept of a route name */
 #define LIVE_OTHER_ROUTE "(other)"             /* the routes past the cap */
+#define LIVE_MAX_ENDPOINTS 100 /* endpoints of the route `default`; more count as LIVE_OTHER_ROUTE */
 
 typedef struct live live;
 
@@ -53,6 +54,11 @@ bool live_keeps(verdict v);
 /* One exchange of `route` (NULL: "default") ended with v at now_ms. */
 void live_count(live *l, const char *route, verdict v, int64_t now_ms);
 
+/* One exchange of the route `default` (no route matched) ended with v at
+ * now_ms; endpoint is its method and path template (conf/endpoint.h).
+ * Counted apart from the routes: the route `default` counts it too. */
+void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms);
+
 /* Keeps one record. `line` is its serialized text (record_to_line: one
  * line, may end in '\n'), malloc'd: live_add takes it and frees it when
  * the record leaves the ring (or at once when it cannot keep it). `rec`
@@ -64,14 +70,16 @@ void live_add(live *l, json_t *rec, char *line, size_t len);
 /* GET /api/live: {"now", "minutes", "window_start", "routes": {name:
  * {"per_minute": {verdict: [n oldest..newest]}, "last": {"1m"|"5m"|"15m":
  * {verdict: n, "compared", "match_rate"}}}}, "totals": {the same, every
- * route summed}, "routes_capped", "recent": {"records", "bytes",
+ * route summed}, "routes_capped", "endpoints": {endpoint: the same as a
+ * route}, "endpoints_capped", "recent": {"records", "bytes",
  * "latest_seq", "evicted", "max_records", "max_bytes", "max_record_bytes"}}.
  * Verdicts with no count are left out of per_minute. A new reference. */
 json_t *live_stats(live *l, int64_t now_ms);
 
 /* GET /api/recent: {"records": [summary, newest first], "held": {...},
  * "limits": {...}} as JSON text, malloc'd, *len set. A summary is {"seq",
- * "id", "ts", "route", "method", "uri" (cut at 512 bytes), "authority",
+ * "id", "ts", "route", "endpoint" (null in records without
+ * one), "method", "uri" (cut at 512 bytes), "authority",
  * "verdict", "reason", "differences" (the count found), "status":
  * {"legacy", "new"}, "bytes", "trimmed"}. NULL on no memory. */
 char *live_recent(live *l, size_t *len);

@@ -63,14 +63,14 @@ void mx_registry_unlock(void)
     pthread_mutex_unlock(&registry_mu);
 }
 
-metrics_shard *metrics_shard_new(const char *owner)
+static metrics_shard *shard_get(const char *owner, bool endpoints)
 {
     if (!owner)
         owner = "";
     pthread_mutex_lock(&registry_mu);
     metrics_shard **tail = &registry_head;
     for (metrics_shard *s = registry_head; s; s = s->next) {
-        if (s->released && strcmp(s->owner, owner) == 0) {
+        if (s->released && s->endpoints == endpoints && strcmp(s->owner, owner) == 0) {
             s->released = false; /* the lock orders the old owner's writes before ours */
             pthread_mutex_unlock(&registry_mu);
             return s;
@@ -84,10 +84,21 @@ metrics_shard *metrics_shard_new(const char *owner)
     }
     if (s) {
         s->other = -1;
+        s->endpoints = endpoints;
         *tail = s; /* at the end: the render order stays stable */
     }
     pthread_mutex_unlock(&registry_mu);
     return s;
+}
+
+metrics_shard *metrics_shard_new(const char *owner)
+{
+    return shard_get(owner, false);
+}
+
+metrics_shard *metrics_endpoint_shard_new(const char *owner)
+{
+    return shard_get(owner, true);
 }
 
 void metrics_shard_release(metrics_shard *s)
@@ -224,7 +235,7 @@ metrics_route *metrics_route_of(metrics_shard *s, const char *route)
         if (r->hash == h && r->len == len && memcmp(r->name, route, len) == 0)
             return r;
     }
-    if (s->named >= METRICS_MAX_ROUTES)
+    if (s->named >= (s->endpoints ? METRICS_MAX_ENDPOINTS : METRICS_MAX_ROUTES))
         return overflow_entry(s);
     int at;
     metrics_route *r = entry_add(s, route, len, h, &at);

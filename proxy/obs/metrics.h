@@ -95,6 +95,10 @@ const char *metric_name(metric m);
 #define METRICS_MAX_ROUTES 1000 /* route names per shard; more count as "other" */
 #define METRICS_TOP_PATHS 20    /* field paths exported per route; the rest "other" */
 #define METRICS_MAX_LABEL 200   /* bytes kept of a route name or field path */
+/* Endpoint templates (conf/endpoint.h) counted per endpoint shard; more
+ * count as "other". An endpoint is a label value inferred from traffic, so
+ * its cap is far below the routes' (which an operator wrote). */
+#define METRICS_MAX_ENDPOINTS 100
 
 typedef struct metrics_shard metrics_shard;
 typedef struct metrics_route metrics_route;
@@ -107,6 +111,12 @@ typedef struct metrics_route metrics_route;
  * its memory). NULL on no memory; every function below accepts NULL and
  * then counts nothing. */
 metrics_shard *metrics_shard_new(const char *owner);
+/* A shard whose entries are endpoints (docs/metrics.md,
+ * shadowproxy_endpoint_verdicts_total), not routes: count into it with
+ * metrics_verdict_route only, naming the endpoint; past
+ * METRICS_MAX_ENDPOINTS distinct endpoints it counts "other". Same
+ * ownership rules as metrics_shard_new. */
+metrics_shard *metrics_endpoint_shard_new(const char *owner);
 /* The owner is done with it (thread exiting); its counts stay. */
 void metrics_shard_release(metrics_shard *s);
 /* Frees every shard. Call at process end, once no thread uses a shard and

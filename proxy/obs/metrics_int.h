@@ -94,6 +94,7 @@ struct metrics_route {
 
 struct metrics_shard {
     char *owner;
+    bool endpoints;       /* entries are endpoints (verdicts only), not routes */
     bool released;        /* under the registry lock */
     metrics_shard *next;  /* under the registry lock */
     atomic_size_t nroutes; /* published entries */

@@ -293,7 +293,9 @@ static void snapshot_free(snapshot *s)
     free(s->v);
 }
 
-static bool snapshot_take(snapshot *snap)
+/* The route entries of every route shard, or (endpoints) the endpoint
+ * entries of every endpoint shard, merged by name. */
+static bool snapshot_take(snapshot *snap, bool endpoints)
 {
     bool ok = true;
     metrics_route **refs = NULL;
@@ -301,11 +303,14 @@ static bool snapshot_take(snapshot *snap)
     *snap = (snapshot){0};
     metrics_shard *head = mx_registry_lock();
     for (metrics_shard *s = head; s; s = s->next)
-        nrefs += atomic_load_explicit(&s->nroutes, memory_order_acquire);
+        if (s->endpoints == endpoints)
+            nrefs += atomic_load_explicit(&s->nroutes, memory_order_acquire);
     if (nrefs && !(refs = malloc(nrefs * sizeof *refs)))
         ok = false;
     size_t n = 0;
     for (metrics_shard *s = head; ok && s; s = s->next) {
+        if (s->endpoints != endpoints)
+            continue;
         /* Load again: never more than the space counted above. */
         size_t k = atomic_load_explicit(&s->nroutes, memory_order_acquire);
         for (size_t i = 0; i < k && n < nrefs; i++)
@@ -571,17 +576,41 @@ static void render_routes(sbuf *b, const snapshot *snap)
     }
 }
 
+/* Verdicts of the exchanges no route matched, by endpoint template. */
+static void render_endpoints(sbuf *b, const snapshot *snap)
+{
+    const char *f = "shadowproxy_endpoint_verdicts_total";
+    family(b, f, "counter",
+           "Exchanges no route matched, by endpoint (method and inferred path template) and "
+           "verdict; endpoints past the cap as endpoint=\"other\".");
+    for (size_t i = 0; i < snap->n; i++) {
+        const agg_route *a = &snap->v[i];
+        for (size_t v = 0; v < VERDICT_COUNT; v++) {
+            if (!a->verdicts[v])
+                continue;
+            label ls[2] = {{"endpoint", a->name, a->len}, L("verdict", verdict_name((verdict)v))};
+            sample_u(b, f, ls, 2, a->verdicts[v]);
+        }
+    }
+}
+
 char *metrics_render(const metrics_render_input *in, size_t *len)
 {
     static const metrics_render_input none = {.sample_percent = 100};
-    snapshot snap;
-    if (!snapshot_take(&snap))
+    snapshot snap, eps;
+    if (!snapshot_take(&snap, false))
         return NULL;
+    if (!snapshot_take(&eps, true)) {
+        snapshot_free(&snap);
+        return NULL;
+    }
     sbuf b = {0};
     render_state(&b, in ? in : &none);
     render_process(&b);
     render_routes(&b, &snap);
+    render_endpoints(&b, &eps);
     snapshot_free(&snap);
+    snapshot_free(&eps);
     if (!sb_reserve(&b, 0)) {
         free(b.p);
         return NULL;

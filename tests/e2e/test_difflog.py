@@ -14,7 +14,7 @@ from helpers import (RawConn, body64, build_request, json_body_ctl, one, pattern
                      pattern_sha256, raw_request, rfc3339_ms, sha256, the_request, values)
 
 DOC = {"sku": "24-MB01", "qty": 1, "price": 34.0}
-RECORD_KEYS = ["v", "id", "ts", "route", "method", "uri", "authority", "verdict", "request",
+RECORD_KEYS = ["v", "id", "ts", "route", "endpoint", "method", "uri", "authority", "verdict", "request",
                "legacy", "new", "differences"]
 LEG_KEYS = ["attempted", "status", "headers", "body", "body_format", "body_bytes",
             "duration_ms", "error"]
@@ -75,6 +75,7 @@ def test_record_fields(pair):
         + int(rec["ts"][20:23]) / 1000
     assert before - 1 <= ts <= after + 1, (rec["ts"], before, after)
     assert rec["route"] == "default"
+    assert rec["endpoint"] == "POST /echo/f"
     assert rec["method"] == "POST"
     assert rec["uri"] == "/echo/f?b=2&a=%41"
     assert rec["authority"] == "legacy"

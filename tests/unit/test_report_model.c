@@ -186,10 +186,10 @@ TEST(suggestions)
                  "\"legacy\":\"2024-01-01 00:00:0%d\",\"new\":\"2026-11-24T13:00:0%dZ\"},"
                  "{\"where\":\"body\",\"path\":\"/status\",\"kind\":\"changed\",\"legacy\":\"a\",\"new\":\"b\"}]",
                  i, i, i);
-        addr(m, "default", i == 9 ? "match" : "mismatch", i, 1, 1, i == 9 ? NULL : d);
+        addr(m, "orders", i == 9 ? "match" : "mismatch", i, 1, 1, i == 9 ? NULL : d);
     }
     report_model_finalize(m);
-    const report_route *r = report_model_route(m, "default");
+    const report_route *r = report_model_route(m, "orders");
     /* 9 of 10 compared: 90% is enough; /status always changes the same way: a bug */
     CHECK(r && r->nsuggestions == 1);
     if (r && r->nsuggestions == 1) {

@@ -1,6 +1,7 @@
 /* report_model: see report_model.h. */
 #include "tools/report/report_model.h"
 #include "tools/report/report_route.h"
+#include "conf/endpoint.h"
 
 #include <errno.h>
 #include <math.h>
@@ -227,6 +228,15 @@ static bool leg_2xx(const json_t *leg)
     return json_is_integer(s) && json_integer_value(s) >= 200 && json_integer_value(s) <= 299;
 }
 
+void report_endpoint_of(const json_t *rec, char *out, size_t size)
+{
+    const char *e = str_member(rec, "endpoint");
+    if (e && *e)
+        snprintf(out, size, "%s", e);
+    else /* a record written before endpoints */
+        endpoint_template(str_member(rec, "method"), str_member(rec, "uri"), out, size);
+}
+
 void report_model_add(report_model *m, const json_t *rec)
 {
     m->records++;
@@ -245,7 +255,14 @@ void report_model_add(report_model *m, const json_t *rec)
     const char *name = str_member(rec, "route");
     if (!name || !*name)
         name = REPORT_NO_ROUTE;
-    if (!route_selected(m, name)) {
+    bool selected = route_selected(m, name); /* --route default: all its endpoints */
+    char endpoint[ENDPOINT_MAX];
+    if (strcmp(name, "default") == 0) { /* no route matched: group by endpoint */
+        report_endpoint_of(rec, endpoint, sizeof endpoint);
+        name = endpoint;
+        selected = selected || route_selected(m, name);
+    }
+    if (!selected) {
         m->filtered_route++;
         return;
     }

@@ -200,6 +200,11 @@ bool report_model_read(report_model *m, const char *path);
  * no --since/--until is given. */
 void report_model_add(report_model *m, const json_t *rec);
 
+/* The endpoint of a record (conf/endpoint.h): its `endpoint`, or for a
+ * record without one, the template of its method and uri. The report
+ * groups the exchanges of the route `default` by it (docs/report.md). */
+void report_endpoint_of(const json_t *rec, char *out, size_t size);
+
 /* Sorts, computes quantiles, buckets, totals and suggestions. Once. */
 void report_model_finalize(report_model *m);
 
