@@ -175,7 +175,7 @@ bool admin_token_matches(const admin *a, const char *cand)
 /* Constant time in the token's content and length: both sides are hashed
  * and the digests compared with CRYPTO_memcmp. A missing header, another
  * scheme and a wrong token take the same path; then the session cookie. */
-static admin_auth auth_of(const admin *a, struct MHD_Connection *conn)
+static admin_auth auth_of(admin *a, struct MHD_Connection *conn)
 {
     if (!a->has_token)
         return ADMIN_AUTH_OPEN;
@@ -549,6 +549,7 @@ int admin_start(admin **out, control *c, const sp_config *cfg, char *err, size_t
         set_err(err, errsize, "admin.listen %s: cannot start the admin HTTP server",
                 cfg->admin_listen);
         close(fd);
+        admin_dash_free(a);
         OPENSSL_cleanse(a, sizeof *a);
         free(a);
         return -EIO;
@@ -573,6 +574,7 @@ void admin_stop(admin *a)
     if (!a)
         return;
     MHD_stop_daemon(a->mhd); /* joins every connection thread; closes the socket */
+    admin_dash_free(a);
     OPENSSL_cleanse(a->token_digest, sizeof a->token_digest);
     OPENSSL_cleanse(a->session_key, sizeof a->session_key);
     free(a);

@@ -10,11 +10,15 @@
  *   POST /login      token=T (a form): the same, 303 or 401
  *   POST /logout     clears the cookie, 303 to /
  *
- * The session cookie is not the token: it is "ISSUED.MAC", MAC =
- * HMAC-SHA256(key, "v1." ISSUED) with key = HMAC-SHA256(SHA-256(token),
- * 32 random bytes drawn at start). It expires after ADMIN_SESSION_TTL_S,
- * and every session ends with the process. HttpOnly, SameSite=Strict,
- * named per admin port (cookies do not tell ports apart). */
+ * The session cookie is not the token: it is "ISSUED.NONCE.MAC", MAC =
+ * HMAC-SHA256(key, "v2.GEN.ISSUED.NONCE") with key =
+ * HMAC-SHA256(SHA-256(token), 32 random bytes drawn at start), NONCE 16
+ * random bytes per sign-in and GEN the session generation. It expires
+ * after ADMIN_SESSION_TTL_S; logging out revokes it here (a list of the
+ * logged-out MACs until they expire; when full, GEN moves on and every
+ * session ends); every session ends with the process. HttpOnly,
+ * SameSite=Strict, named per admin port (cookies do not tell ports
+ * apart). */
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -90,6 +94,11 @@ int admin_dash_init(admin *a, char *err, size_t errsize)
         return -EIO;
     }
     OPENSSL_cleanse(nonce, sizeof nonce);
+    int rc = pthread_mutex_init(&a->sessions_lock, NULL);
+    if (rc != 0) {
+        snprintf(err, errsize, "admin: cannot create a lock: %s", strerror(rc));
+        return -rc;
+    }
     snprintf(a->cookie_name, sizeof a->cookie_name, "sp_session_%d", a->port);
     char script[72], style[72], login[72];
     element_hash(sp_dashboard_html, "<script>", "</script>", script, sizeof script);
@@ -106,53 +115,144 @@ int admin_dash_init(admin *a, char *err, size_t errsize)
     return 0;
 }
 
+void admin_dash_free(admin *a)
+{
+    pthread_mutex_destroy(&a->sessions_lock);
+}
+
 /* ---- the session cookie ---------------------------------------------------------- */
 
-static void session_mac(const admin *a, long long issued, char hex[65])
+#define NONCE_HEX 32 /* 16 random bytes: every sign-in is its own session */
+
+typedef struct session {
+    long long issued;
+    char nonce[NONCE_HEX + 1];
+    char mac[65]; /* hex */
+} session;
+
+static void to_hex(const unsigned char *b, size_t n, char *out)
 {
-    char msg[40];
-    int len = snprintf(msg, sizeof msg, "v1.%lld", issued);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* s->mac = MAC of "v2.GEN.ISSUED.NONCE". Caller holds sessions_lock (the
+ * generation). */
+static void session_sign(const admin *a, session *s)
+{
+    char msg[96];
+    int len = snprintf(msg, sizeof msg, "v2.%u.%lld.%s", a->session_generation, s->issued,
+                       s->nonce);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    static const char digits[] = "0123456789abcdef";
     if (!HMAC(EVP_sha256(), a->session_key, ADMIN_DIGEST_LEN, (const unsigned char *)msg,
               (size_t)len, mac, &n) ||
         n != 32)
         memset(mac, 0, sizeof mac); /* cannot happen; then matches nothing we issued */
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[mac[i] >> 4];
-        hex[2 * i + 1] = digits[mac[i] & 15];
-    }
-    hex[64] = '\0';
+    to_hex(mac, 32, s->mac);
 }
 
-static void set_session_cookie(const admin *a, admin_reply *r)
+/* A new session in r's Set-Cookie; false when no random nonce could be drawn. */
+static bool set_session_cookie(admin *a, admin_reply *r)
 {
-    long long now = (long long)time(NULL);
-    char hex[65];
-    session_mac(a, now, hex);
-    snprintf(r->cookie, sizeof r->cookie, "%s=%lld.%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict",
-             a->cookie_name, now, hex, ADMIN_SESSION_TTL_S);
-}
-
-bool admin_session_ok(const admin *a, struct MHD_Connection *conn)
-{
-    if (!a->has_token)
+    session s = {.issued = (long long)time(NULL)};
+    unsigned char nonce[NONCE_HEX / 2];
+    if (RAND_bytes(nonce, sizeof nonce) != 1)
         return false;
-    const char *v = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, a->cookie_name);
+    to_hex(nonce, sizeof nonce, s.nonce);
+    pthread_mutex_lock(&a->sessions_lock);
+    session_sign(a, &s);
+    pthread_mutex_unlock(&a->sessions_lock);
+    snprintf(r->cookie, sizeof r->cookie,
+             "%s=%lld.%s.%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict", a->cookie_name,
+             s.issued, s.nonce, s.mac, ADMIN_SESSION_TTL_S);
+    return true;
+}
+
+static bool revoked_locked(const admin *a, const char *mac)
+{
+    for (size_t i = 0; i < a->nrevoked; i++)
+        if (strcmp(a->revoked[i].mac, mac) == 0)
+            return true;
+    return false;
+}
+
+static bool is_hex(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)p[i]))
+            return false;
+    return true;
+}
+
+/* "ISSUED.NONCE.MAC" into *s: the shape only. */
+static bool session_parse(const char *v, session *s)
+{
     if (!v || !isdigit((unsigned char)*v))
         return false;
     char *end = NULL;
     errno = 0;
-    long long issued = strtoll(v, &end, 10);
-    if (errno != 0 || *end != '.' || strlen(end + 1) != 64)
+    s->issued = strtoll(v, &end, 10);
+    if (errno != 0 || *end != '.' || strlen(end + 1) != NONCE_HEX + 1 + 64 ||
+        end[1 + NONCE_HEX] != '.' || !is_hex(end + 1, NONCE_HEX))
+        return false;
+    memcpy(s->nonce, end + 1, NONCE_HEX);
+    s->nonce[NONCE_HEX] = '\0';
+    memcpy(s->mac, end + 2 + NONCE_HEX, 65);
+    return true;
+}
+
+/* The request's cookie when it is a live session: signed by us in this
+ * generation, unexpired, not logged out. */
+static bool session_of(admin *a, struct MHD_Connection *conn, session *s)
+{
+    if (!a->has_token ||
+        !session_parse(MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, a->cookie_name), s))
         return false;
     long long now = (long long)time(NULL);
-    if (issued > now + 60 || now - issued > ADMIN_SESSION_TTL_S)
+    if (s->issued > now + 60 || now - s->issued > ADMIN_SESSION_TTL_S)
         return false;
-    char hex[65];
-    session_mac(a, issued, hex);
-    return CRYPTO_memcmp(hex, end + 1, 64) == 0;
+    session good = *s;
+    pthread_mutex_lock(&a->sessions_lock);
+    session_sign(a, &good);
+    bool ok = CRYPTO_memcmp(good.mac, s->mac, 64) == 0 && !revoked_locked(a, good.mac);
+    pthread_mutex_unlock(&a->sessions_lock);
+    return ok;
+}
+
+bool admin_session_ok(admin *a, struct MHD_Connection *conn)
+{
+    session s;
+    return session_of(a, conn, &s);
+}
+
+/* Logout: the session stops working here, not only in the browser that
+ * drops its cookie (a copy of the cookie would work on for 12 hours). */
+static void session_revoke(admin *a, const session *s)
+{
+    long long now = (long long)time(NULL);
+    pthread_mutex_lock(&a->sessions_lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < a->nrevoked; i++) /* forget the expired */
+        if (now - a->revoked[i].issued <= ADMIN_SESSION_TTL_S)
+            a->revoked[kept++] = a->revoked[i];
+    a->nrevoked = kept;
+    if (a->nrevoked == ADMIN_REVOKED_MAX) {
+        a->session_generation++; /* every session ends: the list is moot */
+        a->nrevoked = 0;
+        log_event(LOG_WARN, "admin_sessions_ended", "why",
+                  "too many logged-out sessions to remember: every session must sign in again",
+                  NULL);
+    } else {
+        admin_revoked *r = &a->revoked[a->nrevoked++];
+        r->issued = s->issued;
+        memcpy(r->mac, s->mac, sizeof r->mac);
+    }
+    pthread_mutex_unlock(&a->sessions_lock);
 }
 
 /* ---- browser checks -------------------------------------------------------------- */
@@ -265,7 +365,7 @@ static admin_reply see_other(void)
 }
 
 /* The right token: a session and back to the page. Never logs the token. */
-static admin_reply exchange(const admin *a, const admin_req *rq, const char *token,
+static admin_reply exchange(admin *a, const admin_req *rq, const char *token,
                             const char *via)
 {
     if (!a->has_token)
@@ -274,9 +374,12 @@ static admin_reply exchange(const admin *a, const admin_req *rq, const char *tok
         log_event(LOG_WARN, "admin_login_refused", "who", rq->who, "via", via, NULL);
         return login_page(a, 401, "That is not the admin token.");
     }
-    log_event(LOG_INFO, "admin_login", "who", rq->who, "via", via, NULL);
     admin_reply r = see_other();
-    set_session_cookie(a, &r);
+    if (!set_session_cookie(a, &r)) {
+        free(r.text);
+        return admin_error_reply(500, "cannot draw a random session id");
+    }
+    log_event(LOG_INFO, "admin_login", "who", rq->who, "via", via, NULL);
     return r;
 }
 
@@ -349,7 +452,11 @@ admin_reply admin_h_login(admin *a, admin_req *rq)
 
 admin_reply admin_h_logout(admin *a, admin_req *rq)
 {
-    (void)rq;
+    session s;
+    if (session_of(a, rq->conn, &s)) {
+        session_revoke(a, &s);
+        log_event(LOG_INFO, "admin_logout", "who", rq->who, NULL);
+    }
     admin_reply r = see_other();
     snprintf(r.cookie, sizeof r.cookie, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
              a->cookie_name);

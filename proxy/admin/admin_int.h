@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -15,6 +16,16 @@
 #define ADMIN_DIGEST_LEN 32
 #define ADMIN_SESSION_TTL_S (12 * 3600) /* a dashboard login lasts this long */
 #define ADMIN_DASH_HEADER "X-Shadowproxy-Dashboard" /* CSRF: a cross-site form cannot set it */
+/* Sessions logged out before they expire, remembered until they do. Each
+ * needs a valid session to add, so only signed-in users fill it; when it
+ * is full of unexpired ones, the session generation moves on instead (every
+ * session ends: fail closed). */
+#define ADMIN_REVOKED_MAX 512
+
+typedef struct admin_revoked {
+    long long issued; /* forgotten once issued + ADMIN_SESSION_TTL_S has passed */
+    char mac[65];     /* the cookie's MAC, hex */
+} admin_revoked;
 
 struct admin {
     control *c;
@@ -25,6 +36,10 @@ struct admin {
     unsigned char token_digest[ADMIN_DIGEST_LEN]; /* SHA-256 of the token; the token itself is not kept */
     unsigned char session_key[ADMIN_DIGEST_LEN];  /* HMAC(token digest, random nonce): signs cookies */
     char cookie_name[32];                         /* per admin port: two proxies on one host */
+    pthread_mutex_t sessions_lock;                /* guards the three below (connection threads) */
+    unsigned session_generation;                  /* in every MAC: moving it ends every session */
+    admin_revoked revoked[ADMIN_REVOKED_MAX];     /* logged-out sessions, unordered */
+    size_t nrevoked;
     char dash_csp[400];                           /* Content-Security-Policy of the pages */
     char login_csp[240];
 };
@@ -82,10 +97,13 @@ admin_reply admin_h_live(admin *a, admin_req *rq);   /* GET /api/live */
 admin_reply admin_h_recent(admin *a, admin_req *rq); /* GET /api/recent[/SEQ] */
 
 /* admin_dash.c */
-/* Session key, cookie name and the pages' CSP. 0 or -errno, err set. */
+/* Session key, cookie name, the sessions' lock and the pages' CSP. 0 or
+ * -errno, err set; on success admin_dash_free must be called. */
 int admin_dash_init(admin *a, char *err, size_t errsize);
-/* Is the request's session cookie one we issued, unexpired? */
-bool admin_session_ok(const admin *a, struct MHD_Connection *conn);
+void admin_dash_free(admin *a);
+/* Is the request's session cookie one we issued, unexpired and not logged
+ * out? Any thread. */
+bool admin_session_ok(admin *a, struct MHD_Connection *conn);
 /* Is `cand` the configured token? Constant time. */
 bool admin_token_matches(const admin *a, const char *cand);
 /* Browser safety for requests not carrying the token itself: without a

@@ -1,7 +1,8 @@
 """The admin listener's defences against a hostile browser or client
 (docs/operations.md, "Browser checks" and "Limits"), end to end against the
 real binary: DNS rebinding without a token (plain HTTP and a real headless
-Chromium that resolves a foreign name to 127.0.0.1)."""
+Chromium that resolves a foreign name to 127.0.0.1); a session cookie
+refused after its logout."""
 import uuid
 
 import pytest
@@ -107,3 +108,42 @@ def test_rebinding_in_chromium_reads_nothing(rebinding_browser, start):
     # the same browser on the real loopback name gets the dashboard
     b.get(f"http://127.0.0.1:{port}/")
     b.wait(lambda: b.find_all("#routes"), 10 * SLOW, "the dashboard")
+
+
+# ---- logout ends the session here (issue 15, item 8) ---------------------------------
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def sign_in(port):
+    a = call(port, "POST", "/login", f"token={TOKEN}", headers=FORM)
+    assert a.status == 303, a
+    return a.header("Set-Cookie").split(";", 1)[0]
+
+
+def test_logout_revokes_the_session_cookie_server_side(start):
+    """A copy of the cookie (another tab, a stolen one) must not outlive the
+    logout; another sign-in's session goes on."""
+    p, port = start({"token_env": TOKEN_ENV}, env={TOKEN_ENV: TOKEN})
+    mine, other = sign_in(port), sign_in(port)
+    assert mine != other
+    for c in (mine, other):
+        assert call(port, "GET", "/state", cookie=c).status == 200
+    out = call(port, "POST", "/logout", cookie=mine)
+    assert out.status == 303 and "Max-Age=0" in out.header("Set-Cookie"), out
+    for path in ("/state", "/api/live", "/metrics"):
+        a = call(port, "GET", path, cookie=mine)
+        assert a.status == 401, (path, a)
+    page = call(port, "GET", "/", cookie=mine)
+    assert page.status == 200 and b'action="/login"' in page.body  # the login form again
+    a = call(port, "POST", "/authority", {"side": "new"}, cookie=mine,
+             headers={"Origin": f"http://127.0.0.1:{port}", "X-Shadowproxy-Dashboard": "1"})
+    assert a.status == 401, a
+    assert call(port, "GET", "/state", cookie=other).status == 200
+    # logging out again, or with a forged cookie, changes nothing
+    assert call(port, "POST", "/logout", cookie=mine).status == 303
+    assert call(port, "POST", "/logout", cookie=other[:-4] + "0000").status == 303
+    assert call(port, "GET", "/state", cookie=other).status == 200
+    assert call(port, "GET", "/state", token=TOKEN).json()["authority"]["global"] == "legacy"
+    assert "event=admin_logout who=127.0.0.1:" in p.stderr()
+    assert TOKEN not in p.stderr()
