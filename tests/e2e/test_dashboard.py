@@ -258,9 +258,11 @@ def test_refused_without_the_token_and_without_the_csrf_header(start):
 
     # a forged or foreign cookie is worth nothing
     name, value = cookie.split("=", 1)
-    issued, mac = value.split(".")
-    for bad in [f"{name}={issued}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}",
-                f"{name}={int(issued) + 1}.{mac}",
+    issued, nonce, mac = value.split(".")
+    for bad in [f"{name}={issued}.{nonce}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}",
+                f"{name}={int(issued) + 1}.{nonce}.{mac}",
+                f"{name}={issued}.{nonce[:-1]}{'0' if nonce[-1] != '0' else '1'}.{mac}",
+                f"{name}={issued}.{mac}",
                 f"sp_session_{port + 1}={value}"]:
         assert call(port, "GET", "/api/live", cookie=bad).status == 401, bad
 
