@@ -90,6 +90,14 @@ const config_key config_keys[] = {
      "Worker threads; 0 means one per CPU core."},
     {"/preserve_host", K_BOOL, F(preserve_host), 0, 0, 0, "false", false,
      "Send the client's `Host` header upstream instead of the URL's host."},
+    {"/trusted_proxies", K_CIDRLIST, F(trusted_proxies), F(ntrusted_proxies), 0, 256, "[]",
+     false,
+     "Addresses or ranges (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`) of the load balancers "
+     "in front of the proxy. Only a client connecting from one of them may send "
+     "`X-Forwarded-For` (the peer address is appended), `X-Forwarded-Proto`, "
+     "`X-Forwarded-Host` and the other `X-Forwarded-*`, `Forwarded` and `X-Real-IP`: from any "
+     "other client they are removed, and `X-Forwarded-For` and `X-Forwarded-Proto` are the "
+     "proxy's own (the peer address, the listener's scheme)."},
     UPSTREAM("legacy", 0, "--legacy"),
     UPSTREAM("new", 1, "--new"),
     {"/limits/max_request_body", K_SIZE, F(max_request_body), 0, 0, 4 * GiB,
@@ -533,7 +541,7 @@ void config_free(sp_config *c)
 {
     for (size_t i = 0; i < config_nkeys; i++) {
         const config_key *k = &config_keys[i];
-        if (k->type == K_STRLIST || k->type == K_HDRLIST)
+        if (k->type == K_STRLIST || k->type == K_HDRLIST || k->type == K_CIDRLIST)
             config_free_list(*(char ***)config_field(c, k->off), *(size_t *)config_field(c, k->off2));
         else if (config_is_string(k->type))
             free(*(char **)config_field(c, k->off));
@@ -617,7 +625,7 @@ static void put_value(FILE *out, const sp_config *c, const config_key *k)
     case K_INT: case K_LONG: case K_COUNT: case K_SIZE:
         fprintf(out, "%lld", config_number_of(c, k));
         break;
-    case K_STRLIST: case K_HDRLIST:
+    case K_STRLIST: case K_HDRLIST: case K_CIDRLIST:
         fputc('[', out);
         for (size_t i = 0; i < *(const size_t *)config_field(c, k->off2); i++) {
             fputs(i ? ", " : "", out);
@@ -706,6 +714,7 @@ static void put_type(FILE *out, const config_key *k)
     case K_HOST: fputs("host name", out); break;
     case K_STRLIST: fprintf(out, "strings, at most %lld", k->max); break;
     case K_HDRLIST: fprintf(out, "header names, at most %lld", k->max); break;
+    case K_CIDRLIST: fprintf(out, "addresses or CIDR ranges, at most %lld", k->max); break;
     case K_INT: case K_LONG: case K_COUNT:
         fprintf(out, "integer, %lld..%lld", k->min, k->max);
         break;

@@ -57,6 +57,8 @@ typedef struct sp_config {
     sp_side authority;          /* default legacy */
     int workers;                /* 0 = one per core */
     bool preserve_host;         /* default false */
+    char **trusted_proxies;     /* CIDRs whose X-Forwarded-* etc. are kept; default none */
+    size_t ntrusted_proxies;
     size_t max_request_body;    /* default 64 MiB; over it: 413 */
     size_t max_header_bytes;    /* default 32 KiB; request line + headers */
     int max_connections;        /* default 4096, whole process */

@@ -14,7 +14,8 @@ typedef enum config_ktype {
     K_TLSVER,            /* "1.2" | "1.3", stored as tls_version */
     K_CERTS, K_KEY,      /* strings: paths of PEM certificates / a PEM key */
     K_PIN,               /* string: sha256// pins or a public key file */
-    K_HOST               /* string: a host name */
+    K_HOST,              /* string: a host name */
+    K_CIDRLIST           /* strings: addresses or ranges (base/cidr.h) */
 } config_ktype;
 
 typedef struct config_key {

@@ -15,6 +15,7 @@
 
 #include "conf/config_keys.h"
 #include "conf/decisions_url.h"
+#include "base/cidr.h"
 #include "base/jsonpos.h"
 #include "conf/tls_check.h"
 
@@ -172,7 +173,9 @@ static void apply_enum(ctx *x, const config_key *k, const json_t *v,
 static void apply_list(ctx *x, const config_key *k, const json_t *v,
                        const char *ptr, const char *name)
 {
-    const char *what = k->type == K_HDRLIST ? "header names" : "strings";
+    const char *what = k->type == K_HDRLIST    ? "header names"
+                       : k->type == K_CIDRLIST ? "addresses or CIDR ranges"
+                                               : "strings";
     if (!json_is_array(v)) {
         report(x, ptr, false, "%s must be an array of %s, got %s", name, what,
                type_name(v));
@@ -186,6 +189,8 @@ static void apply_list(ctx *x, const config_key *k, const json_t *v,
     }
     char **list = calloc(n ? n : 1, sizeof *list);
     char got[80], eptr[128];
+    const char *why;
+    cidr range;
     bool bad = !list;
     nomem(x, list ? 0 : -ENOMEM);
     for (size_t i = 0; list && i < n; i++) {
@@ -201,6 +206,10 @@ static void apply_list(ctx *x, const config_key *k, const json_t *v,
             show(e, got, sizeof got);
             report(x, eptr, false, "%s[%zu] must be a header name, got %s",
                    name, i, got);
+        } else if (k->type == K_CIDRLIST && (why = cidr_parse(s, &range))) {
+            show(e, got, sizeof got);
+            report(x, eptr, false, "%s[%zu] must be an address or ADDRESS/BITS, got %s (%s)",
+                   name, i, got, why);
         } else if (!(list[i] = strdup(s)))
             nomem(x, -ENOMEM);
         bad |= !list[i];
@@ -313,7 +322,7 @@ static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
     case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
         apply_enum(x, k, v, ptr, name);
         break;
-    case K_STRLIST: case K_HDRLIST:
+    case K_STRLIST: case K_HDRLIST: case K_CIDRLIST:
         apply_list(x, k, v, ptr, name);
         break;
     case K_LISTEN: case K_URL: case K_STRING: case K_CERTS: case K_KEY:

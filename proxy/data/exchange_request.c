@@ -1,6 +1,7 @@
 /* exchange_request: what each leg sends upstream. The client's end-to-end
- * headers in order, minus hop-by-hop ones, plus X-Forwarded-For/-Proto, Via
- * and one X-Request-Id; the route's new-side rewrite (path, headers, Host).
+ * headers in order, minus hop-by-hop ones (and minus X-Forwarded-*,
+ * Forwarded, X-Real-IP unless the peer is a trusted proxy), plus
+ * X-Forwarded-For/-Proto, Via and one X-Request-Id; the route's new-side rewrite (path, headers, Host).
  * Part of the exchange module (exchange.h). */
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/cidr.h"
 #include "data/exchange.h"
 
 
@@ -79,12 +81,42 @@ static bool rewritten(const route *rt, const char *name)
     return name_listed(name, rt->remove_headers, rt->nremove_headers);
 }
 
+/* Headers that say who the client is or how it reached the proxy. A
+ * client could claim any address or scheme with them, so they pass only
+ * from a peer in trusted_proxies (a load balancer that sets them). */
+static bool is_forwarding(const char *name)
+{
+    return strncasecmp(name, "X-Forwarded-", 12) == 0 || strcasecmp(name, "Forwarded") == 0 ||
+           strcasecmp(name, "X-Real-IP") == 0;
+}
+
+/* X-Forwarded-For: a trusted peer's values (every such field, in order),
+ * then the peer's address. Built in place, whole: however long the
+ * client's part (bounded by limits.max_header_bytes), the peer address is
+ * never cut away. */
+static int add_forwarded_for(line_buf *b, const hdr_list *h, const char *peer, bool trusted)
+{
+    int rc = line_put(b, "X-Forwarded-For: ", 17);
+    for (size_t i = 0; trusted && i < h->n && rc == 0; i++) {
+        const char *v = hdr_value(h, i);
+        if (header_is(h, i, "X-Forwarded-For") && *v && !hdr_is_hop_by_hop(h, hdr_name(h, i))) {
+            rc = line_put(b, v, strlen(v));
+            if (rc == 0)
+                rc = line_put(b, ", ", 2);
+        }
+    }
+    if (rc == 0)
+        rc = line_put(b, peer, strlen(peer) + 1);
+    b->n++;
+    return rc;
+}
+
 /* The end-to-end request headers in order, plus the proxy's own; with `rt`,
- * the route's new-side rewrites (set, remove, Host) applied. */
-static int gather_lines(exchange *ex, line_buf *b, const route *rt)
+ * the route's new-side rewrites (set, remove, Host) applied. `trusted`: the
+ * peer is a trusted proxy (its forwarding headers are kept). */
+static int gather_lines(exchange *ex, line_buf *b, const route *rt, bool trusted)
 {
     const hdr_list *h = &ex->req_headers;
-    char xff[1024] = "";
     bool have_proto = false, have_accept = false, have_ctype = false, have_id = false;
     int rc = add_line(b, "X-Shadow-Request", "1"); /* the shadow leg's own head */
     if (rc == 0 && rt && rt->shadow_host)
@@ -93,13 +125,9 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt)
         const char *name = hdr_name(h, i);
         if (hdr_is_hop_by_hop(h, name) || header_is(h, i, "Content-Length") ||
             header_is(h, i, "Expect") || rewritten(rt, name) ||
-            (header_is(h, i, "Host") && !ex->cfg->preserve_host))
+            (header_is(h, i, "Host") && !ex->cfg->preserve_host) ||
+            header_is(h, i, "X-Forwarded-For") || (!trusted && is_forwarding(name)))
             continue;
-        if (header_is(h, i, "X-Forwarded-For")) {
-            size_t at = strlen(xff);
-            snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", hdr_value(h, i));
-            continue;
-        }
         have_proto |= header_is(h, i, "X-Forwarded-Proto");
         have_accept |= header_is(h, i, "Accept");
         have_ctype |= header_is(h, i, "Content-Type");
@@ -111,10 +139,8 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt)
         }
         rc = add_line(b, name, hdr_value(h, i));
     }
-    size_t at = strlen(xff);
-    snprintf(xff + at, sizeof xff - at, "%s%s", at ? ", " : "", ex->client_ip);
     if (rc == 0)
-        rc = add_line(b, "X-Forwarded-For", xff);
+        rc = add_forwarded_for(b, h, ex->client_ip, trusted);
     if (rc == 0 && !have_proto) /* the scheme the client used to reach us */
         rc = add_line(b, "X-Forwarded-Proto", ex->cfg->listen_tls.cert_file ? "https" : "http");
     if (rc == 0)
@@ -133,11 +159,11 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt)
     return rc;
 }
 
-static struct curl_slist *build_request_headers(exchange *ex, const route *rt)
+static struct curl_slist *build_request_headers(exchange *ex, const route *rt, bool trusted)
 {
     line_buf b = {.cap = sizeof b.stack};
     b.p = b.stack;
-    int rc = gather_lines(ex, &b, rt);
+    int rc = gather_lines(ex, &b, rt, trusted);
     struct curl_slist *nodes = NULL;
     if (rc == 0)
         nodes = malloc(b.n * sizeof *nodes + b.len);
@@ -162,14 +188,29 @@ static bool has_header_rewrite(const route *rt)
 
 /* Headers and target per side. The route's rewrite applies to the new
  * side whichever role it has, so flipping authority keeps it working. */
+/* Does the peer's forwarding information count? Only looked up when the
+ * request carries some (most do not) and a trusted range is configured. */
+static bool peer_trusted(const exchange *ex)
+{
+    const hdr_list *h = &ex->req_headers;
+    if (ex->cfg->ntrusted_proxies == 0)
+        return false;
+    for (size_t i = 0; i < h->n; i++)
+        if (is_forwarding(hdr_name(h, i)))
+            return cidr_list_contains(ex->cfg->trusted_proxies, ex->cfg->ntrusted_proxies,
+                                      ex->client_ip);
+    return false;
+}
+
 int exchange_build_requests(exchange *ex)
 {
     const route *rt = ex->route;
-    ex->headers_block[SIDE_LEGACY] = build_request_headers(ex, NULL);
+    bool trusted = peer_trusted(ex);
+    ex->headers_block[SIDE_LEGACY] = build_request_headers(ex, NULL, trusted);
     if (!ex->headers_block[SIDE_LEGACY])
         return -ENOMEM;
     if (has_header_rewrite(rt)) {
-        ex->headers_block[SIDE_NEW] = build_request_headers(ex, rt);
+        ex->headers_block[SIDE_NEW] = build_request_headers(ex, rt, trusted);
         if (!ex->headers_block[SIDE_NEW])
             return -ENOMEM;
     }

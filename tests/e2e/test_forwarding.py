@@ -159,7 +159,8 @@ def test_request_headers_order_duplicates_and_hop_by_hop(pair):
         h = leg["headers"]
         assert without(h, *PROXY_ADDED) == want, h
         assert one(h, "Host") == f"127.0.0.1:{stub.port}"
-        assert one(h, "X-Forwarded-For") == "10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1"
+        # the client is no trusted proxy: its X-Forwarded-For is replaced
+        assert one(h, "X-Forwarded-For") == "127.0.0.1"
         assert one(h, "X-Forwarded-Proto") == "http"
         assert one(h, "Via") == "1.1 shadowproxy"
         for hop in ("Connection", "Keep-Alive", "X-Hop", "TE", "Upgrade",
@@ -177,6 +178,55 @@ def test_request_headers_order_duplicates_and_hop_by_hop(pair):
     assert [k for k, _ in got] == [k for k, _ in sent]
     assert one(got, "Proxy-Authorization") == "[redacted]"
     assert without(got, "Proxy-Authorization") == without(sent, "Proxy-Authorization")
+
+
+CLIENT_FORWARDING = [
+    ("X-Forwarded-For", "10.9.9.9, " + "1" * 1000),  # long: 1023 bytes with the peer, before
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "admin.internal"),
+    ("X-Forwarded-Port", "443"),
+    ("Forwarded", "for=10.9.9.9;proto=https"),
+    ("X-Real-IP", "10.9.9.9"),
+    ("X-Forwarded-For", "10.8.8.8"),
+]
+
+
+def forwarding_seen(stubs, proxy, trusted, rid):
+    legacy, new = stubs("legacy"), stubs("new")
+    config = {"trusted_proxies": trusted} if trusted is not None else None
+    p = proxy(legacy.url, new.url, config=config)
+    r = raw_request(p.port, "GET", "/echo/f",
+                    [("Host", "x"), ("X-Request-Id", rid), *CLIENT_FORWARDING])
+    assert r.status == 200, r
+    return [the_request(legacy, rid)["headers"], the_request(new, rid)["headers"]]
+
+
+@pytest.mark.parametrize("trusted", [None, ["10.0.0.0/8", "::1"]])
+def test_forwarding_headers_from_an_untrusted_client_are_replaced(stubs, proxy, trusted):
+    """A client that is not in trusted_proxies (none by default) cannot say
+    who it is: both legs get X-Forwarded-For with the peer address alone and
+    the listener's X-Forwarded-Proto; its X-Forwarded-*, Forwarded and
+    X-Real-IP are removed. (Failed before: a 1023-byte X-Forwarded-For
+    pushed the peer address out of the shared 1024-byte buffer, and every
+    other forwarding header passed unchanged.)"""
+    for h in forwarding_seen(stubs, proxy, trusted, f"fwd-untrusted-{trusted is None}"):
+        assert values(h, "X-Forwarded-For") == ["127.0.0.1"], h
+        assert values(h, "X-Forwarded-Proto") == ["http"], h
+        for name in ("X-Forwarded-Host", "X-Forwarded-Port", "Forwarded", "X-Real-IP"):
+            assert values(h, name) == [], (name, h)
+
+
+def test_forwarding_headers_from_a_trusted_proxy_are_kept(stubs, proxy):
+    """From a peer in trusted_proxies the forwarding headers pass, and the
+    peer address is appended to X-Forwarded-For whole, however long the
+    client's part."""
+    for h in forwarding_seen(stubs, proxy, ["127.0.0.0/8"], "fwd-trusted"):
+        assert values(h, "X-Forwarded-For") == ["10.9.9.9, " + "1" * 1000 + ", 10.8.8.8, 127.0.0.1"]
+        assert values(h, "X-Forwarded-Proto") == ["https"]
+        assert values(h, "X-Forwarded-Host") == ["admin.internal"]
+        assert values(h, "X-Forwarded-Port") == ["443"]
+        assert values(h, "Forwarded") == ["for=10.9.9.9;proto=https"]
+        assert values(h, "X-Real-IP") == ["10.9.9.9"]
 
 
 def test_empty_header_value_forwarded(pair):

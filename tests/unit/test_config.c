@@ -714,6 +714,23 @@ TEST(decisions_store)
     config_free(&c);
 }
 
+TEST(trusted_proxies)
+{
+    CHECK_STR(one("{\"trusted_proxies\": [\"10.0.0.1/8\"]}"),
+              "1:22: trusted_proxies[0] must be an address or ADDRESS/BITS, got \"10.0.0.1/8\" "
+              "(bits are set past the prefix length)");
+    CHECK_STR(one("{\"trusted_proxies\": \"10.0.0.0/8\"}"),
+              "1:21: trusted_proxies must be an array of addresses or CIDR ranges, got string");
+    sp_config c;
+    config_errors e = {0};
+    CHECK(config_defaults(&c) == 0 && c.ntrusted_proxies == 0);
+    const char *ok = "{\"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]}";
+    CHECK(config_load_buffer(&c, ok, strlen(ok), &e) == 0 && e.n == 0);
+    CHECK(c.ntrusted_proxies == 2 && strcmp(c.trusted_proxies[1], "::1") == 0);
+    config_free(&c);
+    config_errors_free(&e);
+}
+
 TEST(reloadable)
 {
     CHECK(config_key_reloadable("/log/level"));
@@ -797,6 +814,7 @@ int main(void)
     RUN(validate_after_flags);
     RUN(url_shown_hides_user_info);
     RUN(decisions_store);
+    RUN(trusted_proxies);
     RUN(reloadable);
     RUN(docs_reference_table);
     RUN(docs_example);
