@@ -8,11 +8,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "data/analyzer.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "data/tls.h"
-#include "data/worker.h"
-#include "base/clock.h"
 
 /* An answer that is complete within this many bytes is sent from one buffer
  * with its exact Content-Length; a longer one is streamed. */
@@ -20,7 +18,7 @@
 /* Streaming: bytes received but not yet handed to MHD before curl pauses. */
 #define STREAM_WINDOW (1024u * 1024u)
 
-exchange *exchange_new(worker *w, const char *uri)
+exchange *exchange_new(exchange_env *env, const char *uri)
 {
     exchange *ex = calloc(1, sizeof *ex);
     if (!ex)
@@ -31,13 +29,13 @@ exchange *exchange_new(worker *w, const char *uri)
         return NULL;
     }
     ex->refs = 1; /* the MHD connection's */
-    ex->w = w;
-    ex->shadow_slot = -1;
-    ex->next = w->live;
-    if (w->live)
-        w->live->prev = ex;
-    w->live = ex;
-    ex->cfg = w->cfg;
+    ex->env = env;
+    ex->shadow = (shadow_ticket){.owner = ex, .id = ex->id, .slot = -1};
+    ex->next = env->live;
+    if (env->live)
+        env->live->prev = ex;
+    env->live = ex;
+    ex->cfg = env->cfg;
     ex->state = EX_RECEIVING;
     ex->t0_ns = ex->last_rx_ns = clock_now_ns();
     ex->ts_ms = clock_wall_ms();
@@ -68,7 +66,7 @@ void exchange_unref(exchange *ex)
     if (ex->prev)
         ex->prev->next = ex->next;
     else
-        ex->w->live = ex->next;
+        ex->env->live = ex->next;
     if (ex->next)
         ex->next->prev = ex->prev;
     for (int s = 0; s < 2; s++)
@@ -149,7 +147,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
      * also holds the request: headers that do not fit would make MHD drop
      * the connection without a word. Refused early with a clear 502. */
     leg->head_bytes += len;
-    size_t pool = ex->w->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
+    size_t pool = ex->env->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
     if (leg->side == ex->authority && ex->conn && leg->head_bytes + reserve > pool) {
         char why[sizeof leg->refused];
         snprintf(why, sizeof why, "response headers too large for the client (more than %zu bytes)",
@@ -197,10 +195,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
     size_t len = size * n;
     bool auth = leg->side == ex->authority;
     bool to_client = auth && ex->conn != NULL;
-    if (!auth && worker_shadow_throttle(ex->w, ex, len)) {
-        leg->throttled = true;
+    if (!auth && shadow_gate_throttle(&ex->env->gate, &ex->shadow, len))
         return CURL_WRITEFUNC_PAUSE;
-    }
     if (to_client && ex->streaming && leg->received - ex->sent >= STREAM_WINDOW) {
         ex->stream_paused = true;
         return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */
@@ -227,7 +223,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
         if (!ex->streaming && leg->received >= STREAM_THRESHOLD && leg->headers_done)
             start_streaming(ex);
         else if (ex->streaming && ex->suspended)
-            worker_resume(ex->w, ex);
+            exchange_resume(ex);
     }
     return len;
 }
@@ -237,7 +233,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
 static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, long timeout_ms)
 {
     ex_leg *leg = &ex->legs[side];
-    upstream_pool *pool = &ex->w->up[side];
+    upstream_pool *pool = &ex->env->up[side];
     CURL *e = upstream_easy_get(pool); /* the upstream's own settings are on it */
     if (!e)
         return -ENOMEM;
@@ -292,31 +288,20 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
     return 0;
 }
 
-static bool valid_request_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 60)
-        return false;
-    for (; *s; s++)
-        if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
-            return false;
-    return true;
-}
-
 static void leg_fail_now(ex_leg *leg, const char *cause);
 
 int exchange_start(exchange *ex)
 {
     const char *rid = hdr_list_get(&ex->req_headers, "X-Request-Id");
-    if (rid && valid_request_id(rid))
+    if (rid && reqid_valid(rid))
         snprintf(ex->id, sizeof ex->id, "%s", rid);
     else
-        worker_new_id(ex->w, ex->id, sizeof ex->id);
-    ex->rules = rules_ref(ex->w->rules);
+        reqid_new(&ex->env->ids, ex->id, sizeof ex->id);
+    ex->rules = rules_ref(ex->env->rules);
     const route *rt = ex->route = rules_match(ex->rules, ex->method, ex->uri, &ex->req_headers);
     /* The operator's decision (route, else global) wins over the rules
      * file's route setting, which wins over the config. */
-    const ops_state *ops = ex->w->ops;
+    const ops_state *ops = ex->env->ops;
     int op_auth = ops_authority(ops, rt->name);
     ex->authority = op_auth >= 0 ? (sp_side)op_auth
                     : rt->authority >= 0 ? (sp_side)rt->authority
@@ -345,7 +330,7 @@ int exchange_start(exchange *ex)
                               : !rules_sampled(rt, ex->id)) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "not sampled";
-    } else if (!worker_shadow_admit(ex->w, &why)) {
+    } else if (!shadow_gate_admit(&ex->env->gate, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;
         metric_add(METRIC_shadow_dropped, 1);
@@ -354,10 +339,11 @@ int exchange_start(exchange *ex)
         if (ex->cfg->upstream[shadow].timeout_ms < t)
             t = ex->cfg->upstream[shadow].timeout_ms;
         if (leg_start(ex, shadow, exchange_headers_for(ex, shadow, true), t) == 0) {
-            worker_shadow_track(ex->w, ex);
+            ex->shadow.easy = ex->legs[shadow].easy;
+            shadow_gate_track(&ex->env->gate, &ex->shadow);
             metric_add(METRIC_shadow_sent, 1);
         } else {
-            worker_shadow_release(ex->w, NULL, true);
+            shadow_gate_release(&ex->env->gate, NULL, true);
             ex->shadow_preset = VERDICT_SHADOW_ERROR;
             ex->shadow_reason = "cannot start shadow transfer";
         }
@@ -399,7 +385,7 @@ static void add_upstream_headers(exchange *ex, struct MHD_Response *r, bool keep
             continue;
         MHD_add_response_header(r, name, hdr_value(h, i));
     }
-    if (ex->w->draining)
+    if (ex->env->draining)
         MHD_add_response_header(r, "Connection", "close");
 }
 
@@ -434,7 +420,7 @@ static void make_ready(exchange *ex, struct MHD_Response *r, unsigned int status
     ex->response = r;
     ex->response_status = status;
     ex->state = EX_READY;
-    worker_resume(ex->w, ex);
+    exchange_resume(ex);
 }
 
 static void respond_whole(exchange *ex)
@@ -504,7 +490,7 @@ static void respond_error(exchange *ex)
     if (r) {
         MHD_add_response_header(r, "Content-Type", "application/json");
         MHD_add_response_header(r, "X-Request-Id", ex->id);
-        if (ex->w->draining)
+        if (ex->env->draining)
             MHD_add_response_header(r, "Connection", "close");
     }
     metric_add(METRIC_proxy_errors, 1);
@@ -630,7 +616,7 @@ static void maybe_submit(exchange *ex)
     } else {
         job->preset = VERDICT_COUNT; /* compare */
     }
-    analyzer_submit(ex->w->an, job);
+    analyzer_submit(ex->env->an, job);
 }
 
 /* Why a leg failed, in a word: TLS failures precisely (tls.h), the rest
@@ -687,18 +673,18 @@ static void leg_ended(ex_leg *leg, bool transport_ok)
     exchange *ex = leg->ex;
     bool shadow = leg->side != ex->authority;
     const char *route_name = ex->route ? ex->route->name : NULL;
-    metrics_upstream_seconds(ex->w->shard, route_name, leg->side, shadow,
+    metrics_upstream_seconds(ex->env->shard, route_name, leg->side, shadow,
                              (double)(leg->t_end_ns - leg->t_start_ns) / 1e9);
     if (!shadow) /* what the client gets: the upstream's status, or ours */
-        metrics_request(ex->w->shard, route_name, ex->method, ex->authority,
+        metrics_request(ex->env->shard, route_name, ex->method, ex->authority,
                         leg->result == CURLE_OK ? leg->status
                         : leg->result == CURLE_OPERATION_TIMEDOUT ? 504 : 502);
     if (shadow) {
-        worker_shadow_release(ex->w, ex, transport_ok);
+        shadow_gate_release(&ex->env->gate, &ex->shadow, transport_ok);
     } else if (ex->conn) {
         if (ex->streaming) {
             if (ex->suspended)
-                worker_resume(ex->w, ex); /* the reader ends the stream */
+                exchange_resume(ex); /* the reader ends the stream */
         } else if (ex->state == EX_WAITING) {
             if (leg->result == CURLE_OK)
                 respond_whole(ex);
@@ -710,7 +696,7 @@ static void leg_ended(ex_leg *leg, bool transport_ok)
     exchange_unref(ex); /* the transfer's */
 }
 
-void exchange_leg_finished(ex_leg *leg, CURLcode rc)
+static void leg_finished(ex_leg *leg, CURLcode rc)
 {
     exchange *ex = leg->ex;
     finish_leg(leg, rc);
@@ -718,17 +704,17 @@ void exchange_leg_finished(ex_leg *leg, CURLcode rc)
         leg->result = CURLE_WEIRD_SERVER_REPLY;
         leg->cause = leg_cause(leg);
     }
-    upstream_easy_put(&ex->w->up[leg->side], leg->easy);
+    upstream_easy_put(&ex->env->up[leg->side], leg->easy);
     leg->easy = NULL;
     leg_ended(leg, rc == CURLE_OK);
 }
 
-void exchange_abort_leg(exchange *ex, sp_side side, const char *cause)
+static void abort_leg(exchange *ex, sp_side side, const char *cause)
 {
     ex_leg *leg = &ex->legs[side];
     if (!leg->easy)
         return;
-    upstream_cancel(&ex->w->up[side], leg->easy);
+    upstream_cancel(&ex->env->up[side], leg->easy);
     leg->easy = NULL;
     finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
     leg->cause = cause;
@@ -739,7 +725,7 @@ void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe)
 {
     ex->conn = NULL;
     if (ex->route) /* a request that reached the upstream: its full duration */
-        metrics_request_seconds(ex->w->shard, ex->route->name,
+        metrics_request_seconds(ex->env->shard, ex->route->name,
                                 (double)(clock_now_ns() - ex->t0_ns) / 1e9);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         metric_add(METRIC_client_aborted, 1);
@@ -751,4 +737,52 @@ void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe)
         curl_easy_pause(auth->easy, CURLPAUSE_CONT);
     }
     exchange_unref(ex);
+}
+
+void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx)
+{
+    (void)ctx;
+    ex_leg *leg = upstream_owner(easy);
+    if (leg)
+        leg_finished(leg, rc);
+}
+
+void exchange_abort_all(exchange_env *env, const char *cause)
+{
+    for (exchange *ex = env->live, *next; ex; ex = next) {
+        exchange_ref(ex);
+        abort_leg(ex, ex->authority, cause);
+        abort_leg(ex, (sp_side)!ex->authority, cause);
+        next = ex->next;
+        exchange_unref(ex);
+    }
+}
+
+void exchange_abort_shadows(exchange_env *env, const char *cause)
+{
+    for (shadow_ticket *t; (t = shadow_gate_last(&env->gate));)
+        abort_leg(t->owner, (sp_side)!t->owner->authority, cause);
+}
+
+/* ---- the client connection ------------------------------------------------ */
+
+void exchange_resume(exchange *ex)
+{
+    if (!ex->suspended || !ex->conn)
+        return;
+    ex->suspended = false;
+    MHD_resume_connection(ex->conn);
+    ex->env->mhd_run_pending = true;
+}
+
+enum MHD_Result exchange_queue_response(exchange *ex)
+{
+    struct MHD_Response *r = ex->response;
+    ex->response = NULL;
+    ex->state = EX_RESPONDING;
+    if (!r)
+        return MHD_NO; /* out of memory building it: close the connection */
+    enum MHD_Result rc = MHD_queue_response(ex->conn, ex->response_status, r);
+    MHD_destroy_response(r);
+    return rc;
 }

@@ -17,12 +17,35 @@
 #include <stdint.h>
 
 #include "base/blob.h"
-#include "conf/config.h"
 #include "base/headers.h"
-#include "obs/metrics.h"
+#include "base/reqid.h"
+#include "conf/config.h"
+#include "conf/ops.h"
 #include "conf/rules.h"
+#include "data/analyzer.h"
+#include "data/shadow_gate.h"
+#include "data/upstream.h"
+#include "obs/metrics.h"
 
-struct worker;
+struct exchange;
+
+/* What an exchange needs from the loop it lives on, and all it sees of it:
+ * the worker embeds one and hands exchanges a pointer. The worker owns the
+ * pools, the gate, the shard and the snapshots; exchanges use them. */
+typedef struct exchange_env {
+    const sp_config *cfg;
+    analyzer *an;             /* finished exchanges go there */
+    metrics_shard *shard;     /* the worker's labelled metrics (NULL: none) */
+    upstream_pool up[2];      /* per side: a slow side cannot take the other's connections */
+    shadow_gate gate;         /* shadow admission, throttle, release */
+    reqid_gen ids;            /* for requests without a usable X-Request-Id */
+    rules *rules;             /* current snapshot; exchanges take their own ref */
+    ops_state *ops;           /* operator decisions, read per request */
+    size_t mhd_pool_bytes;    /* MHD's memory per connection (request and answer heads) */
+    bool draining;            /* answers say Connection: close */
+    bool mhd_run_pending;     /* a connection was resumed: the worker runs MHD */
+    struct exchange *live;    /* every exchange not yet freed */
+} exchange_env;
 
 typedef enum ex_state {
     EX_RECEIVING, /* reading the request */
@@ -37,7 +60,6 @@ typedef struct ex_leg {
     CURL *easy;           /* non-NULL while the transfer runs */
     bool attempted, done;
     bool headers_done;    /* final (non-1xx) header block complete */
-    bool throttled;       /* a shadow leg paused until the next loop turn */
     CURLcode result;
     int status;
     hdr_list headers;
@@ -55,9 +77,9 @@ typedef struct ex_leg {
 
 typedef struct exchange {
     int refs;
-    struct exchange *prev, *next; /* the worker's list of live exchanges */
-    int shadow_slot;      /* index in the worker's shadow list, or -1 */
-    struct worker *w;
+    struct exchange *prev, *next; /* env->live */
+    exchange_env *env;
+    shadow_ticket shadow; /* the shadow leg, as the gate sees it */
     struct MHD_Connection *conn; /* NULL once MHD completed the request */
     ex_state state;
     bool suspended;
@@ -97,7 +119,9 @@ typedef struct exchange {
     bool submitted;       /* handed to the analyzer */
 } exchange;
 
-exchange *exchange_new(struct worker *w, const char *uri);
+/* A request MHD has started reading (uri: the raw request-target). Holds
+ * the MHD connection's reference. NULL when out of memory. */
+exchange *exchange_new(exchange_env *env, const char *uri);
 void exchange_ref(exchange *ex);
 void exchange_unref(exchange *ex);
 
@@ -109,14 +133,24 @@ struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow)
 
 /* Builds both legs and starts them (the shadow only when allowed). */
 int exchange_start(exchange *ex);
-/* A curl transfer of this exchange finished. */
-void exchange_leg_finished(ex_leg *leg, CURLcode rc);
 /* MHD is done with the request (answered, or the client left). */
 void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe);
-/* Stops a running leg as failed with `cause` (shutdown). */
-void exchange_abort_leg(exchange *ex, sp_side side, const char *cause);
 
 /* Called by the MHD content reader while streaming. */
 ssize_t exchange_read_stream(exchange *ex, uint64_t pos, char *buf, size_t max);
+
+/* Resumes the client connection if suspended (the worker then runs MHD:
+ * env->mhd_run_pending). */
+void exchange_resume(exchange *ex);
+/* Queues the READY response to MHD (from MHD's access handler). MHD_NO when
+ * it could not be built or queued: MHD closes the connection. */
+enum MHD_Result exchange_queue_response(exchange *ex);
+
+/* upstream_done_fn for both pools: a transfer of some exchange finished. */
+void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx);
+/* Drain: every live exchange's legs stopped as failed with `cause`. */
+void exchange_abort_all(exchange_env *env, const char *cause);
+/* Drain: every tracked shadow leg stopped as failed with `cause`. */
+void exchange_abort_shadows(exchange_env *env, const char *cause);
 
 #endif

@@ -1,13 +1,15 @@
 /*
- * worker: the MHD side of the proxy, glued to a libuv loop.
+ * worker: MHD and curl glued to a libuv loop, the connection limit, the
+ * drain. Everything below it is called, never calls back up (but for the
+ * gate's release hook while draining):
  *
- *   client ──► MHD (epoll fd watched by uv_poll) ──► on_request
+ *   client ──► MHD (epoll fd watched by uv_poll) ──► front_on_request
  *                 │ request complete: exchange_start, suspend
  *                 ▼
- *   curl multi (upstream.c) ──► exchange.c callbacks ──► worker_resume
- *                 │ resumed connections are run from uv_prepare, because
- *                 ▼ MHD without its own thread has no wake-up channel
- *   MHD_queue_response ──► client
+ *   curl multi (upstream.c) ──► exchange.c callbacks ──► exchange_resume
+ *                 │ (env.mhd_run_pending) resumed connections are run from
+ *                 ▼ uv_prepare: MHD without its own thread has no wake-up
+ *   front: exchange_queue_response ──► client
  */
 #include "data/worker.h"
 
@@ -16,14 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
-#include "data/exchange.h"
-#include "base/log.h"
-#include "data/reqcheck.h"
-#include "data/tls.h"
 #include "base/clock.h"
+#include "base/log.h"
+#include "data/exchange.h"
+#include "data/front.h"
+#include "data/tls.h"
 
 /* ---- MHD on the loop ---------------------------------------------------- */
 
@@ -31,7 +32,7 @@ static void on_mhd_timer(uv_timer_t *t);
 
 static void run_mhd(worker *w)
 {
-    w->mhd_run_pending = false;
+    w->env.mhd_run_pending = false;
     MHD_run(w->mhd);
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(w->mhd, &ms) == MHD_YES)
@@ -49,62 +50,15 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events)
     run_mhd(p->data);
 }
 
-/* Shadow body bytes one loop turn may take. A shadow pouring bytes as fast
- * as loopback allows would otherwise keep curl reading for long stretches
- * (curl reads on while the socket has data, and a transfer it cuts short is
- * due again at once), and every authoritative answer on this loop waited:
- * seen as a 1 s delay, the shadow's whole timeout. Past the budget shadow
- * transfers pause and resume next turn, after MHD and the authoritative
- * legs had theirs. */
-#define SHADOW_TURN_BYTES (256u * 1024)
-
-bool worker_shadow_throttle(worker *w, exchange *ex, size_t len)
-{
-    /* Untracked shadows could not be found to resume: never paused. The data
-     * curl kept for a resumed transfer is taken, so each one moves. */
-    if (w->shadow_turn_bytes >= SHADOW_TURN_BYTES && !w->shadow_unpausing &&
-        ex->shadow_slot >= 0) {
-        w->shadow_throttled++;
-        return true;
-    }
-    w->shadow_turn_bytes += len;
-    return false;
-}
-
-static void resume_throttled_shadows(worker *w)
-{
-    w->shadow_throttled = 0;
-    w->shadow_unpausing = true;
-    for (size_t i = 0; i < w->nshadows; i++) {
-        ex_leg *leg = &w->shadows[i]->legs[!w->shadows[i]->authority];
-        if (!leg->throttled || !leg->easy)
-            continue;
-        leg->throttled = false;
-        /* On failure the transfer stays paused and ends at its timeout,
-         * recorded as a shadow timeout: nothing is lost silently. */
-        if (curl_easy_pause(leg->easy, CURLPAUSE_CONT) != CURLE_OK)
-            log_event(LOG_WARN, "shadow_resume_failed", "id", w->shadows[i]->id, NULL);
-    }
-    w->shadow_unpausing = false;
-}
-
+/* Each loop turn: shadows get a fresh byte budget, and connections that
+ * exchanges resumed are run (MHD without its own thread has no wake-up
+ * channel: MHD_resume_connection alone wakes nothing). */
 static void on_prepare(uv_prepare_t *p)
 {
     worker *w = p->data;
-    w->shadow_turn_bytes = 0;
-    if (w->shadow_throttled)
-        resume_throttled_shadows(w);
-    if (w->mhd_run_pending && w->mhd)
+    shadow_gate_new_turn(&w->env.gate);
+    if (w->env.mhd_run_pending && w->mhd)
         run_mhd(w);
-}
-
-void worker_resume(worker *w, exchange *ex)
-{
-    if (!ex->suspended || !ex->conn)
-        return;
-    ex->suspended = false;
-    MHD_resume_connection(ex->conn);
-    w->mhd_run_pending = true;
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -159,205 +113,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     worker *w = cls;
-    exchange *ex = exchange_new(w, uri);
-    if (ex) {
+    exchange *ex = exchange_new(&w->env, uri);
+    if (ex)
         ex->conn = conn;
-        w->active++;
-    }
     return ex;
-}
-
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      size_t key_size, const char *value, size_t value_size)
-{
-    (void)kind;
-    exchange *ex = cls;
-    const char *bad = reqcheck_field(key, key_size, value ? value : "", value ? value_size : 0);
-    if (bad && !ex->reject_msg)
-        ex->reject_msg = bad; /* answered once every field is in */
-    if (hdr_list_add(&ex->req_headers, key, key_size, value ? value : "",
-                     value ? value_size : 0) != 0)
-        return MHD_NO;
-    return MHD_YES;
-}
-
-static void client_address(exchange *ex)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    strcpy(ex->client_ip, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ex->client_ip,
-                  sizeof ex->client_ip);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ex->client_ip,
-                  sizeof ex->client_ip);
-}
-
-/* An answer of the proxy's own: {"error": code, "message": ..., "request_id"}. */
-static enum MHD_Result answer_self(exchange *ex, unsigned int status, const char *code,
-                                   const char *message)
-{
-    char body[512];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Connection", "close");
-    enum MHD_Result rc = MHD_queue_response(ex->conn, status, r);
-    MHD_destroy_response(r);
-    ex->state = EX_RESPONDING;
-    metric_add(METRIC_rejected, 1);
-    return rc;
-}
-
-static enum MHD_Result queue_ready(exchange *ex)
-{
-    struct MHD_Response *r = ex->response;
-    ex->response = NULL;
-    ex->state = EX_RESPONDING;
-    if (!r)
-        return MHD_NO; /* out of memory building it: close the connection */
-    enum MHD_Result rc = MHD_queue_response(ex->conn, ex->response_status, r);
-    MHD_destroy_response(r);
-    return rc;
-}
-
-/* A NUL byte inside the method or the request-target: libmicrohttpd
- * splits the request line into C strings in place, so "G\0T /x" reaches us
- * as method "G", and "/a\0b" as target "/a". In its buffer the method is
- * followed by the target, and the target's raw text (ex->uri, copied
- * before MHD percent-decoded it in place) by the version: anything but the
- * separators between one string's end and the next string's start was cut
- * off by a NUL. Checked only when the strings are laid out that way. (A NUL
- * right before the space looks like the separator: it is just dropped.) */
-static bool gap_is_separator(const char *end, const char *next, size_t bound)
-{
-    if (next <= end || (size_t)(next - end) > bound)
-        return true; /* not one buffer as expected: nothing to tell */
-    for (const char *p = end; p < next; p++)
-        if (*p != '\0' && *p != ' ' && *p != '\t')
-            return false;
-    return true;
-}
-
-static const char *request_line_problem(exchange *ex, const char *method, const char *url,
-                                        const char *version)
-{
-    size_t bound = ex->cfg->max_header_bytes;
-    if (!reqcheck_token(method, strlen(method)))
-        return "the method is not a token";
-    if (url && !gap_is_separator(method + strlen(method), url, bound))
-        return "the method has a NUL byte";
-    if (url && version && !gap_is_separator(url + strlen(ex->uri), version, bound))
-        return "the request target has a NUL byte";
-    return reqcheck_target(ex->uri);
-}
-
-/* First call: headers are in, the body (if any) is not. */
-static enum MHD_Result begin_request(exchange *ex, const char *method, const char *url,
-                                     const char *version)
-{
-    ex->method = strdup(method);
-    if (!ex->method)
-        return MHD_NO;
-    if (MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND, collect_header, ex) < 0)
-        return MHD_NO;
-    client_address(ex);
-    /* MHD's connection pool must also hold the answer's headers, so it is
-     * sized larger than the limit on what the client may send: check here. */
-    size_t head = strlen(method) + strlen(ex->uri) + 12;
-    for (size_t i = 0; i < ex->req_headers.n; i++)
-        head += ex->req_headers.f[i].name_len + ex->req_headers.f[i].value_len + 4;
-    ex->req_head_bytes = head;
-    if (head > ex->cfg->max_header_bytes)
-        return answer_self(ex, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
-                           "request_header_fields_too_large",
-                           "request line and headers exceed limits.max_header_bytes");
-    if (ex->uri[0] != '/') {
-        /* absolute-form, authority-form (CONNECT) and '*': never an open proxy */
-        ex->reject_status = MHD_HTTP_BAD_REQUEST;
-        ex->reject_msg = "only origin-form request targets are proxied";
-        return answer_self(ex, ex->reject_status, "bad_request", ex->reject_msg);
-    }
-    /* Malformed request line or header field (set by collect_header), or
-     * ambiguous framing: refused before anything goes upstream, and the
-     * connection is closed (the rest of its bytes cannot be trusted). */
-    const char *why = request_line_problem(ex, method, url, version);
-    if (why || ex->reject_msg) {
-        ex->reject_status = MHD_HTTP_BAD_REQUEST;
-        ex->reject_msg = why ? why : ex->reject_msg;
-        return answer_self(ex, ex->reject_status, "bad_request", ex->reject_msg);
-    }
-    bool http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-    int framing = reqcheck_framing(&ex->req_headers, http10, &why);
-    if (framing) {
-        ex->reject_status = framing;
-        ex->reject_msg = why;
-        return answer_self(ex, ex->reject_status,
-                           framing == 501 ? "not_implemented" : "bad_request", why);
-    }
-    const char *cl = hdr_list_get(&ex->req_headers, "Content-Length");
-    ex->has_body = cl || hdr_list_get(&ex->req_headers, "Transfer-Encoding");
-    if (cl && strtoull(cl, NULL, 10) > ex->cfg->max_request_body) {
-        ex->reject_status = MHD_HTTP_CONTENT_TOO_LARGE;
-        return answer_self(ex, ex->reject_status, "request_too_large",
-                           "request body exceeds limits.max_request_body");
-    }
-    return MHD_YES;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
-{
-    (void)cls;
-    (void)conn;
-    exchange *ex = *con_cls;
-    if (!ex)
-        return MHD_NO;
-    if (!ex->method)
-        return begin_request(ex, method, url, version);
-    if (*upload_size) {
-        size_t have = ex->req_body ? ex->req_body->len : 0;
-        if (ex->reject_status) {
-            /* discard: MHD refuses a response in the middle of an upload */
-        } else if (have + *upload_size > ex->cfg->max_request_body) {
-            ex->reject_status = MHD_HTTP_CONTENT_TOO_LARGE;
-            blob_unref(ex->req_body);
-            ex->req_body = NULL;
-        } else if (blob_append(&ex->req_body, upload_data, *upload_size) != 0) {
-            return MHD_NO;
-        }
-        *upload_size = 0;
-        ex->last_rx_ns = clock_now_ns();
-        return MHD_YES;
-    }
-    switch (ex->state) {
-    case EX_RECEIVING:
-        if (ex->reject_status)
-            return answer_self(ex, ex->reject_status, "request_too_large",
-                               "request body exceeds limits.max_request_body");
-        metric_add(METRIC_requests, 1);
-        ex->state = EX_WAITING;
-        if (exchange_start(ex) != 0)
-            return answer_self(ex, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
-                               "the proxy could not allocate the exchange");
-        if (ex->state == EX_READY)
-            return queue_ready(ex);
-        MHD_suspend_connection(conn);
-        ex->suspended = true;
-        return MHD_YES;
-    case EX_READY:
-        return queue_ready(ex);
-    default:
-        return MHD_YES;
-    }
 }
 
 static void on_drain_timer(uv_timer_t *t);
@@ -380,9 +139,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (!ex)
         return;
-    w->active--;
     exchange_client_done(ex, toe);
-    if (w->draining)
+    if (w->env.draining)
         schedule_drain_check(w);
 }
 
@@ -397,115 +155,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_event(LOG_DEBUG, "mhd", "message", msg, NULL);
 }
 
-/* ---- shadow admission and circuit breaker -------------------------------- */
-
-bool worker_shadow_admit(worker *w, const char **why)
-{
-    if (w->draining) {
-        *why = "draining";
-        return false;
-    }
-    if (w->shadow_in_flight >= w->shadow_cap) {
-        *why = "shadow in-flight cap reached";
-        return false;
-    }
-    if (w->breaker_open_until_ns) {
-        if (clock_now_ns() < w->breaker_open_until_ns || w->breaker_probing) {
-            *why = "circuit breaker open";
-            return false;
-        }
-        w->breaker_probing = true; /* half-open: this request is the probe */
-    }
-    w->shadow_in_flight++;
-    metric_add(METRIC_shadow_in_flight, 1);
-    return true;
-}
-
-void worker_shadow_track(worker *w, exchange *ex)
-{
-    if (w->nshadows == w->shadows_cap) {
-        size_t cap = w->shadows_cap ? w->shadows_cap * 2 : 64;
-        exchange **v = realloc(w->shadows, cap * sizeof *v);
-        if (!v)
-            return; /* untracked: it cannot be cut short at shutdown, only waited for */
-        w->shadows = v;
-        w->shadows_cap = cap;
-    }
-    ex->shadow_slot = (int)w->nshadows;
-    w->shadows[w->nshadows++] = ex;
-}
-
-static void breaker_trip(worker *w, const char *why)
-{
-    char idx[16];
-    snprintf(idx, sizeof idx, "%d", w->index);
-    w->breaker_open_until_ns = clock_now_ns() + (uint64_t)w->cfg->breaker_open_ms * 1000000u;
-    metric_add(METRIC_breaker_opened, 1);
-    log_event(LOG_WARN, "shadow_breaker_open", "worker", idx, "why", why, NULL);
-}
-
-void worker_shadow_release(worker *w, exchange *ex, bool transport_ok)
-{
-    w->shadow_in_flight--;
-    metric_add(METRIC_shadow_in_flight, -1);
-    if (ex && ex->shadow_slot >= 0) {
-        exchange *last = w->shadows[--w->nshadows];
-        w->shadows[ex->shadow_slot] = last;
-        last->shadow_slot = ex->shadow_slot;
-        ex->shadow_slot = -1;
-    }
-    if (transport_ok) {
-        if (w->breaker_open_until_ns) {
-            char idx[16];
-            snprintf(idx, sizeof idx, "%d", w->index);
-            log_event(LOG_INFO, "shadow_breaker_closed", "worker", idx, NULL);
-        }
-        w->breaker_failures = 0;
-        w->breaker_open_until_ns = 0;
-        w->breaker_probing = false;
-    } else if (w->breaker_probing) {
-        w->breaker_probing = false;
-        breaker_trip(w, "probe failed");
-    } else if (++w->breaker_failures >= w->cfg->breaker_failures && !w->breaker_open_until_ns) {
-        breaker_trip(w, "consecutive failures");
-    }
-    if (w->draining)
-        schedule_drain_check(w);
-}
-
-/* ---- request ids ---------------------------------------------------------- */
-
-static uint64_t next_random(worker *w)
-{
-    /* xorshift128+: ids need to be unique, not secret */
-    uint64_t s1 = w->rng[0];
-    const uint64_t s0 = w->rng[1];
-    w->rng[0] = s0;
-    s1 ^= s1 << 23;
-    w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return w->rng[1] + s0;
-}
-
-void worker_new_id(worker *w, char *out, size_t size)
-{
-    uint64_t a = next_random(w), b = next_random(w);
-    /* UUID version 4 layout */
-    a = (a & 0xffffffffffff0fffull) | 0x4000ull;
-    b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
-    snprintf(out, size, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xffff, (unsigned)(b >> 48),
-             (unsigned long long)(b & 0xffffffffffffull));
-}
+/* The gate calls this after a release once the worker drains: a shadow
+ * less to wait for. */
+static void on_shadow_released(void *ctx) { schedule_drain_check(ctx); }
 
 /* ---- lifecycle ------------------------------------------------------------ */
-
-static void on_curl_done(CURL *easy, CURLcode rc, void *ctx)
-{
-    (void)ctx;
-    ex_leg *leg = upstream_owner(easy);
-    if (leg)
-        exchange_leg_finished(leg, rc);
-}
 
 static void noop_close(uv_handle_t *h) { (void)h; }
 
@@ -515,8 +169,8 @@ static void stop_now(worker *w)
         return;
     w->stopping = true;
     /* Suspended connections must be resumed before MHD_stop_daemon. */
-    for (exchange *ex = w->live; ex; ex = ex->next)
-        worker_resume(w, ex);
+    for (exchange *ex = w->env.live; ex; ex = ex->next)
+        exchange_resume(ex);
     uv_poll_stop(&w->mhd_poll);
     uv_close((uv_handle_t *)&w->mhd_poll, noop_close);
     MHD_stop_daemon(w->mhd); /* completes every connection: exchanges unref */
@@ -528,8 +182,8 @@ static void stop_now(worker *w)
     uv_close((uv_handle_t *)&w->prepare, noop_close);
     uv_close((uv_handle_t *)&w->wake, noop_close);
     uv_close((uv_handle_t *)&w->drain_timer, noop_close);
-    upstream_close(&w->up[SIDE_LEGACY]);
-    upstream_close(&w->up[SIDE_NEW]);
+    upstream_close(&w->env.up[SIDE_LEGACY]);
+    upstream_close(&w->env.up[SIDE_NEW]);
 }
 
 /* Requests the drain waits for: every request that was fully received (it
@@ -540,7 +194,7 @@ static void stop_now(worker *w)
 static int requests_in_flight(worker *w, uint64_t now)
 {
     int n = 0;
-    for (exchange *ex = w->live; ex; ex = ex->next) {
+    for (exchange *ex = w->env.live; ex; ex = ex->next) {
         if (!ex->conn)
             continue;
         if (ex->state != EX_RECEIVING || now - ex->last_rx_ns < 1000000000u)
@@ -561,26 +215,16 @@ static void check_drain(worker *w)
         return;
     if (busy > 0) {
         log_event(LOG_WARN, "drain_timeout", NULL);
-        for (exchange *ex = w->live, *next; ex; ex = next) {
-            next = ex->next;
-            exchange_ref(ex);
-            exchange_abort_leg(ex, ex->authority, "proxy shutting down");
-            exchange_abort_leg(ex, (sp_side)!ex->authority, "proxy shutting down");
-            next = ex->next;
-            exchange_unref(ex);
-        }
+        exchange_abort_all(&w->env, "proxy shutting down");
     }
-    if (w->nshadows > 0) {
+    if (shadow_gate_last(&w->env.gate)) {
         if (!w->grace_deadline_ns)
             w->grace_deadline_ns = now + (uint64_t)w->cfg->shadow_grace_ms * 1000000u;
         if (now < w->grace_deadline_ns)
             return;
-        while (w->nshadows > 0) {
-            exchange *ex = w->shadows[w->nshadows - 1];
-            exchange_abort_leg(ex, (sp_side)!ex->authority, "proxy shutting down");
-        }
+        exchange_abort_shadows(&w->env, "proxy shutting down");
     }
-    if (busy > 0 && w->mhd_run_pending) {
+    if (busy > 0 && w->env.mhd_run_pending) {
         run_mhd(w); /* let resumed connections send their 502 first */
         return;
     }
@@ -609,11 +253,13 @@ void worker_set_ops(worker *w, ops_state *o)
     uv_async_send(&w->wake);
 }
 
-int worker_breaker_state(const worker *w)
+int worker_breaker_state(const worker *w) { return shadow_gate_breaker_state(&w->env.gate); }
+
+/* Stop accepting shadows and tell clients the connection closes. */
+static void worker_set_draining(worker *w)
 {
-    if (!w->breaker_open_until_ns)
-        return 0;
-    return w->breaker_probing ? 2 : 1;
+    w->env.draining = true;
+    shadow_gate_close(&w->env.gate);
 }
 
 static void on_wake(uv_async_t *a)
@@ -626,16 +272,16 @@ static void on_wake(uv_async_t *a)
     w->ops_pending = NULL;
     pthread_mutex_unlock(&w->rules_mu);
     if (r) {
-        rules_unref(w->rules);
-        w->rules = r;
+        rules_unref(w->env.rules);
+        w->env.rules = r;
     }
     if (o) {
-        ops_unref(w->ops);
-        w->ops = o;
+        ops_unref(w->env.ops);
+        w->env.ops = o;
     }
     int cmd = atomic_exchange(&w->command, WORKER_CMD_NONE);
-    if (cmd == WORKER_CMD_DRAIN && !w->draining) {
-        w->draining = true;
+    if (cmd == WORKER_CMD_DRAIN && !w->env.draining) {
+        worker_set_draining(w);
         int fd = MHD_quiesce_daemon(w->mhd); /* stop accepting */
         if (fd >= 0 && fd == w->listen_fd) {
             close(fd);
@@ -647,7 +293,7 @@ static void on_wake(uv_async_t *a)
     } else if (cmd == WORKER_CMD_STOP) {
         w->drain_deadline_ns = 0;
         w->grace_deadline_ns = 1;
-        w->draining = true;
+        worker_set_draining(w);
         check_drain(w);
     }
 }
@@ -659,7 +305,7 @@ static void worker_main(void *arg)
     snprintf(name, sizeof name, "sp-worker-%d", w->index);
     (void)pthread_setname_np(pthread_self(), name); /* for top -H and perf; cosmetic */
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    metrics_shard_release(w->shard);
+    metrics_shard_release(w->env.shard);
     if (uv_loop_close(&w->loop) != 0)
         log_event(LOG_WARN, "worker_loop_busy_at_exit", NULL);
     atomic_store(&w->exited, true);
@@ -671,10 +317,11 @@ static int start_failed(worker *w, int err)
     if (w->tls)
         tls_listen_release();
     w->tls = false;
-    rules_unref(w->rules);
-    w->rules = NULL;
-    ops_unref(w->ops);
-    w->ops = NULL;
+    rules_unref(w->env.rules);
+    w->env.rules = NULL;
+    ops_unref(w->env.ops);
+    w->env.ops = NULL;
+    shadow_gate_free(&w->env.gate);
     pthread_mutex_destroy(&w->rules_mu);
     return err;
 }
@@ -683,21 +330,21 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
                  rules *r, ops_state *o, uv_async_t *notify_exit)
 {
     memset(w, 0, sizeof *w);
-    w->rules = r;
-    w->ops = o;
+    exchange_env *env = &w->env;
+    env->rules = r;
+    env->ops = o;
     char owner[32];
     snprintf(owner, sizeof owner, "worker-%d", index);
-    w->shard = metrics_shard_new(owner); /* NULL: counts nothing, still proxies */
+    env->shard = metrics_shard_new(owner); /* NULL: counts nothing, still proxies */
     pthread_mutex_init(&w->rules_mu, NULL);
     w->index = index;
-    w->cfg = cfg;
-    w->an = an;
+    w->cfg = env->cfg = cfg;
+    env->an = an;
     w->listen_fd = listen_fd;
     w->notify_exit = notify_exit;
     int nworkers = cfg->workers > 0 ? cfg->workers : 1;
-    w->shadow_cap = (cfg->shadow_max_in_flight + nworkers - 1) / nworkers;
-    if (getrandom(w->rng, sizeof w->rng, 0) != (ssize_t)sizeof w->rng)
-        w->rng[0] = (uint64_t)clock_now_ns() ^ (uint64_t)index, w->rng[1] = 0x9e3779b97f4a7c15ull;
+    shadow_gate_init(&env->gate, index, cfg, on_shadow_released, w);
+    reqid_seed(&env->ids, (uint64_t)index);
     if (index == 0)
         tls_warn_insecure(cfg, "startup");
     /* HTTPS: the certificate comes from tls_listen at each handshake, so a
@@ -721,9 +368,9 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
      * at its limit MHD stops accepting instead of refusing. */
     unsigned int conn_limit = (unsigned)cfg->max_connections + (unsigned)nworkers;
     size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
-    w->mhd_pool_bytes = mem_limit;
+    env->mhd_pool_bytes = mem_limit;
     w->mhd = MHD_start_daemon(
-        flags, 0, on_accept, w, on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        flags, 0, on_accept, w, front_on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
@@ -738,13 +385,13 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     /* Idle connections kept per side: enough for every shadow request the
      * worker may have in flight, so a slow side reuses its connections
      * instead of opening one per request. */
-    long keep = w->shadow_cap + 64;
-    bool legacy_ok = di && upstream_init(&w->up[SIDE_LEGACY], &w->loop, on_curl_done, w, keep,
-                                         &cfg->upstream[SIDE_LEGACY]) == 0;
-    if (!legacy_ok || upstream_init(&w->up[SIDE_NEW], &w->loop, on_curl_done, w, keep,
-                                    &cfg->upstream[SIDE_NEW]) != 0) {
+    long keep = env->gate.cap + 64;
+    bool legacy_ok = di && upstream_init(&env->up[SIDE_LEGACY], &w->loop, exchange_transfer_done,
+                                         w, keep, &cfg->upstream[SIDE_LEGACY]) == 0;
+    if (!legacy_ok || upstream_init(&env->up[SIDE_NEW], &w->loop, exchange_transfer_done, w,
+                                    keep, &cfg->upstream[SIDE_NEW]) != 0) {
         if (legacy_ok)
-            upstream_close(&w->up[SIDE_LEGACY]);
+            upstream_close(&env->up[SIDE_LEGACY]);
         uv_run(&w->loop, UV_RUN_DEFAULT); /* a failed init closed its shards' timers too */
         MHD_stop_daemon(w->mhd);
         uv_loop_close(&w->loop);
@@ -781,13 +428,12 @@ void worker_join(worker *w)
     if (w->tls) /* the daemon has stopped: no handshake can need it any more */
         tls_listen_release();
     w->tls = false;
-    free(w->shadows);
-    w->shadows = NULL;
-    rules_unref(w->rules);
+    shadow_gate_free(&w->env.gate);
+    rules_unref(w->env.rules);
     rules_unref(w->rules_pending);
-    w->rules = w->rules_pending = NULL;
-    ops_unref(w->ops);
+    w->env.rules = w->rules_pending = NULL;
+    ops_unref(w->env.ops);
     ops_unref(w->ops_pending);
-    w->ops = w->ops_pending = NULL;
+    w->env.ops = w->ops_pending = NULL;
     pthread_mutex_destroy(&w->rules_mu);
 }

@@ -1,0 +1,156 @@
+#include "data/shadow_gate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "obs/metrics.h"
+
+/* Shadow body bytes one loop turn may take. A shadow pouring bytes as fast
+ * as loopback allows would otherwise keep curl reading for long stretches
+ * (curl reads on while the socket has data, and a transfer it cuts short is
+ * due again at once), and every authoritative answer on this loop waited:
+ * seen as a 1 s delay, the shadow's whole timeout. Past the budget shadow
+ * transfers pause and resume next turn, after MHD and the authoritative
+ * legs had theirs. */
+#define SHADOW_TURN_BYTES (256u * 1024)
+
+void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
+                      void (*on_release_closed)(void *ctx), void *ctx)
+{
+    *g = (shadow_gate){.index = index, .cfg = cfg, .on_release_closed = on_release_closed,
+                       .ctx = ctx};
+    int nworkers = cfg->workers > 0 ? cfg->workers : 1;
+    g->cap = (cfg->shadow_max_in_flight + nworkers - 1) / nworkers;
+}
+
+void shadow_gate_free(shadow_gate *g)
+{
+    free(g->tracked);
+    g->tracked = NULL;
+    g->ntracked = g->tracked_cap = 0;
+}
+
+void shadow_gate_close(shadow_gate *g) { g->closed = true; }
+
+bool shadow_gate_admit(shadow_gate *g, const char **why)
+{
+    if (g->closed) {
+        *why = "draining";
+        return false;
+    }
+    if (g->in_flight >= g->cap) {
+        *why = "shadow in-flight cap reached";
+        return false;
+    }
+    if (g->breaker_open_until_ns) {
+        if (clock_now_ns() < g->breaker_open_until_ns || g->breaker_probing) {
+            *why = "circuit breaker open";
+            return false;
+        }
+        g->breaker_probing = true; /* half-open: this request is the probe */
+    }
+    g->in_flight++;
+    metric_add(METRIC_shadow_in_flight, 1);
+    return true;
+}
+
+void shadow_gate_track(shadow_gate *g, shadow_ticket *t)
+{
+    if (g->ntracked == g->tracked_cap) {
+        size_t cap = g->tracked_cap ? g->tracked_cap * 2 : 64;
+        shadow_ticket **v = realloc(g->tracked, cap * sizeof *v);
+        if (!v)
+            return; /* untracked: it cannot be cut short at shutdown, only waited for */
+        g->tracked = v;
+        g->tracked_cap = cap;
+    }
+    t->slot = (int)g->ntracked;
+    g->tracked[g->ntracked++] = t;
+}
+
+static void breaker_trip(shadow_gate *g, const char *why)
+{
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", g->index);
+    g->breaker_open_until_ns = clock_now_ns() + (uint64_t)g->cfg->breaker_open_ms * 1000000u;
+    metric_add(METRIC_breaker_opened, 1);
+    log_event(LOG_WARN, "shadow_breaker_open", "worker", idx, "why", why, NULL);
+}
+
+void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok)
+{
+    g->in_flight--;
+    metric_add(METRIC_shadow_in_flight, -1);
+    if (t && t->slot >= 0) {
+        shadow_ticket *last = g->tracked[--g->ntracked];
+        g->tracked[t->slot] = last;
+        last->slot = t->slot;
+        t->slot = -1;
+    }
+    if (t)
+        t->easy = NULL;
+    if (transport_ok) {
+        if (g->breaker_open_until_ns) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", g->index);
+            log_event(LOG_INFO, "shadow_breaker_closed", "worker", idx, NULL);
+        }
+        g->breaker_failures = 0;
+        g->breaker_open_until_ns = 0;
+        g->breaker_probing = false;
+    } else if (g->breaker_probing) {
+        g->breaker_probing = false;
+        breaker_trip(g, "probe failed");
+    } else if (++g->breaker_failures >= g->cfg->breaker_failures && !g->breaker_open_until_ns) {
+        breaker_trip(g, "consecutive failures");
+    }
+    if (g->closed && g->on_release_closed)
+        g->on_release_closed(g->ctx);
+}
+
+bool shadow_gate_throttle(shadow_gate *g, shadow_ticket *t, size_t len)
+{
+    /* Untracked shadows could not be found to resume: never paused. The data
+     * curl kept for a resumed transfer is taken, so each one moves. */
+    if (g->turn_bytes >= SHADOW_TURN_BYTES && !g->unpausing && t->slot >= 0) {
+        g->npaused++;
+        t->paused = true;
+        return true;
+    }
+    g->turn_bytes += len;
+    return false;
+}
+
+void shadow_gate_new_turn(shadow_gate *g)
+{
+    g->turn_bytes = 0;
+    if (!g->npaused)
+        return;
+    g->npaused = 0;
+    g->unpausing = true;
+    for (size_t i = 0; i < g->ntracked; i++) {
+        shadow_ticket *t = g->tracked[i];
+        if (!t->paused || !t->easy)
+            continue;
+        t->paused = false;
+        /* On failure the transfer stays paused and ends at its timeout,
+         * recorded as a shadow timeout: nothing is lost silently. */
+        if (curl_easy_pause(t->easy, CURLPAUSE_CONT) != CURLE_OK)
+            log_event(LOG_WARN, "shadow_resume_failed", "id", t->id, NULL);
+    }
+    g->unpausing = false;
+}
+
+shadow_ticket *shadow_gate_last(const shadow_gate *g)
+{
+    return g->ntracked ? g->tracked[g->ntracked - 1] : NULL;
+}
+
+int shadow_gate_breaker_state(const shadow_gate *g)
+{
+    if (!g->breaker_open_until_ns)
+        return 0;
+    return g->breaker_probing ? 2 : 1;
+}

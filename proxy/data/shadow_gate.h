@@ -1,0 +1,86 @@
+/* shadow_gate: one worker's shadow policy at run time. It decides whether a
+ * shadow request may go out (draining, the in-flight cap, the circuit
+ * breaker), keeps the list of shadow legs running (so a drain can cut them
+ * short), throttles their body bytes per loop turn, and takes each back
+ * (release), counting transport failures for the breaker. The static
+ * policy (enabled, route mirroring, sampling, operator pause) is decided
+ * before, by the exchange from rules and ops.
+ *
+ * Worker thread only, but for shadow_gate_breaker_state (a racy read for
+ * /state). The worker owns the gate; each exchange embeds the ticket of its
+ * shadow leg. */
+#ifndef SP_SHADOW_GATE_H
+#define SP_SHADOW_GATE_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+
+struct exchange;
+
+/* A running shadow leg as the gate sees it; embedded in its exchange. */
+typedef struct shadow_ticket {
+    struct exchange *owner; /* for the drain, which aborts the leg */
+    const char *id;         /* the request id, for logs; the owner's */
+    CURL *easy;             /* the transfer, paused and resumed by the gate */
+    int slot;               /* index in the gate's list; -1: not tracked */
+    bool paused;            /* throttled until the next loop turn */
+} shadow_ticket;
+
+typedef struct shadow_gate {
+    int index;                  /* the worker's number, for logs */
+    const sp_config *cfg;
+    int in_flight, cap;         /* admitted and not yet released; the worker's share of the cap */
+    int breaker_failures;       /* consecutive shadow transport failures */
+    uint64_t breaker_open_until_ns; /* 0: closed */
+    bool breaker_probing;       /* half-open: one probe in flight */
+    bool closed;                /* draining: admits nothing more */
+    shadow_ticket **tracked;    /* running shadow legs */
+    size_t ntracked, tracked_cap;
+    size_t turn_bytes;          /* shadow body bytes taken this loop turn */
+    int npaused;                /* tickets paused until the next turn */
+    bool unpausing;             /* resuming them: take the data curl kept */
+    void (*on_release_closed)(void *ctx); /* a release while closed (drain progress) */
+    void *ctx;
+} shadow_gate;
+
+/* `cfg` outlives the gate; the cap is cfg's shadow_max_in_flight split
+ * over cfg's workers. on_release_closed (may be NULL) is called after each
+ * release once the gate is closed. Cannot fail. */
+void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
+                      void (*on_release_closed)(void *ctx), void *ctx);
+/* Frees the list (the tickets belong to their exchanges). */
+void shadow_gate_free(shadow_gate *g);
+/* Draining: every later admission is refused ("draining"). */
+void shadow_gate_close(shadow_gate *g);
+
+/* May a shadow request go out now? true takes an in-flight slot (give it
+ * back with shadow_gate_release); false sets *why (a static string). In
+ * half-open state the one admitted request is the breaker's probe. */
+bool shadow_gate_admit(shadow_gate *g, const char **why);
+/* Lists an admitted leg whose transfer is running (t->easy set) so it can
+ * be throttled and cut short. Out of memory it stays untracked (never
+ * paused, only waited for at shutdown). */
+void shadow_gate_track(shadow_gate *g, shadow_ticket *t);
+/* Gives back the slot that shadow_gate_admit took, unlisting `t` (NULL
+ * when the transfer never started). transport_ok false counts a failure
+ * for the breaker (and fails a probe). Exactly once per admission. */
+void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok);
+
+/* A shadow leg is about to take `len` body bytes: true means pause it
+ * (the ticket is marked; shadow_gate_new_turn resumes it). */
+bool shadow_gate_throttle(shadow_gate *g, shadow_ticket *t, size_t len);
+/* Start of a loop turn (uv_prepare): a fresh byte budget, and the paused
+ * transfers resumed. */
+void shadow_gate_new_turn(shadow_gate *g);
+
+/* The most recently listed leg, or NULL: the drain aborts them one by one
+ * (each abort releases, which unlists it). */
+shadow_ticket *shadow_gate_last(const shadow_gate *g);
+/* 0 closed, 1 open, 2 half-open (probing). */
+int shadow_gate_breaker_state(const shadow_gate *g);
+
+#endif

@@ -1,0 +1,152 @@
+/* shadow_gate (admission, cap, breaker, throttle, release) and reqid. */
+#include <stdlib.h>
+
+#include "base/reqid.h"
+#include "conf/config.h"
+#include "data/shadow_gate.h"
+#include "unit.h"
+
+static sp_config cfg;
+static shadow_gate g;    /* each test's, made by gate() */
+static const char *why; /* the last refusal */
+static int released_closed;
+
+static void on_release_closed(void *ctx)
+{
+    CHECK(ctx == &cfg);
+    released_closed++;
+}
+
+static void gate(int workers, int max_in_flight, int failures, int open_ms)
+{
+    cfg.workers = workers;
+    cfg.shadow_max_in_flight = max_in_flight;
+    cfg.breaker_failures = failures;
+    cfg.breaker_open_ms = open_ms;
+    shadow_gate_init(&g, 0, &cfg, on_release_closed, &cfg);
+    why = NULL;
+}
+
+TEST(cap_is_split_over_workers_and_released)
+{
+    gate( 2, 3, 5, 1000); /* ceil(3 / 2) = 2 per worker */
+    CHECK(g.cap == 2);
+    CHECK(shadow_gate_admit(&g, &why));
+    CHECK(shadow_gate_admit(&g, &why));
+    CHECK(!shadow_gate_admit(&g, &why));
+    CHECK_STR(why, "shadow in-flight cap reached");
+    shadow_gate_release(&g, NULL, true);
+    CHECK(shadow_gate_admit(&g, &why));
+    CHECK(g.in_flight == 2);
+    shadow_gate_free(&g);
+}
+
+TEST(breaker_opens_probes_and_closes)
+{
+    gate( 1, 100, 2, 60000);
+    for (int i = 0; i < 2; i++) {
+        CHECK(shadow_gate_admit(&g, &why));
+        shadow_gate_release(&g, NULL, false);
+    }
+    CHECK(shadow_gate_breaker_state(&g) == 1);
+    CHECK(!shadow_gate_admit(&g, &why));
+    CHECK_STR(why, "circuit breaker open");
+    g.breaker_open_until_ns = 1; /* the open period is over: half-open */
+    CHECK(shadow_gate_admit(&g, &why)); /* the probe */
+    CHECK(shadow_gate_breaker_state(&g) == 2);
+    CHECK(!shadow_gate_admit(&g, &why)); /* one probe at a time */
+    shadow_gate_release(&g, NULL, false); /* probe failed: open again */
+    CHECK(shadow_gate_breaker_state(&g) == 1);
+    g.breaker_open_until_ns = 1;
+    CHECK(shadow_gate_admit(&g, &why));
+    shadow_gate_release(&g, NULL, true); /* probe answered: closed */
+    CHECK(shadow_gate_breaker_state(&g) == 0);
+    CHECK(g.in_flight == 0);
+    shadow_gate_free(&g);
+}
+
+TEST(closed_gate_refuses_and_reports_releases)
+{
+    gate( 1, 10, 5, 1000);
+    released_closed = 0;
+    CHECK(shadow_gate_admit(&g, &why));
+    shadow_gate_release(&g, NULL, true);
+    CHECK(released_closed == 0);
+    CHECK(shadow_gate_admit(&g, &why));
+    shadow_gate_close(&g);
+    CHECK(!shadow_gate_admit(&g, &why));
+    CHECK_STR(why, "draining");
+    shadow_gate_release(&g, NULL, true);
+    CHECK(released_closed == 1);
+    shadow_gate_free(&g);
+}
+
+TEST(tracking_and_throttle)
+{
+    gate( 1, 10, 5, 1000);
+    shadow_ticket t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = (shadow_ticket){.id = "x", .slot = -1};
+        CHECK(shadow_gate_admit(&g, &why));
+    }
+    shadow_gate_track(&g, &t[0]);
+    shadow_gate_track(&g, &t[1]);
+    CHECK(shadow_gate_last(&g) == &t[1]);
+    /* The turn's budget (256 KiB) is taken: tracked legs pause, an
+     * untracked one (it could not be found to resume) never does. */
+    CHECK(!shadow_gate_throttle(&g, &t[0], 256 * 1024));
+    CHECK(shadow_gate_throttle(&g, &t[0], 1));
+    CHECK(t[0].paused);
+    CHECK(!shadow_gate_throttle(&g, &t[2], 1));
+    shadow_gate_new_turn(&g); /* a fresh budget */
+    CHECK(!shadow_gate_throttle(&g, &t[1], 1000));
+    /* Release unlists: the last one moves into the freed slot. */
+    shadow_gate_release(&g, &t[0], true);
+    CHECK(t[0].slot == -1 && t[1].slot == 0);
+    CHECK(shadow_gate_last(&g) == &t[1]);
+    shadow_gate_release(&g, &t[1], true);
+    shadow_gate_release(&g, &t[2], true);
+    CHECK(shadow_gate_last(&g) == NULL);
+    CHECK(g.in_flight == 0);
+    shadow_gate_free(&g);
+}
+
+TEST(reqid_is_a_v4_uuid_and_unique)
+{
+    reqid_gen gen;
+    reqid_seed(&gen, 3);
+    char a[64], b[64];
+    reqid_new(&gen, a, sizeof a);
+    reqid_new(&gen, b, sizeof b);
+    CHECK(strlen(a) == 36);
+    CHECK(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+    CHECK(a[14] == '4');
+    CHECK(strchr("89ab", a[19]) != NULL);
+    CHECK(strcmp(a, b) != 0);
+    CHECK(reqid_valid(a));
+}
+
+TEST(reqid_valid_rejects_what_cannot_go_into_headers_or_json)
+{
+    static const char *const refused[] = {"", "a b", "a\"b", "a\\b", "caf\xc3\xa9", "a\tb"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        CHECK(!reqid_valid(refused[i]));
+    CHECK(reqid_valid("abc-123"));
+    char long_id[62];
+    memset(long_id, 'x', 61);
+    long_id[61] = '\0';
+    CHECK(!reqid_valid(long_id));
+    long_id[60] = '\0';
+    CHECK(reqid_valid(long_id));
+}
+
+int main(void)
+{
+    RUN(cap_is_split_over_workers_and_released);
+    RUN(breaker_opens_probes_and_closes);
+    RUN(closed_gate_refuses_and_reports_releases);
+    RUN(tracking_and_throttle);
+    RUN(reqid_is_a_v4_uuid_and_unique);
+    RUN(reqid_valid_rejects_what_cannot_go_into_headers_or_json);
+    UNIT_DONE();
+}
