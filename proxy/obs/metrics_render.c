@@ -15,6 +15,7 @@
 
 #include "obs/metrics.h"
 #include "obs/metrics_int.h"
+#include "obs/procstat.h"
 
 /* ---- Output buffer -------------------------------------------------------- */
 
@@ -489,6 +490,33 @@ static void render_state(sbuf *b, const metrics_render_input *in)
     }
 }
 
+/* The process_* families every Prometheus client exports, with
+ * client_golang's names and help texts; a part /proc could not give is
+ * left out rather than reported as 0. */
+static void render_process_resources(sbuf *b)
+{
+    procstat ps;
+    procstat_read(&ps);
+    if (ps.have_stat) {
+        family(b, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.");
+        sample_f(b, "process_cpu_seconds_total", NULL, 0, ps.cpu_seconds);
+        family(b, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.");
+        sample_f(b, "process_start_time_seconds", NULL, 0, ps.start_time);
+        family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        sample_f(b, "process_resident_memory_bytes", NULL, 0, ps.resident_bytes);
+        family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+        sample_f(b, "process_virtual_memory_bytes", NULL, 0, ps.virtual_bytes);
+    }
+    if (ps.have_fds) {
+        family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+        sample_f(b, "process_open_fds", NULL, 0, ps.open_fds);
+    }
+    family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    sample_f(b, "process_max_fds", NULL, 0, ps.max_fds < 0 ? INFINITY : ps.max_fds);
+}
+
 static label route_label(const agg_route *a)
 {
     return (label){"route", a->name, a->len};
@@ -609,6 +637,7 @@ char *metrics_render(const metrics_render_input *in, size_t *len)
     render_process(&b);
     render_routes(&b, &snap);
     render_endpoints(&b, &eps);
+    render_process_resources(&b);
     snapshot_free(&snap);
     snapshot_free(&eps);
     if (!sb_reserve(&b, 0)) {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "obs/metrics.h"
@@ -256,6 +257,35 @@ TEST(process_counters_keep_their_api)
     CHECK(!isnan(value_of(t, "shadowproxy_rules_reloads_total{result=\"ok\"}")));
     CHECK(!isnan(value_of(t, "shadowproxy_difflog_queue_depth")));
     free(t);
+}
+
+/* The process_* families, as client_golang names them, with values this
+ * test can check against the kernel: one more open file is one more fd, the
+ * fd limit is getrlimit's, memory and start time are plausible. */
+TEST(process_metrics_follow_client_conventions)
+{
+    char *t = render(NULL);
+    double fds = value_of(t, "process_open_fds");
+    CHECK(fds >= 3); /* stdin, stdout, stderr at least */
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    CHECK_VALUE(t, "process_max_fds", rl.rlim_cur);
+    CHECK(value_of(t, "process_resident_memory_bytes") > 1024 * 1024);
+    CHECK(value_of(t, "process_virtual_memory_bytes") >= value_of(t, "process_resident_memory_bytes"));
+    double start = value_of(t, "process_start_time_seconds"), now = (double)time(NULL);
+    CHECK(start > now - 600 && start <= now + 1); /* this test process started just now */
+    double cpu = value_of(t, "process_cpu_seconds_total");
+    CHECK(cpu >= 0 && cpu < 600);
+    CHECK(strstr(t, "# TYPE process_cpu_seconds_total counter\n") != NULL);
+    CHECK(strstr(t, "# TYPE process_open_fds gauge\n") != NULL);
+    free(t);
+    FILE *extra = fopen("/dev/null", "r");
+    CHECK(extra != NULL);
+    t = render(NULL);
+    CHECK_VALUE(t, "process_open_fds", fds + 1);
+    free(t);
+    if (extra)
+        fclose(extra);
 }
 
 TEST(every_family_is_documented)
@@ -648,6 +678,7 @@ TEST(hot_path_cost)
 int main(void)
 {
     RUN(process_counters_keep_their_api);
+    RUN(process_metrics_follow_client_conventions);
     RUN(every_family_is_documented);
     RUN(requests_sum_across_shards);
     RUN(histogram_buckets_are_cumulative);
