@@ -72,7 +72,8 @@ static const char usage_text[] =
     "GET / there is the live dashboard (same token, signed in through a form).\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once);\n"
-    "SIGHUP reloads the rules and state files and the listener's TLS certificate;\n"
+    "SIGHUP reloads the config's live keys (others: restart_required), the rules and\n"
+    "state files and the listener's TLS certificate;\n"
     "SIGUSR1 reopens the diff log.\n"
     "\n"
     "Example:\n"
@@ -268,6 +269,26 @@ static int apply_flag(sp_config *c, int opt, const char *v)
     return 2;
 }
 
+/* The key a serve flag sets (a reload leaves it alone: the flag wins). */
+static const char *flag_key(int opt)
+{
+    switch (opt) {
+    case 'l': return "/listen";
+    case OPT_LEGACY: return "/legacy/url";
+    case OPT_NEW: return "/new/url";
+    case 'a': return "/authority";
+    case 'd': return "/diff_log/path";
+    case 'r': return "/rules";
+    case OPT_ADMIN: return "/admin/listen";
+    case OPT_STATE: return "/state_file";
+    case OPT_DIFF_MODE: return "/diff_log/mode";
+    case 'w': return "/workers";
+    case OPT_LOG_LEVEL: return "/log/level";
+    case OPT_LOG_FORMAT: return "/log/format";
+    }
+    return NULL;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -319,8 +340,9 @@ static int cmd_serve(int argc, char **argv)
     while (rc == 0 && (opt = getopt_long(argc, argv, "c:r:l:a:d:w:h", opts, NULL)) != -1) {
         if (opt != 'c')
             rc = apply_flag(&cfg, opt, optarg);
-        cfg.level_from_flag |= opt == OPT_LOG_LEVEL;
-        cfg.mode_from_flag |= opt == OPT_DIFF_MODE;
+        const char *key = flag_key(opt);
+        if (key && !config_key_from_flag(&cfg, key) && cfg.nflag_keys < sizeof cfg.flag_keys / sizeof *cfg.flag_keys)
+            cfg.flag_keys[cfg.nflag_keys++] = key;
     }
     cfg.source_path = config_file; /* argv: lives as long as the process */
     if (rc == 0 && config_validate(&cfg, &errs) != 0) {

@@ -197,7 +197,7 @@ enum {
     EP_PUBLIC = 1, /* answers without auth (it decides what to show) */
     EP_PREFIX = 2, /* also PATH/anything */
     EP_FORM = 4,   /* a browser form may post it: no dashboard header needed */
-    EP_PROBE = 8,  /* no browser checks (liveness probes) */
+    EP_PROBE = 8,  /* no browser checks (liveness and readiness probes) */
 };
 
 typedef struct endpoint {
@@ -209,7 +209,7 @@ typedef struct endpoint {
 
 static const endpoint endpoints[] = {
     {"/healthz", "GET", admin_h_healthz, EP_PUBLIC | EP_PROBE},
-    {"/readyz", "GET", admin_h_readyz, 0},
+    {"/readyz", "GET", admin_h_readyz, EP_PUBLIC | EP_PROBE},
     {"/state", "GET", admin_h_state, 0},
     {"/metrics", "GET", admin_h_metrics, 0},
     {"/authority", "POST", admin_h_authority, 0},

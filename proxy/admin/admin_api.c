@@ -262,9 +262,11 @@ admin_reply admin_h_reload(admin *a, admin_req *rq)
     admin_reply r;
     if (rc == 0) {
         json_t *after = control_state(a->c);
-        r = admin_json_reply(200, json_pack("{s:b, s:s, s:{s:o}, s:{s:o}}", "ok", 1, "message",
-                                      "rules reloaded", "old", "version", rules_version(before),
-                                      "new", "version", rules_version(after)));
+        r = admin_json_reply(200, json_pack("{s:b, s:s, s:{s:o}, s:{s:o}, s:o}", "ok", 1,
+                                            "message", "rules reloaded", "old", "version",
+                                            rules_version(before), "new", "version",
+                                            rules_version(after), "config",
+                                            control_config_report(a->c)));
         json_decref(after);
     } else if (rc == -EINVAL) {
         r = admin_json_reply(422, json_pack("{s:s, s:o}", "error",
@@ -303,57 +305,82 @@ admin_reply admin_h_log_level(admin *a, admin_req *rq)
 
 /* ---- /readyz ------------------------------------------------------------------ */
 
-/* Adds the names of control_ready's failing parts ("rules": false, or
- * {"ok": false, "error": ...}) to `failing`, and a sentence to msg. */
-static void ready_failures(json_t *ready, json_t *failing, char *msg, size_t size)
+/* Adds `name` to failing and `why` to the message. */
+static void not_ready(json_t *failing, char *msg, size_t size, const char *name, const char *why)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(ready, k, v) {
-        json_t *ok = json_is_object(v) ? json_object_get(v, "ok") : v;
-        if (!json_is_false(ok))
-            continue;
-        const char *why = json_string_value(json_object_get(v, "error"));
-        json_array_append_new(failing, json_string(k));
-        size_t at = strlen(msg);
-        snprintf(msg + at, size - at, "%s%s not ready%s%s", at ? "; " : "", k, why ? ": " : "",
-                 why ? why : "");
-    }
+    json_array_append_new(failing, json_string(name));
+    size_t at = strlen(msg);
+    snprintf(msg + at, size - at, "%s%s", at ? "; " : "", why);
 }
 
-admin_reply admin_h_readyz(admin *a, admin_req *rq)
+/* Probes both upstreams (at once, ADMIN_PROBE_TIMEOUT_MS at most). A side
+ * that answers clients must be reachable; a side that only takes the
+ * shadow copy must be only when readiness.require_shadow says so. Adds
+ * "upstreams" and "shadow" to body. */
+static void ready_upstreams(admin *a, json_t *body, json_t *failing, char *msg, size_t size)
 {
-    (void)rq;
-    bool ready = false;
-    json_t *body = control_ready(a->c, &ready);
-    if (!json_is_object(body)) {
-        json_decref(body);
-        body = json_object();
-    }
-    json_t *failing = json_array(), *ups = json_object();
-    char msg[1024] = "";
-    ready_failures(body, failing, msg, sizeof msg);
     static const char *const sides[2] = {"legacy", "new"};
+    bool authoritative[2];
+    control_authoritative_sides(a->c, authoritative);
+    bool require_shadow = control_require_shadow(a->c);
     const char *urls[2] = {a->cfg->upstream[SIDE_LEGACY].url, a->cfg->upstream[SIDE_NEW].url};
     probe_result p[2];
     probe_urls(urls, 2, ADMIN_PROBE_TIMEOUT_MS, p);
+    json_t *ups = json_object();
+    bool shadow_ok = true;
     for (int i = 0; i < 2; i++) {
-        json_t *u = json_pack("{s:s, s:b}", "address", p[i].address, "ok", p[i].ok);
+        bool shadow = authoritative[1 - i]; /* it gets the copy of the other side's routes */
+        bool required = authoritative[i] || (shadow && require_shadow);
+        json_t *u = json_pack("{s:s, s:b, s:b, s:b, s:b}", "address", p[i].address, "ok", p[i].ok,
+                              "authoritative", authoritative[i], "shadow", shadow, "required",
+                              required);
         if (!p[i].ok) {
             json_object_set_new(u, "error", json_string(p[i].error));
-            char name[32];
+            shadow_ok = shadow_ok && !shadow;
+            char name[32], why[512];
             snprintf(name, sizeof name, "upstream.%s", sides[i]);
-            json_array_append_new(failing, json_string(name));
-            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s%s upstream %s unreachable: %s",
-                     *msg ? "; " : "", sides[i], p[i].address, p[i].error);
+            snprintf(why, sizeof why, "%s upstream %s unreachable: %s", sides[i], p[i].address,
+                     p[i].error);
+            if (required)
+                not_ready(failing, msg, size, name, why);
         }
         json_object_set_new(ups, sides[i], u);
     }
-    if (json_array_size(failing) > 0)
-        ready = false;
-    if (!ready && !*msg)
-        snprintf(msg, sizeof msg, "not ready");
     json_object_set_new(body, "upstreams", ups);
+    json_object_set_new(body, "shadow", json_pack("{s:b, s:b}", "ok", shadow_ok, "required",
+                                                  require_shadow));
+}
+
+/* Ready = can serve clients: a traffic worker listens, the drain has not
+ * begun, and every side that answers clients accepts TCP connections. The
+ * shadow's health and the diff log are in the body, not the status (unless
+ * readiness.require_shadow). During the drain it answers 503 at once,
+ * without probing. Public, for kubelet's probes: without the token the
+ * body is only "ready" and "failing" (no addresses, no errors). */
+admin_reply admin_h_readyz(admin *a, admin_req *rq)
+{
+    bool ready = false;
+    json_t *body = control_ready(a->c, &ready);
+    json_t *failing = json_array();
+    if (!body || !failing) {
+        json_decref(body);
+        json_decref(failing);
+        return admin_error_reply(500, "out of memory");
+    }
+    char msg[1024] = "";
+    if (json_is_true(json_object_get(body, "draining")))
+        not_ready(failing, msg, sizeof msg, "draining",
+                  "draining: shutting down, new clients are refused");
+    else if (!json_is_true(json_object_get(body, "listening")))
+        not_ready(failing, msg, sizeof msg, "listening", "no traffic worker is listening");
+    else
+        ready_upstreams(a, body, failing, msg, sizeof msg);
+    ready = json_array_size(failing) == 0;
+    if (rq->auth == ADMIN_AUTH_REFUSED) {
+        json_decref(body);
+        return admin_json_reply(ready ? 200 : 503,
+                                json_pack("{s:b, s:o}", "ready", ready, "failing", failing));
+    }
     json_object_set_new(body, "ready", json_boolean(ready));
     json_object_set_new(body, "failing", failing);
     json_object_set_new(body, "message", json_string(ready ? "ready" : msg));

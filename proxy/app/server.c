@@ -91,6 +91,7 @@ static int open_listener(const char *host, int *port, bool first)
 
 static void drain_all(server *s)
 {
+    control_set_draining(s->ctl); /* /readyz: 503 from this moment */
     for (int i = 0; i < s->running; i++)
         if (!atomic_load(&s->workers[i].exited))
             worker_command(&s->workers[i], WORKER_CMD_DRAIN);

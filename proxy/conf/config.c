@@ -152,6 +152,9 @@ const config_key config_keys[] = {
      "File holding the admin bearer token (trailing newline ignored)."},
     {"/admin/token_env", K_STRING, F(admin_token_env), 0, 1, 256, NULL, false,
      "Environment variable holding the admin bearer token."},
+    {"/readiness/require_shadow", K_BOOL, F(readiness_require_shadow), 0, 0, 0, "false", true,
+     "`GET /readyz` also fails (503) when the shadow upstream is unreachable. Off: the "
+     "shadow's health is in the answer's body only, since clients never depend on it."},
     {"/state_file", K_STRING, F(state_file), 0, 1, 4096, "\"shadowproxy-state.json\"",
      false,
      "Operator decisions (authority, shadow pause/sample), written atomically "
@@ -596,7 +599,7 @@ static void put_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void put_value(FILE *out, const sp_config *c, const config_key *k)
+void config_put_value(FILE *out, const sp_config *c, const config_key *k)
 {
     const void *f = config_field(c, k->off);
     char buf[300];
@@ -689,7 +692,7 @@ void config_print_json(FILE *out, const sp_config *c)
         }
         indent(out, depth + 1);
         fprintf(out, "\"%s\": ", tok);
-        put_value(out, c, &config_keys[i]);
+        config_put_value(out, c, &config_keys[i]);
         prev = p;
     }
     for (; depth > 0; depth--) {

@@ -90,6 +90,7 @@ typedef struct sp_config {
     char *admin_token_file;     /* bearer token from this file, or */
     char *admin_token_env;      /* from this environment variable */
     char *state_file;           /* operator decisions, default "shadowproxy-state.json" */
+    bool readiness_require_shadow; /* /readyz fails on an unreachable shadow; default false */
 
     char *decisions_store;      /* decisions.store; NULL: "file:" + state_file */
     config_decisions_etcd decisions_etcd;
@@ -101,7 +102,8 @@ typedef struct sp_config {
     /* Not keys: where the config came from, for SIGHUP and POST /reload,
      * which re-read the reloadable keys unless a flag set them. */
     const char *source_path;    /* not owned; NULL: flags only */
-    bool level_from_flag, mode_from_flag;
+    const char *flag_keys[16];  /* JSON Pointers a command-line flag set (static strings) */
+    size_t nflag_keys;
 } sp_config;
 
 /* One problem found in a config file. */
@@ -183,6 +185,16 @@ void config_errors_print(FILE *out, const char *path, const config_errors *e);
 /* May a reload change the key at this JSON Pointer ("/log/level")? false for
  * unknown keys. */
 bool config_key_reloadable(const char *pointer);
+/* The keys (JSON Pointers of the key table, static strings, in table
+ * order) whose values differ between a and b; at most `max` of them in
+ * out. Returns how many differ. For reloads: what changed in the file. */
+size_t config_changed_keys(const sp_config *a, const sp_config *b, const char **out, size_t max);
+/* Did a command-line flag set the key at this pointer (c->flag_keys)? */
+bool config_key_from_flag(const sp_config *c, const char *pointer);
+/* "/shadow/timeout_ms" as "shadow.timeout_ms" (the form messages use). */
+void config_dotted(const char *ptr, char *buf, size_t size);
+/* How many keys the table has (a bound for config_changed_keys). */
+size_t config_key_count(void);
 /* The markdown table of every key (type, default, reload, meaning) that
  * docs/config.md embeds; a unit test keeps the two equal. */
 void config_print_reference(FILE *out);

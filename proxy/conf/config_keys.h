@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "conf/config.h"
 
@@ -34,7 +35,6 @@ extern const size_t config_nkeys;
 const config_key *config_key_find(const char *ptr); /* exact pointer */
 bool config_is_section(const char *ptr); /* a proper prefix of some key? */
 void *config_field(const sp_config *c, size_t off);
-void config_dotted(const char *ptr, char *buf, size_t size); /* a.b */
 void config_fmt_size(unsigned long long v, char *buf, size_t size);
 const char *const *config_enum_names(config_ktype t);
 int config_enum_index(const char *const *names, const char *s);
@@ -47,5 +47,7 @@ int config_enum_of(const sp_config *c, const config_key *k); /* -1: bad */
 const char *config_url_problem(const char *s, size_t *keep);
 bool config_token_char(char c); /* [A-Za-z0-9._-] */
 void config_free_list(char **v, size_t n);
+/* The key's value in c as JSON text (as config_print_json writes it). */
+void config_put_value(FILE *out, const sp_config *c, const config_key *k);
 
 #endif

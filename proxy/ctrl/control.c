@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,14 @@ struct control {
     int nworkers;
     rules *rules;        /* current; guarded by mu */
     ops_state *ops;      /* current; guarded by mu */
+    sp_config baseline;  /* the config file as at the start (reloads compare with it) */
+    bool has_baseline;
+    const char **restart_keys; /* changed keys that wait for a restart; guarded by mu */
+    size_t nrestart_keys;
+    json_t *config_errors;     /* the last reload's config errors, or NULL; guarded by mu */
     struct timespec started;
+    atomic_bool draining;       /* the SIGTERM drain began: never ready again */
+    atomic_bool require_shadow; /* readiness.require_shadow, reloadable */
 };
 
 static double uptime_s(const control *c)
@@ -39,6 +47,21 @@ static double uptime_s(const control *c)
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - c->started.tv_sec) +
            (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+}
+
+/* The file as the process starts with it: a reload names the keys that
+ * changed since (flags are not in it: they stay as given). Without it
+ * (no file, or it changed and broke in the instant since main read it),
+ * reloads compare with the running config. */
+static void load_baseline(control *c)
+{
+    config_errors errs = {0};
+    if (c->cfg->source_path && config_defaults(&c->baseline) == 0) {
+        c->has_baseline = config_load_file(&c->baseline, c->cfg->source_path, &errs) == 0;
+        if (!c->has_baseline)
+            config_free(&c->baseline);
+    }
+    config_errors_free(&errs);
 }
 
 control *control_new(const sp_config *cfg, analyzer *an, rules *r, ops_state *o)
@@ -52,6 +75,9 @@ control *control_new(const sp_config *cfg, analyzer *an, rules *r, ops_state *o)
     c->rules = r;
     c->ops = o;
     clock_gettime(CLOCK_MONOTONIC, &c->started);
+    atomic_init(&c->draining, false);
+    atomic_init(&c->require_shadow, cfg->readiness_require_shadow);
+    load_baseline(c);
     return c;
 }
 
@@ -92,6 +118,10 @@ void control_free(control *c)
         return;
     rules_unref(c->rules);
     ops_unref(c->ops);
+    if (c->has_baseline)
+        config_free(&c->baseline);
+    free(c->restart_keys);
+    json_decref(c->config_errors);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -291,36 +321,114 @@ int control_reload_state(control *c, const char *who)
     return 0;
 }
 
-/* The config keys a reload may change (docs/config.md, "Reload" column):
- * log.level and diff_log.mode, unless a command-line flag set them. */
-static void reload_config(control *c, const char *who)
+/* A changed key that a reload cannot apply: named in the log, the metric
+ * and the reload's answer until the file has its start value again. */
+static void note_restart_required(control *c, const sp_config *fresh, const char *who)
+{
+    size_t max = config_key_count(), n = 0;
+    const char **changed = calloc(max ? max : 1, sizeof *changed);
+    const char **pending = calloc(max ? max : 1, sizeof *pending);
+    if (!changed || !pending) {
+        free(changed);
+        free(pending);
+        return;
+    }
+    size_t nchanged =
+        config_changed_keys(c->has_baseline ? &c->baseline : c->cfg, fresh, changed, max);
+    char list[2048] = "";
+    for (size_t i = 0; i < nchanged && i < max; i++) {
+        if (config_key_reloadable(changed[i]) || config_key_from_flag(c->cfg, changed[i]))
+            continue; /* applied now, or a flag wins whatever the file says */
+        pending[n++] = changed[i];
+        char dotted[128];
+        config_dotted(changed[i], dotted, sizeof dotted);
+        size_t at = strlen(list);
+        snprintf(list + at, sizeof list - at, "%s%s", at ? "," : "", dotted);
+    }
+    pthread_mutex_lock(&c->mu);
+    free(c->restart_keys);
+    c->restart_keys = pending;
+    c->nrestart_keys = n;
+    pthread_mutex_unlock(&c->mu);
+    free(changed);
+    if (n > 0)
+        log_event(LOG_WARN, "restart_required", "keys", list, "path", c->cfg->source_path,
+                  "why", "changed in the config file; they take effect at the next start",
+                  "who", who, NULL);
+}
+
+/* Re-reads the config file: the reloadable keys (docs/config.md, "Reload"
+ * column) change now, unless a command-line flag set them; every other
+ * changed key is named as restart_required. false when the file is
+ * invalid (nothing changes; its errors are logged and kept for
+ * control_config_report). */
+static bool reload_config(control *c, const char *who)
 {
     const sp_config *cur = c->cfg;
     if (!cur->source_path)
-        return;
+        return true;
     sp_config fresh;
     config_errors errs = {0};
     if (config_defaults(&fresh) != 0)
-        return;
-    if (config_load_file(&fresh, cur->source_path, &errs) != 0) {
+        return false;
+    bool ok = config_load_file(&fresh, cur->source_path, &errs) == 0;
+    if (!ok) {
         json_t *ej = errors_json(cur->source_path, &errs);
         log_errors("config_invalid", ej);
-        json_decref(ej);
         log_event(LOG_ERROR, "config_reload_failed", "path", cur->source_path, "who", who, NULL);
+        pthread_mutex_lock(&c->mu);
+        json_decref(c->config_errors);
+        c->config_errors = ej;
+        pthread_mutex_unlock(&c->mu);
     } else {
+        pthread_mutex_lock(&c->mu);
+        json_decref(c->config_errors);
+        c->config_errors = NULL;
+        pthread_mutex_unlock(&c->mu);
+        bool level_flag = config_key_from_flag(cur, "/log/level");
+        bool mode_flag = config_key_from_flag(cur, "/diff_log/mode");
         log_level l;
-        if (!cur->level_from_flag && log_parse_level(fresh.log_level, &l) == 0)
+        if (!level_flag && log_parse_level(fresh.log_level, &l) == 0)
             log_set_level(l);
-        if (!cur->mode_from_flag)
+        if (!mode_flag)
             analyzer_set_mode(c->an, fresh.diff_log_mode);
+        atomic_store(&c->require_shadow, fresh.readiness_require_shadow);
         log_event(LOG_INFO, "config_reloaded", "path", cur->source_path, "log_level",
-                  cur->level_from_flag ? "(flag)" : fresh.log_level, "diff_log_mode",
-                  cur->mode_from_flag ? "(flag)"
-                  : fresh.diff_log_mode == DIFFLOG_ALL ? "all" : "mismatches",
+                  level_flag ? "(flag)" : fresh.log_level, "diff_log_mode",
+                  mode_flag ? "(flag)" : fresh.diff_log_mode == DIFFLOG_ALL ? "all" : "mismatches",
+                  "readiness_require_shadow", fresh.readiness_require_shadow ? "true" : "false",
                   "who", who, NULL);
+        note_restart_required(c, &fresh, who);
     }
     config_errors_free(&errs);
     config_free(&fresh);
+    return ok;
+}
+
+json_t *control_config_report(control *c)
+{
+    json_t *keys = json_array();
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; keys && i < c->nrestart_keys; i++) {
+        char dotted[128];
+        config_dotted(c->restart_keys[i], dotted, sizeof dotted);
+        json_array_append_new(keys, json_string(dotted));
+    }
+    json_t *r = json_pack("{s:s?, s:b, s:O?, s:o}", "path", c->cfg->source_path, "ok",
+                          c->config_errors == NULL, "errors", c->config_errors,
+                          "restart_required", keys);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+size_t control_restart_keys(control *c, const char **out, size_t max)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->nrestart_keys;
+    for (size_t i = 0; i < n && i < max; i++)
+        out[i] = c->restart_keys[i];
+    pthread_mutex_unlock(&c->mu);
+    return n;
 }
 
 int control_reload(control *c, const char *who, json_t **errors)
@@ -381,9 +489,39 @@ int control_set_log_level(control *c, const char *level, const char *who)
 json_t *control_ready(control *c, bool *ready)
 {
     int err = analyzer_write_error(c->an);
-    *ready = err == 0;
-    return json_pack("{s:b, s:{s:b, s:s?}}", "rules", 1, "diff_log", "ok", err == 0, "error",
+    bool draining = atomic_load(&c->draining);
+    int alive = 0;
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->nworkers; i++)
+        alive += !atomic_load(&c->workers[i].exited);
+    pthread_mutex_unlock(&c->mu);
+    *ready = alive > 0 && !draining;
+    return json_pack("{s:b, s:b, s:b, s:{s:b, s:s?}}", "listening", alive > 0, "draining",
+                     draining, "rules", 1, "diff_log", "ok", err == 0, "error",
                      err ? strerror(err) : NULL);
+}
+
+void control_set_draining(control *c)
+{
+    atomic_store(&c->draining, true);
+}
+
+bool control_require_shadow(control *c)
+{
+    return atomic_load(&c->require_shadow);
+}
+
+void control_authoritative_sides(control *c, bool authoritative[2])
+{
+    authoritative[0] = authoritative[1] = false;
+    pthread_mutex_lock(&c->mu);
+    int ga = ops_authority(c->ops, NULL);
+    authoritative[ga >= 0 ? ga : (int)c->cfg->authority] = true;
+    for (size_t i = 0; i <= c->rules->nroutes; i++) {
+        const route *rt = i < c->rules->nroutes ? &c->rules->routes[i] : &c->rules->fallback;
+        authoritative[effective_authority(c, rt)] = true;
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 char *control_metrics(control *c, size_t *len)
@@ -397,6 +535,9 @@ char *control_metrics(control *c, size_t *len)
         breakers[i] = (metrics_breaker)worker_breaker_state(&c->workers[i]);
     pthread_mutex_unlock(&c->mu);
     metrics_route_state *routes = calloc(r->nroutes + 1, sizeof *routes);
+    size_t maxkeys = config_key_count();
+    const char **restart = calloc(maxkeys ? maxkeys : 1, sizeof *restart);
+    size_t nrestart = restart ? control_restart_keys(c, restart, maxkeys) : 0;
     char *text = NULL;
     if (routes && breakers) {
         const control view = {.cfg = c->cfg, .ops = o};
@@ -424,10 +565,13 @@ char *control_metrics(control *c, size_t *len)
             .nbreakers = (size_t)nw,
             .rules_version = r->version,
             .rules_loaded_unix = (double)r->loaded_ms / 1000.0,
+            .restart_keys = restart,
+            .nrestart_keys = nrestart < maxkeys ? nrestart : maxkeys,
         };
         text = metrics_render(&in, len);
     }
     free(routes);
+    free(restart);
     free(breakers);
     rules_unref(r);
     ops_unref(o);

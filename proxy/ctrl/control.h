@@ -32,19 +32,44 @@ int control_set_authority(control *c, const char *route_name, sp_side side, cons
 int control_set_shadow(control *c, const char *route_name, int paused, double sample_percent,
                        const char *who, char *msg, size_t size);
 
-/* POST /reload: re-reads the rules file (and the state file). 0 when the
- * new rules are in use; -EINVAL with *errors (a JSON array of
+/* POST /reload and SIGHUP: re-reads the config file (its reloadable keys
+ * change, the others changed since the start are logged as
+ * restart_required: control_config_report), the listener's certificate,
+ * the state file, then the rules file. 0 when the new rules are in use; -EINVAL with *errors (a JSON array of
  * "file:line:column: message" strings, new reference) when the file is
  * invalid and the old rules stay. */
 int control_reload(control *c, const char *who, json_t **errors);
 
+/* What the last reload made of the config file: {"path", "ok": false when
+ * it was invalid (nothing in it changed), "errors": [...] (only then),
+ * "restart_required": ["shadow.timeout_ms", ...] (keys changed in the file
+ * since the start that only a restart applies)}. A new reference. */
+json_t *control_config_report(control *c);
+
+/* The restart_required keys (JSON Pointers, static strings): at most max
+ * in out; returns how many there are. For the metric. */
+size_t control_restart_keys(control *c, const char **out, size_t max);
+
 /* PUT /log-level: "error", "warn", "info" or "debug". 0 or -EINVAL. */
 int control_set_log_level(control *c, const char *level, const char *who);
 
-/* GET /readyz, the parts the proxy itself knows: rules loaded, diff log
- * writable. {"rules": true, "diff_log": {"ok": false, "error": "..."}}.
- * The admin API adds the upstream probes. A new reference. */
+/* GET /readyz, the parts the proxy itself knows: {"listening": true (a
+ * traffic worker runs), "draining": false, "rules": true, "diff_log":
+ * {"ok": false, "error": "..."}}. *ready is listening and not draining (the
+ * diff log is reported, not required: clients do not depend on it). The
+ * admin API adds the upstream probes. A new reference. */
 json_t *control_ready(control *c, bool *ready);
+
+/* The SIGTERM drain began: from now on control_ready says not ready, for
+ * good. Any thread. */
+void control_set_draining(control *c);
+
+/* readiness.require_shadow as the last (re)load left it. */
+bool control_require_shadow(control *c);
+
+/* authoritative[side] is true when that side answers clients on at least
+ * one route, or by default (effective decisions: operator, rules, config). */
+void control_authoritative_sides(control *c, bool authoritative[2]);
 
 /* GET /metrics: Prometheus text exposition. malloc'd; *len set. */
 char *control_metrics(control *c, size_t *len);

@@ -189,6 +189,8 @@ typedef struct metrics_render_input {
     size_t nbreakers;
     const char *rules_version;    /* NULL: no shadowproxy_rules_info */
     double rules_loaded_unix;     /* seconds since the epoch; 0: unknown */
+    const char *const *restart_keys; /* config keys (JSON Pointers) waiting for a restart */
+    size_t nrestart_keys;
 } metrics_render_input;
 
 /* The Prometheus text exposition format 0.0.4 (Content-Type

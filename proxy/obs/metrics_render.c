@@ -448,6 +448,16 @@ static void render_state(sbuf *b, const metrics_render_input *in)
     l = L("result", "failed");
     sample_u(b, "shadowproxy_rules_reloads_total", &l, 1, metric_get(METRIC_rules_reload_failed));
 
+    family(b, "shadowproxy_config_restart_required", "gauge",
+           "1 per config key changed in the file that only a restart applies (reload: "
+           "restart_required).");
+    for (size_t i = 0; i < in->nrestart_keys; i++) {
+        char dotted[128];
+        config_dotted(in->restart_keys[i], dotted, sizeof dotted);
+        l = L("key", dotted);
+        sample_u(b, "shadowproxy_config_restart_required", &l, 1, 1);
+    }
+
     family(b, "shadowproxy_authority", "gauge",
            "Global authoritative side: 1 for the side that answers clients, 0 for the other.");
     for (int s = 0; s < 2; s++) {

@@ -32,10 +32,12 @@ static const char ctl_usage[] =
     "  shadow resume [--route NAME]   mirror again\n"
     "  shadow sample PCT [--route NAME]\n"
     "                                 mirror PCT percent (0..100) of the requests\n"
-    "  ready                          readiness (GET /readyz): exit 0 when ready, 1 with\n"
-    "                                 what is not (upstream down, diff log unwritable)\n"
-    "  reload                         re-read the rules file (and the state file);\n"
-    "                                 an invalid file is refused, the old rules stay\n"
+    "  ready                          readiness (GET /readyz): exit 0 when this replica can\n"
+    "                                 serve, 1 with what is not (authoritative upstream\n"
+    "                                 down, draining)\n"
+    "  reload                         re-read the config, state and rules files; an\n"
+    "                                 invalid rules file is refused, the old rules stay;\n"
+    "                                 config keys that need a restart are named\n"
     "  log-level LEVEL                error|warn|info|debug, at once\n"
     "\n"
     "Options:\n"
@@ -309,6 +311,21 @@ static void print_reload(json_t *ans)
         printf("rules reloaded: version %s (unchanged)\n", b);
     else
         printf("rules reloaded: version %s \u2192 %s\n", a, b);
+    json_t *cfg = json_object_get(ans, "config");
+    size_t i;
+    json_t *v;
+    if (json_is_false(json_object_get(cfg, "ok"))) {
+        fprintf(stderr, "warning: the config file is invalid; none of its keys changed:\n");
+        json_array_foreach(json_object_get(cfg, "errors"), i, v)
+            fprintf(stderr, "  %s\n", json_string_value(v));
+    }
+    json_t *keys = json_object_get(cfg, "restart_required");
+    if (json_array_size(keys) > 0) {
+        fprintf(stderr, "warning: changed in the config file, applied only by a restart:");
+        json_array_foreach(keys, i, v)
+            fprintf(stderr, "%s %s", i ? "," : "", json_string_value(v));
+        fputc('\n', stderr);
+    }
 }
 
 static void print_uptime(json_t *st)

@@ -735,11 +735,38 @@ TEST(reloadable)
 {
     CHECK(config_key_reloadable("/log/level"));
     CHECK(config_key_reloadable("/diff_log/mode"));
+    CHECK(config_key_reloadable("/readiness/require_shadow"));
     CHECK(!config_key_reloadable("/diff_log/redact_fields"));
     CHECK(!config_key_reloadable("/listen"));
     CHECK(!config_key_reloadable("/limits/max_connections"));
     CHECK(!config_key_reloadable("/nope"));
     CHECK(!config_key_reloadable(NULL));
+}
+
+TEST(changed_keys)
+{
+    sp_config a, b;
+    config_errors e = {0};
+    CHECK(config_defaults(&a) == 0 && config_defaults(&b) == 0);
+    const char *out[8];
+    CHECK(config_changed_keys(&a, &b, out, 8) == 0);
+    static const char text[] = "{\"shadow\": {\"timeout_ms\": 2000}, \"log\": {\"level\": "
+                               "\"debug\"}, \"compare\": {\"headers\": [\"ETag\"]}}";
+    CHECK(config_load_buffer(&b, text, sizeof text - 1, &e) == 0);
+    CHECK(config_changed_keys(&a, &b, out, 8) == 3); /* in table order */
+    CHECK_STR(out[0], "/shadow/timeout_ms");
+    CHECK_STR(out[1], "/compare/headers");
+    CHECK_STR(out[2], "/log/level");
+    CHECK(config_changed_keys(&a, &b, out, 1) == 3); /* counts past max */
+    CHECK(config_key_count() > 40);
+    char dotted[64];
+    config_dotted("/shadow/timeout_ms", dotted, sizeof dotted);
+    CHECK_STR(dotted, "shadow.timeout_ms");
+    a.flag_keys[a.nflag_keys++] = "/listen";
+    CHECK(config_key_from_flag(&a, "/listen") && !config_key_from_flag(&a, "/workers"));
+    config_errors_free(&e);
+    config_free(&a);
+    config_free(&b);
 }
 
 /* --- docs can't drift -------------------------------------------------------- */
@@ -816,6 +843,7 @@ int main(void)
     RUN(decisions_store);
     RUN(trusted_proxies);
     RUN(reloadable);
+    RUN(changed_keys);
     RUN(docs_reference_table);
     RUN(docs_example);
     UNIT_DONE();
