@@ -766,7 +766,7 @@ def test_kubernetes_example_is_consistent_and_its_config_valid(tmp_path):
     admin_port = int(cfg["admin"]["listen"].rsplit(":", 1)[1])
     assert ports == {"traffic": int(cfg["listen"].rsplit(":", 1)[1]), "admin": admin_port}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
-    assert c["readinessProbe"]["tcpSocket"] == {"port": "traffic"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
     assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true",
                                               "prometheus.io/port": str(admin_port),
                                               "prometheus.io/path": "/metrics"}
