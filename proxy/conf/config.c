@@ -83,6 +83,14 @@ const config_key config_keys[] = {
      "is read from `cert_file`."},
     {"/listen_tls/min_version", K_TLSVER, F(listen_tls.min_version), 0, 0, 0,
      "\"1.2\"", false, "Oldest TLS version a client may use."},
+    {"/listen_tls/ciphers", K_CIPHERS, F(listen_tls.ciphers), 0, 1, 512, "\"modern\"", false,
+     "Cipher policy. `modern`: TLS 1.3 as GnuTLS offers it; TLS 1.2 only with ECDHE key "
+     "exchange and AEAD ciphers (AES-GCM, ChaCha20-Poly1305, AES-CCM). `legacy`: GnuTLS's "
+     "`NORMAL` set, CBC and SHA-1 suites and static RSA key exchange included, for clients that "
+     "cannot do better. Anything else is a GnuTLS priority string, checked at load (stricter, "
+     "say TLS 1.3 with 256-bit ciphers only: "
+     "`NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305`). "
+     "`min_version` applies on top."},
     {"/authority", K_SIDE, F(authority), 0, 0, 0, "\"legacy\"", false,
      "The upstream whose answer the client gets; the other gets the shadow "
      "copy."},
@@ -245,7 +253,7 @@ bool config_is_enum(config_ktype t)
 bool config_is_string(config_ktype t)
 {
     return t == K_STRING || t == K_URL || t == K_LEVEL || t == K_LISTEN || t == K_CERTS ||
-           t == K_KEY || t == K_PIN || t == K_HOST;
+           t == K_KEY || t == K_PIN || t == K_HOST || t == K_CIPHERS;
 }
 
 /* --- small helpers ------------------------------------------------------- */
@@ -620,6 +628,7 @@ void config_put_value(FILE *out, const sp_config *c, const config_key *k)
         put_string(out, e < 0 ? NULL : config_enum_names(k->type)[e]);
         break;
     case K_STRING: case K_URL: case K_CERTS: case K_KEY: case K_PIN: case K_HOST:
+    case K_CIPHERS:
         put_string(out, *(char *const *)f);
         break;
     case K_BOOL:
@@ -715,6 +724,7 @@ static void put_type(FILE *out, const config_key *k)
     case K_KEY: fputs("PEM key file", out); break;
     case K_PIN: fputs("pins or key file", out); break;
     case K_HOST: fputs("host name", out); break;
+    case K_CIPHERS: fputs("`modern`, `legacy` or a GnuTLS priority string", out); break;
     case K_STRLIST: fprintf(out, "strings, at most %lld", k->max); break;
     case K_HDRLIST: fprintf(out, "header names, at most %lld", k->max); break;
     case K_CIDRLIST: fprintf(out, "addresses or CIDR ranges, at most %lld", k->max); break;

@@ -37,6 +37,7 @@ typedef struct config_listen_tls {
     char *cert_file;         /* PEM, leaf first, then intermediates */
     char *key_file;          /* PEM; NULL: in cert_file */
     tls_version min_version; /* default 1.2 */
+    char *ciphers;           /* "modern" (default), "legacy" or a GnuTLS priority string */
 } config_listen_tls;
 
 typedef enum diff_log_mode { DIFFLOG_MISMATCHES = 0, DIFFLOG_ALL = 1 } diff_log_mode;

@@ -16,6 +16,7 @@ typedef enum config_ktype {
     K_CERTS, K_KEY,      /* strings: paths of PEM certificates / a PEM key */
     K_PIN,               /* string: sha256// pins or a public key file */
     K_HOST,              /* string: a host name */
+    K_CIPHERS,           /* string: "modern", "legacy" or a GnuTLS priority string */
     K_CIDRLIST           /* strings: addresses or ranges (base/cidr.h) */
 } config_ktype;
 

@@ -248,6 +248,9 @@ static const char *file_problem(const config_key *k, const char *s, char *buf,
     case K_PIN:
         *want = "sha256//BASE64 pins or a public key file";
         return tls_pin_problem(s, buf, size);
+    case K_CIPHERS:
+        *want = "\"modern\", \"legacy\" or a GnuTLS priority string";
+        return tls_priority_problem(s, buf, size);
     default:
         return NULL;
     }
@@ -326,7 +329,7 @@ static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
         apply_list(x, k, v, ptr, name);
         break;
     case K_LISTEN: case K_URL: case K_STRING: case K_CERTS: case K_KEY:
-    case K_PIN: case K_HOST:
+    case K_PIN: case K_HOST: case K_CIPHERS:
         apply_string(x, k, v, ptr, name);
         break;
     }

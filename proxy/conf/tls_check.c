@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -170,5 +171,44 @@ const char *tls_check_listen_unsupported(void)
         return "this libmicrohttpd was built without TLS support";
     if (MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES)
         return "this libmicrohttpd cannot take certificates from a callback (GnuTLS 3 needed)";
+    return NULL;
+}
+
+/* TLS 1.2: ECDHE only (forward secrecy; no static RSA key exchange) and
+ * AEAD only (no CBC, no SHA-1 MAC). TLS 1.3 suites are all AEAD with
+ * (EC)DHE already, and GnuTLS ignores the KX list there. */
+#define PRIORITY_MODERN                                                              \
+    "NORMAL:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"  \
+    "+CHACHA20-POLY1305:+AES-256-CCM:+AES-128-CCM:-MAC-ALL:+AEAD"
+
+bool tls_listen_priority(const char *ciphers, bool tls13_only, char *buf, size_t size)
+{
+    const char *base = strcmp(ciphers, "modern") == 0   ? PRIORITY_MODERN
+                       : strcmp(ciphers, "legacy") == 0 ? "NORMAL"
+                                                        : ciphers;
+    int n = snprintf(buf, size, "%s:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1%s", base,
+                     tls13_only ? ":-VERS-TLS1.2" : "");
+    return n >= 0 && (size_t)n < size;
+}
+
+const char *tls_priority_problem(const char *ciphers, char *buf, size_t size)
+{
+    char prio[1024];
+    if (!tls_listen_priority(ciphers, false, prio, sizeof prio))
+        return "too long";
+    gnutls_priority_t p;
+    const char *at = NULL;
+    int rc = gnutls_priority_init(&p, prio, &at);
+    if (rc < 0) {
+        /* `at` points into prio; show it only within the operator's part */
+        size_t off = at ? (size_t)(at - prio) : 0, mine = strlen(ciphers);
+        if (at && rc == GNUTLS_E_INVALID_REQUEST && off < mine)
+            snprintf(buf, size, "GnuTLS does not accept it at \"%.*s\"",
+                     (int)(mine - off < 40 ? mine - off : 40), at);
+        else
+            snprintf(buf, size, "GnuTLS does not accept it: %s", gnutls_strerror(rc));
+        return buf;
+    }
+    gnutls_priority_deinit(p);
     return NULL;
 }

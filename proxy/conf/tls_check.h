@@ -3,6 +3,7 @@
 #ifndef SP_TLS_CHECK_H
 #define SP_TLS_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum tls_file_kind {
@@ -25,5 +26,17 @@ const char *tls_pair_problem(const char *cert_path, const char *key_path, char *
 /* NULL when this libmicrohttpd can serve HTTPS with a reloadable
  * certificate, else why not. */
 const char *tls_check_listen_unsupported(void);
+
+/* The GnuTLS priority string the traffic listener serves with, for
+ * listen_tls.ciphers: "modern" (TLS 1.3 as GnuTLS has it; TLS 1.2 only
+ * ECDHE key exchange with AEAD ciphers), "legacy" (GnuTLS's NORMAL: CBC
+ * suites and static RSA key exchange too, for old clients) or a GnuTLS
+ * priority string used as given; then versions older than min_version
+ * (tls13_only: TLS 1.2 too) removed. Written to buf; false when it does
+ * not fit. */
+bool tls_listen_priority(const char *ciphers, bool tls13_only, char *buf, size_t size);
+/* NULL when GnuTLS accepts the priority string for `ciphers`; else the
+ * reason, naming the part it stopped at (in buf). */
+const char *tls_priority_problem(const char *ciphers, char *buf, size_t size);
 
 #endif

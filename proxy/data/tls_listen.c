@@ -14,6 +14,7 @@
  * cannot be served). */
 #include "data/tls.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
@@ -48,6 +49,7 @@ static struct {
     int users;              /* workers whose daemon may call cert_cb */
     const sp_config *cfg;   /* outlives the workers */
     _Atomic(cred *) current;
+    char priority[1024];    /* GnuTLS priority string, set by the first acquire */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int cert_cb(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
@@ -67,15 +69,13 @@ static int cert_cb(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, in
 
 void tls_listen_options(const sp_config *cfg, struct MHD_OptionItem *out)
 {
+    (void)cfg; /* the priority string was made from it by the first acquire */
+    assert(L.users > 0 && L.priority[0]);
     gnutls_certificate_retrieve_function2 *fn = cert_cb;
     void *p;
     memcpy(&p, &fn, sizeof p); /* MHD passes it on as a pointer argument */
     out[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, p};
-    out[1] = (struct MHD_OptionItem){
-        MHD_OPTION_HTTPS_PRIORITIES, 0,
-        (void *)(cfg->listen_tls.min_version == TLS_V1_3
-                     ? "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-TLS1.2"
-                     : "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1")};
+    out[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, L.priority};
     out[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 }
 
@@ -168,6 +168,7 @@ static int load(const sp_config *cfg, cred **out, char *err, size_t size)
         log_event(left < 14 ? LOG_WARN : LOG_INFO, "tls_listen_certificate", "file", cpath,
                   "subject", subject, "not_after", until, "days_left", days,
                   "min_version", config_tls_version_name(cfg->listen_tls.min_version),
+                  "ciphers", cfg->listen_tls.ciphers,
                   "warning",
                   left < 0    ? "the certificate has expired"
                   : left < 14 ? "the certificate expires in less than 14 days"
@@ -193,7 +194,14 @@ int tls_listen_acquire(const sp_config *cfg, char *err, size_t size)
     pthread_mutex_lock(&L.mu);
     if (L.users == 0) {
         cred *c = NULL;
-        rc = load(cfg, &c, err, size);
+        const char *ciphers = cfg->listen_tls.ciphers ? cfg->listen_tls.ciphers : "modern";
+        if (!tls_listen_priority(ciphers, cfg->listen_tls.min_version == TLS_V1_3, L.priority,
+                                 sizeof L.priority)) {
+            snprintf(err, size, "listen_tls.ciphers is too long");
+            rc = -EINVAL;
+        } else {
+            rc = load(cfg, &c, err, size);
+        }
         if (rc == 0) {
             L.cfg = cfg;
             atomic_store_explicit(&L.current, c, memory_order_release);

@@ -148,6 +148,90 @@ def test_listener_min_version(stubs, proxy, certs):
         https(p.port, client_context(certs, ssl.TLSVersion.TLSv1_2), "/health")
 
 
+def s_client(port, version, cipher=None, suites=None):
+    """The suite openssl s_client negotiates with the proxy, offering only
+    `cipher` (TLS 1.2 names) or `suites` (TLS 1.3); None when refused."""
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", f"-tls{version}"]
+    args += ["-cipher", cipher] if cipher else []
+    args += ["-ciphersuites", suites] if suites else []
+    r = subprocess.run(args, input=b"", capture_output=True, timeout=10 * SLOW)
+    got = [line for line in r.stdout.decode(errors="replace").splitlines() if "Cipher is" in line]
+    name = got[0].rsplit(" ", 1)[1] if got else "(NONE)"
+    return None if name == "(NONE)" else name
+
+
+def rsa_pair(tmp):
+    """A self-signed RSA certificate: only an RSA key allows static-RSA key exchange."""
+    cert, key = os.path.join(tmp, "rsa.pem"), os.path.join(tmp, "rsa.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+# TLS 1.2 suites: (name, key type, accepted by "modern")
+TLS12_SUITES = [
+    ("AES128-SHA", "rsa", False),                      # static RSA, CBC, SHA-1
+    ("AES256-GCM-SHA384", "rsa", False),               # static RSA, AEAD
+    ("ECDHE-RSA-AES128-SHA", "rsa", False),            # CBC, SHA-1
+    ("ECDHE-RSA-AES256-SHA", "rsa", False),            # CBC, SHA-1
+    ("ECDHE-ECDSA-AES128-SHA", "ec", False),           # CBC, SHA-1
+    ("ECDHE-RSA-AES128-GCM-SHA256", "rsa", True),
+    ("ECDHE-RSA-CHACHA20-POLY1305", "rsa", True),
+    ("ECDHE-ECDSA-AES256-GCM-SHA384", "ec", True),
+]
+
+
+@pytest.mark.parametrize("ciphers", [None, "modern", "legacy"])
+def test_listener_cipher_policy(stubs, proxy, certs, tmp, ciphers):
+    """openssl s_client -cipher X against the listener: by default
+    (`modern`) TLS 1.2 only with ECDHE and AEAD, TLS 1.3 as is; `legacy`
+    also takes CBC/SHA-1 suites and static RSA. (Failed before: every
+    suite was accepted.)"""
+    legacy, new = stubs("legacy"), stubs("new")
+    rsa_cert, rsa_key = rsa_pair(tmp)
+    ports = {}
+    for kind, cert, key in (("rsa", rsa_cert, rsa_key),
+                            ("ec", certs("proxy.pem"), certs("proxy.key"))):
+        tls = {"cert_file": cert, "key_file": key}
+        if ciphers:
+            tls["ciphers"] = ciphers
+        ports[kind] = proxy(legacy.url, new.url, config={"listen_tls": tls}).port
+    for name, kind, modern in TLS12_SUITES:
+        want = name if modern or ciphers == "legacy" else None
+        assert s_client(ports[kind], "1_2", cipher=name) == want, (name, kind)
+    for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                  "TLS_CHACHA20_POLY1305_SHA256"):
+        for kind in ports:
+            assert s_client(ports[kind], "1_3", suites=suite) == suite
+
+
+STRICT = "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305"
+
+
+def test_listener_stricter_priority_string(stubs, proxy, certs, tmp):
+    """A GnuTLS priority string is used as given (min_version still on top):
+    here TLS 1.3 with 256-bit ciphers only. A string GnuTLS refuses is a
+    config error at its place."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, config={"listen_tls": {
+        "cert_file": certs("proxy.pem"), "key_file": certs("proxy.key"),
+        "ciphers": STRICT}})
+    assert s_client(p.port, "1_2", cipher="ECDHE-ECDSA-AES256-GCM-SHA384") is None
+    assert s_client(p.port, "1_3", suites="TLS_AES_256_GCM_SHA384") == "TLS_AES_256_GCM_SHA384"
+    assert s_client(p.port, "1_3", suites="TLS_AES_128_GCM_SHA256") is None
+    assert f'ciphers="{STRICT}"' in p.stderr() or f"ciphers={STRICT}" in p.stderr()
+    cfg = os.path.join(tmp, "bad.json")
+    with open(cfg, "w") as f:
+        f.write('{"listen_tls": {"ciphers": "NORMAL:+NO-SUCH-THING"}}\n')
+    r = subprocess.run([SP_BIN, "check", "--config", cfg], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"{cfg}:1:28: listen_tls.ciphers must be \"modern\", \"legacy\" "
+                               "or a GnuTLS priority string, got \"NORMAL:+NO-SUCH-THING\""), \
+        r.stderr
+    assert r.stderr.endswith('(GnuTLS does not accept it at "+NO-SUCH-THING")\n'), r.stderr
+
+
 # ---- mTLS --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", ["1.3", "1.2"])

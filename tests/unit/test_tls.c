@@ -428,6 +428,25 @@ TEST(listener_support)
     CHECK(tls_listen_reload("test") == 1); /* nothing served: nothing to do */
 }
 
+/* The listener's priority strings: presets, a custom string, min_version. */
+TEST(listen_priority)
+{
+    char b[1024], e[128];
+    CHECK(tls_listen_priority("modern", false, b, sizeof b));
+    CHECK(strstr(b, "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:") && strstr(b, "-MAC-ALL:+AEAD"));
+    CHECK(strstr(b, "-VERS-TLS1.1") && !strstr(b, "-VERS-TLS1.2"));
+    CHECK(tls_listen_priority("legacy", true, b, sizeof b));
+    CHECK_STR(b, "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-TLS1.2");
+    CHECK(tls_listen_priority("SECURE128", false, b, sizeof b));
+    CHECK_STR(b, "SECURE128:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1");
+    CHECK(!tls_listen_priority("NORMAL", false, b, 20));
+    CHECK(tls_priority_problem("modern", e, sizeof e) == NULL);
+    CHECK(tls_priority_problem("legacy", e, sizeof e) == NULL);
+    CHECK(tls_priority_problem("SECURE256:-VERS-ALL:+VERS-TLS1.3", e, sizeof e) == NULL);
+    CHECK_STR(tls_priority_problem("NORMAL:+BOGUS", e, sizeof e),
+              "GnuTLS does not accept it at \"+BOGUS\"");
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -448,6 +467,7 @@ int main(void)
         both[n] = '\0';
         write_text("both.pem", both);
     }
+    RUN(listen_priority);
     RUN(verification_failures);
     RUN(other_tls_failures);
     RUN(client_certificate_failures);
