@@ -20,6 +20,7 @@
 #include "conf/ops.h"
 #include "tools/replay.h"
 #include "tools/report/report.h"
+#include "tools/rules_suggest.h"
 #include "conf/rules.h"
 #include "app/server.h"
 #include "diff/xmltree.h"
@@ -44,6 +45,9 @@ static const char usage_text[] =
     "  shadowproxy report [options] LOG...\n"
     "                                     summarize diff logs: routes, fields, drift,\n"
     "                                     reconciliation (shadowproxy report --help)\n"
+    "  shadowproxy rules suggest LOG... [-o FILE] [--base RULES]\n"
+    "                                     propose a rules file from a log recorded with\n"
+    "                                     --diff-log-mode all (shadowproxy rules --help)\n"
     "  shadowproxy replay LOG... --legacy URL --new URL [options]\n"
     "                                     re-send captured requests to both upstreams\n"
     "                                     and compare again (shadowproxy replay --help)\n"
@@ -408,6 +412,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "report") == 0)
         return report_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "rules") == 0)
+        return rules_main(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "replay") == 0) {
         /* Requests allocate and free the same sizes over and over, partly
          * across threads (the comparer frees what workers captured): keep

@@ -735,3 +735,23 @@ def test_html_report_in_chromium(tmp):
     assert not any("grand_total" in m for m in marked)  # equal values are not highlighted
     assert "21.61" in text and "Reconciliation" in text and "Drift" in text
     assert all(v.startswith("#") for k, v in page.attrs if k == "href")
+
+
+def test_same_instant_suggests_normalize_not_ignore(tmp):
+    """The report decides like `rules suggest`: a date-time that is the same
+    instant written in another zone is a normalize, not an ignore; one that
+    differs in a minority of exchanges gets nothing."""
+    recs = [rec(f"n{i}", diffs=[
+        {"where": "body", "path": "/created_at", "kind": "changed",
+         "legacy": f"2024-01-01 07:{i:02d}:12", "new": f"2024-01-01T08:{i:02d}:12+01:00"},
+        {"where": "body", "path": "/qty", "kind": "type", "legacy": 16, "new": "16"}]
+        if i < 4 else [{"where": "body", "path": "/created_at", "kind": "changed",
+                        "legacy": f"2024-01-01 07:{i:02d}:12", "new": f"2024-01-01T08:{i:02d}:12+01:00"}])
+        for i in range(12)]
+    doc, _ = report_json(write(tmp, "n.jsonl", "".join(line(r) for r in recs)))
+    r = route(doc, "r")
+    assert [(s["path"], s["rule"]) for s in r["suggestions"]] == [("/created_at", "normalize")]
+    assert r["suggestions"][0]["ignore"] is None
+    assert r["suggested_rules"] == {"compare": {"normalize": [{"path": "/created_at", "datetime": True}]}}
+    text = report(write(tmp, "n2.jsonl", "".join(line(r) for r in recs))).text
+    assert '"datetime": true' in text and "the same instant written differently" in text

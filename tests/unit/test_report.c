@@ -2,6 +2,7 @@
  * times, generalized paths, pointers, quantiles, drift bucket widths, sums,
  * the JSON writer and the volatility heuristics. */
 #include "base/pathpat.h"
+#include "tools/report/report_noise.h"
 #include "tools/report/report_util.h"
 #include "unit.h"
 
@@ -416,8 +417,70 @@ TEST(volatility_detection)
     CHECK(vol_of(q_l, q_n, 5) == NULL); /* a type change */
 }
 
+/* One difference per exchange, values from two printf patterns with i. */
+static void observe_n(noise_field *f, int n, const char *lfmt, const char *nfmt, bool nnum)
+{
+    for (int i = 1; i <= n; i++) {
+        char l[64], v[64];
+        snprintf(l, sizeof l, lfmt, i);
+        snprintf(v, sizeof v, nfmt, i);
+        json_t *a = json_string(l), *b = nnum ? json_integer(atoi(v)) : json_string(v);
+        noise_observe(f, (uint64_t)i, a, b);
+        json_decref(a);
+        json_decref(b);
+    }
+    noise_finish(f);
+}
+
+TEST(noise_decisions)
+{
+    json_t *a = json_string("2024-01-01 07:18:12"), *b = json_string("2024-01-01T08:18:12+01:00");
+    CHECK(noise_fixes(a, b) == 1u << NOISE_DATETIME);
+    json_decref(b);
+    b = json_string("2024-01-01T07:18:13Z");
+    CHECK(noise_fixes(a, b) == 0);
+    CHECK(noise_fixes(a, NULL) == 0);
+    json_decref(a);
+    json_decref(b);
+    a = json_pack("{s:f, s:[i]}", "x", 45.0, "y", 1);
+    b = json_pack("{s:[i], s:i}", "y", 1, "x", 45);
+    CHECK(noise_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+
+    /* the same instant in every exchange: normalize, not ignore */
+    noise_field f = {0};
+    observe_n(&f, 20, "2024-01-01 07:%02d:00", "2024-01-01T08:%02d:00+01:00", false);
+    noise_verdict v = noise_decide(&f, 20);
+    CHECK(v.rule == NOISE_NORMALIZE && v.flag == NOISE_DATETIME);
+    CHECK_STR(noise_flag_name(v.flag), "datetime");
+    /* other instants every time: generated, ignore */
+    f = (noise_field){0};
+    observe_n(&f, 20, "2024-01-01 07:%02d:00", "2026-11-24T13:%02d:07Z", false);
+    v = noise_decide(&f, 20);
+    CHECK(v.rule == NOISE_IGNORE && strcmp(v.reason, "date-time values") == 0);
+    /* a number as a string in most exchanges: number_strings */
+    f = (noise_field){0};
+    observe_n(&f, 12, "%d", "%d", true);
+    v = noise_decide(&f, 20);
+    CHECK(v.rule == NOISE_NORMALIZE && v.flag == NOISE_NUMBER);
+    /* ... but in a minority of the exchanges with the field: a bug, no rule */
+    v = noise_decide(&f, 40);
+    CHECK(v.rule == NOISE_NONE);
+    /* generated values in 85% of exchanges: under 90%, no ignore */
+    f = (noise_field){0};
+    observe_n(&f, 17, "ERP-%06d-1A2B", "SO%08d-3F9A1C", false);
+    CHECK(noise_decide(&f, 20).rule == NOISE_NONE);
+    CHECK(noise_decide(&f, 18).rule == NOISE_IGNORE);
+    /* too few exchanges */
+    f = (noise_field){0};
+    observe_n(&f, 4, "2024-01-01 07:%02d:00", "2024-01-01T08:%02d:00+01:00", false);
+    CHECK(noise_decide(&f, 4).rule == NOISE_NONE);
+}
+
 int main(void)
 {
+    RUN(noise_decisions);
     RUN(path_generalize);
     RUN(path_pattern_is_a_valid_rules_pattern);
     RUN(pointers);

@@ -259,17 +259,15 @@ static int render(FILE *f, enum format fmt, const report_render *rr)
     }
 }
 
-/* Writes the report to stdout, or to path through a temporary file in the
- * same directory renamed into place (a reader never sees half a report). */
-static int write_output(const char *path, enum format fmt, const report_render *rr)
+int report_write_file(const char *path, const char *who, int (*write)(FILE *, const void *),
+                      const void *arg)
 {
     if (!path || strcmp(path, "-") == 0) {
-        int rc = render(stdout, fmt, rr);
+        int rc = write(stdout, arg);
         if (fflush(stdout) != 0 || ferror(stdout))
             rc = -1;
         if (rc != 0)
-            fprintf(stderr, "shadowproxy report: writing the report to stdout failed: %s\n",
-                    strerror(errno));
+            fprintf(stderr, "%s: writing to stdout failed: %s\n", who, strerror(errno));
         return rc;
     }
     size_t n = strlen(path);
@@ -280,7 +278,7 @@ static int write_output(const char *path, enum format fmt, const report_render *
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        fprintf(stderr, "shadowproxy report: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         if (fd >= 0) {
             close(fd);
             unlink(tmp);
@@ -288,7 +286,7 @@ static int write_output(const char *path, enum format fmt, const report_render *
         free(tmp);
         return -1;
     }
-    int rc = render(f, fmt, rr);
+    int rc = write(f, arg);
     int saved = errno;
     if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
         rc = -1, saved = errno;
@@ -297,12 +295,30 @@ static int write_output(const char *path, enum format fmt, const report_render *
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -1, saved = errno;
     if (rc != 0) {
-        fprintf(stderr, "shadowproxy report: %s: %s\n", path,
-                saved ? strerror(saved) : "out of memory");
+        fprintf(stderr, "%s: %s: %s\n", who, path, saved ? strerror(saved) : "out of memory");
         unlink(tmp);
     }
     free(tmp);
     return rc;
+}
+
+typedef struct render_job {
+    enum format fmt;
+    const report_render *rr;
+} render_job;
+
+static int render_cb(FILE *f, const void *arg)
+{
+    const render_job *j = arg;
+    return render(f, j->fmt, j->rr);
+}
+
+/* Writes the report to stdout, or to path through a temporary file in the
+ * same directory renamed into place (a reader never sees half a report). */
+static int write_output(const char *path, enum format fmt, const report_render *rr)
+{
+    render_job j = {fmt, rr};
+    return report_write_file(path, "shadowproxy report", render_cb, &j);
 }
 
 static void input_notes(const report_model *m)

@@ -349,10 +349,10 @@ static void suggestions_block(strbuf *b, const report_route *rt)
     if (!rt->nsuggestions)
         return;
     uint64_t compared = report_route_compared(rt);
-    LIT(b, "<h3>Noise suggestions</h3><p><strong>A suggestion, to review before use:</strong> these body "
-           "fields differ in at least 90% of the compared exchanges and their values look volatile.</p>"
-           "<table><thead><tr><th>path</th><th class=\"n\">share</th><th>why</th></tr></thead><tbody>\n");
-    json_t *ignore = json_array();
+    LIT(b, "<h3>Noise suggestions</h3><p><strong>A suggestion, to review before use:</strong> normalize "
+           "where the values are equal once normalised in most exchanges; ignore where a field differs "
+           "in at least 90% of the compared exchanges and its values look generated.</p>"
+           "<table><thead><tr><th>path</th><th class=\"n\">share</th><th>rule</th><th>why</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < rt->nsuggestions; i++) {
         const report_suggestion *s = &rt->suggestions[i];
         LIT(b, "<tr><td class=\"path\">");
@@ -360,9 +360,10 @@ static void suggestions_block(strbuf *b, const report_route *rt)
         LIT(b, "</td>");
         pct_td(b, true, (double)s->field->exchanges / (double)compared, false);
         LIT(b, "<td>");
+        esc(b, s->normalize < 0 ? "ignore" : noise_flag_name(s->normalize));
+        LIT(b, "</td><td>");
         esc(b, s->reason);
         LIT(b, "</td></tr>\n");
-        json_array_append_new(ignore, json_string(s->pattern));
     }
     LIT(b, "</tbody></table>\n<p>Rules snippet for ");
     if (strcmp(rt->name, "default") == 0) {
@@ -373,9 +374,7 @@ static void suggestions_block(strbuf *b, const report_route *rt)
         LIT(b, "</code>");
     }
     LIT(b, " (merge into its <code>compare</code> if it has one):</p><pre class=\"snippet\">");
-    json_t *snippet = json_object(), *cmp = json_object();
-    json_object_set_new(cmp, "ignore", ignore);
-    json_object_set_new(snippet, "compare", cmp);
+    json_t *snippet = report_route_suggested_rules(rt);
     strbuf j = {0};
     report_json_append(&j, snippet, 2, 0);
     json_decref(snippet);

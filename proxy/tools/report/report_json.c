@@ -210,29 +210,25 @@ static json_t *reconciliation_json(const report_route *r, const report_options *
 
 static void suggestions_json(json_t *o, const report_route *r)
 {
-    json_t *a = json_array(), *ignore = json_array();
+    json_t *a = json_array();
     uint64_t compared = report_route_compared(r);
     for (size_t i = 0; i < r->nsuggestions; i++) {
         const report_suggestion *s = &r->suggestions[i];
         json_t *so = json_object();
         set(so, "path", json_string(s->field->path));
-        set(so, "ignore", json_string(s->pattern));
+        set(so, "rule", json_string(s->normalize < 0 ? "ignore" : "normalize"));
+        set(so, "ignore", s->normalize < 0 ? json_string(s->pattern) : json_null());
+        set(so, "normalize", s->normalize < 0 ? json_null()
+                                              : json_pack("{s:s, s:b}", "path", s->pattern,
+                                                          noise_flag_name(s->normalize), 1));
         set(so, "reason", json_string(s->reason));
         set(so, "exchanges", count(s->field->exchanges));
         set(so, "share", rate_or_null(compared > 0, compared ? (double)s->field->exchanges / (double)compared : 0));
         json_array_append_new(a, so);
-        json_array_append_new(ignore, json_string(s->pattern));
     }
     set(o, "suggestions", a);
-    if (r->nsuggestions) {
-        json_t *snippet = json_object(), *cmp = json_object();
-        set(cmp, "ignore", ignore);
-        set(snippet, "compare", cmp);
-        set(o, "suggested_rules", snippet);
-    } else {
-        json_decref(ignore);
-        set(o, "suggested_rules", json_null());
-    }
+    json_t *snippet = report_route_suggested_rules(r);
+    set(o, "suggested_rules", snippet ? snippet : json_null());
 }
 
 static json_t *route_json(const report_route *r, const report_render *rr, bool full)

@@ -8,6 +8,7 @@
 #define SP_REPORT_MODEL_H
 
 #include "diff/logread.h"
+#include "tools/report/report_noise.h"
 #include "tools/report/report_util.h"
 
 #include <jansson.h>
@@ -81,7 +82,7 @@ typedef struct report_field {
     size_t nsample_ids;
     bool has_example;
     report_example example[RS_COUNT];
-    report_vol vol;
+    noise_field noise; /* body fields: what noise suggestions decide from */
 } report_field;
 
 typedef struct report_cell { /* one minute of one route */
@@ -125,8 +126,9 @@ typedef struct report_sample { /* one exchange kept per route for the HTML view 
 
 typedef struct report_suggestion {
     const report_field *field;
-    char *pattern; /* the ignore pattern: keyed selectors as `*` */
+    char *pattern; /* the rule's path pattern: keyed selectors as `*` */
     const char *reason;
+    int normalize; /* a NOISE_* flag: a normalize rule; -1: an ignore */
 } report_suggestion;
 
 typedef struct report_latency {
@@ -220,5 +222,11 @@ const report_route *report_model_route(const report_model *m, const char *name);
 uint64_t report_route_compared(const report_route *r);
 uint64_t report_route_errors(const report_route *r);
 bool report_route_rate(const report_route *r, enum report_verdict v, double *out);
+
+/* The route's suggestions as a rules snippet, {"compare": {"ignore": [...],
+ * "normalize": [...]}} (lists only when not empty); NULL without
+ * suggestions. A new reference. */
+json_t *report_route_suggested_rules(const report_route *r);
+
 
 #endif

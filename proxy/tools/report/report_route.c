@@ -8,7 +8,6 @@
 #define CELL_EMPTY INT64_MIN
 #define SAMPLE_MAX_DIFFS 100
 #define SAMPLE_ID_MAX 128
-#define SUGGEST_MIN 5 /* exchanges, and compared exchanges of the route */
 
 static const char *str_member(const json_t *o, const char *k)
 {
@@ -246,7 +245,7 @@ void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id
                 f->has_example = false;
         }
         if (strcmp(f->where, "body") == 0)
-            report_vol_observe(&f->vol, lv, nv);
+            noise_observe(&f->noise, seq, lv, nv);
     }
 }
 
@@ -498,32 +497,52 @@ static void buckets_of(report_route *r, const report_model *m)
 static void suggestions_of(report_route *r)
 {
     uint64_t compared = report_route_compared(r);
-    if (compared < SUGGEST_MIN || r->nfields == 0)
+    if (compared < NOISE_MIN_EXCHANGES || r->nfields == 0)
         return;
     r->suggestions = calloc(r->nfields, sizeof *r->suggestions);
     if (!r->suggestions)
         return;
     for (size_t i = 0; i < r->nfields; i++) {
-        const report_field *f = r->fields[i];
-        /* Only values that change: a field present on one side only, or of
-         * another type, is a structural difference, never noise. */
-        if (strcmp(f->where, "body") != 0 || strcmp(f->kind, "changed") != 0 || f->known ||
-            f->path[0] == '\0' ||
-            f->exchanges < SUGGEST_MIN || f->exchanges * 10 < compared * 9)
+        report_field *f = r->fields[i];
+        if (strcmp(f->where, "body") != 0 || f->known || f->path[0] == '\0')
             continue;
-        const char *why = report_vol_reason(&f->vol, SUGGEST_MIN);
-        char *pat = why ? report_path_pattern(f->path) : NULL;
+        noise_finish(&f->noise);
+        noise_verdict v = noise_decide(&f->noise, compared); /* as `rules suggest` decides */
+        char *pat = v.rule != NOISE_NONE ? report_path_pattern(f->path) : NULL;
         if (!pat)
             continue;
+        int flag = v.rule == NOISE_NORMALIZE ? v.flag : -1;
         bool dup = false;
         for (size_t j = 0; j < r->nsuggestions && !dup; j++)
-            dup = strcmp(r->suggestions[j].pattern, pat) == 0;
+            dup = r->suggestions[j].normalize == flag && strcmp(r->suggestions[j].pattern, pat) == 0;
         if (dup) {
             free(pat);
             continue;
         }
-        r->suggestions[r->nsuggestions++] = (report_suggestion){f, pat, why};
+        r->suggestions[r->nsuggestions++] = (report_suggestion){f, pat, v.reason, flag};
     }
+}
+
+json_t *report_route_suggested_rules(const report_route *r)
+{
+    if (!r->nsuggestions)
+        return NULL;
+    json_t *ignore = json_array(), *normalize = json_array(), *cmp = json_object();
+    for (size_t i = 0; i < r->nsuggestions; i++) {
+        const report_suggestion *s = &r->suggestions[i];
+        if (s->normalize < 0)
+            json_array_append_new(ignore, json_string(s->pattern));
+        else
+            json_array_append_new(normalize, json_pack("{s:s, s:b}", "path", s->pattern,
+                                                       noise_flag_name(s->normalize), 1));
+    }
+    if (json_array_size(ignore))
+        json_object_set(cmp, "ignore", ignore);
+    if (json_array_size(normalize))
+        json_object_set(cmp, "normalize", normalize);
+    json_decref(ignore);
+    json_decref(normalize);
+    return json_pack("{s:o}", "compare", cmp);
 }
 
 static int group_cmp(const void *a, const void *b)

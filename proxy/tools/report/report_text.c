@@ -543,9 +543,9 @@ static void suggestions(strbuf *b, const report_route *rt)
     if (!rt->nsuggestions)
         return;
     uint64_t compared = report_route_compared(rt);
-    LIT(b, "  noise suggestions (a suggestion only: review before use): these fields differ in\n"
-                  "  at least 90% of compared exchanges and their values look volatile\n");
-    json_t *ignore = json_array();
+    LIT(b, "  noise suggestions (a suggestion only: review before use): normalize where the\n"
+                  "  values are equal once normalised in most exchanges, ignore where they differ in\n"
+                  "  at least 90% of compared exchanges and look generated (docs/report.md)\n");
     for (size_t i = 0; i < rt->nsuggestions; i++) {
         const report_suggestion *s = &rt->suggestions[i];
         char t[32];
@@ -553,13 +553,10 @@ static void suggestions(strbuf *b, const report_route *rt)
         cell(b, s->field->path, 44, false);
         pct(t, sizeof t, true, (double)s->field->exchanges / (double)compared);
         text_cell(b, t, 8);
-        report_buf_printf(b, "  %s\n", s->reason);
-        json_array_append_new(ignore, json_string(s->pattern));
+        report_buf_printf(b, "  %s: %s\n", s->normalize < 0 ? "ignore" : noise_flag_name(s->normalize),
+                          s->reason);
     }
-    json_t *snippet = json_object();
-    json_t *cmp = json_object();
-    json_object_set_new(cmp, "ignore", ignore);
-    json_object_set_new(snippet, "compare", cmp);
+    json_t *snippet = report_route_suggested_rules(rt);
     strbuf j = {0};
     report_json_append(&j, snippet, REPORT_JSON_SPACED, 0);
     if (j.len > 92) { /* one pattern per line */
