@@ -162,6 +162,9 @@ def test_compose_volumes_tls_token_and_prometheus():
     assert pm[os.path.dirname(cred)] == ("secrets", True)
     assert os.path.basename(cred) == os.path.basename(token)
     assert pm["/etc/prometheus/prometheus.yml"] == ("./deploy/prometheus.yml", True)
+    # the shipped alerting rules are loaded (tested in test_ops_files.py)
+    assert prom["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    assert pm["/etc/prometheus/alerts.yml"] == ("./deploy/prometheus/alerts.yml", True)
 
     # health checks: the admin listener's /healthz, each stub's /health over TLS
     assert s["shadowproxy"]["healthcheck"]["test"][1:] == [
