@@ -596,6 +596,14 @@ def test_fail_if_exit_codes(traffic, tmp):
     torn = write(tmp, "t.jsonl", line(rec("a")) + '{"v":1')
     assert report("--fail-if", "torn_lines>0", torn).returncode == 3
     assert report("--fail-if", "invalid_lines>0", torn).returncode == 0
+    # a route the logs never name (a typo) is a usage error, not a silent pass
+    out = os.path.join(tmp, "never.txt")
+    r = report("--fail-if", "route:invoices-gte:mismatches>0", "-o", out, log)
+    assert r.returncode == 2 and 'no record of route "invoices-gte"' in r.err
+    assert not os.path.exists(out)
+    r = report("--since", "2001-01-01", "--until", "2001-01-02", "--fail-if",
+               "route:invoices-get:mismatches>0", log)
+    assert r.returncode == 2 and "within --since/--until" in r.err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -755,3 +763,43 @@ def test_same_instant_suggests_normalize_not_ignore(tmp):
     assert r["suggested_rules"] == {"compare": {"normalize": [{"path": "/created_at", "datetime": True}]}}
     text = report(write(tmp, "n2.jsonl", "".join(line(r) for r in recs))).text
     assert '"datetime": true' in text and "the same instant written differently" in text
+
+
+def leg(status, total=None, error=None, attempted=True):
+    body = {"totals": {"grand_total": total}} if total is not None else None
+    return {"attempted": attempted, "status": status, "body": body,
+            "body_format": "json" if body else "none", "body_bytes": 10,
+            "duration_ms": 5.0 if status else None, "error": error}
+
+
+def test_reconciliation_gap_over_both_2xx_one_sided_money_apart(tmp):
+    """The gap is over exchanges both sides answered 2xx; money on an
+    exchange only one side answered is shown apart with the reason, so a
+    failing new side is not read as missing money. A route whose bodies
+    lack the field gets no empty table."""
+    recs = [rec("b1", verdict="match", legacy=leg(200, "10.00"), new=leg(200, "10.00")),
+            rec("b2", verdict="mismatch", legacy=leg(200, "5.50"), new=leg(200, "5.49")),
+            rec("t1", verdict="shadow_timeout", legacy=leg(200, "100.00"), new=leg(None, error="timeout: 400 ms")),
+            rec("e1", verdict="shadow_error", legacy=leg(200, "7.00"), new=leg(None, error="connection reset: x")),
+            rec("n1", verdict="mismatch", legacy=leg(200, "3.00"), new=leg(500)),
+            rec("d1", verdict="shadow_dropped", legacy=leg(200, "2.00"), new=leg(None, attempted=False)),
+            rec("x1", route_name="other", verdict="match", legacy=leg(200), new=leg(200))]
+    path = write(tmp, "rec.jsonl", "".join(line(r) for r in recs))
+    doc, _ = report_json("--sum", "/totals/grand_total", path)
+    s = route(doc, "r")["reconciliation"]["sums"][0]
+    g = s["groups"][0]
+    assert g["legacy"]["text"] == "15.50" and g["new"]["text"] == "15.49" and g["gap_text"] == "-0.01"
+    one = s["one_sided"]["legacy"]
+    assert one["timeout"] == {"count": 1, "sum": 100.0, "text": "100.00"}
+    assert one["error"]["text"] == "7.00" and one["non-2xx"]["text"] == "3.00"
+    assert one["not sent"]["count"] == 1
+    assert s["one_sided"]["new"]["timeout"]["count"] == 0
+    text = report("--sum", "/totals/grand_total", path).text
+    assert "only one side answered 2xx (not in the gap): legacy 7.00 in 1 exchange (new: error); " \
+        "legacy 100.00 in 1 exchange (new: timeout)" in text, text
+    html_path = os.path.join(tmp, "r.html")
+    assert report("--sum", "/totals/grand_total", "-o", html_path, path).returncode == 0
+    page = open(html_path).read()
+    other = page[page.index("<code>other</code></h2>"):]
+    assert "no exchange both sides answered 2xx with a number there" in other
+    assert "<table><caption>sum of" not in other.split("</section>")[0]

@@ -365,6 +365,24 @@ static bool gate_notes(const report_failif_result *res, size_t n)
     return any;
 }
 
+/* A --fail-if about a route the logs never name would pass silently
+ * (a typo, a renamed route): a usage error instead. */
+static bool failif_routes_known(const report_model *m, const cli *c)
+{
+    bool ok = true;
+    for (size_t i = 0; i < c->nfailifs; i++) {
+        const char *name = c->failifs[i].route;
+        const report_route *r = name ? report_model_route(m, name) : NULL;
+        if (name && (!r || r->exchanges == 0)) {
+            fprintf(stderr, "shadowproxy report: --fail-if \"%s\": no record of route \"%s\" in "
+                    "the logs%s; nothing written\n", c->failifs[i].text, name,
+                    m->opt->has_since || m->opt->has_until ? " (within --since/--until)" : "");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 int report_main(int argc, char **argv)
 {
     cli c = {0};
@@ -393,6 +411,12 @@ int report_main(int argc, char **argv)
         }
     }
     report_model_finalize(m);
+    if (!failif_routes_known(m, &c)) {
+        report_model_free(m);
+        free(res);
+        cli_free(&c);
+        return EXIT_USAGE;
+    }
     for (size_t i = 0; i < c.nfailifs; i++)
         res[i] = report_failif_eval(m, &c.failifs[i]);
     report_render rr = {m, &c.opt, res, c.nfailifs, now, c.top};

@@ -301,6 +301,39 @@ static void fields_table(strbuf *b, const report_route *rt, size_t top)
                           "shows all).</p>\n", rt->nfields - shown);
 }
 
+/* One --sum's table over the exchanges both sides answered 2xx. */
+static void sum_table(strbuf *b, const report_sum_acc *a, const report_sum_spec *spec, int dec)
+{
+    LIT(b, "<table><caption>sum of <code>");
+    esc(b, spec->path);
+    LIT(b, "</code>");
+    if (spec->group) {
+        LIT(b, " by <code>");
+        esc(b, spec->group);
+        LIT(b, "</code>");
+    }
+    LIT(b, ", exchanges both sides answered 2xx</caption><thead><tr><th>group</th><th class=\"n\">legacy</th>"
+           "<th class=\"n\">n</th><th class=\"n\">new</th><th class=\"n\">n</th>"
+           "<th class=\"n\">gap (new &minus; legacy)</th></tr></thead><tbody>\n");
+    for (size_t g = 0; g < a->ngroups; g++) {
+        const report_group *gr = &a->groups[g];
+        char t[96];
+        LIT(b, "<tr><td>");
+        esc(b, gr->name ? gr->name : spec->group ? "(none)" : "all");
+        LIT(b, "</td>");
+        for (int s = 0; s < RS_COUNT; s++) {
+            report_format_decimal(report_sum_value(&gr->sum[s]), dec, t, sizeof t);
+            report_buf_printf(b, "<td class=\"n\">%s</td>", t);
+            num_td(b, gr->sum[s].count);
+        }
+        long double gap = report_sum_value(&gr->sum[RS_NEW]) - report_sum_value(&gr->sum[RS_LEGACY]);
+        report_format_decimal(gap, dec, t, sizeof t);
+        bool zero = strspn(t[0] == '-' ? t + 1 : t, "0.") == strlen(t[0] == '-' ? t + 1 : t);
+        report_buf_printf(b, "<td class=\"n%s\">%s</td></tr>\n", zero ? "" : " bad", t);
+    }
+    LIT(b, "</tbody></table>\n");
+}
+
 static void recon_block(strbuf *b, const report_route *rt, const report_options *opt)
 {
     report_buf_printf(b, "<h3>Reconciliation</h3><p>2xx answers: legacy %llu, new %llu (both %llu).</p>\n",
@@ -309,34 +342,20 @@ static void recon_block(strbuf *b, const report_route *rt, const report_options 
     for (size_t i = 0; i < opt->nsums; i++) {
         const report_sum_acc *a = &rt->sums[i];
         int dec = a->decimals < 2 ? 2 : a->decimals;
-        LIT(b, "<table><caption>sum of <code>");
-        esc(b, opt->sums[i].path);
-        LIT(b, "</code>");
-        if (opt->sums[i].group) {
-            LIT(b, " by <code>");
-            esc(b, opt->sums[i].group);
-            LIT(b, "</code>");
+        if (a->ngroups) {
+            sum_table(b, a, &opt->sums[i], dec);
+        } else { /* no empty table */
+            LIT(b, "<p>sum of <code>");
+            esc(b, opt->sums[i].path);
+            LIT(b, "</code>: no exchange both sides answered 2xx with a number there.</p>\n");
         }
-        LIT(b, "</caption><thead><tr><th>group</th><th class=\"n\">legacy</th><th class=\"n\">n</th>"
-               "<th class=\"n\">new</th><th class=\"n\">n</th><th class=\"n\">gap (new &minus; legacy)</th>"
-               "</tr></thead><tbody>\n");
-        for (size_t g = 0; g < a->ngroups; g++) {
-            const report_group *gr = &a->groups[g];
-            char t[96];
-            LIT(b, "<tr><td>");
-            esc(b, gr->name ? gr->name : opt->sums[i].group ? "(none)" : "all");
-            LIT(b, "</td>");
-            for (int s = 0; s < RS_COUNT; s++) {
-                report_format_decimal(report_sum_value(&gr->sum[s]), dec, t, sizeof t);
-                report_buf_printf(b, "<td class=\"n\">%s</td>", t);
-                num_td(b, gr->sum[s].count);
-            }
-            long double gap = report_sum_value(&gr->sum[RS_NEW]) - report_sum_value(&gr->sum[RS_LEGACY]);
-            report_format_decimal(gap, dec, t, sizeof t);
-            bool zero = strspn(t[0] == '-' ? t + 1 : t, "0.") == strlen(t[0] == '-' ? t + 1 : t);
-            report_buf_printf(b, "<td class=\"n%s\">%s</td></tr>\n", zero ? "" : " bad", t);
+        strbuf one = {0};
+        if (report_onesided_text(&one, a, dec)) {
+            LIT(b, "<p>Only one side answered 2xx (not in the gap): ");
+            esc(b, one.p);
+            LIT(b, ".</p>\n");
         }
-        LIT(b, "</tbody></table>\n");
+        free(one.p);
         report_buf_printf(b, "<p class=\"muted\">2xx bodies without a number there: legacy %llu, new %llu; "
                           "not usable (not JSON, or cut): legacy %llu, new %llu.</p>\n",
                           (unsigned long long)a->missing[RS_LEGACY], (unsigned long long)a->missing[RS_NEW],

@@ -192,6 +192,19 @@ static json_t *sum_json(const report_sum_spec *spec, const report_sum_acc *a)
     set(o, "missing", missing);
     set(o, "unusable", unusable);
     set(o, "groups_dropped", count(a->groups_dropped));
+    json_t *one = json_object();
+    for (int s = 0; s < RS_COUNT; s++) {
+        json_t *side = json_object();
+        for (int k = 0; k < RO_COUNT; k++) {
+            const report_sum *x = &a->one_sided[s][k];
+            long double v = report_sum_value(x);
+            set(side, report_onesided_names[k],
+                json_pack("{s:o, s:o, s:o}", "count", count(x->count), "sum", amount(v, dec), "text",
+                          amount_text(v, dec)));
+        }
+        set(one, report_side_names[s], side);
+    }
+    set(o, "one_sided", one);
     return o;
 }
 

@@ -99,12 +99,21 @@ typedef struct report_group {
     report_sum sum[RS_COUNT];
 } report_group;
 
+/* Why the other side of an exchange with money on one side only did not
+ * answer 2xx (docs/report.md, "Reconciliation"). */
+enum report_onesided { RO_ERROR, RO_TIMEOUT, RO_NON2XX, RO_NOT_SENT, RO_COUNT };
+extern const char *const report_onesided_names[RO_COUNT];
+
 typedef struct report_sum_acc { /* one --sum on one route */
     report_group *groups;
     size_t ngroups, cap;
     uint64_t missing[RS_COUNT];  /* 2xx JSON bodies without a number there */
     uint64_t unusable[RS_COUNT]; /* 2xx bodies that are not whole JSON */
     uint64_t groups_dropped;     /* values beyond REPORT_MAX_GROUPS groups */
+    /* Exchanges only one side answered 2xx: not in the groups (the gap is
+     * over exchanges both answered 2xx), the 2xx side's money here, by why
+     * the other side did not answer 2xx. */
+    report_sum one_sided[RS_COUNT][RO_COUNT];
     int decimals;                /* most decimals seen, 0..REPORT_MAX_DECIMALS */
 } report_sum_acc;
 
@@ -222,6 +231,11 @@ const report_route *report_model_route(const report_model *m, const char *name);
 uint64_t report_route_compared(const report_route *r);
 uint64_t report_route_errors(const report_route *r);
 bool report_route_rate(const report_route *r, enum report_verdict v, double *out);
+
+/* The money of exchanges only one side answered 2xx, as one line for
+ * people ("legacy 45.00 in 1 exchange (new: timeout); ..."), appended to
+ * b; false (nothing appended) when there is none. */
+bool report_onesided_text(strbuf *b, const report_sum_acc *a, int decimals);
 
 /* The route's suggestions as a rules snippet, {"compare": {"ignore": [...],
  * "normalize": [...]}} (lists only when not empty); NULL without

@@ -338,9 +338,24 @@ static char *group_text(const json_t *v)
     return NULL;
 }
 
+const char *const report_onesided_names[RO_COUNT] = {"error", "timeout", "non-2xx", "not sent"};
+
+/* Why a leg did not answer 2xx. */
+static enum report_onesided onesided_reason(const json_t *leg)
+{
+    const json_t *st = json_object_get(leg, "status");
+    const char *err = str_member(leg, "error");
+    if (!leg || json_is_false(json_object_get(leg, "attempted")))
+        return RO_NOT_SENT;
+    if (json_is_integer(st))
+        return RO_NON2XX;
+    return err && strncmp(err, "timeout", 7) == 0 ? RO_TIMEOUT : RO_ERROR;
+}
+
 void report_route_add_sums(report_route *r, const report_options *opt,
                            const json_t *const legs[RS_COUNT], const bool ok[RS_COUNT])
 {
+    bool both = ok[RS_LEGACY] && ok[RS_NEW];
     for (size_t i = 0; i < opt->nsums; i++) {
         report_sum_acc *a = &r->sums[i];
         for (int s = 0; s < RS_COUNT; s++) {
@@ -359,6 +374,12 @@ void report_route_add_sums(report_route *r, const report_options *opt,
                 a->missing[s]++;
                 continue;
             }
+            if (dec > a->decimals)
+                a->decimals = dec > REPORT_MAX_DECIMALS ? REPORT_MAX_DECIMALS : dec;
+            if (!both) { /* the other side failed: money apart, not a gap */
+                report_sum_add(&a->one_sided[s][onesided_reason(legs[1 - s])], x);
+                continue;
+            }
             char *gname = NULL;
             if (opt->sums[i].group)
                 gname = group_text(report_pointer_get(body, opt->sums[i].group));
@@ -369,8 +390,6 @@ void report_route_add_sums(report_route *r, const report_options *opt,
                 continue;
             }
             report_sum_add(&g->sum[s], x);
-            if (dec > a->decimals)
-                a->decimals = dec > REPORT_MAX_DECIMALS ? REPORT_MAX_DECIMALS : dec;
         }
     }
 }
@@ -573,6 +592,33 @@ void report_route_finalize(report_route *r, const report_model *m)
     suggestions_of(r);
 }
 
+bool report_onesided_text(strbuf *b, const report_sum_acc *a, int decimals)
+{
+    bool any = false;
+    for (int s = 0; s < RS_COUNT; s++)
+        for (int k = 0; k < RO_COUNT; k++) {
+            const report_sum *x = &a->one_sided[s][k];
+            if (!x->count)
+                continue;
+            char t[96];
+            report_format_decimal(report_sum_value(x), decimals, t, sizeof t);
+            report_buf_printf(b, "%s%s %s in %llu exchange%s (%s: %s)", any ? "; " : "",
+                              report_side_names[s], t, (unsigned long long)x->count,
+                              x->count == 1 ? "" : "s", report_side_names[1 - s],
+                              report_onesided_names[k]);
+            any = true;
+        }
+    return any;
+}
+
+static void sum_merge(report_sum *to, const report_sum *from)
+{
+    uint64_t count = to->count + from->count;
+    report_sum_add(to, from->s); /* compensated, both parts */
+    report_sum_add(to, from->c);
+    to->count = count;
+}
+
 int report_route_merge(report_route *total, const report_route *src, const report_model *m)
 {
     for (int v = 0; v < RV_COUNT; v++)
@@ -604,6 +650,9 @@ int report_route_merge(report_route *total, const report_route *src, const repor
             t->unusable[s] += a->unusable[s];
         }
         t->groups_dropped += a->groups_dropped;
+        for (int s = 0; s < RS_COUNT; s++)
+            for (int k = 0; k < RO_COUNT; k++)
+                sum_merge(&t->one_sided[s][k], &a->one_sided[s][k]);
         if (a->decimals > t->decimals)
             t->decimals = a->decimals;
         for (size_t g = 0; g < a->ngroups; g++) {
@@ -612,13 +661,8 @@ int report_route_merge(report_route *total, const report_route *src, const repor
                 t->groups_dropped++;
                 continue;
             }
-            for (int s = 0; s < RS_COUNT; s++) {
-                const report_sum *from = &a->groups[g].sum[s];
-                uint64_t count = tg->sum[s].count + from->count;
-                report_sum_add(&tg->sum[s], from->s); /* compensated, both parts */
-                report_sum_add(&tg->sum[s], from->c);
-                tg->sum[s].count = count;
-            }
+            for (int s = 0; s < RS_COUNT; s++)
+                sum_merge(&tg->sum[s], &a->groups[g].sum[s]);
         }
     }
     return 0;

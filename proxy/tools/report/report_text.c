@@ -472,6 +472,19 @@ static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top
                           total - shown);
 }
 
+/* Money on one side only: shown apart, so a failing side is not read as
+ * missing money. */
+static void onesided_line(strbuf *b, const report_sum_acc *a, int dec)
+{
+    strbuf t = {0};
+    if (report_onesided_text(&t, a, dec)) {
+        LIT(b, "    only one side answered 2xx (not in the gap): ");
+        put(b, t.p, 400, false);
+        LIT(b, "\n");
+    }
+    free(t.p);
+}
+
 static void recon(strbuf *b, const report_route *rt, const report_options *opt)
 {
     report_buf_printf(b, "  2xx answers: legacy %llu, new %llu (both %llu)\n",
@@ -487,13 +500,15 @@ static void recon(strbuf *b, const report_route *rt, const report_options *opt)
             put(b, opt->sums[i].group, 30, false);
         }
         if (!a->ngroups) {
-            report_buf_printf(b, ": no 2xx JSON body with a number there\n    (without one: legacy "
-                              "%llu, new %llu; not usable: legacy %llu, new %llu)\n",
+            report_buf_printf(b, ": no exchange both sides answered 2xx with a number there\n"
+                              "    (without one: legacy %llu, new %llu; not usable: legacy %llu, new %llu)\n",
                               (unsigned long long)a->missing[RS_LEGACY], (unsigned long long)a->missing[RS_NEW],
                               (unsigned long long)a->unusable[RS_LEGACY], (unsigned long long)a->unusable[RS_NEW]);
+            onesided_line(b, a, dec);
             continue;
         }
-        LIT(b, "\n    group                         legacy       n             new       n             gap\n");
+        LIT(b, " (exchanges both sides answered 2xx)\n"
+           "    group                         legacy       n             new       n             gap\n");
         for (size_t g = 0; g < a->ngroups; g++) {
             const report_group *gr = &a->groups[g];
             char t[96];
@@ -513,6 +528,7 @@ static void recon(strbuf *b, const report_route *rt, const report_options *opt)
                           "(not JSON, or cut): legacy %llu, new %llu\n",
                           (unsigned long long)a->missing[RS_LEGACY], (unsigned long long)a->missing[RS_NEW],
                           (unsigned long long)a->unusable[RS_LEGACY], (unsigned long long)a->unusable[RS_NEW]);
+        onesided_line(b, a, dec);
         if (a->groups_dropped)
             report_buf_printf(b, "    %llu value(s) in groups beyond the first %d: not summed\n",
                               (unsigned long long)a->groups_dropped, REPORT_MAX_GROUPS);
