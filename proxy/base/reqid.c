@@ -23,6 +23,11 @@ static uint64_t next_random(reqid_gen *g)
     return g->s[1] + s0;
 }
 
+uint64_t reqid_random(reqid_gen *g)
+{
+    return next_random(g);
+}
+
 void reqid_new(reqid_gen *g, char *out, size_t size)
 {
     uint64_t a = next_random(g), b = next_random(g);

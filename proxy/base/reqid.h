@@ -19,6 +19,8 @@ void reqid_seed(reqid_gen *g, uint64_t salt);
 /* Writes "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" (36 characters and the
  * NUL; `size` should be at least 37, shorter output is truncated). */
 void reqid_new(reqid_gen *g, char *out, size_t size);
+/* 64 random bits from the same generator (span ids, for instance). */
+uint64_t reqid_random(reqid_gen *g);
 /* A client's id is kept when it has 1 to 60 printable ASCII characters and
  * no quote or backslash (it goes into headers, logs and JSON as is). */
 bool reqid_valid(const char *s);

@@ -360,6 +360,7 @@ static int analyze(analyzer *a, analysis_job *j)
                          cfg->compare_max_body);
         record_input in = {
             .id = j->id,
+            .trace_id = j->trace_id[0] ? j->trace_id : NULL,
             .ts_ms = j->ts_ms,
             .route = j->route ? j->route->name : "default",
             .endpoint = endpoint,

@@ -583,6 +583,8 @@ static void maybe_submit(exchange *ex)
         return;
     }
     snprintf(job->id, sizeof job->id, "%s", ex->id);
+    if (ex->traced)
+        snprintf(job->trace_id, sizeof job->trace_id, "%s", ex->trace.trace_id);
     job->ts_ms = ex->ts_ms;
     job->rules = rules_ref(ex->rules);
     job->route = ex->route;

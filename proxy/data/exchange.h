@@ -19,6 +19,7 @@
 #include "base/blob.h"
 #include "base/headers.h"
 #include "base/reqid.h"
+#include "base/tracectx.h"
 #include "conf/config.h"
 #include "conf/ops.h"
 #include "conf/rules.h"
@@ -105,6 +106,14 @@ typedef struct exchange {
      * NULL unless the route rewrites headers (then legacy's is shared). */
     struct curl_slist *headers_block[2];
     char *new_target;     /* the new side's request-target when rewritten */
+    /* W3C trace context: with a valid client traceparent, each leg sends
+     * its own child span (trace_line[side]) through a list node put in
+     * front of the shared header block. An invalid one is dropped. */
+    bool traced;
+    bool trace_dropped;   /* a traceparent came and was invalid: tracestate goes too */
+    tracectx trace;
+    char trace_line[2][TRACECTX_LINE_MAX]; /* indexed by sp_side */
+    struct curl_slist trace_node[2];
     ex_leg legs[2];       /* indexed by sp_side */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     const char *shadow_reason;
@@ -128,7 +137,8 @@ void exchange_unref(exchange *ex);
 /* exchange_request.c: builds each side's request headers and target.
  * 0 or -ENOMEM. */
 int exchange_build_requests(exchange *ex);
-/* The header list for a leg: the shadow's starts with X-Shadow-Request. */
+/* The header list for a leg: the shadow's starts with X-Shadow-Request;
+ * a traced exchange's with the leg's traceparent. Call once per leg. */
 struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow);
 
 /* Builds both legs and starts them (the shadow only when allowed). */

@@ -1,7 +1,8 @@
 /* exchange_request: what each leg sends upstream. The client's end-to-end
  * headers in order, minus hop-by-hop ones (and minus X-Forwarded-*,
  * Forwarded, X-Real-IP unless the peer is a trusted proxy), plus
- * X-Forwarded-For/-Proto, Via and one X-Request-Id; the route's new-side rewrite (path, headers, Host).
+ * X-Forwarded-For/-Proto, Via and one X-Request-Id; each leg's own W3C
+ * traceparent; the route's new-side rewrite (path, headers, Host).
  * Part of the exchange module (exchange.h). */
 #include <errno.h>
 #include <stdio.h>
@@ -126,7 +127,9 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt, bool trusted
         if (hdr_is_hop_by_hop(h, name) || header_is(h, i, "Content-Length") ||
             header_is(h, i, "Expect") || rewritten(rt, name) ||
             (header_is(h, i, "Host") && !ex->cfg->preserve_host) ||
-            header_is(h, i, "X-Forwarded-For") || (!trusted && is_forwarding(name)))
+            header_is(h, i, "X-Forwarded-For") || (!trusted && is_forwarding(name)) ||
+            header_is(h, i, "traceparent") || /* each leg sends its own */
+            (ex->trace_dropped && header_is(h, i, "tracestate")))
             continue;
         have_proto |= header_is(h, i, "X-Forwarded-Proto");
         have_accept |= header_is(h, i, "Accept");
@@ -202,10 +205,51 @@ static bool peer_trusted(const exchange *ex)
     return false;
 }
 
+/* A span id for one leg: random, not 0, and distinct from the caller's
+ * span and the other leg's (a backend keys spans by id). */
+static uint64_t new_span(exchange *ex, const char *other_leg)
+{
+    for (;;) {
+        uint64_t s = reqid_random(&ex->env->ids);
+        char hex[17];
+        tracectx_span_hex(s, hex, sizeof hex);
+        if (s != 0 && strcmp(hex, ex->trace.parent_id) != 0 &&
+            (!other_leg || strcmp(hex, other_leg) != 0))
+            return s;
+    }
+}
+
+/* The client's traceparent: exactly one valid header makes the exchange
+ * traced; an invalid one, or several, is dropped with its tracestate (W3C
+ * Trace Context says to restart the trace then, which would invent one:
+ * the proxy never does). */
+static void trace_setup(exchange *ex)
+{
+    const hdr_list *h = &ex->req_headers;
+    const char *value = NULL;
+    size_t count = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (header_is(h, i, "traceparent"))
+            value = hdr_value(h, i), count++;
+    if (count == 0)
+        return;
+    ex->traced = count == 1 && tracectx_parse(value, &ex->trace);
+    ex->trace_dropped = !ex->traced;
+    if (!ex->traced)
+        return;
+    uint64_t first = new_span(ex, NULL);
+    char first_hex[17];
+    tracectx_span_hex(first, first_hex, sizeof first_hex);
+    tracectx_child_line(&ex->trace, first, ex->trace_line[SIDE_LEGACY], TRACECTX_LINE_MAX);
+    tracectx_child_line(&ex->trace, new_span(ex, first_hex), ex->trace_line[SIDE_NEW],
+                        TRACECTX_LINE_MAX);
+}
+
 int exchange_build_requests(exchange *ex)
 {
     const route *rt = ex->route;
     bool trusted = peer_trusted(ex);
+    trace_setup(ex);
     ex->headers_block[SIDE_LEGACY] = build_request_headers(ex, NULL, trusted);
     if (!ex->headers_block[SIDE_LEGACY])
         return -ENOMEM;
@@ -226,6 +270,10 @@ struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow)
 {
     struct curl_slist *block = ex->headers_block[side] ? ex->headers_block[side]
                                                        : ex->headers_block[SIDE_LEGACY];
-    return shadow ? &block[0] : &block[1]; /* [0] is X-Shadow-Request: 1 */
+    struct curl_slist *list = shadow ? &block[0] : &block[1]; /* [0] is X-Shadow-Request: 1 */
+    if (!ex->traced)
+        return list;
+    ex->trace_node[side] = (struct curl_slist){.data = ex->trace_line[side], .next = list};
+    return &ex->trace_node[side];
 }
 

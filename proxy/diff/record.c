@@ -561,7 +561,9 @@ json_t *record_build(const record_input *in, const record_opts *o)
         return NULL;
     clock_format_ts(in->ts_ms, ts, sizeof ts);
     bool ok = put(r, "v", json_integer(RECORD_SCHEMA_VERSION)) &&
-              put(r, "id", jstr(in->id)) && put(r, "ts", json_string(ts)) &&
+              put(r, "id", jstr(in->id)) &&
+              (!in->trace_id || put(r, "trace_id", jstr(in->trace_id))) &&
+              put(r, "ts", json_string(ts)) &&
               put(r, "route", jstr(in->route)) &&
               (!in->endpoint || put(r, "endpoint", jstr(in->endpoint))) &&
               put(r, "method", jstr(in->method)) &&
