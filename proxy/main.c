@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "conf/config.h"
-#include "conf/decisions_url.h"
+#include "ctrl/store.h"
 #include "tools/ctl.h"
 #include "base/log.h"
 #include "conf/ops.h"
@@ -113,42 +113,6 @@ static rules *load_rules(const char *path)
         print_errors(path, &errs);
     config_errors_free(&errs);
     return r;
-}
-
-/* The operator's decisions from the state file (none yet: empty). */
-static ops_state *load_state(const char *path)
-{
-    if (!path)
-        return ops_new();
-    config_errors errs = {0};
-    ops_state *o = ops_load(path, &errs);
-    if (!o)
-        print_errors(path, &errs);
-    config_errors_free(&errs);
-    return o;
-}
-
-/* decisions.store (validated): file:PATH is the state file. */
-static int use_decisions_store(sp_config *c)
-{
-    char why[200];
-    decisions_url u;
-    if (decisions_url_parse(c->decisions_store, &u, why, sizeof why) != 0) {
-        fprintf(stderr, "serve: decisions.store: %s\n", why);
-        return -1;
-    }
-    int rc = 0;
-    if (u.kind == DECISIONS_FILE) {
-        free(c->state_file);
-        c->state_file = u.path;
-        u.path = NULL;
-    } else {
-        fprintf(stderr, "serve: decisions.store %s: the etcd store is not in this build yet\n",
-                c->decisions_store);
-        rc = -1;
-    }
-    decisions_url_free(&u);
-    return rc;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -369,15 +333,11 @@ static int cmd_serve(int argc, char **argv)
             long n = sysconf(_SC_NPROCESSORS_ONLN);
             cfg.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
         }
-        if (cfg.decisions_store && use_decisions_store(&cfg) != 0) {
-            config_errors_free(&errs);
-            config_free(&cfg);
-            return 2;
-        }
         rules *r = cfg.rules_path ? load_rules(cfg.rules_path) : rules_default();
-        ops_state *o = r ? load_state(cfg.state_file) : NULL;
-        if (r && o)
-            rc = server_run(&cfg, r, o); /* takes both references */
+        ops_state *o = NULL;
+        store *st = NULL;
+        if (r && store_open(&st, &cfg, &o) == 0)
+            rc = server_run(&cfg, r, o, st); /* takes r, o and st */
         else {
             rules_unref(r);
             rc = 2;

@@ -36,7 +36,7 @@ admin_reply admin_error_reply(unsigned status, const char *fmt, ...)
 
 /* Parses the body as a JSON object whose keys are all in `allowed`
  * (NULL-terminated). NULL with *r set to a 400 otherwise. */
-static json_t *body_object(const admin_req *rq, const char *const *allowed, admin_reply *r)
+json_t *admin_body_object(const admin_req *rq, const char *const *allowed, admin_reply *r)
 {
     json_error_t e;
     if (rq->len == 0) {
@@ -73,7 +73,7 @@ static json_t *body_object(const admin_req *rq, const char *const *allowed, admi
 }
 
 /* The optional "route": a non-empty string, or absent/null (global). */
-static bool body_route(json_t *o, const char **route, admin_reply *r)
+bool admin_body_route(json_t *o, const char **route, admin_reply *r)
 {
     json_t *v = json_object_get(o, "route");
     *route = NULL;
@@ -85,45 +85,6 @@ static bool body_route(json_t *o, const char **route, admin_reply *r)
     }
     *route = json_string_value(v);
     return true;
-}
-
-/* ---- state lookups for old -> new ------------------------------------------ */
-
-/* state[section]["routes"][route], else state[section]["global"]. Borrowed. */
-static json_t *effective(json_t *state, const char *section, const char *route)
-{
-    json_t *s = json_object_get(state, section);
-    json_t *v = route ? json_object_get(json_object_get(s, "routes"), route) : NULL;
-    return v ? v : json_object_get(s, "global");
-}
-
-/* A copy of effective(...), or null. */
-static json_t *effective_copy(json_t *state, const char *section, const char *route)
-{
-    json_t *v = effective(state, section, route);
-    return v ? json_deep_copy(v) : json_null();
-}
-
-/* {"ok", "message", "scope", "route", "old", "new", "persisted"[, "warning"]}. */
-static admin_reply change_reply(int rc, const char *msg, const char *route, json_t *old, json_t *new_)
-{
-    json_t *j = json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:b}", "ok", 1, "message", msg,
-                          "scope", route ? "route" : "global", "route",
-                          route ? json_string(route) : json_null(), "old", old, "new", new_,
-                          "persisted", rc != -EIO);
-    if (j && rc == -EIO)
-        json_object_set_new(j, "warning", json_string(msg));
-    return admin_json_reply(200, j);
-}
-
-/* control's error codes as HTTP. */
-static admin_reply control_error(int rc, const char *msg)
-{
-    if (rc == -ENOENT)
-        return admin_error_reply(404, "%s", *msg ? msg : "no such route");
-    if (rc == -EINVAL)
-        return admin_error_reply(400, "%s", *msg ? msg : "invalid value");
-    return admin_error_reply(500, "%s", *msg ? msg : strerror(-rc));
 }
 
 /* ---- endpoints -------------------------------------------------------------- */
@@ -152,95 +113,6 @@ admin_reply admin_h_metrics(admin *a, admin_req *rq)
                    .ctype = "text/plain; version=0.0.4; charset=utf-8"};
 }
 
-admin_reply admin_h_authority(admin *a, admin_req *rq)
-{
-    static const char *const keys[] = {"side", "route", NULL};
-    admin_reply r;
-    json_t *o = body_object(rq, keys, &r);
-    if (!o)
-        return r;
-    const char *route;
-    json_t *sv = json_object_get(o, "side");
-    sp_side side;
-    if (!body_route(o, &route, &r)) {
-        /* r says why */
-    } else if (!json_is_string(sv) || config_parse_side(json_string_value(sv), &side) != 0) {
-        r = admin_error_reply(400, "\"side\" must be \"legacy\" or \"new\"");
-    } else {
-        char msg[512] = "";
-        json_t *before = control_state(a->c);
-        int rc = control_set_authority(a->c, route, side, rq->who, msg, sizeof msg);
-        if (rc == 0 || rc == -EIO) {
-            json_t *after = control_state(a->c);
-            r = change_reply(rc, *msg ? msg : "authority set", route,
-                             json_pack("{s:o}", "authority", effective_copy(before, "authority", route)),
-                             json_pack("{s:o}", "authority", effective_copy(after, "authority", route)));
-            json_decref(after);
-        } else {
-            r = control_error(rc, msg);
-        }
-        json_decref(before);
-    }
-    json_decref(o);
-    return r;
-}
-
-/* "action" → control_set_shadow's paused/sample arguments. */
-static bool shadow_args(json_t *o, int *paused, double *sample, admin_reply *r)
-{
-    const char *action = json_string_value(json_object_get(o, "action"));
-    json_t *pv = json_object_get(o, "percent");
-    *paused = -1;
-    *sample = -1;
-    if (!action || (strcmp(action, "pause") && strcmp(action, "resume") && strcmp(action, "sample"))) {
-        *r = admin_error_reply(400, "\"action\" must be \"pause\", \"resume\" or \"sample\"");
-        return false;
-    }
-    if (strcmp(action, "sample") != 0) {
-        if (pv) {
-            *r = admin_error_reply(400, "\"percent\" goes with \"action\": \"sample\" only");
-            return false;
-        }
-        *paused = strcmp(action, "pause") == 0;
-        return true;
-    }
-    if (!json_is_number(pv) || json_number_value(pv) < 0 || json_number_value(pv) > 100) {
-        *r = admin_error_reply(400, "\"sample\" needs \"percent\": a number from 0 to 100");
-        return false;
-    }
-    *sample = json_number_value(pv);
-    return true;
-}
-
-admin_reply admin_h_shadow(admin *a, admin_req *rq)
-{
-    static const char *const keys[] = {"action", "percent", "route", NULL};
-    admin_reply r;
-    json_t *o = body_object(rq, keys, &r);
-    if (!o)
-        return r;
-    const char *route;
-    int paused;
-    double sample;
-    if (body_route(o, &route, &r) && shadow_args(o, &paused, &sample, &r)) {
-        char msg[512] = "";
-        json_t *before = control_state(a->c);
-        int rc = control_set_shadow(a->c, route, paused, sample, rq->who, msg, sizeof msg);
-        if (rc == 0 || rc == -EIO) {
-            json_t *after = control_state(a->c);
-            r = change_reply(rc, *msg ? msg : "shadow set", route,
-                             effective_copy(before, "shadow", route),
-                             effective_copy(after, "shadow", route));
-            json_decref(after);
-        } else {
-            r = control_error(rc, msg);
-        }
-        json_decref(before);
-    }
-    json_decref(o);
-    return r;
-}
-
 static json_t *rules_version(json_t *state)
 {
     json_t *v = json_object_get(json_object_get(state, "rules"), "version");
@@ -252,7 +124,7 @@ admin_reply admin_h_reload(admin *a, admin_req *rq)
     if (rq->len > 0) {
         static const char *const none[] = {NULL};
         admin_reply r;
-        json_t *o = body_object(rq, none, &r); /* accept {} only */
+        json_t *o = admin_body_object(rq, none, &r); /* accept {} only */
         if (!o)
             return r;
         json_decref(o);
@@ -285,7 +157,7 @@ admin_reply admin_h_log_level(admin *a, admin_req *rq)
 {
     static const char *const keys[] = {"level", NULL};
     admin_reply r;
-    json_t *o = body_object(rq, keys, &r);
+    json_t *o = admin_body_object(rq, keys, &r);
     if (!o)
         return r;
     const char *level = json_string_value(json_object_get(o, "level"));

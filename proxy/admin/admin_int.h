@@ -85,6 +85,13 @@ typedef admin_reply (*admin_handler)(admin *a, admin_req *rq);
 admin_reply admin_json_reply(unsigned status, json_t *j);
 admin_reply admin_error_reply(unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The request body as a JSON object whose keys are all in `allowed`
+ * (NULL-terminated); NULL with *r set to a 400 otherwise. */
+json_t *admin_body_object(const admin_req *rq, const char *const *allowed, admin_reply *r);
+/* The body's optional "route": a non-empty string, or absent/null
+ * (global). false with *r set to a 400. */
+bool admin_body_route(json_t *o, const char **route, admin_reply *r);
+
 admin_reply admin_h_healthz(admin *a, admin_req *rq);
 admin_reply admin_h_readyz(admin *a, admin_req *rq);
 admin_reply admin_h_state(admin *a, admin_req *rq);
@@ -92,6 +99,9 @@ admin_reply admin_h_metrics(admin *a, admin_req *rq);
 admin_reply admin_h_authority(admin *a, admin_req *rq);
 admin_reply admin_h_shadow(admin *a, admin_req *rq);
 admin_reply admin_h_reload(admin *a, admin_req *rq);
+admin_reply admin_h_rollback(admin *a, admin_req *rq); /* POST /rollback */
+admin_reply admin_h_clear(admin *a, admin_req *rq);    /* POST /clear */
+admin_reply admin_h_history(admin *a, admin_req *rq);  /* GET /history?limit=N */
 admin_reply admin_h_log_level(admin *a, admin_req *rq);
 admin_reply admin_h_live(admin *a, admin_req *rq);   /* GET /api/live */
 admin_reply admin_h_recent(admin *a, admin_req *rq); /* GET /api/recent[/SEQ] */

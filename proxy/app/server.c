@@ -16,6 +16,7 @@
 #include "data/analyzer.h"
 #include "diff/difflog.h"
 #include "ctrl/control.h"
+#include "ctrl/store.h"
 #include "base/log.h"
 #include "obs/metrics.h"
 #include "data/worker.h"
@@ -35,6 +36,8 @@ struct server {
     uv_fs_event_t state_event;
     uv_fs_poll_t state_poll;
     uv_timer_t state_debounce;
+    uv_timer_t heartbeat;    /* this replica's registration in the fleet */
+    const char *state_path;  /* the file store's file, watched; NULL: none */
     char state_base[256]; /* the state file's name in its directory */
     bool watching;
     int signals_seen;
@@ -147,7 +150,7 @@ static void watch_state_file(server *s)
     uv_timer_init(&s->loop, &s->state_debounce);
     s->state_debounce.data = s;
     s->watching = true;
-    const char *path = s->cfg->state_file;
+    const char *path = s->state_path;
     if (!path)
         return;
     char dir[4096];
@@ -169,6 +172,19 @@ static void watch_state_file(server *s)
     uv_fs_poll_init(&s->loop, &s->state_poll);
     s->state_poll.data = s;
     uv_fs_poll_start(&s->state_poll, on_state_poll, path, 2000);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    server *s = t->data;
+    control_heartbeat(s->ctl);
+}
+
+static void start_heartbeat(server *s)
+{
+    uv_timer_init(&s->loop, &s->heartbeat);
+    s->heartbeat.data = s;
+    uv_timer_start(&s->heartbeat, on_heartbeat, STORE_HEARTBEAT_MS, STORE_HEARTBEAT_MS);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -213,7 +229,8 @@ static void on_worker_exit(uv_async_t *a)
     uv_close((uv_handle_t *)&s->stop, NULL);
     if (s->watching) {
         uv_close((uv_handle_t *)&s->state_debounce, NULL);
-        if (s->cfg->state_file) {
+        uv_close((uv_handle_t *)&s->heartbeat, NULL);
+        if (s->state_path) {
             uv_close((uv_handle_t *)&s->state_event, NULL);
             uv_close((uv_handle_t *)&s->state_poll, NULL);
         }
@@ -291,14 +308,15 @@ void server_stop(server *s)
     uv_async_send(&s->stop);
 }
 
-int server_run(const sp_config *cfg, rules *r, ops_state *o)
+int server_run(const sp_config *cfg, rules *r, ops_state *o, store *st)
 {
-    return server_run_with(cfg, r, o, NULL);
+    return server_run_with(cfg, r, o, st, NULL);
 }
 
-int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_hooks *hooks)
+int server_run_with(const sp_config *cfg, rules *r, ops_state *o, store *st,
+                    const server_hooks *hooks)
 {
-    server s = {.cfg = cfg, .hooks = hooks};
+    server s = {.cfg = cfg, .hooks = hooks, .state_path = st ? store_file_path(st) : NULL};
     s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
     signal(SIGPIPE, SIG_IGN);
     int rc = analyzer_start(&s.an, cfg);
@@ -307,9 +325,10 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_h
                   difflog_strerror(rc), NULL);
         rules_unref(r);
         ops_unref(o);
+        store_close(st);
         return 1;
     }
-    s.ctl = control_new(cfg, s.an, r, o);
+    s.ctl = control_new(cfg, s.an, r, o, st);
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
     if (!s.ctl || !s.workers || uv_loop_init(&s.loop) != 0) {
         analyzer_stop(s.an);
@@ -319,6 +338,7 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_h
         else {
             rules_unref(r);
             ops_unref(o);
+            store_close(st);
         }
         return 1;
     }
@@ -353,6 +373,8 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_h
     if (exit_code == 0) {
         control_attach_workers(s.ctl, s.workers, s.running);
         watch_state_file(&s);
+        start_heartbeat(&s);
+        control_start_store(s.ctl);
         if (hooks && hooks->on_ready)
             hooks->on_ready(&s, s.port, hooks->arg);
     }

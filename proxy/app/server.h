@@ -11,10 +11,12 @@
 #include "conf/ops.h"
 #include "conf/rules.h"
 
+struct store;
 /* Runs until drained, starting with rule set `r` and operator decisions
- * `o` (takes both references). SIGHUP reloads cfg->rules_path and the state
- * file; the state file is also watched. Returns the process exit code. */
-int server_run(const sp_config *cfg, rules *r, ops_state *o);
+ * `o` from the decision store `st` (takes all three; st may be NULL:
+ * decisions in memory only). SIGHUP reloads cfg->rules_path and a file
+ * store; a file store is also watched. Returns the process exit code. */
+int server_run(const sp_config *cfg, rules *r, ops_state *o, struct store *st);
 
 /* For running the proxy inside another command (replay). */
 typedef struct server server;
@@ -27,7 +29,8 @@ typedef struct server_hooks {
     bool no_signals; /* the caller handles signals itself */
 } server_hooks;
 
-int server_run_with(const sp_config *cfg, rules *r, ops_state *o, const server_hooks *hooks);
+int server_run_with(const sp_config *cfg, rules *r, ops_state *o, struct store *st,
+                    const server_hooks *hooks);
 
 /* From any thread: drain (finish what was received) and return. */
 void server_stop(server *s);

@@ -141,6 +141,9 @@ void config_errors_free(config_errors *e);
 /* Loads put their errors in file order (stable): those from index `from`
  * on; errors without a position go last. */
 void config_errors_sort(config_errors *e, size_t from);
+/* One error as "PATH:LINE:COLUMN: message" ("PATH: message" without a
+ * position), in buf. Returns buf. */
+const char *config_error_text(const char *path, const config_error *e, char *buf, size_t size);
 /* Reads up to max + 1 bytes of `path` (one more than allowed, so the
  * loader can say "too large"). 0 with *buf (malloc'd) and *len, or a
  * positive errno. */

@@ -633,3 +633,12 @@ int config_validate(const sp_config *c, config_errors *errs)
     validate_decisions(&x, c);
     return x.rc ? x.rc : errs->n > before ? -EINVAL : 0;
 }
+
+const char *config_error_text(const char *path, const config_error *e, char *buf, size_t size)
+{
+    if (e->line > 0)
+        snprintf(buf, size, "%s:%d:%d: %s", path, e->line, e->column, e->message);
+    else
+        snprintf(buf, size, "%s: %s", path, e->message);
+    return buf;
+}

@@ -199,6 +199,19 @@ static bool push(ops_state *o, const char *name, const ops_decision *d)
     return true;
 }
 
+/* The end of building a changed copy n of o: stamped, or freed (ENOMEM). */
+static ops_state *finish(ops_state *n, bool ok, const ops_state *o)
+{
+    if (!ok) {
+        ops_unref(n);
+        errno = ENOMEM;
+        return NULL;
+    }
+    n->changed_ms = clock_wall_ms();
+    n->revision = o ? o->revision : 0;
+    return n;
+}
+
 ops_state *ops_with(const ops_state *o, const char *route, int authority,
                     int paused, double sample_percent)
 {
@@ -233,13 +246,25 @@ ops_state *ops_with(const ops_state *o, const char *route, int authority,
         if (ok && i < have && !(found && i == pos))
             ok = push(n, o->routes[i].name, &o->routes[i].d);
     }
-    if (!ok) {
-        ops_unref(n);
-        errno = ENOMEM;
-        return NULL;
+    return finish(n, ok, o);
+}
+
+ops_state *ops_without_route_authority(const ops_state *o, json_t *cleared)
+{
+    ops_state *n = ops_new();
+    size_t have = o ? o->nroutes : 0;
+    bool ok = n && (n->routes = calloc(have + 1, sizeof *n->routes));
+    if (ok && o)
+        n->global = o->global;
+    for (size_t i = 0; ok && i < have; i++) {
+        ops_decision d = o->routes[i].d;
+        if (d.authority >= 0 && cleared)
+            ok = !json_array_append_new(cleared, json_string(o->routes[i].name));
+        d.authority = OPS_UNSET;
+        if (ok && !decision_empty(&d))
+            ok = push(n, o->routes[i].name, &d);
     }
-    n->changed_ms = clock_wall_ms();
-    return n;
+    return finish(n, ok, o);
 }
 
 /* --- to JSON -------------------------------------------------------------- */
@@ -280,6 +305,8 @@ json_t *ops_to_json(const ops_state *o)
     const ops_decision *g = o ? &o->global : &no_decision;
     json_t *j = json_object(), *routes = json_object();
     bool ok = j && routes && !json_object_set_new(j, "version", json_integer(1));
+    if (ok && o && o->revision > 0)
+        ok = !json_object_set_new(j, "revision", json_integer((json_int_t)o->revision));
     if (ok && o && o->changed_ms) {
         clock_format_ts(o->changed_ms, ts, sizeof ts);
         ok = !json_object_set_new(j, "changed", json_string(ts));
@@ -358,8 +385,8 @@ static void report(ctx *x, const loc *at, bool key, const char *fmt, ...)
 
 /* --- from JSON: keys ------------------------------------------------------ */
 
-static const char *const top_keys[] = {"version", "changed", "global", "routes",
-                                       NULL};
+static const char *const top_keys[] = {"version", "revision", "changed", "global",
+                                       "routes", NULL};
 static const char *const scope_keys[] = {"authority", "shadow", NULL};
 static const char *const shadow_keys[] = {"paused", "sample_percent", NULL};
 
@@ -635,6 +662,15 @@ static void load_top(ctx *x, json_t *root, ops_state *o)
     } else if (!json_is_integer(e) || json_integer_value(e) != 1) {
         show(e, got, sizeof got);
         report(x, &l, false, "version must be 1, got %s", got);
+    }
+    if ((e = json_object_get(root, "revision"))) {
+        child(&l, &top, "revision");
+        if (json_is_integer(e) && json_integer_value(e) >= 0) {
+            o->revision = (int64_t)json_integer_value(e);
+        } else {
+            show(e, got, sizeof got);
+            report(x, &l, false, "revision must be a whole number >= 0, got %s", got);
+        }
     }
     if ((e = json_object_get(root, "changed"))) {
         child(&l, &top, "changed");

@@ -38,6 +38,7 @@ typedef struct ops_state {
     ops_route *routes;     /* sorted by name */
     size_t nroutes;
     int64_t changed_ms;    /* wall clock of the last change; 0 never */
+    int64_t revision;      /* the store's revision of this set; 0: none yet */
 } ops_state;
 
 /* An empty decision set (nothing decided). NULL on no memory. */
@@ -63,12 +64,20 @@ ops_state *ops_with(const ops_state *o, const char *route, int authority, int pa
  * - OPS_CLEAR (-2) in any of the three removes that decision from the scope
  *   (sample_percent: exactly -2.0; other negatives leave it unchanged). A
  *   route left with no decision at all is removed from `routes`.
- * - o may be NULL (an empty set). changed_ms is set to now (CLOCK_REALTIME).
+ * - o may be NULL (an empty set). changed_ms is set to now (CLOCK_REALTIME);
+ *   revision is copied (the store sets the new one).
  * - sample_percent is kept to 6 decimal places (so is a loaded one): the
  *   state file stays short and reads back exactly.
  * - NULL with errno EINVAL when the route name fails ops_route_name_ok or a
  *   value is out of range (authority not a side, paused not 0/1, sample
  *   above 100 or NaN); NULL with errno ENOMEM on no memory. */
+
+/* A copy of `o` without any route's authority decision (shadow decisions
+ * stay; a route left with none is dropped): a global flip or a rollback.
+ * The names of the routes whose authority was removed are appended to
+ * `cleared` (a JSON array; may be NULL). revision is copied, changed_ms is
+ * now. NULL with errno ENOMEM. */
+ops_state *ops_without_route_authority(const ops_state *o, json_t *cleared);
 
 /* One scope's own decisions (route NULL = global), not the effective ones:
  * every field unset when the route has none. For "old -> new" logs. */
@@ -82,10 +91,11 @@ bool ops_equal(const ops_state *a, const ops_state *b);
 bool ops_route_name_ok(const char *name);
 
 /* JSON form (the state file and GET /state's "operator" member):
- * {"version": 1, "changed": "RFC3339", "global": {"authority": "new",
+ * {"version": 1, "revision": N, "changed": "RFC3339", "global": {"authority": "new",
  *  "shadow": {"paused": false, "sample_percent": 50}},
  *  "routes": {"orders-get": {"authority": "legacy", "shadow": {...}}}}
- * Unset decisions are omitted. "changed" is omitted when changed_ms is 0;
+ * Unset decisions are omitted. "changed" is omitted when changed_ms is 0,
+ * "revision" when it is 0;
  * "global" and "routes" are always there (maybe {}); a whole
  * sample_percent is written as an integer. NULL on no memory. */
 json_t *ops_to_json(const ops_state *o);

@@ -1,6 +1,6 @@
 /* control: see control.h. One mutex serialises changes; readers of the
  * hot path never take it (workers get snapshots through worker_set_*). */
-#include "ctrl/control.h"
+#include "ctrl/control_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,23 +23,6 @@
 #define SP_VERSION "dev"
 #endif
 
-struct control {
-    pthread_mutex_t mu;
-    const sp_config *cfg;
-    analyzer *an;
-    worker *workers;
-    int nworkers;
-    rules *rules;        /* current; guarded by mu */
-    ops_state *ops;      /* current; guarded by mu */
-    sp_config baseline;  /* the config file as at the start (reloads compare with it) */
-    bool has_baseline;
-    const char **restart_keys; /* changed keys that wait for a restart; guarded by mu */
-    size_t nrestart_keys;
-    json_t *config_errors;     /* the last reload's config errors, or NULL; guarded by mu */
-    struct timespec started;
-    atomic_bool draining;       /* the SIGTERM drain began: never ready again */
-    atomic_bool require_shadow; /* readiness.require_shadow, reloadable */
-};
 
 static double uptime_s(const control *c)
 {
@@ -64,7 +47,7 @@ static void load_baseline(control *c)
     config_errors_free(&errs);
 }
 
-control *control_new(const sp_config *cfg, analyzer *an, rules *r, ops_state *o)
+control *control_new(const sp_config *cfg, analyzer *an, rules *r, ops_state *o, store *st)
 {
     control *c = calloc(1, sizeof *c);
     if (!c)
@@ -74,6 +57,7 @@ control *control_new(const sp_config *cfg, analyzer *an, rules *r, ops_state *o)
     c->an = an;
     c->rules = r;
     c->ops = o;
+    c->st = st;
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     atomic_init(&c->draining, false);
     atomic_init(&c->require_shadow, cfg->readiness_require_shadow);
@@ -122,6 +106,7 @@ void control_free(control *c)
         config_free(&c->baseline);
     free(c->restart_keys);
     json_decref(c->config_errors);
+    store_close(c->st);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -182,84 +167,12 @@ json_t *control_state(control *c)
         (json_int_t)metric_get(METRIC_shadow_in_flight), "records_written",
         (json_int_t)metric_get(METRIC_records_written), "verdicts", verdicts);
     pthread_mutex_unlock(&c->mu);
+    /* outside the lock: reading the fleet may take a moment (files, etcd) */
+    if (st) {
+        json_object_set_new(st, "decisions", control_decisions_json(c));
+        json_object_set_new(st, "fleet", control_fleet_json(c));
+    }
     return st;
-}
-
-/* ---- changes ------------------------------------------------------------- */
-
-/* Publishes `next` (takes the reference): every worker, then the state
- * file. Called with mu held. Returns 0 or the save's -errno. */
-static int publish_ops(control *c, ops_state *next, bool save)
-{
-    ops_unref(c->ops);
-    c->ops = next;
-    for (int i = 0; i < c->nworkers; i++)
-        if (!atomic_load(&c->workers[i].exited))
-            worker_set_ops(&c->workers[i], ops_ref(next));
-    if (!save || !c->cfg->state_file)
-        return 0;
-    return ops_save(c->cfg->state_file, next);
-}
-
-static bool route_known(const control *c, const char *route_name)
-{
-    return !route_name || rules_find(c->rules, route_name) != NULL;
-}
-
-static int change(control *c, const char *route_name, int authority, int paused, double sample,
-                  const char *who, const char *what, char *msg, size_t size)
-{
-    pthread_mutex_lock(&c->mu);
-    if (!route_known(c, route_name)) {
-        pthread_mutex_unlock(&c->mu);
-        snprintf(msg, size, "unknown route \"%s\" (GET /state lists them)", route_name);
-        return -ENOENT;
-    }
-    json_t *oj = ops_to_json(c->ops);
-    char *old = json_dumps(oj, JSON_COMPACT);
-    json_decref(oj);
-    ops_state *next = ops_with(c->ops, route_name, authority, paused, sample);
-    if (!next) {
-        int err = errno == EINVAL ? -EINVAL : -ENOMEM;
-        pthread_mutex_unlock(&c->mu);
-        free(old);
-        snprintf(msg, size, err == -EINVAL ? "invalid value" : "out of memory");
-        return err;
-    }
-    int rc = publish_ops(c, next, true);
-    json_t *nj = ops_to_json(next);
-    char *now = json_dumps(nj, JSON_COMPACT);
-    json_decref(nj);
-    pthread_mutex_unlock(&c->mu);
-    log_event(LOG_INFO, "operator_change", "what", what, "route", route_name ? route_name : "(global)",
-              "who", who, "old", old, "new", now, NULL);
-    if (rc != 0) {
-        snprintf(msg, size, "%s applied, but the state file %s could not be written: %s", what,
-                 c->cfg->state_file, strerror(-rc));
-        log_event(LOG_ERROR, "state_file_write_failed", "path", c->cfg->state_file, "error",
-                  strerror(-rc), NULL);
-    } else {
-        snprintf(msg, size, "%s applied", what);
-    }
-    free(old);
-    free(now);
-    return rc ? -EIO : 0;
-}
-
-int control_set_authority(control *c, const char *route_name, sp_side side, const char *who,
-                          char *msg, size_t size)
-{
-    return change(c, route_name, (int)side, OPS_UNSET, -1, who, "authority", msg, size);
-}
-
-int control_set_shadow(control *c, const char *route_name, int paused, double sample_percent,
-                       const char *who, char *msg, size_t size)
-{
-    if (sample_percent > 100) {
-        snprintf(msg, size, "sample percent must be between 0 and 100");
-        return -EINVAL;
-    }
-    return change(c, route_name, OPS_UNSET, paused, sample_percent, who, "shadow", msg, size);
 }
 
 static json_t *errors_json(const char *path, const config_errors *e)
@@ -267,12 +180,8 @@ static json_t *errors_json(const char *path, const config_errors *e)
     json_t *a = json_array();
     for (size_t i = 0; i < e->n; i++) {
         char line[1200];
-        if (e->v[i].line > 0)
-            snprintf(line, sizeof line, "%s:%d:%d: %s", path, e->v[i].line, e->v[i].column,
-                     e->v[i].message);
-        else
-            snprintf(line, sizeof line, "%s: %s", path, e->v[i].message);
-        json_array_append_new(a, json_string(line));
+        json_array_append_new(a, json_string(config_error_text(path, &e->v[i], line,
+                                                               sizeof line)));
     }
     return a;
 }
@@ -282,43 +191,6 @@ static void log_errors(const char *event, const json_t *errors)
     size_t i;
     json_t *e;
     json_array_foreach(errors, i, e) log_event(LOG_ERROR, event, "error", json_string_value(e), NULL);
-}
-
-int control_reload_state(control *c, const char *who)
-{
-    const char *path = c->cfg->state_file;
-    if (!path)
-        return 0;
-    config_errors errs = {0};
-    /* Load and compare under the lock: our own writes happen under it, so a
-     * file read before a newer change can never be published over it. */
-    pthread_mutex_lock(&c->mu);
-    ops_state *o = ops_load(path, &errs);
-    if (!o) {
-        pthread_mutex_unlock(&c->mu);
-        json_t *ej = errors_json(path, &errs);
-        log_errors("state_file_invalid", ej);
-        json_decref(ej);
-        config_errors_free(&errs);
-        return -EINVAL;
-    }
-    config_errors_free(&errs);
-    bool same = ops_equal(c->ops, o);
-    json_t *a = same ? NULL : ops_to_json(c->ops), *b = same ? NULL : ops_to_json(o);
-    char *old = a ? json_dumps(a, JSON_COMPACT) : NULL, *now = b ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(a);
-    json_decref(b);
-    if (same)
-        ops_unref(o); /* our own write, or nothing new */
-    else
-        publish_ops(c, o, false);
-    pthread_mutex_unlock(&c->mu);
-    if (!same)
-        log_event(LOG_INFO, "operator_change", "what", "state file", "who", who, "old", old,
-                  "new", now, NULL);
-    free(old);
-    free(now);
-    return 0;
 }
 
 /* A changed key that a reload cannot apply: named in the log, the metric
@@ -534,6 +406,9 @@ char *control_metrics(control *c, size_t *len)
     for (int i = 0; breakers && i < nw; i++)
         breakers[i] = (metrics_breaker)worker_breaker_state(&c->workers[i]);
     pthread_mutex_unlock(&c->mu);
+    store_status ds = {.up = true};
+    if (c->st)
+        store_get_status(c->st, &ds);
     metrics_route_state *routes = calloc(r->nroutes + 1, sizeof *routes);
     size_t maxkeys = config_key_count();
     const char **restart = calloc(maxkeys ? maxkeys : 1, sizeof *restart);
@@ -567,6 +442,11 @@ char *control_metrics(control *c, size_t *len)
             .rules_loaded_unix = (double)r->loaded_ms / 1000.0,
             .restart_keys = restart,
             .nrestart_keys = nrestart < maxkeys ? nrestart : maxkeys,
+            .decisions_store = c->st ? ds.name : NULL,
+            .decisions_up = ds.up,
+            .decisions_revision = o->revision,
+            .decisions_last_sync_unix = (double)ds.last_sync_ms / 1000.0,
+            .decisions_warnings = ds.warnings,
         };
         text = metrics_render(&in, len);
     }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/config.h"
 
@@ -21,16 +22,56 @@ typedef struct control control;
  * A new reference. */
 json_t *control_state(control *c);
 
-/* POST /authority. route NULL = global; an unknown route is -ENOENT.
- * -EIO when the state file could not be written (the change still applies
- * in memory; msg says so). msg (>= 256 bytes) gets a human sentence. */
-int control_set_authority(control *c, const char *route_name, sp_side side, const char *who,
-                          char *msg, size_t size);
+/* ---- the operator's decisions (control_decide.c) ----
+ * Every change goes to the decision store first (store.h): applied here
+ * only once the store took it, so no replica diverges silently. Returns 0
+ * with *revision set (the store's revision of the change); -ENOENT an
+ * unknown route; -EINVAL a bad value; -EAGAIN the store cannot be reached
+ * or written (nothing changed; HTTP 503; msg names the store); -ENOMEM.
+ * msg (>= 256 bytes) gets a human sentence either way. `who` is the
+ * client ("ip:port", "SIGHUP"); `token` the admin token's name or NULL.
+ * `cleared` (may be NULL) gets the names of the routes whose authority
+ * decision the change removed. */
+typedef struct control_who {
+    const char *client;
+    const char *token;
+} control_who;
+
+/* POST /authority. route NULL = global: also removes every route's
+ * authority decision unless keep_routes. */
+int control_set_authority(control *c, const char *route_name, sp_side side, bool keep_routes,
+                          const control_who *who, json_t *cleared, int64_t *revision, char *msg,
+                          size_t size);
 
 /* POST /shadow. paused: -1 unchanged, 0 resume, 1 pause; sample_percent
- * < 0 unchanged, else 0..100. Same returns as control_set_authority. */
+ * < 0 unchanged, else 0..100. */
 int control_set_shadow(control *c, const char *route_name, int paused, double sample_percent,
-                       const char *who, char *msg, size_t size);
+                       const control_who *who, int64_t *revision, char *msg, size_t size);
+
+/* POST /rollback: legacy authoritative globally and for every route (route
+ * authority decisions removed), one change. */
+int control_rollback(control *c, const control_who *who, json_t *cleared, int64_t *revision,
+                     char *msg, size_t size);
+
+/* POST /clear: removes every decision of one route (it follows the global
+ * ones again). -ENOENT for an unknown route. */
+int control_clear_route(control *c, const char *route_name, const control_who *who,
+                        int64_t *revision, char *msg, size_t size);
+
+/* Waits (up to timeout_ms) until every live replica applied `revision`.
+ * {"revision", "replicas", "applied", "complete": bool, "waited_ms",
+ * "behind": [{"id", "host", "revision"}]}. Any thread but a worker. New
+ * reference. */
+json_t *control_wait_fleet(control *c, int64_t revision, long timeout_ms);
+
+/* GET /history: the last `limit` changes, newest first. NULL with msg
+ * when the store cannot be read. */
+json_t *control_history(control *c, int limit, char *msg, size_t size);
+
+/* GET /state's "decisions" ({"store", "up", "revision", "last_sync",
+ * "replica"}) and "fleet" (store_fleet; [] when unknown). New references. */
+json_t *control_decisions_json(control *c);
+json_t *control_fleet_json(control *c);
 
 /* POST /reload and SIGHUP: re-reads the config file (its reloadable keys
  * change, the others changed since the start are logged as
@@ -86,17 +127,24 @@ struct analyzer;
 struct worker;
 struct rules;
 struct ops_state;
-/* Takes the references to r and o. NULL on no memory. */
+struct store;
+/* Takes the references to r and o, and the store (may be NULL: decisions
+ * in memory only). NULL on no memory. */
 control *control_new(const sp_config *cfg, struct analyzer *an, struct rules *r,
-                     struct ops_state *o);
+                     struct ops_state *o, struct store *st);
 /* The workers to hand new snapshots to (after they started). */
 void control_attach_workers(control *c, struct worker *w, int n);
 /* New references to the current snapshots (for starting workers). */
 struct rules *control_rules(control *c);
 struct ops_state *control_ops(control *c);
-/* Re-reads the state file (another replica or an operator changed it);
- * no-op when its decisions equal the current ones. 0 or -EINVAL. */
+/* Re-reads a file store (another replica or an operator changed it);
+ * no-op when its decisions equal the current ones, or for etcd. 0. */
 int control_reload_state(control *c, const char *who);
+/* Starts the store's background work (etcd's watch); the main thread,
+ * once the workers run. */
+void control_start_store(control *c);
+/* Every STORE_HEARTBEAT_MS on the main loop: this replica is alive. */
+void control_heartbeat(control *c);
 void control_free(control *c);
 
 #endif

@@ -191,6 +191,11 @@ typedef struct metrics_render_input {
     double rules_loaded_unix;     /* seconds since the epoch; 0: unknown */
     const char *const *restart_keys; /* config keys (JSON Pointers) waiting for a restart */
     size_t nrestart_keys;
+    const char *decisions_store;  /* NULL: no shadowproxy_decisions_* */
+    bool decisions_up;
+    int64_t decisions_revision;   /* applied here */
+    double decisions_last_sync_unix; /* 0: never */
+    uint64_t decisions_warnings;
 } metrics_render_input;
 
 /* The Prometheus text exposition format 0.0.4 (Content-Type

@@ -424,6 +424,29 @@ static void render_process(sbuf *b)
     }
 }
 
+/* The decision store (docs/metrics.md): kept stable for the cluster's
+ * alerts. */
+static void render_decisions(sbuf *b, const metrics_render_input *in)
+{
+    if (!in->decisions_store)
+        return;
+    label l = L("store", in->decisions_store);
+    family(b, "shadowproxy_decisions_store_up", "gauge",
+           "1 when the last read or write of the decision store worked.");
+    sample_u(b, "shadowproxy_decisions_store_up", &l, 1, in->decisions_up ? 1 : 0);
+    family(b, "shadowproxy_decisions_revision", "gauge",
+           "Revision of the decisions this replica applies.");
+    sample_i(b, "shadowproxy_decisions_revision", NULL, 0, in->decisions_revision);
+    family(b, "shadowproxy_decisions_last_sync_timestamp_seconds", "gauge",
+           "When this replica last read or wrote the decision store (Unix time).");
+    if (in->decisions_last_sync_unix > 0)
+        sample_f(b, "shadowproxy_decisions_last_sync_timestamp_seconds", NULL, 0,
+                 in->decisions_last_sync_unix);
+    family(b, "shadowproxy_decisions_store_warnings_total", "counter",
+           "File store: its file found deleted or invalid (the decisions in force stay).");
+    sample_u(b, "shadowproxy_decisions_store_warnings_total", NULL, 0, in->decisions_warnings);
+}
+
 static void render_state(sbuf *b, const metrics_render_input *in)
 {
     static const char *const sides[2] = {"legacy", "new"};
@@ -457,6 +480,7 @@ static void render_state(sbuf *b, const metrics_render_input *in)
         l = L("key", dotted);
         sample_u(b, "shadowproxy_config_restart_required", &l, 1, 1);
     }
+    render_decisions(b, in);
 
     family(b, "shadowproxy_authority", "gauge",
            "Global authoritative side: 1 for the side that answers clients, 0 for the other.");

@@ -24,10 +24,19 @@ static const char ctl_usage[] =
     "\n"
     "Commands:\n"
     "  state                          authority, shadow and breakers, per route;\n"
-    "                                 rules version, uptime, counts\n"
+    "                                 rules version, uptime, counts; the decision\n"
+    "                                 store and the fleet (replicas behind marked)\n"
     "  flip legacy|new [--route NAME] make that side authoritative, for every route\n"
     "                                 or for one; requests in flight finish where\n"
-    "                                 they started\n"
+    "                                 they started. Without --route it also removes\n"
+    "                                 every route's own authority (listed), unless\n"
+    "                                 --keep-routes\n"
+    "  rollback                       legacy for every route, route authority\n"
+    "                                 decisions removed: one change, on every replica\n"
+    "  clear --route NAME             remove that route's decisions (it follows the\n"
+    "                                 global ones again)\n"
+    "  history [--limit N]            the last N changes (default 20): who, what,\n"
+    "                                 old and new, revision, time\n"
     "  shadow pause [--route NAME]    stop mirroring (records say skipped)\n"
     "  shadow resume [--route NAME]   mirror again\n"
     "  shadow sample PCT [--route NAME]\n"
@@ -45,18 +54,27 @@ static const char ctl_usage[] =
     "                       or $SHADOWPROXY_ADMIN_URL); HOST:PORT means http://HOST:PORT\n"
     "  --token-file FILE    bearer token from this file (trailing newline ignored);\n"
     "                       default: the environment variable " CTL_TOKEN_ENV "\n"
-    "  --route NAME         with flip and shadow: one route of the rules file\n"
+    "  --route NAME         with flip, shadow and clear: one route of the rules file\n"
+    "  --keep-routes        with a global flip: leave the routes' own authority\n"
+    "  --timeout SECONDS    flip, shadow, rollback, clear: wait at most this long for\n"
+    "                       every live replica to apply the change (default 5)\n"
+    "  --no-wait            do not wait for the fleet\n"
+    "  --limit N            with history: how many changes (1..1000)\n"
     "  --json               print the API's JSON answer as it is\n"
     "  -h, --help           this text\n"
     "\n"
-    "flip, shadow and reload print one line with the old and the new value.\n"
+    "flip, shadow and reload print one line with the old and the new value;\n"
+    "a change then says how many replicas applied it, naming those that did not.\n"
     "\n"
-    "Exit codes: 0 done; 1 the API refused (4xx/5xx; its message is printed);\n"
-    "2 usage error; 3 the admin API cannot be reached.\n"
+    "Exit codes: 0 done; 1 the API refused (4xx/5xx; its message is printed; 503:\n"
+    "the decision store is unreachable and nothing changed); 2 usage error; 3 the\n"
+    "admin API cannot be reached; 4 the change is made but some live replicas had\n"
+    "not applied it when --timeout ran out (named).\n"
     "\n"
     "Examples:\n"
     "  shadowproxy ctl state\n"
     "  shadowproxy ctl flip new --route orders-get\n"
+    "  shadowproxy ctl rollback            # incident: legacy everywhere, now\n"
     "  shadowproxy ctl shadow sample 10\n"
     "  shadowproxy ctl --admin http://10.0.0.7:9901 --token-file /run/secrets/admin flip legacy\n";
 
@@ -64,7 +82,9 @@ typedef struct ctl_opts {
     const char *admin;
     const char *token_file;
     const char *route;
-    bool json;
+    const char *timeout;
+    const char *limit;
+    bool json, keep_routes, no_wait;
     const char *args[4]; /* the command and its operands */
     int nargs;
 } ctl_opts;
@@ -106,21 +126,27 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 /* 0, CTL_USAGE, or -1 for --help. */
 static int parse_args(int argc, char **argv, ctl_opts *o)
 {
-    static const char *const names[] = {"--admin", "--token-file", "--route"};
+    static const char *const names[] = {"--admin", "--token-file", "--route", "--timeout",
+                                        "--limit"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
         int which = -1;
-        for (int k = 0; k < 3 && !v && !missing; k++)
+        for (int k = 0; k < 5 && !v && !missing; k++)
             if ((v = opt_value(argc, argv, &i, names[k], &missing)) || missing)
                 which = k;
         if (missing)
             return usage_error("%s needs a value", names[which]);
         if (v) {
-            const char **slot[] = {&o->admin, &o->token_file, &o->route};
+            const char **slot[] = {&o->admin, &o->token_file, &o->route, &o->timeout,
+                                   &o->limit};
             *slot[which] = v;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (strcmp(a, "--keep-routes") == 0) {
+            o->keep_routes = true;
+        } else if (strcmp(a, "--no-wait") == 0) {
+            o->no_wait = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             return -1;
         } else if (a[0] == '-' && a[1] != '\0' && !(o->nargs == 2 && a[1] >= '0' && a[1] <= '9')) {
@@ -176,6 +202,8 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static long timeout_ms(const ctl_opts *o);
+
 /* One request. 0 with a->status set, CTL_USAGE for a bad URL, or
  * CTL_UNREACHABLE. */
 static int call(const ctl_opts *o, const char *method, const char *path, const char *body,
@@ -212,7 +240,8 @@ static int call(const ctl_opts *o, const char *method, const char *path, const c
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_PROXY, ""); /* never through $http_proxy */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    long wait_ms = timeout_ms(o);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L + (wait_ms > 0 ? wait_ms : 0));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -418,6 +447,108 @@ static void print_state(const ctl_opts *o, json_t *st)
         print_list("counts", json_object_get(st, "counts"));
 }
 
+/* "cleared route authority: a, b" after a global flip or a rollback. */
+static void print_cleared(json_t *ans)
+{
+    json_t *cl = json_object_get(ans, "cleared");
+    if (!json_is_array(cl))
+        return;
+    if (json_array_size(cl) == 0) {
+        printf("cleared: no route had its own authority\n");
+        return;
+    }
+    printf("cleared route authority:");
+    size_t i;
+    json_t *v;
+    json_array_foreach(cl, i, v) printf("%s %s", i ? "," : "", json_string_value(v));
+    printf("\n");
+}
+
+/* "fleet: 3/3 replicas applied revision 12 (40 ms)", or who is behind.
+ * CTL_FLEET_BEHIND when some live replica did not apply it in time. */
+static int print_fleet_wait(json_t *ans)
+{
+    json_t *f = json_object_get(ans, "fleet");
+    if (!json_is_object(f)) {
+        printf("revision %lld (not waiting for the fleet)\n",
+               (long long)json_integer_value(json_object_get(ans, "revision")));
+        return CTL_OK;
+    }
+    long long rev = (long long)json_integer_value(json_object_get(f, "revision"));
+    long long n = (long long)json_integer_value(json_object_get(f, "replicas"));
+    long long ok = (long long)json_integer_value(json_object_get(f, "applied"));
+    printf("fleet: %lld/%lld replicas applied revision %lld (%lld ms)\n", ok, n, rev,
+           (long long)json_integer_value(json_object_get(f, "waited_ms")));
+    if (json_is_true(json_object_get(f, "complete")))
+        return CTL_OK;
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(f, "behind"), i, b)
+        fprintf(stderr, "ctl: replica %s (%s) still on revision %lld\n",
+                json_string_value(json_object_get(b, "id")),
+                json_string_value(json_object_get(b, "host")),
+                (long long)json_integer_value(json_object_get(b, "revision")));
+    if (json_array_size(json_object_get(f, "behind")) == 0)
+        fprintf(stderr, "ctl: the fleet could not be read from the decision store\n");
+    return CTL_FLEET_BEHIND;
+}
+
+/* ctl state: the store and every live replica, "behind" when it has not
+ * applied the newest revision seen. */
+static void print_fleet(json_t *st)
+{
+    char a[160], b[160];
+    json_t *d = json_object_get(st, "decisions"), *fleet = json_object_get(st, "fleet");
+    if (!json_is_object(d))
+        return;
+    printf("decisions  %s, revision %s, %s, last sync %s\n",
+           scalar(json_object_get(d, "store"), a, sizeof a),
+           scalar(json_object_get(d, "revision"), b, sizeof b),
+           json_is_false(json_object_get(d, "up")) ? "STORE UNREACHABLE" : "store up",
+           scalar(json_object_get(d, "last_sync"), a, sizeof a));
+    json_int_t newest = json_integer_value(json_object_get(d, "store_revision"));
+    size_t i;
+    json_t *r;
+    json_array_foreach(fleet, i, r) {
+        json_int_t rev = json_integer_value(json_object_get(r, "revision"));
+        if (rev > newest)
+            newest = rev;
+    }
+    if (json_array_size(fleet) == 0)
+        return;
+    printf("fleet      %-32s %-8s %-9s %s\n", "REPLICA", "PID", "REVISION", "LAST SEEN");
+    json_array_foreach(fleet, i, r) {
+        json_int_t rev = json_integer_value(json_object_get(r, "revision"));
+        printf("           %-32s %-8s %-9lld %s%s\n",
+               scalar(json_object_get(r, "id"), a, sizeof a),
+               scalar(json_object_get(r, "pid"), b, sizeof b), (long long)rev,
+               json_string_value(json_object_get(r, "last_seen")) ?: "-",
+               rev < newest ? "  BEHIND" : "");
+    }
+}
+
+static void print_history(json_t *ans)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(ans, "changes"), i, c) {
+        char *old = json_dumps(json_object_get(c, "old"), JSON_COMPACT);
+        char *now = json_dumps(json_object_get(c, "new"), JSON_COMPACT);
+        const char *route = json_string_value(json_object_get(c, "route"));
+        printf("%s  rev %lld  %s%s%s  by %s (%s)\n    old %s\n    new %s\n",
+               json_string_value(json_object_get(c, "time")) ?: "-",
+               (long long)json_integer_value(json_object_get(c, "revision")),
+               json_string_value(json_object_get(c, "what")) ?: "-", route ? " route " : "",
+               route ? route : "", json_string_value(json_object_get(c, "who")) ?: "-",
+               json_string_value(json_object_get(c, "client")) ?: "-", old ? old : "-",
+               now ? now : "-");
+        free(old);
+        free(now);
+    }
+    if (i == 0)
+        printf("no changes recorded\n");
+}
+
 /* The API refused: print its message (and a reload's errors). */
 static int refused(const answer *a, json_t *j)
 {
@@ -441,51 +572,119 @@ static int refused(const answer *a, json_t *j)
 
 /* ---- commands ------------------------------------------------------------------- */
 
-/* Builds the request for o->args; CTL_USAGE on a bad command. */
-static int build(const ctl_opts *o, const char **method, const char **path, json_t **body)
+static bool is_cmd(const char *cmd, const char *const *names)
 {
-    const char *cmd = o->args[0];
-    int want = 1;
-    *body = NULL;
-    if (o->route && strcmp(cmd, "flip") != 0 && strcmp(cmd, "shadow") != 0)
-        return usage_error("--route goes with flip and shadow only, not with %s", cmd);
-    if (strcmp(cmd, "state") == 0) {
-        *method = "GET", *path = "/state";
-    } else if (strcmp(cmd, "ready") == 0) {
-        *method = "GET", *path = "/readyz";
-    } else if (strcmp(cmd, "reload") == 0) {
-        *method = "POST", *path = "/reload";
-    } else if (strcmp(cmd, "flip") == 0) {
-        want = 2;
+    for (; *names; names++)
+        if (strcmp(cmd, *names) == 0)
+            return true;
+    return false;
+}
+
+/* The options that go with some commands only. CTL_USAGE or 0. */
+static int check_options(const ctl_opts *o, const char *cmd)
+{
+    static const char *const routed[] = {"flip", "shadow", "clear", NULL};
+    static const char *const changes[] = {"flip", "shadow", "rollback", "clear", NULL};
+    if (o->route && !is_cmd(cmd, routed))
+        return usage_error("--route goes with flip, shadow and clear only, not with %s", cmd);
+    if (o->keep_routes && (strcmp(cmd, "flip") != 0 || o->route))
+        return usage_error("--keep-routes goes with a global flip only (%s)", cmd);
+    if ((o->timeout || o->no_wait) && !is_cmd(cmd, changes))
+        return usage_error("--timeout and --no-wait go with flip, shadow, rollback and clear, "
+                           "not with %s", cmd);
+    if (o->limit && strcmp(cmd, "history") != 0)
+        return usage_error("--limit goes with history only, not with %s", cmd);
+    return 0;
+}
+
+/* --timeout SECONDS as ms (default 5 s). -1 when invalid. */
+static long timeout_ms(const ctl_opts *o)
+{
+    if (!o->timeout)
+        return 5000;
+    char *end = NULL;
+    double t = strtod(o->timeout, &end);
+    if (end == o->timeout || *end || !(t >= 0 && t <= 60))
+        return -1;
+    return (long)(t * 1000 + 0.5);
+}
+
+/* flip legacy|new, shadow ACTION [PCT]: the body; *want the operands. */
+static int build_change(const ctl_opts *o, const char *cmd, json_t **body, int *want)
+{
+    if (strcmp(cmd, "flip") == 0) {
+        *want = 2;
         if (o->nargs < 2 || (strcmp(o->args[1], "legacy") && strcmp(o->args[1], "new")))
             return usage_error("flip: expected legacy or new, got '%s'", o->nargs < 2 ? "" : o->args[1]);
-        *method = "POST", *path = "/authority";
         *body = json_pack("{s:s}", "side", o->args[1]);
-    } else if (strcmp(cmd, "shadow") == 0) {
-        const char *act = o->nargs > 1 ? o->args[1] : "";
-        *method = "POST", *path = "/shadow";
-        if (strcmp(act, "pause") == 0 || strcmp(act, "resume") == 0) {
-            want = 2;
-            *body = json_pack("{s:s}", "action", act);
-        } else if (strcmp(act, "sample") == 0) {
-            want = 3;
-            char *end = NULL;
-            double pct = o->nargs > 2 ? strtod(o->args[2], &end) : NAN;
-            if (end && *end == '%')
-                end++;
-            if (o->nargs < 3 || !end || *end || end == o->args[2] || !(pct >= 0 && pct <= 100))
-                return usage_error("shadow sample: expected a percentage from 0 to 100, got '%s'",
-                                   o->nargs < 3 ? "" : o->args[2]);
-            *body = json_pack("{s:s, s:f}", "action", "sample", "percent", pct);
-        } else {
-            return usage_error("shadow: expected pause, resume or sample PCT, got '%s'", act);
-        }
+        if (o->keep_routes)
+            json_object_set_new(*body, "keep_routes", json_true());
+        return 0;
+    }
+    const char *act = o->nargs > 1 ? o->args[1] : "";
+    if (strcmp(act, "pause") == 0 || strcmp(act, "resume") == 0) {
+        *want = 2;
+        *body = json_pack("{s:s}", "action", act);
+    } else if (strcmp(act, "sample") == 0) {
+        *want = 3;
+        char *end = NULL;
+        double pct = o->nargs > 2 ? strtod(o->args[2], &end) : NAN;
+        if (end && *end == '%')
+            end++;
+        if (o->nargs < 3 || !end || *end || end == o->args[2] || !(pct >= 0 && pct <= 100))
+            return usage_error("shadow sample: expected a percentage from 0 to 100, got '%s'",
+                               o->nargs < 3 ? "" : o->args[2]);
+        *body = json_pack("{s:s, s:f}", "action", "sample", "percent", pct);
+    } else {
+        return usage_error("shadow: expected pause, resume or sample PCT, got '%s'", act);
+    }
+    return 0;
+}
+
+/* Builds the request for o->args; CTL_USAGE on a bad command. `path` has
+ * room for 64 bytes. */
+static int build(const ctl_opts *o, const char **method, char *path, json_t **body)
+{
+    const char *cmd = o->args[0];
+    int want = 1, rc = check_options(o, cmd);
+    long wait_ms = timeout_ms(o);
+    *body = NULL;
+    if (rc)
+        return rc;
+    if (wait_ms < 0)
+        return usage_error("--timeout: expected seconds from 0 to 60, got '%s'", o->timeout);
+    if (strcmp(cmd, "state") == 0 || strcmp(cmd, "ready") == 0) {
+        *method = "GET";
+        strcpy(path, cmd[0] == 's' ? "/state" : "/readyz");
+    } else if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "rollback") == 0) {
+        *method = "POST";
+        strcpy(path, strcmp(cmd, "reload") == 0 ? "/reload" : "/rollback");
+    } else if (strcmp(cmd, "history") == 0) {
+        char *end = NULL;
+        long n = o->limit ? strtol(o->limit, &end, 10) : 20;
+        if (o->limit && (!*o->limit || *end || n < 1 || n > 1000))
+            return usage_error("--limit: expected a whole number from 1 to 1000, got '%s'",
+                               o->limit);
+        *method = "GET";
+        snprintf(path, 64, "/history?limit=%ld", n);
+    } else if (strcmp(cmd, "clear") == 0) {
+        if (!o->route)
+            return usage_error("clear needs --route NAME%s", "");
+        *method = "POST";
+        strcpy(path, "/clear");
+        *body = json_object();
+    } else if (strcmp(cmd, "flip") == 0 || strcmp(cmd, "shadow") == 0) {
+        *method = "POST";
+        strcpy(path, cmd[0] == 'f' ? "/authority" : "/shadow");
+        if ((rc = build_change(o, cmd, body, &want)) != 0)
+            return rc;
     } else if (strcmp(cmd, "log-level") == 0) {
         want = 2;
         const char *l = o->nargs > 1 ? o->args[1] : "";
         if (strcmp(l, "error") && strcmp(l, "warn") && strcmp(l, "info") && strcmp(l, "debug"))
             return usage_error("log-level: expected error, warn, info or debug, got '%s'", l);
-        *method = "PUT", *path = "/log-level";
+        *method = "PUT";
+        strcpy(path, "/log-level");
         *body = json_pack("{s:s}", "level", l);
     } else {
         return usage_error("unknown command '%s'", cmd);
@@ -494,8 +693,14 @@ static int build(const ctl_opts *o, const char **method, const char **path, json
         json_decref(*body);
         return usage_error("unexpected argument '%s'", o->args[want]);
     }
+    if (strcmp(cmd, "rollback") == 0)
+        *body = json_object();
     if (o->route)
         json_object_set_new(*body, "route", json_string(o->route));
+    if (*body && strcmp(path, "/log-level") != 0) {
+        json_object_set_new(*body, "wait", json_boolean(!o->no_wait));
+        json_object_set_new(*body, "timeout_ms", json_integer(wait_ms));
+    }
     return 0;
 }
 
@@ -516,12 +721,25 @@ static int show(const ctl_opts *o, const answer *a)
         fwrite(a->body, 1, a->len, stdout);
         if (a->len && a->body[a->len - 1] != '\n')
             putchar('\n');
+        json_t *f = json_object_get(j, "fleet");
+        if (json_is_object(f) && json_is_false(json_object_get(f, "complete")))
+            rc = CTL_FLEET_BEHIND;
     } else if (strcmp(cmd, "state") == 0) {
         print_state(o, j);
+        print_fleet(j);
     } else if (strcmp(cmd, "flip") == 0) {
         print_change("authority", j, false);
+        print_cleared(j);
+        rc = print_fleet_wait(j);
     } else if (strcmp(cmd, "shadow") == 0) {
         print_change("shadow", j, true);
+        rc = print_fleet_wait(j);
+    } else if (strcmp(cmd, "rollback") == 0 || strcmp(cmd, "clear") == 0) {
+        printf("%s\n", json_string_value(json_object_get(j, "message")) ?: "done");
+        print_cleared(j);
+        rc = print_fleet_wait(j);
+    } else if (strcmp(cmd, "history") == 0) {
+        print_history(j);
     } else if (strcmp(cmd, "reload") == 0) {
         print_reload(j);
     } else if (strcmp(cmd, "ready") == 0) {
@@ -550,9 +768,10 @@ int ctl_main(int argc, char **argv)
         fputs(ctl_usage, stderr);
         return CTL_USAGE;
     }
-    const char *method = NULL, *path = NULL;
+    const char *method = NULL;
+    char path[64] = "";
     json_t *body = NULL;
-    if ((rc = build(&o, &method, &path, &body)) != 0)
+    if ((rc = build(&o, &method, path, &body)) != 0)
         return rc;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

@@ -9,6 +9,7 @@ enum {
     CTL_REFUSED = 1,     /* the API answered 4xx/5xx (its message is printed) */
     CTL_USAGE = 2,       /* bad command line, unreadable token file */
     CTL_UNREACHABLE = 3, /* no answer from the admin API */
+    CTL_FLEET_BEHIND = 4, /* changed, but some live replica had not applied it in time */
 };
 
 /* `shadowproxy ctl ...`: argv[0] is "ctl". Returns the exit code. */

@@ -141,7 +141,7 @@ static void *proxy_main(void *arg)
 {
     proxy_run *p = arg;
     server_hooks h = {.on_ready = on_ready, .on_done = on_done, .arg = p, .no_signals = true};
-    int rc = server_run_with(&p->cfg, p->rules, p->ops, &h); /* takes rules and ops */
+    int rc = server_run_with(&p->cfg, p->rules, p->ops, NULL, &h); /* takes rules and ops */
     pthread_mutex_lock(&p->mu);
     p->exit_code = rc;
     p->finished = true;

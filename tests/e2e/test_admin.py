@@ -778,10 +778,13 @@ def test_ctl(start, tmp):
 
     r = ctl("--admin", url, "flip", "new")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "authority (global): legacy \u2192 new", r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["authority (global): legacy \u2192 new",
+                         "cleared: no route had its own authority"], r.stdout
+    assert re.fullmatch(r"fleet: 1/1 replicas applied revision 1 \(\d+ ms\)", lines[2]), r.stdout
     assert send(p, "/echo/ctl")[1] == "new"
     r = ctl("--admin", url, "flip", "legacy", "--route", "health")
-    assert r.returncode == 0 and r.stdout.strip() == "authority (route health): new \u2192 legacy", r.stdout
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "authority (route health): new \u2192 legacy", r.stdout
     assert send(p, "/health")[1] == "legacy"
     r = ctl("--admin", url, "shadow", "pause")
     assert r.returncode == 0 and "\u2192 paused" in r.stdout, r.stdout

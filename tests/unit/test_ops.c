@@ -281,6 +281,45 @@ TEST(with_clears_and_removes_empty_routes)
     ops_unref(o);
 }
 
+TEST(without_route_authority_keeps_the_rest)
+{
+    ops_state *o = with(ops_new(), NULL, SIDE_NEW, OPS_UNSET, -1);
+    o = with(o, "a", SIDE_NEW, OPS_UNSET, -1);
+    o = with(o, "b", SIDE_LEGACY, 1, -1);
+    o = with(o, "c", OPS_UNSET, OPS_UNSET, 20);
+    o->revision = 41;
+    json_t *cleared = json_array();
+    ops_state *n = ops_without_route_authority(o, cleared);
+    CHECK(n != NULL && n->revision == 41);
+    static const char *const names[] = {"b", "c", NULL};
+    CHECK(n && route_names_are(n, names)); /* a had only authority: gone */
+    CHECK(ops_authority(n, "a") == SIDE_NEW && ops_authority(n, "b") == SIDE_NEW);
+    CHECK(ops_paused(n, "b") && ops_sample(n, "c") == 20);
+    char *cl = json_dumps(cleared, JSON_COMPACT);
+    CHECK_STR(cl, "[\"a\",\"b\"]");
+    free(cl);
+    ops_state *none = ops_without_route_authority(NULL, NULL);
+    CHECK(none && none->nroutes == 0 && ops_equal(none, NULL));
+    /* the revision goes through JSON */
+    json_t *j = ops_to_json(n);
+    CHECK(json_integer_value(json_object_get(j, "revision")) == 41);
+    char *text = json_dumps(j, 0);
+    config_errors e = {0};
+    ops_state *back = ops_from_json_text(text, strlen(text), &e);
+    CHECK(back && back->revision == 41);
+    const char bad[] = "{\"version\": 1, \"revision\": -3}";
+    CHECK(ops_from_json_text(bad, sizeof bad - 1, &e) == NULL);
+    CHECK(e.n == 1 && strstr(e.v[0].message, "revision must be a whole number >= 0, got -3"));
+    config_errors_free(&e);
+    free(text);
+    json_decref(j);
+    json_decref(cleared);
+    ops_unref(back);
+    ops_unref(none);
+    ops_unref(n);
+    ops_unref(o);
+}
+
 TEST(with_refuses_bad_input)
 {
     ops_state *o = ops_new();
@@ -820,6 +859,7 @@ int main(void)
     RUN(route_without_global);
     RUN(with_sets_each_field_and_leaves_the_original);
     RUN(with_clears_and_removes_empty_routes);
+    RUN(without_route_authority_keeps_the_rest);
     RUN(with_refuses_bad_input);
     RUN(routes_stay_sorted);
     RUN(equal_ignores_the_time);
