@@ -337,6 +337,53 @@ def test_known_traffic_latency_and_drift(traffic):
         assert sum(rt["drift"]["errors"]) == rt["errors"]
 
 
+def test_text_report_fits_80_columns_with_whole_ids(traffic, tmp):
+    """Without --wide the text fits 80 columns (or COLUMNS): the tables are
+    narrower, the sample ids go on lines of their own and stay whole, the
+    prose wraps. COLUMNS of 100 or more, or --wide, is the 100-column one."""
+    ids = ["ord-3", "ord-6", "cus-1"]
+    long_id = "x" * 90  # an id wider than the terminal: whole all the same
+    recs = [rec(long_id if i == 0 else f"r{i}") for i in range(3)]
+    path = write(tmp, "ids.jsonl", "".join(line(r) for r in recs))
+    for env in ({}, {"COLUMNS": "80"}, {"COLUMNS": "60"}):
+        r = subprocess.run([SP_BIN, "report", *SUM_ARGS, traffic.log], capture_output=True,
+                           env={**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, **env},
+                           timeout=30 * SLOW)
+        text = r.stdout.decode()
+        assert r.returncode == 0
+        too_wide = [ln for ln in text.splitlines() if display_width(ln) > 80]
+        assert not too_wide, too_wide
+        assert all(re.search(rf"\b{i}\b", text) for i in ids)
+        assert "           ids ord-3" in text or "ids ord-" in text
+    r = subprocess.run([SP_BIN, "report", traffic.log], capture_output=True, timeout=30 * SLOW,
+                       env={**os.environ, "COLUMNS": "120"})
+    assert max(display_width(ln) for ln in r.stdout.decode().splitlines()) > 80
+    text = report(path).text
+    assert long_id in text  # whole, on its own line
+    assert [ln for ln in text.splitlines() if display_width(ln) > 80] == \
+        [ln for ln in text.splitlines() if long_id in ln]
+
+
+def test_drift_shows_the_error_rate_with_labelled_axes(traffic, tmp):
+    """Beside the mismatch rate, the error rate: an "errors" row under each
+    route with errors (text), a line over the bars with a legend and
+    labelled axes (HTML)."""
+    text = report("--wide", traffic.log).text
+    drift = text[text.index("drift:"):]
+    rows = drift.split("\n")
+    echo = next(i for i, r in enumerate(rows) if r.strip().startswith("echo"))
+    assert rows[echo + 1].strip().startswith("errors") and "max 54.5%" in rows[echo + 1], drift
+    orders = next(i for i, r in enumerate(rows) if r.strip().startswith("orders-get"))
+    assert not rows[orders + 1].strip().startswith("errors")  # no errors, no row
+    out = os.path.join(tmp, "r.html")
+    assert report("-o", out, traffic.log).returncode == 0
+    page = open(out).read()
+    assert page.count('<polyline class="err"') >= 2  # all routes, and echo
+    for label in ("time (UTC)", "rate, max", "error rate (of exchanges)", "mismatch rate (of compared)"):
+        assert label in page
+    assert "errors of" in page  # the tooltips
+
+
 def test_known_traffic_noise_suggestion_is_valid_rules(traffic, tmp):
     doc, _ = report_json(traffic.log)
     orders = route(doc, "orders-get")
@@ -363,7 +410,7 @@ def display_width(line):
 
 
 def test_known_traffic_text_report(traffic):
-    r = report(*SUM_ARGS, traffic.log)
+    r = report("--wide", *SUM_ARGS, traffic.log)
     assert r.returncode == 0, r.err
     text = r.text
     for name in EXPECTED_VERDICTS:
@@ -375,7 +422,8 @@ def test_known_traffic_text_report(traffic):
     assert '"compare": {"ignore": ["/updated_at"]}' in text
     assert "body   /totals/tax" in text and "/lastname" in text
     assert re.search(r"^    EUR\s", text, re.M)
-    assert "drift: mismatch rate per 1m bucket" in text
+    assert "drift: mismatch rate, and the error rate" in text
+    assert "ord-3" in text  # sample ids beside their field, whole
     # mode `mismatches`: the same log without its matches
     path = os.path.join(os.path.dirname(traffic.log), "mismatches-only.jsonl")
     with open(traffic.log) as src, open(path, "w") as dst:
@@ -387,7 +435,7 @@ def test_known_traffic_text_report(traffic):
     assert route(doc, "orders-get")["rates"]["mismatch"] == 1.0
     r = report(path)
     assert "no `match` record" in r.text and "mismatches" in r.text
-    assert "drift: mismatches per 1m bucket" in r.text
+    assert "drift: mismatches, and the error rate" in r.text
 
 
 # ---- 2. hand-written logs ----------------------------------------------------------------
@@ -761,7 +809,7 @@ def test_same_instant_suggests_normalize_not_ignore(tmp):
     assert [(s["path"], s["rule"]) for s in r["suggestions"]] == [("/created_at", "normalize")]
     assert r["suggestions"][0]["ignore"] is None
     assert r["suggested_rules"] == {"compare": {"normalize": [{"path": "/created_at", "datetime": True}]}}
-    text = report(write(tmp, "n2.jsonl", "".join(line(r) for r in recs))).text
+    text = report("--wide", write(tmp, "n2.jsonl", "".join(line(r) for r in recs))).text
     assert '"datetime": true' in text and "the same instant written differently" in text
 
 
@@ -794,7 +842,7 @@ def test_reconciliation_gap_over_both_2xx_one_sided_money_apart(tmp):
     assert one["error"]["text"] == "7.00" and one["non-2xx"]["text"] == "3.00"
     assert one["not sent"]["count"] == 1
     assert s["one_sided"]["new"]["timeout"]["count"] == 0
-    text = report("--sum", "/totals/grand_total", path).text
+    text = report("--wide", "--sum", "/totals/grand_total", path).text
     assert "only one side answered 2xx (not in the gap): legacy 7.00 in 1 exchange (new: error); " \
         "legacy 100.00 in 1 exchange (new: timeout)" in text, text
     html_path = os.path.join(tmp, "r.html")

@@ -12,6 +12,7 @@
 #include "tools/report/report_out.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ typedef struct cli {
     report_failif *failifs;
     size_t nfailifs;
     size_t top;
+    bool wide;
 } cli;
 
 static const char usage_text[] =
@@ -62,6 +64,9 @@ static const char usage_text[] =
     "                       repeatable\n"
     "  --top N              differing fields listed per route in text and HTML\n"
     "                       (default 20; 0: all)\n"
+    "  --wide               text: the 100-column layout (sample ids beside their\n"
+    "                       field); without it the text fits COLUMNS, the terminal,\n"
+    "                       or 80 columns\n"
     "  -h, --help           this help\n"
     "\n"
     "Exit status: 0 report written; 1 an input could not be read (the report covers\n"
@@ -168,6 +173,10 @@ static int parse_args(int argc, char **argv, cli *c, int64_t now)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
+        }
+        if (strcmp(a, "--wide") == 0) {
+            c->wide = true;
+            continue;
         }
         /* every other option takes a value: --opt V or --opt=V */
         char name[32];
@@ -365,6 +374,23 @@ static bool gate_notes(const report_failif_result *res, size_t n)
     return any;
 }
 
+/* The text report's columns: --wide, else $COLUMNS, else the terminal on
+ * stdout, else 80. 100 or more is the wide layout. */
+static size_t text_width(bool wide)
+{
+    if (wide)
+        return 0;
+    const char *env = getenv("COLUMNS");
+    char *end;
+    long n = env && *env ? strtol(env, &end, 10) : 0;
+    if (n > 0 && !*end)
+        return n >= 100 ? 0 : 80;
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 100)
+        return 0;
+    return 80;
+}
+
 /* A --fail-if about a route the logs never name would pass silently
  * (a typo, a renamed route): a usage error instead. */
 static bool failif_routes_known(const report_model *m, const cli *c)
@@ -419,7 +445,7 @@ int report_main(int argc, char **argv)
     }
     for (size_t i = 0; i < c.nfailifs; i++)
         res[i] = report_failif_eval(m, &c.failifs[i]);
-    report_render rr = {m, &c.opt, res, c.nfailifs, now, c.top};
+    report_render rr = {m, &c.opt, res, c.nfailifs, now, c.top, text_width(c.wide)};
     int wrc = write_output(c.out, c.format, &rr);
     input_notes(m);
     bool gate = gate_notes(res, c.nfailifs);

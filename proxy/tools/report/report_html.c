@@ -43,7 +43,7 @@ static const char css[] =
     "mark.d{background:#ffe08a;border-radius:2px;outline:1px solid #e0b400}"
     ".js{color:#0b6e4f}.jn{color:#1f4fb5}.jk{color:#8a3ffc}.jkey{color:#6b2f00}"
     "svg.drift{max-width:100%;height:auto;background:#fff}svg .plot{fill:#f7f8fa}"
-    "svg .bar{fill:#d9534f}svg .nodata{fill:#d0d4da}svg .axis{font-size:11px;fill:#555}"
+    "svg .bar{fill:#d9534f}svg .nodata{fill:#d0d4da}svg .axis{font-size:11px;fill:#555}svg .err{fill:none;stroke:#1f5fa8;stroke-width:1.5}"
     "footer{color:#777;font-size:12px;padding-bottom:24px}";
 
 static void esc(strbuf *b, const char *s) { report_html_esc(b, s); }

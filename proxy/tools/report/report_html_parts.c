@@ -197,16 +197,28 @@ void report_html_json(strbuf *b, const json_t *body, const report_html_mark *mar
 #define PLOT_TOP 12
 #define PLOT_H 100
 
+static double mismatch_value(const report_bucket *k, bool rates)
+{
+    return rates ? (k->compared ? (double)k->mismatches / (double)k->compared : 0) : (double)k->mismatches;
+}
+
+/* The error rate (errors / exchanges), or the error count in mode
+ * `mismatches` (then bars are counts too: one scale for both). */
+static double error_value(const report_bucket *k, bool rates)
+{
+    return rates ? (k->exchanges ? (double)k->errors / (double)k->exchanges : 0) : (double)k->errors;
+}
+
 void report_html_svg(strbuf *b, const report_bucket *buckets, size_t n, bool rates, int64_t start_ms,
                      int64_t width_ms, const char *aria)
 {
     double max = 0;
+    bool errors = false;
     for (size_t i = 0; i < n; i++) {
-        const report_bucket *k = &buckets[i];
-        double v = rates ? (k->compared ? (double)k->mismatches / (double)k->compared : 0)
-                         : (double)k->mismatches;
-        if (v > max)
-            max = v;
+        double v = mismatch_value(&buckets[i], rates), e = error_value(&buckets[i], rates);
+        max = v > max ? v : max;
+        max = e > max ? e : max;
+        errors = errors || buckets[i].errors;
     }
     LIT(b, "<svg class=\"drift\" role=\"img\" viewBox=\"0 0 720 150\" width=\"720\" height=\"150\" aria-label=\"");
     report_html_esc(b, aria);
@@ -214,11 +226,11 @@ void report_html_svg(strbuf *b, const report_bucket *buckets, size_t n, bool rat
     report_buf_printf(b, "<rect x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"plot\"/>", PLOT_TOP,
                       SVG_W, PLOT_H);
     double bw = n ? (double)SVG_W / (double)n : SVG_W;
+    strbuf line = {0};
     for (size_t i = 0; i < n; i++) {
         const report_bucket *k = &buckets[i];
         bool data = rates ? k->compared > 0 : k->exchanges > 0;
-        double v = rates ? (k->compared ? (double)k->mismatches / (double)k->compared : 0)
-                         : (double)k->mismatches;
+        double v = mismatch_value(k, rates);
         double h = max > 0 ? v / max * PLOT_H : 0;
         if (data && v > 0 && h < 1.5)
             h = 1.5;
@@ -234,14 +246,22 @@ void report_html_svg(strbuf *b, const report_bucket *buckets, size_t n, bool rat
         else
             report_buf_printf(b, "%llu mismatches among %llu logged records", (unsigned long long)k->mismatches,
                               (unsigned long long)k->exchanges);
-        if (k->errors)
-            report_buf_printf(b, "; %llu errors", (unsigned long long)k->errors);
+        if (k->exchanges)
+            report_buf_printf(b, "; %llu errors of %llu exchanges (%.1f%%)", (unsigned long long)k->errors,
+                              (unsigned long long)k->exchanges, 100.0 * (double)k->errors / (double)k->exchanges);
         LIT(b, "</title>");
         report_buf_printf(b, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>",
                           data ? "bar" : "nodata", x + 0.5, data ? PLOT_TOP + PLOT_H - h : PLOT_TOP + PLOT_H - 3.0,
                           bw > 2 ? bw - 1 : bw, data ? h : 3.0);
         LIT(b, "</g>");
+        if (k->exchanges) { /* the error rate: a line over the bars, same scale */
+            double e = error_value(k, rates);
+            report_buf_printf(&line, "%.2f,%.2f ", x + bw / 2, PLOT_TOP + PLOT_H - (max > 0 ? e / max * PLOT_H : 0));
+        }
     }
+    if (errors && line.p)
+        report_buf_printf(b, "<polyline class=\"err\" points=\"%s\"/>", line.p);
+    free(line.p);
     char t1[40], t2[40], m[32];
     report_format_time(start_ms, false, t1, sizeof t1);
     report_format_time(start_ms + (int64_t)n * width_ms, false, t2, sizeof t2);
@@ -249,9 +269,19 @@ void report_html_svg(strbuf *b, const report_bucket *buckets, size_t n, bool rat
         snprintf(m, sizeof m, "%.1f%%", max * 100);
     else
         snprintf(m, sizeof m, "%.0f", max);
-    report_buf_printf(b, "<text x=\"2\" y=\"10\" class=\"axis\">max %s</text>", m);
-    report_buf_printf(b, "<text x=\"2\" y=\"%d\" class=\"axis\">%s</text>", SVG_H - 20, t1);
+    /* axes: the y scale (top, 0), the time span (UTC), and a legend */
+    report_buf_printf(b, "<text x=\"2\" y=\"10\" class=\"axis\">%s %s</text>", rates ? "rate, max" : "count, max", m);
+    report_buf_printf(b, "<text x=\"2\" y=\"%d\" class=\"axis\">0</text>", PLOT_TOP + PLOT_H - 2);
+    report_buf_printf(b, "<text x=\"2\" y=\"%d\" class=\"axis\">%s</text>", SVG_H - 24, t1);
+    report_buf_printf(b, "<text x=\"%d\" y=\"%d\" class=\"axis\" text-anchor=\"middle\">time (UTC)</text>",
+                      SVG_W / 2, SVG_H - 24);
     report_buf_printf(b, "<text x=\"%d\" y=\"%d\" class=\"axis\" text-anchor=\"end\">%s</text>", SVG_W - 2,
-                      SVG_H - 20, t2);
+                      SVG_H - 24, t2);
+    report_buf_printf(b, "<rect x=\"2\" y=\"%d\" width=\"10\" height=\"8\" class=\"bar\"/>"
+                      "<text x=\"16\" y=\"%d\" class=\"axis\">%s</text>"
+                      "<line x1=\"170\" y1=\"%d\" x2=\"186\" y2=\"%d\" class=\"err\"/>"
+                      "<text x=\"190\" y=\"%d\" class=\"axis\">%s</text>",
+                      SVG_H - 10, SVG_H - 2, rates ? "mismatch rate (of compared)" : "mismatches",
+                      SVG_H - 6, SVG_H - 6, SVG_H - 2, rates ? "error rate (of exchanges)" : "errors");
     LIT(b, "</svg>");
 }

@@ -18,6 +18,7 @@ typedef struct report_render {
     size_t nfailifs;
     int64_t now_ms; /* when the report was made */
     size_t top;     /* text and HTML: fields shown per route (0: all) */
+    size_t width;   /* text: 0 the 100-column layout, else 80 columns */
 } report_render;
 
 /* Each returns 0, or -1 when out of memory or the write failed. */

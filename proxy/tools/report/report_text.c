@@ -1,4 +1,6 @@
-/* report_text: the text report, for a terminal at most 100 columns wide.
+/* report_text: the text report, for a terminal: 80 columns (narrow tables,
+ * sample ids on their own lines, prose wrapped), or 100 with --wide or a
+ * terminal that wide (report_render.width).
  * Everything that comes from a log is cleaned for the terminal: control
  * characters, C1 controls and bidirectional overrides become '?', so a
  * hostile log cannot move the cursor or reorder what is shown. */
@@ -145,10 +147,11 @@ static void header(strbuf *b, const report_render *r)
     }
 }
 
-static void inputs(strbuf *b, const report_model *m)
+static void inputs(strbuf *b, const report_model *m, bool narrow)
 {
+    size_t pw = narrow ? 26 : 39; /* the file name's columns */
     LIT(b, "\ninputs");
-    pad(b, 41 - 6);
+    pad(b, pw + 2 - 6);
     text_cell(b, "lines", 9);
     text_cell(b, "records", 9);
     text_cell(b, "used", 9);
@@ -159,8 +162,8 @@ static void inputs(strbuf *b, const report_model *m)
     for (size_t i = 0; i < m->ninputs; i++) {
         const report_input *in = &m->inputs[i];
         LIT(b, "  ");
-        size_t w = put(b, strcmp(in->path, "-") == 0 ? "(stdin)" : in->path, 39, true);
-        pad(b, 39 - w);
+        size_t w = put(b, strcmp(in->path, "-") == 0 ? "(stdin)" : in->path, pw, true);
+        pad(b, pw - w);
         if (in->duplicate) {
             LIT(b, "  the same file as an earlier argument: read once\n");
             continue;
@@ -234,34 +237,38 @@ static void notes(strbuf *b, const report_render *r)
 
 /* ---- the route tables ------------------------------------------------------------ */
 
-static const size_t verdict_w[] = {8, 9, 7, 9, 11, 11, 8, 9};
-static const size_t rate_w[] = {8, 10, 8, 11, 8, 9, 8, 8, 8};
+/* Column widths: [0] the wide layout (100 columns), [1] the narrow (80). */
+static const size_t verdict_w[2][8] = {{8, 9, 7, 9, 11, 11, 8, 9}, {7, 7, 7, 7, 7, 7, 7, 7}};
+static const size_t rate_w[2][9] = {{8, 10, 8, 11, 8, 9, 8, 8, 8}, {7, 7, 7, 7, 7, 7, 7, 7, 7}};
+static const size_t name_w[2] = {NAME_W, 16};
+static const size_t exch_w[2] = {10, 8};
 
-static void verdict_row(strbuf *b, const report_route *rt)
+static void verdict_row(strbuf *b, const report_route *rt, bool narrow)
 {
     LIT(b, "  ");
-    cell(b, rt->name, NAME_W - 2, false);
-    num_cell(b, rt->exchanges, 10);
+    cell(b, rt->name, name_w[narrow] - 2, false);
+    num_cell(b, rt->exchanges, exch_w[narrow]);
     for (int v = 0; v < RV_OTHER; v++)
-        num_cell(b, rt->verdicts[v], verdict_w[v]);
+        num_cell(b, rt->verdicts[v], verdict_w[narrow][v]);
     LIT(b, "\n");
 }
 
-static void rate_row(strbuf *b, const report_route *rt)
+static void rate_row(strbuf *b, const report_route *rt, bool narrow)
 {
     char t[32];
     double x = 0;
+    const size_t *rw = rate_w[narrow];
     LIT(b, "  ");
-    cell(b, rt->name, NAME_W - 2, false);
+    cell(b, rt->name, name_w[narrow] - 2, false);
     bool ok = report_route_rate(rt, RV_MATCH, &x);
     pct(t, sizeof t, ok, x);
-    text_cell(b, t, rate_w[0]);
+    text_cell(b, t, rw[0]);
     ok = report_route_rate(rt, RV_MISMATCH, &x);
     pct(t, sizeof t, ok, x);
-    text_cell(b, t, rate_w[1]);
+    text_cell(b, t, rw[1]);
     ok = report_route_rate(rt, RV_KNOWN, &x);
     pct(t, sizeof t, ok, x);
-    text_cell(b, t, rate_w[2]);
+    text_cell(b, t, rw[2]);
     const report_latency *l = rt->latency;
     for (int i = 0; i < 4; i++) {
         const report_latency *s = &l[i / 2];
@@ -269,7 +276,7 @@ static void rate_row(strbuf *b, const report_route *rt)
             snprintf(t, sizeof t, "%.1f", i % 2 ? s->p99 : s->p50);
         else
             snprintf(t, sizeof t, "-");
-        text_cell(b, t, rate_w[3 + i]);
+        text_cell(b, t, rw[3 + i]);
     }
     for (int i = 0; i < 2; i++) {
         if (l[RS_LEGACY].samples && l[RS_NEW].samples)
@@ -277,36 +284,38 @@ static void rate_row(strbuf *b, const report_route *rt)
                                              : l[RS_NEW].p50 - l[RS_LEGACY].p50);
         else
             snprintf(t, sizeof t, "-");
-        text_cell(b, t, rate_w[7 + i]);
+        text_cell(b, t, rw[7 + i]);
     }
     LIT(b, "\n");
 }
 
-static void route_tables(strbuf *b, const report_model *m)
+static void route_tables(strbuf *b, const report_model *m, bool narrow)
 {
-    static const char *const vh[] = {"match", "mismatch", "known", "sh.error", "sh.timeout",
-                                      "sh.dropped", "skipped", "auth.err"};
+    static const char *const vh[2][8] = {
+        {"match", "mismatch", "known", "sh.error", "sh.timeout", "sh.dropped", "skipped", "auth.err"},
+        {"match", "mism.", "known", "sh.err", "sh.tmo", "sh.drp", "skip", "au.err"}};
     LIT(b, "\nverdicts");
-    pad(b, NAME_W - 8);
-    text_cell(b, "exchanges", 10);
+    pad(b, name_w[narrow] - 8);
+    text_cell(b, narrow ? "exch." : "exchanges", exch_w[narrow]);
     for (int v = 0; v < RV_OTHER; v++)
-        text_cell(b, vh[v], verdict_w[v]);
+        text_cell(b, vh[narrow][v], verdict_w[narrow][v]);
     LIT(b, "\n");
     for (size_t i = 0; i < m->nroutes; i++)
-        verdict_row(b, m->routes[i]);
+        verdict_row(b, m->routes[i], narrow);
     if (m->total && m->nroutes != 1)
-        verdict_row(b, m->total);
-    static const char *const rh[] = {"match%", "mismatch%", "known%", "legacy p50", "p99",
-                                      "new p50", "p99", "\xce\x94p50", "\xce\x94p99"};
-    LIT(b, "\nrates, latency ms");
-    pad(b, NAME_W - 17);
+        verdict_row(b, m->total, narrow);
+    static const char *const rh[2][9] = {
+        {"match%", "mismatch%", "known%", "legacy p50", "p99", "new p50", "p99", "\xce\x94p50", "\xce\x94p99"},
+        {"match%", "mism.%", "known%", "l.p50", "l.p99", "n.p50", "n.p99", "\xce\x94p50", "\xce\x94p99"}};
+    LIT(b, "\nrates, ms");
+    pad(b, name_w[narrow] - 9);
     for (int i = 0; i < 9; i++)
-        text_cell(b, rh[i], rate_w[i]);
+        text_cell(b, rh[narrow][i], rate_w[narrow][i]);
     LIT(b, "\n");
     for (size_t i = 0; i < m->nroutes; i++)
-        rate_row(b, m->routes[i]);
+        rate_row(b, m->routes[i], narrow);
     if (m->total && m->nroutes != 1)
-        rate_row(b, m->total);
+        rate_row(b, m->total, narrow);
     LIT(b, "  (rates over compared exchanges: match + mismatch + known; latency: legs with "
                   "an HTTP answer)\n");
 }
@@ -314,9 +323,21 @@ static void route_tables(strbuf *b, const report_model *m)
 /* ---- drift ---------------------------------------------------------------------- */
 
 #define SPARK_MAX 60
+#define SPARK_NARROWER 12 /* fewer characters in 80 columns */
 
-static bool bucket_value(const report_bucket *k, bool rates, double *v)
+/* What a sparkline shows: the mismatch rate, mismatches (mode
+ * `mismatches`: no compared total), or the error rate (errors / exchanges). */
+enum spark_kind { SPARK_MISMATCH_RATE, SPARK_MISMATCHES, SPARK_ERROR_RATE };
+
+static bool bucket_value(const report_bucket *k, enum spark_kind kind, double *v)
 {
+    if (kind == SPARK_ERROR_RATE) {
+        if (!k->exchanges)
+            return false;
+        *v = (double)k->errors / (double)k->exchanges;
+        return true;
+    }
+    bool rates = kind == SPARK_MISMATCH_RATE;
     if (rates) {
         if (!k->compared)
             return false;
@@ -338,30 +359,33 @@ static report_bucket char_bucket(const report_route *rt, const report_model *m, 
         k.exchanges += rt->buckets[i].exchanges;
         k.compared += rt->buckets[i].compared;
         k.mismatches += rt->buckets[i].mismatches;
+        k.errors += rt->buckets[i].errors;
     }
     return k;
 }
 
-static void sparkline(strbuf *b, const report_route *rt, const report_model *m, bool rates)
+static void sparkline(strbuf *b, const char *label, const report_route *rt, const report_model *m,
+                      enum spark_kind kind, bool narrow)
 {
     static const char *const level[] = {"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
                                         "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"};
-    size_t per = (m->nbuckets + SPARK_MAX - 1) / SPARK_MAX; /* buckets per character */
+    size_t chars_max = SPARK_MAX - (narrow ? SPARK_NARROWER : 0);
+    size_t per = (m->nbuckets + chars_max - 1) / chars_max; /* buckets per character */
     double max = 0;
     size_t chars = 0;
     for (size_t c = 0; c * per < m->nbuckets; c++) {
         report_bucket k = char_bucket(rt, m, c, per);
         double v;
-        if (bucket_value(&k, rates, &v) && v > max)
+        if (bucket_value(&k, kind, &v) && v > max)
             max = v;
     }
     LIT(b, "  ");
-    cell(b, rt->name, NAME_W - 2, false);
+    cell(b, label, name_w[narrow] - 2, false);
     LIT(b, " ");
     for (size_t c = 0; c * per < m->nbuckets; c++, chars++) {
         report_bucket k = char_bucket(rt, m, c, per);
         double v;
-        if (!bucket_value(&k, rates, &v))
+        if (!bucket_value(&k, kind, &v))
             LIT(b, " ");
         else if (v <= 0 || max <= 0)
             LIT(b, "_");
@@ -371,16 +395,16 @@ static void sparkline(strbuf *b, const report_route *rt, const report_model *m, 
             strbuf_add(b, level[l], 3);
         }
     }
-    pad(b, chars < SPARK_MAX ? SPARK_MAX - chars : 0);
+    pad(b, chars < chars_max ? chars_max - chars : 0);
     char t[32];
-    if (rates)
+    if (kind != SPARK_MISMATCHES)
         pct(t, sizeof t, true, max);
     else
         snprintf(t, sizeof t, "%.0f", max);
     report_buf_printf(b, " max %s\n", t);
 }
 
-static void drift(strbuf *b, const report_model *m)
+static void drift(strbuf *b, const report_model *m, bool narrow)
 {
     if (!m->nbuckets || !m->total || !m->total->buckets)
         return;
@@ -389,21 +413,27 @@ static void drift(strbuf *b, const report_model *m)
     report_format_duration(m->bucket_ms, w, sizeof w);
     report_format_time(m->bucket_start, false, t1, sizeof t1);
     report_format_time(m->bucket_start + (int64_t)m->nbuckets * m->bucket_ms, false, t2, sizeof t2);
-    size_t per = (m->nbuckets + SPARK_MAX - 1) / SPARK_MAX;
-    report_buf_printf(b, "\ndrift: %s per %s bucket%s, %s to %s\n",
-                      rates ? "mismatch rate" : "mismatches", w,
+    size_t chars_max = SPARK_MAX - (narrow ? SPARK_NARROWER : 0);
+    size_t per = (m->nbuckets + chars_max - 1) / chars_max;
+    report_buf_printf(b, "\ndrift: %s, and the error rate (\"errors\" rows), per %s bucket%s,\n"
+                      "  %s to %s\n", rates ? "mismatch rate" : "mismatches", w,
                       per > 1 ? " (several per character)" : "", t1, t2);
     report_buf_printf(b, "  (_ none; blank: %s in that bucket)\n",
                       rates ? "no compared exchange" : "no record");
-    sparkline(b, m->total, m, rates);
-    for (size_t i = 0; i < m->nroutes && m->nroutes > 1; i++)
-        if (m->routes[i]->buckets)
-            sparkline(b, m->routes[i], m, rates);
+    enum spark_kind kind = rates ? SPARK_MISMATCH_RATE : SPARK_MISMATCHES;
+    for (size_t i = 0; i <= m->nroutes; i++) {
+        const report_route *rt = i == 0 ? m->total : m->routes[i - 1];
+        if ((i > 0 && m->nroutes < 2) || !rt->buckets)
+            continue;
+        sparkline(b, rt->name, rt, m, kind, narrow);
+        if (report_route_errors(rt))
+            sparkline(b, "  errors", rt, m, SPARK_ERROR_RATE, narrow);
+    }
 }
 
 /* ---- one route in detail ------------------------------------------------------- */
 
-static void example_line(strbuf *b, const report_field *f)
+static void example_line(strbuf *b, const report_field *f, size_t width)
 {
     if (!f->has_example)
         return;
@@ -415,7 +445,7 @@ static void example_line(strbuf *b, const report_field *f)
         LIT(b, ": ");
         w += 2;
     }
-    size_t room = (100 - w - 12) / 2;
+    size_t room = (width - w - 12) / 2;
     for (int s = 0; s < RS_COUNT; s++) {
         strbuf_add(b, s ? "  new " : "legacy ", s ? 6 : 7);
         const report_example *ex = &f->example[s];
@@ -424,8 +454,32 @@ static void example_line(strbuf *b, const report_field *f)
     LIT(b, "\n");
 }
 
-static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top)
+/* The sample ids, whole (an id is what one greps the diff log for), on
+ * lines of their own, as many per line as fit. */
+static void id_lines(strbuf *b, const report_field *f, size_t width)
 {
+    size_t w = 0;
+    for (size_t k = 0; k < f->nsample_ids; k++) {
+        size_t c = cols(f->sample_ids[k]);
+        if (!w || w + 2 + c > width) {
+            if (k)
+                LIT(b, ",\n               ");
+            else
+                LIT(b, "           ids ");
+            w = 15;
+        } else {
+            LIT(b, ", ");
+            w += 2;
+        }
+        w += put(b, f->sample_ids[k], c ? c : 1, false);
+    }
+    if (f->nsample_ids)
+        LIT(b, "\n");
+}
+
+static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top, size_t width)
+{
+    bool narrow = width < 100;
     uint64_t compared = report_route_compared(rt);
     size_t shown = 0, total = 0;
     for (size_t i = 0; i < rt->nfields; i++)
@@ -437,7 +491,10 @@ static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top
     else
         report_buf_printf(b, "  differing fields (share: of %llu compared exchange(s))\n",
                           (unsigned long long)compared);
-    LIT(b, "    where  path                                  kind     exch.  share  sample ids\n");
+    if (narrow)
+        LIT(b, "    where  path                                  kind     exch.  share\n");
+    else
+        LIT(b, "    where  path                                  kind     exch.  share  sample ids\n");
     for (size_t i = 0; i < rt->nfields; i++) {
         const report_field *f = rt->fields[i];
         if ((f->known != NULL) != known)
@@ -455,17 +512,27 @@ static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top
         char t[32];
         pct(t, sizeof t, compared > 0, compared ? (double)f->exchanges / (double)compared : 0);
         text_cell(b, t, 7);
-        LIT(b, "  ");
-        size_t w = 72;
-        for (size_t k = 0; k < f->nsample_ids && w < 96; k++) {
-            if (k) {
-                LIT(b, ", ");
-                w += 2;
+        if (narrow) {
+            LIT(b, "\n");
+            id_lines(b, f, width);
+        } else {
+            LIT(b, "  ");
+            size_t w = 72, k = 0;
+            for (; k < f->nsample_ids; k++) { /* whole ids, while they fit */
+                size_t c = cols(f->sample_ids[k]);
+                if (k && w + 2 + c > width - 4)
+                    break;
+                if (k) {
+                    LIT(b, ", ");
+                    w += 2;
+                }
+                w += put(b, f->sample_ids[k], c ? c : 1, false);
             }
-            w += put(b, f->sample_ids[k], 98 - w, false);
+            if (k < f->nsample_ids)
+                report_buf_printf(b, " +%zu", f->nsample_ids - k);
+            LIT(b, "\n");
         }
-        LIT(b, "\n");
-        example_line(b, f);
+        example_line(b, f, width);
     }
     if (shown < total)
         report_buf_printf(b, "    ... and %zu more (--top 0 shows all; --format json lists all)\n",
@@ -622,8 +689,9 @@ static void route_detail(strbuf *b, const report_route *rt, const report_render 
     report_buf_printf(b, " ==\n  %llu exchange(s), %llu compared: match %s, mismatch %s, known %s\n",
                       (unsigned long long)rt->exchanges, (unsigned long long)report_route_compared(rt),
                       m1, m2, m3);
-    field_rows(b, rt, false, r->top);
-    field_rows(b, rt, true, r->top);
+    size_t width = r->width && r->width < 100 ? 80 : 100;
+    field_rows(b, rt, false, r->top, width);
+    field_rows(b, rt, true, r->top, width);
     if (rt->fields_dropped)
         report_buf_printf(b, "  %llu difference(s) not grouped (too many distinct fields)\n",
                           (unsigned long long)rt->fields_dropped);
@@ -654,21 +722,76 @@ static void gates(strbuf *b, const report_render *r)
     }
 }
 
+/* Lines longer than width wrapped at blanks, each continuation indented 2
+ * more than its line; a word longer than the room (a whole id, a URL) stays
+ * whole on a line of its own. */
+static void wrap(strbuf *out, const char *text, size_t len, size_t width)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        size_t indent = strspn(p, " ");
+        if (indent > (size_t)(le - p))
+            indent = (size_t)(le - p);
+        strbuf_add(out, p, indent);
+        size_t col = indent, gap = 0; /* blanks seen before the next word */
+        bool first = true;
+        for (const char *w = p + indent; w < le;) {
+            if (*w == ' ') {
+                gap++;
+                w++;
+                continue;
+            }
+            const char *we = w;
+            while (we < le && *we != ' ')
+                we++;
+            size_t wc = 0;
+            for (const char *c = w; c < we; c++)
+                wc += ((unsigned char)*c & 0xC0) != 0x80;
+            if (!first && col + gap + wc > width && col > indent + 2) {
+                LIT(out, "\n");
+                pad(out, indent + 2);
+                col = indent + 2;
+            } else {
+                pad(out, gap);
+                col += gap;
+            }
+            strbuf_add(out, w, (size_t)(we - w));
+            col += wc;
+            gap = 0;
+            first = false;
+            w = we;
+        }
+        LIT(out, "\n");
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
 int report_text_write(FILE *out, const report_render *r)
 {
     strbuf b = {0};
+    bool narrow = r->width && r->width < 100;
     header(&b, r);
-    inputs(&b, r->m);
+    inputs(&b, r->m, narrow);
     notes(&b, r);
     if (r->m->nroutes) {
-        route_tables(&b, r->m);
-        drift(&b, r->m);
+        route_tables(&b, r->m, narrow);
+        drift(&b, r->m, narrow);
         for (size_t i = 0; i < r->m->nroutes; i++)
             route_detail(&b, r->m->routes[i], r);
     } else {
         LIT(&b, "\nno records\n");
     }
     gates(&b, r);
+    if (narrow && b.p) {
+        strbuf w = {0};
+        wrap(&w, b.p, b.len, 80);
+        free(b.p);
+        b = w;
+    }
     int rc = b.oom ? -1 : 0;
     if (rc == 0 && fwrite(b.p, 1, b.len, out) != b.len)
         rc = -1;
