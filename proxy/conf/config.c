@@ -197,12 +197,14 @@ const config_key config_keys[] = {
      "start and on SIGUSR1's reopen (the old file is kept), so nobody who can write the "
      "folder can send the records elsewhere. Either way the file is made mode 0600."},
     {"/diff_log/redact_fields", K_STRLIST, F(redact_fields), F(nredact_fields),
-     0, 256,
-     "[\"password\", \"token\", \"secret\", \"cc_number\", \"card_number\", "
-     "\"cvv\"]",
-     false,
-     "JSON field names (case-insensitive) whose values are masked before "
-     "logging. Credential headers are always masked."},
+     0, 256, "[]", false,
+     "Field names (exact, case-insensitive) masked before logging, on top of "
+     "the secret families (password, secret, token, api_key, auth, cvv, "
+     "card_number) and card numbers, which are always masked."},
+    {"/diff_log/redact_exempt", K_STRLIST, F(redact_exempt), F(nredact_exempt),
+     0, 256, "[]", false,
+     "`FAMILY:NAME` entries: field or header names a family leaves in clear "
+     "(`token:token_type`, `luhn:gtin`); `FAMILY:*` turns a family off."},
     {"/log/level", K_LEVEL, F(log_level), 0, 0, 0, "\"info\"", true,
      "Least severe level written."},
     {"/log/format", K_FORMAT, F(log_format), 0, 0, 0, "\"logfmt\"", false,

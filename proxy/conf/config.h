@@ -84,8 +84,10 @@ typedef struct sp_config {
     size_t diff_log_max_body;   /* bytes embedded per body, default 64 KiB */
     size_t diff_log_queue;      /* pending exchanges awaiting comparison, default 10000 */
     bool diff_log_follow_symlinks; /* default false: a symlink path is refused */
-    char **redact_fields;       /* default password, token, secret, cc_number, card_number, cvv */
+    char **redact_fields;       /* exact names on top of the families; default none */
     size_t nredact_fields;
+    char **redact_exempt;       /* "FAMILY:NAME" (base/secret.h); default none */
+    size_t nredact_exempt;
 
     char *admin_listen;         /* admin API, default "127.0.0.1:9901"; "" = off */
     char *admin_token_file;     /* bearer token from this file, or */

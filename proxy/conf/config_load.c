@@ -17,6 +17,7 @@
 #include "conf/decisions_url.h"
 #include "base/cidr.h"
 #include "base/jsonpos.h"
+#include "base/secret.h"
 #include "conf/tls_check.h"
 
 /* Messages quote user text up to 48 bytes (jsonpos.h). */
@@ -631,6 +632,13 @@ int config_validate(const sp_config *c, config_errors *errs)
     }
     validate_tls(&x, c);
     validate_decisions(&x, c);
+    for (size_t i = 0; i < c->nredact_exempt; i++) {
+        const char *why = secret_exempt_problem(c->redact_exempt[i]);
+        if (why) {
+            quote(c->redact_exempt[i], got, sizeof got);
+            report(&x, NULL, false, "diff_log.redact_exempt[%zu] %s, got %s", i, why, got);
+        }
+    }
     return x.rc ? x.rc : errs->n > before ? -EINVAL : 0;
 }
 

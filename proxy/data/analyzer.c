@@ -483,6 +483,8 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
     atomic_init(&a->mode, (int)cfg->diff_log_mode);
     a->ropts = (record_opts){
         .max_body_bytes = cfg->diff_log_max_body,
+        .secrets = {.exempt = (const char *const *)cfg->redact_exempt,
+                    .nexempt = cfg->nredact_exempt},
         .redact_fields = (const char *const *)cfg->redact_fields,
         .nredact_fields = cfg->nredact_fields,
     };

@@ -179,7 +179,7 @@ static size_t dump_flags(const json_t *v, size_t bytes)
 
 /* ---- record parts ------------------------------------------------------- */
 
-static json_t *headers_json(const hdr_list *l)
+static json_t *headers_json(const hdr_list *l, const record_opts *o)
 {
     if (!l)
         return json_null();
@@ -190,7 +190,7 @@ static json_t *headers_json(const hdr_list *l)
         if (pair &&
             (json_array_append_new(pair, jstr_n(name, l->f[i].name_len)) ||
              json_array_append_new(
-                 pair, redact_header_name(name)
+                 pair, redact_header_name(name, o)
                            ? redacted()
                            : jstr_n(hdr_value(l, i), l->f[i].value_len)))) {
             json_decref(pair);
@@ -327,7 +327,8 @@ static bool xml_body(body_desc *d, const body_view *b, const record_opts *o)
     size_t len = b->data ? b->len : 0;
     if (redact_at(o, NULL, NULL, 0, true)) /* the whole body ("" pattern) */
         return withhold(d);
-    bool secret = !b->json || redact_tree_has_secret(b->json, o, true);
+    bool secret = !b->json || redact_tree_has_secret(b->json, o, true) ||
+                  redact_xml_aside_has_secret(b->data, len, o);
     if (!secret) {
         size_t k = utf8_cut(b->data, len, o->max_body_bytes);
         json_t *j = json_stringn((const char *)b->data, k);
@@ -451,7 +452,7 @@ static json_t *leg_json(const record_leg *l, const record_opts *o)
     bool ok = put(j, "attempted", json_boolean(l->attempted)) &&
               put(j, "status", l->status > 0 ? json_integer(l->status)
                                              : json_null()) &&
-              put(j, "headers", headers_json(l->headers)) &&
+              put(j, "headers", headers_json(l->headers, o)) &&
               put_body(j, l->body, o) &&
               put(j, "duration_ms", l->attempted ? duration_json(l->duration_ms)
                                                  : json_null()) &&
@@ -466,7 +467,7 @@ static json_t *leg_json(const record_leg *l, const record_opts *o)
 static json_t *request_json(const record_input *in, const record_opts *o)
 {
     json_t *j = json_object();
-    if (j && !(put(j, "headers", headers_json(in->req_headers)) &&
+    if (j && !(put(j, "headers", headers_json(in->req_headers, o)) &&
                put_body(j, in->req_body, o))) {
         json_decref(j);
         j = NULL;
@@ -484,7 +485,7 @@ static bool diff_is_secret(const json_t *d, const record_opts *o,
     if (!where || !path)
         return false;
     if (strcmp(where, "header") == 0)
-        return redact_header_name(path);
+        return redact_header_name(path, o);
     if (strcmp(where, "body") == 0)
         return redact_path_in(path, o, lenient);
     return false;

@@ -10,6 +10,7 @@
 #include "diff/body.h"
 #include "base/headers.h"
 #include "base/pathpat.h"
+#include "base/secret.h"
 
 #define RECORD_SCHEMA_VERSION 1
 
@@ -24,7 +25,13 @@
 
 typedef struct record_opts {
     size_t max_body_bytes;          /* bodies embedded up to this many bytes */
-    const char *const *redact_fields; /* JSON field names, case-insensitive */
+    /* Secret names by family and card numbers by value (base/secret.h)
+     * are always redacted; this says which families are off for which
+     * names. Zeroed: every family on, nothing exempt. */
+    secret_policy secrets;
+    /* Exact names on top of the families (diff_log.redact_fields and the
+     * route's), ASCII case-insensitive; borrowed. */
+    const char *const *redact_fields;
     size_t nredact_fields;
     /* Per route, on top of redact_fields: JSON Pointer patterns (pathpat.h,
      * "*" and "**") whose values are redacted in JSON, XML and form bodies
@@ -74,7 +81,8 @@ json_t *record_build(const record_input *in, const record_opts *o);
  * - A string that is not valid UTF-8 (obs-text in a header, raw bytes in
  *   the uri) is read as ISO-8859-1, like compare.c's header values.
  *   NULL strings become null.
- * - o == NULL means: 64 KiB bodies, no redacted fields. */
+ * - o == NULL means: 64 KiB bodies, the secret families, no other
+ *   redacted field. */
 
 /* Serializes a record as one line ending in '\n' (compact, no raw newlines).
  * Returns a malloc'd string and its length, or NULL.
@@ -85,9 +93,12 @@ char *record_to_line(const json_t *record, size_t *len);
 
 /* Redaction helpers, in proxy/redact.c (also usable by the comparison, to
  * redact diff values). */
-bool redact_header_name(const char *name);     /* Authorization, Cookie, ... */
-/* Is a member with this name a secret? redact_fields, exact and ASCII
- * case-insensitive; a leading '@' is ignored ("@password": an XML
+/* Authorization, Cookie, ..., X-Api-Key: secret_header_name under o's
+ * policy (o may be NULL). */
+bool redact_header_name(const char *name, const record_opts *o);
+/* Is a member with this name a secret? A secret family's name
+ * (secret_name, under o's exemptions), or one of redact_fields, exact and
+ * ASCII case-insensitive; a leading '@' is ignored ("@password": an XML
  * attribute; "@{uri}password" too), and a PHP-style form key "a[b][c]" is
  * a secret if any of a, b, c is listed ("login[password]"). */
 bool redact_field_name(const char *name, const record_opts *o);
@@ -122,9 +133,20 @@ int redact_form_text(const unsigned char *data, size_t len,
  * (xmltree_redact). 0, -EINVAL or -ENOMEM. */
 int redact_xml_text(const unsigned char *data, size_t len,
                     const record_opts *o, char **out, size_t *out_len);
+/* Is the scalar v (a string, or an integer's digits), a member named
+ * `name` (NULL: none known), a payment card number that o's policy masks
+ * (secret_card_value)? */
+bool redact_card_value(const json_t *v, const char *name,
+                       const record_opts *o);
+/* Does an XML body's text hold a comment or CDATA section (they are not
+ * in its tree) that may hold a secret (redact_may_hold_secret)? Then the
+ * body is re-written (redact_xml_text), never embedded as received. */
+bool redact_xml_aside_has_secret(const unsigned char *data, size_t len,
+                                 const record_opts *o);
 /* For a body that claimed to be JSON or XML but did not parse: does its
- * text mention a redacted field name, or the last name of a redact path
- * (always true for a pattern without one, like "/ **")? */
+ * text mention a secret name (a family's, or a redacted field name), a card
+ * number, or the last name of a redact path (always true for a pattern
+ * without one, like "/ **")? */
 bool redact_may_hold_secret(const unsigned char *data, size_t len,
                             const record_opts *o);
 

@@ -2,9 +2,13 @@
  * names, field names, per-route path patterns) and produces redacted copies
  * of JSON trees, form text and XML text. Pure: no I/O, no globals.
  *
- *   field names   exact, ASCII case-insensitive; a leading '@' (XML
+ *   field names   a secret family's (base/secret.h: "currentPassword",
+ *                 "cc_cid", "X-Api-Key"), or one of redact_fields, exact
+ *                 and ASCII case-insensitive; a leading '@' (XML
  *                 attribute, "@{uri}" too) is ignored, and "a[b][c]" (PHP
  *                 form keys) matches if any of a, b, c does
+ *   values        a string or integer that is a payment card number
+ *                 (Luhn), whatever its name, unless its name exempts it
  *   path patterns pathpat.h globs over the tree's JSON Pointer. "Strict"
  *                 for JSON bodies. "Lenient" for XML and form trees, where
  *                 a single element has no index but several have one (and
@@ -13,6 +17,7 @@
  *                 index or "#text" may match nothing. Lenient matching can
  *                 only redact more, never less. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,22 +50,19 @@ static bool listed(const char *s, size_t n, const record_opts *o)
     return false;
 }
 
-bool redact_header_name(const char *name)
+static const secret_policy *policy_of(const record_opts *o)
 {
-    static const char *const names[] = {
-        "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
-    };
-    if (!name)
-        return false;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (ci_eq(name, strlen(name), names[i]))
-            return true;
-    return false;
+    return o ? &o->secrets : NULL;
+}
+
+bool redact_header_name(const char *name, const record_opts *o)
+{
+    return secret_header_name(name, policy_of(o));
 }
 
 bool redact_field_name(const char *name, const record_opts *o)
 {
-    if (!name || !o || o->nredact_fields == 0)
+    if (!name)
         return false;
     if (name[0] == '@') { /* an XML attribute: "@name", "@{uri}name" */
         name++;
@@ -68,6 +70,10 @@ bool redact_field_name(const char *name, const record_opts *o)
         if (close)
             name = close + 1;
     }
+    if (secret_name(name, strlen(name), policy_of(o)))
+        return true;
+    if (!o || o->nredact_fields == 0)
+        return false;
     if (listed(name, strlen(name), o))
         return true;
     if (!strchr(name, '['))
@@ -79,6 +85,32 @@ bool redact_field_name(const char *name, const record_opts *o)
         p += k + (p[k] != '\0');
     }
     return false;
+}
+
+bool redact_card_value(const json_t *v, const char *name,
+                       const record_opts *o)
+{
+    if (json_is_string(v))
+        return secret_card_value(name, json_string_value(v),
+                                 json_string_length(v), policy_of(o));
+    if (json_is_integer(v)) {
+        char d[24];
+        int k = snprintf(d, sizeof d, "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(v));
+        return k > 0 && secret_card_value(name, d, (size_t)k, policy_of(o));
+    }
+    return false;
+}
+
+/* Text that carries markup ("<Login><Password>..." in a CDATA section or
+ * escaped, as SOAP services nest documents): does it mention a secret?
+ * Prose without a '<' is not scanned. */
+static bool markup_secret(const json_t *v, const record_opts *o)
+{
+    const char *s = json_string_value(v);
+    size_t n = s ? json_string_length(v) : 0;
+    return s && memchr(s, '<', n) &&
+           redact_may_hold_secret((const unsigned char *)s, n, o);
 }
 
 /* ---- path patterns ------------------------------------------------------ */
@@ -155,8 +187,6 @@ bool redact_at(const record_opts *o, const char *name,
 bool redact_path_in(const char *pointer, const record_opts *o, bool lenient)
 {
     if (!pointer || !o || (*pointer && *pointer != '/'))
-        return false;
-    if (o->nredact_fields == 0 && o->nredact_paths == 0)
         return false;
     char **segs = NULL;
     int n = pointer_split(pointer, &segs);
@@ -274,14 +304,17 @@ static bool w_secret(walk *w, const char *name, bool pushed)
            redact_at(w->o, NULL, w->segs, w->n, w->lenient);
 }
 
-static bool has_secret(const json_t *v, walk *w)
+/* `owner`: the name of the member v belongs to (an array's items belong
+ * to the array's member), for the card-number check of scalars. */
+static bool has_secret(const json_t *v, walk *w, const char *owner)
 {
     json_t *m = (json_t *)v; /* jansson's iterators take non-const */
     bool hit = false;
     if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v) && !hit; i++) {
             bool p = w_push_index(w, i);
-            hit = w_secret(w, NULL, p) || has_secret(json_array_get(v, i), w);
+            hit = w_secret(w, NULL, p) ||
+                  has_secret(json_array_get(v, i), w, owner);
             w_pop(w, p);
         }
     } else if (json_is_object(v)) {
@@ -290,9 +323,12 @@ static bool has_secret(const json_t *v, walk *w)
             const char *key = json_object_iter_key(it);
             bool p = w_push(w, key, NULL);
             hit = w_secret(w, key, p) ||
-                  has_secret(json_object_iter_value(it), w);
+                  has_secret(json_object_iter_value(it), w, key);
             w_pop(w, p);
         }
+    } else {
+        hit = redact_card_value(v, owner, w->o) ||
+              (w->lenient && markup_secret(v, w->o));
     }
     return hit;
 }
@@ -305,26 +341,31 @@ static json_t *redacted(void)
     return s ? s : json_null();
 }
 
-static void redact_in(json_t *v, walk *w)
+/* The children of v that are secrets, or card numbers, replaced. */
+static void redact_in(json_t *v, walk *w, const char *owner)
 {
     if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) {
             bool p = w_push_index(w, i);
-            if (w_secret(w, NULL, p))
+            json_t *item = json_array_get(v, i);
+            if (w_secret(w, NULL, p) || redact_card_value(item, owner, w->o) ||
+                (w->lenient && markup_secret(item, w->o)))
                 json_array_set_new(v, i, redacted());
             else
-                redact_in(json_array_get(v, i), w);
+                redact_in(item, w, owner);
             w_pop(w, p);
         }
     } else if (json_is_object(v)) {
         for (void *it = json_object_iter(v); it;
              it = json_object_iter_next(v, it)) {
             const char *key = json_object_iter_key(it);
+            json_t *m = json_object_iter_value(it);
             bool p = w_push(w, key, NULL);
-            if (w_secret(w, key, p))
+            if (w_secret(w, key, p) || redact_card_value(m, key, w->o) ||
+                (w->lenient && markup_secret(m, w->o)))
                 json_object_iter_set_new(v, it, redacted());
             else
-                redact_in(json_object_iter_value(it), w);
+                redact_in(m, w, key);
             w_pop(w, p);
         }
     }
@@ -336,7 +377,7 @@ void redact_json(json_t *v, const record_opts *o)
         return;
     walk w;
     w_init(&w, o, "", false);
-    redact_in(v, &w);
+    redact_in(v, &w, NULL);
     w_free(&w);
 }
 
@@ -348,7 +389,7 @@ bool redact_tree_has_secret(const json_t *v, const record_opts *o,
     walk w;
     w_init(&w, o, "", lenient);
     bool hit = (w.track && redact_at(o, NULL, NULL, 0, lenient)) ||
-               has_secret(v, &w);
+               has_secret(v, &w, NULL);
     w_free(&w);
     return hit;
 }
@@ -360,16 +401,27 @@ json_t *redact_copy(json_t *v, const char *pointer, const record_opts *o,
         return json_incref(v);
     walk w;
     w_init(&w, o, pointer, lenient);
+    char **segs = NULL;
+    int ns = pointer && *pointer ? pointer_split(pointer, &segs) : 0;
+    const char *owner = NULL; /* the last member name: "/cards/0" -> cards */
+    for (int i = ns; i-- > 0 && !owner;)
+        if (!is_index(segs[i]))
+            owner = segs[i];
     json_t *c;
     if (w.track && (w.oom || redact_at(o, NULL, w.segs, w.n, lenient))) {
         c = redacted(); /* the value itself is at a redacted path */
-    } else if (!has_secret(v, &w)) {
+    } else if (redact_card_value(v, owner, o) ||
+               (lenient && markup_secret(v, o))) {
+        c = redacted(); /* a card number, as a difference's value */
+    } else if (!has_secret(v, &w, owner)) {
         c = json_incref(v);
     } else {
         c = json_deep_copy(v);
         if (c)
-            redact_in(c, &w);
+            redact_in(c, &w, owner);
     }
+    if (ns > 0)
+        pointer_segs_free(segs, ns);
     w_free(&w);
     return c;
 }
@@ -413,6 +465,12 @@ int redact_form_text(const unsigned char *data, size_t len,
             break;
         }
         bool secret = form_pair_secret(key, tree, seen, o);
+        if (!secret && p.has_eq) { /* a card number under any name */
+            size_t vl;
+            char *val = body_form_decode(p.value, p.value_len, false, &vl);
+            secret = !val || secret_card_value(key, val, vl, policy_of(o));
+            free(val);
+        }
         free(key);
         if (b.len)
             strbuf_add(&b, "&", 1);
@@ -442,11 +500,54 @@ static bool xml_secret(void *ctx, const char *name, const char *const *segs,
     return redact_at(ctx, name, segs, nsegs, true);
 }
 
+/* Text of an element or attribute named `name`: a card number? A comment
+ * or CDATA section (free): does it mention a secret at all? */
+static bool xml_secret_text(void *ctx, const char *name, const char *text,
+                            bool free_text)
+{
+    const record_opts *o = ctx;
+    size_t n = strlen(text);
+    if (free_text || memchr(text, '<', n)) /* markup: see markup_secret */
+        return redact_may_hold_secret((const unsigned char *)text, n, o);
+    if (name && name[0] == '@')
+        name++;
+    return secret_card_value(name, text, n, policy_of(o));
+}
+
 int redact_xml_text(const unsigned char *data, size_t len,
                     const record_opts *o, char **out, size_t *out_len)
 {
-    return xmltree_redact(data, len, xml_secret, (void *)o, RECORD_REDACTED,
-                          out, out_len);
+    const xmltree_redactor r = {.is_secret = xml_secret,
+                                .is_secret_text = xml_secret_text,
+                                .ctx = (void *)o,
+                                .replacement = RECORD_REDACTED};
+    return xmltree_redact(data, len, &r, out, out_len);
+}
+
+/* Comments and CDATA sections are not in the tree: does one mention a
+ * secret (a SOAP payload carried as escaped XML, a password in a note)? */
+bool redact_xml_aside_has_secret(const unsigned char *data, size_t len,
+                                 const record_opts *o)
+{
+    static const struct { const char *open, *close; } kinds[] = {
+        {"<!--", "-->"}, {"<![CDATA[", "]]>"}};
+    const char *s = (const char *)data;
+    for (size_t k = 0; data && k < 2; k++) {
+        size_t ol = strlen(kinds[k].open);
+        for (const char *p = memmem(s, len, kinds[k].open, ol); p;) {
+            size_t at = (size_t)(p - s) + ol;
+            const char *e = memmem(s + at, len - at, kinds[k].close,
+                                   strlen(kinds[k].close));
+            size_t n = (e ? (size_t)(e - s) : len) - at;
+            if (redact_may_hold_secret(data + at, n, o))
+                return true;
+            if (!e)
+                break;
+            at = (size_t)(e - s);
+            p = memmem(s + at, len - at, kinds[k].open, ol);
+        }
+    }
+    return false;
 }
 
 /* ---- bodies that did not parse ------------------------------------------ */
@@ -466,7 +567,11 @@ static bool ci_contains(const unsigned char *h, size_t n, const char *needle)
 bool redact_may_hold_secret(const unsigned char *data, size_t len,
                             const record_opts *o)
 {
-    if (!o || !data)
+    if (!data)
+        return false;
+    if (secret_text_may_hold((const char *)data, len, policy_of(o)))
+        return true;
+    if (!o)
         return false;
     for (size_t i = 0; i < o->nredact_fields; i++)
         if (o->redact_fields[i] && ci_contains(data, len, o->redact_fields[i]))

@@ -474,9 +474,7 @@ int xmltree_align(json_t *legacy, json_t *new_)
 /* ---- redaction ---------------------------------------------------------- */
 
 typedef struct redactor {
-    xmltree_secret_fn is_secret;
-    void *ctx;
-    const char *replacement;
+    const xmltree_redactor *how;
     const char **segs;
     char **owned; /* per level: what segs[i] points to when it was built */
     size_t n, cap;
@@ -513,7 +511,39 @@ static void r_pop(redactor *r)
 
 static bool r_ask(redactor *r, const char *name)
 {
-    return r->is_secret(r->ctx, name, r->segs, r->n);
+    return r->how->is_secret(r->how->ctx, name, r->segs, r->n);
+}
+
+static bool r_ask_text(redactor *r, const char *name, const xmlChar *text,
+                       bool free_text)
+{
+    return r->how->is_secret_text && text &&
+           r->how->is_secret_text(r->how->ctx, name, (const char *)text,
+                                  free_text);
+}
+
+/* Replaces a text, CDATA or comment node's content. */
+static void replace_content(redactor *r, xmlNodePtr node)
+{
+    xmlNodeSetContent(node, (const xmlChar *)r->how->replacement);
+    if (!node->content ||
+        xmlStrcmp(node->content, (const xmlChar *)r->how->replacement) != 0)
+        r->rc = -ENOMEM; /* fail closed: the caller withholds the body */
+}
+
+/* el's text runs, CDATA sections and comments (not its child elements). */
+static void redact_texts(redactor *r, xmlNodePtr el, const char *name)
+{
+    for (xmlNodePtr c = el->children; c && r->rc == 0; c = c->next) {
+        bool secret =
+            c->type == XML_TEXT_NODE ? r_ask_text(r, name, c->content, false)
+            : c->type == XML_CDATA_SECTION_NODE
+                ? r_ask_text(r, name, c->content, true)
+            : c->type == XML_COMMENT_NODE ? r_ask_text(r, NULL, c->content, true)
+                                          : false;
+        if (secret)
+            replace_content(r, c);
+    }
 }
 
 /* Frees the node's children and puts the replacement text there. */
@@ -522,7 +552,7 @@ static void replace_children(redactor *r, xmlNodePtr node)
     xmlNodePtr kids = node->children;
     node->children = node->last = NULL;
     xmlFreeNodeList(kids);
-    xmlNodePtr t = xmlNewDocText(node->doc, (const xmlChar *)r->replacement);
+    xmlNodePtr t = xmlNewDocText(node->doc, (const xmlChar *)r->how->replacement);
     if (!t) {
         r->rc = -ENOMEM; /* the secret is gone anyway */
         return;
@@ -547,8 +577,10 @@ static void redact_attrs(redactor *r, xmlNodePtr el)
             r->rc = -ENOMEM;
             return;
         }
-        if (r_ask(r, key))
+        xmlChar *value = r_ask(r, key) ? NULL : xmlNodeGetContent((xmlNodePtr)a);
+        if (!value || r_ask_text(r, key, value, false))
             replace_children(r, (xmlNodePtr)a);
+        xmlFree(value);
         r_pop(r);
     }
 }
@@ -568,6 +600,8 @@ static void redact_element(redactor *r, xmlNodePtr el, const char *name)
         return;
     }
     redact_attrs(r, el);
+    if (r->rc == 0)
+        redact_texts(r, el, name);
     if (r->rc == 0)
         redact_children(r, el);
 }
@@ -641,8 +675,7 @@ static int serialize(xmlNodePtr root, char **out, size_t *out_len)
 }
 
 int xmltree_redact(const unsigned char *data, size_t len,
-                   xmltree_secret_fn is_secret, void *ctx,
-                   const char *replacement, char **out, size_t *out_len)
+                   const xmltree_redactor *how, char **out, size_t *out_len)
 {
     int rc = 0;
     *out = NULL;
@@ -652,8 +685,7 @@ int xmltree_redact(const unsigned char *data, size_t len,
         return rc;
     xmlNodePtr root = xmlDocGetRootElement(doc);
     const char *name = local_name(root->name, root->ns);
-    redactor r = {.is_secret = is_secret, .ctx = ctx,
-                  .replacement = replacement};
+    redactor r = {.how = how};
     if (r_push(&r, name, NULL)) {
         redact_element(&r, root, name);
         r_pop(&r);

@@ -70,16 +70,30 @@ int xmltree_align(json_t *legacy, json_t *new_);
  * ends in its index; an attribute ends in its "@" key). */
 typedef bool (*xmltree_secret_fn)(void *ctx, const char *name,
                                   const char *const *segs, size_t nsegs);
+/* Redaction callback for text: is this text a secret? `name` is the
+ * element's local name ("@name": an attribute's value; NULL: a comment);
+ * free_text is true for a comment or a CDATA section (free text, which
+ * may hold markup), false for an element's text run or an attribute's
+ * value (one value). */
+typedef bool (*xmltree_secret_text_fn)(void *ctx, const char *name,
+                                       const char *text, bool free_text);
+
+typedef struct xmltree_redactor {
+    xmltree_secret_fn is_secret;
+    xmltree_secret_text_fn is_secret_text; /* NULL: no text is a secret */
+    void *ctx;                             /* passed to both */
+    const char *replacement;
+} xmltree_redactor;
 
 /* Re-parses data (as xmltree_parse does), replaces the content of every
- * secret element (its children and attributes) and the value of every
- * secret attribute by `replacement`, and serializes the root element as
- * UTF-8 text in *out (malloc'd, NUL-terminated, length in *out_len). Only
- * the root element is written: no XML declaration, no DTD (entity values
- * live there), no comments or processing instructions outside the root.
+ * secret element (its children and attributes), the value of every secret
+ * attribute, and every secret text run, CDATA section or comment inside
+ * the root by r->replacement, and serializes the root element as UTF-8
+ * text in *out (malloc'd, NUL-terminated, length in *out_len). Only the
+ * root element is written: no XML declaration, no DTD (entity values live
+ * there), no comments or processing instructions outside the root.
  * Returns 0, -EINVAL or -ENOMEM. */
 int xmltree_redact(const unsigned char *data, size_t len,
-                   xmltree_secret_fn is_secret, void *ctx,
-                   const char *replacement, char **out, size_t *out_len);
+                   const xmltree_redactor *r, char **out, size_t *out_len);
 
 #endif

@@ -138,7 +138,7 @@ static void check_list(const hdr_list *h)
                 p += strspn(p, ", \t");
             }
         }
-        (void)redact_header_name(name);
+        (void)redact_header_name(name, NULL);
     }
 }
 

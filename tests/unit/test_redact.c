@@ -62,6 +62,16 @@ static const char *sget(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
+/* The string at a dotted path ("body.payment.cc_cid"). */
+static const char *sat(json_t *obj, const char *dotted)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", dotted);
+    for (char *tok = strtok(buf, "."); tok && obj; tok = strtok(NULL, "."))
+        obj = json_object_get(obj, tok);
+    return json_string_value(obj);
+}
+
 /* A record whose request body is *b; returns its request object. */
 static json_t *req_with(json_t **rec, body_view *b, const record_opts *o)
 {
@@ -187,6 +197,10 @@ TEST(form_text)
     CHECK(out && n == strlen(out));
     free(out);
     CHECK(redact_tree_has_secret(b.json, &o, true));
+    /* no paths: the families still find password and login[token] */
+    CHECK(redact_tree_has_secret(b.json, &(record_opts){0}, true));
+    body_view_free(&b);
+    prep_view(&b, "a=1&pinned=2&shipping=3&k", "application/x-www-form-urlencoded");
     CHECK(!redact_tree_has_secret(b.json, &(record_opts){0}, true));
     body_view_free(&b);
     free_paths(ps, 1);
@@ -210,8 +224,10 @@ TEST(field_names_xml_and_forms)
     CHECK(redact_field_name("login[password]", &OPTS));
     CHECK(redact_field_name("payment[cc][cvv]", &OPTS));
     CHECK(redact_field_name("secret[0]", &OPTS));
-    CHECK(!redact_field_name("@passwordx", &OPTS));
-    CHECK(!redact_field_name("login[passwords]", &OPTS));
+    CHECK(redact_field_name("@passwordx", &OPTS)); /* the password family */
+    CHECK(redact_field_name("login[passwords]", &OPTS));
+    CHECK(!redact_field_name("@company", &OPTS));
+    CHECK(!redact_field_name("login[author]", &OPTS));
     CHECK(!redact_field_name("@", &OPTS));
     CHECK(!redact_field_name("[]", &OPTS));
     CHECK(!redact_field_name("#text", &OPTS));
@@ -499,6 +515,140 @@ TEST(form_body_redacted)
     free_paths(ps, 2);
 }
 
+/* A Magento 2 order as GET /V1/orders/{id} answers it (trimmed): nothing
+ * in it is a secret, so the record holds it unchanged. */
+static const char MAGENTO_ORDER[] =
+    "{\"base_currency_code\":\"USD\",\"base_grand_total\":39.0,"
+    "\"created_at\":\"2026-12-07 09:00:00\",\"customer_email\":\"roni_cost@example.com\","
+    "\"customer_firstname\":\"Veronica\",\"customer_id\":1,\"entity_id\":5,"
+    "\"increment_id\":\"000000005\",\"protect_code\":\"a1b2c3\",\"quote_id\":12,"
+    "\"remote_ip\":\"127.0.0.1\",\"shipping_description\":\"Flat Rate - Fixed\","
+    "\"state\":\"new\",\"status\":\"pending\",\"store_id\":1,"
+    "\"ext_order_id\":\"4111111111111111\",\"tracking_id\":4111111111111111,"
+    "\"items\":[{\"item_id\":9,\"order_id\":5,\"sku\":\"24-MB01\",\"name\":\"Joust Duffle Bag\","
+    "\"price\":34.0,\"product_id\":1,\"qty_ordered\":1,\"product_type\":\"simple\","
+    "\"ean\":\"4006381333931\"}],"
+    "\"billing_address\":{\"city\":\"Calder\",\"company\":\"Acme\",\"postcode\":\"49628-7978\","
+    "\"street\":[\"6146 Honey Bluff Parkway\"],\"telephone\":\"(555) 229-3326\"},"
+    "\"payment\":{\"account_status\":null,\"additional_information\":[\"Check / Money order\"],"
+    "\"amount_ordered\":39.0,\"cc_last4\":\"1111\",\"cc_type\":\"VI\",\"cc_exp_month\":\"12\","
+    "\"method\":\"checkmo\",\"parent_id\":5},"
+    "\"extension_attributes\":{\"shipping_assignments\":[{\"shipping\":{\"method\":\"flatrate_flatrate\"}}],"
+    "\"payment_additional_info\":[{\"key\":\"method_title\",\"value\":\"Check / Money order\"}]}}";
+
+TEST(magento_order_keeps_its_fields)
+{
+    json_t *order = json_loads(MAGENTO_ORDER, 0, NULL);
+    CHECK(order != NULL);
+    CHECK(!redact_tree_has_secret(order, &OPTS, false));
+    body_view b = json_view(order);
+    json_t *rec, *r = req_with(&rec, &b, &OPTS);
+    CHECK(json_object_get(r, "body") == order); /* shared: nothing to redact */
+    json_decref(rec);
+    json_decref(order);
+}
+
+/* The red-team's names, and card numbers under any name, in JSON. */
+TEST(families_and_card_numbers_in_json)
+{
+    json_t *doc = json_loads(
+        "{\"payment\":{\"cc_cid\":\"737\",\"cc_number\":\"4111111111111111\","
+        "\"cardNumber\":\"5555 5555 5555 4444\",\"card.number\":\"x1\","
+        "\"additional_data\":{\"note\":\"4012-8888-8888-1881\",\"n\":4111111111111111,"
+        "\"list\":[\"378282246310005\",\"ok\"]}},"
+        "\"currentPassword\":\"a\",\"newPassword\":\"b\",\"password_confirmation\":\"c\","
+        "\"access_token\":\"d\",\"refresh_token\":\"e\",\"client_secret\":\"f\","
+        "\"api_key\":\"g\",\"apiKey\":\"h\",\"passwd\":\"i\","
+        "\"tokenized\":true,\"sku\":\"24-MB01\",\"order_id\":\"4111111111111111\"}",
+        0, NULL);
+    CHECK(doc != NULL);
+    json_t *want = json_loads(
+        "{\"payment\":{\"cc_cid\":\"[redacted]\",\"cc_number\":\"[redacted]\","
+        "\"cardNumber\":\"[redacted]\",\"card.number\":\"[redacted]\","
+        "\"additional_data\":{\"note\":\"[redacted]\",\"n\":\"[redacted]\","
+        "\"list\":[\"[redacted]\",\"ok\"]}},"
+        "\"currentPassword\":\"[redacted]\",\"newPassword\":\"[redacted]\","
+        "\"password_confirmation\":\"[redacted]\",\"access_token\":\"[redacted]\","
+        "\"refresh_token\":\"[redacted]\",\"client_secret\":\"[redacted]\","
+        "\"api_key\":\"[redacted]\",\"apiKey\":\"[redacted]\",\"passwd\":\"[redacted]\","
+        "\"tokenized\":true,\"sku\":\"24-MB01\",\"order_id\":\"4111111111111111\"}",
+        0, NULL);
+    body_view b = json_view(doc);
+    record_opts none = {.max_body_bytes = 8192}; /* no redact_fields at all */
+    json_t *rec, *r = req_with(&rec, &b, &none);
+    CHECK(json_equal(json_object_get(r, "body"), want));
+    json_decref(rec);
+    /* differences: a path through a family's name, without redact_fields */
+    CHECK(redact_path("/customer/currentPassword", &none));
+    CHECK(redact_path("/payment/additional_data/cc_cid", &none));
+    CHECK(!redact_path("/items/0/sku", &none));
+    /* a difference whose value is a card number, at a path of no secret */
+    json_t *v = json_string("4111 1111 1111 1111");
+    json_t *c = redact_copy(v, "/payment/additional_data/note", &none, false);
+    CHECK_STR(json_string_value(c), "[redacted]");
+    json_decref(c);
+    c = redact_copy(v, "/items/0/sku", &none, false);
+    CHECK(c == v); /* an identifier's name: kept */
+    json_decref(c);
+    json_decref(v);
+    /* exemptions: a family off for a name, luhn off for a name */
+    const char *const ex[] = {"cvv:cc_cid", "luhn:note"};
+    record_opts o = none;
+    o.secrets = (secret_policy){.exempt = ex, .nexempt = 2};
+    r = req_with(&rec, &b, &o);
+    CHECK_STR(sat(r, "body.payment.cc_cid"), "737");
+    CHECK_STR(sat(r, "body.payment.additional_data.note"), "4012-8888-8888-1881");
+    CHECK_STR(sat(r, "body.payment.cc_number"), "[redacted]");
+    json_decref(rec);
+    json_decref(want);
+    json_decref(doc);
+}
+
+TEST(card_numbers_in_xml_and_forms)
+{
+    body_view b;
+    prep_view(&b,
+              "<Order><Id>4111111111111111</Id><Note> 4111 1111 1111 1111 </Note>"
+              "<Card number=\"5555555555554444\" type=\"VI\"/><Sku>24-MB01</Sku>"
+              "<!-- card 378282246310005 -->"
+              "<Data><![CDATA[<Login><Password>cdata-leak</Password></Login>]]></Data>"
+              "<Memo><![CDATA[plain & simple]]></Memo><!-- kept --></Order>",
+              "application/xml");
+    CHECK(b.kind == BODY_XML);
+    record_opts none = {.max_body_bytes = 8192};
+    json_t *rec, *r = req_with(&rec, &b, &none);
+    const char *x = sget(r, "body");
+    CHECK_STR(x, "<Order><Id>4111111111111111</Id><Note>[redacted]</Note>"
+                 "<Card number=\"[redacted]\" type=\"VI\"/><Sku>24-MB01</Sku>"
+                 "<!--[redacted]-->"
+                 "<Data>[redacted]</Data>" /* CDATA is parsed as text */
+                 "<Memo>plain &amp; simple</Memo><!-- kept --></Order>");
+    CHECK(!line_contains(rec, "leak") && !line_contains(rec, "4444"));
+    json_decref(rec);
+    body_view_free(&b);
+    /* nested markup escaped rather than in CDATA: the tree has it */
+    prep_view(&b, "<a><Data>&lt;Password&gt;esc-leak&lt;/Password&gt;</Data>"
+                  "<Msg>Wrong password</Msg></a>", "text/xml");
+    r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body"), "<a><Data>[redacted]</Data><Msg>Wrong password</Msg></a>");
+    json_decref(rec);
+    body_view_free(&b);
+    /* a comment alone (the tree has none) is enough to re-write */
+    prep_view(&b, "<a><!-- password: hunter2 --><b>1</b></a>", "text/xml");
+    r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body"), "<a><!--[redacted]--><b>1</b></a>");
+    json_decref(rec);
+    body_view_free(&b);
+    /* forms: the value decides, under any key */
+    prep_view(&b, "order_id=4111111111111111&note=4111+1111+1111+1111&cc_cid=1&q=2",
+              "application/x-www-form-urlencoded");
+    r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body"),
+              "order_id=4111111111111111&note=[redacted]&cc_cid=[redacted]&q=2");
+    json_decref(rec);
+    body_view_free(&b);
+}
+
 int main(void)
 {
     RUN(pattern_matching);
@@ -510,5 +660,8 @@ int main(void)
     RUN(unparsed_bodies_withheld);
     RUN(xml_redaction_agrees_with_tree);
     RUN(form_body_redacted);
+    RUN(magento_order_keeps_its_fields);
+    RUN(families_and_card_numbers_in_json);
+    RUN(card_numbers_in_xml_and_forms);
     UNIT_DONE();
 }

@@ -534,8 +534,10 @@ TEST(redaction)
     seen s = {.n = 0};
     char *out = NULL;
     size_t n = 0;
-    CHECK(xmltree_redact((const unsigned char *)doc, strlen(doc), secret_names,
-                         &s, "[redacted]", &out, &n) == 0);
+    xmltree_redactor how = {.is_secret = secret_names, .ctx = &s,
+                            .replacement = "[redacted]"};
+    CHECK(xmltree_redact((const unsigned char *)doc, strlen(doc), &how, &out,
+                         &n) == 0);
     CHECK(out && n == strlen(out));
     CHECK(out && strstr(out, "SECRET") == NULL);
     CHECK(out && strstr(out, "<w:Password>[redacted]</w:Password>") != NULL);
@@ -562,13 +564,14 @@ TEST(redaction)
     free(out);
     /* not XML: refused, nothing out */
     out = NULL;
-    CHECK(xmltree_redact((const unsigned char *)"<a>", 3, secret_names, NULL,
-                         "[redacted]", &out, &n) == -EINVAL);
+    how.ctx = NULL;
+    CHECK(xmltree_redact((const unsigned char *)"<a>", 3, &how, &out, &n) ==
+          -EINVAL);
     CHECK(out == NULL);
     /* another encoding comes out as UTF-8 */
     const char *latin = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>";
-    CHECK(xmltree_redact((const unsigned char *)latin, strlen(latin),
-                         secret_names, NULL, "[redacted]", &out, &n) == 0);
+    CHECK(xmltree_redact((const unsigned char *)latin, strlen(latin), &how,
+                         &out, &n) == 0);
     CHECK_STR(out, "<a>\xc3\xa9</a>");
     free(out);
 }

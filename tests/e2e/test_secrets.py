@@ -1,0 +1,172 @@
+"""Secrets the red-team found in clear (issue 15): names matched by
+families (cc_cid, currentPassword, access_token, apiKey, card.number ...),
+card numbers by Luhn under any name, in JSON, XML and form bodies; an
+ordinary Magento order keeps every field; exemptions by config. Each test
+reads the real diff log of a real run through the proxy."""
+import json
+import os
+import subprocess
+
+from conftest import SP_BIN
+from helpers import body64, raw_request
+
+R = "[redacted]"
+CARDS = ["4111111111111111", "5555 5555 5555 4444", "4012888888881881",
+         "4111-1111-1111-1111", "378282246310005"]
+
+
+def send(p, rid, target="/x", method="GET", body=b"", ctype=None, ctl=None, extra=()):
+    headers = [("Host", "x"), ("X-Request-Id", rid), *extra]
+    if ctl:
+        headers.append(("X-Stub-Ctl", ctl))
+    if ctype:
+        headers.append(("Content-Type", ctype))
+    if body:
+        headers.append(("Content-Length", str(len(body))))
+    return raw_request(p.port, method, target, headers, body)
+
+
+def raw_log(p):
+    with open(p.diff_log, "rb") as f:
+        return f.read()
+
+
+def assert_no_leak(raw, secrets):
+    for s in secrets:
+        assert s.encode() not in raw, f"{s!r} leaked into the diff log"
+    # a card number in any grouping is one run of digits once separators go
+    digits = raw.replace(b" ", b"").replace(b"-", b"")
+    for c in CARDS:
+        assert c.replace(" ", "").replace("-", "").encode() not in digits, c
+
+
+def payment_request():
+    secrets = {k: f"SECRET-{k}" for k in (
+        "currentPassword", "newPassword", "password_confirmation", "access_token",
+        "refresh_token", "client_secret", "api_key", "apiKey", "passwd")}
+    doc = {
+        "paymentMethod": {"method": "braintree", "additional_data": {
+            "cc_cid": "737", "cc_number": "SECRET-ccnum", "cardNumber": CARDS[1],
+            "card.number": "SECRET-dotted", "note": CARDS[3], "amount": 34}},
+        "billingAddress": {"city": "Calder", "company": "Acme"},
+        "sku": "24-MB01", "order_id": "000000005", "tokenized": True,
+        **secrets,
+    }
+    return doc, [*secrets.values(), "SECRET-ccnum", "SECRET-dotted"]
+
+
+def test_json_names_by_family_and_cards_by_value(pair):
+    legacy, new, p = pair
+    doc, secrets = payment_request()
+    answer = {"token": "SECRET-answer", "card": {"number": CARDS[2]},
+              "increment_id": "000000005", "items": [{"sku": "24-MB01"}]}
+    r = send(p, "fam-json", "/rest/V1/carts/mine/payment-information", "POST",
+             json.dumps(doc).encode(), "application/json",
+             body64(answer) + ",ctype=application/json")
+    assert json.loads(r.body) == answer  # the client gets it all
+    rec = p.wait_record("fam-json")
+    assert_no_leak(raw_log(p), secrets + ["SECRET-answer", "737"])
+    body = rec["request"]["body"]
+    add = body["paymentMethod"]["additional_data"]
+    assert body["paymentMethod"]["method"] == "braintree"
+    assert add == {
+        "cc_cid": R, "cc_number": R, "cardNumber": R, "card.number": R, "note": R,
+        "amount": 34}
+    for k in ("currentPassword", "newPassword", "password_confirmation", "access_token",
+              "refresh_token", "client_secret", "api_key", "apiKey", "passwd"):
+        assert body[k] == R, k
+    # the ERP's own fields stay readable
+    assert body["sku"] == "24-MB01" and body["order_id"] == "000000005"
+    assert body["tokenized"] is True
+    assert body["billingAddress"] == {"city": "Calder", "company": "Acme"}
+    assert rec["legacy"]["body"] == {"token": R, "card": {"number": R},
+                                     "increment_id": "000000005",
+                                     "items": [{"sku": "24-MB01"}]}
+
+
+def test_xml_and_form_bodies(pair):
+    legacy, new, p = pair
+    soap = ("<?xml version=\"1.0\"?><Envelope><Body><Pay>"
+            "<cc_cid>SECRET-xcid</cc_cid><CardNumber>SECRET-xcard</CardNumber>"
+            f"<Note>{CARDS[0]}</Note><Sku>24-MB01</Sku>"
+            "<!-- apiKey=SECRET-comment -->"
+            "<Raw><![CDATA[<Login><Password>SECRET-cdata</Password></Login>]]></Raw>"
+            "</Pay></Body></Envelope>").encode()
+    send(p, "fam-xml", "/soap", "POST", soap, "text/xml")
+    form = ("payment%5Bcc_cid%5D=SECRET-fcid&payment%5Bcc_number%5D=SECRET-fnum"
+            f"&note={CARDS[1].replace(' ', '+')}&access_token=SECRET-ftok"
+            "&sku=24-MB01&order_id=4111111111111111").encode()
+    send(p, "fam-form", "/checkout", "POST", form, "application/x-www-form-urlencoded")
+    xml_rec = p.wait_record("fam-xml")
+    form_rec = p.wait_record("fam-form")
+    raw = raw_log(p)
+    for s in ("SECRET-xcid", "SECRET-xcard", "SECRET-comment", "SECRET-cdata",
+              "SECRET-fcid", "SECRET-fnum", "SECRET-ftok"):
+        assert s.encode() not in raw, s
+    x = xml_rec["request"]["body"]
+    assert xml_rec["request"]["body_format"] == "xml"
+    assert "<cc_cid>[redacted]</cc_cid><CardNumber>[redacted]</CardNumber>" in x
+    assert "<Note>[redacted]</Note><Sku>24-MB01</Sku>" in x
+    assert "<!--[redacted]-->" in x and "<Raw>[redacted]</Raw>" in x
+    assert form_rec["request"]["body"] == (
+        "payment%5Bcc_cid%5D=[redacted]&payment%5Bcc_number%5D=[redacted]"
+        "&note=[redacted]&access_token=[redacted]&sku=24-MB01"
+        "&order_id=4111111111111111")  # an id's name: not a card
+
+
+MAGENTO_ORDER = {
+    "base_currency_code": "USD", "base_grand_total": 39.0, "customer_id": 1,
+    "customer_email": "roni_cost@example.com", "entity_id": 5,
+    "increment_id": "000000005", "protect_code": "a1b2c3", "quote_id": 12,
+    "remote_ip": "127.0.0.1", "state": "new", "status": "pending", "store_id": 1,
+    "items": [{"item_id": 9, "order_id": 5, "sku": "24-MB01", "name": "Joust Duffle Bag",
+               "price": 34.0, "product_id": 1, "qty_ordered": 1,
+               "ean": "4006381333931"}],
+    "billing_address": {"city": "Calder", "company": "Acme", "postcode": "49628-7978",
+                        "street": ["6146 Honey Bluff Parkway"],
+                        "telephone": "(555) 229-3326"},
+    "payment": {"amount_ordered": 39.0, "cc_last4": "1111", "cc_type": "VI",
+                "cc_exp_month": "12", "method": "checkmo", "parent_id": 5,
+                "additional_information": ["Check / Money order"]},
+    "extension_attributes": {"shipping_assignments": [
+        {"shipping": {"method": "flatrate_flatrate"}}]},
+}
+
+
+def test_magento_order_keeps_its_fields(pair):
+    legacy, new, p = pair
+    changed = json.loads(json.dumps(MAGENTO_ORDER))
+    changed["status"] = "processing"
+    send(p, "order-1", "/rest/V1/orders/5",
+         ctl=None, extra=[("X-Stub-Ctl-legacy", body64(MAGENTO_ORDER) + ",ctype=application/json"),
+                          ("X-Stub-Ctl-new", body64(changed) + ",ctype=application/json")])
+    rec = p.wait_record("order-1")
+    assert rec["legacy"]["body"] == MAGENTO_ORDER
+    assert rec["new"]["body"] == changed
+    assert rec["differences"] == [{"where": "body", "path": "/status", "kind": "changed",
+                                   "legacy": "pending", "new": "processing"}]
+
+
+def test_exemptions_by_config(stubs, proxy):
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all"), config={
+        "diff_log": {"redact_exempt": ["cvv:cc_cid", "luhn:note", "token:token_type"]}})
+    doc = {"cc_cid": "737", "note": CARDS[0], "token_type": "Bearer",
+           "access_token": "SECRET-tok", "memo": CARDS[2]}
+    send(p, "exempt-1", "/x", "POST", json.dumps(doc).encode(), "application/json")
+    rec = p.wait_record("exempt-1")
+    assert rec["request"]["body"] == {"cc_cid": "737", "note": CARDS[0],
+                                      "token_type": "Bearer", "access_token": R, "memo": R}
+
+
+def test_bad_exemption_refused(tmp):
+    path = os.path.join(tmp, "c.json")
+    with open(path, "w") as f:
+        json.dump({"listen": "127.0.0.1:0", "legacy": "http://127.0.0.1:1",
+                   "new": "http://127.0.0.1:2",
+                   "diff_log": {"redact_exempt": ["token:token_type", "tokens:x"]}}, f)
+    r = subprocess.run([SP_BIN, "check", "--config", path], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode != 0
+    assert 'diff_log.redact_exempt[1] names no family' in r.stderr, r.stderr
+    assert '"tokens:x"' in r.stderr
