@@ -86,22 +86,35 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return want;
 }
 
+/* Is s[0..k) (one UTF-8 sequence) a control character: C0, DEL or C1
+ * (U+0080..U+009F)? Valid in a label value by the exposition format, but
+ * an upstream's JSON key with ESC in it would drive the terminal of
+ * whoever runs `curl /metrics`, and a CR splits the line in some readers. */
+static bool is_control(const unsigned char *s, size_t k)
+{
+    return (k == 1 && (s[0] < 0x20 || s[0] == 0x7F)) ||
+           (k == 2 && s[0] == 0xC2 && s[1] < 0xA0);
+}
+
 /* A label value: \ " and newline escaped as the format requires; a byte
- * that is not UTF-8 (label values must be) as the text \xHH. */
+ * that is not UTF-8 (label values must be) and every other control
+ * character as the text \xHH (each byte), so a value shows what it was
+ * and can never act on a terminal or a line-based reader. */
 static void sb_label_value(sbuf *b, const char *v, size_t n)
 {
     const unsigned char *s = (const unsigned char *)v;
     for (size_t i = 0; i < n;) {
         size_t k = utf8_seq(s + i, n - i);
-        if (k == 0) {
-            sb_printf(b, "\\\\x%02X", s[i]);
-            i++;
+        if (s[i] == '\n') {
+            sb_put(b, "\\n", 2), i++;
+        } else if (k == 0 || is_control(s + i, k)) {
+            for (size_t j = 0; j < (k ? k : 1); j++)
+                sb_printf(b, "\\\\x%02X", s[i + j]);
+            i += k ? k : 1;
         } else if (s[i] == '\\') {
             sb_put(b, "\\\\", 2), i++;
         } else if (s[i] == '"') {
             sb_put(b, "\\\"", 2), i++;
-        } else if (s[i] == '\n') {
-            sb_put(b, "\\n", 2), i++;
         } else {
             sb_put(b, v + i, k), i += k;
         }

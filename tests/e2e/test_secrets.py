@@ -1,13 +1,17 @@
-"""Secrets the red-team found in clear (issue 15): names matched by
-families (cc_cid, currentPassword, access_token, apiKey, card.number ...),
-card numbers by Luhn under any name, in JSON, XML and form bodies; an
-ordinary Magento order keeps every field; exemptions by config. Each test
-reads the real diff log of a real run through the proxy."""
+"""What the red-team found in what the proxy writes (issue 15): secrets
+in clear (names matched by families: cc_cid, currentPassword,
+access_token, apiKey, card.number ...; card numbers by Luhn under any
+name, in JSON, XML and form bodies), while an ordinary Magento order keeps
+every field; exemptions by config; raw control bytes from upstream JSON
+keys in /metrics. Each test reads what a real run through the proxy wrote:
+the diff log, /metrics."""
 import json
 import os
 import subprocess
+import time
+import urllib.request
 
-from conftest import SP_BIN
+from conftest import SLOW, SP_BIN
 from helpers import body64, raw_request
 
 R = "[redacted]"
@@ -170,3 +174,25 @@ def test_bad_exemption_refused(tmp):
     assert r.returncode != 0
     assert 'diff_log.redact_exempt[1] names no family' in r.stderr, r.stderr
     assert '"tokens:x"' in r.stderr
+
+
+def test_metrics_labels_never_carry_control_bytes(pair):
+    legacy, new, p = pair
+    key = "k\x1b[31mred\r\x7f\u009b"  # ESC, CR, DEL, CSI (C1) in a JSON key
+    send(p, "ctl-1", "/x", extra=[
+        ("X-Stub-Ctl-legacy", body64({key: 1}) + ",ctype=application/json"),
+        ("X-Stub-Ctl-new", body64({key: 2}) + ",ctype=application/json")])
+    p.wait_record("ctl-1")
+    deadline = time.monotonic() + 5 * SLOW
+    while True:  # the analyzer's shard is read at the next render
+        with urllib.request.urlopen(f"http://127.0.0.1:{p.admin_port}/metrics",
+                                    timeout=10) as r:
+            text = r.read()
+        line = [ln for ln in text.split(b"\n") if b"path=" in ln and b"red" in ln]
+        if line or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for b in text:
+        assert b == 0x0A or (0x20 <= b < 0x7F) or b >= 0x80, f"raw control byte {b:#x}"
+    assert b"\xc2\x9b" not in text
+    assert line and b'path="/k\\\\x1B[31mred\\\\x0D\\\\x7F\\\\xC2\\\\x9B"' in line[0], line

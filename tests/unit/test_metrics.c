@@ -528,6 +528,15 @@ TEST(labels_are_escaped_and_cut)
     CHECK(hit && strtod(strchr(hit, ' ') + 1, NULL) == 2);
     CHECK(strstr(t, "path=\"/k\\\"ey\"} 1\n") != NULL);
     free(t);
+    /* control characters from an upstream's JSON key: never raw */
+    metrics_mismatch_path(an, "r", "body", "/k\x1b[31mey\r\t\x7f\xc2\x9b\xc3\xa9");
+    t = render(NULL);
+    CHECK(strstr(t, "path=\"/k\\\\x1B[31mey\\\\x0D\\\\x09\\\\x7F\\\\xC2\\\\x9B\xc3\xa9\"} 1\n") != NULL);
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        CHECK(*c == '\n' || (*c >= 0x20 && *c != 0x7f));
+        CHECK(!(c[0] == 0xc2 && c[1] >= 0x80 && c[1] < 0xa0));
+    }
+    free(t);
     metrics_shutdown();
 }
 
