@@ -85,7 +85,7 @@ build/obj/%.o: proxy/%.c | build/.deps build/.layers-ok
 
 build/asan/%.o: proxy/%.c | build/.deps build/.layers-ok
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy $(SAN) -O1 -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy $(SAN) -DSP_DEBUG -O1 -c $< -o $@
 
 # Includes go only downwards through the layers (tests/check-layers.sh):
 # checked before anything compiles, again whenever a source changes.
@@ -112,7 +112,7 @@ build/unit/%: tests/unit/%.c $(LIB_OBJ)
 
 build/unit-asan/%: tests/unit/%.c $(ASAN_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(SAN) -Iproxy -o $@ $< $(ASAN_LIB) $(PKG_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(SAN) -DSP_DEBUG -Iproxy -o $@ $< $(ASAN_LIB) $(PKG_LIBS)
 
 build/diffbench: bench/diffbench.c $(LIB_OBJ)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Iproxy -o $@ $< $(LIB_OBJ) $(PKG_LIBS)

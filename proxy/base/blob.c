@@ -1,5 +1,7 @@
 #include "base/blob.h"
 
+#include "base/refcount.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +33,12 @@ int blob_append(blob **bp, const void *data, size_t len)
 blob *blob_ref(blob *b)
 {
     if (b)
-        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+        refcount_inc(&b->refs);
     return b;
 }
 
 void blob_unref(blob *b)
 {
-    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+    if (b && refcount_dec(&b->refs))
         free(b);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/jsonpos.h"
+#include "base/refcount.h"
 
 /* Messages quote user text up to 96 bytes (jsonpos.h). */
 static void quote(const char *s, char *buf, size_t size) { jsonpos_quote(s, 96, buf, size); }
@@ -68,13 +69,13 @@ ops_state *ops_new(void)
 ops_state *ops_ref(ops_state *o)
 {
     if (o)
-        atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+        refcount_inc(&o->refs);
     return o;
 }
 
 void ops_unref(ops_state *o)
 {
-    if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
+    if (!o || !refcount_dec(&o->refs))
         return;
     for (size_t i = 0; i < o->nroutes; i++)
         free(o->routes[i].name);

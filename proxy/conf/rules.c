@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/refcount.h"
 #include "conf/rules_load.h"
 
 /* --- freeing -------------------------------------------------------------- */
@@ -326,13 +327,13 @@ static void rules_free(rules *r)
 rules *rules_ref(rules *r)
 {
     if (r)
-        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+        refcount_inc(&r->refs);
     return r;
 }
 
 void rules_unref(rules *r)
 {
-    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+    if (r && refcount_dec(&r->refs))
         rules_free(r);
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/invariant.h"
 #include "base/log.h"
 #include "data/tls.h"
 
@@ -47,7 +48,20 @@ exchange *exchange_new(exchange_env *env, const char *uri)
     return ex;
 }
 
-void exchange_ref(exchange *ex) { ex->refs++; }
+void exchange_ref(exchange *ex)
+{
+    assert(ex->refs > 0); /* a reference to a freed exchange */
+    ex->refs++;
+}
+
+/* Is `ex` on its worker's list? (a walk: debug builds only) */
+static bool is_live(const exchange *ex)
+{
+    for (const exchange *e = ex->env->live; e; e = e->next)
+        if (e == ex)
+            return true;
+    return false;
+}
 
 static void leg_free(ex_leg *leg)
 {
@@ -61,8 +75,13 @@ static void leg_free(ex_leg *leg)
 
 void exchange_unref(exchange *ex)
 {
+    assert(ex->refs > 0); /* released more often than referenced */
     if (--ex->refs > 0)
         return;
+    /* The last reference: no transfer holds one, and the gate must not
+     * keep a pointer to the shadow ticket inside this exchange. */
+    assert(!ex->legs[0].easy && !ex->legs[1].easy && !ex->shadow.admitted);
+    debug_assert(is_live(ex));
     if (ex->prev)
         ex->prev->next = ex->next;
     else
@@ -330,7 +349,7 @@ int exchange_start(exchange *ex)
                               : !rules_sampled(rt, ex->id)) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "not sampled";
-    } else if (!shadow_gate_admit(&ex->env->gate, &why)) {
+    } else if (!shadow_gate_admit(&ex->env->gate, &ex->shadow, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;
         metric_add(METRIC_shadow_dropped, 1);
@@ -343,7 +362,7 @@ int exchange_start(exchange *ex)
             shadow_gate_track(&ex->env->gate, &ex->shadow);
             metric_add(METRIC_shadow_sent, 1);
         } else {
-            shadow_gate_release(&ex->env->gate, NULL, true);
+            shadow_gate_release(&ex->env->gate, &ex->shadow, true);
             ex->shadow_preset = VERDICT_SHADOW_ERROR;
             ex->shadow_reason = "cannot start shadow transfer";
         }
@@ -638,6 +657,7 @@ static const char *leg_cause(ex_leg *leg)
 
 static void finish_leg(ex_leg *leg, CURLcode rc)
 {
+    assert(!leg->done); /* a leg ends once: one verdict, one release */
     leg->done = true;
     leg->result = rc;
     leg->t_end_ns = clock_now_ns();
@@ -762,8 +782,11 @@ void exchange_abort_all(exchange_env *env, const char *cause)
 
 void exchange_abort_shadows(exchange_env *env, const char *cause)
 {
-    for (shadow_ticket *t; (t = shadow_gate_last(&env->gate));)
+    for (shadow_ticket *t; (t = shadow_gate_last(&env->gate));) {
+        /* A listed leg still runs: aborting it unlists it (else: no end). */
+        assert(t->owner->legs[!t->owner->authority].easy);
         abort_leg(t->owner, (sp_side)!t->owner->authority, cause);
+    }
 }
 
 /* ---- the client connection ------------------------------------------------ */
@@ -779,6 +802,7 @@ void exchange_resume(exchange *ex)
 
 enum MHD_Result exchange_queue_response(exchange *ex)
 {
+    assert(ex->state == EX_READY && ex->conn);
     struct MHD_Response *r = ex->response;
     ex->response = NULL;
     ex->state = EX_RESPONDING;

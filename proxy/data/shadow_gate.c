@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/clock.h"
+#include "base/invariant.h"
 #include "base/log.h"
 #include "obs/metrics.h"
 
@@ -34,8 +35,18 @@ void shadow_gate_free(shadow_gate *g)
 
 void shadow_gate_close(shadow_gate *g) { g->closed = true; }
 
-bool shadow_gate_admit(shadow_gate *g, const char **why)
+/* Every listed ticket knows its slot (a walk: debug builds only). */
+static bool list_consistent(const shadow_gate *g)
 {
+    for (size_t i = 0; i < g->ntracked; i++)
+        if (g->tracked[i]->slot != (int)i || !g->tracked[i]->admitted)
+            return false;
+    return true;
+}
+
+bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why)
+{
+    assert(!t->admitted); /* one slot per shadow leg */
     if (g->closed) {
         *why = "draining";
         return false;
@@ -52,12 +63,14 @@ bool shadow_gate_admit(shadow_gate *g, const char **why)
         g->breaker_probing = true; /* half-open: this request is the probe */
     }
     g->in_flight++;
+    t->admitted = true;
     metric_add(METRIC_shadow_in_flight, 1);
     return true;
 }
 
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t)
 {
+    assert(t->admitted && t->slot < 0 && t->easy);
     if (g->ntracked == g->tracked_cap) {
         size_t cap = g->tracked_cap ? g->tracked_cap * 2 : 64;
         shadow_ticket **v = realloc(g->tracked, cap * sizeof *v);
@@ -68,6 +81,7 @@ void shadow_gate_track(shadow_gate *g, shadow_ticket *t)
     }
     t->slot = (int)g->ntracked;
     g->tracked[g->ntracked++] = t;
+    debug_assert(list_consistent(g));
 }
 
 static void breaker_trip(shadow_gate *g, const char *why)
@@ -81,16 +95,21 @@ static void breaker_trip(shadow_gate *g, const char *why)
 
 void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok)
 {
+    /* Released once: a second release would open a slot that was never
+     * taken, and the cap would drift upwards for good. */
+    assert(t->admitted && g->in_flight > 0);
+    assert(t->slot < 0 || ((size_t)t->slot < g->ntracked && g->tracked[t->slot] == t));
+    t->admitted = false;
     g->in_flight--;
     metric_add(METRIC_shadow_in_flight, -1);
-    if (t && t->slot >= 0) {
+    if (t->slot >= 0) {
         shadow_ticket *last = g->tracked[--g->ntracked];
         g->tracked[t->slot] = last;
         last->slot = t->slot;
         t->slot = -1;
     }
-    if (t)
-        t->easy = NULL;
+    t->easy = NULL;
+    debug_assert(list_consistent(g));
     if (transport_ok) {
         if (g->breaker_open_until_ns) {
             char idx[16];
@@ -114,6 +133,7 @@ bool shadow_gate_throttle(shadow_gate *g, shadow_ticket *t, size_t len)
 {
     /* Untracked shadows could not be found to resume: never paused. The data
      * curl kept for a resumed transfer is taken, so each one moves. */
+    assert(t->slot < 0 || g->tracked[t->slot] == t);
     if (g->turn_bytes >= SHADOW_TURN_BYTES && !g->unpausing && t->slot >= 0) {
         g->npaused++;
         t->paused = true;

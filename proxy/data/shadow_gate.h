@@ -28,6 +28,7 @@ typedef struct shadow_ticket {
     CURL *easy;             /* the transfer, paused and resumed by the gate */
     int slot;               /* index in the gate's list; -1: not tracked */
     bool paused;            /* throttled until the next loop turn */
+    bool admitted;          /* holds an in-flight slot: released exactly once */
 } shadow_ticket;
 
 typedef struct shadow_gate {
@@ -57,17 +58,18 @@ void shadow_gate_free(shadow_gate *g);
 /* Draining: every later admission is refused ("draining"). */
 void shadow_gate_close(shadow_gate *g);
 
-/* May a shadow request go out now? true takes an in-flight slot (give it
- * back with shadow_gate_release); false sets *why (a static string). In
- * half-open state the one admitted request is the breaker's probe. */
-bool shadow_gate_admit(shadow_gate *g, const char **why);
+/* May a shadow request go out now? true takes an in-flight slot for `t`
+ * (give it back with shadow_gate_release); false sets *why (a static
+ * string). In half-open state the one admitted request is the breaker's
+ * probe. */
+bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why);
 /* Lists an admitted leg whose transfer is running (t->easy set) so it can
  * be throttled and cut short. Out of memory it stays untracked (never
  * paused, only waited for at shutdown). */
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t);
-/* Gives back the slot that shadow_gate_admit took, unlisting `t` (NULL
- * when the transfer never started). transport_ok false counts a failure
- * for the breaker (and fails a probe). Exactly once per admission. */
+/* Gives back the slot that shadow_gate_admit took for `t`, unlisting it
+ * if listed. transport_ok false counts a failure for the breaker (and
+ * fails a probe). Exactly once per admission (asserted). */
 void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok);
 
 /* A shadow leg is about to take `len` body bytes: true means pause it

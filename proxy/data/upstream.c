@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/invariant.h"
 #include "base/log.h"
 
 /* What the pool keeps per easy handle; CURLOPT_PRIVATE points here. It
@@ -38,6 +39,7 @@ static void check_done(upstream_shard *sh)
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result; /* read before remove_handle */
         curl_multi_remove_handle(sh->multi, easy);
+        assert(sh->active > 0);
         sh->active--;
         p->on_done(easy, rc, p->ctx);
     }
@@ -366,7 +368,10 @@ void upstream_easy_put(upstream_pool *p, CURL *easy)
     upstream_handle *h = handle_of(easy);
     if (h)
         h->owner = NULL;
-    if (p->nfree < p->free_cap) /* always: reserve() made the room */
+    /* Always room: reserve() made it when the handle was made. Every
+     * handle already free means this one came back twice. */
+    assert(p->nfree < p->nhandles);
+    if (p->nfree < p->free_cap)
         p->free_easy[p->nfree++] = easy;
 }
 
@@ -397,6 +402,7 @@ void upstream_cancel(upstream_pool *p, CURL *easy)
 {
     upstream_shard *sh = handle_of(easy)->shard;
     curl_multi_remove_handle(sh->multi, easy);
+    assert(sh->active > 0);
     sh->active--;
     upstream_easy_put(p, easy);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/invariant.h"
 #include "base/log.h"
 #include "data/exchange.h"
 #include "data/front.h"
@@ -265,6 +266,11 @@ static void worker_set_draining(worker *w)
 static void on_wake(uv_async_t *a)
 {
     worker *w = a->data;
+    /* The snapshots exchanges read are swapped only here, on the loop's
+     * own thread: an exchange never sees one change under it. */
+    uv_thread_t self = uv_thread_self();
+    assert(uv_thread_equal(&self, &w->loop_thread));
+    (void)self;
     pthread_mutex_lock(&w->rules_mu);
     rules *r = w->rules_pending;
     ops_state *o = w->ops_pending;
@@ -304,6 +310,7 @@ static void worker_main(void *arg)
     char name[16]; /* the kernel's limit, with the NUL */
     snprintf(name, sizeof name, "sp-worker-%d", w->index);
     (void)pthread_setname_np(pthread_self(), name); /* for top -H and perf; cosmetic */
+    w->loop_thread = uv_thread_self();
     uv_run(&w->loop, UV_RUN_DEFAULT);
     metrics_shard_release(w->env.shard);
     if (uv_loop_close(&w->loop) != 0)
@@ -312,8 +319,29 @@ static void worker_main(void *arg)
     uv_async_send(w->notify_exit);
 }
 
+/* Undoes what worker_start got to, whatever that was: each step leaves its
+ * mark (w->tls, loop_open, w->mhd, up_open, nhandles). The listen socket
+ * stays the caller's. */
 static int start_failed(worker *w, int err)
 {
+    if (w->loop_open) {
+        uv_handle_t *h[] = {(uv_handle_t *)&w->mhd_poll, (uv_handle_t *)&w->mhd_timer,
+                            (uv_handle_t *)&w->drain_timer, (uv_handle_t *)&w->prepare,
+                            (uv_handle_t *)&w->wake};
+        for (int i = 0; i < w->nhandles; i++)
+            uv_close(h[i], noop_close);
+        for (int s = 0; s < 2; s++)
+            if (w->up_open[s])
+                upstream_close(&w->env.up[s]);
+        /* Every closed handle finishes closing (a pool's shards close
+         * their timers, a failed upstream_init too) before the loop does. */
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&w->loop) != 0)
+            log_event(LOG_WARN, "worker_loop_busy_at_exit", NULL);
+    }
+    if (w->mhd)
+        MHD_stop_daemon(w->mhd);
+    w->mhd = NULL;
     if (w->tls)
         tls_listen_release();
     w->tls = false;
@@ -322,8 +350,74 @@ static int start_failed(worker *w, int err)
     ops_unref(w->env.ops);
     w->env.ops = NULL;
     shadow_gate_free(&w->env.gate);
+    metrics_shard_release(w->env.shard);
+    w->env.shard = NULL;
     pthread_mutex_destroy(&w->rules_mu);
     return err;
+}
+
+/* The daemon, on the caller's listen socket. HTTPS: the certificate comes
+ * from tls_listen at each handshake, so a reload can replace it under
+ * running daemons. 0 or -errno. */
+static int start_mhd(worker *w, int listen_fd)
+{
+    const sp_config *cfg = w->cfg;
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (cfg->listen_tls.cert_file) {
+        char err[512];
+        int rc = tls_listen_acquire(cfg, err, sizeof err);
+        if (rc != 0) {
+            log_event(LOG_ERROR, "tls_listen_failed", "error", err, NULL);
+            return rc;
+        }
+        w->tls = true;
+        tls_listen_options(cfg, tls_opts);
+        flags |= MHD_USE_TLS;
+    }
+    /* MHD's own limit only as a backstop above the shared one (on_accept):
+     * at its limit MHD stops accepting instead of refusing. */
+    int nworkers = cfg->workers > 0 ? cfg->workers : 1;
+    unsigned int conn_limit = (unsigned)cfg->max_connections + (unsigned)nworkers;
+    size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
+    w->env.mhd_pool_bytes = mem_limit;
+    w->mhd = MHD_start_daemon(
+        flags, 0, on_accept, w, front_on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+    return w->mhd ? 0 : -EIO;
+}
+
+/* The loop's handles, in the order start_failed closes them. 0 or a
+ * libuv error. */
+static int init_handles(worker *w, int epoll_fd)
+{
+    int rc;
+    if ((rc = uv_poll_init(&w->loop, &w->mhd_poll, epoll_fd)) != 0)
+        return rc;
+    w->nhandles++;
+    if ((rc = uv_timer_init(&w->loop, &w->mhd_timer)) != 0)
+        return rc;
+    w->nhandles++;
+    if ((rc = uv_timer_init(&w->loop, &w->drain_timer)) != 0)
+        return rc;
+    w->nhandles++;
+    if ((rc = uv_prepare_init(&w->loop, &w->prepare)) != 0)
+        return rc;
+    w->nhandles++;
+    if ((rc = uv_async_init(&w->loop, &w->wake, on_wake)) != 0)
+        return rc;
+    w->nhandles++;
+    w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w;
+    w->prepare.data = w->wake.data = w;
+    if ((rc = uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll)) != 0 ||
+        (rc = uv_prepare_start(&w->prepare, on_prepare)) != 0)
+        return rc;
+    return uv_timer_start(&w->mhd_timer, on_mhd_timer, 0, 0);
 }
 
 int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int listen_fd,
@@ -336,83 +430,44 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     char owner[32];
     snprintf(owner, sizeof owner, "worker-%d", index);
     env->shard = metrics_shard_new(owner); /* NULL: counts nothing, still proxies */
-    pthread_mutex_init(&w->rules_mu, NULL);
+    int rc = pthread_mutex_init(&w->rules_mu, NULL);
+    if (rc != 0) { /* nothing to destroy yet: release the references only */
+        rules_unref(r);
+        ops_unref(o);
+        metrics_shard_release(env->shard);
+        return -rc;
+    }
     w->index = index;
     w->cfg = env->cfg = cfg;
     env->an = an;
     w->listen_fd = listen_fd;
     w->notify_exit = notify_exit;
-    int nworkers = cfg->workers > 0 ? cfg->workers : 1;
     shadow_gate_init(&env->gate, index, cfg, on_shadow_released, w);
     reqid_seed(&env->ids, (uint64_t)index);
     if (index == 0)
         tls_warn_insecure(cfg, "startup");
-    /* HTTPS: the certificate comes from tls_listen at each handshake, so a
-     * reload can replace it under running daemons. */
-    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
-    if (cfg->listen_tls.cert_file) {
-        char err[512];
-        int rc = tls_listen_acquire(cfg, err, sizeof err);
-        if (rc != 0) {
-            log_event(LOG_ERROR, "tls_listen_failed", "error", err, NULL);
-            return start_failed(w, rc);
-        }
-        w->tls = true;
-        tls_listen_options(cfg, tls_opts);
-        flags |= MHD_USE_TLS;
-    }
-    if (uv_loop_init(&w->loop) != 0)
-        return start_failed(w, -ENOMEM);
-    /* MHD's own limit only as a backstop above the shared one (on_accept):
-     * at its limit MHD stops accepting instead of refusing. */
-    unsigned int conn_limit = (unsigned)cfg->max_connections + (unsigned)nworkers;
-    size_t mem_limit = cfg->max_header_bytes * 2 < 64 * 1024 ? 64 * 1024 : cfg->max_header_bytes * 2;
-    env->mhd_pool_bytes = mem_limit;
-    w->mhd = MHD_start_daemon(
-        flags, 0, on_accept, w, front_on_request, w, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
-    if (!w->mhd) {
-        uv_loop_close(&w->loop);
-        return start_failed(w, -EIO);
-    }
+    if ((rc = uv_loop_init(&w->loop)) != 0)
+        return start_failed(w, rc);
+    w->loop_open = true;
+    if ((rc = start_mhd(w, listen_fd)) != 0)
+        return start_failed(w, rc);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!di)
+        return start_failed(w, -EIO);
     /* Idle connections kept per side: enough for every shadow request the
      * worker may have in flight, so a slow side reuses its connections
      * instead of opening one per request. */
     long keep = env->gate.cap + 64;
-    bool legacy_ok = di && upstream_init(&env->up[SIDE_LEGACY], &w->loop, exchange_transfer_done,
-                                         w, keep, &cfg->upstream[SIDE_LEGACY]) == 0;
-    if (!legacy_ok || upstream_init(&env->up[SIDE_NEW], &w->loop, exchange_transfer_done, w,
-                                    keep, &cfg->upstream[SIDE_NEW]) != 0) {
-        if (legacy_ok)
-            upstream_close(&env->up[SIDE_LEGACY]);
-        uv_run(&w->loop, UV_RUN_DEFAULT); /* a failed init closed its shards' timers too */
-        MHD_stop_daemon(w->mhd);
-        uv_loop_close(&w->loop);
-        return start_failed(w, -EIO);
+    for (int s = 0; s < 2; s++) {
+        if (upstream_init(&env->up[s], &w->loop, exchange_transfer_done, env, keep,
+                          &cfg->upstream[s]) != 0)
+            return start_failed(w, -EIO);
+        w->up_open[s] = true;
     }
-    uv_poll_init(&w->loop, &w->mhd_poll, di->epoll_fd);
-    uv_timer_init(&w->loop, &w->mhd_timer);
-    uv_timer_init(&w->loop, &w->drain_timer);
-    uv_prepare_init(&w->loop, &w->prepare);
-    uv_async_init(&w->loop, &w->wake, on_wake);
-    w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w;
-    w->prepare.data = w->wake.data = w;
-    uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll);
-    uv_prepare_start(&w->prepare, on_prepare);
-    uv_timer_start(&w->mhd_timer, on_mhd_timer, 0, 0);
-    if (uv_thread_create(&w->thread, worker_main, w) != 0) {
-        stop_now(w);
-        uv_run(&w->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&w->loop);
-        return start_failed(w, -EAGAIN);
-    }
+    if ((rc = init_handles(w, di->epoll_fd)) != 0)
+        return start_failed(w, rc);
+    if ((rc = uv_thread_create(&w->thread, worker_main, w)) != 0)
+        return start_failed(w, rc);
     return 0;
 }
 

@@ -24,6 +24,7 @@ typedef struct worker {
     int index;
     const sp_config *cfg;
     uv_thread_t thread;
+    uv_thread_t loop_thread;  /* the same, as the worker's own thread sees it */
     uv_loop_t loop;
     int listen_fd;
     struct MHD_Daemon *mhd;
@@ -33,6 +34,9 @@ typedef struct worker {
     uv_async_t wake;          /* commands from the main thread */
     uv_timer_t drain_timer;
     bool tls;                 /* serves HTTPS: holds a tls_listen reference */
+    bool loop_open;           /* worker_start's progress, for its one cleanup path */
+    bool up_open[2];
+    int nhandles;             /* loop handles initialised, in start order */
     exchange_env env;         /* what its exchanges see: pools, gate, snapshots, ... */
 
     pthread_mutex_t rules_mu; /* guards the pending snapshots, set by others */

@@ -33,7 +33,7 @@ FUZZ_FLAGS    ?= -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 -print_final_sta
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all \
                  -fno-omit-frame-pointer
 FUZZ_CFLAGS    = $(CSTD) -Wall -Wextra -Wshadow -Wstrict-prototypes -Wvla \
-                 -O1 -g -DSP_VERSION='"$(VERSION)"' -DSP_FUZZING $(PKG_CFLAGS)
+                 -O1 -g -DSP_VERSION='"$(VERSION)"' -DSP_FUZZING -DSP_DEBUG $(PKG_CFLAGS)
 FUZZ_OBJ      := $(LIB_SRC:proxy/%.c=build/fuzz/obj/%.o)
 FUZZ_BIN      := $(FUZZERS:%=build/fuzz/fuzz_%)
 # The drivers may only open regular files outside /proc, /sys and /dev (a

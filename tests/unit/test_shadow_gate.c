@@ -1,5 +1,8 @@
 /* shadow_gate (admission, cap, breaker, throttle, release) and reqid. */
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/reqid.h"
 #include "conf/config.h"
@@ -10,6 +13,16 @@ static sp_config cfg;
 static shadow_gate g;    /* each test's, made by gate() */
 static const char *why; /* the last refusal */
 static int released_closed;
+static shadow_ticket tickets[8]; /* one per admission in a test */
+static size_t nticket;
+
+/* Admits a fresh ticket: it, or NULL when refused (why says why). */
+static shadow_ticket *admit(void)
+{
+    shadow_ticket *t = &tickets[nticket++ % 8];
+    *t = (shadow_ticket){.id = "x", .slot = -1};
+    return shadow_gate_admit(&g, t, &why) ? t : NULL;
+}
 
 static void on_release_closed(void *ctx)
 {
@@ -25,41 +38,47 @@ static void gate(int workers, int max_in_flight, int failures, int open_ms)
     cfg.breaker_open_ms = open_ms;
     shadow_gate_init(&g, 0, &cfg, on_release_closed, &cfg);
     why = NULL;
+    nticket = 0;
 }
 
 TEST(cap_is_split_over_workers_and_released)
 {
-    gate( 2, 3, 5, 1000); /* ceil(3 / 2) = 2 per worker */
+    gate(2, 3, 5, 1000); /* ceil(3 / 2) = 2 per worker */
     CHECK(g.cap == 2);
-    CHECK(shadow_gate_admit(&g, &why));
-    CHECK(shadow_gate_admit(&g, &why));
-    CHECK(!shadow_gate_admit(&g, &why));
+    shadow_ticket *a = admit();
+    CHECK(a && admit());
+    CHECK(!admit());
     CHECK_STR(why, "shadow in-flight cap reached");
-    shadow_gate_release(&g, NULL, true);
-    CHECK(shadow_gate_admit(&g, &why));
+    shadow_gate_release(&g, a, true);
+    CHECK(!a->admitted);
+    CHECK(admit());
     CHECK(g.in_flight == 2);
     shadow_gate_free(&g);
 }
 
 TEST(breaker_opens_probes_and_closes)
 {
-    gate( 1, 100, 2, 60000);
+    gate(1, 100, 2, 60000);
     for (int i = 0; i < 2; i++) {
-        CHECK(shadow_gate_admit(&g, &why));
-        shadow_gate_release(&g, NULL, false);
+        shadow_ticket *t = admit();
+        CHECK(t);
+        if (t)
+            shadow_gate_release(&g, t, false);
     }
     CHECK(shadow_gate_breaker_state(&g) == 1);
-    CHECK(!shadow_gate_admit(&g, &why));
+    CHECK(!admit());
     CHECK_STR(why, "circuit breaker open");
     g.breaker_open_until_ns = 1; /* the open period is over: half-open */
-    CHECK(shadow_gate_admit(&g, &why)); /* the probe */
+    shadow_ticket *probe = admit();
+    CHECK(probe);
     CHECK(shadow_gate_breaker_state(&g) == 2);
-    CHECK(!shadow_gate_admit(&g, &why)); /* one probe at a time */
-    shadow_gate_release(&g, NULL, false); /* probe failed: open again */
+    CHECK(!admit()); /* one probe at a time */
+    shadow_gate_release(&g, probe, false); /* probe failed: open again */
     CHECK(shadow_gate_breaker_state(&g) == 1);
     g.breaker_open_until_ns = 1;
-    CHECK(shadow_gate_admit(&g, &why));
-    shadow_gate_release(&g, NULL, true); /* probe answered: closed */
+    probe = admit();
+    CHECK(probe);
+    shadow_gate_release(&g, probe, true); /* probe answered: closed */
     CHECK(shadow_gate_breaker_state(&g) == 0);
     CHECK(g.in_flight == 0);
     shadow_gate_free(&g);
@@ -67,48 +86,89 @@ TEST(breaker_opens_probes_and_closes)
 
 TEST(closed_gate_refuses_and_reports_releases)
 {
-    gate( 1, 10, 5, 1000);
+    gate(1, 10, 5, 1000);
     released_closed = 0;
-    CHECK(shadow_gate_admit(&g, &why));
-    shadow_gate_release(&g, NULL, true);
+    shadow_gate_release(&g, admit(), true);
     CHECK(released_closed == 0);
-    CHECK(shadow_gate_admit(&g, &why));
+    shadow_ticket *t = admit();
     shadow_gate_close(&g);
-    CHECK(!shadow_gate_admit(&g, &why));
+    CHECK(!admit());
     CHECK_STR(why, "draining");
-    shadow_gate_release(&g, NULL, true);
+    shadow_gate_release(&g, t, true);
     CHECK(released_closed == 1);
     shadow_gate_free(&g);
 }
 
 TEST(tracking_and_throttle)
 {
-    gate( 1, 10, 5, 1000);
-    shadow_ticket t[3];
+    gate(1, 10, 5, 1000);
+    shadow_ticket *t[3];
     for (int i = 0; i < 3; i++) {
-        t[i] = (shadow_ticket){.id = "x", .slot = -1};
-        CHECK(shadow_gate_admit(&g, &why));
+        t[i] = admit();
+        CHECK(t[i]);
+        if (!t[i])
+            return;
+        t[i]->easy = curl_easy_init(); /* never started: pausing it is a no-op */
     }
-    shadow_gate_track(&g, &t[0]);
-    shadow_gate_track(&g, &t[1]);
-    CHECK(shadow_gate_last(&g) == &t[1]);
+    shadow_gate_track(&g, t[0]);
+    shadow_gate_track(&g, t[1]);
+    CHECK(shadow_gate_last(&g) == t[1]);
     /* The turn's budget (256 KiB) is taken: tracked legs pause, an
      * untracked one (it could not be found to resume) never does. */
-    CHECK(!shadow_gate_throttle(&g, &t[0], 256 * 1024));
-    CHECK(shadow_gate_throttle(&g, &t[0], 1));
-    CHECK(t[0].paused);
-    CHECK(!shadow_gate_throttle(&g, &t[2], 1));
-    shadow_gate_new_turn(&g); /* a fresh budget */
-    CHECK(!shadow_gate_throttle(&g, &t[1], 1000));
+    CHECK(!shadow_gate_throttle(&g, t[0], 256 * 1024));
+    CHECK(shadow_gate_throttle(&g, t[0], 1));
+    CHECK(t[0]->paused);
+    CHECK(!shadow_gate_throttle(&g, t[2], 1));
+    shadow_gate_new_turn(&g); /* a fresh budget; t[0] resumed */
+    CHECK(!t[0]->paused);
+    CHECK(!shadow_gate_throttle(&g, t[1], 1000));
     /* Release unlists: the last one moves into the freed slot. */
-    shadow_gate_release(&g, &t[0], true);
-    CHECK(t[0].slot == -1 && t[1].slot == 0);
-    CHECK(shadow_gate_last(&g) == &t[1]);
-    shadow_gate_release(&g, &t[1], true);
-    shadow_gate_release(&g, &t[2], true);
+    CURL *easy[3] = {t[0]->easy, t[1]->easy, t[2]->easy};
+    shadow_gate_release(&g, t[0], true);
+    CHECK(t[0]->slot == -1 && t[1]->slot == 0);
+    CHECK(shadow_gate_last(&g) == t[1]);
+    shadow_gate_release(&g, t[1], true);
+    shadow_gate_release(&g, t[2], true);
     CHECK(shadow_gate_last(&g) == NULL);
     CHECK(g.in_flight == 0);
+    for (int i = 0; i < 3; i++)
+        curl_easy_cleanup(easy[i]);
     shadow_gate_free(&g);
+}
+
+/* Runs fn in a child process: true when it died of an assertion. */
+static bool aborts(void (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr); /* the assertion message is expected */
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void release_twice(void)
+{
+    gate(1, 10, 5, 1000);
+    shadow_ticket *t = admit();
+    shadow_gate_release(&g, t, true);
+    shadow_gate_release(&g, t, true);
+}
+
+static void admit_twice(void)
+{
+    gate(1, 10, 5, 1000);
+    shadow_ticket *t = admit();
+    shadow_gate_admit(&g, t, &why);
+}
+
+TEST(a_shadow_is_admitted_and_released_once)
+{
+    CHECK(aborts(release_twice));
+    CHECK(aborts(admit_twice));
 }
 
 TEST(reqid_is_a_v4_uuid_and_unique)
@@ -146,6 +206,7 @@ int main(void)
     RUN(breaker_opens_probes_and_closes);
     RUN(closed_gate_refuses_and_reports_releases);
     RUN(tracking_and_throttle);
+    RUN(a_shadow_is_admitted_and_released_once);
     RUN(reqid_is_a_v4_uuid_and_unique);
     RUN(reqid_valid_rejects_what_cannot_go_into_headers_or_json);
     UNIT_DONE();
