@@ -141,6 +141,11 @@ int exchange_build_requests(exchange *ex);
  * a traced exchange's with the leg's traceparent. Call once per leg. */
 struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow);
 
+/* exchange_job.c: once the authoritative leg and the shadow leg (if
+ * started) are done, hands the pair to the analyzer (once; later calls do
+ * nothing). Moves the headers and bodies out of the exchange. */
+void exchange_submit(exchange *ex);
+
 /* Builds both legs and starts them (the shadow only when allowed). */
 int exchange_start(exchange *ex);
 /* MHD is done with the request (answered, or the client left). */
