@@ -209,7 +209,7 @@ typedef struct endpoint {
 
 static const endpoint endpoints[] = {
     {"/healthz", "GET", admin_h_healthz, EP_PUBLIC | EP_PROBE},
-    {"/readyz", "GET", admin_h_readyz, EP_PUBLIC | EP_PROBE},
+    {"/readyz", "GET", admin_h_readyz, EP_PUBLIC},
     {"/state", "GET", admin_h_state, 0},
     {"/metrics", "GET", admin_h_metrics, 0},
     {"/authority", "POST", admin_h_authority, 0},
