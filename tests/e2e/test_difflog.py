@@ -482,6 +482,11 @@ def test_rotation_under_load_loses_no_record(pair):
     try:
         for k in range(3):
             time.sleep(0.3 * SLOW)
+            # the reopened file appears with the writer's next batch: on a
+            # loaded machine that can take longer than the pause above
+            deadline = time.monotonic() + 5 * SLOW
+            while not os.path.exists(p.diff_log) and time.monotonic() < deadline:
+                time.sleep(0.02)
             path = f"{p.diff_log}.{k + 1}"
             os.rename(p.diff_log, path)
             rotated.append(path)
