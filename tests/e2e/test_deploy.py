@@ -385,13 +385,13 @@ def test_man_page_covers_every_command_and_option_of_the_help_texts():
     text = rendered_man(200)
     main = help_text()
     helps = {"serve": main, "report": help_text("report"), "replay": help_text("replay"),
-             "ctl": help_text("ctl")}
+             "ctl": help_text("ctl"), "rules": help_text("rules")}
     # check has no --help; its usage line is on stderr
     check_usage = run([SP_BIN, "check"]).stderr
     helps["check"] = check_usage
 
     commands = set(re.findall(r"^  shadowproxy ([a-z]+)", main, re.M))
-    assert commands == {"serve", "check", "ctl", "report", "replay", "version"}
+    assert commands == {"serve", "check", "ctl", "report", "replay", "rules", "version"}
     ctl_commands = set(re.findall(r"^  ([a-z][a-z-]+) ", helps["ctl"].split("Commands:")[1].split("Options:")[0], re.M))
     assert {"state", "flip", "shadow", "ready", "reload", "log-level"} <= ctl_commands
     missing = []
@@ -412,6 +412,8 @@ def test_man_page_covers_every_command_and_option_of_the_help_texts():
         if cmd == "serve":
             h_serve = h.split("serve options")[1].split("Admin API")[0]
             opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b", h_serve))
+        if cmd == "rules":  # its prose names serve's --diff-log-mode: only its option lines
+            opts = set(re.findall(r"^  (?:-\w, )?(--[a-z][a-z0-9-]*|-[a-zA-Z])\b", h, re.M))
         assert opts, cmd
         # as an entry of its own (a tag line), not only mentioned in another's text
         tags = "\n".join(re.findall(r"^       (-.*)$", parts.get(cmd, ""), re.M))
