@@ -253,6 +253,7 @@ static const char *flag_key(int opt)
     case 'w': return "/workers";
     case OPT_LOG_LEVEL: return "/log/level";
     case OPT_LOG_FORMAT: return "/log/format";
+    case OPT_DECISIONS: return "/decisions/store";
     }
     return NULL;
 }
