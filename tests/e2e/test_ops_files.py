@@ -18,9 +18,6 @@ DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "shadowproxy.json")
 NOT_OURS = {
     "up": "Prometheus' own scrape health",
 }
-# Rendered only with a decision store configured (decisions.store), which
-# this test does not start; the fleet's tests check it against etcd.
-NEEDS_A_STORE = {"shadowproxy_decisions_store_up"}
 
 
 def promtool():
@@ -70,10 +67,14 @@ def exposed(text):
 def dashboard_queries():
     d = json.load(open(DASHBOARD))
     out = [v["definition"] for v in d["templating"]["list"] if v.get("definition")]
-    ids = set()
+    ids, cells = set(), set()
     for p in d["panels"]:
         assert p["id"] not in ids, p["title"]
         ids.add(p["id"])
+        g = p["gridPos"]
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not mine & cells and g["x"] + g["w"] <= 24, f"{p['title']} overlaps"
+        cells |= mine
         if p["type"] == "row":
             continue
         assert p["datasource"]["uid"] == "${datasource}", p["title"]
@@ -100,7 +101,7 @@ def test_dashboard_and_alerts_name_only_metrics_a_live_proxy_exposes(start):
         for q in queries:
             names = metric_names(q)
             assert names, f"{source}: no metric found in {q!r}"
-            missing += [(source, n, q) for n in names - have - set(NOT_OURS) - NEEDS_A_STORE]
+            missing += [(source, n, q) for n in names - have - set(NOT_OURS)]
     assert not missing, "\n".join(f"{s}: {n} is not in /metrics ({q})" for s, n, q in missing)
 
 
