@@ -197,7 +197,7 @@ enum {
     EP_PUBLIC = 1, /* answers without auth (it decides what to show) */
     EP_PREFIX = 2, /* also PATH/anything */
     EP_FORM = 4,   /* a browser form may post it: no dashboard header needed */
-    EP_PROBE = 8,  /* no browser checks (liveness and readiness probes) */
+    EP_PROBE = 8,  /* no browser checks (liveness probes) */
 };
 
 typedef struct endpoint {
