@@ -851,3 +851,63 @@ def test_reconciliation_gap_over_both_2xx_one_sided_money_apart(tmp):
     other = page[page.index("<code>other</code></h2>"):]
     assert "no exchange both sides answered 2xx with a number there" in other
     assert "<table><caption>sum of" not in other.split("</section>")[0]
+
+
+def test_csv_per_field_table(tmp):
+    """--format csv (or -o x.csv): the per-field table, RFC 4180, formula-like
+    cells neutralised."""
+    import csv
+    import io
+    recs = [rec(f"c{i}", diffs=[
+        {"where": "body", "path": "/a,b", "kind": "changed", "legacy": "=HYPERLINK(1)", "new": 'say "hi"'}])
+        for i in range(3)] + [rec("m", verdict="match")]
+    path = write(tmp, "c.jsonl", "".join(line(r) for r in recs))
+    r = report("--format", "csv", path)
+    assert r.returncode == 0 and r.stdout.startswith(b"route,where,path,kind,known,exchanges,")
+    assert b"\r\n" in r.stdout
+    rows = list(csv.DictReader(io.StringIO(r.stdout.decode(), newline="")))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["route"] == "r" and row["path"] == "/a,b" and row["exchanges"] == "3"
+    assert row["share"] == "0.750000" and row["sample_ids"] == "c0 c1 c2"
+    assert row["legacy"] == '"=HYPERLINK(1)"' and row["new"] == '"say \\"hi\\""'
+    out = os.path.join(tmp, "f.csv")
+    assert report("-o", out, path).returncode == 0
+    assert open(out, "rb").read() == r.stdout
+    assert report("--format", "xls", path).returncode == 2
+    # a cell a spreadsheet would run as a formula gets a leading '
+    recs = [rec("=cmd|x", diffs=[{"where": "body", "path": "/p", "kind": "changed", "legacy": 1, "new": 2}])]
+    r = report("--format", "csv", write(tmp, "f.jsonl", line(recs[0])))
+    assert "'=cmd|x" in r.stdout.decode()
+
+
+def test_baseline_between_two_runs(tmp):
+    """--baseline OLD: routes and fields that appeared, disappeared, rose or
+    fell since the earlier run."""
+    def diff(path):
+        return {"where": "body", "path": path, "kind": "changed", "legacy": 1, "new": 2}
+    old = [rec(f"o{i}", diffs=[diff("/a")] + ([diff("/b")] if i < 5 else [])) for i in range(10)] + \
+          [rec(f"g{i}", route_name="gone", verdict="match") for i in range(3)] + \
+          [rec(f"s{i}", route_name="same", diffs=[diff("/s")]) for i in range(4)]
+    new = [rec(f"n{i}", diffs=[diff("/a")] + ([diff("/b")] if i < 1 else []) + [diff("/c")])
+           for i in range(10)] + \
+          [rec(f"w{i}", route_name="fresh") for i in range(2)] + \
+          [rec(f"t{i}", route_name="same", diffs=[diff("/s")]) for i in range(4)]
+    po = write(tmp, "old.jsonl", "".join(line(r) for r in old))
+    pn = write(tmp, "new.jsonl", "".join(line(r) for r in new))
+    doc, _ = report_json("--baseline", po, pn)
+    bl = doc["baseline"]
+    assert bl["old_records"] == 17 and bl["new_records"] == 16
+    routes = {r["name"]: r["change"] for r in bl["routes"]}
+    assert routes == {"fresh": "appeared", "gone": "disappeared"}
+    fields = {(f["route"], f["path"]): (f["change"], f["old_share"], f["new_share"]) for f in bl["fields"]}
+    assert fields[("r", "/b")] == ("fell", 0.5, 0.1)
+    assert fields[("r", "/c")] == ("appeared", 0.0, 1.0)
+    assert ("r", "/a") not in fields and ("same", "/s") not in fields
+    assert fields[("fresh", "/a")][0] == "appeared"
+    text = report("--baseline", po, pn).text
+    assert "baseline: since the earlier run (17 records; this run 16)" in text
+    assert "route gone disappeared" in text and "/b" in text and "fell: 50.0% -> 10.0%" in text
+    assert report_json(pn)[0]["baseline"] is None
+    r = report("--baseline", os.path.join(tmp, "missing.jsonl"), pn)
+    assert r.returncode == 1 and "baseline" in r.err

@@ -26,7 +26,7 @@
 #define EXIT_GATE 3
 #define DEFAULT_TOP 20
 
-enum format { FMT_AUTO, FMT_TEXT, FMT_JSON, FMT_HTML };
+enum format { FMT_AUTO, FMT_TEXT, FMT_JSON, FMT_HTML, FMT_CSV };
 
 typedef struct cli {
     report_options opt;
@@ -38,6 +38,8 @@ typedef struct cli {
     size_t nfailifs;
     size_t top;
     bool wide;
+    const char **baselines; /* --baseline: the earlier run's logs */
+    size_t nbaselines;
 } cli;
 
 static const char usage_text[] =
@@ -53,8 +55,9 @@ static const char usage_text[] =
     "                       (90s, 30m, 2h, 7d, 2w)\n"
     "  --until T            only records before T (same forms)\n"
     "  --route NAME         only this route; repeatable\n"
-    "  --format F           text, json or html (default: text; with -o, the file's\n"
-    "                       extension .json/.html/.htm chooses)\n"
+    "  --format F           text, json, html, or csv (the per-field table only)\n"
+    "                       (default: text; with -o, the file's extension\n"
+    "                       .json/.html/.htm/.csv chooses)\n"
     "  -o, --output FILE    write the report to FILE (whole, mode 0600) instead of stdout\n"
     "  --sum PATH[@GROUP]   reconciliation: sum the number at JSON Pointer PATH of each\n"
     "                       2xx response body, per side, grouped by the value at\n"
@@ -64,6 +67,9 @@ static const char usage_text[] =
     "                       repeatable\n"
     "  --top N              differing fields listed per route in text and HTML\n"
     "                       (default 20; 0: all)\n"
+    "  --baseline OLD       also say what changed since the run logged in OLD\n"
+    "                       (repeatable: its rotated files): routes and fields\n"
+    "                       that appeared, disappeared, rose or fell (text, JSON)\n"
     "  --wide               text: the 100-column layout (sample ids beside their\n"
     "                       field); without it the text fits COLUMNS, the terminal,\n"
     "                       or 80 columns\n"
@@ -102,6 +108,7 @@ static void cli_free(cli *c)
     }
     free(c->opt.sums);
     free(c->logs);
+    free(c->baselines);
     for (size_t i = 0; i < c->nfailifs; i++)
         report_failif_free(&c->failifs[i]);
     free(c->failifs);
@@ -190,7 +197,7 @@ static int parse_args(int argc, char **argv, cli *c, int64_t now)
             v = i + 1 < argc ? argv[i + 1] : NULL;
         }
         static const char *const known[] = {"--since", "--until", "--route", "--format", "-o",
-                                            "--output", "--sum", "--fail-if", "--top"};
+                                            "--output", "--sum", "--fail-if", "--top", "--baseline"};
         bool ok = false;
         for (size_t k = 0; k < sizeof known / sizeof known[0] && !ok; k++)
             ok = strcmp(name, known[k]) == 0;
@@ -218,8 +225,16 @@ static int parse_args(int argc, char **argv, cli *c, int64_t now)
                 c->format = FMT_JSON;
             else if (strcmp(v, "html") == 0)
                 c->format = FMT_HTML;
+            else if (strcmp(v, "csv") == 0)
+                c->format = FMT_CSV;
             else
-                return usage_error("--format \"%s\": one of text, json, html", v);
+                return usage_error("--format \"%s\": one of text, json, html, csv", v);
+        } else if (strcmp(name, "--baseline") == 0) {
+            if (!*v || strcmp(v, "-") == 0)
+                return usage_error("--baseline needs a file (not stdin)");
+            if (!grow((void **)&c->baselines, c->nbaselines, sizeof *c->baselines))
+                return usage_error("out of memory");
+            c->baselines[c->nbaselines++] = v;
         } else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
             if (!*v)
                 return usage_error("%s needs a file name", name);
@@ -253,6 +268,8 @@ static int parse_args(int argc, char **argv, cli *c, int64_t now)
             c->format = FMT_JSON;
         else if (dot && (strcmp(dot, ".html") == 0 || strcmp(dot, ".htm") == 0))
             c->format = FMT_HTML;
+        else if (dot && strcmp(dot, ".csv") == 0)
+            c->format = FMT_CSV;
         else
             c->format = FMT_TEXT;
     }
@@ -264,6 +281,7 @@ static int render(FILE *f, enum format fmt, const report_render *rr)
     switch (fmt) {
     case FMT_JSON: return report_json_write(f, rr);
     case FMT_HTML: return report_html_write(f, rr);
+    case FMT_CSV: return report_csv_write(f, rr);
     default: return report_text_write(f, rr);
     }
 }
@@ -409,6 +427,27 @@ static bool failif_routes_known(const report_model *m, const cli *c)
     return ok;
 }
 
+/* --baseline: the earlier run read with the same filters, and what
+ * changed since. false when one of its logs could not be read. */
+static bool read_baseline(const cli *c, const report_model *m, json_t **out)
+{
+    report_model *old = report_model_new(&c->opt);
+    bool ok = old != NULL;
+    for (size_t i = 0; old && i < c->nbaselines; i++) {
+        if (!report_model_read(old, c->baselines[i])) {
+            ok = false;
+            const report_input *in = &old->inputs[old->ninputs - 1];
+            fprintf(stderr, "shadowproxy report: baseline %s\n", in->error ? in->error : "out of memory");
+        }
+    }
+    if (old) {
+        report_model_finalize(old);
+        *out = report_baseline_build(old, m);
+    }
+    report_model_free(old);
+    return ok && *out;
+}
+
 int report_main(int argc, char **argv)
 {
     cli c = {0};
@@ -437,7 +476,11 @@ int report_main(int argc, char **argv)
         }
     }
     report_model_finalize(m);
+    json_t *baseline = NULL;
+    if (c.nbaselines && !read_baseline(&c, m, &baseline))
+        input_failed = true;
     if (!failif_routes_known(m, &c)) {
+        json_decref(baseline);
         report_model_free(m);
         free(res);
         cli_free(&c);
@@ -445,8 +488,9 @@ int report_main(int argc, char **argv)
     }
     for (size_t i = 0; i < c.nfailifs; i++)
         res[i] = report_failif_eval(m, &c.failifs[i]);
-    report_render rr = {m, &c.opt, res, c.nfailifs, now, c.top, text_width(c.wide)};
+    report_render rr = {m, &c.opt, res, c.nfailifs, now, c.top, text_width(c.wide), baseline};
     int wrc = write_output(c.out, c.format, &rr);
+    json_decref(baseline);
     input_notes(m);
     bool gate = gate_notes(res, c.nfailifs);
     rc = input_failed || wrc != 0 ? EXIT_INPUT : gate ? EXIT_GATE : 0;

@@ -368,6 +368,7 @@ json_t *report_json_build(const report_render *r)
         json_array_append_new(ra, route_json(m->routes[i], r, true));
     set(o, "routes", ra);
     set(o, "fail_if", failif_json(r));
+    set(o, "baseline", r->baseline ? json_deep_copy(r->baseline) : json_null());
     return o;
 }
 

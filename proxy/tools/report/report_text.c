@@ -722,51 +722,44 @@ static void gates(strbuf *b, const report_render *r)
     }
 }
 
-/* Lines longer than width wrapped at blanks, each continuation indented 2
- * more than its line; a word longer than the room (a whole id, a URL) stays
- * whole on a line of its own. */
-static void wrap(strbuf *out, const char *text, size_t len, size_t width)
+static void rate_text(char *t, size_t n, const json_t *v)
 {
-    const char *p = text, *end = text + len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        size_t indent = strspn(p, " ");
-        if (indent > (size_t)(le - p))
-            indent = (size_t)(le - p);
-        strbuf_add(out, p, indent);
-        size_t col = indent, gap = 0; /* blanks seen before the next word */
-        bool first = true;
-        for (const char *w = p + indent; w < le;) {
-            if (*w == ' ') {
-                gap++;
-                w++;
-                continue;
-            }
-            const char *we = w;
-            while (we < le && *we != ' ')
-                we++;
-            size_t wc = 0;
-            for (const char *c = w; c < we; c++)
-                wc += ((unsigned char)*c & 0xC0) != 0x80;
-            if (!first && col + gap + wc > width && col > indent + 2) {
-                LIT(out, "\n");
-                pad(out, indent + 2);
-                col = indent + 2;
-            } else {
-                pad(out, gap);
-                col += gap;
-            }
-            strbuf_add(out, w, (size_t)(we - w));
-            col += wc;
-            gap = 0;
-            first = false;
-            w = we;
-        }
-        LIT(out, "\n");
-        if (!nl)
-            break;
-        p = nl + 1;
+    pct(t, n, json_is_number(v), json_number_value(v));
+}
+
+static void baseline(strbuf *b, const json_t *bl)
+{
+    if (!bl)
+        return;
+    const json_t *routes = json_object_get(bl, "routes"), *fields = json_object_get(bl, "fields");
+    report_buf_printf(b, "\nbaseline: since the earlier run (%lld records; this run %lld)\n",
+                      (long long)json_integer_value(json_object_get(bl, "old_records")),
+                      (long long)json_integer_value(json_object_get(bl, "new_records")));
+    if (!json_array_size(routes) && !json_array_size(fields))
+        LIT(b, "  nothing appeared, disappeared, rose or fell (by 1 point or more)\n");
+    size_t i;
+    const json_t *e;
+    char t1[32], t2[32];
+    json_array_foreach(routes, i, e) {
+        rate_text(t1, sizeof t1, json_object_get(e, "old_mismatch_rate"));
+        rate_text(t2, sizeof t2, json_object_get(e, "new_mismatch_rate"));
+        LIT(b, "  route ");
+        put(b, json_string_value(json_object_get(e, "name")), 40, false);
+        report_buf_printf(b, " %s: mismatch rate %s -> %s\n",
+                          json_string_value(json_object_get(e, "change")), t1, t2);
+    }
+    json_array_foreach(fields, i, e) {
+        rate_text(t1, sizeof t1, json_object_get(e, "old_share"));
+        rate_text(t2, sizeof t2, json_object_get(e, "new_share"));
+        LIT(b, "  ");
+        put(b, json_string_value(json_object_get(e, "route")), 24, false);
+        LIT(b, " ");
+        put(b, json_string_value(json_object_get(e, "where")), 6, false);
+        LIT(b, " ");
+        const char *path = json_string_value(json_object_get(e, "path"));
+        put(b, path && *path ? path : "-", 40, false);
+        report_buf_printf(b, " %s %s: %s -> %s\n", json_string_value(json_object_get(e, "kind")),
+                          json_string_value(json_object_get(e, "change")), t1, t2);
     }
 }
 
@@ -785,10 +778,11 @@ int report_text_write(FILE *out, const report_render *r)
     } else {
         LIT(&b, "\nno records\n");
     }
+    baseline(&b, r->baseline);
     gates(&b, r);
     if (narrow && b.p) {
         strbuf w = {0};
-        wrap(&w, b.p, b.len, 80);
+        report_text_wrap(&w, b.p, b.len, 80);
         free(b.p);
         b = w;
     }

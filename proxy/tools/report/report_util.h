@@ -129,6 +129,11 @@ void report_real_text(double d, char out[40]);
 bool report_json_append(strbuf *b, const json_t *v, int indent, size_t max);
 #define REPORT_JSON_SPACED (-2) /* indent: one line, a space after ':' and ',' */
 
+/* text (len bytes of lines) into out with every line longer than width
+ * columns wrapped at blanks, each continuation indented 2 more than its
+ * line; a word longer than the room (an id, a URL) stays whole. */
+void report_text_wrap(strbuf *out, const char *text, size_t len, size_t width);
+
 /* A copy of s cut to at most max bytes on a character boundary, with "…"
  * appended when cut (hostile logs: a 10 MB route name is kept short).
  * Malloc'd, or NULL when out of memory. */

@@ -282,3 +282,57 @@ void report_example_free(report_example *ex)
     ex->text = NULL;
     ex->present = ex->truncated = false;
 }
+
+/* ---- wrapping ---------------------------------------------------------------------- */
+
+static void spaces(strbuf *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        strbuf_add(b, " ", 1);
+}
+
+void report_text_wrap(strbuf *out, const char *text, size_t len, size_t width)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        size_t indent = strspn(p, " ");
+        if (indent > (size_t)(le - p))
+            indent = (size_t)(le - p);
+        strbuf_add(out, p, indent);
+        size_t col = indent, gap = 0; /* blanks seen before the next word */
+        bool first = true;
+        for (const char *w = p + indent; w < le;) {
+            if (*w == ' ') {
+                gap++;
+                w++;
+                continue;
+            }
+            const char *we = w;
+            while (we < le && *we != ' ')
+                we++;
+            size_t wc = 0;
+            for (const char *c = w; c < we; c++)
+                wc += ((unsigned char)*c & 0xC0) != 0x80;
+            if (!first && col + gap + wc > width && col > indent + 2) {
+                strbuf_add(out, "\n", 1);
+                spaces(out, indent + 2);
+                col = indent + 2;
+            } else {
+                spaces(out, gap);
+                col += gap;
+            }
+            strbuf_add(out, w, (size_t)(we - w));
+            col += wc;
+            gap = 0;
+            first = false;
+            w = we;
+        }
+        strbuf_add(out, "\n", 1);
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
