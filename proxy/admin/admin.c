@@ -35,24 +35,6 @@
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void set_err(char *err, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-}
-
-
-static void sha256(const void *data, size_t len, unsigned char out[ADMIN_DIGEST_LEN])
-{
-    unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != ADMIN_DIGEST_LEN)
-        memset(out, 0, ADMIN_DIGEST_LEN); /* cannot happen; a zero digest matches no token */
-}
-
 bool admin_addr_is_loopback(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
@@ -85,112 +67,6 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t size)
     }
 }
 
-/* ---- the token ------------------------------------------------------------ */
-
-/* A token is printable ASCII or UTF-8 without spaces or control bytes. */
-static bool token_ok(const char *t)
-{
-    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f)
-            return false;
-    return *t != '\0';
-}
-
-static int read_token_file(const char *path, char *out, size_t size, char *err, size_t errsize)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        int e = errno;
-        set_err(err, errsize, "admin.token_file %s: cannot read: %s", path, strerror(e));
-        return -e;
-    }
-    size_t n = fread(out, 1, size - 1, f);
-    bool more = fgetc(f) != EOF;
-    fclose(f);
-    if (more) {
-        set_err(err, errsize, "admin.token_file %s: longer than %zu bytes", path, size - 1);
-        return -EINVAL;
-    }
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-        out[--n] = '\0';
-    return 0;
-}
-
-/* Fills a->has_token / a->token_digest from the config. */
-static int resolve_token(admin *a, char *err, size_t errsize)
-{
-    const sp_config *cfg = a->cfg;
-    char tok[4096] = "";
-    const char *src;
-    if (cfg->admin_token_file && cfg->admin_token_env) {
-        set_err(err, errsize, "admin: set admin.token_file or admin.token_env, not both");
-        return -EINVAL;
-    }
-    if (cfg->admin_token_file) {
-        int rc = read_token_file(cfg->admin_token_file, tok, sizeof tok, err, errsize);
-        if (rc < 0)
-            return rc;
-        src = "admin.token_file";
-    } else if (cfg->admin_token_env) {
-        const char *v = getenv(cfg->admin_token_env);
-        if (!v || !*v) {
-            set_err(err, errsize, "admin.token_env: the environment variable %s is %s",
-                    cfg->admin_token_env, v ? "empty" : "not set");
-            return -EINVAL;
-        }
-        if (strlen(v) >= sizeof tok) {
-            set_err(err, errsize, "admin.token_env: %s is longer than %zu bytes",
-                    cfg->admin_token_env, sizeof tok - 1);
-            return -EINVAL;
-        }
-        snprintf(tok, sizeof tok, "%s", v);
-        src = "admin.token_env";
-    } else {
-        return 0;
-    }
-    if (!token_ok(tok)) {
-        set_err(err, errsize, "%s: the admin token is %s", src,
-                *tok ? "not usable in a header (spaces or control characters)" : "empty");
-        OPENSSL_cleanse(tok, sizeof tok);
-        return -EINVAL;
-    }
-    if (strlen(tok) < 16)
-        log_event(LOG_WARN, "admin_token_short", "source", src, "hint",
-                  "use at least 16 random characters, e.g. openssl rand -hex 32", NULL);
-    sha256(tok, strlen(tok), a->token_digest);
-    OPENSSL_cleanse(tok, sizeof tok);
-    a->has_token = true;
-    return 0;
-}
-
-bool admin_token_matches(const admin *a, const char *cand)
-{
-    unsigned char d[ADMIN_DIGEST_LEN];
-    sha256(cand, strlen(cand), d);
-    return a->has_token && CRYPTO_memcmp(d, a->token_digest, ADMIN_DIGEST_LEN) == 0 &&
-           *cand != '\0';
-}
-
-/* Constant time in the token's content and length: both sides are hashed
- * and the digests compared with CRYPTO_memcmp. A missing header, another
- * scheme and a wrong token take the same path; then the session cookie. */
-static admin_auth auth_of(admin *a, struct MHD_Connection *conn)
-{
-    if (!a->has_token)
-        return ADMIN_AUTH_OPEN;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *cand = "";
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        cand = h + 7;
-        while (*cand == ' ')
-            cand++;
-    }
-    if (admin_token_matches(a, cand))
-        return ADMIN_AUTH_BEARER;
-    return admin_session_ok(a, conn) ? ADMIN_AUTH_COOKIE : ADMIN_AUTH_REFUSED;
-}
-
 /* ---- routing ---------------------------------------------------------------- */
 
 enum {
@@ -198,6 +74,7 @@ enum {
     EP_PREFIX = 2, /* also PATH/anything */
     EP_FORM = 4,   /* a browser form may post it: no dashboard header needed */
     EP_PROBE = 8,  /* no browser checks (liveness probes) */
+    EP_WRITE = 16, /* changes something: operators only (a viewer gets 403) */
 };
 
 typedef struct endpoint {
@@ -212,13 +89,13 @@ static const endpoint endpoints[] = {
     {"/readyz", "GET", admin_h_readyz, EP_PUBLIC},
     {"/state", "GET", admin_h_state, 0},
     {"/metrics", "GET", admin_h_metrics, 0},
-    {"/authority", "POST", admin_h_authority, 0},
-    {"/shadow", "POST", admin_h_shadow, 0},
-    {"/reload", "POST", admin_h_reload, 0},
-    {"/rollback", "POST", admin_h_rollback, 0},
-    {"/clear", "POST", admin_h_clear, 0},
+    {"/authority", "POST", admin_h_authority, EP_WRITE},
+    {"/shadow", "POST", admin_h_shadow, EP_WRITE},
+    {"/reload", "POST", admin_h_reload, EP_WRITE},
+    {"/rollback", "POST", admin_h_rollback, EP_WRITE},
+    {"/clear", "POST", admin_h_clear, EP_WRITE},
     {"/history", "GET", admin_h_history, 0},
-    {"/log-level", "PUT", admin_h_log_level, 0},
+    {"/log-level", "PUT", admin_h_log_level, EP_WRITE},
     {"/api/live", "GET", admin_h_live, 0},
     {"/api/recent", "GET", admin_h_recent, EP_PREFIX},
     {"/", "GET", admin_h_page, EP_PUBLIC},
@@ -254,6 +131,12 @@ static admin_reply dispatch(admin *a, admin_req *rq, const endpoint *e)
             admin_error_reply(405, "%s does not allow %s; use %s", e->path, rq->method, e->method);
         r.allow = get ? "GET, HEAD" : e->method;
         return r;
+    }
+    if ((e->flags & EP_WRITE) && rq->principal && rq->principal->role == ROLE_VIEWER) {
+        log_event(LOG_WARN, "admin_forbidden", "who", rq->who, "method", rq->method, "path",
+                  rq->url, "role", "viewer", NULL);
+        return admin_error_reply(403, "the token \"%s\" is a viewer (read only): %s %s needs "
+                                 "an operator token", rq->principal->name, e->method, e->path);
     }
     if (rq->too_large)
         return admin_error_reply(413, "request body over %zu bytes", ADMIN_MAX_BODY);
@@ -356,12 +239,14 @@ static enum MHD_Result first_call(admin *a, struct MHD_Connection *conn, const c
     *con_cls = rq;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    format_addr(ci ? ci->client_addr : NULL, rq->who, sizeof rq->who);
+    format_addr(ci ? ci->client_addr : NULL, rq->addr, sizeof rq->addr);
+    admin_set_who(rq);
     if (!declared_too_large(conn))
         return MHD_YES; /* read the body, answer at the end */
     /* Do not read a body we will refuse anyway. */
     rq->answered = true;
-    if (!is_public(find_endpoint(url)) && auth_of(a, conn) == ADMIN_AUTH_REFUSED)
+    const admin_principal *who;
+    if (!is_public(find_endpoint(url)) && admin_auth_of(a, conn, &who) == ADMIN_AUTH_REFUSED)
         return send_unauthorized(conn, rq, url);
     admin_reply r = admin_error_reply(413, "request body over %zu bytes", ADMIN_MAX_BODY);
     return send_reply(conn, &r);
@@ -407,7 +292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq->conn = conn;
     rq->url = url;
     rq->method = method;
-    rq->auth = auth_of(a, conn);
+    rq->auth = admin_auth_of(a, conn, &rq->principal);
+    admin_set_who(rq);
     const endpoint *e = find_endpoint(url);
     if (!is_public(e) && rq->auth == ADMIN_AUTH_REFUSED)
         return send_unauthorized(conn, rq, url);
@@ -472,11 +358,11 @@ static int open_admin_socket(admin *a, const char *host, int port, char *err, si
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(*host ? host : NULL, portstr, &hints, &res);
     if (rc != 0) {
-        set_err(err, errsize, "admin.listen %s: cannot resolve: %s", shown, gai_strerror(rc));
+        admin_set_err(err, errsize, "admin.listen %s: cannot resolve: %s", shown, gai_strerror(rc));
         return -EADDRNOTAVAIL;
     }
     if (!a->has_token && !admin_addr_is_loopback(res->ai_addr)) {
-        set_err(err, errsize,
+        admin_set_err(err, errsize,
                 "admin.listen %s is not a loopback address and no admin token is configured: "
                 "set admin.token_file or admin.token_env, or listen on 127.0.0.1",
                 shown);
@@ -488,7 +374,7 @@ static int open_admin_socket(admin *a, const char *host, int port, char *err, si
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0) {
         int e = errno;
-        set_err(err, errsize, "admin.listen %s: %s", shown, strerror(e));
+        admin_set_err(err, errsize, "admin.listen %s: %s", shown, strerror(e));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
@@ -513,17 +399,17 @@ int admin_start(admin **out, control *c, const sp_config *cfg, char *err, size_t
     char *host = NULL;
     int port = 0;
     if (config_parse_listen(cfg->admin_listen, &host, &port) != 0) {
-        set_err(err, errsize, "admin.listen: expected HOST:PORT, got \"%s\"", cfg->admin_listen);
+        admin_set_err(err, errsize, "admin.listen: expected HOST:PORT, got \"%s\"", cfg->admin_listen);
         return -EINVAL;
     }
     admin *a = calloc(1, sizeof *a);
     int fd = -ENOMEM;
     if (!a)
-        set_err(err, errsize, "admin: out of memory");
+        admin_set_err(err, errsize, "admin: out of memory");
     else {
         a->c = c;
         a->cfg = cfg;
-        fd = resolve_token(a, err, errsize);
+        fd = admin_auth_init(a, err, errsize);
         if (fd == 0)
             fd = open_admin_socket(a, host, port, err, errsize);
     }
@@ -549,7 +435,7 @@ int admin_start(admin **out, control *c, const sp_config *cfg, char *err, size_t
         MHD_OPTION_CONNECTION_TIMEOUT, ADMIN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)32 * 1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a, MHD_OPTION_END);
     if (!a->mhd) {
-        set_err(err, errsize, "admin.listen %s: cannot start the admin HTTP server",
+        admin_set_err(err, errsize, "admin.listen %s: cannot start the admin HTTP server",
                 cfg->admin_listen);
         close(fd);
         admin_dash_free(a);
@@ -578,7 +464,7 @@ void admin_stop(admin *a)
         return;
     MHD_stop_daemon(a->mhd); /* joins every connection thread; closes the socket */
     admin_dash_free(a);
-    OPENSSL_cleanse(a->token_digest, sizeof a->token_digest);
+    admin_auth_free(a);
     OPENSSL_cleanse(a->session_key, sizeof a->session_key);
     free(a);
 }

@@ -6,7 +6,8 @@
  * constant time) or the dashboard's session cookie (GET / shows a login
  * form, which sets it); a browser's state-changing requests also need the
  * dashboard's CSRF header. Everything it changes goes through control_*,
- * with the client's "ip:port" as `who`. */
+ * naming the client's "IP:PORT" and the token's name (admin_decide.c's
+ * control_who; "token:NAME from IP:PORT" where control takes a string). A viewer token (admin.tokens) may only read: changes get 403. */
 #ifndef SP_ADMIN_H
 #define SP_ADMIN_H
 
@@ -25,8 +26,9 @@
 typedef struct admin admin;
 
 /* Starts the admin API on cfg->admin_listen ("HOST:PORT", port 0 picks a
- * free one). The token is read now, from cfg->admin_token_file or the
- * variable cfg->admin_token_env (not both). Refuses to start when the
+ * free one). The tokens are read now: cfg->admin_token_file or the
+ * variable cfg->admin_token_env (not both; the operator "admin"), and each
+ * of cfg->admin_tokens. Refuses to start when the
  * address is not loopback (127.0.0.0/8, ::1, localhost) and no token is
  * configured, when the token cannot be read or is empty, or when the
  * address cannot be bound: returns a negative errno with a one-line

@@ -1,7 +1,8 @@
 /* admin_api: the admin API's JSON endpoints (docs/operations.md,
  * "Endpoints"): health, readiness, state, the operator's changes, reload,
  * metrics, the log level, and the dashboard's /api/live and /api/recent.
- * Every change goes through control_*, with the client's "ip:port" as who.
+ * Every change goes through control_*, with rq->who ("token:NAME from
+ * IP:PORT") as who; the decisions (admin_decide.c) with a control_who.
  * Authorization happened before a handler runs (admin.c). */
 #include <errno.h>
 #include <stdarg.h>
@@ -287,9 +288,13 @@ admin_reply admin_h_live(admin *a, admin_req *rq)
         (json_int_t)metric_get(METRIC_records_lost), "diff_log", json_object_get(rd, "diff_log"));
     static const char *const via[] = {"none", "none", "bearer", "cookie"};
     json_object_set_new(j, "health", health);
-    json_object_set_new(j, "auth", json_pack("{s:s, s:s}", "mode",
+    /* role: the page shows its buttons to an operator only */
+    json_object_set_new(j, "auth", json_pack("{s:s, s:s, s:s, s:s?}", "mode",
                                              a->has_token ? "token" : "loopback", "via",
-                                             via[rq->auth]));
+                                             via[rq->auth], "role",
+                                             config_role_name(rq->principal ? rq->principal->role
+                                                                            : ROLE_OPERATOR),
+                                             "name", rq->principal ? rq->principal->name : NULL));
     json_decref(st);
     json_decref(rd);
     return admin_json_reply(200, j);

@@ -10,15 +10,16 @@
  *   POST /login      token=T (a form): the same, 303 or 401
  *   POST /logout     clears the cookie, 303 to /
  *
- * The session cookie is not the token: it is "ISSUED.NONCE.MAC", MAC =
- * HMAC-SHA256(key, "v2.GEN.ISSUED.NONCE") with key =
- * HMAC-SHA256(SHA-256(token), 32 random bytes drawn at start), NONCE 16
- * random bytes per sign-in and GEN the session generation. It expires
+ * The session cookie is not the token: it is "ISSUED.P.NONCE.MAC", MAC =
+ * HMAC-SHA256(key, "v2.GEN.ISSUED.P.NONCE") with key 32 random bytes drawn
+ * at start, P the index of the token's principal (its name and role),
+ * NONCE 16 random bytes per sign-in and GEN the session generation. It expires
  * after ADMIN_SESSION_TTL_S; logging out revokes it here (a list of the
  * logged-out MACs until they expire; when full, GEN moves on and every
  * session ends); every session ends with the process. HttpOnly,
  * SameSite=Strict, named per admin port (cookies do not tell ports
  * apart). */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -83,17 +84,10 @@ static void element_hash(const char *html, const char *open, const char *close, 
 
 int admin_dash_init(admin *a, char *err, size_t errsize)
 {
-    unsigned char nonce[32];
-    unsigned int n = 0;
-    if (RAND_bytes(nonce, sizeof nonce) != 1 ||
-        !HMAC(EVP_sha256(), a->token_digest, ADMIN_DIGEST_LEN, nonce, sizeof nonce,
-              a->session_key, &n) ||
-        n != ADMIN_DIGEST_LEN) {
-        OPENSSL_cleanse(nonce, sizeof nonce);
+    if (RAND_bytes(a->session_key, sizeof a->session_key) != 1) {
         snprintf(err, errsize, "admin: cannot draw a random session key");
         return -EIO;
     }
-    OPENSSL_cleanse(nonce, sizeof nonce);
     int rc = pthread_mutex_init(&a->sessions_lock, NULL);
     if (rc != 0) {
         snprintf(err, errsize, "admin: cannot create a lock: %s", strerror(rc));
@@ -126,6 +120,7 @@ void admin_dash_free(admin *a)
 
 typedef struct session {
     long long issued;
+    size_t principal; /* index in a->principals */
     char nonce[NONCE_HEX + 1];
     char mac[65]; /* hex */
 } session;
@@ -140,13 +135,13 @@ static void to_hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* s->mac = MAC of "v2.GEN.ISSUED.NONCE". Caller holds sessions_lock (the
- * generation). */
+/* s->mac = MAC of "v2.GEN.ISSUED.PRINCIPAL.NONCE". Caller holds
+ * sessions_lock (the generation). */
 static void session_sign(const admin *a, session *s)
 {
     char msg[96];
-    int len = snprintf(msg, sizeof msg, "v2.%u.%lld.%s", a->session_generation, s->issued,
-                       s->nonce);
+    int len = snprintf(msg, sizeof msg, "v2.%u.%lld.%zu.%s", a->session_generation, s->issued,
+                       s->principal, s->nonce);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!HMAC(EVP_sha256(), a->session_key, ADMIN_DIGEST_LEN, (const unsigned char *)msg,
@@ -156,10 +151,12 @@ static void session_sign(const admin *a, session *s)
     to_hex(mac, 32, s->mac);
 }
 
-/* A new session in r's Set-Cookie; false when no random nonce could be drawn. */
-static bool set_session_cookie(admin *a, admin_reply *r)
+/* A new session of principal p in r's Set-Cookie; false when no random
+ * nonce could be drawn. */
+static bool set_session_cookie(admin *a, const admin_principal *p, admin_reply *r)
 {
-    session s = {.issued = (long long)time(NULL)};
+    session s = {.issued = (long long)time(NULL), .principal = (size_t)(p - a->principals)};
+    assert(s.principal < a->nprincipals);
     unsigned char nonce[NONCE_HEX / 2];
     if (RAND_bytes(nonce, sizeof nonce) != 1)
         return false;
@@ -168,8 +165,8 @@ static bool set_session_cookie(admin *a, admin_reply *r)
     session_sign(a, &s);
     pthread_mutex_unlock(&a->sessions_lock);
     snprintf(r->cookie, sizeof r->cookie,
-             "%s=%lld.%s.%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict", a->cookie_name,
-             s.issued, s.nonce, s.mac, ADMIN_SESSION_TTL_S);
+             "%s=%lld.%zu.%s.%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict",
+             a->cookie_name, s.issued, s.principal, s.nonce, s.mac, ADMIN_SESSION_TTL_S);
     return true;
 }
 
@@ -189,7 +186,7 @@ static bool is_hex(const char *p, size_t n)
     return true;
 }
 
-/* "ISSUED.NONCE.MAC" into *s: the shape only. */
+/* "ISSUED.PRINCIPAL.NONCE.MAC" into *s: the shape only. */
 static bool session_parse(const char *v, session *s)
 {
     if (!v || !isdigit((unsigned char)*v))
@@ -197,7 +194,13 @@ static bool session_parse(const char *v, session *s)
     char *end = NULL;
     errno = 0;
     s->issued = strtoll(v, &end, 10);
-    if (errno != 0 || *end != '.' || strlen(end + 1) != NONCE_HEX + 1 + 64 ||
+    if (errno != 0 || *end != '.' || !isdigit((unsigned char)end[1]))
+        return false;
+    unsigned long p = strtoul(end + 1, &end, 10);
+    if (errno != 0 || p >= ADMIN_MAX_PRINCIPALS)
+        return false;
+    s->principal = p;
+    if (*end != '.' || strlen(end + 1) != NONCE_HEX + 1 + 64 ||
         end[1 + NONCE_HEX] != '.' || !is_hex(end + 1, NONCE_HEX))
         return false;
     memcpy(s->nonce, end + 1, NONCE_HEX);
@@ -211,7 +214,8 @@ static bool session_parse(const char *v, session *s)
 static bool session_of(admin *a, struct MHD_Connection *conn, session *s)
 {
     if (!a->has_token ||
-        !session_parse(MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, a->cookie_name), s))
+        !session_parse(MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, a->cookie_name), s) ||
+        s->principal >= a->nprincipals)
         return false;
     long long now = (long long)time(NULL);
     if (s->issued > now + 60 || now - s->issued > ADMIN_SESSION_TTL_S)
@@ -224,10 +228,10 @@ static bool session_of(admin *a, struct MHD_Connection *conn, session *s)
     return ok;
 }
 
-bool admin_session_ok(admin *a, struct MHD_Connection *conn)
+const admin_principal *admin_session_principal(admin *a, struct MHD_Connection *conn)
 {
     session s;
-    return session_of(a, conn, &s);
+    return session_of(a, conn, &s) ? &a->principals[s.principal] : NULL;
 }
 
 /* Logout: the session stops working here, not only in the browser that
@@ -348,7 +352,7 @@ static admin_reply login_page(const admin *a, unsigned status, const char *error
         "<form method=\"post\" action=\"/login\"><label for=\"token\">Admin token</label>"
         "<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" "
         "required autofocus><button type=\"submit\">Sign in</button></form>"
-        "<p class=\"hint\">The admin API's token (admin.token_file or admin.token_env). The "
+        "<p class=\"hint\">An admin API token (admin.token_file, admin.token_env or admin.tokens). The "
         "browser then holds a session cookie for %d hours, not the token.</p>"
         "</main></body></html>\n",
         LOGIN_STYLE, error ? "<p class=\"err\" role=\"alert\">" : "", error ? error : "",
@@ -370,16 +374,18 @@ static admin_reply exchange(admin *a, const admin_req *rq, const char *token,
 {
     if (!a->has_token)
         return see_other(); /* nothing to sign in to */
-    if (!admin_token_matches(a, token)) {
+    const admin_principal *p = admin_token_principal(a, token);
+    if (!p) {
         log_event(LOG_WARN, "admin_login_refused", "who", rq->who, "via", via, NULL);
         return login_page(a, 401, "That is not the admin token.");
     }
     admin_reply r = see_other();
-    if (!set_session_cookie(a, &r)) {
+    if (!set_session_cookie(a, p, &r)) {
         free(r.text);
         return admin_error_reply(500, "cannot draw a random session id");
     }
-    log_event(LOG_INFO, "admin_login", "who", rq->who, "via", via, NULL);
+    log_event(LOG_INFO, "admin_login", "who", rq->who, "principal", p->name, "role",
+              config_role_name(p->role), "via", via, NULL);
     return r;
 }
 

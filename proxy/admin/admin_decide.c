@@ -91,9 +91,11 @@ static admin_reply change_failed(int rc, const char *msg)
     return admin_error_reply(500, "%s", *msg ? msg : strerror(-rc));
 }
 
+/* The audit trail's who: the client's address and the token's name (NULL
+ * without a token). */
 static control_who who_of(const admin_req *rq)
 {
-    return (control_who){.client = rq->who, .token = NULL};
+    return (control_who){.client = rq->addr, .token = rq->principal ? rq->principal->name : NULL};
 }
 
 /* ---- endpoints ---------------------------------------------------------------- */

@@ -27,14 +27,23 @@ typedef struct admin_revoked {
     char mac[65];     /* the cookie's MAC, hex */
 } admin_revoked;
 
+/* One configured token: who presents it, and what it may do. */
+typedef struct admin_principal {
+    char name[CONFIG_TOKEN_NAME_MAX + 1];
+    config_role role;
+    unsigned char digest[ADMIN_DIGEST_LEN]; /* SHA-256 of the token; the token itself is not kept */
+} admin_principal;
+#define ADMIN_MAX_PRINCIPALS (CONFIG_MAX_TOKENS + 1) /* admin.tokens and the single token */
+
 struct admin {
     control *c;
     const sp_config *cfg;
     struct MHD_Daemon *mhd;
     int port;
-    bool has_token;
-    unsigned char token_digest[ADMIN_DIGEST_LEN]; /* SHA-256 of the token; the token itself is not kept */
-    unsigned char session_key[ADMIN_DIGEST_LEN];  /* HMAC(token digest, random nonce): signs cookies */
+    bool has_token;                               /* nprincipals > 0 */
+    admin_principal principals[ADMIN_MAX_PRINCIPALS];
+    size_t nprincipals;                           /* fixed after admin_auth_init */
+    unsigned char session_key[ADMIN_DIGEST_LEN];  /* random, drawn at start: signs cookies */
     char cookie_name[32];                         /* per admin port: two proxies on one host */
     pthread_mutex_t sessions_lock;                /* guards the three below (connection threads) */
     unsigned session_generation;                  /* in every MAC: moving it ends every session */
@@ -54,7 +63,11 @@ typedef enum admin_auth {
 
 /* One request: its client address and its body, bounded. */
 typedef struct admin_req {
-    char who[INET6_ADDRSTRLEN + 16];
+    char addr[INET6_ADDRSTRLEN + 16];           /* the client's "ip:port" */
+    char who[CONFIG_TOKEN_NAME_MAX + sizeof "token: from " + INET6_ADDRSTRLEN + 16];
+                                                /* for logs and control_*: "token:NAME from
+                                                 * ADDR", or ADDR without a token */
+    const admin_principal *principal;           /* NULL: no token configured, or refused */
     char *body;
     size_t len;
     bool too_large;
@@ -111,11 +124,25 @@ admin_reply admin_h_recent(admin *a, admin_req *rq); /* GET /api/recent[/SEQ] */
  * -errno, err set; on success admin_dash_free must be called. */
 int admin_dash_init(admin *a, char *err, size_t errsize);
 void admin_dash_free(admin *a);
-/* Is the request's session cookie one we issued, unexpired and not logged
- * out? Any thread. */
-bool admin_session_ok(admin *a, struct MHD_Connection *conn);
-/* Is `cand` the configured token? Constant time. */
-bool admin_token_matches(const admin *a, const char *cand);
+/* The principal of the request's session cookie when it is one we issued,
+ * unexpired and not logged out; else NULL. Any thread. */
+const admin_principal *admin_session_principal(admin *a, struct MHD_Connection *conn);
+
+/* admin_auth.c */
+void admin_set_err(char *err, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reads every configured token (the single one, then admin.tokens) into
+ * a->principals; sets has_token. 0, or -errno with a one-line message in
+ * err (naming the key, never the token). admin_auth_free wipes them. */
+int admin_auth_init(admin *a, char *err, size_t errsize);
+void admin_auth_free(admin *a);
+/* The principal whose token `cand` is, or NULL. Constant time. */
+const admin_principal *admin_token_principal(const admin *a, const char *cand);
+/* How the request is authorized, and by whom (*who NULL when open or
+ * refused). Any thread. */
+admin_auth admin_auth_of(admin *a, struct MHD_Connection *conn, const admin_principal **who);
+/* rq->who from rq->addr and rq->principal. */
+void admin_set_who(admin_req *rq);
 /* Browser safety for requests not carrying the token itself: without a
  * token, every request's Host must be a loopback name (DNS rebinding:
  * a rebound page's same-origin GET has no browser headers); a browser's

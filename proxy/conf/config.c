@@ -160,6 +160,11 @@ const config_key config_keys[] = {
      "File holding the admin bearer token (trailing newline ignored)."},
     {"/admin/token_env", K_STRING, F(admin_token_env), 0, 1, 256, NULL, false,
      "Environment variable holding the admin bearer token."},
+    {"/admin/tokens", K_TOKENS, F(admin_tokens), F(nadmin_tokens), 0, CONFIG_MAX_TOKENS, "[]",
+     false,
+     "Named admin tokens, each `{\"name\", \"role\", \"token_file\"}` (or `token_env`): "
+     "role `operator` may do everything, `viewer` only read (state, metrics, the dashboard "
+     "without its buttons). `token_file`/`token_env` above is an operator named `admin`."},
     {"/readiness/require_shadow", K_BOOL, F(readiness_require_shadow), 0, 0, 0, "false", true,
      "`GET /readyz` also fails (503) when the shadow upstream is unreachable. Off: the "
      "shadow's health is in the answer's body only, since clients never depend on it."},
@@ -554,7 +559,10 @@ void config_free(sp_config *c)
 {
     for (size_t i = 0; i < config_nkeys; i++) {
         const config_key *k = &config_keys[i];
-        if (k->type == K_STRLIST || k->type == K_HDRLIST || k->type == K_CIDRLIST)
+        if (k->type == K_TOKENS)
+            config_tokens_free(*(config_admin_token **)config_field(c, k->off),
+                               *(size_t *)config_field(c, k->off2));
+        else if (k->type == K_STRLIST || k->type == K_HDRLIST || k->type == K_CIDRLIST)
             config_free_list(*(char ***)config_field(c, k->off), *(size_t *)config_field(c, k->off2));
         else if (config_is_string(k->type))
             free(*(char **)config_field(c, k->off));
@@ -590,7 +598,7 @@ int config_enum_of(const sp_config *c, const config_key *k)
 
 /* --- printing ------------------------------------------------------------ */
 
-static void put_string(FILE *out, const char *s)
+void config_put_string(FILE *out, const char *s)
 {
     if (!s) {
         fputs("null", out);
@@ -617,21 +625,21 @@ void config_put_value(FILE *out, const sp_config *c, const config_key *k)
     switch (k->type) {
     case K_LISTEN:
         if (!c->listen_host)
-            put_string(out, NULL);
+            config_put_string(out, NULL);
         else {
             snprintf(buf, sizeof buf,
                      strchr(c->listen_host, ':') ? "[%s]:%d" : "%s:%d",
                      c->listen_host, c->listen_port);
-            put_string(out, buf);
+            config_put_string(out, buf);
         }
         break;
     case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
         e = config_enum_of(c, k);
-        put_string(out, e < 0 ? NULL : config_enum_names(k->type)[e]);
+        config_put_string(out, e < 0 ? NULL : config_enum_names(k->type)[e]);
         break;
     case K_STRING: case K_URL: case K_CERTS: case K_KEY: case K_PIN: case K_HOST:
     case K_CIPHERS:
-        put_string(out, *(char *const *)f);
+        config_put_string(out, *(char *const *)f);
         break;
     case K_BOOL:
         fputs(*(const bool *)f ? "true" : "false", out);
@@ -643,9 +651,13 @@ void config_put_value(FILE *out, const sp_config *c, const config_key *k)
         fputc('[', out);
         for (size_t i = 0; i < *(const size_t *)config_field(c, k->off2); i++) {
             fputs(i ? ", " : "", out);
-            put_string(out, (*(char **const *)f)[i]);
+            config_put_string(out, (*(char **const *)f)[i]);
         }
         fputc(']', out);
+        break;
+    case K_TOKENS:
+        config_tokens_print(out, *(config_admin_token *const *)f,
+                            *(const size_t *)config_field(c, k->off2));
         break;
     }
 }
@@ -730,6 +742,7 @@ static void put_type(FILE *out, const config_key *k)
     case K_STRLIST: fprintf(out, "strings, at most %lld", k->max); break;
     case K_HDRLIST: fprintf(out, "header names, at most %lld", k->max); break;
     case K_CIDRLIST: fprintf(out, "addresses or CIDR ranges, at most %lld", k->max); break;
+    case K_TOKENS: fprintf(out, "named tokens, at most %lld", k->max); break;
     case K_INT: case K_LONG: case K_COUNT:
         fprintf(out, "integer, %lld..%lld", k->min, k->max);
         break;

@@ -50,6 +50,20 @@ typedef struct config_decisions_etcd {
     char *username, *password_file;           /* etcd's own authentication */
 } config_decisions_etcd;
 
+/* admin.tokens: what a token may do on the admin API. */
+typedef enum config_role { ROLE_OPERATOR = 0, ROLE_VIEWER = 1 } config_role;
+#define CONFIG_TOKEN_NAME_MAX 64 /* [A-Za-z0-9._-] */
+#define CONFIG_MAX_TOKENS 32
+
+/* One named admin token (admin.tokens[i]); the token itself is read by the
+ * admin API at start, from exactly one of token_file and token_env. */
+typedef struct config_admin_token {
+    char *name;
+    config_role role;
+    char *token_file;
+    char *token_env;
+} config_admin_token;
+
 typedef struct sp_config {
     char *listen_host;          /* default "127.0.0.1" */
     int listen_port;            /* default 8080; 0 = any free port */
@@ -91,7 +105,9 @@ typedef struct sp_config {
 
     char *admin_listen;         /* admin API, default "127.0.0.1:9901"; "" = off */
     char *admin_token_file;     /* bearer token from this file, or */
-    char *admin_token_env;      /* from this environment variable */
+    char *admin_token_env;      /* from this environment variable (an operator "admin") */
+    config_admin_token *admin_tokens; /* admin.tokens, in order */
+    size_t nadmin_tokens;
     char *state_file;           /* operator decisions, default "shadowproxy-state.json" */
     bool readiness_require_shadow; /* /readyz fails on an unreachable shadow; default false */
 
@@ -162,6 +178,7 @@ int config_parse_listen(const char *s, char **host, int *port);
 int config_parse_side(const char *s, sp_side *out);             /* "legacy"/"new" */
 const char *config_side_name(sp_side s);
 const char *config_tls_version_name(tls_version v);             /* "1.2" */
+const char *config_role_name(config_role r);                    /* "operator"/"viewer" */
 int config_set_string(char **slot, const char *value);          /* 0 or -ENOMEM */
 
 /* Additions (all table-driven; see docs/config.md). */

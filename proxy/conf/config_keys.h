@@ -3,6 +3,7 @@
 #ifndef SP_CONFIG_KEYS_H
 #define SP_CONFIG_KEYS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,7 +18,8 @@ typedef enum config_ktype {
     K_PIN,               /* string: sha256// pins or a public key file */
     K_HOST,              /* string: a host name */
     K_CIPHERS,           /* string: "modern", "legacy" or a GnuTLS priority string */
-    K_CIDRLIST           /* strings: addresses or ranges (base/cidr.h) */
+    K_CIDRLIST,          /* strings: addresses or ranges (base/cidr.h) */
+    K_TOKENS             /* config_admin_token list (config_tokens.c) */
 } config_ktype;
 
 typedef struct config_key {
@@ -50,5 +52,18 @@ bool config_token_char(char c); /* [A-Za-z0-9._-] */
 void config_free_list(char **v, size_t n);
 /* The key's value in c as JSON text (as config_print_json writes it). */
 void config_put_value(FILE *out, const sp_config *c, const config_key *k);
+void config_put_string(FILE *out, const char *s); /* JSON string, or null */
+
+/* config_tokens.c: the admin.tokens list. `report` adds one error at the
+ * value at `ptr` (or, with key, its member name). */
+typedef void config_report_fn(void *ctx, const char *ptr, bool key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Replaces *slot and *count with the list in v when every entry is good; else
+ * reports each problem and leaves them. 0, -EINVAL, -ENOMEM. */
+int config_tokens_apply(const json_t *v, const char *ptr, const char *name, size_t max,
+                        config_admin_token **slot, size_t *count, config_report_fn *report,
+                        void *ctx);
+void config_tokens_free(config_admin_token *v, size_t n);
+void config_tokens_print(FILE *out, const config_admin_token *v, size_t n);
 
 #endif

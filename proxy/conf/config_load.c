@@ -73,13 +73,20 @@ typedef struct ctx {
 static void report(ctx *x, const char *ptr, bool key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+static void vreport(ctx *x, const char *ptr, bool key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void vreport(ctx *x, const char *ptr, bool key, const char *fmt, va_list ap)
+{
+    if (config_errors_vreport(x->errs, x->text, x->len, ptr, key, &x->reported, fmt, ap))
+        x->rc = -ENOMEM;
+}
+
 /* One error at the value (or, with key set, the member name) at `ptr`. */
 static void report(ctx *x, const char *ptr, bool key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (config_errors_vreport(x->errs, x->text, x->len, ptr, key, &x->reported, fmt, ap))
-        x->rc = -ENOMEM;
+    vreport(x, ptr, key, fmt, ap);
     va_end(ap);
 }
 
@@ -306,6 +313,17 @@ static void apply_string(ctx *x, const config_key *k, const json_t *v,
     }
 }
 
+/* report() for config_tokens_apply. */
+static void report_cb(void *arg, const char *ptr, bool key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void report_cb(void *arg, const char *ptr, bool key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(arg, ptr, key, fmt, ap);
+    va_end(ap);
+}
+
 /* `ptr` is where the value sits in the file (differs from k->ptr for the
  * "legacy": "URL" shorthand). */
 static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
@@ -328,6 +346,11 @@ static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
         break;
     case K_STRLIST: case K_HDRLIST: case K_CIDRLIST:
         apply_list(x, k, v, ptr, name);
+        break;
+    case K_TOKENS:
+        nomem(x, config_tokens_apply(v, ptr, name, (size_t)k->max,
+                                     config_field(x->c, k->off), config_field(x->c, k->off2),
+                                     report_cb, x));
         break;
     case K_LISTEN: case K_URL: case K_STRING: case K_CERTS: case K_KEY:
     case K_PIN: case K_HOST: case K_CIPHERS:

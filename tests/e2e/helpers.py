@@ -5,11 +5,15 @@ import base64
 import hashlib
 import http.client
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
 import time
+import uuid
 
-from conftest import SLOW
+from conftest import SLOW, SP_BIN, free_port
 
 # The stub's generated body: byte i is 'a' + i % 26 (tests/stub/reply.c).
 _ALPHABET = bytes(range(ord("a"), ord("z") + 1))
@@ -281,3 +285,28 @@ def admin_call(port, method, path, body=None, headers=None, token=None, cookie=N
         return AdminAnswer(r, r.read())
     finally:
         c.close()
+
+
+def serve_once(tmp, config, env=None, wait=5.0):
+    """Runs serve with the config; returns (exit code or None if it kept
+    running, stderr). A running one is stopped."""
+    legacy_port, new_port = free_port(), free_port()
+    cfg_path = os.path.join(tmp, f"cfg-{uuid.uuid4().hex[:6]}.json")
+    config = dict(config)
+    config.setdefault("state_file", os.path.join(tmp, "state-once.json"))
+    with open(cfg_path, "w") as f:
+        json.dump(config, f)
+    proc = subprocess.Popen(
+        [SP_BIN, "serve", "--config", cfg_path, "--listen", f"127.0.0.1:{free_port()}",
+         "--legacy", f"http://127.0.0.1:{legacy_port}", "--new", f"http://127.0.0.1:{new_port}",
+         "--diff-log", os.path.join(tmp, "once.jsonl"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        rc = proc.wait(wait * SLOW)
+    except subprocess.TimeoutExpired:
+        rc = None
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20 * SLOW)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    return rc, err

@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -17,6 +16,7 @@ import uuid
 import pytest
 
 from conftest import SLOW, SP_BIN, free_port, wait_port
+from helpers import serve_once
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOKEN = "sp-admin-" + uuid.uuid4().hex
@@ -434,7 +434,7 @@ def test_flip_global_and_per_route(start):
         shadow = "legacy" if side == "new" else "new"
         assert recs[rid][shadow]["attempted"] is True  # the other side got the shadow copy
     err = p.stderr()
-    assert re.search(r"event=operator_change what=authority route=health who=127\.0\.0\.1:\d+", err), \
+    assert re.search(r'event=operator_change what=authority route=health who=127\.0\.0\.1:\d+ token=admin', err), \
         err[-2000:]
 
 
@@ -651,7 +651,7 @@ def test_log_level_at_run_time(start):
     send(p)
     adm.state()
     assert wait_for(lambda: "level=debug" in p.stderr(), 2), p.stderr()[-2000:]
-    assert re.search(r"event=log_level_changed level=debug who=127\.0\.0\.1:\d+", p.stderr())
+    assert re.search(r'event=log_level_changed level=debug who="token:admin from 127\.0\.0\.1:\d+"', p.stderr())
     adm.ok("PUT", "/log-level", {"level": "error"})
     mark = len(p.stderr())
     adm.flip("new")  # an info event, now below the level
@@ -838,31 +838,6 @@ def test_ctl_default_address_and_env_url(start):
 
 
 # ---- where the admin API may listen -------------------------------------------------------
-
-def serve_once(tmp, config, env=None, wait=5.0):
-    """Runs serve with the config; returns (exit code or None if it kept
-    running, stderr). A running one is stopped."""
-    legacy_port, new_port = free_port(), free_port()
-    cfg_path = os.path.join(tmp, f"cfg-{uuid.uuid4().hex[:6]}.json")
-    config = dict(config)
-    config.setdefault("state_file", os.path.join(tmp, "state-once.json"))
-    with open(cfg_path, "w") as f:
-        json.dump(config, f)
-    proc = subprocess.Popen(
-        [SP_BIN, "serve", "--config", cfg_path, "--listen", f"127.0.0.1:{free_port()}",
-         "--legacy", f"http://127.0.0.1:{legacy_port}", "--new", f"http://127.0.0.1:{new_port}",
-         "--diff-log", os.path.join(tmp, "once.jsonl"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        rc = proc.wait(wait * SLOW)
-    except subprocess.TimeoutExpired:
-        rc = None
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20 * SLOW)
-    err = proc.stderr.read()
-    proc.stderr.close()
-    return rc, err
-
 
 def test_non_loopback_admin_without_token_refuses_to_start(tmp):
     port = free_port()

@@ -2,14 +2,17 @@
 (docs/operations.md, "Browser checks" and "Limits"), end to end against the
 real binary: DNS rebinding without a token (plain HTTP and a real headless
 Chromium that resolves a foreign name to 127.0.0.1); a session cookie
-refused after its logout."""
+refused after its logout; named tokens with the roles operator and viewer
+(over HTTP, as a Prometheus scrape, and the dashboard in Chromium)."""
+import os
+import re
 import uuid
 
 import pytest
 
 import browser as wd
-from conftest import SLOW, wait_port
-from helpers import admin_call as call
+from conftest import SLOW, free_port, wait_port
+from helpers import admin_call as call, serve_once
 
 TOKEN = "sp-sec-" + uuid.uuid4().hex
 TOKEN_ENV = "SP_SEC_TOKEN"
@@ -145,5 +148,143 @@ def test_logout_revokes_the_session_cookie_server_side(start):
     assert call(port, "POST", "/logout", cookie=other[:-4] + "0000").status == 303
     assert call(port, "GET", "/state", cookie=other).status == 200
     assert call(port, "GET", "/state", token=TOKEN).json()["authority"]["global"] == "legacy"
-    assert "event=admin_logout who=127.0.0.1:" in p.stderr()
+    assert 'event=admin_logout who="token:admin from 127.0.0.1:' in p.stderr()
     assert TOKEN not in p.stderr()
+
+
+# ---- token roles: operator and viewer (issue 12) --------------------------------------
+
+OPS, VIEW = "sp-ops-" + uuid.uuid4().hex, "sp-view-" + uuid.uuid4().hex
+WRITES = [("POST", "/authority", {"side": "new"}), ("POST", "/shadow", {"action": "pause"}),
+          ("POST", "/reload", None), ("PUT", "/log-level", {"level": "debug"}),
+          ("POST", "/rollback", {}), ("POST", "/clear", {"route": "default"})]
+
+
+@pytest.fixture
+def roles(tmp, start):
+    """A proxy with the single token (operator "admin"), an operator "ops"
+    from the environment and a viewer "prometheus" from a file."""
+    view_file = os.path.join(tmp, "viewer.token")
+    with open(view_file, "w") as f:
+        f.write(VIEW + "\n")
+    return start({"token_env": TOKEN_ENV, "tokens": [
+        {"name": "ops", "role": "operator", "token_env": "SP_SEC_OPS"},
+        {"name": "prometheus", "role": "viewer", "token_file": view_file}]},
+        env={TOKEN_ENV: TOKEN, "SP_SEC_OPS": OPS})
+
+
+def global_authority(port):
+    return call(port, "GET", "/state", token=TOKEN).json()["authority"]["global"]
+
+
+def test_viewer_token_reads_everything_and_changes_nothing(roles):
+    p, port = roles
+    p.request("GET", "/x")
+    for path in ("/state", "/api/live", "/api/recent", "/history"):
+        a = call(port, "GET", path, token=VIEW)
+        assert a.status == 200, (path, a)
+    assert call(port, "GET", "/readyz", token=VIEW).status in (200, 503)
+    assert call(port, "GET", "/api/live", token=VIEW).json()["auth"] == \
+        {"mode": "token", "via": "bearer", "role": "viewer", "name": "prometheus"}
+    # a Prometheus scrape: text format, the counters there
+    a = call(port, "GET", "/metrics", token=VIEW, headers={"Accept": "text/plain;version=0.0.4"})
+    assert a.status == 200 and a.header("Content-Type").startswith("text/plain; version=0.0.4"), a
+    assert b"# TYPE shadowproxy_" in a.body
+    for method, path, body in WRITES:
+        a = call(port, method, path, body, token=VIEW)
+        assert a.status == 403, (path, a)
+        assert a.header("Content-Type").startswith("application/json")
+        assert "viewer" in a.json()["error"] and "operator" in a.json()["error"], a
+    st = call(port, "GET", "/state", token=TOKEN).json()
+    assert st["authority"]["global"] == "legacy" and st["shadow"]["global"]["paused"] is False
+    assert "level=debug" not in p.stderr()
+    assert re.search(r'event=admin_forbidden who="token:prometheus from 127\.0\.0\.1:\d+" '
+                     r'method=POST path=/authority role=viewer', p.stderr())
+    # a wrong token is still 401, not 403
+    assert call(port, "POST", "/authority", {"side": "new"}, token=VIEW + "x").status == 401
+    assert VIEW not in p.stderr() and OPS not in p.stderr()
+
+
+def test_operators_are_named_in_the_log_and_the_single_token_still_works(roles):
+    p, port = roles
+    a = call(port, "POST", "/authority", {"side": "new"}, token=OPS)
+    assert a.status == 200 and a.json()["new"] == {"authority": "new"}, a
+    assert global_authority(port) == "new"
+    assert re.search(r'event=operator_change what=authority route=\(global\) who=127\.0\.0\.1:\d+ '
+                     r'token=ops', p.stderr()), p.stderr()[-1500:]
+    # admin.token_env: the operator "admin", as before
+    a = call(port, "POST", "/authority", {"side": "legacy"}, token=TOKEN)
+    assert a.status == 200
+    assert re.search(r'event=operator_change what=authority route=\(global\) who=127\.0\.0\.1:\d+ '
+                     r'token=admin', p.stderr())
+    assert call(port, "GET", "/api/live", token=OPS).json()["auth"]["role"] == "operator"
+    # the decision store's audit trail has the names
+    changes = call(port, "GET", "/history", token=VIEW).json()["changes"]
+    assert [c["who"] for c in changes[:2]] == ["admin", "ops"], changes
+    assert all(re.fullmatch(r"127\.0\.0\.1:\d+", c["client"]) for c in changes[:2]), changes
+
+
+def test_viewer_session_from_the_login_form_is_read_only(roles):
+    p, port = roles
+    a = call(port, "POST", "/login", f"token={VIEW}", headers=FORM)
+    assert a.status == 303, a
+    cookie = a.header("Set-Cookie").split(";", 1)[0]
+    assert VIEW not in cookie
+    assert call(port, "GET", "/state", cookie=cookie).status == 200
+    live = call(port, "GET", "/api/live", cookie=cookie).json()
+    assert live["auth"] == {"mode": "token", "via": "cookie", "role": "viewer", "name": "prometheus"}
+    dash = {"Origin": f"http://127.0.0.1:{port}", "X-Shadowproxy-Dashboard": "1"}
+    for method, path, body in WRITES:
+        a = call(port, method, path, body, cookie=cookie, headers=dash)
+        assert a.status == 403 and "viewer" in a.json()["error"], (path, a)
+    assert global_authority(port) == "legacy"
+    assert "event=admin_login who=127.0.0.1:" in p.stderr() and "principal=prometheus role=viewer" in p.stderr()
+
+
+def serve_briefly(tmp, config, env):
+    """serve with this config and these variables for up to 3 s."""
+    return serve_once(tmp, config, env=dict(os.environ, **env), wait=3.0)
+
+
+def test_bad_token_lists_refuse_to_start(tmp):
+    listen = {"listen": f"127.0.0.1:{free_port()}"}
+    rc, err = serve_briefly(tmp, {"admin": dict(listen, tokens=[
+        {"name": "a", "role": "viewer", "token_env": "SP_SEC_A"},
+        {"name": "b", "role": "operator", "token_env": "SP_SEC_B"}])},
+        {"SP_SEC_A": OPS, "SP_SEC_B": OPS})
+    assert rc == 1 and r'the token of \"b\" is the same as that of \"a\"' in err, (rc, err)
+    assert OPS not in err
+    rc, err = serve_briefly(tmp, {"admin": dict(listen, token_env="SP_SEC_A", tokens=[
+        {"name": "admin", "role": "viewer", "token_env": "SP_SEC_B"}])},
+        {"SP_SEC_A": OPS, "SP_SEC_B": VIEW})
+    assert rc == 1 and r'token name \"admin\" is used twice' in err, (rc, err)
+    rc, err = serve_briefly(tmp, {"admin": dict(listen, tokens=[
+        {"name": "v", "role": "viewer", "token_file": os.path.join(tmp, "missing")}])}, {})
+    assert rc == 1 and "admin.tokens[0]" in err and "missing: cannot read" in err, (rc, err)
+    rc, err = serve_briefly(tmp, {"admin": dict(listen, tokens=[
+        {"name": "v", "role": "reader", "token_env": "SP_SEC_A"}])}, {"SP_SEC_A": VIEW})
+    assert rc == 2 or rc == 1, (rc, err)
+    assert 'admin.tokens[0] needs a "role": "operator" or "viewer"' in err, err
+
+
+def test_dashboard_shows_no_buttons_to_a_viewer(rebinding_browser, roles):
+    """Signed in with the viewer token, the page lists the routes without
+    Flip, Pause or Sample; an operator's session has them."""
+    b = rebinding_browser
+    p, port = roles
+    base = f"http://127.0.0.1:{port}"
+    for token, ro in ((VIEW, True), (OPS, False)):
+        b.delete_cookies()
+        b.get(base + "/")
+        field = b.wait(lambda: b.find("input[name=token]"), what="the login form")
+        field.send_keys(token)
+        b.find("button[type=submit]").click()
+        b.wait(lambda: b.find_all('tr.route[data-route=""] button.flip'), 10 * SLOW, "the routes")
+        b.wait(lambda: b.find("#who").text, 5 * SLOW, "the signed-in name")
+        shown = [e.displayed() for css in ("button.flip", "button.pause", "button.set-sample", "input.sample")
+                 for e in b.find_all(f"tr.route {css}")]
+        assert shown and all(not d for d in shown) if ro else any(shown), (token == VIEW, shown)
+        who = b.find("#who").text
+        assert who == ("prometheus (viewer, read only)" if ro else "ops (operator)"), who
+        assert b.find("#logout").displayed()
+    assert global_authority(port) == "legacy"

@@ -132,7 +132,7 @@ def test_login_form_then_a_real_click_flips_the_authority(browser, start):
     assert browser.find('tr.route[data-route="orders"] button.flip').text == "Flip to legacy"
     assert "authority (route orders)" in browser.find("#msg").text
     assert send(p, "/api/orders/1") == "new"  # traffic follows at once
-    assert re.search(r"event=operator_change what=authority route=orders who=127\.0\.0\.1:\d+", p.stderr())
+    assert re.search(r'event=operator_change what=authority route=orders who=127\.0\.0\.1:\d+ token=admin', p.stderr())
     # the page runs under its CSP: no violation reported
     assert not [m for m in browser.console() if "Content Security Policy" in m.get("message", "")]
     assert TOKEN not in p.stderr()
@@ -232,7 +232,7 @@ def test_refused_without_the_token_and_without_the_csrf_header(start):
     assert f"script-src 'sha256-{digest}'" in csp and "connect-src 'self'" in csp, csp
     assert "unsafe-inline" not in csp and "http" not in csp
     live = call(port, "GET", "/api/live", cookie=cookie).json()
-    assert live["auth"] == {"mode": "token", "via": "cookie"} and live["minutes"] == 15
+    assert live["auth"] == {"mode": "token", "via": "cookie", "role": "operator", "name": "admin"} and live["minutes"] == 15
     assert live["recent"]["max_records"] == 50
     assert {"breakers", "shadow_in_flight", "diff_log"} <= set(live["health"])
 
@@ -258,11 +258,12 @@ def test_refused_without_the_token_and_without_the_csrf_header(start):
 
     # a forged or foreign cookie is worth nothing
     name, value = cookie.split("=", 1)
-    issued, nonce, mac = value.split(".")
-    for bad in [f"{name}={issued}.{nonce}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}",
-                f"{name}={int(issued) + 1}.{nonce}.{mac}",
-                f"{name}={issued}.{nonce[:-1]}{'0' if nonce[-1] != '0' else '1'}.{mac}",
-                f"{name}={issued}.{mac}",
+    issued, who, nonce, mac = value.split(".")  # who: the token's index
+    for bad in [f"{name}={issued}.{who}.{nonce}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}",
+                f"{name}={int(issued) + 1}.{who}.{nonce}.{mac}",
+                f"{name}={issued}.{who}.{nonce[:-1]}{'0' if nonce[-1] != '0' else '1'}.{mac}",
+                f"{name}={issued}.{int(who) + 1}.{nonce}.{mac}",
+                f"{name}={issued}.{nonce}.{mac}",
                 f"sp_session_{port + 1}={value}"]:
         assert call(port, "GET", "/api/live", cookie=bad).status == 401, bad
 
@@ -297,7 +298,7 @@ def test_without_a_token_loopback_only_and_no_rebinding(start):
     page = call(port, "GET", "/")
     assert page.status == 200 and b'id="routes"' in page.body  # no login on loopback
     live = call(port, "GET", "/api/live").json()
-    assert live["auth"] == {"mode": "loopback", "via": "none"}
+    assert live["auth"] == {"mode": "loopback", "via": "none", "role": "operator", "name": None}
     # a page on another site must not drive it: DNS rebinding (Host), CSRF (no header)
     a = call(port, "GET", "/state", headers={"Host": f"evil.example:{port}", "Sec-Fetch-Site": "same-origin"})
     assert a.status == 403 and "loopback" in a.json()["error"], a

@@ -730,6 +730,72 @@ TEST(trusted_proxies)
     config_errors_free(&e);
 }
 
+TEST(admin_tokens)
+{
+    sp_config c;
+    config_errors e = {0};
+    const char *ok = "{\"admin\": {\"tokens\": ["
+                     "{\"name\": \"ops\", \"role\": \"operator\", \"token_file\": \"/run/ops\"},"
+                     "{\"name\": \"prom.1\", \"role\": \"viewer\", \"token_env\": \"SCRAPE\"}]}}";
+    CHECK(config_defaults(&c) == 0);
+    CHECK(c.nadmin_tokens == 0);
+    CHECK(config_load_buffer(&c, ok, strlen(ok), &e) == 0);
+    CHECK_STR(err(&e, 0), "(none)");
+    CHECK(c.nadmin_tokens == 2);
+    CHECK_STR(c.admin_tokens[0].name, "ops");
+    CHECK(c.admin_tokens[0].role == ROLE_OPERATOR);
+    CHECK_STR(c.admin_tokens[0].token_file, "/run/ops");
+    CHECK(c.admin_tokens[0].token_env == NULL);
+    CHECK_STR(c.admin_tokens[1].name, "prom.1");
+    CHECK(c.admin_tokens[1].role == ROLE_VIEWER);
+    CHECK_STR(c.admin_tokens[1].token_env, "SCRAPE");
+    CHECK(config_set_url(&c.upstream[SIDE_LEGACY].url, "http://127.0.0.1:1", NULL) == 0);
+    CHECK(config_set_url(&c.upstream[SIDE_NEW].url, "http://127.0.0.1:2", NULL) == 0);
+    char *out = NULL;
+    size_t n;
+    FILE *f = open_memstream(&out, &n);
+    config_print_json(f, &c);
+    fclose(f);
+    CHECK(strstr(out, "\"tokens\": [{\"name\": \"ops\", \"role\": \"operator\", "
+                      "\"token_file\": \"/run/ops\"}, {\"name\": \"prom.1\", \"role\": "
+                      "\"viewer\", \"token_env\": \"SCRAPE\"}]") != NULL);
+    sp_config again;
+    CHECK(config_defaults(&again) == 0);
+    CHECK(config_load_buffer(&again, out, n, &e) == 0); /* what it prints, it reads */
+    CHECK(again.nadmin_tokens == 2 && again.admin_tokens[1].role == ROLE_VIEWER);
+    config_free(&again);
+    free(out);
+    config_free(&c);
+    config_errors_free(&e);
+
+    CHECK_STR(one("{\"admin\": {\"tokens\": {}}}"),
+              "1:22: admin.tokens must be an array of {name, role, token_file | token_env}");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [7]}}"),
+              "1:23: admin.tokens[0] must be an object {name, role, token_file | token_env}");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a\", \"role\": \"viewer\", "
+                  "\"token_env\": \"X\", \"tokn_file\": \"f\"}]}}"),
+              "1:23: admin.tokens[0]: unknown key \"tokn_file\" (expected name, role, "
+              "token_file, token_env)");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a b\", \"role\": \"viewer\", "
+                  "\"token_env\": \"X\"}]}}"),
+              "1:23: admin.tokens[0] needs a \"name\": 1 to 64 of A-Z a-z 0-9 . _ -");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a\", \"role\": \"admin\", "
+                  "\"token_env\": \"X\"}]}}"),
+              "1:23: admin.tokens[0] needs a \"role\": \"operator\" or \"viewer\"");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a\", \"role\": \"viewer\", "
+                  "\"token_env\": \"X\", \"token_file\": \"f\"}]}}"),
+              "1:23: admin.tokens[0] needs one of token_file and token_env (not both)");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a\", \"role\": \"viewer\"}]}}"),
+              "1:23: admin.tokens[0] needs one of token_file and token_env (not both)");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a\", \"role\": \"viewer\", "
+                  "\"token_env\": \"\"}]}}"),
+              "1:23: admin.tokens[0] token_file and token_env must be non-empty strings");
+    CHECK_STR(one("{\"admin\": {\"tokens\": [{\"name\": \"a\", \"role\": \"viewer\", "
+                  "\"token_env\": \"X\"}, {\"name\": \"a\", \"role\": \"operator\", "
+                  "\"token_env\": \"Y\"}]}}"),
+              "1:74: admin.tokens[1]: the name \"a\" is already used by admin.tokens[0]");
+}
+
 TEST(reloadable)
 {
     CHECK(config_key_reloadable("/log/level"));
@@ -841,6 +907,7 @@ int main(void)
     RUN(url_shown_hides_user_info);
     RUN(decisions_store);
     RUN(trusted_proxies);
+    RUN(admin_tokens);
     RUN(reloadable);
     RUN(changed_keys);
     RUN(docs_reference_table);
