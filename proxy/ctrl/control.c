@@ -100,13 +100,13 @@ void control_free(control *c)
 {
     if (!c)
         return;
+    store_close(c->st); /* first: its watch thread applies changes through c */
     rules_unref(c->rules);
     ops_unref(c->ops);
     if (c->has_baseline)
         config_free(&c->baseline);
     free(c->restart_keys);
     json_decref(c->config_errors);
-    store_close(c->st);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }

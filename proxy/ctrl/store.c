@@ -17,6 +17,7 @@ void store_base_init(store *s, const store_vt *vt, const char *name)
     s->vt = vt;
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->st.name, sizeof s->st.name, "%s", name);
+    s->st.up = true; /* until a read or write fails: only a failure is news at startup */
     if (gethostname(s->host, sizeof s->host) != 0 || !*s->host)
         snprintf(s->host, sizeof s->host, "localhost");
     s->host[sizeof s->host - 1] = '\0';
@@ -24,6 +25,16 @@ void store_base_init(store *s, const store_vt *vt, const char *name)
     /* HOST-PID: unique on one host, and in a pod (PID 1) by its host name */
     snprintf(s->id, sizeof s->id, "%s-%ld", s->host, s->pid);
     s->started_ms = clock_wall_ms();
+}
+
+store *store_opened(store *s, const ops_state *initial)
+{
+    s->applied = initial->revision;
+    if (initial->revision > s->st.revision)
+        s->st.revision = initial->revision;
+    if (s->st.up && !s->st.last_sync_ms)
+        s->st.last_sync_ms = clock_wall_ms();
+    return s;
 }
 
 void store_base_destroy(store *s)
@@ -221,14 +232,4 @@ void store_sort_fleet(json_t *fleet)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(fleet, v[i]);
     free(v);
-}
-
-/* Until the etcd backend lands (issue 12, part 3). */
-int store_etcd_open(store **out, const sp_config *cfg, const decisions_url *u,
-                    ops_state **initial)
-{
-    (void)out, (void)u, (void)initial;
-    fprintf(stderr, "serve: decisions.store %s: the etcd store is not in this build yet\n",
-            cfg->decisions_store);
-    return -EINVAL;
 }

@@ -426,14 +426,9 @@ int store_file_open(store **out, const sp_config *cfg, const char *path, ops_sta
         return -ENOMEM;
     }
     int rc = load_initial(f, initial);
-    if (rc) {
+    if (rc)
         file_close(&f->base);
-        return rc;
-    }
-    f->base.applied = (*initial)->revision;
-    f->base.st.up = true;
-    f->base.st.revision = (*initial)->revision;
-    f->base.st.last_sync_ms = clock_wall_ms();
-    *out = &f->base;
-    return 0;
+    else
+        *out = store_opened(&f->base, *initial);
+    return rc;
 }

@@ -34,6 +34,8 @@ struct store {
 
 void store_base_init(store *s, const store_vt *vt, const char *name);
 void store_base_destroy(store *s);
+/* The backend opened with `initial`: applied and status set. Returns s. */
+store *store_opened(store *s, const ops_state *initial);
 /* A read or write of the store worked (up) or failed: logs the transition
  * (decisions_store_down / decisions_store_up, naming the store and why). */
 void store_mark(store *s, bool up, int64_t revision, const char *why);

@@ -497,7 +497,7 @@ static int print_fleet_wait(json_t *ans)
  * applied the newest revision seen. */
 static void print_fleet(json_t *st)
 {
-    char a[160], b[160];
+    char a[160], b[160], c[160];
     json_t *d = json_object_get(st, "decisions"), *fleet = json_object_get(st, "fleet");
     if (!json_is_object(d))
         return;
@@ -505,7 +505,7 @@ static void print_fleet(json_t *st)
            scalar(json_object_get(d, "store"), a, sizeof a),
            scalar(json_object_get(d, "revision"), b, sizeof b),
            json_is_false(json_object_get(d, "up")) ? "STORE UNREACHABLE" : "store up",
-           scalar(json_object_get(d, "last_sync"), a, sizeof a));
+           scalar(json_object_get(d, "last_sync"), c, sizeof c));
     json_int_t newest = json_integer_value(json_object_get(d, "store_revision"));
     size_t i;
     json_t *r;

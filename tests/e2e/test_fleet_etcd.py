@@ -1,0 +1,157 @@
+"""One authority decision for the whole fleet (issue 12), etcd store: real
+proxies on a real etcd (Debian's etcd-server, one member or three on
+loopback ports), changed through different replicas, checked with real
+traffic right after each change returns."""
+import json
+import os
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import SLOW
+from etcd_cluster import ETCD, Cluster
+from test_admin import ctl, send, start, token_env  # noqa: F401 (fixtures)
+from test_fleet import ROUTES, answered_by, url_of, wait_for
+
+pytestmark = pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd-server not installed")
+
+
+@pytest.fixture
+def etcd(tmp):
+    started = []
+
+    def go(n=1):
+        c = Cluster(tmp, n)
+        started.append(c)
+        return c
+
+    yield go
+    for c in started:
+        c.stop()
+
+
+def replicas(tmp, start, cluster, n, orders=None):
+    """n proxies on the cluster; replica i lists the endpoints in orders[i]."""
+    out, legacy, new = [], None, None
+    for i in range(n):
+        store = cluster.store(order=orders[i] if orders else None)
+        legacy, new, p, adm = start(
+            rules=ROUTES, legacy=legacy, new=new,
+            config={"decisions": {"store": store},
+                    "state_file": os.path.join(tmp, f"cache-{i}.json")},
+            diff_log=os.path.join(tmp, f"diffs-{i}.jsonl"))
+        out.append((p, adm))
+    for _, adm in out:  # every replica registered
+        assert wait_for(lambda: len(adm.state()["fleet"]) == n, 5), adm.state()["fleet"]
+    return out
+
+
+def flip_until_done(adm, route, side="new", tries=40):
+    """A flip, retried while the store answers 503 (an election in progress).
+    Returns the revision of the change that was made."""
+    for _ in range(tries):
+        a = adm.call("POST", "/authority", {"side": side, "route": route, "timeout_ms": 3000})
+        if a.status == 200:
+            return a.json()["revision"]
+        assert a.status == 503, a
+        time.sleep(0.1)
+    raise AssertionError(f"flip of {route} never went through")
+
+
+def test_three_replicas_on_one_etcd(tmp, start, etcd):
+    cluster = etcd(1)
+    fleet = replicas(tmp, start, cluster, 3)
+    (a, adm_a), (b, adm_b), (c, adm_c) = fleet
+
+    # concurrent flips of three routes through three replicas: all in force on all three
+    answers = {}
+
+    def flip(adm, route):
+        answers[route] = adm.flip("new", route=route)
+
+    threads = [threading.Thread(target=flip, args=(adm, f"r{i}"))
+               for i, (_, adm) in enumerate(fleet)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(answers) == ["r0", "r1", "r2"], answers
+    for route, ans in answers.items():
+        assert ans["fleet"]["complete"] is True, ans
+    for p, adm in fleet:
+        routes = adm.state()["authority"]["routes"]
+        assert [routes[f"r{i}"] for i in range(3)] == ["new"] * 3, routes
+        for i in range(3):
+            assert answered_by(p, f"/echo/r{i}") == "new"
+    doc = json.loads(cluster.get("/shadowproxy/decisions"))
+    assert sorted(doc["routes"]) == ["r0", "r1", "r2"], doc
+
+    # a change through one replica reaches the others within 200 ms
+    t0 = time.monotonic()
+    adm_a.call("POST", "/authority", {"side": "new", "route": "orders-get", "wait": False})
+    assert wait_for(lambda: adm_c.state()["authority"]["routes"]["orders-get"] == "new", 1)
+    took = time.monotonic() - t0
+    assert took < 0.2 * SLOW + 0.1, f"replica c applied it after {took:.3f} s"
+
+    # ctl rollback through any replica: every route of every replica on legacy when it returns
+    r = ctl("--admin", url_of(adm_c), "rollback")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    for p, _ in fleet:
+        for path in ("/echo/r0", "/echo/r1", "/echo/r2", "/echo/orders", "/echo/other"):
+            assert answered_by(p, path) == "legacy", (p.port, path)
+    assert "fleet: 3/3 replicas applied" in r.stdout, r.stdout
+    assert re.search(r"cleared route authority: .*orders-get", r.stdout), r.stdout
+    hist = adm_b.ok("GET", "/history?limit=1")["changes"]
+    assert hist[0]["what"] == "rollback" and hist[0]["revision"] == \
+        adm_b.state()["decisions"]["revision"], hist
+
+    # etcd stopped: every replica serves; a flip answers 503 naming the store
+    cluster.members[0].stop()
+    for p, adm in fleet:
+        assert answered_by(p, "/echo/r1") == "legacy"
+        assert adm.call("GET", "/readyz").status == 200
+    refused = adm_b.call("POST", "/authority", {"side": "new"})
+    assert refused.status == 503, refused
+    assert cluster.store() in refused.json()["error"], refused.json()
+    assert answered_by(b, "/echo/r1") == "legacy"  # not applied locally either
+    metrics = adm_b.call("GET", "/metrics").body.decode()
+    assert re.search(r'^shadowproxy_decisions_store_up\{store="etcd://[^"]+"\} 0$', metrics,
+                     re.M), metrics
+
+    # etcd back: a flip applies everywhere
+    cluster.members[0].start()
+    cluster.wait_ready()
+    rev = flip_until_done(adm_b, None, "new")
+    for p, adm in fleet:
+        assert wait_for(lambda: adm.state()["decisions"]["revision"] >= rev, 3), adm.state()
+        assert answered_by(p, "/echo/r5") == "new"
+        assert adm.state()["decisions"]["up"] is True
+
+
+def test_member_failure_during_flips_loses_nothing(tmp, start, etcd):
+    """A three-member cluster loses the member replica a talks to while flips
+    go through both replicas: every flip that was answered 200 is in force
+    on both replicas, and neither is stuck on an old revision."""
+    cluster = etcd(3)
+    fleet = replicas(tmp, start, cluster, 2, orders=[(0, 1, 2), (1, 2, 0)])
+    (a, adm_a), (b, adm_b) = fleet
+    done = []
+    for i in range(10):
+        adm = adm_a if i % 2 == 0 else adm_b
+        if i == 4:
+            cluster.members[0].stop()  # a's first endpoint, maybe the leader
+        flip_until_done(adm, f"r{i}")
+        done.append(f"r{i}")
+    last = flip_until_done(adm_a, "orders-get")
+    # a's watch was on the lost member and moved to another one
+    assert wait_for(lambda: "event=decisions_watch_broken" in a.stderr(), 3), a.stderr()[-2000:]
+    for p, adm in fleet:
+        assert wait_for(lambda: adm.state()["decisions"]["revision"] >= last, 3), \
+            (adm.state()["decisions"], p.stderr()[-2000:])
+        routes = adm.state()["authority"]["routes"]
+        assert all(routes[r] == "new" for r in done), routes
+        assert answered_by(p, "/echo/r9") == "new" and answered_by(p, "/echo/orders") == "new"
+    doc = json.loads(cluster.get("/shadowproxy/decisions"))
+    assert sorted(doc["routes"]) == sorted(done + ["orders-get"]), doc
