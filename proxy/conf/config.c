@@ -148,6 +148,9 @@ const config_key config_keys[] = {
      "Response headers compared (names are case-insensitive)."},
     {"/compare/max_differences", K_COUNT, F(max_differences), 0, 1, 10000,
      "100", false, "Differences listed per record."},
+    {"/compare/threads", K_INT, F(compare_threads), 0, -1, 64, "-1", false,
+     "Comparer threads: -1 as many as `workers`, 0 one per CPU core. Verdicts are the same "
+     "whatever the count; records leave in any order."},
     {"/rules", K_STRING, F(rules_path), 0, 1, 4096, NULL, false,
      "Rules file: routes, comparison rules, shadow rewrites (docs/rules.md). "
      "Without one, every request takes the default route with no rules. "

@@ -91,6 +91,7 @@ typedef struct sp_config {
     char **compare_headers;     /* default {"Content-Type"} */
     size_t ncompare_headers;
     size_t max_differences;     /* per record, default 100 */
+    int compare_threads;        /* comparer threads; -1 (default): as many as workers, 0: one per core */
 
     char *rules_path;           /* rules file; NULL: none */
     char *diff_log_path;        /* default "shadowproxy-diffs.jsonl" */

@@ -413,6 +413,15 @@ char *control_metrics(control *c, size_t *len)
     size_t maxkeys = config_key_count();
     const char **restart = calloc(maxkeys ? maxkeys : 1, sizeof *restart);
     size_t nrestart = restart ? control_restart_keys(c, restart, maxkeys) : 0;
+    analyzer_comparer_stats cs[64];
+    size_t ncs = c->an ? analyzer_comparers(c->an, cs, sizeof cs / sizeof cs[0]) : 0;
+    metrics_comparer comparers[64];
+    for (size_t i = 0; i < ncs; i++)
+        comparers[i] = (metrics_comparer){
+            .queue_depth = cs[i].queue_depth,
+            .busy_seconds = cs[i].busy_seconds,
+            .share = cs[i].share,
+        };
     char *text = NULL;
     if (routes && breakers) {
         const control view = {.cfg = c->cfg, .ops = o};
@@ -438,6 +447,8 @@ char *control_metrics(control *c, size_t *len)
             .nroutes = r->nroutes + 1,
             .breakers = breakers,
             .nbreakers = (size_t)nw,
+            .comparers = comparers,
+            .ncomparers = ncs,
             .rules_version = r->version,
             .rules_loaded_unix = (double)r->loaded_ms / 1000.0,
             .restart_keys = restart,

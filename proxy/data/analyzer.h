@@ -1,7 +1,13 @@
-/* analyzer: the comparer thread. Workers hand it finished exchanges as jobs
- * (never blocking: the queue is bounded and over-budget jobs lose their
- * bodies, not their verdict); it decodes, compares, builds the record and
- * appends it to the diff log in batches. */
+/* analyzer: the comparer pool (compare.threads threads) and the diff-log
+ * writer behind it. Workers hand it finished exchanges as jobs, never
+ * blocking: each job goes to one comparer's queue, chosen by its request id.
+ * A comparer decodes, compares, builds the record and hands its lines to
+ * the one writer thread in batches (data/difflog_writer.h). When a comparer
+ * falls behind (its queue past half of its part of diff_log.queue, or of
+ * the body budget), it is handed a shrinking share of the exchanges, chosen
+ * by request id like mirror.sample_percent; the rest get the verdict
+ * `skipped` (or keep their preset one) and are counted per route in
+ * `overload` records instead of one record each (docs/diff-log.md). */
 #ifndef SP_ANALYZER_H
 #define SP_ANALYZER_H
 
@@ -48,10 +54,28 @@ typedef struct analysis_job {
 
 typedef struct analyzer analyzer;
 
-/* Starts the thread; the config must outlive the analyzer. 0 or -errno. */
+/* Starts the comparers and the writer; the config must outlive the
+ * analyzer. 0 or -errno. */
 int analyzer_start(analyzer **out, const sp_config *cfg);
-/* Takes ownership of job. Never blocks on the comparison; thread-safe. */
+/* Comparer threads for cfg: compare.threads, -1 as many as the workers,
+ * 0 one per core. */
+int analyzer_threads(const sp_config *cfg);
+/* Takes ownership of job. Never blocks on the comparison; any thread (a
+ * worker's lock-free path but for the chosen comparer's queue lock). */
 void analyzer_submit(analyzer *a, analysis_job *job);
+/* The share of exchanges a comparer is handed, in basis points (10000: all),
+ * for `pending` jobs waiting against a limit: all up to half the limit,
+ * then falling linearly to none at the limit. Pure. */
+unsigned analyzer_share_bp(size_t pending, size_t limit);
+
+typedef struct analyzer_comparer_stats {
+    size_t queue_depth;   /* jobs handed to it, not yet analyzed */
+    double busy_seconds;  /* time spent analyzing, since start */
+    double share;         /* 0..1: the share it was last offered */
+    uint64_t compared;    /* jobs analyzed */
+} analyzer_comparer_stats;
+/* Fills up to max entries, one per comparer; returns how many. Any thread. */
+size_t analyzer_comparers(analyzer *a, analyzer_comparer_stats *out, size_t max);
 void analyzer_request_reopen(analyzer *a);
 /* errno of the diff log's last failed write, 0 when writing works. */
 int analyzer_write_error(analyzer *a);
@@ -60,7 +84,8 @@ void analyzer_set_mode(analyzer *a, diff_log_mode mode);
 /* The dashboard's live view (live.h), fed by this thread; lives as long as
  * the analyzer. NULL for a NULL analyzer. */
 struct live *analyzer_live(analyzer *a);
-/* Compares and writes everything queued, then joins the thread. */
+/* Compares and writes everything queued, then joins the threads. Call once
+ * no thread submits. */
 void analyzer_stop(analyzer *a);
 
 analysis_job *analysis_job_new(void);

@@ -187,9 +187,10 @@ static route_stats *table_get(table *t, const char *name)
     return r;
 }
 
-static void table_count(live *l, table *t, const char *name, verdict v, int64_t now_ms)
+static void table_count(live *l, table *t, const char *name, verdict v, uint64_t n,
+                        int64_t now_ms)
 {
-    if (!l || (unsigned)v >= VERDICT_COUNT)
+    if (!l || (unsigned)v >= VERDICT_COUNT || !n)
         return;
     int64_t m = now_ms > 0 ? now_ms / MINUTE_MS : 0;
     size_t b = (size_t)(m % LIVE_MINUTES);
@@ -200,21 +201,26 @@ static void table_count(live *l, table *t, const char *name, verdict v, int64_t 
             r->minute[b] = m;
             memset(r->n[b], 0, sizeof r->n[b]);
         }
-        r->n[b][v]++;
+        r->n[b][v] += (uint32_t)n;
     }
     pthread_mutex_unlock(&l->mu);
 }
 
 void live_count(live *l, const char *route, verdict v, int64_t now_ms)
 {
+    live_count_n(l, route, v, 1, now_ms);
+}
+
+void live_count_n(live *l, const char *route, verdict v, uint64_t n, int64_t now_ms)
+{
     if (l)
-        table_count(l, &l->routes, route ? route : "default", v, now_ms);
+        table_count(l, &l->routes, route ? route : "default", v, n, now_ms);
 }
 
 void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms)
 {
     if (l && endpoint)
-        table_count(l, &l->endpoints, endpoint, v, now_ms);
+        table_count(l, &l->endpoints, endpoint, v, 1, now_ms);
 }
 
 /* ---- the ring ------------------------------------------------------------------ */

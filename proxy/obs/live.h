@@ -53,6 +53,8 @@ bool live_keeps(verdict v);
 
 /* One exchange of `route` (NULL: "default") ended with v at now_ms. */
 void live_count(live *l, const char *route, verdict v, int64_t now_ms);
+/* n exchanges at once (0: nothing). */
+void live_count_n(live *l, const char *route, verdict v, uint64_t n, int64_t now_ms);
 
 /* One exchange of the route `default` (no route matched) ended with v at
  * now_ms; endpoint is its method and path template (conf/endpoint.h).

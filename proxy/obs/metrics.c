@@ -325,10 +325,15 @@ void metrics_request_seconds(metrics_shard *s, const char *route, double seconds
 
 void metrics_verdict_route(metrics_shard *s, const char *route, verdict v)
 {
-    if (s && v < VERDICT_COUNT) {
+    metrics_verdict_route_n(s, route, v, 1);
+}
+
+void metrics_verdict_route_n(metrics_shard *s, const char *route, verdict v, uint64_t n)
+{
+    if (s && v < VERDICT_COUNT && n) {
         metrics_route *r = metrics_route_of(s, route);
         if (r)
-            bump(&r->verdicts[v], 1);
+            bump(&r->verdicts[v], n);
     }
 }
 

@@ -49,7 +49,9 @@ const char *verdict_name(verdict v);
     X(shadow_dropped, "shadow requests not sent: over cap or breaker open") \
     X(breaker_opened, "times a shadow circuit breaker opened")              \
     X(compare_queue_depth, "exchanges waiting for comparison (gauge)")      \
-    X(compare_queue_overflow, "exchanges compared without bodies: queue full") \
+    X(compare_offered, "exchanges with two answers to compare")            \
+    X(compare_sampled_out, "exchanges not compared: overload sampling")   \
+    X(records_unlogged, "exchanges counted in overload records, no own record") \
     X(records_written, "diff-log records written")                          \
     X(records_lost, "diff-log records lost (queue full or write error)")    \
     X(difflog_write_errors, "diff-log write errors")                        \
@@ -151,6 +153,8 @@ void metrics_route_seconds(metrics_route *r, double seconds);
 /* Analyzer. Per-route verdicts (the global count stays metric_verdict's:
  * call both). */
 void metrics_verdict_route(metrics_shard *s, const char *route, verdict v);
+/* n of them at once (0: nothing, not even the route). */
+void metrics_verdict_route_n(metrics_shard *s, const char *route, verdict v, uint64_t n);
 /* One difference found: where "status" | "header" | "body" (anything else
  * is not counted), path its field path (copied). Each route exports its
  * METRICS_TOP_PATHS most frequent paths, and every other difference as
@@ -176,6 +180,13 @@ typedef struct metrics_route_state {
     double sample_percent; /* 0..100; 100 when not sampled */
 } metrics_route_state;
 
+/* One comparer thread of the pool (data/analyzer.h). */
+typedef struct metrics_comparer {
+    uint64_t queue_depth;
+    double busy_seconds;
+    double share; /* 0..1 */
+} metrics_comparer;
+
 /* What the registry does not know; every member may be zero / NULL. */
 typedef struct metrics_render_input {
     const char *version;          /* build version (SP_VERSION) */
@@ -187,6 +198,8 @@ typedef struct metrics_render_input {
     size_t nroutes;
     const metrics_breaker *breakers; /* one per worker, index = worker number */
     size_t nbreakers;
+    const metrics_comparer *comparers; /* one per comparer thread */
+    size_t ncomparers;
     const char *rules_version;    /* NULL: no shadowproxy_rules_info */
     double rules_loaded_unix;     /* seconds since the epoch; 0: unknown */
     const char *const *restart_keys; /* config keys (JSON Pointers) waiting for a restart */

@@ -390,9 +390,15 @@ static const struct metric_row {
                                "Times a shadow circuit breaker opened.", false},
     [METRIC_compare_queue_depth] = {"shadowproxy_difflog_queue_depth", "gauge",
                                     "Exchanges waiting for comparison and the diff log.", false},
-    [METRIC_compare_queue_overflow] = {"shadowproxy_difflog_queue_overflow_total", "counter",
-                                       "Exchanges compared without their bodies: queue full.",
-                                       false},
+    [METRIC_compare_offered] = {"shadowproxy_compare_offered_total", "counter",
+                                "Exchanges with two answers to compare.", false},
+    [METRIC_compare_sampled_out] = {"shadowproxy_compare_sampled_out_total", "counter",
+                                    "Exchanges not compared: the comparers were behind "
+                                    "(overload sampling by request id; verdict skipped).",
+                                    false},
+    [METRIC_records_unlogged] = {"shadowproxy_difflog_records_unlogged_total", "counter",
+                                 "Exchanges without a record of their own, counted in overload "
+                                 "records instead.", false},
     [METRIC_records_written] = {"shadowproxy_difflog_records_written_total", "counter",
                                 "Diff-log records written.", false},
     [METRIC_records_lost] = {"shadowproxy_difflog_records_lost_total", "counter",
@@ -458,6 +464,32 @@ static void render_decisions(sbuf *b, const metrics_render_input *in)
     family(b, "shadowproxy_decisions_store_warnings_total", "counter",
            "File store: its file found deleted or invalid (the decisions in force stay).");
     sample_u(b, "shadowproxy_decisions_store_warnings_total", NULL, 0, in->decisions_warnings);
+}
+
+static void render_comparers(sbuf *b, const metrics_render_input *in)
+{
+    static const char *const names[3] = {"shadowproxy_comparer_queue_depth",
+                                         "shadowproxy_comparer_busy_seconds_total",
+                                         "shadowproxy_comparer_share_ratio"};
+    static const char *const types[3] = {"gauge", "counter", "gauge"};
+    static const char *const helps[3] = {
+        "Exchanges handed to a comparer thread, not yet compared.",
+        "Time a comparer thread spent comparing and building records.",
+        "Share of the exchanges a comparer thread was last offered (0..1; below 1: "
+        "overload sampling)."};
+    for (int f = 0; f < 3; f++) {
+        family(b, names[f], types[f], helps[f]);
+        for (size_t i = 0; i < in->ncomparers; i++) {
+            char t[24];
+            snprintf(t, sizeof t, "%zu", i);
+            label l = L("thread", t);
+            const metrics_comparer *c = &in->comparers[i];
+            if (f == 0)
+                sample_u(b, names[f], &l, 1, c->queue_depth);
+            else
+                sample_f(b, names[f], &l, 1, f == 1 ? c->busy_seconds : c->share);
+        }
+    }
 }
 
 static void render_state(sbuf *b, const metrics_render_input *in)
@@ -535,6 +567,7 @@ static void render_state(sbuf *b, const metrics_render_input *in)
         l = L("worker", w);
         sample_u(b, "shadowproxy_breaker_state", &l, 1, (uint64_t)in->breakers[i]);
     }
+    render_comparers(b, in);
 }
 
 /* The process_* families every Prometheus client exports, with

@@ -176,7 +176,7 @@ class Proxy:
         deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
             for r in self.records():
-                if r["id"] == rid:
+                if r.get("id") == rid:
                     return r
             time.sleep(0.02)
         raise AssertionError(f"no diff-log record for {rid}")

@@ -310,3 +310,18 @@ def serve_once(tmp, config, env=None, wait=5.0):
     err = proc.stderr.read()
     proc.stderr.close()
     return rc, err
+
+
+def sample_bucket(rid):
+    """docs/rules.md: FNV-1a 64 of the request id, MurmurHash3's fmix64,
+    modulo 10000; sampled when below sample_percent * 100."""
+    m = (1 << 64) - 1
+    h = 0xcbf29ce484222325
+    for b in rid.encode():
+        h = ((h ^ b) * 0x100000001b3) & m
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & m
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & m
+    h ^= h >> 33
+    return h % 10000

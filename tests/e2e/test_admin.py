@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from conftest import SLOW, SP_BIN, free_port, wait_port
-from helpers import serve_once
+from helpers import sample_bucket, serve_once
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOKEN = "sp-admin-" + uuid.uuid4().hex
@@ -158,21 +158,6 @@ def records_by_id(p, ids, timeout=10.0):
             assert not missing, f"no diff-log record for {len(missing)} requests: {missing[:10]}"
             return got
         time.sleep(0.05)
-
-
-def sample_bucket(rid):
-    """docs/rules.md: FNV-1a 64 of the request id, MurmurHash3's fmix64,
-    modulo 10000; sampled when below sample_percent * 100."""
-    m = (1 << 64) - 1
-    h = 0xcbf29ce484222325
-    for b in rid.encode():
-        h = ((h ^ b) * 0x100000001b3) & m
-    h ^= h >> 33
-    h = (h * 0xff51afd7ed558ccd) & m
-    h ^= h >> 33
-    h = (h * 0xc4ceb9fe1a85ec53) & m
-    h ^= h >> 33
-    return h % 10000
 
 
 def mirrored_ids(stub, ids):

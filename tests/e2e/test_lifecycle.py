@@ -211,10 +211,11 @@ def test_idle_timeout_closes_idle_client_connections(stubs, proxy):
 
 
 def test_comparer_thread_yields_to_the_workers(pair):
-    """The comparer is shadow work: its thread runs under SCHED_BATCH (its
-    wake-ups do not preempt a worker) at the default nice (a fair share of
-    the CPU, so it keeps up); the workers keep the default policy. Threads
-    are named for top -H."""
+    """Comparison is shadow work: the comparer threads run under SCHED_BATCH
+    (their wake-ups do not preempt a worker) at nice 10 (at saturation the
+    workers keep the CPU and overload sampling compares a smaller share),
+    and so does the diff-log writer at nice 0; the workers keep the default
+    policy. Threads are named for top -H."""
     legacy, new, p = pair
     threads = {}
     for tid in os.listdir(f"/proc/{p.proc.pid}/task"):
@@ -225,6 +226,8 @@ def test_comparer_thread_yields_to_the_workers(pair):
         # after "pid (comm)": field 19 nice is [16], field 41 policy is [38]
         threads[name] = (int(fields[16]), int(fields[38]))
     SCHED_OTHER, SCHED_BATCH = 0, 3
-    assert threads.get("sp-compare") == (0, SCHED_BATCH), threads
+    comparers = [v for k, v in threads.items() if k.startswith("sp-compare-")]
+    assert comparers and all(v == (10, SCHED_BATCH) for v in comparers), threads
+    assert threads.get("sp-difflog") == (0, SCHED_BATCH), threads
     workers = [v for k, v in threads.items() if k.startswith("sp-worker-")]
     assert workers and all(v == (0, SCHED_OTHER) for v in workers), threads

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import SLOW, SP_BIN
-from helpers import the_request, values
+from helpers import sample_bucket, the_request, values
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLE = os.path.join(ROOT, "rules", "examples", "magento-erp.json")
@@ -481,21 +481,6 @@ ROUTING = {
          "authority": "new"},
     ],
 }
-
-
-def sample_bucket(rid):
-    """docs/rules.md: FNV-1a 64 of the request id, MurmurHash3's fmix64,
-    modulo 10000; sampled when below sample_percent * 100."""
-    m = (1 << 64) - 1
-    h = 0xcbf29ce484222325
-    for b in rid.encode():
-        h = ((h ^ b) * 0x100000001b3) & m
-    h ^= h >> 33
-    h = (h * 0xff51afd7ed558ccd) & m
-    h ^= h >> 33
-    h = (h * 0xc4ceb9fe1a85ec53) & m
-    h ^= h >> 33
-    return h % 10000
 
 
 def test_route_names_mirroring_sampling_and_authority(erp):

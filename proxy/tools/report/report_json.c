@@ -328,6 +328,8 @@ json_t *report_json_build(const report_render *r)
     set(recs, "filtered_by_time", count(m->filtered_time));
     set(recs, "filtered_by_route", count(m->filtered_route));
     set(recs, "without_ts", count(m->no_ts));
+    set(recs, "overload", count(m->overload_records));
+    set(recs, "unlogged_exchanges", count(m->overload_unlogged));
     set(o, "records", recs);
     json_t *versions = json_object();
     for (size_t i = 0; i < m->nversions; i++)

@@ -239,6 +239,14 @@ void report_endpoint_of(const json_t *rec, char *out, size_t size)
 
 void report_model_add(report_model *m, const json_t *rec)
 {
+    const char *type = str_member(rec, "type");
+    if (type && strcmp(type, "overload") == 0) { /* a count, not an exchange */
+        const json_t *n = json_object_get(rec, "unlogged");
+        m->overload_records++;
+        if (json_is_integer(n) && json_integer_value(n) > 0)
+            m->overload_unlogged += (uint64_t)json_integer_value(n);
+        return;
+    }
     m->records++;
     count_version(m, json_object_get(rec, "v"));
     enum report_verdict v = report_verdict_of(str_member(rec, "verdict"));

@@ -189,6 +189,8 @@ typedef struct report_model {
     uint64_t used;         /* records that passed the filters */
     uint64_t no_ts;        /* used records without a readable ts */
     uint64_t filtered_time, filtered_route;
+    uint64_t overload_records;   /* `overload` records read (not exchanges) */
+    uint64_t overload_unlogged;  /* exchanges they count, without a record of their own */
     bool has_ts;
     int64_t ts_min, ts_max;
     uint64_t seq;

@@ -215,6 +215,11 @@ static void notes(strbuf *b, const report_render *r)
                               (unsigned long long)m->versions[i].count);
         LIT(&n, "\n    (read with the fields this report knows; others are ignored)\n");
     }
+    if (m->overload_records)
+        report_buf_printf(&n, "  - %llu exchange(s) have no record of their own: the comparers or the "
+                          "writer were behind,\n    and %llu `overload` record(s) count them; the "
+                          "tables leave them out\n", (unsigned long long)m->overload_unlogged,
+                          (unsigned long long)m->overload_records);
     if (m->no_ts)
         report_buf_printf(&n, "  - %llu record(s) without a readable ts: counted, but not in the drift\n",
                           (unsigned long long)m->no_ts);

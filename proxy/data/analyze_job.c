@@ -1,0 +1,232 @@
+#include "data/analyze_job.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "base/clock.h"
+#include "conf/endpoint.h"
+#include "diff/body.h"
+
+/* Workers hash only bodies past the comparison cap; a record that cuts a
+ * smaller body still names it by its SHA-256. */
+static void hash_if_cut(const blob *b, size_t max_embedded, char out[65])
+{
+    if (out[0] || !b || b->len <= max_embedded)
+        return;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(b->data, b->len, md, &n, EVP_sha256(), NULL) || n != 32)
+        return;
+    for (unsigned int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+static void prepare_leg(body_view *v, analysis_leg *l, size_t cap, size_t max_embedded)
+{
+    if (!l->attempted || l->status == 0)
+        return;
+    if (l->body_omitted) {
+        v->kind = BODY_OMITTED;
+        v->wire_len = l->wire_len;
+        return;
+    }
+    hash_if_cut(l->body, max_embedded, l->sha256);
+    body_prepare(v, l->body ? l->body->data : NULL, l->body ? l->body->len : 0,
+                 l->body_whole, l->wire_len, l->sha256,
+                 hdr_list_get(&l->headers, "Content-Type"),
+                 hdr_list_get(&l->headers, "Content-Encoding"), cap);
+}
+
+static void prepare_legs(const sp_config *cfg, analysis_job *j, body_view *lb, body_view *nb)
+{
+    prepare_leg(lb, &j->legs[SIDE_LEGACY], cfg->compare_max_body, cfg->diff_log_max_body);
+    prepare_leg(nb, &j->legs[SIDE_NEW], cfg->compare_max_body, cfg->diff_log_max_body);
+    body_align(lb, nb); /* XML/form: one <Item> vs several, text vs attributes */
+}
+
+static bool same_header(const analysis_leg *l, const analysis_leg *n, const char *name)
+{
+    const char *a = hdr_list_get(&l->headers, name), *b = hdr_list_get(&n->headers, name);
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Byte-identical answers of the same type and encoding decode to the same
+ * view, and no rule makes equal documents differ except a map (it moves a
+ * field on one side only). Then the comparison of the bodies is known
+ * without decoding them, which is most of its cost; they are decoded only
+ * if a record is written. */
+static bool bodies_identical(const analysis_job *j)
+{
+    const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
+    if (j->route && j->route->cmp.nmaps)
+        return false;
+    if (!l->body_whole || !n->body_whole || l->wire_len != n->wire_len)
+        return false;
+    size_t ll = l->body ? l->body->len : 0, nl = n->body ? n->body->len : 0;
+    if (ll != nl || (ll && memcmp(l->body->data, n->body->data, ll) != 0))
+        return false;
+    return same_header(l, n, "Content-Type") && same_header(l, n, "Content-Encoding");
+}
+
+static record_leg record_leg_of(const analysis_leg *l, const body_view *b)
+{
+    return (record_leg){
+        .attempted = l->attempted,
+        .status = l->status,
+        .headers = l->attempted ? &l->headers : NULL,
+        .body = l->attempted ? b : NULL,
+        .duration_ms = l->duration_ms,
+        .error = l->error,
+    };
+}
+
+/* The route's redaction on top of the config's: extra field names and
+ * JSON Pointer patterns. */
+static json_t *record_build_for_route(const record_opts *base, const record_input *in,
+                                      const route *rt)
+{
+    if (!rt || (!rt->nredact_fields && !rt->nredact_paths))
+        return record_build(in, base);
+    record_opts o = *base;
+    size_t n = o.nredact_fields + rt->nredact_fields;
+    const char **fields = malloc((n ? n : 1) * sizeof *fields);
+    if (!fields)
+        return NULL; /* never write a record without its redaction */
+    for (size_t i = 0; i < o.nredact_fields; i++)
+        fields[i] = o.redact_fields[i];
+    for (size_t i = 0; i < rt->nredact_fields; i++)
+        fields[o.nredact_fields + i] = rt->redact_fields[i];
+    o.redact_fields = fields;
+    o.nredact_fields = n;
+    o.redact_paths = rt->redact_paths;
+    o.nredact_paths = rt->nredact_paths;
+    json_t *rec = record_build(in, &o);
+    free(fields);
+    return rec;
+}
+
+static int batch_append(record_batch *b, const char *line, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb)
+            return -ENOMEM;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, line, len);
+    b->len += len;
+    b->nrecords++;
+    return 0;
+}
+
+verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
+{
+    const sp_config *cfg = cx->cfg;
+    body_view lb = {0}, nb = {0}, rb = {0};
+    json_t *diffs = json_array();
+    size_t found = 0;
+    verdict v = j->preset;
+    bool decoded = !(v == VERDICT_COUNT && bodies_identical(j));
+    if (decoded)
+        prepare_legs(cfg, j, &lb, &nb);
+    if (v == VERDICT_COUNT && diffs) {
+        const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
+        size_t known = 0;
+        compare_opts co = *cx->copts;
+        co.rules = j->route ? &j->route->cmp : NULL;
+        co.known = &known;
+        found += compare_status(l->status, n->status, diffs, &co);
+        found += compare_headers(&l->headers, &n->headers, diffs, &co);
+        if (decoded)
+            found += compare_bodies(&lb, &nb, diffs, &co);
+        v = !found ? VERDICT_MATCH : found == known ? VERDICT_KNOWN : VERDICT_MISMATCH;
+    } else if (v == VERDICT_COUNT) {
+        v = VERDICT_SKIPPED; /* out of memory: cannot compare */
+        j->reason = "out of memory";
+    }
+    metric_verdict(v);
+    const char *route_name = j->route ? j->route->name : "default";
+    char endpoint[ENDPOINT_MAX];
+    endpoint_template(j->method, j->uri, endpoint, sizeof endpoint);
+    int64_t now = clock_wall_ms();
+    metrics_verdict_route(cx->shard, route_name, v);
+    live_count(cx->live, route_name, v, now);
+    if (strcmp(route_name, "default") == 0) { /* no route matched: Diffy's endpoints */
+        metrics_verdict_route(cx->endpoints, endpoint, v);
+        live_count_endpoint(cx->live, endpoint, v, now);
+    }
+    if (v == VERDICT_MISMATCH) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(diffs, i, d) {
+            const char *where = json_string_value(json_object_get(d, "where"));
+            const char *path = json_string_value(json_object_get(d, "path"));
+            if (where && path && !json_object_get(d, "known"))
+                metrics_mismatch_path(cx->shard, route_name, where, path);
+        }
+    }
+    bool due = cx->mode == DIFFLOG_ALL || v != VERDICT_MATCH;
+    if (due && !cx->writer_keeps_up) {
+        overload_tally_add(cx->tally, route_name, v, false); /* counted, not lost */
+        metric_add(METRIC_records_unlogged, 1);
+        due = false;
+    }
+    if (due) {
+        if (!decoded)
+            prepare_legs(cfg, j, &lb, &nb);
+        char req_sha[65] = "";
+        hash_if_cut(j->req_body, cfg->diff_log_max_body, req_sha);
+        if (j->req_body)
+            body_prepare(&rb, j->req_body->data, j->req_body->len, true,
+                         j->req_body->len, req_sha, hdr_list_get(&j->req_headers, "Content-Type"),
+                         hdr_list_get(&j->req_headers, "Content-Encoding"),
+                         cfg->compare_max_body);
+        record_input in = {
+            .id = j->id,
+            .trace_id = j->trace_id[0] ? j->trace_id : NULL,
+            .ts_ms = j->ts_ms,
+            .route = j->route ? j->route->name : "default",
+            .endpoint = endpoint,
+            .method = j->method ? j->method : "",
+            .uri = j->uri ? j->uri : "",
+            .authority = config_side_name(j->authority),
+            .verdict = verdict_name(v),
+            .reason = j->reason,
+            .req_headers = &j->req_headers,
+            .req_body = &rb,
+            .legacy = record_leg_of(&j->legs[SIDE_LEGACY], &lb),
+            .new_ = record_leg_of(&j->legs[SIDE_NEW], &nb),
+            .differences = diffs,
+        };
+        json_t *rec = record_build_for_route(cx->ropts, &in, j->route);
+        if (rec && found > json_array_size(diffs))
+            json_object_set_new(rec, "differences_total", json_integer((json_int_t)found));
+        size_t len = 0;
+        char *line = rec ? record_to_line(rec, &len) : NULL;
+        if (!line || batch_append(b, line, len) != 0)
+            metric_add(METRIC_records_lost, 1);
+        if (line && live_keeps(v)) {
+            live_add(cx->live, rec, line, len); /* takes the line: no copy */
+            line = NULL;
+        }
+        free(line);
+        json_decref(rec);
+    }
+    json_decref(diffs);
+    body_view_free(&lb);
+    body_view_free(&nb);
+    body_view_free(&rb);
+    return v;
+}
+
