@@ -122,6 +122,24 @@ const config_key config_keys[] = {
      false,
      "Seconds a client connection may stay silent: idle between requests, or stalled in the "
      "middle of one (then closed without an answer)."},
+    {"/limits/head_timeout_s", K_INT, F(head_timeout_s), 0, 1, 3600, "10", false,
+     "Seconds a client has to send a whole request head (request line and headers), from the "
+     "connection's start; on a keep-alive connection, from the end of the previous answer plus "
+     "`idle_timeout_s`. A byte now and then does not extend it. Then the connection is closed "
+     "without an answer (`event=slow_client_closed`)."},
+    {"/limits/min_body_rate", K_SIZE, F(min_body_rate), 0, 0, GiB, "1024", false,
+     "Bytes a second a request body must average over every `head_timeout_s` window; a slower "
+     "body's connection is closed without an answer (`event=slow_client_closed`). 0: no floor."},
+    {"/limits/max_connections_per_address", K_INT, F(max_connections_per_address), 0, 0,
+     1000000, "256", false,
+     "Client connections open at once from one address (addresses in `trusted_proxies` are "
+     "exempt); over it, a new connection is closed at once "
+     "(`event=connection_limit_reached`). 0: no cap."},
+    {"/limits/max_buffered_bodies", K_SIZE, F(max_buffered_bodies), 0, 0, 64 * GiB,
+     "134217728", false,
+     "Request body bytes the proxy holds at once, every connection together. A request whose "
+     "body would pass it gets 503 with `Retry-After: 1` (counted in "
+     "`shadowproxy_requests_rejected_total{reason=\"body_budget\"}`)."},
     {"/limits/drain_timeout_ms", K_LONG, F(drain_timeout_ms), 0, 0, MS_MAX,
      "15000", false,
      "On SIGTERM, how long requests in flight may take to finish."},

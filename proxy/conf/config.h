@@ -78,6 +78,10 @@ typedef struct sp_config {
     size_t max_header_bytes;    /* default 32 KiB; request line + headers */
     int max_connections;        /* default 4096, whole process */
     int idle_timeout_s;         /* keep-alive idle timeout, default 60 */
+    int head_timeout_s;         /* a whole request head, default 10 */
+    size_t min_body_rate;       /* request body bytes/s floor, default 1024; 0 = off */
+    int max_connections_per_address; /* default 256; 0 = no cap */
+    size_t max_buffered_bodies; /* request bodies held at once, default 128 MiB */
     long drain_timeout_ms;      /* SIGTERM: max wait for in-flight, default 15000 */
 
     bool shadow_enabled;        /* default true */

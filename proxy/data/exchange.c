@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/invariant.h"
 #include "base/log.h"
+#include "data/conn_guard.h"
 #include "data/tls.h"
 
 /* An answer that is complete within this many bytes is sent from one buffer
@@ -98,6 +99,8 @@ void exchange_unref(exchange *ex)
     rules_unref(ex->rules);
     hdr_list_free(&ex->req_headers);
     blob_unref(ex->req_body);
+    if (ex->body_budget)
+        body_budget_give(ex->body_budget);
     blob_unref(ex->overflow);
     free(ex->uri);
     free(ex->method);

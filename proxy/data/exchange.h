@@ -97,6 +97,7 @@ typedef struct exchange {
     sp_side authority;
     hdr_list req_headers;
     blob *req_body;
+    size_t body_budget;   /* bytes taken from the body budget (conn_guard.h), given back at free */
     bool has_body;        /* the request carried Content-Length or chunked */
     size_t req_head_bytes; /* request line and headers, as counted for the limit */
     rules *rules;         /* the snapshot this exchange started with */

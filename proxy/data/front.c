@@ -1,8 +1,9 @@
 /*
  * front: MHD's access handler. Reads a client's request into its exchange
  * (headers, then the body), refuses what must not go upstream with an
- * answer of the proxy's own (400, 413, 431, 501; the connection is then
- * closed), starts the exchange once the request is complete and suspends
+ * answer of the proxy's own (400, 413, 431, 501, 503; the connection is then
+ * closed), tells the connection's guard (conn_guard.h) when a head and a
+ * body are in, keeps bodies within the process's body budget, starts the exchange once the request is complete and suspends
  * the connection until the exchange has a response; then queues it.
  */
 #include "data/front.h"
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "data/conn_guard.h"
 #include "data/exchange.h"
 #include "data/reqcheck.h"
 
@@ -46,10 +48,13 @@ static void client_address(exchange *ex)
                   sizeof ex->client_ip);
 }
 
-/* An answer of the proxy's own: {"error": code, "message": ..., "request_id"}. */
+/* An answer of the proxy's own: {"error": code, "message": ...}. */
 static enum MHD_Result answer_self(exchange *ex, unsigned int status, const char *code,
                                    const char *message)
 {
+    guard_conn *g = conn_guard_of(ex->conn);
+    if (g) /* whatever the client still sends is not read as a body */
+        conn_guard_body_done(g);
     char body[512];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
     struct MHD_Response *r =
@@ -58,6 +63,8 @@ static enum MHD_Result answer_self(exchange *ex, unsigned int status, const char
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Connection", "close");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, "Retry-After", "1");
     enum MHD_Result rc = MHD_queue_response(ex->conn, status, r);
     MHD_destroy_response(r);
     ex->state = EX_RESPONDING;
@@ -96,6 +103,26 @@ static const char *request_line_problem(exchange *ex, const char *method, const 
     return reqcheck_target(ex->uri);
 }
 
+/* Makes sure ex holds `total` bytes of the body budget (taking what it
+ * lacks). false when the budget has no room: nothing more is taken. */
+static bool budget_reserve(exchange *ex, size_t total)
+{
+    if (total <= ex->body_budget)
+        return true;
+    if (!body_budget_take(ex->cfg, total - ex->body_budget))
+        return false;
+    ex->body_budget = total;
+    return true;
+}
+
+static enum MHD_Result answer_budget_full(exchange *ex)
+{
+    metric_add(METRIC_body_budget_rejected, 1);
+    return answer_self(ex, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+                       "the request bodies the proxy holds would exceed "
+                       "limits.max_buffered_bodies; retry later");
+}
+
 /* First call: headers are in, the body (if any) is not. */
 static enum MHD_Result begin_request(exchange *ex, const char *method, const char *url,
                                      const char *version)
@@ -103,6 +130,9 @@ static enum MHD_Result begin_request(exchange *ex, const char *method, const cha
     ex->method = strdup(method);
     if (!ex->method)
         return MHD_NO;
+    guard_conn *g = conn_guard_of(ex->conn);
+    if (g) /* the head is in; a body's clock starts once it is accepted */
+        conn_guard_head_done(g, false, clock_now_ns());
     if (MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND, collect_header, ex) < 0)
         return MHD_NO;
     client_address(ex);
@@ -141,11 +171,20 @@ static enum MHD_Result begin_request(exchange *ex, const char *method, const cha
     }
     const char *cl = hdr_list_get(&ex->req_headers, "Content-Length");
     ex->has_body = cl || hdr_list_get(&ex->req_headers, "Transfer-Encoding");
-    if (cl && strtoull(cl, NULL, 10) > ex->cfg->max_request_body) {
+    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+    if (length > ex->cfg->max_request_body) {
         ex->reject_status = MHD_HTTP_CONTENT_TOO_LARGE;
         return answer_self(ex, ex->reject_status, "request_too_large",
                            "request body exceeds limits.max_request_body");
     }
+    /* A declared length is reserved whole before a byte is read: refused
+     * now, the client has sent nothing more (with Expect: 100-continue). */
+    if (length && !budget_reserve(ex, (size_t)length)) {
+        ex->reject_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return answer_budget_full(ex);
+    }
+    if (g)
+        conn_guard_head_done(g, ex->has_body, clock_now_ns());
     return MHD_YES;
 }
 
@@ -160,14 +199,22 @@ enum MHD_Result front_on_request(void *cls, struct MHD_Connection *conn, const c
         return MHD_NO;
     if (!ex->method)
         return begin_request(ex, method, url, version);
+    guard_conn *g = conn_guard_of(conn);
     if (*upload_size) {
         size_t have = ex->req_body ? ex->req_body->len : 0;
+        if (g)
+            conn_guard_body_bytes(g, *upload_size);
         if (ex->reject_status) {
             /* discard: MHD refuses a response in the middle of an upload */
-        } else if (have + *upload_size > ex->cfg->max_request_body) {
-            ex->reject_status = MHD_HTTP_CONTENT_TOO_LARGE;
+        } else if (have + *upload_size > ex->cfg->max_request_body ||
+                   !budget_reserve(ex, have + *upload_size)) {
+            bool too_large = have + *upload_size > ex->cfg->max_request_body;
+            ex->reject_status = too_large ? MHD_HTTP_CONTENT_TOO_LARGE
+                                          : MHD_HTTP_SERVICE_UNAVAILABLE;
             blob_unref(ex->req_body);
             ex->req_body = NULL;
+            body_budget_give(ex->body_budget); /* nothing of it is held any more */
+            ex->body_budget = 0;
         } else if (blob_append(&ex->req_body, upload_data, *upload_size) != 0) {
             return MHD_NO;
         }
@@ -177,6 +224,10 @@ enum MHD_Result front_on_request(void *cls, struct MHD_Connection *conn, const c
     }
     switch (ex->state) {
     case EX_RECEIVING:
+        if (g)
+            conn_guard_body_done(g);
+        if (ex->reject_status == MHD_HTTP_SERVICE_UNAVAILABLE)
+            return answer_budget_full(ex);
         if (ex->reject_status)
             return answer_self(ex, ex->reject_status, "request_too_large",
                                "request body exceeds limits.max_request_body");

@@ -78,35 +78,71 @@ static atomic_long open_connections;
  * new clients hang in the kernel's backlog with no answer. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
-    (void)addr;
     (void)len;
     worker *w = cls;
-    if (atomic_load(&open_connections) < (long)w->cfg->max_connections)
+    bool total = atomic_load(&open_connections) >= (long)w->cfg->max_connections;
+    if (!total && conn_guard_admit(w->cfg, addr))
         return MHD_YES;
+    if (!total)
+        metric_add(METRIC_address_limit_refused, 1);
     uint64_t now = clock_now_ns();
     if (!w->limit_logged_ns || now - w->limit_logged_ns > 10000000000u) {
         char lim[24];
-        snprintf(lim, sizeof lim, "%ld", (long)w->cfg->max_connections);
-        log_event(LOG_WARN, "connection_limit_reached", "max_connections", lim,
+        snprintf(lim, sizeof lim, "%ld",
+                 total ? (long)w->cfg->max_connections : (long)w->cfg->max_connections_per_address);
+        log_event(LOG_WARN, "connection_limit_reached",
+                  total ? "max_connections" : "max_connections_per_address", lim,
                   "action", "new connections closed at once", NULL);
         w->limit_logged_ns = now;
     }
     return MHD_NO;
 }
 
+/* The socket context: the connection's guard_conn, or this marker when
+ * it could not be allocated (counted, not guarded). */
+static char counted_unguarded;
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)conn;
-    static char counted;
+    worker *w = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add(&open_connections, 1);
-        *socket_context = &counted;
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context == &counted) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        guard_conn *g = fd ? conn_guard_open(&w->guard, fd->connect_fd,
+                                             ad ? ad->client_addr : NULL, clock_now_ns())
+                           : NULL;
+        *socket_context = g ? (void *)g : (void *)&counted_unguarded;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
         atomic_fetch_sub(&open_connections, 1);
+        if (*socket_context != &counted_unguarded)
+            conn_guard_close(&w->guard, *socket_context);
         *socket_context = NULL;
     }
+}
+
+/* A connection past its head deadline or under the body floor was shut
+ * down: MHD closes it at its next run. */
+static void on_guard_shut(const guard_conn *c, guard_reason why, void *ctx)
+{
+    (void)ctx;
+    char addr[64] = "unknown";
+    inet_ntop(c->family, c->addr, addr, sizeof addr);
+    metric_add(METRIC_slow_clients_closed, 1);
+    log_event(LOG_WARN, "slow_client_closed", "client", addr, "reason",
+              why == GUARD_SLOW_HEAD ? "request head not complete within limits.head_timeout_s"
+                                     : "request body under limits.min_body_rate",
+              NULL);
+}
+
+static void on_guard_timer(uv_timer_t *t)
+{
+    worker *w = t->data;
+    if (conn_guard_sweep(&w->guard, clock_now_ns(), on_guard_shut, w) && w->mhd)
+        run_mhd(w);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -114,6 +150,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     worker *w = cls;
+    guard_conn *g = conn_guard_of(conn);
+    if (g)
+        conn_guard_request_line(&w->guard, g, clock_now_ns());
     exchange *ex = exchange_new(&w->env, uri);
     if (ex)
         ex->conn = conn;
@@ -134,8 +173,10 @@ static void schedule_drain_check(worker *w)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     worker *w = cls;
+    guard_conn *g = conn_guard_of(conn);
+    if (g)
+        conn_guard_request_done(&w->guard, g, clock_now_ns());
     exchange *ex = *con_cls;
     *con_cls = NULL;
     if (!ex)
@@ -183,6 +224,7 @@ static void stop_now(worker *w)
     uv_close((uv_handle_t *)&w->prepare, noop_close);
     uv_close((uv_handle_t *)&w->wake, noop_close);
     uv_close((uv_handle_t *)&w->drain_timer, noop_close);
+    uv_close((uv_handle_t *)&w->guard_timer, noop_close);
     upstream_close(&w->env.up[SIDE_LEGACY]);
     upstream_close(&w->env.up[SIDE_NEW]);
 }
@@ -327,7 +369,7 @@ static int start_failed(worker *w, int err)
     if (w->loop_open) {
         uv_handle_t *h[] = {(uv_handle_t *)&w->mhd_poll, (uv_handle_t *)&w->mhd_timer,
                             (uv_handle_t *)&w->drain_timer, (uv_handle_t *)&w->prepare,
-                            (uv_handle_t *)&w->wake};
+                            (uv_handle_t *)&w->wake, (uv_handle_t *)&w->guard_timer};
         for (int i = 0; i < w->nhandles; i++)
             uv_close(h[i], noop_close);
         for (int s = 0; s < 2; s++)
@@ -412,10 +454,14 @@ static int init_handles(worker *w, int epoll_fd)
     if ((rc = uv_async_init(&w->loop, &w->wake, on_wake)) != 0)
         return rc;
     w->nhandles++;
-    w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w;
+    if ((rc = uv_timer_init(&w->loop, &w->guard_timer)) != 0)
+        return rc;
+    w->nhandles++;
+    w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w->guard_timer.data = w;
     w->prepare.data = w->wake.data = w;
     if ((rc = uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll)) != 0 ||
-        (rc = uv_prepare_start(&w->prepare, on_prepare)) != 0)
+        (rc = uv_prepare_start(&w->prepare, on_prepare)) != 0 ||
+        (rc = uv_timer_start(&w->guard_timer, on_guard_timer, 1000, 1000)) != 0)
         return rc;
     return uv_timer_start(&w->mhd_timer, on_mhd_timer, 0, 0);
 }
@@ -444,6 +490,7 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     w->notify_exit = notify_exit;
     shadow_gate_init(&env->gate, index, cfg, on_shadow_released, w);
     reqid_seed(&env->ids, (uint64_t)index);
+    conn_guard_init(&w->guard, cfg); /* before MHD: its stop notifies every close */
     if (index == 0)
         tls_warn_insecure(cfg, "startup");
     if ((rc = uv_loop_init(&w->loop)) != 0)

@@ -18,6 +18,7 @@
 #include "conf/ops.h"
 #include "conf/rules.h"
 #include "data/analyzer.h"
+#include "data/conn_guard.h"
 #include "data/exchange.h"
 
 typedef struct worker {
@@ -38,6 +39,8 @@ typedef struct worker {
     bool up_open[2];
     int nhandles;             /* loop handles initialised, in start order */
     exchange_env env;         /* what its exchanges see: pools, gate, snapshots, ... */
+    conn_guard guard;         /* slow clients, per-address cap (conn_guard.h) */
+    uv_timer_t guard_timer;   /* sweeps the guard every second */
 
     pthread_mutex_t rules_mu; /* guards the pending snapshots, set by others */
     rules *rules_pending;

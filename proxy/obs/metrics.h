@@ -43,6 +43,9 @@ const char *verdict_name(verdict v);
     X(requests, "requests received (complete requests)")                    \
     X(client_aborted, "requests whose client went away before the answer")  \
     X(rejected, "requests refused by the proxy (413, 400, 503)")            \
+    X(body_budget_rejected, "requests refused 503: limits.max_buffered_bodies") \
+    X(slow_clients_closed, "connections closed: head or body too slow")     \
+    X(address_limit_refused, "connections refused: max_connections_per_address") \
     X(proxy_errors, "502/504 answers for an authoritative failure")         \
     X(shadow_in_flight, "shadow requests in flight (gauge)")                \
     X(shadow_sent, "shadow requests sent")                                   \

@@ -377,6 +377,17 @@ static const struct metric_row {
                                "Requests whose client went away before the answer.", false},
     [METRIC_rejected] = {"shadowproxy_requests_rejected_total", "counter",
                          "Requests refused by the proxy itself (400, 413, 431, 501, 503).", false},
+    [METRIC_body_budget_rejected] = {"shadowproxy_body_budget_rejected_total", "counter",
+                                     "Requests answered 503: their body would pass "
+                                     "limits.max_buffered_bodies.", false},
+    [METRIC_slow_clients_closed] = {"shadowproxy_slow_clients_closed_total", "counter",
+                                    "Client connections closed for a request head past "
+                                    "limits.head_timeout_s or a body under limits.min_body_rate.",
+                                    false},
+    [METRIC_address_limit_refused] = {"shadowproxy_connections_refused_per_address_total",
+                                      "counter",
+                                      "New connections closed at once: their address had "
+                                      "limits.max_connections_per_address open.", false},
     [METRIC_proxy_errors] = {"shadowproxy_proxy_errors_total", "counter",
                              "502/504 answers sent for an authoritative upstream failure.", false},
     [METRIC_shadow_in_flight] = {"shadowproxy_shadow_in_flight", "gauge",
