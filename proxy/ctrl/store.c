@@ -157,6 +157,14 @@ void store_mark(store *s, bool up, int64_t revision, const char *why)
         log_event(LOG_INFO, "decisions_store_up", "store", s->st.name, NULL);
 }
 
+void store_touch(store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->st.up)
+        s->st.last_sync_ms = clock_wall_ms();
+    pthread_mutex_unlock(&s->mu);
+}
+
 void store_warned(store *s)
 {
     pthread_mutex_lock(&s->mu);

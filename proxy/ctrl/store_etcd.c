@@ -328,8 +328,10 @@ static void register_self(etcd_store *e)
     if (text && lease_call(e, "/v3/kv/put",
                            json_pack("{s:o, s:o, s:s}", "key", etcd_key(e->prefix, key), "value",
                                      etcd_b64(text, strlen(text)), "lease", id),
-                           &resp) == 0)
+                           &resp) == 0) {
         json_decref(resp);
+        store_touch(&e->base); /* etcd answered: the last sync is now */
+    }
     free(text);
 }
 

@@ -269,6 +269,8 @@ static void file_publish_self(store *s)
         if (fd >= 0)
             unlink(tmp);
         log_event(LOG_DEBUG, "fleet_registration_failed", "path", f->self_path, NULL);
+    } else {
+        store_touch(s); /* the store's directory is there and writable */
     }
     free(text);
 }

@@ -40,6 +40,9 @@ store *store_opened(store *s, const ops_state *initial);
  * (decisions_store_down / decisions_store_up, naming the store and why). */
 void store_mark(store *s, bool up, int64_t revision, const char *why);
 void store_warned(store *s); /* counts a warning */
+/* The store was reached just now (a heartbeat): last_sync moves on, the
+ * up/down state stays (only reads and writes of the decisions change it). */
+void store_touch(store *s);
 /* This replica's registration: {"id", "host", "pid", "started",
  * "revision", "last_seen"} (now). New reference. */
 json_t *store_self_json(store *s);

@@ -468,7 +468,7 @@ static void render_decisions(sbuf *b, const metrics_render_input *in)
            "Revision of the decisions this replica applies.");
     sample_i(b, "shadowproxy_decisions_revision", NULL, 0, in->decisions_revision);
     family(b, "shadowproxy_decisions_last_sync_timestamp_seconds", "gauge",
-           "When this replica last read or wrote the decision store (Unix time).");
+           "When this replica last reached the decision store while it was up (Unix time).");
     if (in->decisions_last_sync_unix > 0)
         sample_f(b, "shadowproxy_decisions_last_sync_timestamp_seconds", NULL, 0,
                  in->decisions_last_sync_unix);

@@ -109,6 +109,9 @@ def test_file_store_keeps_every_change_of_two_processes(tmp, start):
         assert answered_by(p, "/echo/r7") == "new"
     fleet = adm_a.state()["fleet"]
     assert len(fleet) == 2 and all(r["revision"] == 10 for r in fleet), fleet
+    # the last sync moves on without changes (the registration every second)
+    synced = adm_b.state()["decisions"]["last_sync"]
+    assert wait_for(lambda: adm_b.state()["decisions"]["last_sync"] != synced, 2.5), synced
     assert {r["pid"] for r in fleet} == {a.proc.pid, b.proc.pid}
 
 
