@@ -216,7 +216,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         report_failif_format(&op.failifs[i], res[i].value, v, sizeof v);
     }
     (void)report_model_has_matches(m);
-    report_render rr = {m, &op.o, res, op.nfailifs, NOW_MS, op.top};
+    report_render rr = {.m = m, .opt = &op.o, .failifs = res, .nfailifs = op.nfailifs,
+                        .now_ms = NOW_MS, .top = op.top};
     FILE *sink = fz_sink();
     FZ_ASSERT(report_text_write(sink, &rr) == 0);
     check_html(&rr);

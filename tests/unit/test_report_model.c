@@ -365,7 +365,7 @@ TEST(json_document)
     addr(m, "orders", "mismatch", 0, 10, 20,
          "[{\"where\":\"body\",\"path\":\"/x\",\"kind\":\"changed\",\"legacy\":\"<a>\",\"new\":{\"k\":[1]}}]");
     report_model_finalize(m);
-    report_render r = {m, &opt, NULL, 0, 0, 20};
+    report_render r = {.m = m, .opt = &opt, .top = 20};
     json_t *doc = report_json_build(&r);
     CHECK(json_integer_value(json_object_get(doc, "report_version")) == 1);
     json_t *rt = json_array_get(json_object_get(doc, "routes"), 0);
