@@ -134,3 +134,25 @@ def test_docs_agree_on_what_a_reload_re_reads():
     assert ops.count("config.md#what-a-reload-re-reads") >= 3  # POST /reload, SIGHUP, an alert
     assert "config.md#what-a-reload-re-reads" in doc("metrics.md")
     assert "The config file itself is not re-read" not in ops
+
+
+def test_a_hung_shadow_keeps_opening_the_breaker(start, stubs):
+    """What the breaker alert is built on, on a real proxy: with a shadow
+    that hangs, the openings counter keeps rising while the state gauge
+    moves between open and half-open (never 1 for long)."""
+    import time
+    from test_admin import metric_samples
+    hung = stubs("new", args=["--delay-ms", "3000"])
+    legacy, _, p, adm = start(new=hung, config={"shadow": {
+        "timeout_ms": 100, "breaker_failures": 1, "breaker_open_ms": 150}})
+    opened, states = [], set()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        send(p)
+        m = metric_samples(adm.call("GET", "/metrics").body.decode())
+        opened.append(m["shadowproxy_breaker_opened_total"][0][1])
+        states |= {v for _, v in m["shadowproxy_breaker_state"]}
+        time.sleep(0.05)
+    rises = sum(1 for a, b in zip(opened, opened[1:]) if b > a)
+    assert rises >= 3, opened
+    assert 1 in states and states - {1}, states

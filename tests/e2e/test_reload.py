@@ -7,7 +7,7 @@ import json
 import re
 import signal
 
-from test_admin import (Admin, metric_samples, start, token_env,  # noqa: F401 (fixtures)
+from test_admin import (Admin, ctl, metric_samples, start, token_env,  # noqa: F401 (fixtures)
                         wait_for)
 
 
@@ -44,6 +44,10 @@ def test_reload_applies_live_keys_and_names_the_others(start):
     assert re.search(r'level=warn event=restart_required keys="?limits.max_connections,'
                      r'shadow.timeout_ms[" ]', p.stderr()), p.stderr()[-2000:]
     assert restart_metric(adm) == ['{key="limits.max_connections"}', '{key="shadow.timeout_ms"}']
+    r = ctl("--admin", f"127.0.0.1:{adm.port}", "reload")
+    assert r.returncode == 0 and r.stdout.startswith("rules reloaded"), (r.stdout, r.stderr)
+    assert ("warning: changed in the config file, applied only by a restart: "
+            "limits.max_connections, shadow.timeout_ms") in r.stderr, r.stderr
     # the live keys changed: debug lines for admin requests, readiness wants the shadow
     adm.call("GET", "/state")
     assert "event=admin_request" in p.stderr()
@@ -71,3 +75,5 @@ def test_an_invalid_config_changes_nothing_and_says_so(start):
     assert conf["ok"] is False and conf["errors"] and p.config_path in conf["errors"][0], conf
     assert conf["restart_required"] == []
     assert "event=config_reload_failed" in p.stderr()
+    r = ctl("--admin", f"127.0.0.1:{adm.port}", "reload")
+    assert r.returncode == 0 and "the config file is invalid" in r.stderr, r.stderr

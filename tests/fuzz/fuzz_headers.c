@@ -3,8 +3,8 @@
  * decides where each field goes: hop-by-hop filtering (the fixed set plus
  * the names a Connection header lists, as exchange.c and
  * exchange_request.c drop them before forwarding), lookups, credential
- * redaction (the diff-log record), header comparison, and header matching
- * in the rules.
+ * redaction (the diff-log record), header comparison, header matching
+ * in the rules, and W3C traceparent parsing (base/tracectx).
  *
  * Input: up to two header blocks separated by a line "%%": the legacy
  * side's and the new side's (the first also serves as a request's).
@@ -15,7 +15,8 @@
  * header lists are hop-by-hop; hdr_list_get returns the first field of that
  * name; a cleared list reused gives the same fields; a list compared with
  * itself has no differences; a credential header's value never reaches the
- * record. */
+ * record; a traceparent that parses gives a child line that parses back
+ * with the same trace id, the new span and only the sampled flag. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #include "diff/compare.h"
 #include "base/headers.h"
+#include "base/tracectx.h"
 #include "diff/record.h"
 #include "conf/rules.h"
 
@@ -91,6 +93,25 @@ static bool rfc_listed(const char *list, const char *name)
             p++;
     }
     return false;
+}
+
+static void check_trace(const hdr_list *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcasecmp(hdr_name(h, i), "traceparent") != 0)
+            continue;
+        tracectx t, back;
+        if (!tracectx_parse(hdr_value(h, i), &t))
+            continue;
+        FZ_ASSERT(strlen(t.trace_id) == 32 && strlen(t.parent_id) == 16);
+        char line[TRACECTX_LINE_MAX];
+        tracectx_child_line(&t, 0x0123456789abcdefULL, line, sizeof line);
+        FZ_ASSERT(strncmp(line, "traceparent: ", 13) == 0);
+        FZ_ASSERT(tracectx_parse(line + 13, &back));
+        FZ_ASSERT(strcmp(back.trace_id, t.trace_id) == 0);
+        FZ_ASSERT(strcmp(back.parent_id, "0123456789abcdef") == 0);
+        FZ_ASSERT(back.flags == (t.flags & TRACECTX_SAMPLED));
+    }
 }
 
 static void check_list(const hdr_list *h)
@@ -216,6 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_block(&n, s[1].p, s[1].n);
     check_list(&l);
     check_list(&n);
+    check_trace(&l);
     check_reuse(&scratch, &l);
     check_reuse(&scratch, &n);
 
