@@ -18,7 +18,9 @@ int log_open(const char *path);
 bool log_enabled(log_level l);
 
 /* log_event(LOG_INFO, "listening", "address", "127.0.0.1:8080", NULL):
- * key/value string pairs ending in NULL. Values may be NULL (skipped). */
+ * key/value string pairs ending in NULL. Values may be NULL (skipped).
+ * A value under the key "uri", "url" or "target" is written with the
+ * secrets of its query replaced by "[redacted]" (secret_redact_uri). */
 void log_event(log_level l, const char *event, ...) __attribute__((sentinel));
 
 #endif

@@ -14,6 +14,7 @@
 #include "diff/record.h"
 #include "base/clock.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,21 +366,59 @@ static bool form_body(body_desc *d, const body_view *b, const record_opts *o)
     return ok;
 }
 
+/* A text or binary body as it may be written: a multipart form's secret
+ * parts replaced (*owned: the copy to free). false: withhold it. */
+static bool plain_bytes(const body_view *b, const record_opts *o,
+                        const unsigned char **data, size_t *len,
+                        char **owned)
+{
+    *owned = NULL;
+    /* Claimed JSON or XML, did not parse: no field to redact by name. */
+    if (b->unparsed != BODY_NONE)
+        return !redact_may_hold_secret(*data, *len, o);
+    if (!redact_is_multipart(*data, *len))
+        return true;
+    size_t n = 0;
+    int rc = redact_multipart_text(*data, *len, o, owned, &n);
+    if (rc == -EINVAL) /* not well formed: parts unknown */
+        return !redact_may_hold_secret(*data, *len, o);
+    if (rc != 0)
+        return false;
+    *data = (const unsigned char *)*owned;
+    *len = n;
+    return true;
+}
+
+/* A bare JSON string answered on a route whose path names a secret
+ * (Magento's /V1/integration/customer/token answers the token so): there
+ * is no member name to match, the path is the name. */
+static bool json_body_of(body_desc *d, json_t *v, const record_opts *o,
+                         bool secret_path)
+{
+    if (secret_path && json_is_string(v)) {
+        d->format = "json";
+        d->body = redacted();
+        return true;
+    }
+    return json_body(d, v, o);
+}
+
 static bool body_describe(body_desc *d, const body_view *b,
-                          const record_opts *o)
+                          const record_opts *o, bool secret_path)
 {
     const unsigned char *data = b->data ? b->data : (const unsigned char *)"";
     size_t len = b->data ? b->len : 0, cap = o->max_body_bytes;
+    char *owned = NULL;
+    if ((b->kind == BODY_TEXT || b->kind == BODY_BINARY) &&
+        !plain_bytes(b, o, &data, &len, &owned))
+        return withhold(d);
     size_t k = len > cap ? cap : len;
     d->truncated = len > cap;
-    /* Claimed JSON or XML, did not parse: no field to redact by name. */
-    if ((b->kind == BODY_TEXT || b->kind == BODY_BINARY) &&
-        b->unparsed != BODY_NONE && redact_may_hold_secret(data, len, o))
-        return withhold(d);
+    bool ok = true;
     switch (b->kind) {
     case BODY_JSON:
         if (b->json)
-            return json_body(d, b->json, o);
+            return json_body_of(d, b->json, o, secret_path);
         d->truncated = false; /* not parsed after all: say nothing */
         d->format = "none";
         d->body = json_null();
@@ -389,7 +428,8 @@ static bool body_describe(body_desc *d, const body_view *b,
     case BODY_FORM:
         return form_body(d, b, o);
     case BODY_TEXT:
-        return text_body(d, "text", data, len, cap);
+        ok = text_body(d, "text", data, len, cap);
+        break;
     case BODY_BINARY:
         d->format = "base64";
         d->body = base64_json(data, k);
@@ -407,18 +447,20 @@ static bool body_describe(body_desc *d, const body_view *b,
         d->body = json_null();
         break;
     }
-    return d->body != NULL;
+    free(owned);
+    return ok && d->body != NULL;
 }
 
 /* Adds body, body_format, body_bytes [, body_sha256] [, body_truncated]
  * [, body_decode_error] to obj. b may be NULL (no body). */
-static bool put_body(json_t *obj, const body_view *b, const record_opts *o)
+static bool put_body(json_t *obj, const body_view *b, const record_opts *o,
+                     bool secret_path)
 {
     static const body_view none = {.kind = BODY_NONE};
     body_desc d = {0};
     if (!b)
         b = &none;
-    if (!body_describe(&d, b, o))
+    if (!body_describe(&d, b, o, secret_path))
         return false;
     bool ok = put(obj, "body", d.body) &&
               put(obj, "body_format", json_string(d.format)) &&
@@ -441,7 +483,8 @@ static json_t *duration_json(double ms)
     return json_real((double)(long long)(ms * 1000.0 + 0.5) / 1000.0);
 }
 
-static json_t *leg_json(const record_leg *l, const record_opts *o)
+static json_t *leg_json(const record_leg *l, const record_opts *o,
+                        bool secret_path)
 {
     static const record_leg never = {.attempted = false};
     json_t *j = json_object();
@@ -453,7 +496,7 @@ static json_t *leg_json(const record_leg *l, const record_opts *o)
               put(j, "status", l->status > 0 ? json_integer(l->status)
                                              : json_null()) &&
               put(j, "headers", headers_json(l->headers, o)) &&
-              put_body(j, l->body, o) &&
+              put_body(j, l->body, o, secret_path) &&
               put(j, "duration_ms", l->attempted ? duration_json(l->duration_ms)
                                                  : json_null()) &&
               put(j, "error", jstr(l->error));
@@ -464,21 +507,23 @@ static json_t *leg_json(const record_leg *l, const record_opts *o)
     return j;
 }
 
-static json_t *request_json(const record_input *in, const record_opts *o)
+static json_t *request_json(const record_input *in, const record_opts *o,
+                            bool secret_path)
 {
     json_t *j = json_object();
     if (j && !(put(j, "headers", headers_json(in->req_headers, o)) &&
-               put_body(j, in->req_body, o))) {
+               put_body(j, in->req_body, o, secret_path))) {
         json_decref(j);
         j = NULL;
     }
     return j;
 }
 
-/* Is difference d about a secret (a redacted header, or a body path through
- * a redacted field or path)? `lenient`: the bodies are XML or forms. */
+/* Is difference d about a secret (a redacted header, a body path through
+ * a redacted field or path, or a whole body on a secret path, see
+ * json_body_of)? `lenient`: the bodies are XML or forms. */
 static bool diff_is_secret(const json_t *d, const record_opts *o,
-                           bool lenient)
+                           bool lenient, bool secret_path)
 {
     const char *where = json_string_value(json_object_get(d, "where"));
     const char *path = json_string_value(json_object_get(d, "path"));
@@ -487,18 +532,20 @@ static bool diff_is_secret(const json_t *d, const record_opts *o,
     if (strcmp(where, "header") == 0)
         return redact_header_name(path, o);
     if (strcmp(where, "body") == 0)
-        return redact_path_in(path, o, lenient);
+        return (secret_path && path[0] == '\0') ||
+               redact_path_in(path, o, lenient);
     return false;
 }
 
 /* One difference for the record: same keys in the same order; "legacy" and
  * "new" replaced by "[redacted]" (null stays null: it says "absent") when
  * the difference is about a secret, else redacted inside. */
-static json_t *diff_json(json_t *d, const record_opts *o, bool lenient)
+static json_t *diff_json(json_t *d, const record_opts *o, bool lenient,
+                         bool secret_path)
 {
     if (!json_is_object(d))
         return redact_copy(d, "", o, false);
-    bool secret = diff_is_secret(d, o, lenient);
+    bool secret = diff_is_secret(d, o, lenient, secret_path);
     const char *where = json_string_value(json_object_get(d, "where"));
     const char *path = json_string_value(json_object_get(d, "path"));
     if (!where || strcmp(where, "body") != 0 || !path)
@@ -533,18 +580,47 @@ static bool tree_kind(const body_view *b)
     return b && (b->kind == BODY_XML || b->kind == BODY_FORM);
 }
 
-static json_t *differences_json(const record_input *in, const record_opts *o)
+static json_t *differences_json(const record_input *in, const record_opts *o,
+                                bool secret_path)
 {
     json_t *diffs = in->differences, *a = json_array();
     bool lenient = tree_kind(in->legacy.body) || tree_kind(in->new_.body);
     size_t n = json_is_array(diffs) ? json_array_size(diffs) : 0;
     for (size_t i = 0; a && i < n; i++)
         if (json_array_append_new(
-                a, diff_json(json_array_get(diffs, i), o, lenient))) {
+                a, diff_json(json_array_get(diffs, i), o, lenient, secret_path))) {
             json_decref(a);
             a = NULL;
         }
     return a;
+}
+
+/* Does a segment of the uri's path (before '?') name a secret
+ * ("/V1/integration/customer/token")? */
+static bool uri_path_secret(const char *uri, const record_opts *o)
+{
+    size_t end = uri ? strcspn(uri, "?#") : 0;
+    for (size_t i = 0; i < end;) {
+        size_t k = strcspn(uri + i, "/?#");
+        if (k > end - i)
+            k = end - i;
+        if (k && secret_name(uri + i, k, &o->secrets))
+            return true;
+        i += k + 1;
+    }
+    return false;
+}
+
+/* The uri with its query's secrets replaced (secret_redact_uri). */
+static json_t *uri_json(const char *uri, const record_opts *o)
+{
+    if (!uri)
+        return json_null();
+    char *clean = secret_redact_uri(uri, strlen(uri), &o->secrets,
+                                    RECORD_REDACTED, NULL);
+    json_t *j = clean ? jstr(clean) : NULL; /* ENOMEM: no record */
+    free(clean);
+    return j;
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -568,15 +644,16 @@ json_t *record_build(const record_input *in, const record_opts *o)
               put(r, "route", jstr(in->route)) &&
               (!in->endpoint || put(r, "endpoint", jstr(in->endpoint))) &&
               put(r, "method", jstr(in->method)) &&
-              put(r, "uri", jstr(in->uri)) &&
+              put(r, "uri", uri_json(in->uri, o)) &&
               put(r, "authority", jstr(in->authority)) &&
               put(r, "verdict", jstr(in->verdict));
     if (ok && in->reason)
         ok = put(r, "reason", jstr(in->reason));
-    ok = ok && put(r, "request", request_json(in, o)) &&
-         put(r, "legacy", leg_json(&in->legacy, o)) &&
-         put(r, "new", leg_json(&in->new_, o)) &&
-         put(r, "differences", differences_json(in, o));
+    bool sp = uri_path_secret(in->uri, o);
+    ok = ok && put(r, "request", request_json(in, o, sp)) &&
+         put(r, "legacy", leg_json(&in->legacy, o, sp)) &&
+         put(r, "new", leg_json(&in->new_, o, sp)) &&
+         put(r, "differences", differences_json(in, o, sp));
     if (!ok) {
         json_decref(r);
         return NULL;

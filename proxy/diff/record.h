@@ -133,6 +133,15 @@ int redact_form_text(const unsigned char *data, size_t len,
  * (xmltree_redact). 0, -EINVAL or -ENOMEM. */
 int redact_xml_text(const unsigned char *data, size_t len,
                     const record_opts *o, char **out, size_t *out_len);
+/* Does the body look like multipart/form-data ("--B" CRLF, a part with
+ * Content-Disposition)? The record has no Content-Type: by content. */
+bool redact_is_multipart(const unsigned char *data, size_t len);
+/* A multipart/form-data body with the value of each part whose name is a
+ * secret (redact_field_name), or whose value is a card number, replaced by
+ * "[redacted]"; everything else byte for byte. 0, -EINVAL (not
+ * multipart, or not well formed: no closing delimiter) or -ENOMEM. */
+int redact_multipart_text(const unsigned char *data, size_t len,
+                          const record_opts *o, char **out, size_t *out_len);
 /* Is the scalar v (a string, or an integer's digits), a member named
  * `name` (NULL: none known), a payment card number that o's policy masks
  * (secret_card_value)? */

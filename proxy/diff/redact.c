@@ -550,6 +550,96 @@ bool redact_xml_aside_has_secret(const unsigned char *data, size_t len,
     return false;
 }
 
+/* ---- multipart/form-data ------------------------------------------------ */
+
+/* The boundary line's length ("--B", without CRLF) when data starts like a
+ * multipart body ("--B\r\n" then a part with Content-Disposition), else 0.
+ * By content: the record does not know the body's Content-Type. */
+static size_t multipart_delim(const unsigned char *data, size_t len)
+{
+    const char *s = (const char *)data;
+    if (len < 4 || s[0] != '-' || s[1] != '-')
+        return 0;
+    const char *eol = memmem(s, len < 80 ? len : 80, "\r\n", 2);
+    if (!eol || eol - s < 3)
+        return 0;
+    size_t d = (size_t)(eol - s);
+    const char *head_end = memmem(eol, len - d, "\r\n\r\n", 4);
+    size_t hn = head_end ? (size_t)(head_end - eol) : 0;
+    for (size_t i = 0; i + 20 <= hn; i++)
+        if (ci_eq(eol + i, 20, "content-disposition:"))
+            return d;
+    return 0;
+}
+
+/* The part's name="..." from its headers h[0..n), malloc'd; NULL if none
+ * (or ENOMEM: *oom). "filename=" is not "name=". */
+static char *part_name(const char *h, size_t n, bool *oom)
+{
+    for (size_t i = 1; i + 6 <= n; i++) {
+        if ((h[i - 1] != ' ' && h[i - 1] != ';') || !ci_eq(h + i, 6, "name=\""))
+            continue;
+        const char *v = h + i + 6, *e = memchr(v, '"', n - i - 6);
+        if (!e)
+            return NULL;
+        char *name = strndup(v, (size_t)(e - v));
+        *oom = !name;
+        return name;
+    }
+    return NULL;
+}
+
+int redact_multipart_text(const unsigned char *data, size_t len,
+                          const record_opts *o, char **out, size_t *out_len)
+{
+    size_t d = multipart_delim(data, len);
+    const char *s = (const char *)data;
+    *out = NULL;
+    if (d == 0)
+        return -EINVAL;
+    strbuf b = {0};
+    size_t at = 0; /* at a delimiter line "--B" */
+    bool oom = false, done = false;
+    while (!done && !oom && !b.oom) {
+        strbuf_add(&b, s + at, d);
+        at += d;
+        if (len - at >= 2 && memcmp(s + at, "--", 2) == 0) { /* the last */
+            strbuf_add(&b, s + at, len - at);
+            done = true;
+            break;
+        }
+        const char *head_end = memmem(s + at, len - at, "\r\n\r\n", 4);
+        const char *next = head_end ? memmem(head_end + 4, len - (size_t)(head_end + 4 - s),
+                                             s, d) : NULL;
+        if (!next || next - s < 2 || memcmp(next - 2, "\r\n", 2) != 0)
+            break; /* not well formed: the caller decides */
+        size_t hs = at, vs = (size_t)(head_end - s) + 4, ve = (size_t)(next - s) - 2;
+        char *name = part_name(s + hs, vs - hs, &oom);
+        bool secret = oom || (name && redact_field_name(name, o)) ||
+                      secret_card_value(name, s + vs, ve - vs, policy_of(o));
+        free(name);
+        strbuf_add(&b, s + hs, vs - hs);
+        if (secret)
+            strbuf_add(&b, RECORD_REDACTED, strlen(RECORD_REDACTED));
+        else
+            strbuf_add(&b, s + vs, ve - vs);
+        strbuf_add(&b, "\r\n", 2);
+        at = (size_t)(next - s);
+    }
+    if (!done || oom || b.oom) {
+        free(b.p);
+        return oom || b.oom ? -ENOMEM : -EINVAL;
+    }
+    *out = b.p;
+    *out_len = b.len;
+    return 0;
+}
+
+bool redact_is_multipart(const unsigned char *data, size_t len)
+{
+    return data && multipart_delim(data, len) > 0;
+}
+
 /* ---- bodies that did not parse ------------------------------------------ */
 
 /* Case-insensitive search for the ASCII needle in the bytes. */

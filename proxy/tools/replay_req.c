@@ -228,6 +228,10 @@ int replay_req_build(const json_t *rec, const replay_header *set, size_t nset,
         *why = REPLAY_SKIP_INCOMPLETE;
         return 1;
     }
+    if (has_marker(uri, strlen(uri))) { /* ?access_token=[redacted] */
+        *why = REPLAY_SKIP_URI_REDACTED;
+        return 1;
+    }
     strcpy(out->id, id);
     out->method = strdup(method);
     out->uri = strdup(uri);

@@ -14,6 +14,7 @@
     X(BODY_REDACTED, "request body redacted or withheld")                     \
     X(BODY_OVERSIZE, "request body too large to embed")                       \
     X(FIELD_REDACTED, "redacted value in the request body")                   \
+    X(URI_REDACTED, "redacted query parameter in the uri")                    \
     X(HEADER_REDACTED, "redacted header without --set-header")                \
     X(ENCODED, "compressed request body (Content-Encoding)")                  \
     X(BAD_BODY, "request body not decodable")

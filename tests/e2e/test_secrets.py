@@ -196,3 +196,71 @@ def test_metrics_labels_never_carry_control_bytes(pair):
         assert b == 0x0A or (0x20 <= b < 0x7F) or b >= 0x80, f"raw control byte {b:#x}"
     assert b"\xc2\x9b" not in text
     assert line and b'path="/k\\\\x1B[31mred\\\\x0D\\\\x7F\\\\xC2\\\\x9B"' in line[0], line
+
+
+def admin_get(p, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{p.admin_port}{path}", timeout=10) as r:
+        return r.read()
+
+
+def test_secrets_outside_bodies(stubs, proxy, tmp):
+    """Query strings in the record's uri, the dashboard API, the report and
+    WARN/debug log lines; request and response headers by family; multipart
+    form fields; a token answered as a bare JSON string."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all"),
+              config={"log": {"level": "debug"}, "shadow": {"timeout_ms": 2000}})
+    q = "/cb?access_token=SECRET-Q1&state=ok&password=SECRET-Q2&n=4111111111111111&page=2"
+    # mismatch, so the dashboard keeps it; the authoritative error logs a WARN
+    send(p, "out-q", q, extra=[("X-Stub-Ctl-legacy", "status=200"),
+                               ("X-Stub-Ctl-new", "status=500")])
+    send(p, "out-warn", q.replace("page=2", "page=3"),
+         extra=[("X-Stub-Ctl-legacy", "close")])
+    send(p, "out-hdr", "/h", extra=[
+        ("X-Api-Key", "SECRET-H1"), ("X-Auth-Token", "SECRET-H2"),
+        ("X-Amz-Security-Token", "SECRET-H3"), ("X-Trace", "keep-me"),
+        ("X-Stub-Ctl", "hdr=X-Auth-Token:SECRET-H4")])
+    mp = (b"--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n"
+          b"--XyZ\r\nContent-Disposition: form-data; name=\"newPassword\"\r\n\r\nSECRET-M1\r\n"
+          b"--XyZ\r\nContent-Disposition: form-data; name=\"memo\"\r\n\r\n4012 8888 8888 1881\r\n"
+          b"--XyZ--\r\n")
+    send(p, "out-mp", "/upload", "POST", mp, "multipart/form-data; boundary=XyZ")
+    send(p, "out-tok", "/rest/V1/integration/customer/token", "POST",
+         json.dumps({"username": "roni_cost@example.com", "password": "SECRET-P"}).encode(),
+         "application/json",
+         extra=[("X-Stub-Ctl-legacy", body64(b'"SECRET-T1"') + ",ctype=application/json"),
+                ("X-Stub-Ctl-new", body64(b'"SECRET-T2"') + ",ctype=application/json")])
+    recs = {rid: p.wait_record(rid) for rid in ("out-q", "out-warn", "out-hdr", "out-mp",
+                                                 "out-tok")}
+    assert recs["out-q"]["uri"] == \
+        "/cb?access_token=[redacted]&state=ok&password=[redacted]&n=[redacted]&page=2"
+    assert recs["out-warn"]["verdict"] == "authoritative_error"
+    rh = dict((k, v) for k, v in recs["out-hdr"]["request"]["headers"])
+    assert rh["X-Api-Key"] == rh["X-Auth-Token"] == rh["X-Amz-Security-Token"] == R
+    assert rh["X-Trace"] == "keep-me"
+    assert dict(recs["out-hdr"]["legacy"]["headers"])["X-Auth-Token"] == R
+    assert recs["out-mp"]["request"]["body"] == mp.decode().replace(
+        "SECRET-M1", R).replace("4012 8888 8888 1881", R)
+    tok = recs["out-tok"]
+    assert tok["legacy"]["body"] == R and tok["new"]["body"] == R
+    assert tok["request"]["body"]["password"] == R
+    assert [d.get("legacy") for d in tok["differences"]] == [R]
+    # the dashboard API: summaries and whole records
+    listing = admin_get(p, "/api/recent")
+    seqs = [r["seq"] for r in json.loads(listing)["records"]]
+    assert seqs
+    whole = b"".join(admin_get(p, f"/api/recent/{s}") for s in seqs)
+    # the report, text and HTML
+    rep = subprocess.run([SP_BIN, "report", p.diff_log], capture_output=True, timeout=30)
+    html = subprocess.run([SP_BIN, "report", "--format", "html", p.diff_log],
+                          capture_output=True, timeout=30)
+    assert rep.returncode in (0, 1) and html.returncode in (0, 1), rep.stderr
+    assert p.stop() == 0
+    err = p.stderr().encode()
+    assert b"authoritative_error" in err and b"event=exchange" in err  # WARN and debug lines
+    assert b"access_token=[redacted]" in err
+    for where, text in (("diff log", raw_log(p)), ("/api/recent", listing + whole),
+                        ("report", rep.stdout + html.stdout), ("process log", err)):
+        for s in ("SECRET-Q1", "SECRET-Q2", "SECRET-H1", "SECRET-H2", "SECRET-H3",
+                  "SECRET-M1", "SECRET-T1", "SECRET-T2", "SECRET-P", "4111111111111111"):
+            assert s.encode() not in text, f"{s} in the {where}"

@@ -649,6 +649,84 @@ TEST(card_numbers_in_xml_and_forms)
     body_view_free(&b);
 }
 
+/* Secrets outside bodies: the uri's query, headers by family, multipart
+ * form fields, a token answered as a bare JSON string. */
+TEST(uri_headers_multipart_bare_strings)
+{
+    record_opts none = {.max_body_bytes = 8192};
+    record_input in = base_input();
+    in.uri = "/cb?access_token=q-leak&state=ok&cardNo=4111111111111111&note=x";
+    hdr_list req = {0}, leg = {0};
+    CHECK(hdr_list_add(&req, "X-Api-Key", 9, "h1-leak", 7) == 0);
+    CHECK(hdr_list_add(&req, "X-Amz-Security-Token", 20, "h2-leak", 7) == 0);
+    CHECK(hdr_list_add(&req, "X-Trace", 7, "keep", 4) == 0);
+    CHECK(hdr_list_add(&leg, "X-Auth-Token", 12, "h3-leak", 7) == 0);
+    in.req_headers = &req;
+    in.legacy.headers = &leg;
+    json_t *rec = record_build(&in, &none);
+    CHECK_STR(sget(rec, "uri"), "/cb?access_token=[redacted]&state=ok&cardNo=[redacted]&note=x");
+    CHECK(!line_contains(rec, "leak") && !line_contains(rec, "4111"));
+    CHECK(line_contains(rec, "[\"X-Trace\",\"keep\"]"));
+    json_decref(rec);
+    hdr_list_free(&req);
+    hdr_list_free(&leg);
+
+    /* multipart/form-data, by content (the record has no Content-Type) */
+    static const char mp[] =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"newPassword\"\r\n\r\nmp-leak\r\n"
+        "--XyZ\r\ncontent-disposition: form-data; name=\"memo\"; filename=\"a.txt\"\r\n"
+        "Content-Type: text/plain\r\n\r\n4111 1111 1111 1111\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"sku\"\r\n\r\n24-MB01\r\n"
+        "--XyZ--\r\n";
+    body_view b = {.kind = BODY_TEXT, .data = (const unsigned char *)mp,
+                   .len = sizeof mp - 1, .wire_len = sizeof mp - 1};
+    json_t *r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body_format"), "text");
+    CHECK_STR(sget(r, "body"),
+              "--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n"
+              "--XyZ\r\nContent-Disposition: form-data; name=\"newPassword\"\r\n\r\n[redacted]\r\n"
+              "--XyZ\r\ncontent-disposition: form-data; name=\"memo\"; filename=\"a.txt\"\r\n"
+              "Content-Type: text/plain\r\n\r\n[redacted]\r\n"
+              "--XyZ\r\nContent-Disposition: form-data; name=\"sku\"\r\n\r\n24-MB01\r\n"
+              "--XyZ--\r\n");
+    json_decref(rec);
+    /* binary parts: the redacted bytes, as base64 */
+    b.kind = BODY_BINARY;
+    r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body_format"), "base64");
+    CHECK(!line_contains(rec, "bXAtbGVhaw")); /* base64 of "mp-leak" */
+    json_decref(rec);
+    /* cut short (no closing delimiter): parts unknown, withheld */
+    b.kind = BODY_TEXT;
+    b.len = 120;
+    r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body_format"), "redacted");
+    json_decref(rec);
+
+    /* Magento's /V1/integration/customer/token answers a bare string */
+    json_t *tok1 = json_string("tok-leak-1"), *tok2 = json_string("tok-leak-2");
+    body_view lb = json_view(tok1), nb = json_view(tok2);
+    in = base_input();
+    in.uri = "/rest/V1/integration/customer/token";
+    in.legacy.body = &lb;
+    in.new_.body = &nb;
+    in.differences = json_loads("[{\"where\":\"body\",\"path\":\"\",\"kind\":\"changed\","
+                                "\"legacy\":\"tok-leak-1\",\"new\":\"tok-leak-2\"}]", 0, NULL);
+    rec = record_build(&in, &none);
+    CHECK_STR(sat(rec, "legacy.body"), "[redacted]");
+    CHECK(!line_contains(rec, "leak"));
+    json_decref(rec);
+    /* on another path a bare string is data */
+    in.uri = "/rest/V1/guest-carts/abc/order";
+    rec = record_build(&in, &none);
+    CHECK_STR(sat(rec, "legacy.body"), "tok-leak-1");
+    json_decref(rec);
+    json_decref(in.differences);
+    json_decref(tok1);
+    json_decref(tok2);
+}
+
 int main(void)
 {
     RUN(pattern_matching);
@@ -663,5 +741,6 @@ int main(void)
     RUN(magento_order_keeps_its_fields);
     RUN(families_and_card_numbers_in_json);
     RUN(card_numbers_in_xml_and_forms);
+    RUN(uri_headers_multipart_bare_strings);
     UNIT_DONE();
 }

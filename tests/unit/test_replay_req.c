@@ -112,6 +112,9 @@ TEST(refused_records)
     CHECK(build("{\"id\":\"x\",\"method\":\"GET\",\"uri\":\"/\",\"reason\":\"comparison queue full\","
                 "\"request\":{\"headers\":[]}}", NULL, 0, &r, &why) == 1);
     CHECK(why == REPLAY_SKIP_INCOMPLETE);
+    CHECK(build("{\"id\":\"x\",\"method\":\"GET\",\"uri\":\"/cb?access_token=[redacted]&a=1\","
+                "\"request\":{\"headers\":[]}}", NULL, 0, &r, &why) == 1);
+    CHECK(why == REPLAY_SKIP_URI_REDACTED);
     CHECK(build("{\"id\":\"x\",\"uri\":\"/\",\"request\":{\"headers\":[]}}", NULL, 0, &r, &why) == 1);
     CHECK(why == REPLAY_SKIP_NOT_REQUEST);
 }
