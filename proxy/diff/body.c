@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "diff/textenc.h"
 #include "diff/xmltree.h"
 
 /* More stacked codings than this is not a real-world response. */
@@ -622,11 +623,49 @@ static int parse_xml(body_view *b)
     return 1;
 }
 
+/* Text in UTF-16 or UTF-32 (textenc_detect), or with a UTF-8 BOM, becomes
+ * plain UTF-8 before it is classified: JSON is parsed, compared and
+ * redacted whatever its encoding. XML is left to libxml2, which reads its
+ * encodings itself. 0 (b->data may now be the UTF-8 copy), 1 (not valid
+ * in its encoding: BINARY, withheld from the diff log) or -ENOMEM. */
+static int to_utf8(body_view *b, const char *content_type)
+{
+    size_t bom = 0;
+    if (is_xml_type(content_type))
+        return 0;
+    bool json = is_json_type(content_type) || may_sniff(content_type);
+    textenc e = textenc_detect(b->data, b->len, content_type, json, &bom);
+    if (e == TEXTENC_UTF8) {
+        b->data += bom;
+        b->len -= bom;
+        return 0;
+    }
+    unsigned char *out = NULL;
+    size_t n = 0;
+    int rc = textenc_to_utf8(e, b->data + bom, b->len - bom, &out, &n);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0) {
+        b->kind = BODY_BINARY;
+        b->withhold = true;
+        set_error(b, "invalid text encoding", "invalid %s text", textenc_name(e));
+        return 1;
+    }
+    free(b->owned);
+    b->owned = out;
+    b->data = out;
+    b->len = n;
+    return 0;
+}
+
 /* Parses as JSON if the type or the first byte says so, as XML if the type
  * or the first bytes say so, as a form if the type says so. Returns 0 or
  * -ENOMEM; sets b->kind to JSON, XML, FORM, TEXT or BINARY. */
 static int classify(body_view *b, const char *content_type)
 {
+    int converted = to_utf8(b, content_type);
+    if (converted != 0)
+        return converted < 0 ? converted : 0;
     bool declared = is_json_type(content_type);
     bool sniff = may_sniff(content_type);
     if (declared || (sniff && looks_like_json(b->data, b->len))) {

@@ -41,6 +41,12 @@ typedef struct body_view {
      * BINARY, and the diff log withholds it if it may hold a secret that
      * could not be redacted field by field. BODY_NONE otherwise. */
     body_kind unparsed;
+    /* Declared or detected as UTF-16/32 text (diff/textenc.h) but not
+     * valid in that encoding: kind is BINARY, and the diff log withholds
+     * it (its bytes cannot be searched for secrets). A body that is valid
+     * UTF-16/32 is converted to UTF-8 before it is classified (.data is
+     * then the UTF-8 copy, JSON parses as any other). */
+    bool withhold;
 } body_view;
 
 /* Used when body_prepare's max_decoded is 0 (the config default). */

@@ -409,8 +409,8 @@ static bool body_describe(body_desc *d, const body_view *b,
     const unsigned char *data = b->data ? b->data : (const unsigned char *)"";
     size_t len = b->data ? b->len : 0, cap = o->max_body_bytes;
     char *owned = NULL;
-    if ((b->kind == BODY_TEXT || b->kind == BODY_BINARY) &&
-        !plain_bytes(b, o, &data, &len, &owned))
+    if (b->withhold || ((b->kind == BODY_TEXT || b->kind == BODY_BINARY) &&
+                        !plain_bytes(b, o, &data, &len, &owned)))
         return withhold(d);
     size_t k = len > cap ? cap : len;
     d->truncated = len > cap;

@@ -264,3 +264,38 @@ def test_secrets_outside_bodies(stubs, proxy, tmp):
         for s in ("SECRET-Q1", "SECRET-Q2", "SECRET-H1", "SECRET-H2", "SECRET-H3",
                   "SECRET-M1", "SECRET-T1", "SECRET-T2", "SECRET-P", "4111111111111111"):
             assert s.encode() not in text, f"{s} in the {where}"
+
+
+def utf16(obj, bom=True, be=False):
+    text = json.dumps(obj)
+    data = text.encode("utf-16-be" if be else "utf-16-le")
+    return ((b"\xfe\xff" if be else b"\xff\xfe") if bom else b"") + data
+
+
+def test_utf16_json_decoded_before_redaction(pair):
+    legacy, new, p = pair
+    req = {"newPassword": "SECRET-U1", "sku": "24-MB01", "note": "caf\u00e9"}
+    ans = {"access_token": "SECRET-U2", "increment_id": "000000005"}
+    send(p, "u16", "/rest/V1/customers/me/password", "PUT", utf16(req),
+         "application/json; charset=utf-16",
+         extra=[("X-Stub-Ctl-legacy", body64(utf16(ans, bom=False, be=True))
+                 + ",ctype=application/json; charset=utf-16be"),
+                ("X-Stub-Ctl-new", body64(utf16(ans, be=False)) + ",ctype=application/json")])
+    # not valid UTF-16 (a lone surrogate): withheld, never base64 of the bytes
+    bad = utf16({"password": "SECRET-U3"})[:-2] + b"\x00\xd8"
+    send(p, "u16-bad", "/x", "POST", bad, "application/json")
+    rec, badrec = p.wait_record("u16"), p.wait_record("u16-bad")
+    assert rec["request"]["body_format"] == "json"
+    assert rec["request"]["body"] == {"newPassword": R, "sku": "24-MB01", "note": "caf\u00e9"}
+    assert rec["legacy"]["body"] == rec["new"]["body"] == {"access_token": R,
+                                                           "increment_id": "000000005"}
+    # the same JSON in two encodings: only the Content-Type header differs
+    assert [d["where"] for d in rec["differences"]] == ["header"]
+    assert badrec["request"]["body_format"] == "redacted"
+    assert badrec["request"]["body"] is None
+    assert badrec["request"]["body_decode_error"] == "invalid utf-16le text"
+    raw = raw_log(p)
+    import base64
+    for s in ("SECRET-U1", "SECRET-U2", "SECRET-U3"):
+        assert s.encode() not in raw and s.encode("utf-16-le") not in raw
+    assert base64.b64encode(bad)[:40] not in raw

@@ -322,7 +322,7 @@ TEST(utf8_strict)
         {"plain ascii", BODY_TEXT},
         {"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", BODY_TEXT},
         {"\xef\xbf\xbf \xf4\x8f\xbf\xbf", BODY_TEXT}, /* U+FFFF, U+10FFFF */
-        {"\xff\xfe", BODY_BINARY},
+        {"\xff\xfd", BODY_BINARY},          /* (FF FE would be a UTF-16 BOM) */
         {"\xc0\xaf", BODY_BINARY},             /* overlong '/' */
         {"\xe0\x80\xaf", BODY_BINARY},         /* overlong, 3 bytes */
         {"\xf0\x80\x80\xaf", BODY_BINARY},     /* overlong, 4 bytes */
@@ -760,6 +760,81 @@ TEST(align_pairs)
     body_view_free(&n);
 }
 
+/* UTF-16/32 to the bytes of an ASCII string, with an optional BOM. */
+static size_t wide(unsigned char *out, const char *ascii, int width, bool be,
+                   bool bom)
+{
+    size_t n = 0;
+    const char *src = bom ? "\xff\xfe" : "";
+    if (bom && width == 2 && be)
+        src = "\xfe\xff";
+    if (bom && width == 4)
+        src = be ? "\x00\x00\xfe\xff" : "\xff\xfe\x00\x00";
+    if (bom)
+        for (int i = 0; i < width; i++)
+            out[n++] = (unsigned char)src[i];
+    for (const char *c = ascii; *c; c++)
+        for (int i = 0; i < width; i++)
+            out[n++] = (unsigned char)((be ? i == width - 1 : i == 0) ? *c : 0);
+    return n;
+}
+
+TEST(utf16_and_utf32_json_decoded)
+{
+    static const char doc[] = "{\"password\":\"s3cr3t\",\"n\":1}";
+    unsigned char raw[512];
+    static const struct {
+        int width;
+        bool be, bom;
+        const char *ct;
+    } cases[] = {
+        {2, false, true, "application/json"},            /* UTF-16LE, BOM */
+        {2, true, true, NULL},                           /* UTF-16BE, BOM, sniffed */
+        {2, true, false, "application/json; charset=utf-16"},
+        {2, false, false, "application/json; charset=\"UTF-16LE\""},
+        {2, false, false, "application/json"},           /* RFC 4627 pattern */
+        {4, false, true, "text/plain"},                  /* UTF-32LE, BOM */
+        {4, true, false, "application/json"},            /* UTF-32BE pattern */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = wide(raw, doc, cases[i].width, cases[i].be, cases[i].bom);
+        body_view v;
+        CHECK(prep(&v, raw, n, cases[i].ct, NULL) == 0);
+        if (v.kind != BODY_JSON)
+            fprintf(stderr, "  case %zu: kind %s\n", i, body_kind_name(v.kind));
+        CHECK(v.kind == BODY_JSON);
+        CHECK(bytes_are(&v, doc));
+        CHECK(v.wire_len == n && !v.withhold);
+        body_view_free(&v);
+    }
+    /* non-ASCII: a surrogate pair and a BMP character */
+    static const unsigned char pair[] = {0xff, 0xfe, '"', 0, 0x3d, 0xd8, 0x00, 0xde,
+                                         0xe9, 0, '"', 0};
+    body_view v;
+    CHECK(prep(&v, pair, sizeof pair, "application/json", NULL) == 0);
+    CHECK(v.kind == BODY_JSON);
+    CHECK(bytes_are(&v, "\"\xf0\x9f\x98\x80\xc3\xa9\""));
+    body_view_free(&v);
+    /* a UTF-8 BOM is dropped, the JSON parses */
+    CHECK(prep(&v, "\xef\xbb\xbf{\"a\":1}", 10, "application/json", NULL) == 0);
+    CHECK(v.kind == BODY_JSON && bytes_are(&v, "{\"a\":1}"));
+    body_view_free(&v);
+    /* not valid in its encoding: binary, and withheld by the diff log */
+    static const unsigned char lone[] = {0xff, 0xfe, '{', 0, 0x00, 0xd8, '}', 0};
+    CHECK(prep(&v, lone, sizeof lone, "application/json", NULL) == 0);
+    CHECK(v.kind == BODY_BINARY && v.withhold);
+    CHECK(v.decode_error && strcmp(v.decode_error, "invalid utf-16le text") == 0);
+    body_view_free(&v);
+    CHECK(prep(&v, "\xff\xfe{", 3, "application/json", NULL) == 0); /* odd length */
+    CHECK(v.kind == BODY_BINARY && v.withhold);
+    body_view_free(&v);
+    /* XML keeps its own encoding handling (libxml2) */
+    size_t n = wide(raw, "<a>1</a>", 2, false, true);
+    CHECK(prep(&v, raw, n, "application/xml", NULL) == 0);
+    CHECK(v.kind == BODY_XML && v.len == n);
+    body_view_free(&v);
+}
+
 int main(void)
 {
     RUN(not_whole_is_oversize);
@@ -793,5 +868,6 @@ int main(void)
     RUN(form_helpers);
     RUN(text_lines);
     RUN(align_pairs);
+    RUN(utf16_and_utf32_json_decoded);
     UNIT_DONE();
 }

@@ -727,6 +727,37 @@ TEST(uri_headers_multipart_bare_strings)
     json_decref(tok2);
 }
 
+/* UTF-16 JSON is decoded, then redacted like any JSON; text that is not
+ * valid in its encoding is withheld, never base64 of a secret. */
+TEST(utf16_json_redacted_or_withheld)
+{
+    static const char doc[] = "{\"newPassword\":\"u16-leak\",\"sku\":\"24-MB01\"}";
+    unsigned char raw[256] = {0xff, 0xfe};
+    size_t n = 2;
+    for (const char *c = doc; *c; c++) {
+        raw[n++] = (unsigned char)*c;
+        raw[n++] = 0;
+    }
+    body_view b;
+    CHECK(body_prepare(&b, raw, n, true, n, SHA, "application/json", NULL, 1 << 20) == 0);
+    record_opts none = {.max_body_bytes = 8192};
+    json_t *rec, *r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body_format"), "json");
+    CHECK_STR(sat(r, "body.newPassword"), "[redacted]");
+    CHECK_STR(sat(r, "body.sku"), "24-MB01");
+    json_decref(rec);
+    body_view_free(&b);
+    raw[n++] = 0x00; /* a lone high surrogate at the end */
+    raw[n++] = 0xd8;
+    CHECK(body_prepare(&b, raw, n, true, n, SHA, "application/json", NULL, 1 << 20) == 0);
+    r = req_with(&rec, &b, &none);
+    CHECK_STR(sget(r, "body_format"), "redacted");
+    CHECK(json_is_null(json_object_get(r, "body")));
+    CHECK_STR(sget(r, "body_decode_error"), "invalid utf-16le text");
+    json_decref(rec);
+    body_view_free(&b);
+}
+
 int main(void)
 {
     RUN(pattern_matching);
@@ -742,5 +773,6 @@ int main(void)
     RUN(families_and_card_numbers_in_json);
     RUN(card_numbers_in_xml_and_forms);
     RUN(uri_headers_multipart_bare_strings);
+    RUN(utf16_json_redacted_or_withheld);
     UNIT_DONE();
 }
