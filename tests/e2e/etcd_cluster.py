@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -20,18 +21,24 @@ def b64(s):
     return base64.b64encode(s.encode()).decode()
 
 
-def etcd_post(url, path, body, timeout=2.0):
+def etcd_post(url, path, body, timeout=2.0, context=None):
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
         return json.loads(r.read())
 
 
 class Member:
-    def __init__(self, tmp, name, client_port, peer_port, cluster, token):
+    def __init__(self, tmp, name, client_port, peer_port, cluster, token, tls=None):
+        """tls: {"cert", "key", "ca", "client_cert", "client_key"}: clients
+        speak HTTPS and must show a certificate the CA signed."""
         self.name = name
         self.client_port = client_port
-        self.url = f"http://127.0.0.1:{client_port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{client_port}"
+        self.context = None
+        if tls:
+            self.context = ssl.create_default_context(cafile=tls["ca"])
+            self.context.load_cert_chain(tls["client_cert"], tls["client_key"])
         self.log_path = os.path.join(tmp, f"etcd-{name}.log")
         self.cmd = [
             ETCD, "--name", name, "--data-dir", os.path.join(tmp, f"etcd-{name}.data"),
@@ -42,6 +49,9 @@ class Member:
             "--initial-cluster-state", "new",
             # quick elections: a lost member is replaced in well under a second
             "--heartbeat-interval", "50", "--election-timeout", "500"]
+        if tls:
+            self.cmd += ["--cert-file", tls["cert"], "--key-file", tls["key"],
+                         "--trusted-ca-file", tls["ca"], "--client-cert-auth"]
         self.proc = None
         self.start()
 
@@ -53,7 +63,8 @@ class Member:
     def ready(self):
         """A linearizable read answered: the member has a leader."""
         try:
-            etcd_post(self.url, "/v3/kv/range", {"key": b64("ready-probe")}, timeout=0.5)
+            etcd_post(self.url, "/v3/kv/range", {"key": b64("ready-probe")}, timeout=0.5,
+                      context=self.context)
             return True
         except OSError:
             return False
@@ -71,11 +82,12 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, tmp, n=1):
+    def __init__(self, tmp, n=1, tls=None):
         token = "sp-test-" + uuid.uuid4().hex[:8]
         ports = [(free_port(), free_port()) for _ in range(n)]
         cluster = ",".join(f"m{i}=http://127.0.0.1:{p}" for i, (_, p) in enumerate(ports))
-        self.members = [Member(tmp, f"m{i}", c, p, cluster, token)
+        self.tls = tls
+        self.members = [Member(tmp, f"m{i}", c, p, cluster, token, tls)
                         for i, (c, p) in enumerate(ports)]
         self.wait_ready()
 
@@ -93,13 +105,13 @@ class Cluster:
         return ",".join(f"127.0.0.1:{self.members[i].client_port}" for i in order)
 
     def store(self, prefix="/shadowproxy", order=None):
-        return f"etcd://{self.endpoints(order)}{prefix}"
+        return f"{'etcds' if self.tls else 'etcd'}://{self.endpoints(order)}{prefix}"
 
     def get(self, key):
         """The value at key (a string), from any live member."""
         for m in self.members:
             if m.proc.poll() is None:
-                r = etcd_post(m.url, "/v3/kv/range", {"key": b64(key)})
+                r = etcd_post(m.url, "/v3/kv/range", {"key": b64(key)}, context=m.context)
                 kvs = r.get("kvs") or []
                 return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
         raise RuntimeError("no live etcd member")

@@ -5,15 +5,17 @@ traffic right after each change returns."""
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 
 import pytest
 
 from conftest import SLOW
-from etcd_cluster import ETCD, Cluster
+from etcd_cluster import ETCD, Cluster, etcd_post
 from test_admin import ctl, send, start, token_env  # noqa: F401 (fixtures)
 from test_fleet import ROUTES, answered_by, url_of, wait_for
+from test_tls import MAKE_CERTS
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd-server not installed")
 
@@ -22,8 +24,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd-server no
 def etcd(tmp):
     started = []
 
-    def go(n=1):
-        c = Cluster(tmp, n)
+    def go(n=1, tls=None):
+        c = Cluster(tmp, n, tls)
         started.append(c)
         return c
 
@@ -155,3 +157,81 @@ def test_member_failure_during_flips_loses_nothing(tmp, start, etcd):
         assert answered_by(p, "/echo/r9") == "new" and answered_by(p, "/echo/orders") == "new"
     doc = json.loads(cluster.get("/shadowproxy/decisions"))
     assert sorted(doc["routes"]) == sorted(done + ["orders-get"]), doc
+
+
+def test_etcd_user_and_password_from_a_file(tmp, start, etcd):
+    """etcd's own authentication: the proxy signs in with decisions.etcd's
+    username and password_file, and the password never reaches the log; a
+    wrong password leaves the store down and a change refused with 503."""
+    cluster = etcd(1)
+    url = cluster.members[0].url
+    for path, body in (("/v3/auth/user/add", {"name": "root", "password": "s3cret-pw"}),
+                       ("/v3/auth/role/add", {"name": "root"}),
+                       ("/v3/auth/user/grant", {"user": "root", "role": "root"}),
+                       ("/v3/auth/enable", {})):
+        etcd_post(url, path, body)
+    good, bad = os.path.join(tmp, "etcd-pw"), os.path.join(tmp, "etcd-pw-bad")
+    with open(good, "w") as f:
+        f.write("s3cret-pw\n")
+    with open(bad, "w") as f:
+        f.write("not-it\n")
+
+    def proxy_with(pw, i, legacy=None, new=None):
+        return start(rules=ROUTES, legacy=legacy, new=new, config={
+            "decisions": {"store": cluster.store(),
+                          "etcd": {"username": "root", "password_file": pw}},
+            "state_file": os.path.join(tmp, f"cache-{i}.json")},
+            diff_log=os.path.join(tmp, f"diffs-{i}.jsonl"))
+
+    legacy, new, p, adm = proxy_with(good, 0)
+    ans = adm.flip("new", route="r1")
+    assert ans["fleet"]["complete"] is True and ans["fleet"]["replicas"] == 1, ans
+    assert answered_by(p, "/echo/r1") == "new"
+    assert adm.ok("GET", "/history?limit=1")["changes"][0]["what"] == "authority new"
+    _, _, q, adm_q = proxy_with(bad, 1, legacy, new)
+    r = adm_q.call("POST", "/authority", {"side": "new"})
+    assert r.status == 503 and "authentication failed" in r.json()["error"], r
+    assert adm_q.state()["decisions"]["up"] is False
+    assert answered_by(q, "/echo/r1") == "legacy"  # started without the decisions, and says so
+    assert "event=decisions_store_down" in q.stderr()
+    for proc in (p, q):
+        assert "s3cret-pw" not in proc.stderr() and "not-it" not in proc.stderr()
+
+
+def test_etcd_over_tls_with_a_client_certificate(tmp, start, etcd):
+    """etcds:// with decisions.etcd's ca_file, client_cert and client_key
+    against an etcd that requires client certificates; without the client
+    certificate the store is down and a change is refused."""
+    certs = os.path.join(tmp, "certs")
+    os.mkdir(certs)
+    subprocess.run(["sh", MAKE_CERTS, certs], check=True, stdout=subprocess.DEVNULL)
+    c = lambda name: os.path.join(certs, name)  # noqa: E731
+    # etcd's gateway dials its own gRPC port with the server certificate as
+    # a client one: it needs both usages
+    ext = c("etcd.ext")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1\n")
+    for args in (["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", c("etcd.key")],
+                 ["req", "-new", "-key", c("etcd.key"), "-subj", "/CN=etcd", "-out", c("etcd.csr")],
+                 ["x509", "-req", "-in", c("etcd.csr"), "-CA", c("ca.pem"), "-CAkey", c("ca.key"),
+                  "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", c("etcd.pem")]):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    cluster = etcd(1, tls={"cert": c("etcd.pem"), "key": c("etcd.key"), "ca": c("ca.pem"),
+                           "client_cert": c("client.pem"), "client_key": c("client.key")})
+    assert cluster.store().startswith("etcds://")
+    legacy, new, p, adm = start(rules=ROUTES, config={
+        "decisions": {"store": cluster.store(),
+                      "etcd": {"ca_file": c("ca.pem"), "client_cert": c("client.pem"),
+                               "client_key": c("client.key")}},
+        "state_file": os.path.join(tmp, "cache-0.json")})
+    ans = adm.flip("new", route="r2")
+    assert ans["fleet"]["complete"] is True, ans
+    assert answered_by(p, "/echo/r2") == "new"
+    assert json.loads(cluster.get("/shadowproxy/decisions"))["routes"]["r2"] == \
+        {"authority": "new"}
+    _, _, q, adm_q = start(rules=ROUTES, legacy=legacy, new=new, config={
+        "decisions": {"store": cluster.store(), "etcd": {"ca_file": c("ca.pem")}},
+        "state_file": os.path.join(tmp, "cache-1.json")},
+        diff_log=os.path.join(tmp, "diffs-1.jsonl"))
+    r = adm_q.call("POST", "/authority", {"side": "new"})
+    assert r.status == 503 and cluster.store() in r.json()["error"], r
