@@ -96,6 +96,19 @@ static const char *target_path(const char *uri, size_t *n)
     return p;
 }
 
+const char *endpoint_group(const char *route, const char *endpoint, const char *method,
+                           const char *uri, char *buf, size_t size)
+{
+    if (!route || !*route)
+        return NULL;
+    if (strcmp(route, "default") != 0)
+        return route;
+    if (endpoint && *endpoint)
+        return endpoint;
+    endpoint_template(method, uri, buf, size);
+    return buf;
+}
+
 size_t endpoint_template(const char *method, const char *uri, char *out, size_t size)
 {
     assert(out && size >= 8);

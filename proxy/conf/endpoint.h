@@ -36,4 +36,12 @@ bool endpoint_segment_is_id(const char *seg, size_t n);
  * Returns the length written. */
 size_t endpoint_template(const char *method, const char *uri, char *out, size_t size);
 
+/* The name a record's exchange is grouped under (report, rules suggest,
+ * replay): its route, or for the route "default" its endpoint (the
+ * record's `endpoint`, or, for a record written before endpoints, the
+ * template of method and uri, written into buf). route NULL or "" gives
+ * NULL. Returns one of the strings given, or buf. */
+const char *endpoint_group(const char *route, const char *endpoint, const char *method,
+                           const char *uri, char *buf, size_t size);
+
 #endif

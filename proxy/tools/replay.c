@@ -33,7 +33,9 @@
 #include "diff/logread.h"
 #include "obs/metrics.h"
 #include "conf/ops.h"
+#include "tools/replay_matrix.h"
 #include "tools/replay_req.h"
+#include "conf/endpoint.h"
 #include "conf/rules.h"
 #include "app/server.h"
 
@@ -62,14 +64,18 @@ static const char usage[] =
     "  -H, --set-header 'Name: value'\n"
     "                        send this header on every request, replacing the\n"
     "                        recorded one (redacted credentials); repeatable\n"
+    "      --fail-if EXPR    exit 3 when EXPR holds over the transitions against\n"
+    "                        the original verdicts: regressions>0, fixes<10,\n"
+    "                        route:NAME:still_differing>5; repeatable\n"
     "      --progress / --no-progress\n"
     "                        progress line on stderr (default: when it is a terminal)\n"
     "  -h, --help            this text\n"
     "\n"
-    "Exit: 0 done, 1 failure (unreadable log, upstream setup), 2 usage, 130 interrupted.\n";
+    "Exit: 0 done, 1 failure (unreadable log, upstream setup), 2 usage, 3 a --fail-if\n"
+    "holds, 130 interrupted.\n";
 
 enum { OPT_LEGACY = 256, OPT_NEW, OPT_OVERWRITE, OPT_MODE, OPT_RATE, OPT_CONC, OPT_ROUTE,
-       OPT_PROGRESS, OPT_NO_PROGRESS };
+       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_FAIL_IF };
 
 typedef struct replay_opts {
     char **logs;
@@ -83,6 +89,8 @@ typedef struct replay_opts {
     replay_header *set;
     size_t nset;
     int progress; /* -1 auto */
+    replay_gate *gates; /* --fail-if */
+    size_t ngates;
 } replay_opts;
 
 /* The proxy thread and what it tells the main thread. */
@@ -105,7 +113,7 @@ typedef struct client {
     int in_flight;
     uint64_t sent, answered, failed, skipped[REPLAY_SKIP_COUNT], skipped_total, filtered;
     uint64_t expected; /* replayable records, for the ETA; 0 unknown */
-    json_t *original;  /* id -> original verdict */
+    json_t *original;  /* id -> {"v": original verdict, "r": its route or endpoint} */
     char base[64];
 } client;
 
@@ -181,6 +189,7 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
         {"set-header", required_argument, NULL, 'H'},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"fail-if", required_argument, NULL, OPT_FAIL_IF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -190,7 +199,8 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
     o->progress = -1;
     o->routes = calloc((size_t)argc, sizeof *o->routes);
     o->set = calloc((size_t)argc, sizeof *o->set);
-    if (!o->routes || !o->set)
+    o->gates = calloc((size_t)argc, sizeof *o->gates);
+    if (!o->routes || !o->set || !o->gates)
         return 1;
     int opt;
     char *end;
@@ -229,6 +239,15 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
             }
             o->nset++;
             break;
+        case OPT_FAIL_IF: {
+            char err[256];
+            if (replay_gate_parse(optarg, &o->gates[o->ngates], err, sizeof err) != 0) {
+                fprintf(stderr, "replay: %s\n", err);
+                return 2;
+            }
+            o->ngates++;
+            break;
+        }
         case 'h': fputs(usage, stdout); return -1;
         default: return 2;
         }
@@ -398,7 +417,9 @@ static int next_request(feeder *f, client *c, replay_req *out)
         int rc = replay_req_build(rec, f->o->set, f->o->nset, out, &why);
         if (rc == 0) {
             const char *v = json_string_value(json_object_get(rec, "verdict"));
-            json_object_set_new(c->original, out->id, json_string(v ? v : "?"));
+            char key[ENDPOINT_MAX];
+            json_object_set_new(c->original, out->id,
+                                json_pack("{s:s, s:s}", "v", v ? v : "?", "r", replay_route_key(rec, key)));
         }
         json_decref(rec);
         if (rc < 0)
@@ -576,17 +597,18 @@ static int send_all(const replay_opts *o, client *c, bool progress)
 
 /* ---- the outcome ---------------------------------------------------------- */
 
-/* Reads the new log back and sets each verdict against the original one.
- * In mode "mismatches" an id missing from the new log matched. */
-static void compare_verdicts(const replay_opts *o, client *c, bool all_mode)
+/* Reads the new log back and sets each verdict against the original one,
+ * into a transition matrix per route (the caller frees it). In mode
+ * "mismatches" an id missing from the new log matched. */
+static replay_matrix *compare_verdicts(const replay_opts *o, client *c, bool all_mode)
 {
     char err[512];
     logread *r;
+    replay_matrix *mx = replay_matrix_new();
     if (logread_open(&r, o->diff_log, err, sizeof err) != 0) {
         if (json_object_size(c->original) > 0 && all_mode)
             fprintf(stderr, "replay: cannot read the new log back: %s\n", err);
-        if (all_mode)
-            return;
+        r = NULL;
     }
     json_t *rec;
     uint64_t same = 0, changed = 0, listed = 0;
@@ -594,9 +616,13 @@ static void compare_verdicts(const replay_opts *o, client *c, bool all_mode)
     while (r && seen && logread_next(r, &rec, err, sizeof err) == 1) {
         const char *id = json_string_value(json_object_get(rec, "id"));
         const char *now = json_string_value(json_object_get(rec, "verdict"));
-        const char *was = id ? json_string_value(json_object_get(c->original, id)) : NULL;
+        const json_t *orig = id ? json_object_get(c->original, id) : NULL;
+        const char *was = json_string_value(json_object_get(orig, "v"));
         if (was && now && !json_object_get(seen, id)) {
             json_object_set_new(seen, id, json_true());
+            char key[ENDPOINT_MAX];
+            if (mx)
+                replay_matrix_add(mx, replay_route_key(rec, key), replay_transition_of(was, now));
             if (strcmp(was, now) == 0)
                 same++;
             else if (changed++, listed++ < 10)
@@ -613,7 +639,11 @@ static void compare_verdicts(const replay_opts *o, client *c, bool all_mode)
     json_object_foreach(c->original, id, v) {
         if (seen && json_object_get(seen, id))
             continue;
-        if (!all_mode && strcmp(json_string_value(v), "match") == 0)
+        const char *was = json_string_value(json_object_get(v, "v"));
+        if (mx)
+            replay_matrix_add(mx, json_string_value(json_object_get(v, "r")),
+                              replay_transition_of(was, all_mode ? NULL : "match"));
+        if (!all_mode && strcmp(was, "match") == 0)
             same++;
         else if (!all_mode)
             changed++;
@@ -628,6 +658,9 @@ static void compare_verdicts(const replay_opts *o, client *c, bool all_mode)
     if (missing)
         printf(", %llu without a new record", (unsigned long long)missing);
     printf("\n");
+    if (mx)
+        replay_matrix_print(mx, stdout);
+    return mx;
 }
 
 static void print_summary(const replay_opts *o, const client *c, const proxy_run *p,
@@ -659,6 +692,9 @@ static void free_opts(replay_opts *o)
     }
     free(o->set);
     free(o->routes);
+    for (size_t i = 0; o->gates && i < o->ngates; i++)
+        replay_gate_free(&o->gates[i]);
+    free(o->gates);
 }
 
 static int start_proxy(proxy_run *p, const replay_opts *o)
@@ -735,8 +771,12 @@ int replay_main(int argc, char **argv)
     }
     if (rc == 0) {
         print_summary(&o, &c, &p, now_s() - started);
-        compare_verdicts(&o, &c, p.cfg.diff_log_mode == DIFFLOG_ALL);
+        replay_matrix *mx = compare_verdicts(&o, &c, p.cfg.diff_log_mode == DIFFLOG_ALL);
         rc = interrupted ? 130 : sent != 0 || p.exit_code != 0 ? 1 : 0;
+        int g = replay_gates_check(o.gates, o.ngates, mx);
+        if (rc == 0 || g == 2)
+            rc = g ? g : rc;
+        replay_matrix_free(mx);
     }
     if (c.multi)
         curl_multi_cleanup(c.multi);

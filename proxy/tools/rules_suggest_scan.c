@@ -484,19 +484,12 @@ static void headers_add(sg_model *m, sg_group *g, const json_t *diffs)
 void sg_add(sg_model *m, const json_t *rec)
 {
     const char *route = str_member(rec, "route");
-    if (!route || !*route)
+    char buf[ENDPOINT_MAX];
+    const char *name = endpoint_group(route, str_member(rec, "endpoint"), str_member(rec, "method"),
+                                      str_member(rec, "uri"), buf, sizeof buf);
+    if (!name)
         return;
-    char endpoint[ENDPOINT_MAX];
-    bool is_endpoint = strcmp(route, "default") == 0;
-    if (is_endpoint) {
-        const char *e = str_member(rec, "endpoint");
-        if (e && *e)
-            snprintf(endpoint, sizeof endpoint, "%s", e);
-        else
-            endpoint_template(str_member(rec, "method"), str_member(rec, "uri"), endpoint,
-                              sizeof endpoint);
-    }
-    sg_group *g = group_get(m, is_endpoint ? endpoint : route, is_endpoint);
+    sg_group *g = group_get(m, name, strcmp(route, "default") == 0);
     if (!g)
         return;
     m->seq++;

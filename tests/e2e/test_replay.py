@@ -211,3 +211,53 @@ def test_unreadable_log_fails(tmp, stubs):
     r, _ = run_replay(tmp, [os.path.join(tmp, "missing.jsonl")], legacy.url, legacy.url,
                       check=False)
     assert r.returncode == 1 and "missing.jsonl" in r.stderr
+
+
+def matrix_rows(stdout):
+    """{route: {transition: n}} from the transitions table."""
+    lines = stdout.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("transitions against the original"))
+    rows = {}
+    for l in lines[start + 2:]:
+        if not l.startswith("  "):
+            break
+        parts = l.split()
+        nums = [int(x) for x in parts[-5:]]
+        rows[" ".join(parts[:-5])] = dict(zip(
+            ["fixed", "regressed", "still_differing", "unchanged", "not_compared"], nums))
+    return rows
+
+
+def test_transition_matrix_and_fail_if_regressions(tmp, stubs, proxy):
+    """Per route: fixed (mismatch -> match), regressed (match -> mismatch),
+    still differing, unchanged, not compared; --fail-if 'regressions>0'
+    exits 3 when the replay broke something that agreed."""
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    # against a side like legacy: every mismatch is fixed, nothing regresses
+    fixed = stubs("fixed", profile="legacy")
+    r, _ = run_replay(tmp, [log], legacy.url, fixed.url, "--rules", rules_file(tmp),
+                      "--fail-if", "regressions>0", out="fixed.jsonl")
+    rows = matrix_rows(r.stdout)
+    cust = [rec for rid, rec in orig.items() if rid.startswith("cust-")]
+    assert rows["customers"]["fixed"] == sum(x["verdict"] == "mismatch" for x in cust)
+    assert rows["customers"]["unchanged"] == sum(x["verdict"] == "match" for x in cust)
+    assert rows["customers"]["regressed"] == 0
+    assert r.returncode == 0
+    # the other way round: a log of the fixed run replayed against the real
+    # new side regresses the customers that agreed
+    fixed_log = os.path.join(tmp, "fixed.jsonl")
+    r, _ = run_replay(tmp, [fixed_log], legacy.url, new.url, "--rules", rules_file(tmp),
+                      "--fail-if", "regressions>0", out="back.jsonl", check=False)
+    rows = matrix_rows(r.stdout)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert rows["customers"]["regressed"] == sum(x["verdict"] == "mismatch" for x in cust) > 0
+    assert "--fail-if regressions>0 holds" in r.stderr
+    r, _ = run_replay(tmp, [fixed_log], legacy.url, new.url, "--rules", rules_file(tmp),
+                      "--fail-if", "route:invoices:regressions>0", out="inv.jsonl", check=False)
+    assert r.returncode in (0, 3)
+    r, _ = run_replay(tmp, [fixed_log], legacy.url, new.url, "--rules", rules_file(tmp),
+                      "--fail-if", "route:custmers:regressions>0", out="typo.jsonl", check=False)
+    assert r.returncode == 2 and 'route "custmers"' in r.stderr
+    r, _ = run_replay(tmp, [log], legacy.url, new.url, "--fail-if", "regresions>0",
+                      out="bad.jsonl", check=False)
+    assert r.returncode == 2 and "regressions" in r.stderr

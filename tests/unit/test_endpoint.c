@@ -72,8 +72,21 @@ TEST(long_paths_are_cut_at_a_segment)
     CHECK_STR(small, "GET /api/\xe2\x80\xa6");
 }
 
+TEST(groups)
+{
+    char buf[ENDPOINT_MAX];
+    CHECK_STR(endpoint_group("orders", "GET /x", "GET", "/x", buf, sizeof buf), "orders");
+    CHECK_STR(endpoint_group("default", "GET /api/orders/{id}", "GET", "/nope", buf, sizeof buf),
+              "GET /api/orders/{id}");
+    CHECK_STR(endpoint_group("default", NULL, "GET", "/api/orders/7?x", buf, sizeof buf),
+              "GET /api/orders/{id}");
+    CHECK(endpoint_group(NULL, "GET /x", "GET", "/x", buf, sizeof buf) == NULL);
+    CHECK(endpoint_group("", "GET /x", "GET", "/x", buf, sizeof buf) == NULL);
+}
+
 int main(void)
 {
+    RUN(groups);
     RUN(ids);
     RUN(templates);
     RUN(long_paths_are_cut_at_a_segment);

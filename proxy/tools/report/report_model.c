@@ -230,11 +230,10 @@ static bool leg_2xx(const json_t *leg)
 
 void report_endpoint_of(const json_t *rec, char *out, size_t size)
 {
-    const char *e = str_member(rec, "endpoint");
-    if (e && *e)
-        snprintf(out, size, "%s", e);
-    else /* a record written before endpoints */
-        endpoint_template(str_member(rec, "method"), str_member(rec, "uri"), out, size);
+    const char *g = endpoint_group("default", str_member(rec, "endpoint"), str_member(rec, "method"),
+                                   str_member(rec, "uri"), out, size);
+    if (g != out)
+        snprintf(out, size, "%s", g);
 }
 
 void report_model_add(report_model *m, const json_t *rec)
