@@ -191,8 +191,9 @@ const config_key config_keys[] = {
      "shadow's health is in the answer's body only, since clients never depend on it."},
     {"/state_file", K_STRING, F(state_file), 0, 1, 4096, "\"shadowproxy-state.json\"",
      false,
-     "Operator decisions (authority, shadow pause/sample), written atomically "
-     "on every change and watched for changes by other replicas."},
+     "Operator decisions (authority, shadow pause/sample): the file store's file "
+     "(`decisions.store` unset), changed under a lock and watched by every replica; "
+     "with etcd, the local copy a replica starts from while etcd is unreachable."},
     {"/decisions/store", K_STRING, F(decisions_store), 0, 1, 4096, NULL, false,
      "Where the operator's decisions live, shared by every replica: `file:PATH` (one host; "
      "default `file:` + `/state_file`) or `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (`etcds://` "
