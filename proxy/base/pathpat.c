@@ -102,30 +102,14 @@ bool path_pattern_is_concrete(const path_pattern *p)
     return true;
 }
 
-/* Glob over segments with backtracking on the last "**" only: linear for
- * the usual one-"**" pattern, never exponential. */
+static bool str_seg_is(const void *segs, size_t i, const char *literal)
+{
+    return strcmp(((const char *const *)segs)[i], literal) == 0;
+}
+
 bool path_pattern_match(const path_pattern *p, const char *const *segs, size_t nsegs)
 {
-    size_t pi = 0, si = 0;
-    size_t star_pi = (size_t)-1, star_si = 0;
-    while (si < nsegs) {
-        if (pi < p->nsegs && strcmp(p->segs[pi], "**") == 0) {
-            star_pi = pi++;
-            star_si = si;
-        } else if (pi < p->nsegs &&
-                   (strcmp(p->segs[pi], "*") == 0 || strcmp(p->segs[pi], segs[si]) == 0)) {
-            pi++;
-            si++;
-        } else if (star_pi != (size_t)-1) {
-            pi = star_pi + 1;
-            si = ++star_si;
-        } else {
-            return false;
-        }
-    }
-    while (pi < p->nsegs && strcmp(p->segs[pi], "**") == 0)
-        pi++;
-    return pi == p->nsegs;
+    return path_pattern_match_with(p, nsegs, str_seg_is, segs);
 }
 
 bool path_pattern_match_str(const path_pattern *p, const char *pointer)

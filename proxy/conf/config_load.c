@@ -17,6 +17,7 @@
 #include "conf/decisions_url.h"
 #include "base/cidr.h"
 #include "base/jsonpos.h"
+#include "conf/jsonread.h"
 #include "base/secret.h"
 #include "conf/tls_check.h"
 
@@ -63,37 +64,16 @@ static bool header_name_ok(const char *s)
 
 typedef struct ctx {
     sp_config *c;
-    config_errors *errs;
-    const char *text; /* NULL when applying defaults */
-    size_t len;
-    size_t reported;
-    int rc; /* -ENOMEM once memory ran out */
+    jr_doc d; /* text NULL when applying defaults */
 } ctx;
 
-static void report(ctx *x, const char *ptr, bool key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void vreport(ctx *x, const char *ptr, bool key, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
-static void vreport(ctx *x, const char *ptr, bool key, const char *fmt, va_list ap)
-{
-    if (config_errors_vreport(x->errs, x->text, x->len, ptr, key, &x->reported, fmt, ap))
-        x->rc = -ENOMEM;
-}
-
 /* One error at the value (or, with key set, the member name) at `ptr`. */
-static void report(ctx *x, const char *ptr, bool key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(x, ptr, key, fmt, ap);
-    va_end(ap);
-}
+#define report(x, ...) jr_report_ptr(&(x)->d, __VA_ARGS__)
 
 static void nomem(ctx *x, int rc)
 {
     if (rc == -ENOMEM)
-        x->rc = -ENOMEM;
+        x->d.rc = -ENOMEM;
 }
 
 static bool range_ok(ctx *x, const config_key *k, const char *ptr,
@@ -320,7 +300,7 @@ static void report_cb(void *arg, const char *ptr, bool key, const char *fmt, ...
 {
     va_list ap;
     va_start(ap, fmt);
-    vreport(arg, ptr, key, fmt, ap);
+    jr_vreport_ptr(&((ctx *)arg)->d, ptr, key, fmt, ap);
     va_end(ap);
 }
 
@@ -403,10 +383,7 @@ static void unknown(ctx *x, const char *prefix, const char *key,
     config_dotted(prefix, pre, sizeof pre);
     snprintf(full, sizeof full, "%s%s%s", pre, *pre ? "." : "", key);
     quote(full, q, sizeof q);
-    if (suggest(prefix, key, near, sizeof near))
-        report(x, ptr, true, "unknown key %s (did you mean \"%s\"?)", q, near);
-    else
-        report(x, ptr, true, "unknown key %s", q);
+    jr_unknown(&x->d, ptr, q, suggest(prefix, key, near, sizeof near) ? near : NULL);
 }
 
 /* prefix + "/" + key, with the key escaped as RFC 6901 requires. */
@@ -457,7 +434,7 @@ static void load_object(ctx *x, json_t *obj, const char *prefix)
     json_object_foreach(obj, key, v) {
         char *ptr = join(prefix, key);
         if (!ptr) {
-            x->rc = -ENOMEM;
+            x->d.rc = -ENOMEM;
             return;
         }
         const config_key *k = config_key_find(ptr);
@@ -471,43 +448,20 @@ static void load_object(ctx *x, json_t *obj, const char *prefix)
     }
 }
 
-/* jansson's error, moved to the start of the offending token. */
-static void syntax_error(ctx *x, const json_error_t *je)
-{
-    char msg[JSON_ERROR_TEXT_LENGTH + 32];
-    int line, col;
-    jsonpos_syntax_error(x->text, x->len, je, msg, sizeof msg, &line, &col);
-    if (config_errors_add(x->errs, line, col, "%s", msg))
-        x->rc = -ENOMEM;
-}
-
 int config_load_buffer(sp_config *c, const char *text, size_t len,
                        config_errors *errs)
 {
-    size_t before = errs->n, i = 0;
-    if (!text)
-        len = 0;
-    ctx x = {c, errs, text, len, 0, 0};
-    while (text && i < len && text[i] && strchr(" \t\r\n", text[i]))
-        i++;
-    if (len > CONFIG_MAX_FILE_BYTES || i == len) {
-        int rc = config_errors_add(errs, 0, 0, "%s",
-                                   i == len ? "file is empty"
-                                            : "file is larger than 1 MiB");
-        return rc ? rc : -EINVAL;
-    }
-    json_error_t je;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                              &je);
-    if (!root)
-        syntax_error(&x, &je);
-    else if (!json_is_object(root))
+    size_t before = errs->n;
+    ctx x = {.c = c};
+    json_t *root = jr_open(&x.d, errs, text, len, CONFIG_MAX_FILE_BYTES, "1 MiB");
+    /* No root: empty, too large or not JSON, and jr_open said why. */
+    if (root && !json_is_object(root))
         report(&x, "", false, "the top level must be an object, got %s",
                type_name(root));
-    else
+    else if (root)
         load_object(&x, root, "");
     json_decref(root);
-    return x.rc ? x.rc : errs->n > before ? -EINVAL : 0;
+    return x.d.rc ? x.d.rc : errs->n > before ? -EINVAL : 0;
 }
 
 int config_load_file(sp_config *c, const char *path, config_errors *errs)
@@ -527,19 +481,19 @@ int config_load_file(sp_config *c, const char *path, config_errors *errs)
 int config_defaults(sp_config *c)
 {
     config_errors errs = {0};
-    ctx x = {c, &errs, NULL, 0, 0, 0};
+    ctx x = {.c = c, .d = {.errs = &errs}};
     memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < config_nkeys && !x.rc && !errs.n; i++) {
+    for (size_t i = 0; i < config_nkeys && !x.d.rc && !errs.n; i++) {
         if (!config_keys[i].dflt)
             continue;
         json_t *v = json_loads(config_keys[i].dflt, JSON_DECODE_ANY, NULL);
         if (!v)
-            x.rc = -ENOMEM; /* the table's defaults are valid JSON */
+            x.d.rc = -ENOMEM; /* the table's defaults are valid JSON */
         else
             apply(&x, &config_keys[i], v, config_keys[i].ptr);
         json_decref(v);
     }
-    int rc = x.rc ? x.rc : errs.n ? -EINVAL : 0;
+    int rc = x.d.rc ? x.d.rc : errs.n ? -EINVAL : 0;
     config_errors_free(&errs);
     if (rc)
         config_free(c);
@@ -591,7 +545,7 @@ static void validate_decisions(ctx *x, const sp_config *c)
     const config_decisions_etcd *e = &c->decisions_etcd;
     int rc = c->decisions_store ? decisions_url_parse(c->decisions_store, &u, why, sizeof why) : 0;
     if (rc == -ENOMEM) {
-        x->rc = -ENOMEM;
+        x->d.rc = -ENOMEM;
         return;
     }
     if (rc) {
@@ -619,7 +573,7 @@ static void validate_decisions(ctx *x, const sp_config *c)
 int config_validate(const sp_config *c, config_errors *errs)
 {
     size_t before = errs->n;
-    ctx x = {(sp_config *)c, errs, NULL, 0, 0, 0};
+    ctx x = {.c = (sp_config *)c, .d = {.errs = errs}};
     char name[64], got[80];
     for (size_t i = 0; i < config_nkeys; i++) {
         const config_key *k = &config_keys[i];
@@ -662,7 +616,7 @@ int config_validate(const sp_config *c, config_errors *errs)
             report(&x, NULL, false, "diff_log.redact_exempt[%zu] %s, got %s", i, why, got);
         }
     }
-    return x.rc ? x.rc : errs->n > before ? -EINVAL : 0;
+    return x.d.rc ? x.d.rc : errs->n > before ? -EINVAL : 0;
 }
 
 const char *config_error_text(const char *path, const config_error *e, char *buf, size_t size)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/jsonpos.h"
+#include "conf/jsonread.h"
 #include "base/refcount.h"
 
 /* Messages quote user text up to 96 bytes (jsonpos.h). */
@@ -327,62 +328,11 @@ json_t *ops_to_json(const ops_state *o)
 
 /* --- from JSON: reporting ------------------------------------------------- */
 
-typedef struct ctx {
-    config_errors *errs;
-    const char *text;
-    size_t len;
-    size_t reported;
-    int rc; /* -ENOMEM once memory ran out */
-} ctx;
-
-/* Where a value is: its JSON Pointer (for jsonpos) and its dotted name. A
- * location that did not fit is reported without a position. */
-typedef struct loc {
-    char ptr[512];
-    char name[256];
-    bool cut;
-} loc;
-
-static void child(loc *out, const loc *parent, const char *key)
-{
-    size_t o, n;
-    const char *k;
-    *out = *parent;
-    o = strlen(out->ptr);
-    n = strlen(out->name);
-    if (o + 1 < sizeof out->ptr)
-        out->ptr[o++] = '/';
-    for (k = key; *k && o + 3 < sizeof out->ptr; k++) {
-        if (*k == '~' || *k == '/') {
-            out->ptr[o++] = '~';
-            out->ptr[o++] = *k == '~' ? '0' : '1';
-        } else {
-            out->ptr[o++] = *k;
-        }
-    }
-    out->ptr[o] = '\0';
-    out->cut |= *k != '\0';
-    if (n && n + 1 < sizeof out->name)
-        out->name[n++] = '.';
-    for (k = key; *k && n + 1 < sizeof out->name; k++)
-        out->name[n++] = (unsigned char)*k < 0x20 || *k == 0x7f ? '?' : *k;
-    out->name[n] = '\0';
-    out->cut |= *k != '\0';
-}
-
-static void report(ctx *x, const loc *at, bool key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* One error at the value (or, with key set, the member name) at `at`. */
-static void report(ctx *x, const loc *at, bool key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (config_errors_vreport(x->errs, x->text, x->len, at && !at->cut ? at->ptr : NULL, key,
-                              &x->reported, fmt, ap))
-        x->rc = -ENOMEM;
-    va_end(ap);
-}
+/* The state file being read, and where a value is (conf/jsonread.h). */
+typedef jr_doc ctx;
+typedef jr_loc loc;
+#define child jr_child
+#define report jr_report
 
 /* --- from JSON: keys ------------------------------------------------------ */
 
@@ -398,32 +348,16 @@ typedef struct hint {
     const char *const *keys;
 } hint;
 
-static bool listed(const char *const *names, const char *key)
+/* The place a hint gives for a key written at the wrong level (after no
+ * sibling within edit distance 2). */
+static bool hint_place(const void *hints, const loc *at, const char *const *names,
+                       const char *key, char *buf, size_t size)
 {
-    for (; *names; names++)
-        if (strcmp(*names, key) == 0)
-            return true;
-    return false;
-}
-
-/* A sibling within edit distance 2, else the place a hint gives. */
-static bool suggest(const loc *at, const char *const *names, const hint *hints,
-                    const char *key, char *buf, size_t size)
-{
-    const char *best = NULL;
-    size_t bd = 3, d;
-    for (const char *const *n = names; *n; n++)
-        if ((d = jsonpos_name_distance(key, *n)) < bd) {
-            bd = d;
-            best = *n;
-        }
-    if (best) {
-        snprintf(buf, size, "%s%s%s", at->name, *at->name ? "." : "", best);
-        return true;
-    }
-    for (; hints && hints->keys; hints++)
-        if (listed(hints->keys, key)) {
-            snprintf(buf, size, "%s.%s", hints->prefix, key);
+    (void)at;
+    (void)names;
+    for (const hint *h = hints; h && h->keys; h++)
+        if (jr_listed(h->keys, key)) {
+            snprintf(buf, size, "%s.%s", h->prefix, key);
             return true;
         }
     return false;
@@ -432,21 +366,7 @@ static bool suggest(const loc *at, const char *const *names, const hint *hints,
 static void check_keys(ctx *x, json_t *obj, const loc *at,
                        const char *const *names, const hint *hints)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        if (listed(names, key))
-            continue;
-        loc k;
-        char q[256], near[400];
-        child(&k, at, key);
-        quote(k.name, q, sizeof q);
-        if (suggest(at, names, hints, key, near, sizeof near))
-            report(x, &k, true, "unknown key %s (did you mean \"%s\"?)", q,
-                   near);
-        else
-            report(x, &k, true, "unknown key %s", q);
-    }
+    jr_unknown_keys(x, obj, at, names, 96, hint_place, hints);
 }
 
 /* --- from JSON: values ---------------------------------------------------- */
@@ -497,7 +417,7 @@ static void load_shadow(ctx *x, json_t *v, const loc *at, const loc *scope,
 /* "global" or one route: {"authority": ..., "shadow": {...}}. */
 static void load_scope(ctx *x, json_t *v, const loc *at, ops_decision *d)
 {
-    char shadow[300], got[128];
+    char shadow[sizeof at->name + 8], got[128];
     json_t *e;
     loc l;
     snprintf(shadow, sizeof shadow, "%s.shadow", at->name);
@@ -697,31 +617,16 @@ static void load_top(ctx *x, json_t *root, ops_state *o)
 
 ops_state *ops_from_json_text(const char *text, size_t len, config_errors *errs)
 {
-    size_t before = errs->n, i = 0;
-    ctx x = {errs, text, text ? len : 0, 0, 0};
-    while (i < x.len && text[i] && strchr(" \t\r\n", text[i]))
-        i++;
-    if (x.len > OPS_MAX_FILE_BYTES || i == x.len) {
-        config_errors_add(errs, 0, 0, "%s",
-                          i == x.len ? "file is empty"
-                                     : "file is larger than 1 MiB");
-        return NULL;
-    }
-    json_error_t je;
-    json_t *root =
-        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    size_t before = errs->n;
+    ctx x;
+    json_t *root = jr_open(&x, errs, text, len, OPS_MAX_FILE_BYTES, "1 MiB");
+    if (!root && !x.rc)
+        return NULL; /* empty, too large or not JSON: said why */
     ops_state *o = ops_new();
-    if (!o) {
+    if (!o)
         x.rc = -ENOMEM;
-    } else if (!root) {
-        char msg[JSON_ERROR_TEXT_LENGTH + 32];
-        int line, col;
-        jsonpos_syntax_error(text, len, &je, msg, sizeof msg, &line, &col);
-        if (config_errors_add(errs, line, col, "%s", msg))
-            x.rc = -ENOMEM;
-    } else {
+    else if (root)
         load_top(&x, root, o);
-    }
     json_decref(root);
     if (x.rc == -ENOMEM)
         config_errors_add(errs, 0, 0, "out of memory");

@@ -42,7 +42,7 @@ static void *entries(rl_ctx *x, json_t *v, const rl_loc *at, const char *what,
         return NULL;
     }
     *count = n;
-    for (size_t i = 0; i < n && !x->rc; i++) {
+    for (size_t i = 0; i < n && !x->doc.rc; i++) {
         rl_loc l;
         json_t *e = json_array_get(v, i);
         rl_elem(&l, at, i);

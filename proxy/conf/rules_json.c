@@ -21,99 +21,24 @@ void rl_show(const json_t *v, char *buf, size_t size) { jsonpos_show(v, 64, buf,
 
 
 
-/* --- locations and reporting ---------------------------------------------- */
-
-static void append(char *buf, size_t size, bool *cut, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void append(char *buf, size_t size, bool *cut, const char *fmt, ...)
-{
-    size_t n = strlen(buf);
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(buf + n, size - n, fmt, ap);
-    va_end(ap);
-    if (w < 0 || (size_t)w >= size - n)
-        *cut = true;
-}
-
-void rl_child(rl_loc *out, const rl_loc *parent, const char *key)
-{
-    char esc[1024], shown[512];
-    size_t o = 0, s = 0;
-    for (const char *k = key; *k && o + 3 < sizeof esc; k++) {
-        if (*k == '~' || *k == '/') {
-            esc[o++] = '~';
-            esc[o++] = *k == '~' ? '0' : '1';
-        } else
-            esc[o++] = *k;
-    }
-    esc[o] = '\0';
-    for (const char *k = key; *k && s + 1 < sizeof shown; k++)
-        shown[s++] = (unsigned char)*k < 0x20 || *k == 0x7f ? '?' : *k;
-    shown[s] = '\0';
-    *out = *parent;
-    out->cut |= strlen(key) >= sizeof shown;
-    append(out->ptr, sizeof out->ptr, &out->cut, "/%s", esc);
-    append(out->name, sizeof out->name, &out->cut, "%s%s",
-           *parent->name ? "." : "", shown);
-}
-
-void rl_elem(rl_loc *out, const rl_loc *parent, size_t i)
-{
-    *out = *parent;
-    append(out->ptr, sizeof out->ptr, &out->cut, "/%zu", i);
-    append(out->name, sizeof out->name, &out->cut, "[%zu]", i);
-}
-
-void rl_nomem(rl_ctx *x)
-{
-    x->rc = -ENOMEM;
-}
-
-/* One error at the value (or, with key set, the member name) at `at`. */
-void rl_report(rl_ctx *x, const rl_loc *at, bool key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (config_errors_vreport(x->errs, x->text, x->len, at && !at->cut ? at->ptr : NULL, key,
-                              &x->reported, fmt, ap))
-        rl_nomem(x);
-    va_end(ap);
-}
+void rl_nomem(rl_ctx *x) { x->doc.rc = -ENOMEM; }
 
 /* --- unknown keys --------------------------------------------------------- */
 
 
-static bool listed(const char *const *names, const char *key)
+/* Inside route options, the one section of a route that has exactly this
+ * key ("sample_percent" written at the route's top level belongs in
+ * "mirror"). */
+static bool section_hint(const void *ctx, const rl_loc *at, const char *const *names,
+                         const char *key, char *buf, size_t size)
 {
-    for (; *names; names++)
-        if (strcmp(*names, key) == 0)
-            return true;
-    return false;
-}
-
-/* A sibling within edit distance 2; else, inside route options, the one
- * section of a route that has exactly this key ("sample_percent" written
- * at the route's top level belongs in "mirror"). */
-static bool suggest(const rl_ctx *x, const rl_loc *at, const char *const *names,
-                    const char *key, char *buf, size_t size)
-{
-    const char *best = NULL, *sect = NULL;
-    size_t bd = 3, d;
-    for (const char *const *n = names; *n; n++)
-        if ((d = jsonpos_name_distance(key, *n)) < bd) {
-            bd = d;
-            best = *n;
-        }
-    if (best) {
-        snprintf(buf, size, "%s%s%s", at->name, *at->name ? "." : "", best);
-        return true;
-    }
+    (void)at;
+    const rl_ctx *x = ctx;
+    const char *sect = NULL;
     if (!x->route)
         return false;
     for (const rl_section *s = rl_sections; s->keys; s++) {
-        if (s->keys == names || !listed(s->keys, key))
+        if (s->keys == names || !jr_listed(s->keys, key))
             continue;
         if (sect)
             return false; /* in two sections: no single answer */
@@ -129,22 +54,7 @@ static bool suggest(const rl_ctx *x, const rl_loc *at, const char *const *names,
 
 void rl_keys(rl_ctx *x, json_t *obj, const rl_loc *at, const char *const *names)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        if (listed(names, key))
-            continue;
-        rl_loc k;
-        char q[128], near[600];
-        rl_child(&k, at, key);
-        rl_quote(k.name, q, sizeof q);
-        if (suggest(x, at, names, key, near, sizeof near))
-            rl_report(x, &k, true, "unknown key %s (did you mean \"%s\"?)", q,
-                      near);
-        else
-            rl_report(x, &k, true, "unknown key %s", q);
-    }
+    jr_unknown_keys(&x->doc, obj, at, names, 64, section_hint, x);
 }
 
 const char *rl_one_of(rl_ctx *x, json_t *obj, const rl_loc *at,
@@ -155,7 +65,7 @@ const char *rl_one_of(rl_ctx *x, json_t *obj, const rl_loc *at,
     *dup = false;
     json_object_foreach(obj, key, v)
     {
-        if (!listed(names, key))
+        if (!jr_listed(names, key))
             continue;
         if (!first) {
             first = key;

@@ -357,7 +357,7 @@ static void load_routes(rl_ctx *x, json_t *v, const rl_loc *at, file_opts *f)
     f->nroutes = n;
     for (size_t i = 0; i < n; i++)
         rl_route_init(&f->routes[i].r);
-    for (size_t i = 0; i < n && !x->rc; i++) {
+    for (size_t i = 0; i < n && !x->doc.rc; i++) {
         rl_loc l, nl;
         rl_elem(&l, at, i);
         load_options(x, json_array_get(v, i), &l, &f->routes[i], true);
@@ -453,16 +453,6 @@ static void free_file_opts(file_opts *f)
     free(f->routes);
 }
 
-/* jansson's error, moved to the start of the offending token (as config). */
-static void syntax_error(rl_ctx *x, const json_error_t *je)
-{
-    char msg[JSON_ERROR_TEXT_LENGTH + 32];
-    int line, col;
-    jsonpos_syntax_error(x->text, x->len, je, msg, sizeof msg, &line, &col);
-    if (config_errors_add(x->errs, line, col, "%s", msg))
-        rl_nomem(x);
-}
-
 static void version_of(const char *text, size_t len, char out[17])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -482,32 +472,22 @@ static void version_of(const char *text, size_t len, char out[17])
 
 rules *rules_load_buffer(const char *text, size_t len, config_errors *errs)
 {
-    size_t before = errs->n, i = 0;
-    rl_ctx x = {errs, text, text ? len : 0, 0, 0, NULL};
-    while (i < x.len && strchr(" \t\r\n", text[i]) && text[i])
-        i++;
-    if (x.len > RULES_MAX_FILE_BYTES || i == x.len) {
-        config_errors_add(errs, 0, 0, "%s",
-                          i == x.len ? "file is empty"
-                                     : "file is larger than 4 MiB");
-        return NULL;
-    }
-    json_error_t je;
-    json_t *root =
-        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    size_t before = errs->n;
+    rl_ctx x = {.route = NULL};
+    json_t *root = jr_open(&x.doc, errs, text, len, RULES_MAX_FILE_BYTES, "4 MiB");
+    if (!root && !x.doc.rc)
+        return NULL; /* empty, too large or not JSON: said why */
     file_opts f = {0};
     rl_route_init(&f.defaults.r);
     rl_route_init(&f.fallback.r);
     rules *r = NULL;
-    if (!root)
-        syntax_error(&x, &je);
-    else
+    if (root)
         load_top(&x, root, &f);
-    if (!x.rc && errs->n == before)
+    if (!x.doc.rc && errs->n == before)
         r = build(&x, &f);
     free_file_opts(&f);
     json_decref(root);
-    if (x.rc == -ENOMEM)
+    if (x.doc.rc == -ENOMEM)
         config_errors_add(errs, 0, 0, "out of memory");
     config_errors_sort(errs, before);
     if (!r)

@@ -9,23 +9,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "conf/jsonread.h"
 #include "conf/rules.h"
 
-/* Where a value sits: its JSON Pointer (for jsonpos) and its display name
- * ("routes[0].compare.tolerance[1].absolute", for messages). `cut` is set
- * when either did not fit; the error then has no position. */
-typedef struct rl_loc {
-    char ptr[1024];
-    char name[512];
-    bool cut;
-} rl_loc;
+/* Where a value sits (conf/jsonread.h). */
+typedef jr_loc rl_loc;
 
 typedef struct rl_ctx {
-    config_errors *errs;
-    const char *text; /* the file as read; positions are found in it */
-    size_t len;
-    size_t reported;
-    int rc;              /* -ENOMEM once memory ran out */
+    jr_doc doc;          /* the file, its errors, -ENOMEM */
     const rl_loc *route; /* the route options object being read, for hints */
 } rl_ctx;
 
@@ -51,11 +42,11 @@ typedef struct rl_opts {
 
 /* --- rules_load.c: reporting and typed readers ---------------------------- */
 
-void rl_report(rl_ctx *x, const rl_loc *at, bool key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* jr_report on the rules file; out of memory noted. */
+#define rl_report(x, ...) jr_report(&(x)->doc, __VA_ARGS__)
 void rl_nomem(rl_ctx *x);
-void rl_child(rl_loc *out, const rl_loc *parent, const char *key);
-void rl_elem(rl_loc *out, const rl_loc *parent, size_t i);
+#define rl_child jr_child
+#define rl_elem jr_elem
 const char *rl_type_name(const json_t *v);
 void rl_show(const json_t *v, char *buf, size_t size);
 void rl_quote(const char *s, char *buf, size_t size);

@@ -88,29 +88,22 @@ static bool seg_is(const ctx *c, const chain *ch, size_t k, const char *pat)
     return strcmp(num, pat) == 0;
 }
 
-/* path_pattern_match over the chain (same algorithm: backtracking on the
- * last "**" only). */
+typedef struct chain_at {
+    const ctx *c;
+    const chain *ch;
+} chain_at;
+
+static bool chain_seg_is(const void *at, size_t i, const char *literal)
+{
+    const chain_at *a = at;
+    return seg_is(a->c, a->ch, i, literal);
+}
+
+/* The pattern over the chain (pathpat.h's one matcher). */
 static bool chain_match(const ctx *c, const chain *ch, const path_pattern *p)
 {
-    size_t n = c->npre + ch->n, pi = 0, si = 0, star_pi = (size_t)-1, star_si = 0;
-    while (si < n) {
-        if (pi < p->nsegs && strcmp(p->segs[pi], "**") == 0) {
-            star_pi = pi++;
-            star_si = si;
-        } else if (pi < p->nsegs && (strcmp(p->segs[pi], "*") == 0 ||
-                                     seg_is(c, ch, si, p->segs[pi]))) {
-            pi++;
-            si++;
-        } else if (star_pi != (size_t)-1) {
-            pi = star_pi + 1;
-            si = ++star_si;
-        } else {
-            return false;
-        }
-    }
-    while (pi < p->nsegs && strcmp(p->segs[pi], "**") == 0)
-        pi++;
-    return pi == p->nsegs;
+    chain_at at = {c, ch};
+    return path_pattern_match_with(p, c->npre + ch->n, chain_seg_is, &at);
 }
 
 /* The first array rule matching `at`, or NULL. */

@@ -14,19 +14,6 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-/* Error i as "line:col: message" ("(none)" past the end). */
-static const char *err(const config_errors *e, size_t i)
-{
-    static char buf[4][700];
-    static int next;
-    char *b = buf[next++ % 4];
-    if (i >= e->n)
-        return "(none)";
-    snprintf(b, sizeof buf[0], "%d:%d: %s", e->v[i].line, e->v[i].column,
-             e->v[i].message);
-    return b;
-}
-
 /* Loads `json` over the defaults; the config is freed, errors kept. */
 static int load(const char *json, config_errors *e)
 {
@@ -37,7 +24,7 @@ static int load(const char *json, config_errors *e)
     return rc;
 }
 
-/* Loads and expects exactly one error, returned as err() formats it. */
+/* Loads and expects exactly one error, returned as unit_err() formats it. */
 static const char *one(const char *json)
 {
     static char buf[700];
@@ -45,26 +32,9 @@ static const char *one(const char *json)
     CHECK(load(json, &e) == -EINVAL);
     if (e.n != 1)
         fprintf(stderr, "  %zu errors for %s (first: %s)\n", e.n, json,
-                err(&e, 0));
-    snprintf(buf, sizeof buf, "%s", e.n == 1 ? err(&e, 0) : "(not one)");
+                unit_err(&e, 0));
+    snprintf(buf, sizeof buf, "%s", e.n == 1 ? unit_err(&e, 0) : "(not one)");
     config_errors_free(&e);
-    return buf;
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0;
-    if (f) {
-        buf = malloc(1 << 20);
-        n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-        if (buf)
-            buf[n] = '\0';
-        fclose(f);
-    }
-    if (len)
-        *len = n;
     return buf;
 }
 
@@ -204,9 +174,9 @@ TEST(defaults)
     config_errors e = {0};
     CHECK(config_validate(&c, &e) == -EINVAL);
     CHECK(e.n == 2);
-    CHECK_STR(err(&e, 0), "0:0: legacy.url is required (set it in the "
+    CHECK_STR(unit_err(&e, 0), "0:0: legacy.url is required (set it in the "
                           "config or with --legacy)");
-    CHECK_STR(err(&e, 1), "0:0: new.url is required (set it in the config "
+    CHECK_STR(unit_err(&e, 1), "0:0: new.url is required (set it in the config "
                           "or with --new)");
     config_errors_free(&e);
     config_free(&c);
@@ -234,7 +204,7 @@ TEST(load_values)
     CHECK(config_load_buffer(&c, json, strlen(json), &e) == 0);
     CHECK(e.n == 0);
     CHECK(config_validate(&c, &e) == 0);
-    CHECK_STR(err(&e, 0), "(none)");
+    CHECK_STR(unit_err(&e, 0), "(none)");
     CHECK_STR(c.listen_host, "::1");
     CHECK(c.listen_port == 9000 && c.authority == SIDE_NEW);
     CHECK(c.workers == 8 && c.preserve_host);
@@ -395,14 +365,14 @@ TEST(every_error_in_file_order)
     config_errors e = {0};
     CHECK(load(json, &e) == -EINVAL);
     CHECK(e.n == 5);
-    CHECK_STR(err(&e, 0), "2:14: workers must be an integer, got string");
-    CHECK_STR(err(&e, 1),
+    CHECK_STR(unit_err(&e, 0), "2:14: workers must be an integer, got string");
+    CHECK_STR(unit_err(&e, 1),
               "3:3: unknown key \"listn\" (did you mean \"listen\"?)");
-    CHECK_STR(err(&e, 2), "4:21: legacy.url must be an http or https URL, got "
+    CHECK_STR(unit_err(&e, 2), "4:21: legacy.url must be an http or https URL, got "
                           "\"ftp://a\" (scheme must be http or https)");
-    CHECK_STR(err(&e, 3), "4:46: legacy.timeout_ms must be between 1 and "
+    CHECK_STR(unit_err(&e, 3), "4:46: legacy.timeout_ms must be between 1 and "
                           "3600000, got -5");
-    CHECK_STR(err(&e, 4), "5:20: log.level must be \"error\", \"warn\", "
+    CHECK_STR(unit_err(&e, 4), "5:20: log.level must be \"error\", \"warn\", "
                           "\"info\" or \"debug\", got \"trace\"");
 
     char *out = NULL;
@@ -430,7 +400,7 @@ TEST(too_many_errors)
     config_errors e = {0};
     CHECK(load(json, &e) == -EINVAL);
     CHECK(e.n == CONFIG_MAX_ERRORS + 1);
-    CHECK_STR(err(&e, CONFIG_MAX_ERRORS), "0:0: too many errors, stopped after 100");
+    CHECK_STR(unit_err(&e, CONFIG_MAX_ERRORS), "0:0: too many errors, stopped after 100");
     config_errors_free(&e);
 }
 
@@ -461,13 +431,13 @@ TEST(syntax_errors)
 
     config_errors e = {0};
     CHECK(load("{\"listen\": \"a\xff\"}", &e) == -EINVAL);
-    CHECK_STR(err(&e, 0), "1:14: invalid JSON: unable to decode byte 0xff near '\"a'");
+    CHECK_STR(unit_err(&e, 0), "1:14: invalid JSON: unable to decode byte 0xff near '\"a'");
     config_errors_free(&e);
     const char nul[] = "{\"listen\": \"a\0b\"}";
     sp_config c;
     CHECK(config_defaults(&c) == 0);
     CHECK(config_load_buffer(&c, nul, sizeof nul - 1, &e) == -EINVAL);
-    CHECK_STR(err(&e, 0), "1:12: invalid JSON: control character 0x0 near "
+    CHECK_STR(unit_err(&e, 0), "1:12: invalid JSON: control character 0x0 near "
                           "'\"a'");
     CHECK_STR(c.listen_host, "127.0.0.1");
     config_errors_free(&e);
@@ -526,7 +496,7 @@ TEST(hostile_input)
     memset(deep + o + depth, ']', depth);
     strcpy(deep + o + 2 * depth, "}}");
     CHECK(load(deep, &e) == -EINVAL);
-    CHECK_STR(err(&e, 0), "1:26: compare.headers[0] must be a string, got array");
+    CHECK_STR(unit_err(&e, 0), "1:26: compare.headers[0] must be a string, got array");
     config_errors_free(&e);
     free(deep);
 
@@ -552,10 +522,10 @@ TEST(load_file)
     config_errors e = {0};
     CHECK(config_defaults(&c) == 0);
     CHECK(config_load_file(&c, "/nonexistent/sp.json", &e) == -EINVAL);
-    CHECK_STR(err(&e, 0), "0:0: cannot read: No such file or directory");
+    CHECK_STR(unit_err(&e, 0), "0:0: cannot read: No such file or directory");
     config_errors_free(&e);
     CHECK(config_load_file(&c, "/", &e) == -EINVAL);
-    CHECK_STR(err(&e, 0), "0:0: cannot read: Is a directory");
+    CHECK_STR(unit_err(&e, 0), "0:0: cannot read: Is a directory");
     config_errors_free(&e);
 
     char path[] = "/tmp/sp-config-XXXXXX";
@@ -635,18 +605,18 @@ TEST(validate_after_flags)
     c.authority = (sp_side)3;
     CHECK(config_validate(&c, &e) == -EINVAL);
     CHECK(e.n == 7);
-    CHECK_STR(err(&e, 0), "0:0: listen port must be between 0 and 65535, got "
+    CHECK_STR(unit_err(&e, 0), "0:0: listen port must be between 0 and 65535, got "
                           "70000");
-    CHECK_STR(err(&e, 1), "0:0: authority must be \"legacy\" or \"new\"");
-    CHECK_STR(err(&e, 2), "0:0: workers must be between 0 and 64, got 100");
-    CHECK_STR(err(&e, 3), "0:0: legacy.url must be an http or https URL, got "
+    CHECK_STR(unit_err(&e, 1), "0:0: authority must be \"legacy\" or \"new\"");
+    CHECK_STR(unit_err(&e, 2), "0:0: workers must be between 0 and 64, got 100");
+    CHECK_STR(unit_err(&e, 3), "0:0: legacy.url must be an http or https URL, got "
                           "\"http://x?y\" (a query string is not allowed)");
-    CHECK_STR(err(&e, 4), "0:0: diff_log.path must not be empty");
-    CHECK_STR(err(&e, 5), "0:0: diff_log.max_body_bytes must be between 0 "
+    CHECK_STR(unit_err(&e, 4), "0:0: diff_log.path must not be empty");
+    CHECK_STR(unit_err(&e, 5), "0:0: diff_log.max_body_bytes must be between 0 "
                           "and 1GiB, got 2147483648");
-    CHECK_STR(err(&e, 6), "0:0: log.level must be \"error\", \"warn\", "
+    CHECK_STR(unit_err(&e, 6), "0:0: log.level must be \"error\", \"warn\", "
                           "\"info\" or \"debug\"");
-    CHECK_STR(err(&e, 7), "(none)");
+    CHECK_STR(unit_err(&e, 7), "(none)");
     config_errors_free(&e);
     config_free(&c);
 }
@@ -698,9 +668,9 @@ TEST(decisions_store)
     CHECK(config_load_buffer(&c, text, sizeof text - 1, &e) == 0);
     CHECK(config_validate(&c, &e) == -EINVAL);
     CHECK(e.n == 3);
-    CHECK_STR(err(&e, 0), "0:0: decisions.etcd.ca_file needs an etcds:// decisions.store");
-    CHECK_STR(err(&e, 1), "0:0: decisions.etcd.username needs an etcd decisions.store");
-    CHECK_STR(err(&e, 2), "0:0: decisions.etcd.username and decisions.etcd.password_file go "
+    CHECK_STR(unit_err(&e, 0), "0:0: decisions.etcd.ca_file needs an etcds:// decisions.store");
+    CHECK_STR(unit_err(&e, 1), "0:0: decisions.etcd.username needs an etcd decisions.store");
+    CHECK_STR(unit_err(&e, 2), "0:0: decisions.etcd.username and decisions.etcd.password_file go "
                           "together");
     config_errors_free(&e);
     CHECK(config_set_string(&c.decisions_store, "redis://x") == 0);
@@ -708,7 +678,7 @@ TEST(decisions_store)
     free(c.decisions_etcd.username);
     c.decisions_etcd.ca_file = c.decisions_etcd.username = NULL;
     CHECK(config_validate(&c, &e) == -EINVAL);
-    CHECK(e.n == 1 && strstr(err(&e, 0), "decisions.store \"redis://x\": expected file:PATH"));
+    CHECK(e.n == 1 && strstr(unit_err(&e, 0), "decisions.store \"redis://x\": expected file:PATH"));
     config_errors_free(&e);
     config_free(&c);
 }
@@ -838,7 +808,7 @@ TEST(changed_keys)
 
 TEST(docs_reference_table)
 {
-    char *want = NULL, *md = read_all("docs/config.md", NULL);
+    char *want = NULL, *md = unit_read_file("docs/config.md", NULL);
     size_t n;
     FILE *f = open_memstream(&want, &n);
     config_print_reference(f);
@@ -861,7 +831,7 @@ TEST(docs_reference_table)
 
 TEST(docs_example)
 {
-    char *want = example_text(), *have = read_all("docs/config.example.json", NULL);
+    char *want = example_text(), *have = unit_read_file("docs/config.example.json", NULL);
     CHECK(have != NULL);
     if (have && strcmp(have, want) != 0)
         fprintf(stderr, "  docs/config.example.json is stale; it must be:\n%s",
@@ -873,7 +843,7 @@ TEST(docs_example)
     CHECK(config_defaults(&c) == 0);
     CHECK(config_load_file(&c, "docs/config.example.json", &e) == 0);
     CHECK(config_validate(&c, &e) == 0);
-    CHECK_STR(err(&e, 0), "(none)");
+    CHECK_STR(unit_err(&e, 0), "(none)");
     char *round = NULL;
     size_t n;
     FILE *f = open_memstream(&round, &n);

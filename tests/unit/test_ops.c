@@ -2,7 +2,7 @@
  * clearing), sorted routes, the JSON form both ways, every validation error
  * with its line:column, and the state file (missing, atomic save, replace,
  * failures leave nothing behind). JSON in tests is written with single
- * quotes; q() turns them into double quotes. */
+ * quotes; unit_q() turns them into double quotes. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -21,35 +21,9 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-/* `s` with ' turned into " (a rotating static buffer). */
-static const char *q(const char *s)
-{
-    static char buf[4][8192];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, sizeof buf[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return b;
-}
-
-/* Error i as "line:col: message" ("(none)" past the end). */
-static const char *err(const config_errors *e, size_t i)
-{
-    static char buf[4][800];
-    static int next;
-    char *b = buf[next++ % 4];
-    if (i >= e->n)
-        return "(none)";
-    snprintf(b, sizeof buf[0], "%d:%d: %s", e->v[i].line, e->v[i].column,
-             e->v[i].message);
-    return b;
-}
-
 static ops_state *parse(const char *json, config_errors *e)
 {
-    const char *t = q(json);
+    const char *t = unit_q(json);
     return ops_from_json_text(t, strlen(t), e);
 }
 
@@ -62,8 +36,8 @@ static const char *one_error(const char *json)
     CHECK(o == NULL);
     CHECK(e.n == 1);
     for (size_t i = 1; i < e.n; i++)
-        fprintf(stderr, "  extra: %s\n", err(&e, i));
-    snprintf(buf, sizeof buf, "%s", err(&e, 0));
+        fprintf(stderr, "  extra: %s\n", unit_err(&e, i));
+    snprintf(buf, sizeof buf, "%s", unit_err(&e, 0));
     ops_unref(o);
     config_errors_free(&e);
     return buf;
@@ -442,14 +416,14 @@ TEST(to_json_form)
 {
     ops_state *o = ops_new();
     char *s = dump(o);
-    CHECK_STR(s, q("{'version':1,'global':{},'routes':{}}"));
+    CHECK_STR(s, unit_q("{'version':1,'global':{},'routes':{}}"));
     free(s);
     o = with(o, NULL, SIDE_NEW, 0, 50);
     o = with(o, "orders-get", SIDE_LEGACY, OPS_UNSET, -1);
     o = with(o, "invoices", OPS_UNSET, 1, 12.5);
     o->changed_ms = 1795527682123LL; /* ours until published */
     s = dump(o);
-    CHECK_STR(s, q("{'version':1,'changed':'2026-11-24T13:41:22.123Z',"
+    CHECK_STR(s, unit_q("{'version':1,'changed':'2026-11-24T13:41:22.123Z',"
                    "'global':{'authority':'new','shadow':{'paused':false,"
                    "'sample_percent':50}},'routes':{'invoices':{'shadow':{"
                    "'paused':true,'sample_percent':12.5}},'orders-get':{"
@@ -575,7 +549,7 @@ TEST(every_error_at_once)
     size_t n = sizeof want / sizeof *want;
     CHECK(e.n == n);
     for (size_t i = 0; i < n || i < e.n; i++)
-        CHECK_STR(err(&e, i), i < n ? want[i] : "(none)");
+        CHECK_STR(unit_err(&e, i), i < n ? want[i] : "(none)");
     config_errors_free(&e);
 }
 
@@ -660,15 +634,15 @@ TEST(empty_and_huge_texts)
     CHECK(ops_from_json_text(" \n\t", 3, &e) == NULL);
     CHECK(ops_from_json_text(NULL, 10, &e) == NULL);
     CHECK(e.n == 3);
-    CHECK_STR(err(&e, 0), "0:0: file is empty");
-    CHECK_STR(err(&e, 2), "0:0: file is empty");
+    CHECK_STR(unit_err(&e, 0), "0:0: file is empty");
+    CHECK_STR(unit_err(&e, 2), "0:0: file is empty");
     config_errors_free(&e);
     size_t n = OPS_MAX_FILE_BYTES + 1;
     char *big = malloc(n);
     memset(big, ' ', n);
     memcpy(big, "{\"version\": 1}", 14);
     CHECK(ops_from_json_text(big, n, &e) == NULL);
-    CHECK_STR(err(&e, 0), "0:0: file is larger than 1 MiB");
+    CHECK_STR(unit_err(&e, 0), "0:0: file is larger than 1 MiB");
     config_errors_free(&e);
     /* just at the limit is fine */
     ops_state *o = ops_from_json_text(big, n - 1, &e);
@@ -697,22 +671,22 @@ TEST(load_missing_and_unreadable)
     /* a path through a file is an error, not "missing" */
     snprintf(path, sizeof path, "%s/f", dir);
     FILE *f = fopen(path, "w");
-    fputs(q("{'version': 1, 'global': {'authority': 'new'}}\n"), f);
+    fputs(unit_q("{'version': 1, 'global': {'authority': 'new'}}\n"), f);
     fclose(f);
     o = ops_load(path, &e);
     CHECK(o && ops_authority(o, "x") == SIDE_NEW);
     ops_unref(o);
     snprintf(path, sizeof path, "%s/f/g.json", dir);
     CHECK(ops_load(path, &e) == NULL);
-    CHECK_STR(err(&e, 0), "0:0: cannot read: Not a directory");
+    CHECK_STR(unit_err(&e, 0), "0:0: cannot read: Not a directory");
     config_errors_free(&e);
     /* an invalid file reports positions */
     snprintf(path, sizeof path, "%s/f", dir);
     f = fopen(path, "w");
-    fputs(q("{\n  'version': 1,\n  'global': {'authority': 'old'}\n}\n"), f);
+    fputs(unit_q("{\n  'version': 1,\n  'global': {'authority': 'old'}\n}\n"), f);
     fclose(f);
     CHECK(ops_load(path, &e) == NULL);
-    CHECK_STR(err(&e, 0),
+    CHECK_STR(unit_err(&e, 0),
               "3:27: global.authority must be \"legacy\" or \"new\", got "
               "\"old\"");
     config_errors_free(&e);
@@ -738,7 +712,7 @@ TEST(save_is_atomic_and_readable)
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
     char *text = slurp(path);
-    CHECK_STR(text, q("{\n"
+    CHECK_STR(text, unit_q("{\n"
                       "  'version': 1,\n"
                       "  'changed': '2026-11-24T13:41:22.123Z',\n"
                       "  'global': {\n"
@@ -843,7 +817,7 @@ TEST(save_of_empty_and_null)
     snprintf(path, sizeof path, "%s/s.json", dir);
     CHECK(ops_save(path, NULL) == 0);
     char *text = slurp(path);
-    CHECK_STR(text, q("{\n  'version': 1,\n  'global': {},\n  'routes': {}\n}\n"));
+    CHECK_STR(text, unit_q("{\n  'version': 1,\n  'global': {},\n  'routes': {}\n}\n"));
     free(text);
     config_errors e = {0};
     ops_state *o = ops_load(path, &e);

@@ -2,7 +2,7 @@
  * matching, sampling, rewriting, secrets, and the shipped examples, schema
  * and docs. Validation errors and hostile files: test_rules_errors.c. Run
  * from the repository root (`make unit`): some tests read rules/ and docs/.
- * JSON in tests is written with single quotes; q() turns them into double
+ * JSON in tests is written with single quotes; unit_q() turns them into double
  * quotes. */
 #include <errno.h>
 #include <jansson.h>
@@ -18,32 +18,6 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-/* `s` with ' turned into " (a rotating static buffer). */
-static const char *q(const char *s)
-{
-    static char buf[4][16384];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, sizeof buf[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return b;
-}
-
-/* Error i as "line:col: message" ("(none)" past the end). */
-static const char *err(const config_errors *e, size_t i)
-{
-    static char buf[4][800];
-    static int next;
-    char *b = buf[next++ % 4];
-    if (i >= e->n)
-        return "(none)";
-    snprintf(b, sizeof buf[0], "%d:%d: %s", e->v[i].line, e->v[i].column,
-             e->v[i].message);
-    return b;
-}
-
 static rules *load(const char *json, config_errors *e)
 {
     return rules_load_buffer(json, strlen(json), e);
@@ -53,9 +27,9 @@ static rules *load(const char *json, config_errors *e)
 static rules *ok(const char *json)
 {
     config_errors e = {0};
-    rules *r = load(q(json), &e);
+    rules *r = load(unit_q(json), &e);
     for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  unexpected: %s\n", err(&e, i));
+        fprintf(stderr, "  unexpected: %s\n", unit_err(&e, i));
     CHECK(r != NULL && e.n == 0);
     config_errors_free(&e);
     return r;
@@ -81,22 +55,6 @@ static const char *name_of(const rules *r, const char *method,
                            const char *target)
 {
     return route_of(r, method, target)->name;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0;
-    if (f) {
-        buf = malloc(1 << 20);
-        n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-        if (buf)
-            buf[n] = '\0';
-        fclose(f);
-    }
-    *len = n;
-    return buf;
 }
 
 /* --- loading every option
@@ -717,7 +675,7 @@ TEST(examples_load_cleanly)
     setenv("NEW_ERP_AUTH", "Bearer example", 1);
     rules *r = rules_load_file("rules/examples/magento-erp.json", &e);
     for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  magento-erp.json:%s\n", err(&e, i));
+        fprintf(stderr, "  magento-erp.json:%s\n", unit_err(&e, i));
     CHECK(r != NULL && e.n == 0);
     if (r) {
         CHECK_STR(r->path, "rules/examples/magento-erp.json");
@@ -785,8 +743,8 @@ TEST(schema_is_valid_json)
 TEST(docs_and_schema_name_every_key)
 {
     size_t dl, sl;
-    char *doc = read_file("docs/rules.md", &dl);
-    char *schema = read_file("rules/rules.schema.json", &sl);
+    char *doc = unit_read_file("docs/rules.md", &dl);
+    char *schema = unit_read_file("rules/rules.schema.json", &sl);
     CHECK(doc && schema);
     for (const rl_section *s = rl_sections; doc && schema && s->keys; s++)
         for (const char *const *k = s->keys; *k; k++) {
@@ -810,7 +768,7 @@ TEST(docs_and_schema_name_every_key)
 
 TEST(same_bytes_same_version)
 {
-    const char *a = q("{'version': 1}"), *b = q("{'version': 1 }");
+    const char *a = unit_q("{'version': 1}"), *b = unit_q("{'version': 1 }");
     config_errors e = {0};
     rules *r1 = load(a, &e), *r2 = load(a, &e), *r3 = load(b, &e);
     CHECK(r1 && r2 && r3 && e.n == 0);

@@ -2,7 +2,7 @@
  * validation error with its line:column, several errors at once, and
  * hostile files (truncated, mistyped, huge, deeply nested). Run from the
  * repository root (`make unit`): one test reads rules/examples/. JSON in
- * tests is written with single quotes; q() turns them into double quotes. */
+ * tests is written with single quotes; unit_q() turns them into double quotes. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -16,32 +16,6 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-/* `s` with ' turned into " (a rotating static buffer). */
-static const char *q(const char *s)
-{
-    static char buf[4][16384];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, sizeof buf[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return b;
-}
-
-/* Error i as "line:col: message" ("(none)" past the end). */
-static const char *err(const config_errors *e, size_t i)
-{
-    static char buf[4][800];
-    static int next;
-    char *b = buf[next++ % 4];
-    if (i >= e->n)
-        return "(none)";
-    snprintf(b, sizeof buf[0], "%d:%d: %s", e->v[i].line, e->v[i].column,
-             e->v[i].message);
-    return b;
-}
-
 static rules *load(const char *json, config_errors *e)
 {
     return rules_load_buffer(json, strlen(json), e);
@@ -51,29 +25,29 @@ static rules *load(const char *json, config_errors *e)
 static rules *ok(const char *json)
 {
     config_errors e = {0};
-    rules *r = load(q(json), &e);
+    rules *r = load(unit_q(json), &e);
     for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  unexpected: %s\n", err(&e, i));
+        fprintf(stderr, "  unexpected: %s\n", unit_err(&e, i));
     CHECK(r != NULL && e.n == 0);
     config_errors_free(&e);
     return r;
 }
 
 /* Loads `json` (single quotes) expecting exactly one error, returned as
- * err() formats it. */
+ * unit_err() formats it. */
 static const char *one(const char *json)
 {
     static char buf[800];
     config_errors e = {0};
-    rules *r = load(q(json), &e);
+    rules *r = load(unit_q(json), &e);
     CHECK(r == NULL);
     rules_unref(r);
     if (e.n != 1) {
-        fprintf(stderr, "  %zu errors for %s\n", e.n, q(json));
+        fprintf(stderr, "  %zu errors for %s\n", e.n, unit_q(json));
         for (size_t i = 0; i < e.n; i++)
-            fprintf(stderr, "    %s\n", err(&e, i));
+            fprintf(stderr, "    %s\n", unit_err(&e, i));
     }
-    snprintf(buf, sizeof buf, "%s", e.n == 1 ? err(&e, 0) : "(not one)");
+    snprintf(buf, sizeof buf, "%s", e.n == 1 ? unit_err(&e, 0) : "(not one)");
     config_errors_free(&e);
     return buf;
 }
@@ -208,10 +182,10 @@ TEST(errors_top_level)
 {
     config_errors e = {0};
     CHECK(rules_load_buffer("", 0, &e) == NULL);
-    CHECK_STR(err(&e, 0), "0:0: file is empty");
+    CHECK_STR(unit_err(&e, 0), "0:0: file is empty");
     config_errors_free(&e);
     CHECK(load("  \n ", &e) == NULL);
-    CHECK_STR(err(&e, 0), "0:0: file is empty");
+    CHECK_STR(unit_err(&e, 0), "0:0: file is empty");
     config_errors_free(&e);
     CHECK(rules_load_buffer(NULL, 10, &e) == NULL && e.n == 1);
     config_errors_free(&e);
@@ -560,7 +534,7 @@ TEST(errors_compare)
 TEST(several_errors_at_once)
 {
     config_errors e = {0};
-    const char *text = q(
+    const char *text = unit_q(
         "{\n"
         "  'version': 1,\n"
         "  'defaults': {'mirror': {'sample_percent': 101}},\n"
@@ -575,29 +549,29 @@ TEST(several_errors_at_once)
     CHECK(load(text, &e) == NULL);
     CHECK(e.n == 8);
     /* in file order */
-    CHECK_STR(err(&e, 0), "3:45: defaults.mirror.sample_percent must be "
+    CHECK_STR(unit_err(&e, 0), "3:45: defaults.mirror.sample_percent must be "
                           "between 0 and 100, got 101");
-    CHECK_STR(err(&e, 1),
+    CHECK_STR(unit_err(&e, 1),
               "5:37: routes[0].match.path must start with '/', got \"x\"");
     CHECK_STR(
-        err(&e, 2),
+        unit_err(&e, 2),
         "6:32: routes[0].compare.tolerance[0] needs \"absolute\" (|a-b| <= n) "
         "or \"relative\" (|a-b| <= n * max(|a|,|b|))");
     CHECK_STR(
-        err(&e, 3),
+        unit_err(&e, 3),
         "6:60: routes[0].compare.ignore[0] must be a JSON Pointer pattern such "
         "as \"/items/*/price\", got \"nope\" (a path must be \"\" or start "
         "with '/')");
-    CHECK_STR(err(&e, 4),
+    CHECK_STR(unit_err(&e, 4),
               "7:14: routes[1].name \"a\" is already used by routes[0]");
-    CHECK_STR(err(&e, 5),
+    CHECK_STR(unit_err(&e, 5),
               "7:42: routes[1].match.path_glob must use \"*\" and \"**\" only "
               "as whole "
               "segments (\"/api/orders/*\", \"/api/**\"), got \"/a*\"");
-    CHECK_STR(err(&e, 6), "7:50: unknown key \"routes[1].authrity\" (did you "
+    CHECK_STR(unit_err(&e, 6), "7:50: unknown key \"routes[1].authrity\" (did you "
                           "mean \"routes[1].authority\"?)");
     CHECK_STR(
-        err(&e, 7),
+        unit_err(&e, 7),
         "9:36: default.redact.fields must be an array of strings, got string");
     FILE *out = tmpfile();
     if (out) {
@@ -629,11 +603,11 @@ TEST(file_limits_and_reading)
     text[0] = '{';
     text[big - 1] = '}';
     CHECK(rules_load_buffer(text, big, &e) == NULL);
-    CHECK_STR(err(&e, 0), "0:0: file is larger than 4 MiB");
+    CHECK_STR(unit_err(&e, 0), "0:0: file is larger than 4 MiB");
     config_errors_free(&e);
     free(text);
     CHECK(rules_load_file("/nonexistent/rules.json", &e) == NULL);
-    CHECK_STR(err(&e, 0), "0:0: cannot read: No such file or directory");
+    CHECK_STR(unit_err(&e, 0), "0:0: cannot read: No such file or directory");
     config_errors_free(&e);
     CHECK(rules_load_file(NULL, &e) == NULL && e.n == 1);
     config_errors_free(&e);
@@ -664,7 +638,7 @@ TEST(huge_arrays_and_deep_nesting)
         o += (size_t)snprintf(text + o, cap - o, "%s\"/a\"", i ? "," : "");
     o += (size_t)snprintf(text + o, cap - o, "]}}}");
     CHECK(rules_load_buffer(text, o, &e) == NULL);
-    CHECK_STR(err(&e, 0), "1:51: defaults.compare.ignore must have at most 256 "
+    CHECK_STR(unit_err(&e, 0), "1:51: defaults.compare.ignore must have at most 256 "
                           "entries, got 100000");
     config_errors_free(&e);
     /* 2000 routes */
@@ -673,7 +647,7 @@ TEST(huge_arrays_and_deep_nesting)
         o += (size_t)snprintf(text + o, cap - o, "%s{}", i ? "," : "");
     o += (size_t)snprintf(text + o, cap - o, "]}");
     CHECK(rules_load_buffer(text, o, &e) == NULL);
-    CHECK_STR(err(&e, 0),
+    CHECK_STR(unit_err(&e, 0),
               "1:26: routes must have at most 1000 entries, got 2000");
     config_errors_free(&e);
     /* 1000 routes that are all wrong: errors stop at 100 */
@@ -683,7 +657,7 @@ TEST(huge_arrays_and_deep_nesting)
     o += (size_t)snprintf(text + o, cap - o, "]}");
     CHECK(rules_load_buffer(text, o, &e) == NULL);
     CHECK(e.n == 101);
-    CHECK_STR(err(&e, 100), "0:0: too many errors, stopped after 100");
+    CHECK_STR(unit_err(&e, 100), "0:0: too many errors, stopped after 100");
     config_errors_free(&e);
     /* 1000 valid routes, each with lists, over defaults with lists */
     o = (size_t)snprintf(text, cap,
@@ -724,26 +698,10 @@ TEST(huge_arrays_and_deep_nesting)
         text[o++] = ']';
     o += (size_t)snprintf(text + o, cap - o, "}}]}");
     CHECK(rules_load_buffer(text, o, &e) == NULL);
-    CHECK_STR(err(&e, 0),
+    CHECK_STR(unit_err(&e, 0),
               "1:59: routes[0].match.path must be a string, got array");
     config_errors_free(&e);
     free(text);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0;
-    if (f) {
-        buf = malloc(1 << 20);
-        n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-        if (buf)
-            buf[n] = '\0';
-        fclose(f);
-    }
-    *len = n;
-    return buf;
 }
 
 /* Every truncation of the example, and every value swapped for another type:
@@ -752,7 +710,7 @@ TEST(truncated_and_mistyped)
 {
     size_t len;
     setenv("NEW_ERP_AUTH", "Bearer test", 1);
-    char *text = read_file("rules/examples/magento-erp.json", &len);
+    char *text = unit_read_file("rules/examples/magento-erp.json", &len);
     CHECK(text != NULL);
     if (!text)
         return;

@@ -5,7 +5,10 @@
 #define SP_UNIT_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "conf/config.h"
 
 static int unit_failed_checks;
 static int unit_passed, unit_failed;
@@ -48,5 +51,52 @@ static int unit_passed, unit_failed;
         printf("%d passed, %d failed\n", unit_passed, unit_failed);          \
         return unit_failed ? 1 : 0;                                          \
     } while (0)
+
+/* --- helpers shared by the tests ---------------------------------------- */
+
+/* `s` with ' turned into " (JSON written in C strings without escapes); a
+ * rotating static buffer: four results may be alive at once. */
+static inline const char *unit_q(const char *s)
+{
+    static char buf[4][16384];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s", s);
+    for (char *p = b; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return b;
+}
+
+/* Error i as "line:col: message" ("(none)" past the end); rotating buffer. */
+static inline const char *unit_err(const config_errors *e, size_t i)
+{
+    static char buf[4][800];
+    static int next;
+    char *b = buf[next++ % 4];
+    if (i >= e->n)
+        return "(none)";
+    snprintf(b, sizeof buf[0], "%d:%d: %s", e->v[i].line, e->v[i].column, e->v[i].message);
+    return b;
+}
+
+/* A whole file (up to 1 MiB - 1 bytes), NUL-terminated, malloc'd; NULL
+ * when it cannot be read. *len (may be NULL) gets its length. */
+static inline char *unit_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0;
+    if (f) {
+        buf = malloc(1 << 20);
+        n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+        if (buf)
+            buf[n] = '\0';
+        fclose(f);
+    }
+    if (len)
+        *len = n;
+    return buf;
+}
 
 #endif
