@@ -710,7 +710,7 @@ TEST(admin_tokens)
     CHECK(config_defaults(&c) == 0);
     CHECK(c.nadmin_tokens == 0);
     CHECK(config_load_buffer(&c, ok, strlen(ok), &e) == 0);
-    CHECK_STR(err(&e, 0), "(none)");
+    CHECK_STR(unit_err(&e, 0), "(none)");
     CHECK(c.nadmin_tokens == 2);
     CHECK_STR(c.admin_tokens[0].name, "ops");
     CHECK(c.admin_tokens[0].role == ROLE_OPERATOR);
