@@ -2,9 +2,10 @@
  * admin.h and docs/operations.md. The JSON endpoints are in admin_api.c,
  * the dashboard page, login and session cookie in admin_dash.c.
  *
- *   client ──► MHD (own thread per connection, poll) ──► on_request
+ *   client ──► front door (admin_door.c: whole head in 5 s; /healthz there)
+ *          ──► MHD (own thread per connection, poll) ──► on_request
  *                 first call: who, Content-Length > 64 KiB → 401/413 at once
- *                 body calls: bounded buffer
+ *                 body calls: bounded buffer, whole within 10 s of the head
  *                 last call:  auth (Bearer, session cookie, or open without a
  *                             token) → browser checks (admin_dash.c) → route
  *                             table → handler → reply
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "admin/admin_int.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -189,6 +191,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, admin_reply *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+    /* one request per connection: every head passes the front door's deadline */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
@@ -240,6 +244,7 @@ static enum MHD_Result first_call(admin *a, struct MHD_Connection *conn, const c
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     format_addr(ci ? ci->client_addr : NULL, rq->addr, sizeof rq->addr);
+    rq->head_ns = clock_now_ns();
     admin_set_who(rq);
     if (!declared_too_large(conn))
         return MHD_YES; /* read the body, answer at the end */
@@ -282,6 +287,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq)
         return first_call(a, conn, url, con_cls);
     if (*upload_size > 0) {
+        /* a body trickled in byte by byte would hold this thread: a deadline */
+        if (clock_now_ns() - rq->head_ns > (uint64_t)ADMIN_BODY_TIMEOUT_MS * 1000000u) {
+            log_event(LOG_DEBUG, "admin_body_timeout", "who", rq->addr, "path", url, NULL);
+            return MHD_NO; /* MHD closes the connection */
+        }
         append_body(rq, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
@@ -427,21 +437,26 @@ int admin_start(admin **out, control *c, const sp_config *cfg, char *err, size_t
         free(a);
         return fd;
     }
+    /* The front door (admin_door.c) accepts and hands whole heads over. */
     a->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, a, MHD_OPTION_CONNECTION_LIMIT, ADMIN_MAX_CONNECTIONS,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+        0, NULL, NULL, on_request, a, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT, ADMIN_MAX_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, ADMIN_MAX_CONNECTIONS / 2,
         MHD_OPTION_CONNECTION_TIMEOUT, ADMIN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)32 * 1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a, MHD_OPTION_END);
-    if (!a->mhd) {
-        admin_set_err(err, errsize, "admin.listen %s: cannot start the admin HTTP server",
-                cfg->admin_listen);
+    int rc = a->mhd ? admin_door_start(a, fd, &a->door, err, errsize) : -EIO;
+    if (rc < 0) {
+        if (!a->mhd)
+            admin_set_err(err, errsize, "admin.listen %s: cannot start the admin HTTP server",
+                          cfg->admin_listen);
+        if (a->mhd)
+            MHD_stop_daemon(a->mhd);
         close(fd);
         admin_dash_free(a);
         OPENSSL_cleanse(a, sizeof *a);
         free(a);
-        return -EIO;
+        return rc;
     }
     char where[320]; /* the configured host with the port actually bound */
     const char *colon = strrchr(cfg->admin_listen, ':');
@@ -462,7 +477,8 @@ void admin_stop(admin *a)
 {
     if (!a)
         return;
-    MHD_stop_daemon(a->mhd); /* joins every connection thread; closes the socket */
+    admin_door_stop(a->door); /* no more connections handed over; closes the socket */
+    MHD_stop_daemon(a->mhd);  /* joins every connection thread */
     admin_dash_free(a);
     admin_auth_free(a);
     OPENSSL_cleanse(a->session_key, sizeof a->session_key);

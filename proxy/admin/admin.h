@@ -1,7 +1,9 @@
 /* admin: the admin HTTP API and the dashboard (docs/operations.md). Its
  * own libmicrohttpd daemon on its own address (never the traffic port), one
  * thread per connection (so a slow /readyz probe never delays /healthz), at
- * most ADMIN_MAX_CONNECTIONS at once. When a token is configured, every
+ * most ADMIN_MAX_CONNECTIONS at once, behind a front door that admits a
+ * connection only with its whole head (ADMIN_HEAD_TIMEOUT_MS) and answers
+ * /healthz itself. When a token is configured, every
  * endpoint but /healthz needs `Authorization: Bearer TOKEN` (compared in
  * constant time) or the dashboard's session cookie (GET / shows a login
  * form, which sets it); a browser's state-changing requests also need the
@@ -20,7 +22,10 @@
 
 #define ADMIN_MAX_BODY ((size_t)64 * 1024) /* larger request bodies: 413 */
 #define ADMIN_MAX_CONNECTIONS 16u
-#define ADMIN_TIMEOUT_S 10u                /* idle or slow admin connections */
+#define ADMIN_TIMEOUT_S 10u                /* idle admin connections */
+#define ADMIN_HEAD_TIMEOUT_MS 5000         /* a request head must arrive whole within it */
+#define ADMIN_BODY_TIMEOUT_MS 10000        /* and its body (<= 64 KiB) within this after it */
+#define ADMIN_PENDING_MAX 64               /* connections waiting for their head */
 #define ADMIN_PROBE_TIMEOUT_MS 1000        /* /readyz: TCP connect to each upstream */
 
 typedef struct admin admin;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "admin/admin.h"
 
@@ -35,10 +36,13 @@ typedef struct admin_principal {
 } admin_principal;
 #define ADMIN_MAX_PRINCIPALS (CONFIG_MAX_TOKENS + 1) /* admin.tokens and the single token */
 
+typedef struct admin_door admin_door;
+
 struct admin {
     control *c;
     const sp_config *cfg;
     struct MHD_Daemon *mhd;
+    admin_door *door;
     int port;
     bool has_token;                               /* nprincipals > 0 */
     admin_principal principals[ADMIN_MAX_PRINCIPALS];
@@ -68,6 +72,7 @@ typedef struct admin_req {
                                                 /* for logs and control_*: "token:NAME from
                                                  * ADDR", or ADDR without a token */
     const admin_principal *principal;           /* NULL: no token configured, or refused */
+    uint64_t head_ns;                           /* clock_now_ns() when the head was in */
     char *body;
     size_t len;
     bool too_large;
@@ -127,6 +132,14 @@ void admin_dash_free(admin *a);
 /* The principal of the request's session cookie when it is one we issued,
  * unexpired and not logged out; else NULL. Any thread. */
 const admin_principal *admin_session_principal(admin *a, struct MHD_Connection *conn);
+
+/* admin_door.c: the thread that accepts on lfd (taken over on success)
+ * and hands each connection to a->mhd once its head is whole; answers
+ * /healthz itself. 0 or -errno with err set. */
+int admin_door_start(admin *a, int lfd, admin_door **out, char *err, size_t errsize);
+/* Joins the thread, closes the listener and the connections still pending.
+ * NULL-safe. Before MHD_stop_daemon. */
+void admin_door_stop(admin_door *d);
 
 /* admin_auth.c */
 void admin_set_err(char *err, size_t size, const char *fmt, ...)

@@ -3,9 +3,16 @@
 real binary: DNS rebinding without a token (plain HTTP and a real headless
 Chromium that resolves a foreign name to 127.0.0.1); a session cookie
 refused after its logout; named tokens with the roles operator and viewer
-(over HTTP, as a Prometheus scrape, and the dashboard in Chromium)."""
+(over HTTP, as a Prometheus scrape, and the dashboard in Chromium);
+trickling connections (heads and bodies a byte at a time, from several
+loopback addresses) cut at their deadlines while /healthz keeps
+answering."""
 import os
 import re
+import select
+import socket
+import threading
+import time
 import uuid
 
 import pytest
@@ -288,3 +295,89 @@ def test_dashboard_shows_no_buttons_to_a_viewer(rebinding_browser, roles):
         assert who == ("prometheus (viewer, read only)" if ro else "ops (operator)"), who
         assert b.find("#logout").displayed()
     assert global_authority(port) == "legacy"
+
+
+# ---- slow connections (issue 15, item 2: the admin listener) ---------------------------
+
+HEAD_DEADLINE, BODY_DEADLINE = 5.0, 10.0  # admin.h: ADMIN_HEAD_TIMEOUT_MS, ADMIN_BODY_TIMEOUT_MS
+
+
+def trickle(port, source, first, out, i, stop):
+    """From `source`, sends `first`, then a byte every 0.5 s until the
+    server answers or closes; out[i] = seconds until it did (None: never)."""
+    s = socket.socket()
+    try:
+        s.bind((source, 0))
+        s.settimeout(5 * SLOW)
+        s.connect(("127.0.0.1", port))
+        s.sendall(first)
+        t0 = time.monotonic()
+        while not stop.is_set() and time.monotonic() - t0 < 30 * SLOW:
+            if select.select([s], [], [], 0.5)[0]:
+                out[i] = time.monotonic() - t0
+                return
+            try:
+                s.send(b"x")
+            except OSError:
+                out[i] = time.monotonic() - t0
+                return
+    except OSError as e:
+        out[i] = f"error: {e}"
+    finally:
+        s.close()
+
+
+def tricklers(port, first, n, sources):
+    out, stop = [None] * n, threading.Event()
+    threads = [threading.Thread(target=trickle, args=(port, sources[i % len(sources)], first, out, i,
+                                                      stop), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    return out, stop, threads
+
+
+def trickle_while_probing(port, first, n, sources, deadline):
+    """n tricklers (see trickle); meanwhile /healthz must answer within a
+    second, and each trickler must be cut by the server within deadline + 2 s."""
+    out, stop, threads = tricklers(port, first, n, sources)
+    time.sleep(1.0)
+    liveness_answers_quickly(port)
+    for t in threads:
+        t.join(deadline + 15 * SLOW)
+    stop.set()
+    assert all(isinstance(v, float) and v < deadline + 2 * SLOW for v in out), out
+
+
+def liveness_answers_quickly(port, times=5):
+    for _ in range(times):
+        t0 = time.monotonic()
+        a = call(port, "GET", "/healthz")
+        took = time.monotonic() - t0
+        assert a.status == 200 and a.json() == {"status": "ok"}, a
+        assert took < 1.0 * SLOW, f"/healthz took {took:.2f} s"
+        time.sleep(0.4)
+
+
+def test_trickled_heads_are_cut_and_liveness_answers(start):
+    """20 connections from 5 loopback addresses send their head a byte every
+    0.5 s (each byte used to restart the 10 s idle timeout, and 16 such
+    sockets kept /healthz unanswered): /healthz answers within a second all
+    along, and each head is cut at its deadline."""
+    p, port = start()
+    first = b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    trickle_while_probing(port, first, 20, [f"127.0.0.{k}" for k in range(2, 7)], HEAD_DEADLINE)
+    assert call(port, "GET", "/state").status == 200
+    assert p.proc.poll() is None
+
+
+def test_trickled_bodies_are_cut_and_liveness_answers(start):
+    """16 connections from 2 addresses (the admin listener's whole budget: 16,
+    8 per address) send a whole head, then the body a byte every 0.5 s:
+    /healthz still answers within a second, each is cut at the body's
+    deadline, and the listener serves again afterwards."""
+    p, port = start({"token_env": TOKEN_ENV}, env={TOKEN_ENV: TOKEN})
+    first = (f"POST /authority HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+             f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n").encode()
+    trickle_while_probing(port, first, 16, ["127.0.0.2", "127.0.0.3"], BODY_DEADLINE)
+    a = call(port, "GET", "/state", token=TOKEN)
+    assert a.status == 200 and a.json()["authority"]["global"] == "legacy", a
