@@ -10,7 +10,15 @@
  *   parse        json_loadb of both documents (the floor: any JSON diff parses)
  *   diff         body_prepare of both + compare_bodies, no rules
  *   diff+rules   the same with a route's rules (ignore, keyed array,
- *                tolerance, datetime normalisation) */
+ *                tolerance, datetime normalisation)
+ *
+ *   build/diffbench --once SIZE WHAT [REPS]
+ *
+ * runs one measurement REPS times (default 1) and prints nothing but its
+ * differences: SIZE 0, 1, 2 (2 KB, 82 KB, 4 MB), WHAT 0 parse, 1 diff,
+ * 2 diff+rules. For instruction counts, which a busy machine does not
+ * disturb: valgrind --tool=callgrind build/diffbench --once 0 2 100 (the
+ * documents are built before; subtract a REPS=0 run for the setup). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,12 +131,34 @@ static double run_once(int what, const char *l, size_t ll, const char *n, size_t
     return cpu_now() - t0;
 }
 
+static const int sizes[] = {4, 200, 10000}; /* orders: ~2 KB, ~100 KB, ~5 MB */
+
+static int run_fixed(int argc, char **argv)
+{
+    int size = argc > 2 ? atoi(argv[2]) : -1, what = argc > 3 ? atoi(argv[3]) : -1;
+    int reps = argc > 4 ? atoi(argv[4]) : 1;
+    if (size < 0 || size > 2 || what < 0 || what > 2 || reps < 0) {
+        fprintf(stderr, "usage: diffbench --once SIZE(0-2) WHAT(0-2) [REPS]\n");
+        return 2;
+    }
+    size_t ll, nl, found = 0;
+    char *l = make_doc(sizes[size], 0, &ll), *n = make_doc(sizes[size], 1, &nl);
+    const route_compare *rc = make_rules();
+    for (int k = 0; k < reps; k++)
+        run_once(what, l, ll, n, nl, rc, &found);
+    printf("%zu bytes, %zu differences\n", ll + nl, found);
+    free(l);
+    free(n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--once") == 0)
+        return run_fixed(argc, argv);
     int rounds = argc > 1 ? atoi(argv[1]) : 9;
     if (rounds < 1 || rounds > 1000)
         rounds = 9;
-    const int sizes[] = {4, 200, 10000}; /* orders: ~2 KB, ~100 KB, ~5 MB */
     const char *names[] = {"parse (jansson)", "diff, no rules", "diff + rules"};
     const route_compare *rc = make_rules();
     printf("| document | size | measurement | MB/s per core (median of %d) | vs parse | differences |\n",

@@ -6,6 +6,9 @@ Standard library only.
   report.py wrk FILE                 parse one wrk --latency output, print
                                      shell assignments (wrk_rps=... etc.)
   report.py row ROWS.jsonl k=v ...   append one result row (a JSON object)
+  report.py compare-row ROWS.jsonl METRICS.txt k=v ...
+                                     append one row of the comparer pool's
+                                     figures, read from a /metrics scrape
   report.py render OUTDIR            print the tables from OUTDIR/*.jsonl;
                                      they are also written to OUTDIR/results.md
 """
@@ -67,6 +70,56 @@ def cmd_row(path, pairs):
         row[k] = v
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def metric_sums(text):
+    """{sample name: sum over its label sets} of a Prometheus exposition."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)", line)
+        if m and not line.startswith("#"):
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+    return out
+
+
+def cmd_compare_row(path, metrics_path, pairs):
+    with open(metrics_path, encoding="utf-8", errors="replace") as f:
+        m = metric_sums(f.read())
+    pairs = list(pairs) + [
+        "offered=%d" % m.get("shadowproxy_compare_offered_total", 0),
+        "sampled_out=%d" % m.get("shadowproxy_compare_sampled_out_total", 0),
+        "records_lost=%d" % m.get("shadowproxy_difflog_records_lost_total", 0),
+        "unlogged=%d" % m.get("shadowproxy_difflog_records_unlogged_total", 0),
+        "busy_s=%.3f" % m.get("shadowproxy_comparer_busy_seconds_total", 0),
+    ]
+    cmd_row(path, pairs)
+
+
+def compare_table(rows, main):
+    """The comparer pool's rows: counts added up over the rounds, ratios of
+    the sums."""
+    groups = {}
+    for r in rows:
+        g = groups.setdefault(r.get("id"), {"label": r.get("label"), "rounds": 0})
+        g["rounds"] += 1
+        for k in ("offered", "sampled_out", "records_lost", "unlogged", "busy_s",
+                  "compare_cpu_s"):
+            g[k] = g.get(k, 0.0) + (num(r.get(k)) or 0.0)
+    rps = {r.get("id"): num(r.get("rps")) for r in main}
+    cpu = {r.get("id"): num(r.get("cpu_us_per_req")) for r in main}
+    hdr = ["run", "req/s", "CPU us/req", "offered", "compared %", "records lost",
+           "comparer CPU us / compared", "comparer busy us / compared"]
+    right = [False] + [True] * 7
+    out_rows = []
+    for sid, g in groups.items():
+        compared = g["offered"] - g["sampled_out"]
+        g["share"] = 100.0 * compared / g["offered"] if g["offered"] else None
+        g["cpu_per"] = 1e6 * g["compare_cpu_s"] / compared if compared else None
+        out_rows.append([g["label"] or sid, fmt(rps.get(sid), ".0f"), fmt(cpu.get(sid), ".1f"),
+                         fmt(g["offered"], ".0f"), fmt(g["share"], ".1f"),
+                         fmt(g["records_lost"], ".0f"), fmt(g["cpu_per"], ".1f"),
+                         fmt(1e6 * g["busy_s"] / compared if compared else None, ".1f")])
+    return groups, table(hdr, out_rows, right)
 
 
 def load(path):
@@ -265,11 +318,43 @@ def render(outdir):
             checks.append("%s vs shadow off, req/s per core: %.1f%% cost "
                           "(target < 5%%): %s"
                           % (name, cost, "met" if cost < 5.0 else "NOT met"))
+    cmp_rows = load(os.path.join(outdir, "compare.jsonl"))
+    cmp_groups, cmp_text = compare_table(cmp_rows, main) if cmp_rows else ({}, "")
+    g1, g70 = cmp_groups.get("sp-noisy-1"), cmp_groups.get("sp-noisy-70")
+    for sid in ("sp-noisy-1", "sp-noisy-2"):
+        if by.get(sid) and by.get("sp-ident"):
+            x = by[sid] / by["sp-ident"]
+            checks.append("%s vs identical answers (row 9), req/s: %.2fx (target >= 0.90x): %s"
+                          % (sid, x, "met" if x >= 0.9 else "NOT met"))
+    for sid in ("sp-noisy-1", "sp-noisy-2"):
+        g = cmp_groups.get(sid)
+        if g:
+            checks.append("%s at saturation: %.0f record(s) lost (target 0), %.1f%% compared "
+                          "(chosen by request id): %s" % (
+                              sid, g["records_lost"], g["share"] or 0,
+                              "met" if g["records_lost"] == 0 else "NOT met"))
+    if g70 and g1:
+        x = (by.get("sp-noisy-70") or 0) / by["sp-noisy-1"] if by.get("sp-noisy-1") else 0
+        ok = g70["records_lost"] == 0 and g70["share"] is not None and g70["share"] >= 100.0
+        checks.append("noisy at %.0f%% of row 10's rate: %.1f%% compared, %.0f lost "
+                      "(target 100%%, 0): %s" % (100 * x, g70["share"] or 0,
+                                                 g70["records_lost"], "met" if ok else "NOT met"))
     if checks:
         out.append("Targets (medians of %d round(s); see bench/README.md):" % rounds)
         out.append("")
         for c in checks:
             out.append("- " + c)
+        out.append("")
+
+    if cmp_text:
+        out.append("## The comparer pool (rows 9-12)")
+        out.append("")
+        out.append("Counts from each run's /metrics at its end (warm-up included), added "
+                   "up over the rounds; compared % = 1 - sampled_out / offered. Comparer "
+                   "CPU is the sp-compare-* threads' utime+stime; busy is their wall time "
+                   "inside the comparison (shadowproxy_comparer_busy_seconds_total).")
+        out.append("")
+        out.append(cmp_text)
         out.append("")
 
     if low:
@@ -344,6 +429,8 @@ def main(argv):
         cmd_wrk(argv[1])
     elif len(argv) >= 2 and argv[0] == "row":
         cmd_row(argv[1], argv[2:])
+    elif len(argv) >= 3 and argv[0] == "compare-row":
+        cmd_compare_row(argv[1], argv[2], argv[3:])
     elif len(argv) == 2 and argv[0] == "render":
         render(argv[1])
     else:
