@@ -27,7 +27,9 @@ def test_endpoints_in_records_report_metrics_and_live(stubs, proxy, tmp):
     rules = f"{tmp}/rules.json"
     with open(rules, "w") as f:
         json.dump({"version": 1, "routes": [{"name": "health", "match": {"path": "/health"}}]}, f)
-    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all", "--rules", rules))
+    # one comparer thread: the endpoint cap is per comparer thread (docs/metrics.md)
+    p = proxy(legacy.url, new.url, config={"compare": {"threads": 1}},
+              args=("--diff-log-mode", "all", "--rules", rules))
     sent = [f"/api/orders/{i}" for i in range(1, 7)] + \
            ["/api/orders?status=pending&page=1", "/api/inventory/24-MB01",
             "/api/inventory/MH01-M-Black", "/api/customers/5", "/health"]
