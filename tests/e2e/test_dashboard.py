@@ -131,6 +131,9 @@ def test_login_form_then_a_real_click_flips_the_authority(browser, start):
     assert authority(port, "default") == "legacy"
     assert browser.find('tr.route[data-route="orders"] button.flip').text == "Flip to legacy"
     assert "authority (route orders)" in browser.find("#msg").text
+    # the button waited for the fleet, and says so
+    assert re.search(r"1/1 replicas applied revision \d+", browser.find("#msg").text), \
+        browser.find("#msg").text
     assert send(p, "/api/orders/1") == "new"  # traffic follows at once
     assert re.search(r'event=operator_change what=authority route=orders who=127\.0\.0\.1:\d+ token=admin', p.stderr())
     # the page runs under its CSP: no violation reported
