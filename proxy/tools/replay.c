@@ -35,6 +35,7 @@
 #include "conf/ops.h"
 #include "tools/replay_matrix.h"
 #include "tools/replay_req.h"
+#include "tools/report/report_util.h"
 #include "conf/endpoint.h"
 #include "conf/rules.h"
 #include "app/server.h"
@@ -60,6 +61,10 @@ static const char usage[] =
     "      --diff-log-mode M all|mismatches (default all)\n"
     "      --rate N[/s]      requests per second (default: as fast as allowed)\n"
     "      --concurrency C   requests in flight (default 8)\n"
+    "      --speed X         send at the recorded timing (each record's ts), X times\n"
+    "                        as fast (2: twice as fast, 0.5: half); with --rate,\n"
+    "                        whichever is slower\n"
+    "      --loop N          replay the logs N times over (not with stdin)\n"
     "      --route NAME      only records of this route (repeatable)\n"
     "  -H, --set-header 'Name: value'\n"
     "                        send this header on every request, replacing the\n"
@@ -75,7 +80,7 @@ static const char usage[] =
     "holds, 130 interrupted.\n";
 
 enum { OPT_LEGACY = 256, OPT_NEW, OPT_OVERWRITE, OPT_MODE, OPT_RATE, OPT_CONC, OPT_ROUTE,
-       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_FAIL_IF };
+       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_FAIL_IF, OPT_SPEED, OPT_LOOP };
 
 typedef struct replay_opts {
     char **logs;
@@ -83,6 +88,8 @@ typedef struct replay_opts {
     const char *config, *rules, *diff_log, *legacy, *new_, *authority, *mode;
     bool overwrite;
     double rate;
+    double speed; /* 0: not paced by the recorded timing */
+    long loops;   /* times the logs are replayed, >= 1 */
     int concurrency;
     const char **routes;
     size_t nroutes;
@@ -190,12 +197,15 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"fail-if", required_argument, NULL, OPT_FAIL_IF},
+        {"speed", required_argument, NULL, OPT_SPEED},
+        {"loop", required_argument, NULL, OPT_LOOP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     o->diff_log = "shadowproxy-replay.jsonl";
     o->mode = "all";
     o->concurrency = 8;
+    o->loops = 1;
     o->progress = -1;
     o->routes = calloc((size_t)argc, sizeof *o->routes);
     o->set = calloc((size_t)argc, sizeof *o->set);
@@ -239,6 +249,22 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
             }
             o->nset++;
             break;
+        case OPT_SPEED:
+            errno = 0;
+            o->speed = strtod(optarg, &end);
+            if (errno || *end || !(o->speed > 0) || o->speed > 1e6) {
+                fprintf(stderr, "replay: --speed: '%s' is not a factor above 0 (1: the recorded timing)\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_LOOP:
+            errno = 0;
+            o->loops = strtol(optarg, &end, 10);
+            if (errno || *end || o->loops < 1 || o->loops > 1000000) {
+                fprintf(stderr, "replay: --loop: '%s' is not a number from 1 to 1000000\n", optarg);
+                return 2;
+            }
+            break;
         case OPT_FAIL_IF: {
             char err[256];
             if (replay_gate_parse(optarg, &o->gates[o->ngates], err, sizeof err) != 0) {
@@ -258,6 +284,11 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
         fprintf(stderr, "replay: %s\n%s", o->nlogs == 0 ? "no LOG given" : "--legacy and --new are both required", usage);
         return 2;
     }
+    for (int i = 0; o->loops > 1 && i < o->nlogs; i++)
+        if (strcmp(o->logs[i], "-") == 0) {
+            fprintf(stderr, "replay: --loop reads the logs again: give files, not stdin\n");
+            return 2;
+        }
     if (strcmp(o->mode, "all") != 0 && strcmp(o->mode, "mismatches") != 0) {
         fprintf(stderr, "replay: --diff-log-mode: '%s' is not all or mismatches\n", o->mode);
         return 2;
@@ -338,6 +369,7 @@ static int prepare_output(const replay_opts *o)
 typedef struct feeder {
     const replay_opts *o;
     int next_log;
+    long loop;      /* passes over the logs started, from 1 */
     logread *cur;
     int failed; /* a log could not be opened or read */
 } feeder;
@@ -359,6 +391,10 @@ static int next_record(feeder *f, json_t **rec)
     char err[512];
     for (;;) {
         if (!f->cur) {
+            if (f->next_log >= f->o->nlogs && f->loop < f->o->loops && !f->failed) {
+                f->next_log = 0; /* --loop: the logs again */
+                f->loop++;
+            }
             if (f->next_log >= f->o->nlogs)
                 return 0;
             const char *path = f->o->logs[f->next_log++];
@@ -399,7 +435,15 @@ static uint64_t count_records(const replay_opts *o)
 }
 
 /* The next request to send: 1 (*out filled), 0 at the end, -1 no memory. */
-static int next_request(feeder *f, client *c, replay_req *out)
+/* The record's ts in seconds, or -1 without a readable one. */
+static double record_ts(const json_t *rec)
+{
+    int64_t ms;
+    const char *ts = json_string_value(json_object_get(rec, "ts"));
+    return ts && report_parse_time(ts, 0, false, &ms) == 0 ? (double)ms / 1000.0 : -1;
+}
+
+static int next_request(feeder *f, client *c, replay_req *out, double *ts)
 {
     json_t *rec;
     while (next_record(f, &rec) == 1) {
@@ -414,6 +458,7 @@ static int next_request(feeder *f, client *c, replay_req *out)
             continue;
         }
         replay_skip why = REPLAY_SKIP_COUNT;
+        *ts = record_ts(rec);
         int rc = replay_req_build(rec, f->o->set, f->o->nset, out, &why);
         if (rc == 0) {
             const char *v = json_string_value(json_object_get(rec, "verdict"));
@@ -548,22 +593,58 @@ static void show_progress(const client *c, double started, bool last)
 
 /* Sends every replayable request, at most `concurrency` at once and
  * `rate` a second. Returns 0, or -1 when out of memory. */
+/* When a request may go: --rate spaces them evenly; --speed keeps the
+ * recorded gaps (each pass over the logs starts again from its first ts),
+ * scaled. The later of the two. */
+typedef struct pacer {
+    double started, first_ts, pass_start;
+    long pass;
+} pacer;
+
+static double due_at(const replay_opts *o, const client *c, pacer *p, const feeder *f, double ts)
+{
+    double due = o->rate > 0 ? p->started + (double)c->sent / o->rate : 0;
+    if (o->speed > 0 && ts >= 0) {
+        if (p->first_ts < 0 || f->loop != p->pass) { /* a new pass: its own origin */
+            p->first_ts = ts;
+            p->pass = f->loop;
+            p->pass_start = now_s();
+        }
+        double at = p->pass_start + (ts - p->first_ts) / o->speed;
+        due = at > due ? at : due;
+    }
+    return due;
+}
+
 static int send_all(const replay_opts *o, client *c, bool progress)
 {
-    feeder f = {.o = o};
+    feeder f = {.o = o, .loop = 1};
     double started = now_s(), shown = 0;
-    bool more = true;
+    pacer pc = {.started = started, .first_ts = -1, .pass = 1};
+    bool more = true, pending = false;
+    replay_req req;
+    double due = 0;
     int rc = 0;
     for (;;) {
-        while (more && !interrupted && c->in_flight < o->concurrency &&
-               (o->rate <= 0 || now_s() >= started + (double)c->sent / o->rate)) {
-            replay_req req;
-            int n = next_request(&f, c, &req);
-            if (n <= 0 || start_xfer(c, &req) != 0) {
-                if (n > 0)
-                    replay_req_free(&req);
+        while (more && !interrupted && c->in_flight < o->concurrency) {
+            if (!pending) {
+                double ts = -1;
+                int n = next_request(&f, c, &req, &ts);
+                if (n <= 0) {
+                    more = false;
+                    rc = n < 0 ? -1 : 0;
+                    break;
+                }
+                pending = true;
+                due = due_at(o, c, &pc, &f, ts);
+            }
+            if (now_s() < due)
+                break;
+            pending = false;
+            if (start_xfer(c, &req) != 0) {
+                replay_req_free(&req);
                 more = false;
-                rc = n < 0 || n > 0 ? -1 : 0;
+                rc = -1;
                 break;
             }
         }
@@ -581,13 +662,15 @@ static int send_all(const replay_opts *o, client *c, bool progress)
             show_progress(c, started, false);
         }
         int wait_ms = 100;
-        if (more && o->rate > 0 && c->in_flight < o->concurrency) {
-            double due = started + (double)c->sent / o->rate - now_s();
-            wait_ms = due <= 0 ? 0 : due < 0.1 ? (int)(due * 1000) + 1 : 100;
+        if (pending && c->in_flight < o->concurrency) {
+            double d = due - now_s();
+            wait_ms = d <= 0 ? 0 : d < 0.1 ? (int)(d * 1000) + 1 : 100;
         }
         if (c->in_flight > 0 || wait_ms > 0)
             curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
     }
+    if (pending)
+        replay_req_free(&req); /* interrupted before it went */
     if (progress)
         show_progress(c, started, true);
     if (f.cur)
@@ -596,72 +679,6 @@ static int send_all(const replay_opts *o, client *c, bool progress)
 }
 
 /* ---- the outcome ---------------------------------------------------------- */
-
-/* Reads the new log back and sets each verdict against the original one,
- * into a transition matrix per route (the caller frees it). In mode
- * "mismatches" an id missing from the new log matched. */
-static replay_matrix *compare_verdicts(const replay_opts *o, client *c, bool all_mode)
-{
-    char err[512];
-    logread *r;
-    replay_matrix *mx = replay_matrix_new();
-    if (logread_open(&r, o->diff_log, err, sizeof err) != 0) {
-        if (json_object_size(c->original) > 0 && all_mode)
-            fprintf(stderr, "replay: cannot read the new log back: %s\n", err);
-        r = NULL;
-    }
-    json_t *rec;
-    uint64_t same = 0, changed = 0, listed = 0;
-    json_t *seen = json_object();
-    while (r && seen && logread_next(r, &rec, err, sizeof err) == 1) {
-        const char *id = json_string_value(json_object_get(rec, "id"));
-        const char *now = json_string_value(json_object_get(rec, "verdict"));
-        const json_t *orig = id ? json_object_get(c->original, id) : NULL;
-        const char *was = json_string_value(json_object_get(orig, "v"));
-        if (was && now && !json_object_get(seen, id)) {
-            json_object_set_new(seen, id, json_true());
-            char key[ENDPOINT_MAX];
-            if (mx)
-                replay_matrix_add(mx, replay_route_key(rec, key), replay_transition_of(was, now));
-            if (strcmp(was, now) == 0)
-                same++;
-            else if (changed++, listed++ < 10)
-                printf("  changed  %s  %s -> %s  (%s %s)\n", id, was, now,
-                       json_string_value(json_object_get(rec, "method")),
-                       json_string_value(json_object_get(rec, "uri")));
-        }
-        json_decref(rec);
-    }
-    logread_close(r);
-    uint64_t missing = 0;
-    const char *id;
-    json_t *v;
-    json_object_foreach(c->original, id, v) {
-        if (seen && json_object_get(seen, id))
-            continue;
-        const char *was = json_string_value(json_object_get(v, "v"));
-        if (mx)
-            replay_matrix_add(mx, json_string_value(json_object_get(v, "r")),
-                              replay_transition_of(was, all_mode ? NULL : "match"));
-        if (!all_mode && strcmp(was, "match") == 0)
-            same++;
-        else if (!all_mode)
-            changed++;
-        else
-            missing++;
-    }
-    json_decref(seen);
-    if (changed > listed)
-        printf("  ... and %llu more changed\n", (unsigned long long)(changed - listed));
-    printf("verdicts against the original: %llu same, %llu changed", (unsigned long long)same,
-           (unsigned long long)changed);
-    if (missing)
-        printf(", %llu without a new record", (unsigned long long)missing);
-    printf("\n");
-    if (mx)
-        replay_matrix_print(mx, stdout);
-    return mx;
-}
 
 static void print_summary(const replay_opts *o, const client *c, const proxy_run *p,
                           double seconds)
@@ -749,7 +766,7 @@ int replay_main(int argc, char **argv)
     client c = {.original = json_object()};
     bool progress = o.progress < 0 ? isatty(STDERR_FILENO) : o.progress;
     if (progress)
-        c.expected = count_records(&o);
+        c.expected = count_records(&o) * (uint64_t)o.loops;
     rc = c.original ? start_proxy(&p, &o) : 1;
     if (rc == 0 && !(c.multi = curl_multi_init()))
         rc = 1;
@@ -771,7 +788,7 @@ int replay_main(int argc, char **argv)
     }
     if (rc == 0) {
         print_summary(&o, &c, &p, now_s() - started);
-        replay_matrix *mx = compare_verdicts(&o, &c, p.cfg.diff_log_mode == DIFFLOG_ALL);
+        replay_matrix *mx = replay_compare_log(o.diff_log, c.original, p.cfg.diff_log_mode == DIFFLOG_ALL);
         rc = interrupted ? 130 : sent != 0 || p.exit_code != 0 ? 1 : 0;
         int g = replay_gates_check(o.gates, o.ngates, mx);
         if (rc == 0 || g == 2)

@@ -2,6 +2,7 @@
 #include "tools/replay_matrix.h"
 
 #include "conf/endpoint.h"
+#include "diff/logread.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -250,5 +251,72 @@ int replay_gates_check(const replay_gate *gs, size_t n, const replay_matrix *mx)
         }
     }
     return rc;
+}
+
+
+/* Reads the new log back and sets each verdict against the original one,
+ * into a transition matrix per route (the caller frees it). In mode
+ * "mismatches" an id missing from the new log matched. */
+replay_matrix *replay_compare_log(const char *diff_log, const json_t *original, bool all_mode)
+{
+    char err[512];
+    logread *r;
+    replay_matrix *mx = replay_matrix_new();
+    if (logread_open(&r, diff_log, err, sizeof err) != 0) {
+        if (json_object_size(original) > 0 && all_mode)
+            fprintf(stderr, "replay: cannot read the new log back: %s\n", err);
+        r = NULL;
+    }
+    json_t *rec;
+    uint64_t same = 0, changed = 0, listed = 0;
+    json_t *seen = json_object();
+    while (r && seen && logread_next(r, &rec, err, sizeof err) == 1) {
+        const char *id = json_string_value(json_object_get(rec, "id"));
+        const char *now = json_string_value(json_object_get(rec, "verdict"));
+        const json_t *orig = id ? json_object_get(original, id) : NULL;
+        const char *was = json_string_value(json_object_get(orig, "v"));
+        if (was && now && !json_object_get(seen, id)) {
+            json_object_set_new(seen, id, json_true());
+            char key[ENDPOINT_MAX];
+            if (mx)
+                replay_matrix_add(mx, replay_route_key(rec, key), replay_transition_of(was, now));
+            if (strcmp(was, now) == 0)
+                same++;
+            else if (changed++, listed++ < 10)
+                printf("  changed  %s  %s -> %s  (%s %s)\n", id, was, now,
+                       json_string_value(json_object_get(rec, "method")),
+                       json_string_value(json_object_get(rec, "uri")));
+        }
+        json_decref(rec);
+    }
+    logread_close(r);
+    uint64_t missing = 0;
+    const char *id;
+    json_t *v;
+    json_object_foreach((json_t *)original, id, v) {
+        if (seen && json_object_get(seen, id))
+            continue;
+        const char *was = json_string_value(json_object_get(v, "v"));
+        if (mx)
+            replay_matrix_add(mx, json_string_value(json_object_get(v, "r")),
+                              replay_transition_of(was, all_mode ? NULL : "match"));
+        if (!all_mode && strcmp(was, "match") == 0)
+            same++;
+        else if (!all_mode)
+            changed++;
+        else
+            missing++;
+    }
+    json_decref(seen);
+    if (changed > listed)
+        printf("  ... and %llu more changed\n", (unsigned long long)(changed - listed));
+    printf("verdicts against the original: %llu same, %llu changed", (unsigned long long)same,
+           (unsigned long long)changed);
+    if (missing)
+        printf(", %llu without a new record", (unsigned long long)missing);
+    printf("\n");
+    if (mx)
+        replay_matrix_print(mx, stdout);
+    return mx;
 }
 

@@ -2,7 +2,7 @@
  * recorded one, per route (docs/replay.md, "Transitions"), and the
  * `replay --fail-if` gate over it. Agreeing is match or known, differing is
  * mismatch; anything else (errors, timeouts, skips, no record) is not
- * compared. Pure: no I/O; one thread. */
+ * compared. One thread; no I/O except replay_compare_log. */
 #ifndef SP_REPLAY_MATRIX_H
 #define SP_REPLAY_MATRIX_H
 
@@ -55,6 +55,13 @@ int replay_gate_parse(const char *s, replay_gate *g, char *err, size_t errsize);
 void replay_gate_free(replay_gate *g);
 /* Does the condition hold on m? */
 bool replay_gate_holds(const replay_gate *g, const replay_matrix *m, uint64_t *value);
+
+/* Reads the replay's new diff log back and sets each record's verdict
+ * against the original one (original: id -> {"v": verdict, "r": route
+ * key}), printing up to 10 changes, the counts and the matrix on stdout.
+ * In mode mismatches (!all_mode) an id missing from the new log matched.
+ * Returns the matrix (free it), NULL when out of memory. */
+replay_matrix *replay_compare_log(const char *diff_log, const json_t *original, bool all_mode);
 
 /* The --fail-if gates over mx, each that holds said on stderr: 3 when one
  * holds, 2 when one names a route the replay never saw (a typo would pass

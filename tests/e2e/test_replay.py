@@ -261,3 +261,38 @@ def test_transition_matrix_and_fail_if_regressions(tmp, stubs, proxy):
     r, _ = run_replay(tmp, [log], legacy.url, new.url, "--fail-if", "regresions>0",
                       out="bad.jsonl", check=False)
     assert r.returncode == 2 and "regressions" in r.stderr
+
+
+def test_speed_keeps_the_recorded_timing_and_loop_repeats(tmp, stubs, proxy):
+    """--speed X sends at the recorded gaps (ts), X times as fast; --loop N
+    replays the logs N times; with stdin --loop is refused."""
+    import time
+    log, orig, legacy, new = capture(stubs, proxy, tmp)
+    recs = [orig[f"cust-{i}"] for i in range(1, 4)]
+    for k, r in enumerate(recs):  # 0 s, 1 s, 2 s apart
+        r["ts"] = f"2026-11-24T13:00:0{k}.000Z"
+    timed = os.path.join(tmp, "timed.jsonl")
+    with open(timed, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    t0 = time.monotonic()
+    r, out = run_replay(tmp, [timed], legacy.url, new.url, "--rules", rules_file(tmp),
+                        "--speed", "2", out="speed2.jsonl")
+    took = time.monotonic() - t0
+    assert took >= 0.95, took        # 2 s of recorded time at twice the speed
+    assert len(read_log(out)) == 3
+    t0 = time.monotonic()
+    run_replay(tmp, [timed], legacy.url, new.url, "--speed", "50", out="speed50.jsonl")
+    assert time.monotonic() - t0 < took
+    r, out = run_replay(tmp, [timed], legacy.url, new.url, "--rules", rules_file(tmp),
+                        "--loop", "3", "--speed", "100", out="loop.jsonl")
+    got = read_log(out)
+    assert len(got) == 9 and sorted({g["id"] for g in got}) == ["cust-1", "cust-2", "cust-3"]
+    assert "replayed 9 request(s)" in r.stdout
+    same, changed = summary_counts(r.stdout)
+    assert same + changed == 3  # each id set against its original once
+    for bad, msg in ((["--speed", "0"], "--speed"), (["--loop", "0"], "--loop"),
+                     (["--loop", "2"], "stdin")):
+        cmd = [SP_BIN, "replay", "-" if "stdin" == msg else timed, "--legacy", legacy.url,
+               "--new", new.url, "--diff-log", os.path.join(tmp, "x.jsonl"), *bad]
+        p = subprocess.run(cmd, capture_output=True, text=True, input="", timeout=30 * SLOW)
+        assert p.returncode == 2 and msg in p.stderr, (bad, p.stderr)
