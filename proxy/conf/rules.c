@@ -104,6 +104,7 @@ void rl_route_free(route *rt)
     compare_free(&rt->cmp);
     rl_strlist_free(rt->redact_fields, rt->nredact_fields);
     rl_pattern_list_free(rt->redact_paths, rt->nredact_paths);
+    rl_strlist_free(rt->redact_exempt, rt->nredact_exempt);
     rl_route_init(rt);
 }
 
@@ -305,6 +306,9 @@ int rl_route_merge(route *out, const rl_opts *base, const rl_opts *over)
     out->redact_paths = cat(b->redact_paths, b->nredact_paths, o->redact_paths,
                             o->nredact_paths, sizeof(path_pattern), copy_pat,
                             &out->nredact_paths, &ok);
+    out->redact_exempt = cat(
+        b->redact_exempt, b->nredact_exempt, o->redact_exempt,
+        o->nredact_exempt, sizeof(char *), copy_str, &out->nredact_exempt, &ok);
     if (ok)
         return 0;
     rl_route_free(out);

@@ -132,6 +132,8 @@ typedef struct route {
     size_t nredact_fields;
     path_pattern *redact_paths;
     size_t nredact_paths;
+    char **redact_exempt;  /* added to diff_log.redact_exempt */
+    size_t nredact_exempt;
 } route;
 
 typedef struct rules {

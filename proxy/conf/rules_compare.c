@@ -16,7 +16,7 @@ const char *const rl_compare_keys[] = {"status_only", "status_equivalent",
                                        "arrays",      "map",
                                        "normalize",   "known",
                                        NULL};
-const char *const rl_redact_keys[] = {"fields", "paths", NULL};
+const char *const rl_redact_keys[] = {"fields", "paths", "exempt", NULL};
 
 static const char *const tolerance_keys[] = {"path", "absolute", "relative",
                                              NULL};
@@ -380,6 +380,10 @@ void rl_load_redact(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o)
     rl_child(&l, at, "paths");
     if ((e = json_object_get(v, "paths")))
         rl_patlist(x, e, &l, &o->r.redact_paths, &o->r.nredact_paths);
+    rl_child(&l, at, "exempt");
+    if ((e = json_object_get(v, "exempt")))
+        rl_strlist(x, e, &l, RL_EXEMPT, &o->r.redact_exempt,
+                   &o->r.nredact_exempt);
 }
 
 /* ---- map plans (conf/rules.h) ------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/jsonpos.h"
+#include "base/secret.h"
 #include "conf/rules_load.h"
 
 /* --- text for messages ---------------------------------------------------- */
@@ -213,9 +214,14 @@ static char *list_entry(rl_ctx *x, const json_t *e, const rl_loc *at,
 {
     const char *s;
     char got[80];
-    if (!rl_string(x, e, at, kind == RL_NAMES ? 256 : 64 * 4, &s))
+    const char *why;
+    if (!rl_string(x, e, at, kind == RL_NAMES || kind == RL_EXEMPT ? 256 : 64 * 4, &s))
         return NULL;
     rl_show(e, got, sizeof got);
+    if (kind == RL_EXEMPT && (why = secret_exempt_problem(s))) {
+        rl_report(x, at, false, "%s %s, got %s", at->name, why, got);
+        return NULL;
+    }
     if (kind == RL_HEADERS && !rl_header_name_ok(s)) {
         rl_report(x, at, false, "%s must be a header name, got %s", at->name,
                   got);
@@ -240,7 +246,7 @@ bool rl_strlist(rl_ctx *x, const json_t *v, const rl_loc *at, rl_list_kind kind,
                 char ***out, size_t *n)
 {
     static const char *const what[] = {"strings", "header names",
-                                       "HTTP methods"};
+                                       "HTTP methods", "strings"};
     size_t cnt;
     if (!rl_array(x, v, at, what[kind], &cnt))
         return false;

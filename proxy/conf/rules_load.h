@@ -74,8 +74,9 @@ bool rl_integer(rl_ctx *x, const json_t *v, const rl_loc *at, long long lo,
 bool rl_array(rl_ctx *x, const json_t *v, const rl_loc *at, const char *what,
               size_t *n);
 
-typedef enum rl_list_kind { RL_NAMES, RL_HEADERS, RL_METHODS } rl_list_kind;
-/* A list of names, header names or HTTP methods (stored upper-case). The
+typedef enum rl_list_kind { RL_NAMES, RL_HEADERS, RL_METHODS, RL_EXEMPT } rl_list_kind;
+/* A list of names, header names, HTTP methods (stored upper-case) or
+ * redaction exemptions ("FAMILY:NAME", base/secret.h). The
  * list is allocated even when empty. false when any entry was bad. */
 bool rl_strlist(rl_ctx *x, const json_t *v, const rl_loc *at, rl_list_kind kind,
                 char ***out, size_t *n);

@@ -299,3 +299,23 @@ def test_utf16_json_decoded_before_redaction(pair):
     for s in ("SECRET-U1", "SECRET-U2", "SECRET-U3"):
         assert s.encode() not in raw and s.encode("utf-16-le") not in raw
     assert base64.b64encode(bad)[:40] not in raw
+
+
+def test_route_exemptions_from_rules(stubs, proxy, tmp):
+    rules = os.path.join(tmp, "rules.json")
+    with open(rules, "w") as f:
+        json.dump({"version": 1, "routes": [
+            {"name": "catalog", "match": {"path_glob": "/catalog/**"},
+             "redact": {"exempt": ["luhn:barcode_value", "token:token_type"]}}]}, f)
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all"), config={"rules": rules})
+    doc = {"barcode_value": CARDS[0], "note": CARDS[0], "token_type": "Bearer",
+           "token": "SECRET-R"}
+    send(p, "rt-catalog", "/catalog/1", "POST", json.dumps(doc).encode(), "application/json")
+    send(p, "rt-other", "/other", "POST", json.dumps(doc).encode(), "application/json")
+    cat, other = p.wait_record("rt-catalog"), p.wait_record("rt-other")
+    assert cat["route"] == "catalog"
+    assert cat["request"]["body"] == {"barcode_value": CARDS[0], "note": R,
+                                      "token_type": "Bearer", "token": R}
+    assert other["request"]["body"] == {"barcode_value": R, "note": R, "token_type": R,
+                                        "token": R}

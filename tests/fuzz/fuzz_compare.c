@@ -193,30 +193,43 @@ static record_leg record_leg_of(const leg *l)
     };
 }
 
-/* analyzer.c's record_build_for_route. */
+/* a[0..na) then b[0..nb) (borrowed) in a new array; aborts on ENOMEM. */
+static const char **names_cat(const char *const *a, size_t na, char *const *b, size_t nb)
+{
+    const char **v = malloc((na + nb ? na + nb : 1) * sizeof *v);
+    if (!v)
+        abort();
+    for (size_t i = 0; i < na; i++)
+        v[i] = a[i];
+    for (size_t i = 0; i < nb; i++)
+        v[na + i] = b[i];
+    return v;
+}
+
+/* analyze_job.c's record_build_for_route. */
 static json_t *build_record(const record_input *in, const route *rt)
 {
     record_opts o = {
         .max_body_bytes = cfg.diff_log_max_body,
+        .secrets = {(const char *const *)cfg.redact_exempt, cfg.nredact_exempt},
         .redact_fields = (const char *const *)cfg.redact_fields,
         .nredact_fields = cfg.nredact_fields,
     };
-    if (!rt || (!rt->nredact_fields && !rt->nredact_paths))
+    if (!rt || (!rt->nredact_fields && !rt->nredact_paths && !rt->nredact_exempt))
         return record_build(in, &o);
-    size_t n = o.nredact_fields + rt->nredact_fields;
-    const char **fields = malloc((n ? n : 1) * sizeof *fields);
-    if (!fields)
-        abort();
-    for (size_t i = 0; i < o.nredact_fields; i++)
-        fields[i] = o.redact_fields[i];
-    for (size_t i = 0; i < rt->nredact_fields; i++)
-        fields[o.nredact_fields + i] = rt->redact_fields[i];
+    const char **fields =
+        names_cat(o.redact_fields, o.nredact_fields, rt->redact_fields, rt->nredact_fields);
+    const char **exempt = names_cat(o.secrets.exempt, o.secrets.nexempt, rt->redact_exempt,
+                                    rt->nredact_exempt);
     o.redact_fields = fields;
-    o.nredact_fields = n;
+    o.nredact_fields += rt->nredact_fields;
+    o.secrets.exempt = exempt;
+    o.secrets.nexempt += rt->nredact_exempt;
     o.redact_paths = rt->redact_paths;
     o.nredact_paths = rt->nredact_paths;
     json_t *rec = record_build(in, &o);
     free(fields);
+    free(exempt);
     return rec;
 }
 

@@ -242,7 +242,7 @@ TEST(merge_over_defaults)
         "               'map': [{'side': 'new', 'from': '/x', 'to': '/y'}],"
         "               'normalize': [{'path': '/n', 'trim': true}],"
         "               'known': [{'name': 'k1'}]},"
-        "   'redact': {'fields': ['f1'], 'paths': ['/p1']}},"
+        "   'redact': {'fields': ['f1'], 'paths': ['/p1'], 'exempt': ['luhn:gtin']}},"
         " 'routes': ["
         "  {'name': 'over', 'match': {'path': '/o'}, 'authority': 'legacy',"
         "   'mirror': {'sample_percent': 5, 'methods': ['POST'], 'enabled': "
@@ -260,7 +260,7 @@ TEST(merge_over_defaults)
         "               'map': [{'side': 'legacy', 'from': '/u', 'to': '/v'}],"
         "               'normalize': [{'path': '/m', 'datetime': true}],"
         "               'known': [{'name': 'k2'}]},"
-        "   'redact': {'fields': ['f2'], 'paths': ['/p2']}},"
+        "   'redact': {'fields': ['f2'], 'paths': ['/p2'], 'exempt': ['token:*']}},"
         "  {'name': 'inherit', 'match': {'path': '/i'}}],"
         " 'default': {'compare': {'ignore': ['/z']}}}");
     if (!r)
@@ -305,6 +305,9 @@ TEST(merge_over_defaults)
     CHECK(o->cmp.nknown == 2);
     CHECK_STR(o->cmp.known[1].name, "k2");
     CHECK(o->nredact_fields == 2 && o->nredact_paths == 2);
+    CHECK(o->nredact_exempt == 2);
+    CHECK_STR(o->redact_exempt[0], "luhn:gtin");
+    CHECK_STR(o->redact_exempt[1], "token:*");
     CHECK_STR(o->redact_fields[1], "f2");
     CHECK_STR(o->redact_paths[0].text, "/p1");
     CHECK(path_pattern_match_str(&o->redact_paths[1], "/p2"));
