@@ -150,14 +150,33 @@ static json_t *txn_request(etcd_store *e, int64_t rev, const ops_state *next, co
 }
 
 /* One try: 1 committed (*out set), 0 conflict, < 0 error (msg). */
-static int try_commit(etcd_store *e, store_edit_fn edit, void *arg, const json_t *audit,
-                      ops_state **out, char *msg, size_t size)
+/* The decisions a change applies to: etcd's; but when the key is gone
+ * (deleted by hand) while this replica applies decisions, those: a
+ * deletion reverts nothing (the txn then creates the key again). */
+static ops_state *base_of(etcd_store *e, ops_state *cur, const ops_state *local)
+{
+    if (cur->revision > 0 || local->revision == 0)
+        return cur;
+    log_event(LOG_WARN, "decisions_missing", "store", e->base.st.name, "action",
+              "rewritten from the decisions in force", NULL);
+    store_warned(&e->base);
+    ops_state *b = ops_with(local, NULL, OPS_UNSET, OPS_UNSET, -1); /* a copy */
+    if (!b)
+        return cur;
+    b->revision = 0; /* compared as "absent" (create_revision 0) */
+    ops_unref(cur);
+    return b;
+}
+
+static int try_commit(etcd_store *e, const ops_state *local, store_edit_fn edit, void *arg,
+                      const json_t *audit, ops_state **out, char *msg, size_t size)
 {
     ops_state *cur = NULL;
     int64_t hrev = 0;
     int rc = read_current(e, &cur, &hrev, msg, size);
     if (rc)
         return rc;
+    cur = base_of(e, cur, local);
     ops_state *next = edit(cur, arg);
     if (!next) {
         rc = errno ? -errno : -ENOMEM;
@@ -195,10 +214,9 @@ static int try_commit(etcd_store *e, store_edit_fn edit, void *arg, const json_t
 static int etcd_commit(store *s, const ops_state *local, store_edit_fn edit, void *arg,
                        const json_t *audit, ops_state **out, char *msg, size_t size)
 {
-    (void)local;
     etcd_store *e = (etcd_store *)s;
     for (int i = 0; i < CAS_TRIES; i++) {
-        int rc = try_commit(e, edit, arg, audit, out, msg, size);
+        int rc = try_commit(e, local, edit, arg, audit, out, msg, size);
         if (rc == 1) {
             cache(e, *out);
             return 0;

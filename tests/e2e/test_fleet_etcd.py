@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import SLOW
-from etcd_cluster import ETCD, Cluster, etcd_post
+from etcd_cluster import ETCD, Cluster, b64, etcd_post
 from test_admin import ctl, send, start, token_env  # noqa: F401 (fixtures)
 from test_fleet import ROUTES, answered_by, url_of, wait_for
 from test_tls import MAKE_CERTS
@@ -235,3 +235,26 @@ def test_etcd_over_tls_with_a_client_certificate(tmp, start, etcd):
         diff_log=os.path.join(tmp, "diffs-1.jsonl"))
     r = adm_q.call("POST", "/authority", {"side": "new"})
     assert r.status == 503 and cluster.store() in r.json()["error"], r
+
+
+def test_a_deleted_key_reverts_nothing(tmp, start, etcd):
+    """PREFIX/decisions deleted by hand: the replicas keep the decisions in
+    force (warned, counted), and the next change writes them back with it."""
+    cluster = etcd(1)
+    (a, adm_a), (b, adm_b) = replicas(tmp, start, cluster, 2)
+    adm_a.flip("new")
+    etcd_post(cluster.members[0].url, "/v3/kv/deleterange", {"key": b64("/shadowproxy/decisions")})
+    for p, adm in ((a, adm_a), (b, adm_b)):
+        assert wait_for(lambda: "event=decisions_deleted" in p.stderr(), 2), p.stderr()[-2000:]
+        assert adm.state()["authority"]["global"] == "new"
+        assert answered_by(p, "/echo/r1") == "new"
+    ans = adm_b.shadow("pause", route="r1")
+    assert ans["fleet"]["complete"] is True, ans
+    doc = json.loads(cluster.get("/shadowproxy/decisions"))
+    assert doc["global"] == {"authority": "new"}, doc
+    assert doc["routes"]["r1"] == {"shadow": {"paused": True}}, doc
+    for p, adm in ((a, adm_a), (b, adm_b)):
+        assert adm.state()["shadow"]["routes"]["r1"]["paused"] is True
+        assert answered_by(p, "/echo/r1") == "new"
+    metrics = adm_b.call("GET", "/metrics").body.decode()
+    assert re.search(r"^shadowproxy_decisions_store_warnings_total [1-9]", metrics, re.M), metrics
