@@ -210,6 +210,7 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         record_input in = {
             .id = j->id,
             .trace_id = j->trace_id[0] ? j->trace_id : NULL,
+            .client_request_id = j->client_id[0] ? j->client_id : NULL,
             .ts_ms = j->ts_ms,
             .route = j->route ? j->route->name : "default",
             .endpoint = endpoint,

@@ -38,6 +38,7 @@ typedef struct analysis_leg {
 typedef struct analysis_job {
     struct analysis_job *next;
     char id[64];
+    char client_id[64];   /* the client's X-Request-Id when the record needed another id; "" */
     char trace_id[33];    /* W3C trace id of the client's traceparent; "" when none */
     int64_t ts_ms;
     rules *rules;         /* a reference: keeps `route` alive */

@@ -314,11 +314,8 @@ static void leg_fail_now(ex_leg *leg, const char *cause);
 
 int exchange_start(exchange *ex)
 {
-    const char *rid = hdr_list_get(&ex->req_headers, "X-Request-Id");
-    if (rid && reqid_valid(rid))
-        snprintf(ex->id, sizeof ex->id, "%s", rid);
-    else
-        reqid_new(&ex->env->ids, ex->id, sizeof ex->id);
+    reqid_assign(&reqid_recent, &ex->env->ids, hdr_list_get(&ex->req_headers, "X-Request-Id"),
+                 ex->id, sizeof ex->id, ex->client_id, sizeof ex->client_id);
     ex->rules = rules_ref(ex->env->rules);
     const route *rt = ex->route = rules_match(ex->rules, ex->method, ex->uri, &ex->req_headers);
     /* The operator's decision (route, else global) wins over the rules
@@ -348,8 +345,8 @@ int exchange_start(exchange *ex)
     } else if (!rules_mirror_method(rt, ex->method)) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "method not mirrored on this route";
-    } else if (op_sample >= 0 ? !rules_sampled_at(op_sample, ex->id)
-                              : !rules_sampled(rt, ex->id)) {
+    } else if (op_sample >= 0 ? !rules_sampled_at(op_sample, exchange_upstream_id(ex))
+                              : !rules_sampled(rt, exchange_upstream_id(ex))) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "not sampled";
     } else if (!shadow_gate_admit(&ex->env->gate, &ex->shadow, &why)) {
@@ -511,7 +508,7 @@ static void respond_error(exchange *ex)
     }
     if (r) {
         MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_add_response_header(r, "X-Request-Id", ex->id);
+        MHD_add_response_header(r, "X-Request-Id", exchange_upstream_id(ex));
         if (ex->env->draining)
             MHD_add_response_header(r, "Connection", "close");
     }

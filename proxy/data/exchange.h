@@ -88,7 +88,8 @@ typedef struct exchange {
     const char *reject_msg;
     char *uri;            /* raw request-target */
     char *method;
-    char id[64];
+    char id[64];          /* the record's id: unique in the recent window (base/reqid.h) */
+    char client_id[64];   /* the client's X-Request-Id when another exchange had it; else "" */
     char client_ip[64];
     int64_t ts_ms;
     uint64_t t0_ns;
@@ -168,5 +169,12 @@ void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx);
 void exchange_abort_all(exchange_env *env, const char *cause);
 /* Drain: every tracked shadow leg stopped as failed with `cause`. */
 void exchange_abort_shadows(exchange_env *env, const char *cause);
+
+/* The id the upstreams and the client see: the client's own, even when
+ * the record needed another (ex->client_id set). */
+static inline const char *exchange_upstream_id(const exchange *ex)
+{
+    return ex->client_id[0] ? ex->client_id : ex->id;
+}
 
 #endif

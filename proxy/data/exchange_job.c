@@ -49,6 +49,7 @@ void exchange_submit(exchange *ex)
         return;
     }
     snprintf(job->id, sizeof job->id, "%s", ex->id);
+    snprintf(job->client_id, sizeof job->client_id, "%s", ex->client_id);
     if (ex->traced)
         snprintf(job->trace_id, sizeof job->trace_id, "%s", ex->trace.trace_id);
     job->ts_ms = ex->ts_ms;

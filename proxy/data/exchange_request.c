@@ -137,7 +137,7 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt, bool trusted
         if (header_is(h, i, "X-Request-Id")) {
             /* one id on both legs: the client's, or ours if it was unusable */
             have_id = true;
-            rc = add_line(b, name, ex->id);
+            rc = add_line(b, name, exchange_upstream_id(ex));
             continue;
         }
         rc = add_line(b, name, hdr_value(h, i));
@@ -149,7 +149,7 @@ static int gather_lines(exchange *ex, line_buf *b, const route *rt, bool trusted
     if (rc == 0)
         rc = add_line(b, "Via", "1.1 shadowproxy");
     if (rc == 0 && !have_id)
-        rc = add_line(b, "X-Request-Id", ex->id);
+        rc = add_line(b, "X-Request-Id", exchange_upstream_id(ex));
     for (size_t i = 0; rt && rc == 0 && i < rt->nset_headers; i++)
         rc = add_line(b, rt->set_headers[i].name, rt->set_headers[i].value);
     /* Stop curl from adding headers the client did not send. */

@@ -639,6 +639,8 @@ json_t *record_build(const record_input *in, const record_opts *o)
     clock_format_ts(in->ts_ms, ts, sizeof ts);
     bool ok = put(r, "v", json_integer(RECORD_SCHEMA_VERSION)) &&
               put(r, "id", jstr(in->id)) &&
+              (!in->client_request_id ||
+               put(r, "client_request_id", jstr(in->client_request_id))) &&
               (!in->trace_id || put(r, "trace_id", jstr(in->trace_id))) &&
               put(r, "ts", json_string(ts)) &&
               put(r, "route", jstr(in->route)) &&

@@ -52,6 +52,7 @@ typedef struct record_leg {
 typedef struct record_input {
     const char *id;
     const char *trace_id;    /* W3C trace id (32 hex digits); NULL to omit */
+    const char *client_request_id; /* the client's X-Request-Id when id had to differ; NULL to omit */
     int64_t ts_ms;           /* Unix epoch, milliseconds (request arrival) */
     const char *route;
     const char *endpoint;    /* method and path template (conf/endpoint.h); NULL to omit */

@@ -324,6 +324,62 @@ def test_request_id_generated_when_absent(pair):
     assert ids[0] != ids[1]
 
 
+def records_for(p, uri, n, timeout=5.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        recs = [x for x in p.records() if x["uri"] == uri]
+        if len(recs) >= n or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("bad", [
+    "<script>alert(1)</script>", "a'b", "id;x=1", "a&b", "a b", "é", "x" * 61,
+])
+def test_unsafe_client_request_id_is_replaced(pair, bad):
+    """Only ids of letters, digits and - _ . : + = / up to 60 characters are
+    kept: markup, quotes, separators and non-ASCII are replaced by a
+    generated id, on both legs and in the record. (Failed before: any
+    printable ASCII without quote or backslash was kept, markup included.)"""
+    legacy, new, p = pair
+    uri = f"/echo/unsafe-{abs(hash(bad))}"
+    r = raw_request(p.port, "GET", uri, [("Host", "x"), ("X-Request-Id", bad.encode("utf-8"))])
+    assert r.status == 200
+    (rec,) = records_for(p, uri, 1)
+    assert UUID4.match(rec["id"]), rec["id"]
+    assert "client_request_id" not in rec
+    for stub in (legacy, new):
+        assert values(the_request(stub, rec["id"])["headers"], "X-Request-Id") == [rec["id"]]
+
+
+def test_reused_client_request_id_keeps_records_unique(pair):
+    """A client id another recent exchange already had (a retry, or a
+    forged copy of another record's id) still goes to both upstreams, but
+    the record gets an id of its own and keeps the client's in
+    client_request_id: a record id names one exchange. (Failed before:
+    both records had the same id.)"""
+    legacy, new, p = pair
+    for i in range(2):
+        r = raw_request(p.port, "GET", "/echo/dup", [("Host", "x"), ("X-Request-Id", "dup-7")])
+        assert r.status == 200
+        assert one(r.json()["headers"], "X-Request-Id") == "dup-7"
+    recs = records_for(p, "/echo/dup", 2)
+    assert [x["id"] for x in recs].count("dup-7") == 1, recs
+    other = next(x for x in recs if x["id"] != "dup-7")
+    assert UUID4.match(other["id"]) and other["client_request_id"] == "dup-7"
+    assert "client_request_id" not in next(x for x in recs if x["id"] == "dup-7")
+    for stub in (legacy, new):
+        seen = [q for q in stub.requests() if q["target"] == "/echo/dup"]
+        assert [values(q["headers"], "X-Request-Id") for q in seen] == [["dup-7"], ["dup-7"]]
+    # A generated id reused by a client (to overwrite that record in a
+    # viewer keyed by id) gets the same treatment.
+    r = raw_request(p.port, "GET", "/echo/gen-victim", [("Host", "x")])
+    victim = one(r.json()["headers"], "X-Request-Id")
+    raw_request(p.port, "GET", "/echo/forger", [("Host", "x"), ("X-Request-Id", victim)])
+    (forged,) = records_for(p, "/echo/forger", 1)
+    assert forged["id"] != victim and forged["client_request_id"] == victim
+
+
 def test_invalid_client_request_id_replaced_consistently(pair):
     """An X-Request-Id the proxy does not accept (too long, or with spaces) is
     replaced: the id in the record must be the one both upstreams got, so the

@@ -188,16 +188,47 @@ TEST(reqid_is_a_v4_uuid_and_unique)
 
 TEST(reqid_valid_rejects_what_cannot_go_into_headers_or_json)
 {
-    static const char *const refused[] = {"", "a b", "a\"b", "a\\b", "caf\xc3\xa9", "a\tb"};
+    static const char *const refused[] = {"",    "a b",  "a\"b", "a\\b", "caf\xc3\xa9", "a\tb",
+                                          "<b>", "a'b",  "a;b",  "a&b",  "a,b",          "a%41"};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         CHECK(!reqid_valid(refused[i]));
     CHECK(reqid_valid("abc-123"));
+    CHECK(reqid_valid("Root=1-5759e988:a_b.c+d/e"));
     char long_id[62];
     memset(long_id, 'x', 61);
     long_id[61] = '\0';
     CHECK(!reqid_valid(long_id));
     long_id[60] = '\0';
     CHECK(reqid_valid(long_id));
+}
+
+/* A client's id that the window already holds is kept aside and the
+ * record gets a new one; the window forgets the oldest ids. */
+TEST(reqid_assign_keeps_record_ids_unique)
+{
+    reqid_window *w = &reqid_recent; /* the process's: this test is its only user */
+    reqid_gen gen;
+    reqid_seed(&gen, 1);
+    char id[64], client[64];
+    reqid_assign(w, &gen, "order-1", id, sizeof id, client, sizeof client);
+    CHECK_STR(id, "order-1");
+    CHECK_STR(client, "");
+    reqid_assign(w, &gen, "order-1", id, sizeof id, client, sizeof client);
+    CHECK(strcmp(id, "order-1") != 0 && reqid_valid(id));
+    CHECK_STR(client, "order-1");
+    char made[64];
+    reqid_assign(w, &gen, "<bad>", made, sizeof made, client, sizeof client);
+    CHECK(reqid_valid(made) && strlen(made) == 36 && client[0] == '\0');
+    reqid_assign(w, &gen, made, id, sizeof id, client, sizeof client); /* a forged copy */
+    CHECK(strcmp(id, made) != 0);
+    CHECK_STR(client, made);
+    reqid_assign(w, &gen, NULL, id, sizeof id, client, sizeof client);
+    CHECK(strlen(id) == 36 && client[0] == '\0');
+    for (int i = 0; i < REQID_WINDOW; i++) /* push "order-1" out of the window */
+        reqid_assign(w, &gen, NULL, id, sizeof id, client, sizeof client);
+    reqid_assign(w, &gen, "order-1", id, sizeof id, client, sizeof client);
+    CHECK_STR(id, "order-1");
+    CHECK_STR(client, "");
 }
 
 int main(void)
@@ -209,5 +240,6 @@ int main(void)
     RUN(a_shadow_is_admitted_and_released_once);
     RUN(reqid_is_a_v4_uuid_and_unique);
     RUN(reqid_valid_rejects_what_cannot_go_into_headers_or_json);
+    RUN(reqid_assign_keeps_record_ids_unique);
     UNIT_DONE();
 }
