@@ -1,4 +1,12 @@
-/* shadowproxy: the command line. Subcommands: serve, check, version. */
+/* shadowproxy: the command line, on top of every layer
+ * (docs/architecture.md). Commands:
+ *   serve    run the proxy (app/server.c)
+ *   check    validate a config and rules file, print every error
+ *   ctl      the admin API's command-line client (tools/ctl.c)
+ *   report   summarize diff logs: text, JSON, HTML, CSV (tools/report/)
+ *   replay   send recorded requests again and compare (tools/replay.c)
+ *   rules    rules suggest: a rules file from a diff log (tools/rules_suggest.c)
+ *   version  print the version (also --version); help, -h, --help: usage */
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>

@@ -1,5 +1,5 @@
 /* admin_dash: the dashboard on the admin listener (docs/operations.md, "The
- * dashboard"): the page itself (proxy/dashboard.html, embedded by
+ * dashboard"): the page itself (proxy/admin/dashboard.html, embedded by
  * dashboard_asset.c), the login form and the ?token= exchange, the session
  * cookie, and the checks that keep a browser from being used against the
  * admin API (CSRF, DNS rebinding).

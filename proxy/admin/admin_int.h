@@ -168,7 +168,7 @@ admin_reply admin_h_login(admin *a, admin_req *rq);  /* POST /login */
 admin_reply admin_h_logout(admin *a, admin_req *rq); /* POST /logout */
 admin_reply admin_h_favicon(admin *a, admin_req *rq); /* GET /favicon.ico: 204 */
 
-/* dashboard_asset.c: proxy/dashboard.html, embedded by the assembler
+/* dashboard_asset.c: proxy/admin/dashboard.html, embedded by the assembler
  * (.incbin), NUL-terminated; its length is end - start. */
 extern const char sp_dashboard_html[];
 extern const char sp_dashboard_html_end[];

@@ -1,6 +1,6 @@
 /* body: turns a captured HTTP body into something comparable: decoded
  * (gzip/deflate), classified, and parsed into a JSON tree when it is JSON,
- * XML/SOAP (proxy/xmltree.h) or an HTML form, so that one diff engine and
+ * XML/SOAP (proxy/diff/xmltree.h) or an HTML form, so that one diff engine and
  * one set of rules serve all three. Pure: no I/O. */
 #ifndef SP_BODY_H
 #define SP_BODY_H

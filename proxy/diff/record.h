@@ -92,7 +92,7 @@ json_t *record_build(const record_input *in, const record_opts *o);
  * U+2028 and U+2029 are written as \u escapes. Free with free(). */
 char *record_to_line(const json_t *record, size_t *len);
 
-/* Redaction helpers, in proxy/redact.c (also usable by the comparison, to
+/* Redaction helpers, in proxy/diff/redact.c (also usable by the comparison, to
  * redact diff values). */
 /* Authorization, Cookie, ..., X-Api-Key: secret_header_name under o's
  * policy (o may be NULL). */

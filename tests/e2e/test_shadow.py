@@ -131,7 +131,7 @@ def test_shadow_huge_body_does_not_affect_client(pair):
     assert nl["body_sha256"] == pattern_sha256(n)
     # Both sides say application/json (the generic ctype= directive reaches
     # both stubs): only the body differs. An oversize body's format is not
-    # known, so the kind is "changed", not "type" (proxy/compare.c).
+    # known, so the kind is "changed", not "type" (proxy/diff/compare.c).
     assert rec["differences"] == [
         {"where": "body", "path": "", "kind": "changed",
          "legacy": {"format": "json", "bytes": len(r.body), "sha256": sha256(r.body)},

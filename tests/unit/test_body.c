@@ -1,4 +1,4 @@
-/* Unit tests for proxy/body.c: decoding, classification, JSON, XML and
+/* Unit tests for proxy/diff/body.c: decoding, classification, JSON, XML and
  * form parsing, text lines, aligning two trees. */
 #include "diff/body.h"
 #include "unit.h"

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/compare.c: status, headers, bodies, structural JSON. */
+/* Unit tests for proxy/diff/compare.c: status, headers, bodies, structural JSON. */
 #include "diff/compare.h"
 #include "unit.h"
 

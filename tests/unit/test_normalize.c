@@ -1,4 +1,4 @@
-/* Unit tests for proxy/normalize.c: strings, numbers, date-times. */
+/* Unit tests for proxy/diff/normalize.c: strings, numbers, date-times. */
 #include "diff/normalize.h"
 #include "unit.h"
 

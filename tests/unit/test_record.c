@@ -1,4 +1,4 @@
-/* Unit tests for proxy/record.c and proxy/redact.c: record layout, body
+/* Unit tests for proxy/diff/record.c and proxy/diff/redact.c: record layout, body
  * embedding, redaction, timestamps and line serialization. Most bodies are
  * built by hand; XML and form bodies come from body_prepare (their trees). */
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/redact.c: what is a secret (field names, path
+/* Unit tests for proxy/diff/redact.c: what is a secret (field names, path
  * patterns, strict and lenient), and what reaches the record for JSON
  * bodies, differences, bodies that did not parse, forms, and XML
  * redaction agreeing with the tree. More XML bodies in records:

@@ -1,6 +1,6 @@
-/* Unit tests for the rule-aware comparison: proxy/rulecmp.c (prepare:
- * maps, ignore, normalize; known), proxy/compare_walk.c (tolerance, keyed
- * and unordered arrays) and the rules in proxy/compare.c (status, headers,
+/* Unit tests for the rule-aware comparison: proxy/diff/rulecmp.c (prepare:
+ * maps, ignore, normalize; known), proxy/diff/compare_walk.c (tolerance, keyed
+ * and unordered arrays) and the rules in proxy/diff/compare.c (status, headers,
  * status_only). Rules are built by hand, as the loader would build them. */
 #include "diff/compare.h"
 #include "diff/rulecmp.h"

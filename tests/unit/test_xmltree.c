@@ -1,4 +1,4 @@
-/* Unit tests for proxy/xmltree.c: the XML → JSON mapping, alignment of two
+/* Unit tests for proxy/diff/xmltree.c: the XML → JSON mapping, alignment of two
  * trees, hostile documents (entities, depth, the network), redaction. */
 #include "diff/xmltree.h"
 #include "unit.h"
