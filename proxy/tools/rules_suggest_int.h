@@ -16,6 +16,8 @@
 #define SG_MAX_KEYS 8          /* key candidates per array */
 #define SG_EXAMPLE_MAX 48      /* bytes of an example value in a description */
 #define SG_MAX_DEPTH 64        /* bodies are walked this deep */
+#define SG_MAX_PAIRED 500      /* longer arrays are compared by position only: pairing
+                                * by key or as multisets is quadratic */
 
 typedef struct sg_example {
     char *v[2]; /* legacy, new: compact JSON, cut; NULL: absent */

@@ -309,7 +309,8 @@ static bool multiset_equal(const json_t *l, const json_t *n)
 /* Pass 1: what pairing would make two arrays at w->path agree. */
 static void arrays_observe(walk *w, const json_t *l, const json_t *n)
 {
-    if (json_array_size(l) < 2 && json_array_size(n) < 2)
+    if ((json_array_size(l) < 2 && json_array_size(n) < 2) || json_array_size(l) > SG_MAX_PAIRED ||
+        json_array_size(n) > SG_MAX_PAIRED)
         return;
     sg_array *a = array_get(w->g, w->path);
     if (!a || a->seen_seq == w->m->seq)
@@ -347,7 +348,7 @@ static void arrays_walk(walk *w, const json_t *l, const json_t *n, int depth)
     bool ok = push(w, "*");
     if (!ok)
         return;
-    if (a && (a->key || a->use_unordered)) {
+    if (a && (a->key || a->use_unordered) && nl <= SG_MAX_PAIRED && nn <= SG_MAX_PAIRED) {
         bool *taken = calloc(nn ? nn : 1, sizeof *taken);
         if (!taken) {
             pop(w, at);

@@ -168,3 +168,29 @@ def test_base_rules_keep_their_routes_and_bad_input(tmp, stubs, proxy):
     r = suggest(empty)
     assert r.returncode == 0 and b"--diff-log-mode all" in r.stderr
     assert json.loads(r.stdout)["routes"] == []
+
+
+def test_hostile_logs_stay_bounded(tmp):
+    """Huge reordered arrays are compared by position (pairing is quadratic),
+    records of any shape are skipped, and the result still loads."""
+    items = [{"id": i, "v": i} for i in range(3000)]
+
+    def leg(body):
+        return {"attempted": True, "status": 200, "headers": [], "body": body, "body_format": "json",
+                "body_bytes": 1, "duration_ms": 1.0, "error": None}
+    recs = [{"v": 1, "id": f"h{i}", "ts": "2026-11-24T13:00:00.000Z", "route": "default",
+             "method": "GET", "uri": "/big", "authority": "legacy", "verdict": "mismatch",
+             "legacy": leg({"items": items}), "new": leg({"items": items[::-1]}), "differences": []}
+            for i in range(6)]
+    odd = [{"route": 5}, {"route": "default", "verdict": "match", "legacy": [], "new": "x"},
+           {"route": "default", "method": "GET", "uri": "/x", "verdict": "match",
+            "legacy": leg([[[[[]]]]]), "new": leg({"a": {"b": None}})}]
+    path = os.path.join(tmp, "big.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs + odd)
+        f.write('{"torn": ')
+    out = os.path.join(tmp, "s.json")
+    r = suggest(path, "-o", out)
+    assert r.returncode == 0, r.stderr
+    chk = subprocess.run([SP_BIN, "check", "--rules", out], capture_output=True, timeout=30)
+    assert chk.returncode == 0, chk.stderr
