@@ -130,8 +130,8 @@ static void check_html(const report_render *rr)
 {
     static const char *const tags[] = {
         "a", "abbr", "body", "br", "caption", "code", "div", "footer", "g", "h1",
-        "h2", "h3", "h4", "head", "header", "html", "li", "main", "mark", "meta",
-        "nav", "p", "pre", "rect", "section", "span", "strong", "style", "svg",
+        "h2", "h3", "h4", "head", "header", "html", "li", "line", "main", "mark", "meta",
+        "nav", "p", "polyline", "pre", "rect", "section", "span", "strong", "style", "svg",
         "table", "tbody", "td", "text", "th", "thead", "title", "tr", "ul", NULL,
     };
     char *html = NULL;
