@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -180,6 +181,33 @@ static size_t dump_flags(const json_t *v, size_t bytes)
 
 /* ---- record parts ------------------------------------------------------- */
 
+/* Headers whose value is a URI: their query is redacted as the uri's. */
+static bool uri_header(const char *name)
+{
+    static const char *const names[] = {"Location", "Content-Location", "Referer"};
+    for (size_t i = 0; name && i < sizeof names / sizeof *names; i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A header's value for the record: "[redacted]" for a secret header or a
+ * card number, the query's secrets replaced for a URI header, else as
+ * received. */
+static json_t *header_value_json(const char *name, const char *v, size_t n,
+                                 const record_opts *o)
+{
+    if (redact_header_name(name, o) ||
+        (v && secret_card_value(name, v, n, &o->secrets)))
+        return redacted();
+    if (!uri_header(name) || !v)
+        return jstr_n(v, n);
+    char *clean = secret_redact_uri(v, n, &o->secrets, RECORD_REDACTED, &n);
+    json_t *j = clean ? jstr_n(clean, n) : NULL;
+    free(clean);
+    return j;
+}
+
 static json_t *headers_json(const hdr_list *l, const record_opts *o)
 {
     if (!l)
@@ -191,9 +219,8 @@ static json_t *headers_json(const hdr_list *l, const record_opts *o)
         if (pair &&
             (json_array_append_new(pair, jstr_n(name, l->f[i].name_len)) ||
              json_array_append_new(
-                 pair, redact_header_name(name, o)
-                           ? redacted()
-                           : jstr_n(hdr_value(l, i), l->f[i].value_len)))) {
+                 pair, header_value_json(name, hdr_value(l, i),
+                                         l->f[i].value_len, o)))) {
             json_decref(pair);
             pair = NULL;
         }
@@ -558,6 +585,9 @@ static json_t *diff_json(json_t *d, const record_opts *o, bool lenient,
         bool side = strcmp(key, "legacy") == 0 || strcmp(key, "new") == 0;
         if (side && secret && !json_is_null(v))
             nv = redacted();
+        else if (side && json_is_string(v) && where && strcmp(where, "header") == 0)
+            nv = header_value_json(json_string_value(json_object_get(d, "path")),
+                                   json_string_value(v), json_string_length(v), o);
         else if (side)
             nv = redact_copy(v, path, o, lenient);
         else

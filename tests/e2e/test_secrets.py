@@ -219,6 +219,7 @@ def test_secrets_outside_bodies(stubs, proxy, tmp):
     send(p, "out-hdr", "/h", extra=[
         ("X-Api-Key", "SECRET-H1"), ("X-Auth-Token", "SECRET-H2"),
         ("X-Amz-Security-Token", "SECRET-H3"), ("X-Trace", "keep-me"),
+        ("Referer", "https://shop.example/checkout?password=SECRET-H5"),
         ("X-Stub-Ctl", "hdr=X-Auth-Token:SECRET-H4")])
     mp = (b"--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n"
           b"--XyZ\r\nContent-Disposition: form-data; name=\"newPassword\"\r\n\r\nSECRET-M1\r\n"
@@ -239,6 +240,7 @@ def test_secrets_outside_bodies(stubs, proxy, tmp):
     assert rh["X-Api-Key"] == rh["X-Auth-Token"] == rh["X-Amz-Security-Token"] == R
     assert rh["X-Trace"] == "keep-me"
     assert dict(recs["out-hdr"]["legacy"]["headers"])["X-Auth-Token"] == R
+    assert rh["Referer"] == "https://shop.example/checkout?password=[redacted]"
     assert recs["out-mp"]["request"]["body"] == mp.decode().replace(
         "SECRET-M1", R).replace("4012 8888 8888 1881", R)
     tok = recs["out-tok"]
@@ -262,7 +264,8 @@ def test_secrets_outside_bodies(stubs, proxy, tmp):
     for where, text in (("diff log", raw_log(p)), ("/api/recent", listing + whole),
                         ("report", rep.stdout + html.stdout), ("process log", err)):
         for s in ("SECRET-Q1", "SECRET-Q2", "SECRET-H1", "SECRET-H2", "SECRET-H3",
-                  "SECRET-M1", "SECRET-T1", "SECRET-T2", "SECRET-P", "4111111111111111"):
+                  "SECRET-M1", "SECRET-T1", "SECRET-T2", "SECRET-P", "4111111111111111",
+                  "SECRET-H5"):
             assert s.encode() not in text, f"{s} in the {where}"
 
 

@@ -661,15 +661,31 @@ TEST(uri_headers_multipart_bare_strings)
     CHECK(hdr_list_add(&req, "X-Amz-Security-Token", 20, "h2-leak", 7) == 0);
     CHECK(hdr_list_add(&req, "X-Trace", 7, "keep", 4) == 0);
     CHECK(hdr_list_add(&leg, "X-Auth-Token", 12, "h3-leak", 7) == 0);
+    CHECK(hdr_list_add(&leg, "Location", 8, "/next?token=h4-leak&p=1", 23) == 0);
+    CHECK(hdr_list_add(&req, "Referer", 7, "https://shop/c?password=h5-leak", 31) == 0);
+    CHECK(hdr_list_add(&req, "X-Card", 6, "4111 1111 1111 1111", 19) == 0);
     in.req_headers = &req;
     in.legacy.headers = &leg;
     json_t *rec = record_build(&in, &none);
     CHECK_STR(sget(rec, "uri"), "/cb?access_token=[redacted]&state=ok&cardNo=[redacted]&note=x");
     CHECK(!line_contains(rec, "leak") && !line_contains(rec, "4111"));
     CHECK(line_contains(rec, "[\"X-Trace\",\"keep\"]"));
+    CHECK(line_contains(rec, "[\"Location\",\"/next?token=[redacted]&p=1\"]"));
+    CHECK(line_contains(rec, "[\"Referer\",\"https://shop/c?password=[redacted]\"]"));
+    CHECK(line_contains(rec, "[\"X-Card\",\"[redacted]\"]"));
     json_decref(rec);
     hdr_list_free(&req);
     hdr_list_free(&leg);
+    /* a difference on a URI header: its query redacted the same way */
+    in.differences = json_loads("[{\"where\":\"header\",\"path\":\"Location\","
+                                "\"kind\":\"changed\",\"legacy\":\"/a?token=d-leak\","
+                                "\"new\":\"/b\"}]", 0, NULL);
+    in.req_headers = in.legacy.headers = NULL;
+    rec = record_build(&in, &none);
+    CHECK(line_contains(rec, "\"legacy\":\"/a?token=[redacted]\""));
+    CHECK(!line_contains(rec, "leak"));
+    json_decref(rec);
+    json_decref(in.differences);
 
     /* multipart/form-data, by content (the record has no Content-Type) */
     static const char mp[] =
