@@ -589,9 +589,9 @@ void sg_decide_rest(sg_model *m)
         }
         for (size_t j = 0; j < g->nstatuses; j++) {
             sg_status *s = &g->statuses[j];
-            /* the pair in most exchanges, and its bodies agree in 90% of them */
-            s->chosen = majority(s->count, g->compared) &&
-                        (double)s->agree >= NOISE_IGNORE_SHARE * (double)s->count;
+            /* the pair in most exchanges, and its bodies agree in most of
+             * them (an exchange whose body differs as well stays a mismatch) */
+            s->chosen = majority(s->count, g->compared) && majority(s->agree, s->count);
         }
         for (size_t j = 0; j < g->nheaders; j++) {
             sg_header *h = &g->headers[j];
