@@ -187,6 +187,10 @@ def test_recent_mismatches_and_the_side_by_side_view(browser, start):
     assert browser.find_all("#detail img, #detail b, #recent img") == []
     assert browser.execute("return document.title") == "shadowproxy"
     assert "<script>" in browser.find("#detail-title").text
+    # the client's request, folded: its line, headers and (no) body
+    assert "client request: GET /api/orders/7?x=<script>" in browser.find("#request-summary").text
+    browser.find("#request-summary").click()
+    assert "X-Stub-Ctl-legacy" in browser.find("#request-body").text
 
     # the other one: the status differs
     browser.find_all("#recent tbody tr.recent")[0].click()
