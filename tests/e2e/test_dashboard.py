@@ -324,3 +324,20 @@ def test_without_a_token_loopback_only_and_no_rebinding(start):
     # logging in is a no-op here
     a = call(port, "POST", "/login", "token=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert a.status == 303 and not a.header("Set-Cookie")
+
+
+def test_routes_table_fits_1366_pixels(browser, start):
+    """A laptop's 1366 px: the routes table (the widest route name the live
+    view keeps is not the point: the columns are) without horizontal scroll."""
+    p, port = start(token=False)
+    send(p, "/health")
+    send(p, "/api/orders/7")
+    browser.session("POST", "/window/rect", {"width": 1366, "height": 900})
+    browser.get(f"http://127.0.0.1:{port}/")
+    browser.wait(lambda: browser.find_all('tr.route[data-route="orders"]'), 10 * SLOW, "the routes")
+    sizes = browser.execute(
+        "var t = document.querySelector('#routes');"
+        "return [t.getBoundingClientRect().right, document.documentElement.clientWidth,"
+        " document.documentElement.scrollWidth];")
+    right, client, scroll = sizes
+    assert client <= 1366 and right <= client and scroll <= client, sizes
