@@ -292,6 +292,21 @@ static void describe(json_t *rt, const char *text)
     free(d);
 }
 
+/* Does a rules file holding this route alone load? */
+static bool route_loads(const json_t *rt)
+{
+    json_t *doc = json_pack("{s:i, s:[O]}", "version", 1, "routes", rt);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    config_errors errs = {0};
+    rules *r = text ? rules_load_buffer(text, strlen(text), &errs) : NULL;
+    bool ok = r != NULL;
+    rules_unref(r);
+    config_errors_free(&errs);
+    free(text);
+    json_decref(doc);
+    return ok;
+}
+
 /* Builds the rules document. *nrules: rules proposed. */
 static json_t *build(const sg_model *m, json_t *base, size_t *nrules, size_t *nroutes)
 {
@@ -333,6 +348,11 @@ static json_t *build(const sg_model *m, json_t *base, size_t *nrules, size_t *nr
             if (json_object_size(cmp))
                 json_object_set(rt, "compare", cmp);
             json_decref(cmp);
+            if (!route_loads(rt)) { /* one odd endpoint does not cost the others */
+                fprintf(stderr, WHO ": endpoint %s: its route does not load, left out\n", g->name);
+                json_decref(rt);
+                continue;
+            }
             json_array_append_new(routes, rt);
             *nrules += n;
             (*nroutes)++;

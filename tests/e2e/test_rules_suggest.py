@@ -184,7 +184,9 @@ def test_hostile_logs_stay_bounded(tmp):
             for i in range(6)]
     odd = [{"route": 5}, {"route": "default", "verdict": "match", "legacy": [], "new": "x"},
            {"route": "default", "method": "GET", "uri": "/x", "verdict": "match",
-            "legacy": leg([[[[[]]]]]), "new": leg({"a": {"b": None}})}]
+            "legacy": leg([[[[[]]]]]), "new": leg({"a": {"b": None}})},
+           {"route": "default", "method": "G(T", "uri": "/y/1", "verdict": "match",
+            "legacy": leg({}), "new": leg({})}]
     path = os.path.join(tmp, "big.jsonl")
     with open(path, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs + odd)
@@ -192,5 +194,8 @@ def test_hostile_logs_stay_bounded(tmp):
     out = os.path.join(tmp, "s.json")
     r = suggest(path, "-o", out)
     assert r.returncode == 0, r.stderr
+    assert b"endpoint G(T /y/{id}: its route does not load, left out" in r.stderr
     chk = subprocess.run([SP_BIN, "check", "--rules", out], capture_output=True, timeout=30)
     assert chk.returncode == 0, chk.stderr
+    assert [rt["match"].get("path") or rt["match"].get("path_glob") for rt in json.load(open(out))["routes"]] \
+        == ["/big", "/x"]
