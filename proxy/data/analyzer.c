@@ -174,7 +174,11 @@ static void sample_out(analyzer *a, analysis_job *job)
 
 void analyzer_submit(analyzer *a, analysis_job *job)
 {
-    comparer *c = &a->c[pick(a, job->id)];
+    /* The id mirror sampling hashed (exchange_upstream_id): the client's
+     * when the record needed another, so a replayed or repeated id gets
+     * the same choice. */
+    const char *sample_id = job->client_id[0] ? job->client_id : job->id;
+    comparer *c = &a->c[pick(a, sample_id)];
     size_t bytes = job_bytes(job);
     size_t pending = atomic_load_explicit(&c->pending, memory_order_relaxed);
     size_t pbytes = atomic_load_explicit(&c->pending_bytes, memory_order_relaxed) + bytes;
@@ -184,7 +188,7 @@ void analyzer_submit(analyzer *a, analysis_job *job)
     atomic_store_explicit(&c->share_bp, share, memory_order_relaxed);
     if (job->preset == VERDICT_COUNT)
         metric_add(METRIC_compare_offered, 1);
-    if (!rules_sampled_at(share / 100.0, job->id)) {
+    if (!rules_sampled_at(share / 100.0, sample_id)) {
         sample_out(a, job);
         return;
     }
