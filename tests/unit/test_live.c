@@ -419,8 +419,36 @@ TEST(concurrent_reads_and_writes)
     live_free(l);
 }
 
+TEST(endpoints_counted_apart_and_capped)
+{
+    live *l = live_new(NULL);
+    char name[64];
+    for (int i = 0; i < LIVE_MAX_ENDPOINTS + 5; i++) {
+        snprintf(name, sizeof name, "GET /slug/e%d", i);
+        live_count(l, "default", VERDICT_MISMATCH, T0);
+        live_count_endpoint(l, name, VERDICT_MISMATCH, T0);
+    }
+    live_count_endpoint(l, "GET /slug/e0", VERDICT_MATCH, T0);
+    live_count_endpoint(l, NULL, VERDICT_MATCH, T0); /* ignored */
+    json_t *st = live_stats(l, T0);
+    json_t *eps = json_object_get(st, "endpoints");
+    CHECK(json_object_size(eps) == LIVE_MAX_ENDPOINTS + 1);
+    CHECK(json_is_true(json_object_get(st, "endpoints_capped")));
+    CHECK(json_is_false(json_object_get(st, "routes_capped")));
+    json_t *e0 = json_object_get(json_object_get(json_object_get(eps, "GET /slug/e0"), "last"), "15m");
+    CHECK(json_integer_value(json_object_get(e0, "compared")) == 2);
+    json_t *other = json_object_get(json_object_get(json_object_get(eps, LIVE_OTHER_ROUTE), "last"), "15m");
+    CHECK(json_integer_value(json_object_get(other, "mismatch")) == 5);
+    /* the totals are the routes': the endpoints are not counted twice */
+    json_t *tot = json_object_get(json_object_get(json_object_get(st, "totals"), "last"), "15m");
+    CHECK(json_integer_value(json_object_get(tot, "total")) == LIVE_MAX_ENDPOINTS + 5);
+    json_decref(st);
+    live_free(l);
+}
+
 int main(void)
 {
+    RUN(endpoints_counted_apart_and_capped);
     RUN(keeps_only_non_matches_worth_a_look);
     RUN(ring_bounded_by_count);
     RUN(ring_bounded_by_bytes);
