@@ -421,7 +421,12 @@ static json_t *span_json(const window w, int span)
     uint64_t agree = n[VERDICT_MATCH] + n[VERDICT_KNOWN], compared = agree + n[VERDICT_MISMATCH];
     json_object_set_new(o, "total", json_integer((json_int_t)total));
     json_object_set_new(o, "compared", json_integer((json_int_t)compared));
+    /* match_rate as `shadowproxy report` defines it (match / compared), so
+     * the dashboard and the report show the same number; agree_rate
+     * counts the accepted (known) differences in. */
     json_object_set_new(o, "match_rate",
+                        compared ? json_real((double)n[VERDICT_MATCH] / (double)compared) : json_null());
+    json_object_set_new(o, "agree_rate",
                         compared ? json_real((double)agree / (double)compared) : json_null());
     return o;
 }

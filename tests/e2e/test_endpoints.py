@@ -82,3 +82,26 @@ def test_endpoints_in_records_report_metrics_and_live(stubs, proxy, tmp):
     assert any(r["endpoint"] == "GET /api/orders/{id}" for r in recent["records"])
     page = admin_get(p, "/")
     assert b'id="endpoints"' in page
+
+
+def test_dashboard_and_report_share_the_match_rate(stubs, proxy, tmp):
+    """The live view's match_rate is the report's (match / compared); known
+    differences count apart (agree_rate)."""
+    legacy, new = stubs("legacy"), stubs("new")
+    rules = f"{tmp}/rules.json"
+    with open(rules, "w") as f:
+        json.dump({"version": 1, "routes": [{
+            "name": "inv", "match": {"path_prefix": "/api/inventory"},
+            "compare": {"ignore": ["/updated_at"],
+                        "known": [{"name": "ERP-9 qty as text", "path": "/qty", "kind": "type"}]}}]}, f)
+    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all", "--rules", rules))
+    for sku in ("24-MB01", "24-MB03", "24-MB02", "24-MB04"):  # odd: qty as a string (known)
+        p.request("GET", f"/api/inventory/{sku}")
+    recs = p.wait_records(4)
+    assert sorted(r["verdict"] for r in recs) == ["known", "known", "match", "match"]
+    live = json.loads(admin_get(p, "/api/live"))["routes"]["inv"]["last"]["15m"]
+    out = subprocess.run([SP_BIN, "report", "--format", "json", p.diff_log], capture_output=True,
+                         timeout=30 * SLOW)
+    rates = next(r for r in json.loads(out.stdout)["routes"] if r["name"] == "inv")["rates"]
+    assert live["match_rate"] == rates["match"] == 0.5
+    assert live["agree_rate"] == 1.0

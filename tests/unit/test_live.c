@@ -285,6 +285,9 @@ TEST(minute_buckets_roll_over)
     CHECK(jint(o, "last.5m.match") == 2 && jint(o, "last.5m.compared") == 4);
     double rate = json_real_value(json_object_get(json_object_get(json_object_get(o, "last"), "5m"),
                                                   "match_rate"));
+    CHECK(rate > 0.499 && rate < 0.501); /* match / compared, as the report */
+    rate = json_real_value(json_object_get(json_object_get(json_object_get(o, "last"), "5m"),
+                                           "agree_rate"));
     CHECK(rate > 0.749 && rate < 0.751); /* (match + known) / compared */
     CHECK(jint(st, "totals.last.15m.total") == 4);
     json_decref(st);
