@@ -15,4 +15,11 @@ int64_t clock_wall_ms(void);
  * clamped to 0000..9999. buf needs 25 bytes. */
 void clock_format_ts(int64_t ts_ms, char *buf, size_t size);
 
+/* Calendar arithmetic on the proleptic Gregorian calendar, for the
+ * timestamp parsers (ops, normalize, report): days in month m (1-12) of
+ * year y, and days since 1970-01-01 of a date (H. Hinnant's algorithm;
+ * negative before the epoch). */
+int clock_days_in_month(int64_t y, int m);
+int64_t clock_days_from_civil(int64_t y, int m, int d);
+
 #endif

@@ -497,31 +497,13 @@ static int digits(const char *s, int n)
     return v;
 }
 
-static int days_in_month(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "2026-11-24T13:41:22.123Z", "2026-11-24T14:41:22+01:00": Unix ms. */
 static bool parse_time(const char *s, int64_t *out)
 {
     int y = digits(s, 4), mo, d, h, mi, se, ms = 0, off = 0;
     if (y < 0 || s[4] != '-' || (mo = digits(s + 5, 2)) < 1 || mo > 12 ||
         s[7] != '-' || (d = digits(s + 8, 2)) < 1 ||
-        d > days_in_month(y, mo) || (s[10] != 'T' && s[10] != 't') ||
+        d > clock_days_in_month(y, mo) || (s[10] != 'T' && s[10] != 't') ||
         (h = digits(s + 11, 2)) < 0 || h > 23 || s[13] != ':' ||
         (mi = digits(s + 14, 2)) < 0 || mi > 59 || s[16] != ':' ||
         (se = digits(s + 17, 2)) < 0 || se > 60)
@@ -553,7 +535,7 @@ static bool parse_time(const char *s, int64_t *out)
         return false;
     if (se == 60)
         se = 59; /* a leap second: the instant just before */
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+    int64_t secs = clock_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
                    se - (int64_t)off * 60;
     *out = secs * 1000 + ms;
     return true;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+
 double report_round(double x)
 {
     if (!(x > -4e18 && x < 4e18))
@@ -18,16 +20,6 @@ double report_round(double x)
 }
 
 /* ---- times ------------------------------------------------------------------ */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
@@ -40,14 +32,6 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *d = doy - (153 * mp + 2) / 5 + 1;
     *m = mp < 10 ? mp + 3 : mp - 9;
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-static unsigned month_days(int64_t y, unsigned m)
-{
-    static const unsigned md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : md[m - 1];
 }
 
 /* n digits at *p (advanced); -1 if not. */
@@ -105,9 +89,9 @@ int report_parse_time(const char *s, int64_t now_ms, bool allow_relative, int64_
     if (mo < 1 || mo > 12 || *p++ != '-')
         return -1;
     int d = take_digits(&p, 2);
-    if (d < 1 || (unsigned)d > month_days(y, (unsigned)mo))
+    if (d < 1 || d > clock_days_in_month(y, mo))
         return -1;
-    int64_t ms = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400000LL;
+    int64_t ms = clock_days_from_civil(y, mo, d) * 86400000LL;
     if (*p == '\0') {
         *out_ms = ms;
         return 0;
