@@ -34,7 +34,7 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -DSP_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Sources by layer folder (docs/architecture.md); main.c sits on top.
-LAYERS   := base conf diff obs data ctrl admin app tools tools/report
+LAYERS   := base conf diff obs data ctrl admin app tools tools/report tools/readiness
 SRC      := $(foreach d,$(LAYERS),$(wildcard proxy/$(d)/*.c)) proxy/main.c
 LIB_SRC  := $(filter-out proxy/main.c,$(SRC))
 OBJ      := $(SRC:proxy/%.c=build/obj/%.o)

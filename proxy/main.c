@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "conf/ops.h"
 #include "tools/replay.h"
+#include "tools/readiness/readiness.h"
 #include "tools/report/report.h"
 #include "tools/rules_suggest.h"
 #include "conf/rules.h"
@@ -53,6 +54,9 @@ static const char usage_text[] =
     "  shadowproxy report [options] LOG...\n"
     "                                     summarize diff logs: routes, fields, drift,\n"
     "                                     reconciliation (shadowproxy report --help)\n"
+    "  shadowproxy readiness [--rules F] [--since T] LOG...\n"
+    "                                     cutover scorecard: READY / NOT READY per route\n"
+    "                                     (shadowproxy readiness --help)\n"
     "  shadowproxy rules suggest LOG... [-o FILE] [--base RULES]\n"
     "                                     propose a rules file from a log recorded with\n"
     "                                     --diff-log-mode all (shadowproxy rules --help)\n"
@@ -382,6 +386,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "report") == 0)
         return report_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "readiness") == 0)
+        return readiness_main(argc - 1, argv + 1);
     if (strcmp(cmd, "rules") == 0)
         return rules_main(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "replay") == 0) {

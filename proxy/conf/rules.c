@@ -105,6 +105,7 @@ void rl_route_free(route *rt)
     rl_strlist_free(rt->redact_fields, rt->nredact_fields);
     rl_pattern_list_free(rt->redact_paths, rt->nredact_paths);
     rl_strlist_free(rt->redact_exempt, rt->nredact_exempt);
+    json_decref(rt->readiness);
     rl_route_init(rt);
 }
 
@@ -309,6 +310,8 @@ int rl_route_merge(route *out, const rl_opts *base, const rl_opts *over)
     out->redact_exempt = cat(
         b->redact_exempt, b->nredact_exempt, o->redact_exempt,
         o->nredact_exempt, sizeof(char *), copy_str, &out->nredact_exempt, &ok);
+    if (rl_readiness_merge(&out->readiness, b->readiness, o->readiness) != 0)
+        ok = false;
     if (ok)
         return 0;
     rl_route_free(out);

@@ -6,6 +6,7 @@
 #ifndef SP_RULES_H
 #define SP_RULES_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -134,6 +135,8 @@ typedef struct route {
     size_t nredact_paths;
     char **redact_exempt;  /* added to diff_log.redact_exempt */
     size_t nredact_exempt;
+    json_t *readiness;     /* the merged "readiness" section (validated), or NULL;
+                            * read through rules_readiness_of */
 } route;
 
 typedef struct rules {
@@ -183,5 +186,38 @@ bool rules_should_mirror(const route *rt, const char *method,
                          const char *request_id);
 /* The route named `name` (a route or "default"), or NULL. */
 const route *rules_find(const rules *r, const char *name);
+
+/* ---- cutover readiness criteria (docs/readiness.md) ------------------------ */
+
+#define READINESS_DEFAULT_MIN_EXCHANGES 100
+#define READINESS_DEFAULT_MAX_MISMATCH_RATE 0.001
+#define READINESS_DEFAULT_MAX_ERROR_RATE 0.01
+#define READINESS_DEFAULT_MIN_COUNT 10
+#define READINESS_DEFAULT_MIN_MATCH_RATE 0.99
+
+typedef struct readiness_coverage {
+    const char *field;     /* JSON Pointer (borrowed from the route) */
+    bool in_response;      /* false: the request body; true: the answer */
+    uint64_t min_count;    /* every value seen at least this often */
+    double min_match_rate; /* and agreeing at least this often */
+} readiness_coverage;
+
+typedef struct route_readiness {
+    bool required;          /* false: shown, never makes the run NOT READY */
+    uint64_t min_exchanges; /* compared exchanges */
+    double max_mismatch_rate, max_error_rate; /* fractions */
+    bool has_p99;
+    double max_p99_delta_ms;
+    const char *money_path, *money_group; /* borrowed; path NULL: no money check */
+    double money_max_gap;
+    readiness_coverage *coverage; /* owned array */
+    size_t ncoverage;
+} route_readiness;
+
+/* The route's criteria, built-in defaults where the rules set none. Strings
+ * are borrowed from rt (valid while its rules are). 0, or -ENOMEM. Free
+ * with rules_readiness_free. */
+int rules_readiness_of(const route *rt, route_readiness *out);
+void rules_readiness_free(route_readiness *r);
 
 #endif

@@ -24,7 +24,7 @@ static const char *const top_keys[] = {
     "$schema", "version", "description", "defaults", "routes", "default", NULL};
 static const char *const route_keys[] = {
     "name",           "description", "match",  "authority", "mirror",
-    "shadow_rewrite", "compare",     "redact", NULL};
+    "shadow_rewrite", "compare",     "redact", "readiness", NULL};
 static const char *const match_keys[] = {
     "methods", "path", "path_prefix", "path_glob", "query", "header", NULL};
 static const char *const mirror_keys[] = {"enabled", "sample_percent",
@@ -37,6 +37,7 @@ const rl_section rl_sections[] = {
     {"shadow_rewrite", rl_shadow_keys},
     {"compare", rl_compare_keys},
     {"redact", rl_redact_keys},
+    {"readiness", rl_readiness_keys},
     {NULL, NULL},
 };
 
@@ -323,6 +324,10 @@ static void load_options(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o,
     if ((e = json_object_get(v, "redact"))) {
         rl_child(&l, at, "redact");
         rl_load_redact(x, e, &l, o);
+    }
+    if ((e = json_object_get(v, "readiness"))) {
+        rl_child(&l, at, "readiness");
+        rl_load_readiness(x, e, &l, o);
     }
     x->route = NULL;
 }

@@ -111,6 +111,15 @@ void rl_load_redact(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o);
 extern const char *const rl_compare_keys[];
 extern const char *const rl_redact_keys[];
 
+/* --- rules_readiness.c ---------------------------------------------------- */
+
+/* Validates a "readiness" object and keeps a copy in o->r.readiness. */
+void rl_load_readiness(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o);
+extern const char *const rl_readiness_keys[];
+/* *out = base's keys with over's laid on top (coverage lists concatenate);
+ * NULL when both are NULL. 0 or -ENOMEM. */
+int rl_readiness_merge(json_t **out, const json_t *base, const json_t *over);
+
 /* --- rules.c: freeing and merging ----------------------------------------- */
 
 void rl_route_init(route *rt); /* built-in defaults, nothing owned */

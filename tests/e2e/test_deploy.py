@@ -385,13 +385,14 @@ def test_man_page_covers_every_command_and_option_of_the_help_texts():
     text = rendered_man(200)
     main = help_text()
     helps = {"serve": main, "report": help_text("report"), "replay": help_text("replay"),
+             "readiness": help_text("readiness"),
              "ctl": help_text("ctl"), "rules": help_text("rules")}
     # check has no --help; its usage line is on stderr
     check_usage = run([SP_BIN, "check"]).stderr
     helps["check"] = check_usage
 
     commands = set(re.findall(r"^  shadowproxy ([a-z]+)", main, re.M))
-    assert commands == {"serve", "check", "ctl", "report", "replay", "rules", "version"}
+    assert commands == {"serve", "check", "ctl", "report", "readiness", "replay", "rules", "version"}
     ctl_commands = set(re.findall(r"^  ([a-z][a-z-]+) ", helps["ctl"].split("Commands:")[1].split("Options:")[0], re.M))
     assert {"state", "flip", "shadow", "ready", "reload", "log-level"} <= ctl_commands
     missing = []

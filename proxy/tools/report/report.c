@@ -7,6 +7,7 @@
  *        -> fail-if results -> render (stdout, or FILE via a temp + rename)
  *        -> exit 0 / 1 input or output failed / 2 bad arguments / 3 gate holds */
 #include "tools/report/report.h"
+#include "tools/report/report_cli.h"
 #include "tools/report/report_failif.h"
 #include "tools/report/report_model.h"
 #include "tools/report/report_out.h"
@@ -79,25 +80,7 @@ static const char usage_text[] =
     "the others) or the output could not be written; 2 bad arguments; 3 a --fail-if\n"
     "condition holds.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "shadowproxy report: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(shadowproxy report --help for usage)\n");
-    va_end(ap);
-    return EXIT_USAGE;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define usage_error(...) report_cli_error("report", __VA_ARGS__)
 
 static void cli_free(cli *c)
 {
@@ -146,15 +129,6 @@ static int add_sum(cli *c, const char *arg)
     return 0;
 }
 
-static int set_time(const char *opt, const char *v, int64_t now, bool *has, int64_t *out)
-{
-    if (report_parse_time(v, now, true, out) != 0)
-        return usage_error("%s \"%s\": expected RFC 3339 (2026-11-24T13:00:00Z), a date "
-                           "(2026-11-24) or a time ago (30m, 2h, 7d)", opt, v);
-    *has = true;
-    return 0;
-}
-
 /* -1: go on; otherwise the exit code (0 after --help). */
 static int parse_args(int argc, char **argv, cli *c, int64_t now)
 {
@@ -187,31 +161,17 @@ static int parse_args(int argc, char **argv, cli *c, int64_t now)
         }
         /* every other option takes a value: --opt V or --opt=V */
         char name[32];
-        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         const char *v;
-        if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a < 31 ? eq - a : 31), a);
-            v = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a);
-            v = i + 1 < argc ? argv[i + 1] : NULL;
-        }
         static const char *const known[] = {"--since", "--until", "--route", "--format", "-o",
                                             "--output", "--sum", "--fail-if", "--top", "--baseline"};
-        bool ok = false;
-        for (size_t k = 0; k < sizeof known / sizeof known[0] && !ok; k++)
-            ok = strcmp(name, known[k]) == 0;
-        if (!ok)
-            return usage_error("unknown option %s", name);
-        if (!v)
-            return usage_error("%s needs a value", name);
-        if (!eq)
-            i++;
+        int orc = report_cli_option("report", argc, argv, &i, known, sizeof known / sizeof known[0], name, &v);
+        if (orc)
+            return orc;
         int rc = 0;
         if (strcmp(name, "--since") == 0) {
-            rc = set_time(name, v, now, &c->opt.has_since, &c->opt.since_ms);
+            rc = report_cli_time("report", name, v, now, &c->opt.has_since, &c->opt.since_ms);
         } else if (strcmp(name, "--until") == 0) {
-            rc = set_time(name, v, now, &c->opt.has_until, &c->opt.until_ms);
+            rc = report_cli_time("report", name, v, now, &c->opt.has_until, &c->opt.until_ms);
         } else if (strcmp(name, "--route") == 0) {
             if (!*v)
                 return usage_error("--route needs a route name");
@@ -451,7 +411,7 @@ static bool read_baseline(const cli *c, const report_model *m, json_t **out)
 int report_main(int argc, char **argv)
 {
     cli c = {0};
-    int64_t now = now_ms();
+    int64_t now = report_now_ms();
     int rc = parse_args(argc, argv, &c, now);
     if (rc >= 0) {
         cli_free(&c);

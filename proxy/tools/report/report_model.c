@@ -320,6 +320,8 @@ void report_model_add(report_model *m, const json_t *rec)
     if (m->opt->nsums)
         report_route_add_sums(r, m->opt, legs, ok);
     report_route_add_sample(r, rec, v);
+    if (m->opt->on_record)
+        m->opt->on_record(m->opt->on_record_arg, rec, r->name);
 }
 
 static report_input *input_add(report_model *m, const char *path)

@@ -59,6 +59,12 @@ typedef struct report_options {
     size_t nroutes;
     report_sum_spec *sums;
     size_t nsums;
+    /* Called for each record that passed the filters, with the route it is
+     * counted under (after the default route's endpoint grouping and the
+     * route cap): `shadowproxy readiness` tallies its coverage fields here.
+     * NULL: none. */
+    void (*on_record)(void *arg, const json_t *rec, const char *route);
+    void *on_record_arg;
 } report_options;
 
 typedef struct report_input {
