@@ -623,39 +623,28 @@ static int parse_xml(body_view *b)
     return 1;
 }
 
-/* Text in UTF-16 or UTF-32 (textenc_detect), or with a UTF-8 BOM, becomes
- * plain UTF-8 before it is classified: JSON is parsed, compared and
- * redacted whatever its encoding. XML is left to libxml2, which reads its
- * encodings itself. 0 (b->data may now be the UTF-8 copy), 1 (not valid
- * in its encoding: BINARY, withheld from the diff log) or -ENOMEM. */
+/* UTF-16/32 text, or text with a UTF-8 BOM, becomes plain UTF-8 before it
+ * is classified (textenc_normalize), so JSON is parsed, compared and
+ * redacted whatever its encoding; XML is left to libxml2. 0, 1 (invalid in
+ * its encoding: BINARY, withheld from the diff log) or -ENOMEM. */
 static int to_utf8(body_view *b, const char *content_type)
 {
-    size_t bom = 0;
-    if (is_xml_type(content_type))
-        return 0;
+    unsigned char *owned = NULL;
+    textenc e = TEXTENC_UTF8;
     bool json = is_json_type(content_type) || may_sniff(content_type);
-    textenc e = textenc_detect(b->data, b->len, content_type, json, &bom);
-    if (e == TEXTENC_UTF8) {
-        b->data += bom;
-        b->len -= bom;
-        return 0;
+    int rc = is_xml_type(content_type)
+                 ? 0
+                 : textenc_normalize(&b->data, &b->len, content_type, json, &owned, &e);
+    if (owned) {
+        free(b->owned);
+        b->owned = owned;
     }
-    unsigned char *out = NULL;
-    size_t n = 0;
-    int rc = textenc_to_utf8(e, b->data + bom, b->len - bom, &out, &n);
-    if (rc == -ENOMEM)
+    if (rc != -EINVAL)
         return rc;
-    if (rc != 0) {
-        b->kind = BODY_BINARY;
-        b->withhold = true;
-        set_error(b, "invalid text encoding", "invalid %s text", textenc_name(e));
-        return 1;
-    }
-    free(b->owned);
-    b->owned = out;
-    b->data = out;
-    b->len = n;
-    return 0;
+    b->kind = BODY_BINARY;
+    b->withhold = true;
+    set_error(b, "invalid text encoding", "invalid %s text", textenc_name(e));
+    return 1;
 }
 
 /* Parses as JSON if the type or the first byte says so, as XML if the type

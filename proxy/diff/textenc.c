@@ -151,3 +151,23 @@ int textenc_to_utf8(textenc e, const unsigned char *p, size_t n,
     *out_len = len;
     return 0;
 }
+
+int textenc_normalize(const unsigned char **data, size_t *len,
+                      const char *content_type, bool json,
+                      unsigned char **owned, textenc *found)
+{
+    size_t bom = 0, n = 0;
+    *owned = NULL;
+    *found = textenc_detect(*data, *len, content_type, json, &bom);
+    if (*found == TEXTENC_UTF8) {
+        *data += bom;
+        *len -= bom;
+        return 0;
+    }
+    int rc = textenc_to_utf8(*found, *data + bom, *len - bom, owned, &n);
+    if (rc == 0) {
+        *data = *owned;
+        *len = n;
+    }
+    return rc;
+}

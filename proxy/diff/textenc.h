@@ -35,4 +35,13 @@ const char *textenc_name(textenc e);
 int textenc_to_utf8(textenc e, const unsigned char *p, size_t n,
                     unsigned char **out, size_t *out_len);
 
+/* The whole step for a body: detects (textenc_detect) and converts. On 0,
+ * *data and *len are the text to use: the same bytes, past a UTF-8 BOM,
+ * or a new UTF-8 buffer, then also in *owned (the caller frees it; NULL
+ * when nothing was allocated). -EINVAL: not valid in the encoding *found;
+ * -ENOMEM. */
+int textenc_normalize(const unsigned char **data, size_t *len,
+                      const char *content_type, bool json,
+                      unsigned char **owned, textenc *found);
+
 #endif
