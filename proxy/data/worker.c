@@ -439,24 +439,19 @@ static int start_mhd(worker *w, int listen_fd)
 static int init_handles(worker *w, int epoll_fd)
 {
     int rc;
-    if ((rc = uv_poll_init(&w->loop, &w->mhd_poll, epoll_fd)) != 0)
-        return rc;
-    w->nhandles++;
-    if ((rc = uv_timer_init(&w->loop, &w->mhd_timer)) != 0)
-        return rc;
-    w->nhandles++;
-    if ((rc = uv_timer_init(&w->loop, &w->drain_timer)) != 0)
-        return rc;
-    w->nhandles++;
-    if ((rc = uv_prepare_init(&w->loop, &w->prepare)) != 0)
-        return rc;
-    w->nhandles++;
-    if ((rc = uv_async_init(&w->loop, &w->wake, on_wake)) != 0)
-        return rc;
-    w->nhandles++;
-    if ((rc = uv_timer_init(&w->loop, &w->guard_timer)) != 0)
-        return rc;
-    w->nhandles++;
+#define INIT_HANDLE(call)                                                    \
+    do {                                                                     \
+        if ((rc = (call)) != 0)                                              \
+            return rc;                                                       \
+        w->nhandles++;                                                       \
+    } while (0)
+    INIT_HANDLE(uv_poll_init(&w->loop, &w->mhd_poll, epoll_fd));
+    INIT_HANDLE(uv_timer_init(&w->loop, &w->mhd_timer));
+    INIT_HANDLE(uv_timer_init(&w->loop, &w->drain_timer));
+    INIT_HANDLE(uv_prepare_init(&w->loop, &w->prepare));
+    INIT_HANDLE(uv_async_init(&w->loop, &w->wake, on_wake));
+    INIT_HANDLE(uv_timer_init(&w->loop, &w->guard_timer));
+#undef INIT_HANDLE
     w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w->guard_timer.data = w;
     w->prepare.data = w->wake.data = w;
     if ((rc = uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll)) != 0 ||

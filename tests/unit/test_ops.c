@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "conf/ops.h"
 #include "unit.h"
 
@@ -49,13 +50,6 @@ static char *dump(const ops_state *o)
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ops_with that must succeed; takes the reference to `o`. */
@@ -95,17 +89,6 @@ static int dir_entries(const char *dir, char *buf, size_t size)
     }
     closedir(d);
     return n;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 65536);
-    if (f && buf)
-        buf[fread(buf, 1, 65535, f)] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
 }
 
 static void rm_dir(const char *dir)
@@ -188,10 +171,10 @@ TEST(route_without_global)
 TEST(with_sets_each_field_and_leaves_the_original)
 {
     ops_state *a = ops_new();
-    int64_t before = wall_ms();
+    int64_t before = clock_wall_ms();
     ops_state *b = ops_with(a, NULL, SIDE_NEW, OPS_UNSET, -1);
     CHECK(b && b != a);
-    CHECK(b->changed_ms >= before && b->changed_ms <= wall_ms());
+    CHECK(b->changed_ms >= before && b->changed_ms <= clock_wall_ms());
     CHECK(ops_authority(b, NULL) == SIDE_NEW);
     CHECK(ops_authority(a, NULL) == OPS_UNSET && a->changed_ms == 0);
     ops_state *c = ops_with(b, NULL, OPS_UNSET, 1, -1);
@@ -711,7 +694,7 @@ TEST(save_is_atomic_and_readable)
     CHECK_STR(names, "state.json");
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
-    char *text = slurp(path);
+    char *text = unit_read_file(path, NULL);
     CHECK_STR(text, unit_q("{\n"
                       "  'version': 1,\n"
                       "  'changed': '2026-11-24T13:41:22.123Z',\n"
@@ -763,9 +746,9 @@ TEST(save_replaces_an_existing_file)
     ops_state *o2 = ops_with(o, "stock", SIDE_NEW, OPS_UNSET, 99.9);
     o2 = with(o2, NULL, OPS_UNSET, OPS_UNSET, 100.0 / 3);
     CHECK(ops_save(path, o2) == 0);
-    char *text = slurp(path);
-    CHECK(strstr(text, "\"sample_percent\": 99.9\n") != NULL);
-    CHECK(strstr(text, "\"sample_percent\": 33.333333\n") != NULL);
+    char *text = unit_read_file(path, NULL);
+    CHECK(text && strstr(text, "\"sample_percent\": 99.9\n") != NULL);
+    CHECK(text && strstr(text, "\"sample_percent\": 33.333333\n") != NULL);
     free(text);
     back = ops_load(path, &e);
     CHECK(back && ops_equal(o2, back) && !ops_equal(o, back));
@@ -816,7 +799,7 @@ TEST(save_of_empty_and_null)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/s.json", dir);
     CHECK(ops_save(path, NULL) == 0);
-    char *text = slurp(path);
+    char *text = unit_read_file(path, NULL);
     CHECK_STR(text, unit_q("{\n  'version': 1,\n  'global': {},\n  'routes': {}\n}\n"));
     free(text);
     config_errors e = {0};
