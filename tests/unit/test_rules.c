@@ -15,47 +15,7 @@
 #include "conf/rules.h"
 #include "conf/rules_load.h" /* the key lists, to check the docs name them all */
 #include "unit.h"
-
-/* --- helpers -------------------------------------------------------------- */
-
-static rules *load(const char *json, config_errors *e)
-{
-    return rules_load_buffer(json, strlen(json), e);
-}
-
-/* Loads `json` (single quotes) expecting success; prints errors if not. */
-static rules *ok(const char *json)
-{
-    config_errors e = {0};
-    rules *r = load(unit_q(json), &e);
-    for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  unexpected: %s\n", unit_err(&e, i));
-    CHECK(r != NULL && e.n == 0);
-    config_errors_free(&e);
-    return r;
-}
-
-/* A file with one route whose body is `route` (after the name and match). */
-static const char *with_route(const char *opts)
-{
-    static char buf[8192];
-    snprintf(buf, sizeof buf,
-             "{'version': 1, 'routes': [{'name': 'r', 'match': {}, %s}]}",
-             opts);
-    return buf;
-}
-
-static const route *route_of(const rules *r, const char *method,
-                             const char *target)
-{
-    return rules_match(r, method, target, NULL);
-}
-
-static const char *name_of(const rules *r, const char *method,
-                           const char *target)
-{
-    return route_of(r, method, target)->name;
-}
+#include "unit_rules.h"
 
 /* --- loading every option
  * ------------------------------------------------------ */

@@ -13,25 +13,7 @@
 
 #include "conf/rules.h"
 #include "unit.h"
-
-/* --- helpers -------------------------------------------------------------- */
-
-static rules *load(const char *json, config_errors *e)
-{
-    return rules_load_buffer(json, strlen(json), e);
-}
-
-/* Loads `json` (single quotes) expecting success; prints errors if not. */
-static rules *ok(const char *json)
-{
-    config_errors e = {0};
-    rules *r = load(unit_q(json), &e);
-    for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  unexpected: %s\n", unit_err(&e, i));
-    CHECK(r != NULL && e.n == 0);
-    config_errors_free(&e);
-    return r;
-}
+#include "unit_rules.h"
 
 /* Loads `json` (single quotes) expecting exactly one error, returned as
  * unit_err() formats it. */
@@ -50,28 +32,6 @@ static const char *one(const char *json)
     snprintf(buf, sizeof buf, "%s", e.n == 1 ? unit_err(&e, 0) : "(not one)");
     config_errors_free(&e);
     return buf;
-}
-
-/* A file with one route whose body is `route` (after the name and match). */
-static const char *with_route(const char *opts)
-{
-    static char buf[8192];
-    snprintf(buf, sizeof buf,
-             "{'version': 1, 'routes': [{'name': 'r', 'match': {}, %s}]}",
-             opts);
-    return buf;
-}
-
-static const route *route_of(const rules *r, const char *method,
-                             const char *target)
-{
-    return rules_match(r, method, target, NULL);
-}
-
-static const char *name_of(const rules *r, const char *method,
-                           const char *target)
-{
-    return route_of(r, method, target)->name;
 }
 
 /* --- secrets
