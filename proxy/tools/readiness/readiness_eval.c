@@ -232,9 +232,10 @@ static void judge_rates(json_t *cl, const report_route *mr, const route_readines
     json_t *j = criterion(cl, "min_exchanges", compared >= c->min_exchanges,
                           "%llu compared exchanges (need %llu)", (unsigned long long)compared,
                           (unsigned long long)c->min_exchanges);
-    if (j)
-        json_object_set_new(j, "value", json_integer((json_int_t)compared)),
-            json_object_set_new(j, "limit", json_integer((json_int_t)c->min_exchanges));
+    if (j) {
+        json_object_set_new(j, "value", json_integer((json_int_t)compared));
+        json_object_set_new(j, "limit", json_integer((json_int_t)c->min_exchanges));
+    }
     double rate = 0;
     pct(c->max_mismatch_rate, b, sizeof b);
     if (mr && report_route_rate(mr, RV_MISMATCH, &rate)) {
