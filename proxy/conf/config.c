@@ -139,7 +139,7 @@ const config_key config_keys[] = {
      "134217728", false,
      "Request body bytes the proxy holds at once, every connection together. A request whose "
      "body would pass it gets 503 with `Retry-After: 1` (counted in "
-     "`shadowproxy_requests_rejected_total{reason=\"body_budget\"}`)."},
+     "`shadowproxy_body_budget_rejected_total`). 0: no budget."},
     {"/limits/drain_timeout_ms", K_LONG, F(drain_timeout_ms), 0, 0, MS_MAX,
      "15000", false,
      "On SIGTERM, how long requests in flight may take to finish."},

@@ -136,7 +136,6 @@ guard_conn *conn_guard_open(conn_guard *g, int fd, const struct sockaddr *addr, 
     c->fd = fd;
     c->head_deadline_ns = now + (uint64_t)g->cfg->head_timeout_s * NS;
     if (addr_of(addr, &c->family, c->addr)) {
-        c->exempt = is_trusted(g->cfg, c->family, c->addr);
         pthread_mutex_lock(&A.mu);
         addr_count *e = addr_find(c->family, c->addr, true);
         if (e) {
@@ -237,7 +236,7 @@ bool body_budget_take(const sp_config *cfg, size_t n)
 {
     size_t cur = atomic_load(&budget_used);
     do {
-        if (cur + n < cur || cur + n > cfg->max_buffered_bodies)
+        if (cur + n < cur || (cfg->max_buffered_bodies && cur + n > cfg->max_buffered_bodies))
             return false;
     } while (!atomic_compare_exchange_weak(&budget_used, &cur, cur + n));
     return true;

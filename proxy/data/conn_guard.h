@@ -34,7 +34,6 @@ typedef struct guard_conn {
     uint32_t magic;              /* GUARD_MAGIC: tells it from the worker's marker */
     struct guard_conn *prev, *next; /* the worker's list */
     int fd;
-    bool exempt;                 /* a trusted proxy: no per-address cap */
     bool counted;                /* holds a count in the address table */
     bool shut;                   /* shut down: its next MHD run closes it */
     unsigned char addr[16];      /* IPv4 in the first 4 bytes */
@@ -85,7 +84,8 @@ size_t conn_guard_sweep(conn_guard *g, uint64_t now,
                         void *ctx);
 
 /* The body budget, process-wide: takes n bytes; false (nothing taken)
- * when that would pass limits.max_buffered_bodies. */
+ * when that would pass limits.max_buffered_bodies (0: no budget, every
+ * take succeeds and is counted). */
 bool body_budget_take(const sp_config *cfg, size_t n);
 void body_budget_give(size_t n);
 size_t body_budget_used(void);
