@@ -89,10 +89,10 @@ TEST(connections_per_address)
     guard_conn *c2 = conn_guard_open(&g, -1, (struct sockaddr *)&mapped, 0); /* the same address */
     CHECK(!conn_guard_admit(&cfg, (struct sockaddr *)&one));
     CHECK(conn_guard_admit(&cfg, (struct sockaddr *)&two));
-    char *trusted[] = {"198.51.100.0/24"};
+    char *trusted[] = {"198.51.100.0/24"}, **own = cfg.trusted_proxies;
     cfg.trusted_proxies = trusted, cfg.ntrusted_proxies = 1;
     CHECK(conn_guard_admit(&cfg, (struct sockaddr *)&one));
-    cfg.trusted_proxies = NULL, cfg.ntrusted_proxies = 0;
+    cfg.trusted_proxies = own, cfg.ntrusted_proxies = 0; /* config_free frees its own */
     conn_guard_close(&g, c2);
     CHECK(conn_guard_admit(&cfg, (struct sockaddr *)&one));
     cfg.max_connections_per_address = 0; /* no cap */
