@@ -59,20 +59,6 @@ static bool line_contains(const json_t *rec, const char *needle)
     return found;
 }
 
-/* Keys of obj, in order, joined by ','. */
-static void keys_of(json_t *obj, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v)
-    {
-        if (buf[0])
-            strncat(buf, ",", size - strlen(buf) - 1);
-        strncat(buf, k, size - strlen(buf) - 1);
-    }
-}
-
 static const char *sget(json_t *obj, const char *path)
 {
     /* path: "a.b.c" through objects only */
@@ -112,16 +98,16 @@ TEST(field_order_and_presence)
     record_input in = base_input();
     json_t *rec = record_build(&in, &OPTS);
     CHECK(rec != NULL);
-    keys_of(rec, keys, sizeof keys);
+    unit_keys_of(rec, keys, sizeof keys);
     CHECK_STR(keys, "v,id,ts,route,method,uri,authority,verdict,request,"
                     "legacy,new,differences");
     CHECK(json_integer_value(json_object_get(rec, "v")) ==
           RECORD_SCHEMA_VERSION);
     CHECK_STR(sget(rec, "ts"), "2026-11-24T13:41:22.123Z");
     CHECK_STR(sget(rec, "uri"), "/rest/V1/products?x=1");
-    keys_of(json_object_get(rec, "request"), keys, sizeof keys);
+    unit_keys_of(json_object_get(rec, "request"), keys, sizeof keys);
     CHECK_STR(keys, "headers,body,body_format,body_bytes");
-    keys_of(json_object_get(rec, "legacy"), keys, sizeof keys);
+    unit_keys_of(json_object_get(rec, "legacy"), keys, sizeof keys);
     CHECK_STR(keys, "attempted,status,headers,body,body_format,body_bytes,"
                     "duration_ms,error");
     CHECK(json_integer_value(json_object_get(json_object_get(rec, "new"),
@@ -133,7 +119,7 @@ TEST(field_order_and_presence)
     in.reason = "breaker open";
     in.verdict = "shadow_dropped";
     rec = record_build(&in, &OPTS);
-    keys_of(rec, keys, sizeof keys);
+    unit_keys_of(rec, keys, sizeof keys);
     CHECK_STR(keys, "v,id,ts,route,method,uri,authority,verdict,reason,"
                     "request,legacy,new,differences");
     CHECK_STR(sget(rec, "reason"), "breaker open");
@@ -326,7 +312,7 @@ TEST(body_oversize_and_decode_error)
     b.decode_error = "gzip: output too large";
     json_t *r = req_with(&rec, &b, &OPTS);
     char keys[256];
-    keys_of(r, keys, sizeof keys);
+    unit_keys_of(r, keys, sizeof keys);
     CHECK_STR(keys, "headers,body,body_format,body_bytes,body_sha256,"
                     "body_decode_error");
     CHECK(json_is_null(json_object_get(r, "body")));
@@ -345,7 +331,7 @@ TEST(body_omitted)
     b.sha256[0] = '\0';
     json_t *r = req_with(&rec, &b, &OPTS);
     char keys[256];
-    keys_of(r, keys, sizeof keys);
+    unit_keys_of(r, keys, sizeof keys);
     CHECK_STR(keys, "headers,body,body_format,body_bytes");
     CHECK(json_is_null(json_object_get(r, "body")));
     CHECK_STR(sget(r, "body_format"), "omitted");
@@ -538,7 +524,7 @@ TEST(difference_redaction)
     CHECK(!line_contains(rec, "4111"));
     CHECK(json_equal(diffs, before)); /* borrowed array untouched */
     char keys[128];
-    keys_of(json_array_get(got, 0), keys, sizeof keys);
+    unit_keys_of(json_array_get(got, 0), keys, sizeof keys);
     CHECK_STR(keys, "where,path,kind,legacy,new");
     json_decref(rec);
     CHECK(diffs->refcount == 1);

@@ -44,19 +44,6 @@ static bool line_contains(const json_t *rec, const char *needle)
     return found;
 }
 
-static void keys_of(json_t *obj, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v)
-    {
-        if (buf[0])
-            strncat(buf, ",", size - strlen(buf) - 1);
-        strncat(buf, k, size - strlen(buf) - 1);
-    }
-}
-
 static const char *sget(json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));
@@ -357,7 +344,7 @@ TEST(unparsed_bodies_withheld)
     CHECK(b.kind == BODY_TEXT && b.unparsed == BODY_XML);
     json_t *rec, *r = req_with(&rec, &b, &OPTS);
     char keys[256];
-    keys_of(r, keys, sizeof keys);
+    unit_keys_of(r, keys, sizeof keys);
     CHECK_STR(keys, "headers,body,body_format,body_bytes,body_sha256,"
                     "body_decode_error");
     CHECK(json_is_null(json_object_get(r, "body")));

@@ -4,6 +4,7 @@
 #ifndef SP_UNIT_H
 #define SP_UNIT_H
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,19 @@ static inline char *unit_read_file(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+/* An object's keys, in order, joined by ',' into buf. */
+static inline void unit_keys_of(json_t *obj, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        if (buf[0])
+            strncat(buf, ",", size - strlen(buf) - 1);
+        strncat(buf, k, size - strlen(buf) - 1);
+    }
 }
 
 #endif
