@@ -100,6 +100,7 @@ static const endpoint endpoints[] = {
     {"/log-level", "PUT", admin_h_log_level, EP_WRITE},
     {"/api/live", "GET", admin_h_live, 0},
     {"/api/recent", "GET", admin_h_recent, EP_PREFIX},
+    {"/api/history", "GET", admin_h_records, EP_PREFIX},
     {"/", "GET", admin_h_page, EP_PUBLIC},
     {"/login", "POST", admin_h_login, EP_PUBLIC | EP_FORM},
     {"/logout", "POST", admin_h_logout, EP_PUBLIC | EP_FORM},

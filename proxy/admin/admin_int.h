@@ -124,6 +124,11 @@ admin_reply admin_h_log_level(admin *a, admin_req *rq);
 admin_reply admin_h_live(admin *a, admin_req *rq);   /* GET /api/live */
 admin_reply admin_h_recent(admin *a, admin_req *rq); /* GET /api/recent[/SEQ] */
 
+/* admin_records.c: GET /api/history?before=&limit=&route=&endpoint=&field=
+ * &verdict=&since=&until=&id=&log= (summaries, newest first, read back
+ * from the diff log on disk), GET /api/history/OFFSET (one whole record). */
+admin_reply admin_h_records(admin *a, admin_req *rq);
+
 /* admin_dash.c */
 /* Session key, cookie name, the sessions' lock and the pages' CSP. 0 or
  * -errno, err set; on success admin_dash_free must be called. */

@@ -240,8 +240,7 @@ static json_t *copy_or_null(json_t *v)
     return v ? json_incref(v) : json_null();
 }
 
-/* The list entry for a record: small, and what the recent list shows. */
-static char *summary_of(json_t *rec, size_t text_len, bool trimmed, size_t *len)
+json_t *live_summary(json_t *rec, size_t text_len, bool trimmed)
 {
     json_t *uri = json_object_get(rec, "uri");
     json_t *diffs = json_object_get(rec, "differences");
@@ -269,6 +268,15 @@ static char *summary_of(json_t *rec, size_t text_len, bool trimmed, size_t *len)
                   json_object_get(json_object_get(rec, "new"), "status")));
     json_object_set_new(s, "bytes", json_integer((json_int_t)text_len));
     json_object_set_new(s, "trimmed", json_boolean(trimmed));
+    return s;
+}
+
+/* The list entry for a record as text. */
+static char *summary_of(json_t *rec, size_t text_len, bool trimmed, size_t *len)
+{
+    json_t *s = live_summary(rec, text_len, trimmed);
+    if (!s)
+        return NULL;
     char *out = json_dumps(s, JSON_COMPACT);
     json_decref(s);
     if (out)

@@ -86,6 +86,11 @@ json_t *live_stats(live *l, int64_t now_ms);
  * {"legacy", "new"}, "bytes", "trimmed"}. NULL on no memory. */
 char *live_recent(live *l, size_t *len);
 
+/* A record's summary, as in GET /api/recent without "seq" (also the
+ * entries of GET /api/history): a new reference, NULL on no memory.
+ * text_len is the record's size as text. Pure, any thread. */
+json_t *live_summary(json_t *rec, size_t text_len, bool trimmed);
+
 /* GET /api/recent/SEQ: that record's text, malloc'd (NUL-terminated),
  * *len set. NULL when it has left the ring (or never was). */
 char *live_record(live *l, uint64_t seq, size_t *len);
