@@ -325,8 +325,8 @@ static int open_log(const admin *a, struct stat *st)
     int fd = open(a->cfg->diff_log_path, flags);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-        int e = S_ISREG(st->st_mode) ? errno : EINVAL;
+    int e = fstat(fd, st) != 0 ? errno : !S_ISREG(st->st_mode) ? EINVAL : 0;
+    if (e) {
         close(fd);
         return -e;
     }
@@ -371,8 +371,11 @@ static admin_reply one_record(admin *a, const char *tail)
             break;
         if (len + want > cap) {
             char *nb = realloc(buf, len + want + 1);
-            if (!nb)
-                break;
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return admin_error_reply(500, "out of memory");
+            }
             buf = nb, cap = len + want;
         }
         ssize_t k = pread(fd, buf + len, want, (off_t)(off + (long long)len));
