@@ -916,3 +916,24 @@ def test_baseline_between_two_runs(tmp):
     assert report_json(pn)[0]["baseline"] is None
     r = report("--baseline", os.path.join(tmp, "missing.jsonl"), pn)
     assert r.returncode == 1 and "baseline" in r.err
+    # HTML: a Baseline section with both tables, values escaped
+    h = report("--format", "html", "--baseline", po, pn).text
+    sec = h[h.index('<section id="baseline">'):]
+    sec = sec[:sec.index("</section>")]
+    assert "17 records; this run 16" in sec and 'href="#baseline"' in h
+    assert "<td>gone</td><td>disappeared</td>" in sec and "<td>fresh</td><td>appeared</td>" in sec
+    assert "<td>/b</td><td>changed</td><td>-</td><td>fell</td><td class=\"n\">50.0%</td><td class=\"n\">10.0%</td>" in sec
+    assert 'id="baseline"' not in report("--format", "html", pn).text
+    # CSV: the changes instead of the per-field table
+    import csv
+    import io
+    r = report("--format", "csv", "--baseline", po, pn)
+    assert r.returncode == 0 and r.stdout.startswith(b"scope,route,where,path,kind,known,change,old,new,")
+    rows = list(csv.DictReader(io.StringIO(r.stdout.decode(), newline="")))
+    byk = {(x["scope"], x["route"], x["path"]): x for x in rows}
+    assert byk[("route", "gone", "")]["change"] == "disappeared"
+    assert byk[("route", "gone", "")]["new_exchanges"] == "0"
+    b = byk[("field", "r", "/b")]
+    assert (b["change"], float(b["old"]), float(b["new"])) == ("fell", 0.5, 0.1)
+    assert byk[("field", "r", "/c")]["change"] == "appeared"
+    assert len(rows) == len(bl["routes"]) + len(bl["fields"])

@@ -509,6 +509,68 @@ static void route_section(strbuf *b, const report_route *rt, size_t idx, const r
     LIT(b, "</section>\n");
 }
 
+/* One row of e's values: each column "KIND:key", KIND s (text), p (a
+ * rate, as a percentage) or n (a count). */
+static void json_row(strbuf *b, const json_t *e, const char *const *cols)
+{
+    LIT(b, "<tr>");
+    for (const char *const *c = cols; *c; c++) {
+        const json_t *v = json_object_get(e, *c + 2);
+        if (**c == 'p') {
+            pct_td(b, json_is_number(v), json_number_value(v), false);
+        } else if (**c == 'n') {
+            num_td(b, (uint64_t)json_integer_value(v));
+        } else {
+            const char *s = json_string_value(v);
+            LIT(b, "<td>");
+            esc(b, s && *s ? s : "-");
+            LIT(b, "</td>");
+        }
+    }
+    LIT(b, "</tr>\n");
+}
+
+/* --baseline: what changed since the earlier run (report_baseline_build's
+ * JSON), as two tables. */
+static void baseline_section(strbuf *b, const json_t *bl)
+{
+    if (!bl)
+        return;
+    static const char *const route_cols[] = {"s:name", "s:change", "p:old_mismatch_rate",
+                                             "p:new_mismatch_rate", "n:old_exchanges",
+                                             "n:new_exchanges", NULL};
+    static const char *const field_cols[] = {"s:route", "s:where", "s:path", "s:kind", "s:known",
+                                             "s:change", "p:old_share", "p:new_share",
+                                             "n:old_exchanges", "n:new_exchanges", NULL};
+    const json_t *routes = json_object_get(bl, "routes"), *fields = json_object_get(bl, "fields"), *e;
+    size_t i;
+    report_buf_printf(b, "<section id=\"baseline\"><h2>Baseline</h2>\n<p>Since the earlier run "
+                      "(%lld records; this run %lld): what appeared, disappeared, rose or fell "
+                      "(by 1 point or more).</p>\n",
+                      (long long)json_integer_value(json_object_get(bl, "old_records")),
+                      (long long)json_integer_value(json_object_get(bl, "new_records")));
+    if (!json_array_size(routes) && !json_array_size(fields))
+        LIT(b, "<p>Nothing appeared, disappeared, rose or fell.</p>\n");
+    if (json_array_size(routes)) {
+        LIT(b, "<h3>Routes</h3><table class=\"baseline-routes\"><thead><tr><th>route</th>"
+               "<th>change</th><th>mismatch rate before</th><th>after</th><th>exchanges before</th>"
+               "<th>after</th></tr></thead><tbody>\n");
+        json_array_foreach(routes, i, e)
+            json_row(b, e, route_cols);
+        LIT(b, "</tbody></table>\n");
+    }
+    if (json_array_size(fields)) {
+        LIT(b, "<h3>Fields</h3><p>Share: exchanges with the difference / compared exchanges of the "
+               "route.</p><table class=\"baseline-fields\"><thead><tr><th>route</th><th>where</th>"
+               "<th>path</th><th>kind</th><th>known</th><th>change</th><th>share before</th>"
+               "<th>after</th><th>exchanges before</th><th>after</th></tr></thead><tbody>\n");
+        json_array_foreach(fields, i, e)
+            json_row(b, e, field_cols);
+        LIT(b, "</tbody></table>\n");
+    }
+    LIT(b, "</section>\n");
+}
+
 int report_html_write(FILE *out, const report_render *r)
 {
     const report_model *m = r->m;
@@ -536,6 +598,8 @@ int report_html_write(FILE *out, const report_render *r)
         esc(&b, m->routes[i]->name);
         LIT(&b, "</a>");
     }
+    if (r->baseline)
+        LIT(&b, "<a href=\"#baseline\">Baseline</a>");
     LIT(&b, "</nav>\n<main>\n<section id=\"summary\"><h2>Summary</h2>\n");
     notes(&b, r);
     if (m->nroutes)
@@ -549,6 +613,7 @@ int report_html_write(FILE *out, const report_render *r)
     LIT(&b, "</section>\n");
     for (size_t i = 0; i < m->nroutes; i++)
         route_section(&b, m->routes[i], i, r);
+    baseline_section(&b, r->baseline);
     LIT(&b, "</main>\n<footer>Made by <code>shadowproxy report</code>; the values come from the diff log "
             "and may hold production data: share with care.</footer>\n</body></html>\n");
     int rc = b.oom ? -1 : 0;
