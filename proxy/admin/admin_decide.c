@@ -1,5 +1,5 @@
 /* admin_decide: the admin API's decision endpoints (docs/operations.md,
- * "The fleet"): POST /authority, /shadow, /rollback, /clear and GET
+ * "The fleet"): POST /authority, /shadow, /writes, /rollback, /clear and GET
  * /history. A change goes through the decision store (control.h); its
  * answer says the revision, what a global flip or a rollback cleared, and,
  * unless "wait": false, how many live replicas applied it (waiting up to
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
+#include "conf/ops.h"
 
 #define WAIT_DEFAULT_MS 5000L
 #define WAIT_MAX_MS 60000L
@@ -89,6 +90,28 @@ static admin_reply change_failed(int rc, const char *msg)
     if (rc == -EAGAIN)
         return admin_error_reply(503, "%s; nothing was changed", msg);
     return admin_error_reply(500, "%s", *msg ? msg : strerror(-rc));
+}
+
+/* The answer to a /shadow or /writes change: `section` of /state (taken
+ * `before` the change, and now) as "old" and "new". Takes `before`. */
+static admin_reply section_changed(admin *a, int rc, const char *msg, int64_t rev,
+                                   const char *section, const char *route, json_t *before,
+                                   const wait_opts *w)
+{
+    admin_reply r;
+    if (rc == 0) {
+        json_t *after = control_state(a->c);
+        json_t *j = json_pack("{s:s, s:o, s:o, s:o}", "scope", route ? "route" : "global",
+                              "route", route ? json_string(route) : json_null(), "old",
+                              effective_copy(before, section, route), "new",
+                              effective_copy(after, section, route));
+        json_decref(after);
+        r = change_done(a, j, msg, rev, NULL, w);
+    } else {
+        r = change_failed(rc, msg);
+    }
+    json_decref(before);
+    return r;
 }
 
 /* The audit trail's who: the client's address and the token's name (NULL
@@ -187,18 +210,44 @@ admin_reply admin_h_shadow(admin *a, admin_req *rq)
         control_who who = who_of(rq);
         json_t *before = control_state(a->c);
         int rc = control_set_shadow(a->c, route, paused, sample, &who, &rev, msg, sizeof msg);
-        if (rc == 0) {
-            json_t *after = control_state(a->c);
-            json_t *j = json_pack("{s:s, s:o, s:o, s:o}", "scope", route ? "route" : "global",
-                                  "route", route ? json_string(route) : json_null(), "old",
-                                  effective_copy(before, "shadow", route), "new",
-                                  effective_copy(after, "shadow", route));
-            json_decref(after);
-            r = change_done(a, j, msg, rev, NULL, &w);
-        } else {
-            r = change_failed(rc, msg);
-        }
-        json_decref(before);
+        r = section_changed(a, rc, msg, rev, "shadow", route, before, &w);
+    }
+    json_decref(o);
+    return r;
+}
+
+/* {"action": "pause"|"resume", "retry_after_s": N (pause only), "route"}. */
+admin_reply admin_h_writes(admin *a, admin_req *rq)
+{
+    static const char *const keys[] = {"action", "retry_after_s", "route", "wait", "timeout_ms",
+                                       NULL};
+    admin_reply r;
+    json_t *o = admin_body_object(rq, keys, &r);
+    if (!o)
+        return r;
+    const char *route, *action = json_string_value(json_object_get(o, "action"));
+    json_t *rv = json_object_get(o, "retry_after_s");
+    wait_opts w;
+    bool pause = action && strcmp(action, "pause") == 0;
+    if (!admin_body_route(o, &route, &r) || !wait_args(o, &w, &r)) {
+        /* r says why */
+    } else if (!action || (!pause && strcmp(action, "resume") != 0)) {
+        r = admin_error_reply(400, "\"action\" must be \"pause\" or \"resume\"");
+    } else if (rv && !pause) {
+        r = admin_error_reply(400, "\"retry_after_s\" goes with \"action\": \"pause\" only");
+    } else if (rv && (!json_is_integer(rv) || json_integer_value(rv) < 1 ||
+                      json_integer_value(rv) > OPS_RETRY_AFTER_MAX)) {
+        r = admin_error_reply(400, "\"retry_after_s\" must be a whole number of seconds from 1 "
+                                   "to %d", OPS_RETRY_AFTER_MAX);
+    } else {
+        char msg[512] = "";
+        int64_t rev = 0;
+        control_who who = who_of(rq);
+        json_t *before = control_state(a->c);
+        int rc = control_set_writes(a->c, route, pause,
+                                    rv ? (int)json_integer_value(rv) : OPS_UNSET, &who, &rev, msg,
+                                    sizeof msg);
+        r = section_changed(a, rc, msg, rev, "writes", route, before, &w);
     }
     json_decref(o);
     return r;

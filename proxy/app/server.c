@@ -250,7 +250,8 @@ static void log_totals(void)
               buf[VERDICT_MISMATCH], "known", buf[VERDICT_KNOWN], "shadow_error", buf[VERDICT_SHADOW_ERROR], "shadow_timeout",
               buf[VERDICT_SHADOW_TIMEOUT], "shadow_dropped", buf[VERDICT_SHADOW_DROPPED],
               "skipped", buf[VERDICT_SKIPPED], "authoritative_error",
-              buf[VERDICT_AUTHORITATIVE_ERROR], "records_written", written, "records_lost", lost,
+              buf[VERDICT_AUTHORITATIVE_ERROR], "write_paused", buf[VERDICT_WRITE_PAUSED],
+              "records_written", written, "records_lost", lost,
               NULL);
 }
 

@@ -33,11 +33,12 @@ static void show(const json_t *v, char *buf, size_t size) { jsonpos_show(v, 96, 
 
 #define NAME_MAX_LEN 64
 
-static const ops_decision no_decision = {OPS_UNSET, OPS_UNSET, -1.0};
+static const ops_decision no_decision = {OPS_UNSET, OPS_UNSET, -1.0, OPS_UNSET, OPS_UNSET};
 
 static bool decision_empty(const ops_decision *d)
 {
-    return d->authority < 0 && d->paused < 0 && !(d->sample_percent >= 0);
+    return d->authority < 0 && d->paused < 0 && !(d->sample_percent >= 0) &&
+           d->writes_paused < 0;
 }
 
 /* A sample percentage (0..100) kept to 6 decimal places (plenty for
@@ -52,7 +53,8 @@ static bool decision_equal(const ops_decision *a, const ops_decision *b)
 {
     bool sa = a->sample_percent >= 0, sb = b->sample_percent >= 0;
     return a->authority == b->authority && a->paused == b->paused && sa == sb &&
-           (!sa || a->sample_percent == b->sample_percent);
+           (!sa || a->sample_percent == b->sample_percent) &&
+           a->writes_paused == b->writes_paused && a->retry_after_s == b->retry_after_s;
 }
 
 /* --- snapshots ------------------------------------------------------------ */
@@ -147,6 +149,27 @@ double ops_sample(const ops_state *o, const char *route)
     return o && o->global.sample_percent >= 0 ? o->global.sample_percent : -1.0;
 }
 
+bool ops_writes_paused(const ops_state *o, const char *route, int *retry_after)
+{
+    const ops_decision *d = find(o, route);
+    if (!d || d->writes_paused < 0)
+        d = o ? &o->global : NULL;
+    if (!d || d->writes_paused != 1)
+        return false;
+    if (retry_after)
+        *retry_after = d->retry_after_s > 0 ? d->retry_after_s : OPS_RETRY_AFTER_DEFAULT;
+    return true;
+}
+
+bool ops_is_write_method(const char *method)
+{
+    static const char *const writes[] = {"POST", "PUT", "PATCH", "DELETE"};
+    for (size_t i = 0; method && i < sizeof writes / sizeof writes[0]; i++)
+        if (strcmp(method, writes[i]) == 0)
+            return true;
+    return false;
+}
+
 ops_decision ops_get(const ops_state *o, const char *route)
 {
     const ops_decision *d = route ? find(o, route) : o ? &o->global : NULL;
@@ -214,11 +237,29 @@ static ops_state *finish(ops_state *n, bool ok, const ops_state *o)
     return n;
 }
 
-ops_state *ops_with(const ops_state *o, const char *route, int authority,
-                    int paused, double sample_percent)
+/* One scope's change: what ops_with or ops_with_writes asked for. */
+typedef struct scope_change {
+    int authority, paused;
+    double sample;
+    int writes_paused, retry_after_s; /* OPS_UNSET: unchanged */
+} scope_change;
+
+static void apply_change(ops_decision *d, const scope_change *c)
 {
-    if (!change_ok(authority, paused, sample_percent) ||
-        (route && !ops_route_name_ok(route))) {
+    change(d, c->authority, c->paused, c->sample);
+    if (c->writes_paused == OPS_CLEAR || c->writes_paused == 0) {
+        d->writes_paused = c->writes_paused == 0 ? 0 : OPS_UNSET;
+        d->retry_after_s = OPS_UNSET;
+    } else if (c->writes_paused == 1) {
+        d->writes_paused = 1;
+        d->retry_after_s = c->retry_after_s;
+    }
+}
+
+/* A copy of o with one scope changed (the checks are the caller's). */
+static ops_state *with_change(const ops_state *o, const char *route, const scope_change *c)
+{
+    if (route && !ops_route_name_ok(route)) {
         errno = EINVAL;
         return NULL;
     }
@@ -233,13 +274,13 @@ ops_state *ops_with(const ops_state *o, const char *route, int authority,
     n->global = o ? o->global : no_decision;
     ops_decision d = no_decision;
     if (!route) {
-        change(&n->global, authority, paused, sample_percent);
+        apply_change(&n->global, c);
     } else {
         pos = o ? lower_bound(o, route) : 0;
         found = pos < have && strcmp(o->routes[pos].name, route) == 0;
         if (found)
             d = o->routes[pos].d;
-        change(&d, authority, paused, sample_percent);
+        apply_change(&d, c);
     }
     bool ok = true;
     for (size_t i = 0; ok && i <= have; i++) {
@@ -249,6 +290,30 @@ ops_state *ops_with(const ops_state *o, const char *route, int authority,
             ok = push(n, o->routes[i].name, &o->routes[i].d);
     }
     return finish(n, ok, o);
+}
+
+ops_state *ops_with(const ops_state *o, const char *route, int authority,
+                    int paused, double sample_percent)
+{
+    if (!change_ok(authority, paused, sample_percent)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    scope_change c = {authority, paused, sample_percent, OPS_UNSET, OPS_UNSET};
+    return with_change(o, route, &c);
+}
+
+ops_state *ops_with_writes(const ops_state *o, const char *route, int paused, int retry_after_s)
+{
+    bool ok = paused == OPS_CLEAR || paused == 0 ||
+              (paused == 1 && (retry_after_s == OPS_UNSET ||
+                               (retry_after_s >= 1 && retry_after_s <= OPS_RETRY_AFTER_MAX)));
+    if (!ok) {
+        errno = EINVAL;
+        return NULL;
+    }
+    scope_change c = {OPS_UNSET, OPS_UNSET, -1.0, paused, paused == 1 ? retry_after_s : OPS_UNSET};
+    return with_change(o, route, &c);
 }
 
 ops_state *ops_without_route_authority(const ops_state *o, json_t *cleared)
@@ -294,6 +359,12 @@ static json_t *decision_json(const ops_decision *d)
     if (ok && json_object_size(sh))
         ok = !json_object_set(j, "shadow", sh);
     json_decref(sh);
+    if (ok && d->writes_paused >= 0) {
+        json_t *w = json_pack("{s:b}", "paused", d->writes_paused == 1);
+        if (w && d->retry_after_s > 0)
+            json_object_set_new(w, "retry_after_s", json_integer(d->retry_after_s));
+        ok = w && !json_object_set_new(j, "writes", w);
+    }
     if (!ok) {
         json_decref(j);
         return NULL;
@@ -338,7 +409,8 @@ typedef jr_loc loc;
 
 static const char *const top_keys[] = {"version", "revision", "changed", "global",
                                        "routes", NULL};
-static const char *const scope_keys[] = {"authority", "shadow", NULL};
+static const char *const scope_keys[] = {"authority", "shadow", "writes", NULL};
+static const char *const writes_keys[] = {"paused", "retry_after_s", NULL};
 static const char *const shadow_keys[] = {"paused", "sample_percent", NULL};
 
 /* Where a key written at the wrong level belongs: under `prefix` (a dotted
@@ -380,24 +452,36 @@ static bool is_object(ctx *x, const json_t *v, const loc *at)
     return false;
 }
 
-static void load_shadow(ctx *x, json_t *v, const loc *at, const loc *scope,
-                        ops_decision *d)
+/* A "shadow" or "writes" object: false when it is not an object (said);
+ * its keys checked against `keys`; its "paused" into *paused (0 or 1). */
+static bool open_section(ctx *x, json_t *v, const loc *at, const loc *scope,
+                         const char *const *keys, int *paused)
 {
     const hint hints[] = {{scope->name, scope_keys}, {NULL, NULL}};
-    char got[128];
     json_t *e;
     loc l;
     if (!is_object(x, v, at))
-        return;
-    check_keys(x, v, at, shadow_keys, hints);
+        return false;
+    check_keys(x, v, at, keys, hints);
     if ((e = json_object_get(v, "paused"))) {
         child(&l, at, "paused");
         if (json_is_boolean(e))
-            d->paused = json_is_true(e) ? 1 : 0;
+            *paused = json_is_true(e) ? 1 : 0;
         else
             report(x, &l, false, "%s must be true or false, got %s", l.name,
                    type_name(e));
     }
+    return true;
+}
+
+static void load_shadow(ctx *x, json_t *v, const loc *at, const loc *scope,
+                        ops_decision *d)
+{
+    char got[128];
+    json_t *e;
+    loc l;
+    if (!open_section(x, v, at, scope, shadow_keys, &d->paused))
+        return;
     if ((e = json_object_get(v, "sample_percent"))) {
         child(&l, at, "sample_percent");
         double p = json_number_value(e);
@@ -414,7 +498,31 @@ static void load_shadow(ctx *x, json_t *v, const loc *at, const loc *scope,
     }
 }
 
-/* "global" or one route: {"authority": ..., "shadow": {...}}. */
+/* "writes": {"paused": true, "retry_after_s": 30} (the seconds only with a
+ * pause). */
+static void load_writes(ctx *x, json_t *v, const loc *at, const loc *scope, ops_decision *d)
+{
+    char got[128];
+    json_t *e;
+    loc l;
+    if (!open_section(x, v, at, scope, writes_keys, &d->writes_paused))
+        return;
+    if ((e = json_object_get(v, "retry_after_s"))) {
+        child(&l, at, "retry_after_s");
+        if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+            json_integer_value(e) > OPS_RETRY_AFTER_MAX) {
+            show(e, got, sizeof got);
+            report(x, &l, false, "%s must be a whole number of seconds from 1 to %d, got %s",
+                   l.name, OPS_RETRY_AFTER_MAX, got);
+        } else if (d->writes_paused != 1) {
+            report(x, &l, false, "%s goes with \"paused\": true only", l.name);
+        } else {
+            d->retry_after_s = (int)json_integer_value(e);
+        }
+    }
+}
+
+/* "global" or one route: {"authority": ..., "shadow": {...}, "writes": {...}}. */
 static void load_scope(ctx *x, json_t *v, const loc *at, ops_decision *d)
 {
     char shadow[sizeof at->name + 8], got[128];
@@ -440,6 +548,10 @@ static void load_scope(ctx *x, json_t *v, const loc *at, ops_decision *d)
     if ((e = json_object_get(v, "shadow"))) {
         child(&l, at, "shadow");
         load_shadow(x, e, &l, at, d);
+    }
+    if ((e = json_object_get(v, "writes"))) {
+        child(&l, at, "writes");
+        load_writes(x, e, &l, at, d);
     }
 }
 
@@ -547,6 +659,7 @@ static void load_top(ctx *x, json_t *root, ops_state *o)
 {
     static const hint hints[] = {{"global", scope_keys},
                                  {"global.shadow", shadow_keys},
+                                 {"global.writes", writes_keys},
                                  {NULL, NULL}};
     loc top = {"", "", false}, l;
     char got[128];

@@ -25,7 +25,13 @@ typedef struct ops_decision {
     int authority;         /* -1, or sp_side */
     int paused;            /* -1, 0 (resumed) or 1 (paused) */
     double sample_percent; /* < 0: unset; else 0..100 */
+    int writes_paused;     /* -1, 0 (writes flow) or 1 (writes answered 503) */
+    int retry_after_s;     /* -1, or the Retry-After of a write pause (1..86400) */
 } ops_decision;
+
+/* The Retry-After a write pause answers with when none was given. */
+#define OPS_RETRY_AFTER_DEFAULT 30
+#define OPS_RETRY_AFTER_MAX 86400
 
 typedef struct ops_route {
     char *name;
@@ -54,6 +60,12 @@ int ops_authority(const ops_state *o, const char *route);
 bool ops_paused(const ops_state *o, const char *route);
 /* The operator's sample percentage for this route, or < 0 for none. */
 double ops_sample(const ops_state *o, const char *route);
+/* Are writes paused for this route (route decision, else global)? When
+ * they are and retry_after is not NULL, *retry_after gets the seconds the
+ * deciding scope gave (else OPS_RETRY_AFTER_DEFAULT). */
+bool ops_writes_paused(const ops_state *o, const char *route, int *retry_after);
+/* The write methods a write pause refuses: POST, PUT, PATCH, DELETE. */
+bool ops_is_write_method(const char *method);
 
 /* A copy of `o` with one change applied. route NULL = global. Each of
  * authority / paused / sample may be "unchanged" (OPS_UNSET / OPS_UNSET /
@@ -71,6 +83,13 @@ ops_state *ops_with(const ops_state *o, const char *route, int authority, int pa
  * - NULL with errno EINVAL when the route name fails ops_route_name_ok or a
  *   value is out of range (authority not a side, paused not 0/1, sample
  *   above 100 or NaN); NULL with errno ENOMEM on no memory. */
+
+/* A copy of `o` with the write pause of one scope changed (route NULL =
+ * global): paused 1 pauses with retry_after_s (1..OPS_RETRY_AFTER_MAX, or
+ * OPS_UNSET for the default), 0 resumes (retry_after_s cleared), OPS_CLEAR
+ * removes the scope's write decision. As ops_with otherwise (EINVAL,
+ * ENOMEM, changed_ms, revision). */
+ops_state *ops_with_writes(const ops_state *o, const char *route, int paused, int retry_after_s);
 
 /* A copy of `o` without any route's authority decision (shadow decisions
  * stay; a route left with none is dropped): a global flip or a rollback.
@@ -92,7 +111,8 @@ bool ops_route_name_ok(const char *name);
 
 /* JSON form (the state file and GET /state's "operator" member):
  * {"version": 1, "revision": N, "changed": "RFC3339", "global": {"authority": "new",
- *  "shadow": {"paused": false, "sample_percent": 50}},
+ *  "shadow": {"paused": false, "sample_percent": 50},
+ *  "writes": {"paused": true, "retry_after_s": 30}},
  *  "routes": {"orders-get": {"authority": "legacy", "shadow": {...}}}}
  * Unset decisions are omitted. "changed" is omitted when changed_ms is 0,
  * "revision" when it is 0;

@@ -134,15 +134,28 @@ static json_t *shadow_of(const control *c, const route *rt)
     return json_pack("{s:b, s:b, s:f}", "enabled", on, "paused", paused, "sample_percent", pct);
 }
 
+/* {"paused": bool, "retry_after_s": N (with a pause)}: effective. */
+static json_t *writes_of(const control *c, const route *rt)
+{
+    int retry = 0;
+    bool paused = ops_writes_paused(c->ops, rt ? rt->name : NULL, &retry);
+    json_t *w = json_pack("{s:b}", "paused", paused);
+    if (w && paused)
+        json_object_set_new(w, "retry_after_s", json_integer(retry));
+    return w;
+}
+
 json_t *control_state(control *c)
 {
     pthread_mutex_lock(&c->mu);
     json_t *auth_routes = json_object(), *shadow_routes = json_object();
+    json_t *writes_routes = json_object();
     for (size_t i = 0; i <= c->rules->nroutes; i++) {
         const route *rt = i < c->rules->nroutes ? &c->rules->routes[i] : &c->rules->fallback;
         json_object_set_new(auth_routes, rt->name,
                             json_string(config_side_name(effective_authority(c, rt))));
         json_object_set_new(shadow_routes, rt->name, shadow_of(c, rt));
+        json_object_set_new(writes_routes, rt->name, writes_of(c, rt));
     }
     int ga = ops_authority(c->ops, NULL);
     json_t *breakers = json_array();
@@ -166,6 +179,12 @@ json_t *control_state(control *c)
         "requests", (json_int_t)metric_get(METRIC_requests), "shadow_in_flight",
         (json_int_t)metric_get(METRIC_shadow_in_flight), "records_written",
         (json_int_t)metric_get(METRIC_records_written), "verdicts", verdicts);
+    if (st)
+        json_object_set_new(st, "writes",
+                            json_pack("{s:o, s:o}", "global", writes_of(c, NULL), "routes",
+                                      writes_routes));
+    else
+        json_decref(writes_routes);
     pthread_mutex_unlock(&c->mu);
     /* outside the lock: reading the fleet may take a moment (files, etcd) */
     if (st) {
@@ -433,6 +452,7 @@ char *control_metrics(control *c, size_t *len)
                 .authority = effective_authority(&view, rt),
                 .shadow_paused = ops_paused(o, rt->name),
                 .sample_percent = op >= 0 ? op : rt->sample_percent,
+                .writes_paused = ops_writes_paused(o, rt->name, NULL),
             };
         }
         int ga = ops_authority(o, NULL);
@@ -443,6 +463,7 @@ char *control_metrics(control *c, size_t *len)
             .authority = ga >= 0 ? (sp_side)ga : c->cfg->authority,
             .shadow_paused = ops_paused(o, NULL),
             .sample_percent = gs >= 0 ? gs : 100,
+            .writes_paused = ops_writes_paused(o, NULL, NULL),
             .routes = routes,
             .nroutes = r->nroutes + 1,
             .breakers = breakers,

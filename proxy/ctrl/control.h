@@ -17,7 +17,8 @@ typedef struct control control;
 
 /* GET /state: {"uptime_s", "authority": {"global": "legacy", "routes":
  * {name: side}}, "shadow": {"global": {"paused", "sample_percent"},
- * "routes": {name: {...}}}, "operator": <ops_to_json>, "rules": {"path",
+ * "routes": {name: {...}}}, "writes": {"global": {"paused", "retry_after_s"},
+ * "routes": {name: {...}}} (effective), "operator": <ops_to_json>, "rules": {"path",
  * "version", "loaded"}, "breakers": [{"worker", "state"}], "counts": {...}}.
  * A new reference. */
 json_t *control_state(control *c);
@@ -46,6 +47,12 @@ int control_set_authority(control *c, const char *route_name, sp_side side, bool
 /* POST /shadow. paused: -1 unchanged, 0 resume, 1 pause; sample_percent
  * < 0 unchanged, else 0..100. */
 int control_set_shadow(control *c, const char *route_name, int paused, double sample_percent,
+                       const control_who *who, int64_t *revision, char *msg, size_t size);
+
+/* POST /writes: pause (answer write methods 503 with Retry-After, send
+ * them to neither upstream) or resume. retry_after_s: OPS_UNSET (-1) for
+ * the default (30), else 1..86400; ignored by a resume. */
+int control_set_writes(control *c, const char *route_name, bool paused, int retry_after_s,
                        const control_who *who, int64_t *revision, char *msg, size_t size);
 
 /* POST /rollback: legacy authoritative globally and for every route (route

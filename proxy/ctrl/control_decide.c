@@ -29,7 +29,21 @@ typedef struct edit {
     double sample;
     bool clear_routes;  /* a global flip without --keep-routes */
     json_t *cleared;    /* route names whose authority went; refilled per try */
+    bool writes;        /* a write pause change: the two below */
+    int writes_paused, retry_after;
 } edit;
+
+/* ops_with_writes over `o` (taken) when the edit changes writes. */
+static ops_state *with_writes(ops_state *o, const edit *e, int paused)
+{
+    if (!o || !(e->writes || e->kind == EDIT_CLEAR_ROUTE))
+        return o;
+    ops_state *n = ops_with_writes(o, e->route, paused, e->retry_after);
+    int err = errno;
+    ops_unref(o);
+    errno = err;
+    return n;
+}
 
 /* store_edit_fn: pure, may run more than once (a conflict retries it). */
 static ops_state *apply_edit(const ops_state *cur, void *arg)
@@ -46,10 +60,12 @@ static ops_state *apply_edit(const ops_state *cur, void *arg)
         base = ops_without_route_authority(cur, e->cleared);
         break;
     case EDIT_CLEAR_ROUTE:
-        return ops_with(cur, e->route, OPS_CLEAR, OPS_CLEAR, OPS_CLEAR);
+        return with_writes(ops_with(cur, e->route, OPS_CLEAR, OPS_CLEAR, OPS_CLEAR), e,
+                           OPS_CLEAR);
     }
     if (base)
-        next = ops_with(base, e->route, e->authority, e->paused, e->sample);
+        next = with_writes(ops_with(base, e->route, e->authority, e->paused, e->sample), e,
+                           e->writes_paused);
     int err = errno;
     ops_unref(base);
     errno = err;
@@ -173,8 +189,8 @@ static int commit(control *c, edit *e, const char *what, const control_who *who,
         char *now = compact(next), rev[24], *cl = json_dumps(e->cleared, JSON_COMPACT);
         snprintf(rev, sizeof rev, "%lld", (long long)next->revision);
         static const char *const kinds[] = {"authority", "rollback", "clear"};
-        const char *kind = e->kind == EDIT_SET && e->authority == OPS_UNSET ? "shadow"
-                                                                           : kinds[e->kind];
+        const char *kind = e->kind != EDIT_SET || e->authority != OPS_UNSET ? kinds[e->kind]
+                           : e->writes ? "writes" : "shadow";
         log_event(LOG_INFO, "operator_change", "what", kind, "route",
                   e->route ? e->route : "(global)", "who", who ? who->client : "-", "token",
                   who ? who->token : NULL, "change", what, "revision", rev, "cleared_routes",
@@ -214,7 +230,8 @@ int control_set_authority(control *c, const char *route_name, sp_side side, bool
                           const control_who *who, json_t *cleared, int64_t *revision, char *msg,
                           size_t size)
 {
-    edit e = {EDIT_SET, route_name, (int)side, OPS_UNSET, -1, !route_name && !keep_routes, NULL};
+    edit e = {EDIT_SET, route_name, (int)side, OPS_UNSET, -1, !route_name && !keep_routes,
+              NULL, false, OPS_UNSET, OPS_UNSET};
     char what[64];
     snprintf(what, sizeof what, "authority %s", config_side_name(side));
     return run(c, &e, what, who, cleared, revision, msg, size);
@@ -227,7 +244,8 @@ int control_set_shadow(control *c, const char *route_name, int paused, double sa
         snprintf(msg, size, "sample percent must be between 0 and 100");
         return -EINVAL;
     }
-    edit e = {EDIT_SET, route_name, OPS_UNSET, paused, sample_percent, false, NULL};
+    edit e = {EDIT_SET, route_name, OPS_UNSET, paused, sample_percent, false,
+              NULL, false, OPS_UNSET, OPS_UNSET};
     char what[64];
     if (sample_percent >= 0)
         snprintf(what, sizeof what, "shadow sample %g%%", sample_percent);
@@ -236,17 +254,39 @@ int control_set_shadow(control *c, const char *route_name, int paused, double sa
     return run(c, &e, what, who, NULL, revision, msg, size);
 }
 
+int control_set_writes(control *c, const char *route_name, bool paused, int retry_after_s,
+                       const control_who *who, int64_t *revision, char *msg, size_t size)
+{
+    if (paused && retry_after_s != OPS_UNSET &&
+        (retry_after_s < 1 || retry_after_s > OPS_RETRY_AFTER_MAX)) {
+        snprintf(msg, size, "retry after must be a whole number of seconds from 1 to %d",
+                 OPS_RETRY_AFTER_MAX);
+        return -EINVAL;
+    }
+    edit e = {EDIT_SET, route_name, OPS_UNSET, OPS_UNSET, -1, false, NULL, true, paused ? 1 : 0,
+              paused ? retry_after_s : OPS_UNSET};
+    char what[64];
+    if (paused)
+        snprintf(what, sizeof what, "writes pause (retry after %d s)",
+                 retry_after_s > 0 ? retry_after_s : OPS_RETRY_AFTER_DEFAULT);
+    else
+        snprintf(what, sizeof what, "writes resume");
+    return run(c, &e, what, who, NULL, revision, msg, size);
+}
+
 int control_rollback(control *c, const control_who *who, json_t *cleared, int64_t *revision,
                      char *msg, size_t size)
 {
-    edit e = {EDIT_ROLLBACK, NULL, SIDE_LEGACY, OPS_UNSET, -1, true, NULL};
+    edit e = {EDIT_ROLLBACK, NULL, SIDE_LEGACY, OPS_UNSET, -1, true,
+              NULL, false, OPS_UNSET, OPS_UNSET};
     return run(c, &e, "rollback", who, cleared, revision, msg, size);
 }
 
 int control_clear_route(control *c, const char *route_name, const control_who *who,
                         int64_t *revision, char *msg, size_t size)
 {
-    edit e = {EDIT_CLEAR_ROUTE, route_name, OPS_UNSET, OPS_UNSET, -1, false, NULL};
+    edit e = {EDIT_CLEAR_ROUTE, route_name, OPS_UNSET, OPS_UNSET, -1, false,
+              NULL, false, OPS_UNSET, OPS_UNSET};
     return run(c, &e, "clear", who, NULL, revision, msg, size);
 }
 

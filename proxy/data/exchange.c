@@ -326,6 +326,9 @@ int exchange_start(exchange *ex)
                     : rt->authority >= 0 ? (sp_side)rt->authority
                                          : ex->cfg->authority;
     double op_sample = ops_sample(ops, rt->name);
+    int retry_after = 0;
+    if (ops_is_write_method(ex->method) && ops_writes_paused(ops, rt->name, &retry_after))
+        return exchange_refuse_write(ex, retry_after); /* reaches neither upstream */
     if (exchange_build_requests(ex) != 0)
         return -ENOMEM;
     sp_side auth = ex->authority, shadow = (sp_side)!auth;

@@ -118,6 +118,7 @@ typedef struct exchange {
     struct curl_slist trace_node[2];
     ex_leg legs[2];       /* indexed by sp_side */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
+    int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */
     const char *shadow_reason;
     /* Response to the client. */
     struct MHD_Response *response;
@@ -148,8 +149,15 @@ struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow)
  * nothing). Moves the headers and bodies out of the exchange. */
 void exchange_submit(exchange *ex);
 
-/* Builds both legs and starts them (the shadow only when allowed). */
+/* Builds both legs and starts them (the shadow only when allowed). A
+ * write while the operator paused writes (ops.h) starts neither: the
+ * exchange is READY at once with a 503 (exchange_pause.c). 0 or -ENOMEM. */
 int exchange_start(exchange *ex);
+
+/* exchange_pause.c: answers a write refused by the write pause: 503,
+ * Retry-After: retry_after_s, a JSON body; READY, submitted with the
+ * verdict write_paused. Loop thread. 0 or -ENOMEM. */
+int exchange_refuse_write(exchange *ex, int retry_after_s);
 /* MHD is done with the request (answered, or the client left). */
 void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe);
 

@@ -31,7 +31,8 @@ static void move_leg(analysis_leg *dst, ex_leg *leg)
 void exchange_submit(exchange *ex)
 {
     ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
-    if (ex->submitted || !auth->done || (sh->attempted && !sh->done))
+    bool refused = ex->write_paused_s > 0; /* no leg ever started */
+    if (ex->submitted || (!refused && (!auth->done || (sh->attempted && !sh->done))))
         return;
     ex->submitted = true;
     if (log_enabled(LOG_DEBUG)) {
@@ -63,7 +64,10 @@ void exchange_submit(exchange *ex)
     job->req_body = blob_ref(ex->req_body);
     for (int s = 0; s < 2; s++)
         move_leg(&job->legs[s], &ex->legs[s]);
-    if (auth->result != CURLE_OK) {
+    if (refused) {
+        job->preset = VERDICT_WRITE_PAUSED;
+        job->reason = "writes paused by the operator: answered 503";
+    } else if (auth->result != CURLE_OK) {
         job->preset = VERDICT_AUTHORITATIVE_ERROR;
         job->reason = auth->cause;
     } else if (!sh->attempted) {

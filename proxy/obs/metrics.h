@@ -28,7 +28,8 @@
     X(SHADOW_TIMEOUT, "shadow_timeout")                                      \
     X(SHADOW_DROPPED, "shadow_dropped")                                      \
     X(SKIPPED, "skipped")                                                    \
-    X(AUTHORITATIVE_ERROR, "authoritative_error")
+    X(AUTHORITATIVE_ERROR, "authoritative_error")                            \
+    X(WRITE_PAUSED, "write_paused")
 
 typedef enum verdict {
 #define X(id, name) VERDICT_##id,
@@ -181,6 +182,7 @@ typedef struct metrics_route_state {
     sp_side authority;
     bool shadow_paused;
     double sample_percent; /* 0..100; 100 when not sampled */
+    bool writes_paused;    /* write methods answered 503 (ops.h) */
 } metrics_route_state;
 
 /* One comparer thread of the pool (data/analyzer.h). */
@@ -197,6 +199,7 @@ typedef struct metrics_render_input {
     sp_side authority;            /* global */
     bool shadow_paused;           /* global */
     double sample_percent;        /* global, 0..100 */
+    bool writes_paused;           /* global */
     const metrics_route_state *routes;
     size_t nroutes;
     const metrics_breaker *breakers; /* one per worker, index = worker number */

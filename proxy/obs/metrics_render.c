@@ -563,6 +563,15 @@ static void render_state(sbuf *b, const metrics_render_input *in)
         l = L("route", in->routes[i].route ? in->routes[i].route : "");
         sample_u(b, "shadowproxy_route_shadow_paused", &l, 1, in->routes[i].shadow_paused);
     }
+    family(b, "shadowproxy_writes_paused", "gauge",
+           "1 when writes are paused globally (write methods answered 503).");
+    sample_u(b, "shadowproxy_writes_paused", NULL, 0, in->writes_paused);
+    family(b, "shadowproxy_route_writes_paused", "gauge",
+           "1 when writes are paused for the route (effective).");
+    for (size_t i = 0; i < in->nroutes; i++) {
+        l = L("route", in->routes[i].route ? in->routes[i].route : "");
+        sample_u(b, "shadowproxy_route_writes_paused", &l, 1, in->routes[i].writes_paused);
+    }
     family(b, "shadowproxy_route_shadow_sample_ratio", "gauge",
            "Share of the route's requests mirrored (effective, 0..1).");
     for (size_t i = 0; i < in->nroutes; i++) {

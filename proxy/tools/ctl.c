@@ -13,70 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTL_DEFAULT_ADMIN "http://127.0.0.1:9901"
-#define CTL_TOKEN_ENV "SHADOWPROXY_ADMIN_TOKEN"
 #define CTL_MAX_ANSWER ((size_t)16 << 20)
-
-static const char ctl_usage[] =
-    "usage: shadowproxy ctl [--admin URL] [--token-file FILE] [--json] COMMAND\n"
-    "\n"
-    "Talks to a running shadowproxy through its admin API (docs/operations.md).\n"
-    "\n"
-    "Commands:\n"
-    "  state                          authority, shadow and breakers, per route;\n"
-    "                                 rules version, uptime, counts; the decision\n"
-    "                                 store and the fleet (replicas behind marked)\n"
-    "  flip legacy|new [--route NAME] make that side authoritative, for every route\n"
-    "                                 or for one; requests in flight finish where\n"
-    "                                 they started. Without --route it also removes\n"
-    "                                 every route's own authority (listed), unless\n"
-    "                                 --keep-routes\n"
-    "  rollback                       legacy for every route, route authority\n"
-    "                                 decisions removed: one change, on every replica\n"
-    "  clear --route NAME             remove that route's decisions (it follows the\n"
-    "                                 global ones again)\n"
-    "  history [--limit N]            the last N changes (default 20): who, what,\n"
-    "                                 old and new, revision, time\n"
-    "  shadow pause [--route NAME]    stop mirroring (records say skipped)\n"
-    "  shadow resume [--route NAME]   mirror again\n"
-    "  shadow sample PCT [--route NAME]\n"
-    "                                 mirror PCT percent (0..100) of the requests\n"
-    "  ready                          readiness (GET /readyz): exit 0 when this replica can\n"
-    "                                 serve, 1 with what is not (authoritative upstream\n"
-    "                                 down, draining)\n"
-    "  reload                         re-read the config, state and rules files; an\n"
-    "                                 invalid rules file is refused, the old rules stay;\n"
-    "                                 config keys that need a restart are named\n"
-    "  log-level LEVEL                error|warn|info|debug, at once\n"
-    "\n"
-    "Options:\n"
-    "  --admin URL          admin API address (default " CTL_DEFAULT_ADMIN ",\n"
-    "                       or $SHADOWPROXY_ADMIN_URL); HOST:PORT means http://HOST:PORT\n"
-    "  --token-file FILE    bearer token from this file (trailing newline ignored);\n"
-    "                       default: the environment variable " CTL_TOKEN_ENV "\n"
-    "  --route NAME         with flip, shadow and clear: one route of the rules file\n"
-    "  --keep-routes        with a global flip: leave the routes' own authority\n"
-    "  --timeout SECONDS    flip, shadow, rollback, clear: wait at most this long for\n"
-    "                       every live replica to apply the change (default 5)\n"
-    "  --no-wait            do not wait for the fleet\n"
-    "  --limit N            with history: how many changes (1..1000)\n"
-    "  --json               print the API's JSON answer as it is\n"
-    "  -h, --help           this text\n"
-    "\n"
-    "flip, shadow and reload print one line with the old and the new value;\n"
-    "a change then says how many replicas applied it, naming those that did not.\n"
-    "\n"
-    "Exit codes: 0 done; 1 the API refused (4xx/5xx; its message is printed; 503:\n"
-    "the decision store is unreachable and nothing changed); 2 usage error; 3 the\n"
-    "admin API cannot be reached; 4 the change is made but some live replicas had\n"
-    "not applied it when --timeout ran out (named).\n"
-    "\n"
-    "Examples:\n"
-    "  shadowproxy ctl state\n"
-    "  shadowproxy ctl flip new --route orders-get\n"
-    "  shadowproxy ctl rollback            # incident: legacy everywhere, now\n"
-    "  shadowproxy ctl shadow sample 10\n"
-    "  shadowproxy ctl --admin http://10.0.0.7:9901 --token-file /run/secrets/admin flip legacy\n";
 
 typedef struct ctl_opts {
     const char *admin;
@@ -84,6 +21,7 @@ typedef struct ctl_opts {
     const char *route;
     const char *timeout;
     const char *limit;
+    const char *retry_after;
     bool json, keep_routes, no_wait;
     const char *args[4]; /* the command and its operands */
     int nargs;
@@ -127,19 +65,19 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 static int parse_args(int argc, char **argv, ctl_opts *o)
 {
     static const char *const names[] = {"--admin", "--token-file", "--route", "--timeout",
-                                        "--limit"};
+                                        "--limit", "--retry-after"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
         int which = -1;
-        for (int k = 0; k < 5 && !v && !missing; k++)
+        for (int k = 0; k < 6 && !v && !missing; k++)
             if ((v = opt_value(argc, argv, &i, names[k], &missing)) || missing)
                 which = k;
         if (missing)
             return usage_error("%s needs a value", names[which]);
         if (v) {
             const char **slot[] = {&o->admin, &o->token_file, &o->route, &o->timeout,
-                                   &o->limit};
+                                   &o->limit, &o->retry_after};
             *slot[which] = v;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
@@ -306,6 +244,20 @@ static const char *shadow_text(json_t *s, char *buf, size_t size)
     return buf;
 }
 
+/* {"paused": true, "retry_after_s": 30} → "paused (503, Retry-After 30 s)";
+ * {"paused": false} → "flowing". */
+static const char *writes_text(json_t *w, char *buf, size_t size)
+{
+    if (!json_is_object(w))
+        return scalar(w, buf, size);
+    if (json_is_true(json_object_get(w, "paused")))
+        snprintf(buf, size, "paused (503, Retry-After %lld s)",
+                 (long long)json_integer_value(json_object_get(w, "retry_after_s")));
+    else
+        snprintf(buf, size, "flowing");
+    return buf;
+}
+
 static void print_change(const char *what, json_t *ans, bool shadow)
 {
     json_t *old = json_object_get(ans, "old"), *new_ = json_object_get(ans, "new");
@@ -318,6 +270,9 @@ static void print_change(const char *what, json_t *ans, bool shadow)
     if (shadow) {
         shadow_text(old, a, sizeof a);
         shadow_text(new_, b, sizeof b);
+    } else if (strcmp(what, "writes") == 0) {
+        writes_text(old, a, sizeof a);
+        writes_text(new_, b, sizeof b);
     } else {
         scalar(json_object_get(old, what), a, sizeof a);
         scalar(json_object_get(new_, what), b, sizeof b);
@@ -379,6 +334,7 @@ static void print_routes(json_t *st)
 {
     json_t *auth = json_object_get(json_object_get(st, "authority"), "routes");
     json_t *shadow = json_object_get(json_object_get(st, "shadow"), "routes");
+    json_t *writes = json_object_get(json_object_get(st, "writes"), "routes");
     json_t *names = json_object();
     const char *k;
     json_t *v;
@@ -388,14 +344,16 @@ static void print_routes(json_t *st)
         json_decref(names);
         return;
     }
-    printf("routes     %-24s %-10s %s\n", "NAME", "AUTHORITY", "SHADOW");
+    printf("routes     %-24s %-10s %-22s %s\n", "NAME", "AUTHORITY", "SHADOW", "WRITES");
     json_object_foreach(names, k, v) {
-        char a[64], s[96], a2[80], s2[112];
+        char a[64], s[96], a2[80], s2[112], w[96];
         snprintf(a2, sizeof a2, "%s%s", scalar(json_object_get(auth, k), a, sizeof a),
                  by_operator(st, k, "authority") ? " *" : "");
         snprintf(s2, sizeof s2, "%s%s", shadow_text(json_object_get(shadow, k), s, sizeof s),
                  by_operator(st, k, "shadow") ? " *" : "");
-        printf("           %-24s %-10s %s\n", k, a2, s2);
+        printf("           %-24s %-10s %-22s %s%s\n", k, a2, s2,
+               writes_text(json_object_get(writes, k), w, sizeof w),
+               by_operator(st, k, "writes") ? " *" : "");
     }
     printf("           (* set by an operator; the rest follows the rules file and the config)\n");
     json_decref(names);
@@ -432,6 +390,9 @@ static void print_state(const ctl_opts *o, json_t *st)
     printf("shadow     %s (global%s)\n",
            shadow_text(json_object_get(json_object_get(st, "shadow"), "global"), a, sizeof a),
            by_operator(st, NULL, "shadow") ? ", set by an operator" : "");
+    printf("writes     %s (global%s)\n",
+           writes_text(json_object_get(json_object_get(st, "writes"), "global"), a, sizeof a),
+           by_operator(st, NULL, "writes") ? ", set by an operator" : "");
     print_routes(st);
     json_t *br = json_object_get(st, "breakers");
     if (json_array_size(br) > 0) {
@@ -583,15 +544,19 @@ static bool is_cmd(const char *cmd, const char *const *names)
 /* The options that go with some commands only. CTL_USAGE or 0. */
 static int check_options(const ctl_opts *o, const char *cmd)
 {
-    static const char *const routed[] = {"flip", "shadow", "clear", NULL};
-    static const char *const changes[] = {"flip", "shadow", "rollback", "clear", NULL};
+    static const char *const routed[] = {"flip", "shadow", "writes", "clear", NULL};
+    static const char *const changes[] = {"flip", "shadow", "writes", "rollback", "clear", NULL};
     if (o->route && !is_cmd(cmd, routed))
-        return usage_error("--route goes with flip, shadow and clear only, not with %s", cmd);
+        return usage_error("--route goes with flip, shadow, writes and clear only, not with %s",
+                           cmd);
+    if (o->retry_after && (strcmp(cmd, "writes") != 0 || o->nargs < 2 ||
+                           strcmp(o->args[1], "pause") != 0))
+        return usage_error("--retry-after goes with writes pause only (%s)", cmd);
     if (o->keep_routes && (strcmp(cmd, "flip") != 0 || o->route))
         return usage_error("--keep-routes goes with a global flip only (%s)", cmd);
     if ((o->timeout || o->no_wait) && !is_cmd(cmd, changes))
-        return usage_error("--timeout and --no-wait go with flip, shadow, rollback and clear, "
-                           "not with %s", cmd);
+        return usage_error("--timeout and --no-wait go with flip, shadow, writes, rollback and "
+                           "clear, not with %s", cmd);
     if (o->limit && strcmp(cmd, "history") != 0)
         return usage_error("--limit goes with history only, not with %s", cmd);
     return 0;
@@ -607,6 +572,26 @@ static long timeout_ms(const ctl_opts *o)
     if (end == o->timeout || *end || !(t >= 0 && t <= 60))
         return -1;
     return (long)(t * 1000 + 0.5);
+}
+
+/* writes pause|resume [--retry-after S]: the body. */
+static int build_writes(const ctl_opts *o, json_t **body)
+{
+    const char *act = o->nargs > 1 ? o->args[1] : "";
+    if (strcmp(act, "pause") != 0 && strcmp(act, "resume") != 0)
+        return usage_error("writes: expected pause or resume, got '%s'", act);
+    *body = json_pack("{s:s}", "action", act);
+    if (o->retry_after) {
+        char *end = NULL;
+        long s = strtol(o->retry_after, &end, 10);
+        if (!*o->retry_after || *end || s < 1 || s > 86400) {
+            json_decref(*body);
+            return usage_error("--retry-after: expected whole seconds from 1 to 86400, got '%s'",
+                               o->retry_after);
+        }
+        json_object_set_new(*body, "retry_after_s", json_integer(s));
+    }
+    return 0;
 }
 
 /* flip legacy|new, shadow ACTION [PCT]: the body; *want the operands. */
@@ -678,6 +663,12 @@ static int build(const ctl_opts *o, const char **method, char *path, json_t **bo
         strcpy(path, cmd[0] == 'f' ? "/authority" : "/shadow");
         if ((rc = build_change(o, cmd, body, &want)) != 0)
             return rc;
+    } else if (strcmp(cmd, "writes") == 0) {
+        want = 2;
+        *method = "POST";
+        strcpy(path, "/writes");
+        if ((rc = build_writes(o, body)) != 0)
+            return rc;
     } else if (strcmp(cmd, "log-level") == 0) {
         want = 2;
         const char *l = o->nargs > 1 ? o->args[1] : "";
@@ -733,6 +724,9 @@ static int show(const ctl_opts *o, const answer *a)
         rc = print_fleet_wait(j);
     } else if (strcmp(cmd, "shadow") == 0) {
         print_change("shadow", j, true);
+        rc = print_fleet_wait(j);
+    } else if (strcmp(cmd, "writes") == 0) {
+        print_change("writes", j, false);
         rc = print_fleet_wait(j);
     } else if (strcmp(cmd, "rollback") == 0 || strcmp(cmd, "clear") == 0) {
         printf("%s\n", json_string_value(json_object_get(j, "message")) ?: "done");

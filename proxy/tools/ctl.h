@@ -12,6 +12,12 @@ enum {
     CTL_FLEET_BEHIND = 4, /* changed, but some live replica had not applied it in time */
 };
 
+#define CTL_DEFAULT_ADMIN "http://127.0.0.1:9901"
+#define CTL_TOKEN_ENV "SHADOWPROXY_ADMIN_TOKEN"
+
+/* `shadowproxy ctl --help` (ctl_help.c). */
+extern const char ctl_usage[];
+
 /* `shadowproxy ctl ...`: argv[0] is "ctl". Returns the exit code. */
 int ctl_main(int argc, char **argv);
 

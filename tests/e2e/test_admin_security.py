@@ -164,7 +164,8 @@ def test_logout_revokes_the_session_cookie_server_side(start):
 OPS, VIEW = "sp-ops-" + uuid.uuid4().hex, "sp-view-" + uuid.uuid4().hex
 WRITES = [("POST", "/authority", {"side": "new"}), ("POST", "/shadow", {"action": "pause"}),
           ("POST", "/reload", None), ("PUT", "/log-level", {"level": "debug"}),
-          ("POST", "/rollback", {}), ("POST", "/clear", {"route": "default"})]
+          ("POST", "/rollback", {}), ("POST", "/clear", {"route": "default"}),
+          ("POST", "/writes", {"action": "pause"})]
 
 
 @pytest.fixture

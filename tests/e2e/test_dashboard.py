@@ -141,6 +141,34 @@ def test_login_form_then_a_real_click_flips_the_authority(browser, start):
     assert TOKEN not in p.stderr()
 
 
+def test_pause_writes_button_makes_a_route_read_only(browser, start):
+    """The write pause from the dashboard (issue 17 part 3): a real click on
+    the orders row's "Pause writes" makes that route answer writes 503 with
+    Retry-After; reads and other routes flow; "Resume writes" undoes it."""
+    p, port = start()
+    browser.get(f"http://127.0.0.1:{port}/?token={TOKEN}")
+    btn = browser.wait(lambda: browser.find_all('tr.route[data-route="orders"] button.writes-pause'),
+                       10 * SLOW, "the routes")[0]
+    assert btn.text == "Pause writes"
+    btn.click()
+    assert wait_for(lambda: call(port, "GET", "/state", token=TOKEN).json()
+                    ["writes"]["routes"]["orders"]["paused"]), "the click did not pause writes"
+    browser.wait(lambda: row_text(browser, "orders", ".writes") == "writes paused *", 5 * SLOW,
+                 "the re-render")
+    assert "Retry-After: 30" in browser.find('tr.route[data-route="orders"] .writes').attribute("title")
+    assert "writes (route orders)" in browser.find("#msg").text
+    r, body = p.request("POST", "/api/orders/1", body=b"{}", headers={"Content-Type": "application/json"})
+    assert r.status == 503 and r.getheader("Retry-After") == "30", (r.status, body)
+    assert send(p, "/api/orders/1") == "legacy"  # reads flow
+    r, _ = p.request("POST", "/echo/other", body=b"{}")
+    assert r.status == 200  # another route writes
+    browser.find('tr.route[data-route="orders"] button.writes-pause').click()
+    assert wait_for(lambda: not call(port, "GET", "/state", token=TOKEN).json()
+                    ["writes"]["routes"]["orders"]["paused"]), "the click did not resume writes"
+    r, _ = p.request("POST", "/api/orders/1", body=b"{}")
+    assert r.getheader("X-Stub-Name") == "legacy", r.status  # the upstream answers writes again
+
+
 def test_recent_mismatches_and_the_side_by_side_view(browser, start):
     p, port = start()
     base = f"http://127.0.0.1:{port}"

@@ -809,6 +809,55 @@ TEST(save_of_empty_and_null)
     rm_dir(dir);
 }
 
+TEST(write_pause_route_over_global_json_and_errors)
+{
+    int retry = -1;
+    ops_state *o = ops_new();
+    CHECK(!ops_writes_paused(o, "orders", &retry) && retry == -1);
+    ops_state *a = ops_with_writes(o, NULL, 1, OPS_UNSET);
+    CHECK(a && ops_writes_paused(a, "orders", &retry) && retry == OPS_RETRY_AFTER_DEFAULT);
+    ops_state *b = ops_with_writes(a, "orders", 1, 120);
+    CHECK(b && ops_writes_paused(b, "orders", &retry) && retry == 120);
+    CHECK(ops_writes_paused(b, "other", &retry) && retry == OPS_RETRY_AFTER_DEFAULT);
+    ops_state *c = ops_with_writes(b, "other", 0, OPS_UNSET); /* a route resumed */
+    CHECK(c && !ops_writes_paused(c, "other", NULL) && ops_writes_paused(c, NULL, NULL));
+    CHECK(!ops_equal(b, c) && ops_paused(c, "orders") == false);
+    c->changed_ms = 0; /* not compared here */
+    char *s = dump(c);
+    CHECK_STR(s, unit_q("{'version':1,'global':{'writes':{'paused':true}},'routes':{"
+                        "'orders':{'writes':{'paused':true,'retry_after_s':120}},"
+                        "'other':{'writes':{'paused':false}}}}"));
+    config_errors e = {0};
+    ops_state *back = ops_from_json_text(s, strlen(s), &e);
+    CHECK(back && e.n == 0 && ops_equal(back, c));
+    ops_unref(back);
+    free(s);
+    /* clearing removes the route (nothing else decided there) */
+    ops_state *d = ops_with_writes(c, "other", OPS_CLEAR, OPS_UNSET);
+    CHECK(d && d->nroutes == 1 && strcmp(d->routes[0].name, "orders") == 0);
+    /* a shadow change leaves the write pause alone */
+    ops_state *f = ops_with(d, "orders", OPS_UNSET, 1, -1);
+    CHECK(f && ops_writes_paused(f, "orders", &retry) && retry == 120 && ops_paused(f, "orders"));
+    errno = 0;
+    CHECK(!ops_with_writes(f, NULL, 1, 0) && errno == EINVAL);
+    CHECK(!ops_with_writes(f, NULL, 1, OPS_RETRY_AFTER_MAX + 1) && errno == EINVAL);
+    CHECK(!ops_with_writes(f, NULL, 2, OPS_UNSET) && errno == EINVAL);
+    CHECK(ops_is_write_method("POST") && ops_is_write_method("DELETE") &&
+          ops_is_write_method("PATCH") && ops_is_write_method("PUT"));
+    CHECK(!ops_is_write_method("GET") && !ops_is_write_method("HEAD") &&
+          !ops_is_write_method("OPTIONS") && !ops_is_write_method("post") &&
+          !ops_is_write_method(NULL));
+    CHECK_STR(one_error("{'version': 1, 'global': {'writes': {'paused': 'yes'}}}"),
+              "1:48: global.writes.paused must be true or false, got string");
+    CHECK_STR(one_error("{'version': 1, 'global': {'writes': {'paused': true, 'retry_after_s': 0}}}"),
+              "1:71: global.writes.retry_after_s must be a whole number of seconds from 1 to "
+              "86400, got 0");
+    CHECK_STR(one_error("{'version': 1, 'global': {'writes': {'paused': false, 'retry_after_s': 5}}}"),
+              "1:72: global.writes.retry_after_s goes with \"paused\": true only");
+    for (ops_state **x = (ops_state *[]){o, a, b, c, d, f, NULL}; *x; x++)
+        ops_unref(*x);
+}
+
 int main(void)
 {
     RUN(empty_set_decides_nothing);
@@ -832,5 +881,6 @@ int main(void)
     RUN(save_replaces_an_existing_file);
     RUN(save_failures_leave_nothing);
     RUN(save_of_empty_and_null);
+    RUN(write_pause_route_over_global_json_and_errors);
     UNIT_DONE();
 }

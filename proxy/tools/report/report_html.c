@@ -107,7 +107,8 @@ static void route_row(strbuf *b, const report_route *rt, size_t idx, bool total)
 static void routes_table(strbuf *b, const report_model *m)
 {
     static const char *const abbr[] = {"match", "mismatch", "known", "shadow err.", "timeout",
-                                        "dropped", "skipped", "auth. err."};
+                                        "dropped", "skipped", "auth. err.", "w. paused"};
+    _Static_assert(sizeof abbr / sizeof abbr[0] == RV_OTHER, "one heading per verdict");
     LIT(b, "<div style=\"overflow-x:auto\"><table class=\"routes\"><thead><tr><th>route</th>"
            "<th class=\"n\">exchanges</th><th class=\"n\">match %</th><th class=\"n\">mismatch %</th>");
     for (int v = 0; v < RV_OTHER; v++)

@@ -12,7 +12,8 @@
 
 const char *const report_verdict_names[RV_COUNT] = {
     "match",          "mismatch", "known",   "shadow_error", "shadow_timeout",
-    "shadow_dropped", "skipped",  "authoritative_error", "other",
+    "shadow_dropped", "skipped",  "authoritative_error", "write_paused",
+    "other",
 };
 
 const char *const report_side_names[RS_COUNT] = {"legacy", "new"};

@@ -38,6 +38,7 @@ enum report_verdict {
     RV_SHADOW_DROPPED,
     RV_SKIPPED,
     RV_AUTHORITATIVE_ERROR,
+    RV_WRITE_PAUSED, /* a write answered 503 by the operator's write pause */
     RV_OTHER, /* missing or unknown verdict */
     RV_COUNT
 };

@@ -224,6 +224,10 @@ static void notes(strbuf *b, const report_render *r)
         report_buf_printf(&n, "  - %llu record(s) without a readable ts: counted, but not in the drift\n",
                           (unsigned long long)m->no_ts);
     const report_route *t = m->total;
+    if (t && t->verdicts[RV_WRITE_PAUSED])
+        report_buf_printf(&n, "  - %llu write(s) answered 503 while writes were paused "
+                          "(write_paused: in exchanges only; per route in --format json and the HTML)\n",
+                          (unsigned long long)t->verdicts[RV_WRITE_PAUSED]);
     if (t && t->verdicts[RV_OTHER])
         report_buf_printf(&n, "  - %llu record(s) with a missing or unknown verdict (in exchanges only)\n",
                           (unsigned long long)t->verdicts[RV_OTHER]);
@@ -253,7 +257,7 @@ static void verdict_row(strbuf *b, const report_route *rt, bool narrow)
     LIT(b, "  ");
     cell(b, rt->name, name_w[narrow] - 2, false);
     num_cell(b, rt->exchanges, exch_w[narrow]);
-    for (int v = 0; v < RV_OTHER; v++)
+    for (int v = 0; v < RV_WRITE_PAUSED; v++) /* write_paused: a note (80 columns) */
         num_cell(b, rt->verdicts[v], verdict_w[narrow][v]);
     LIT(b, "\n");
 }
@@ -302,7 +306,7 @@ static void route_tables(strbuf *b, const report_model *m, bool narrow)
     LIT(b, "\nverdicts");
     pad(b, name_w[narrow] - 8);
     text_cell(b, narrow ? "exch." : "exchanges", exch_w[narrow]);
-    for (int v = 0; v < RV_OTHER; v++)
+    for (int v = 0; v < RV_WRITE_PAUSED; v++)
         text_cell(b, vh[narrow][v], verdict_w[narrow][v]);
     LIT(b, "\n");
     for (size_t i = 0; i < m->nroutes; i++)
