@@ -51,8 +51,10 @@ def test_kill_9_while_logging(stubs, proxy, tmp):
     lines = data.split(b"\n")
     whole = lines[:-1]
     assert len(whole) > 50, f"only {len(whole)} records before the kill ({sent[0]} sent)"
-    for raw in whole:
-        json.loads(raw)  # every newline-terminated line is whole JSON
+    # every newline-terminated line is whole JSON; overload summaries (the
+    # comparers fell behind, as under sanitizers) are records of no exchange
+    recs = [json.loads(raw) for raw in whole]
+    exchanges = sum(1 for r in recs if r.get("type") != "overload")
     torn = 1 if lines[-1] else 0
     r = subprocess.run([SP_BIN, "report", "--format", "json", p.diff_log],
                        capture_output=True, text=True, timeout=60 * SLOW)
@@ -60,4 +62,4 @@ def test_kill_9_while_logging(stubs, proxy, tmp):
     doc = json.loads(r.stdout)
     inp = doc["inputs"][0]
     assert inp["records"] == len(whole) and inp["torn"] == torn and inp["invalid"] == 0
-    assert sum(rt["exchanges"] for rt in doc["routes"]) == len(whole)
+    assert sum(rt["exchanges"] for rt in doc["routes"]) == exchanges
