@@ -144,7 +144,7 @@ def test_login_form_then_a_real_click_flips_the_authority(browser, start):
 def test_pause_writes_button_makes_a_route_read_only(browser, start):
     """The write pause from the dashboard (issue 17 part 3): a real click on
     the orders row's "Pause writes" makes that route answer writes 503 with
-    Retry-After; reads and other routes flow; "Resume writes" undoes it."""
+    Retry-After; reads and other routes flow; "Resume" undoes it."""
     p, port = start()
     browser.get(f"http://127.0.0.1:{port}/?token={TOKEN}")
     btn = browser.wait(lambda: browser.find_all('tr.route[data-route="orders"] button.writes-pause'),
@@ -363,9 +363,14 @@ def test_routes_table_fits_1366_pixels(browser, start):
     browser.session("POST", "/window/rect", {"width": 1366, "height": 900})
     browser.get(f"http://127.0.0.1:{port}/")
     browser.wait(lambda: browser.find_all('tr.route[data-route="orders"]'), 10 * SLOW, "the routes")
-    sizes = browser.execute(
-        "var t = document.querySelector('#routes');"
-        "return [t.getBoundingClientRect().right, document.documentElement.clientWidth,"
-        " document.documentElement.scrollWidth];")
-    right, client, scroll = sizes
+    measure = ("var t = document.querySelector('#routes');"
+               "return [t.getBoundingClientRect().right, document.documentElement.clientWidth,"
+               " document.documentElement.scrollWidth];")
+    right, client, scroll = sizes = browser.execute(measure)
+    assert client <= 1366 and right <= client and scroll <= client, sizes
+    # also with writes paused (its longest state) on a route
+    assert call(port, "POST", "/writes", {"action": "pause", "route": "orders"}).status == 200
+    browser.wait(lambda: row_text(browser, "orders", ".writes") == "writes paused *", 5 * SLOW,
+                 "the paused row")
+    right, client, scroll = sizes = browser.execute(measure)
     assert client <= 1366 and right <= client and scroll <= client, sizes
