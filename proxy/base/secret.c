@@ -449,6 +449,41 @@ static int query_pair_secret(const char *k, size_t kn, const char *v,
     return secret;
 }
 
+/* A path segment that is a plain word ("request", "resetLinkToken"): a
+ * resource name, not a value. */
+static bool plain_word(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* The path s[0..n), its values that are secrets replaced: a segment after
+ * a secret name, unless a plain word (Magento's ".../resetLinkToken/TOKEN"
+ * and ".../token/TOKEN/"; "/oauth/token/request" stays), and a card
+ * number. */
+static void add_path(strbuf *b, const char *s, size_t n, const secret_policy *p,
+                     const char *replacement)
+{
+    bool after_secret = false;
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && s[e] != '/')
+            e++;
+        if ((after_secret && !plain_word(s + i, e - i)) ||
+            secret_card_value(NULL, s + i, e - i, p))
+            strbuf_add(b, replacement, strlen(replacement));
+        else
+            strbuf_add(b, s + i, e - i);
+        after_secret = e > i && secret_name(s + i, e - i, p);
+        if (e < n)
+            strbuf_add(b, "/", 1);
+        i = e + 1;
+    }
+}
+
 char *secret_redact_uri(const char *uri, size_t n, const secret_policy *p,
                         const char *replacement, size_t *out_len)
 {
@@ -456,7 +491,10 @@ char *secret_redact_uri(const char *uri, size_t n, const secret_policy *p,
     strbuf b = {0};
     const char *q = memchr(uri, '?', n);
     size_t head = q ? (size_t)(q - uri) + 1 : n;
-    strbuf_add(&b, uri, head);
+    const char *hash = memchr(uri, '#', head);
+    size_t path = hash ? (size_t)(hash - uri) : q ? head - 1 : n;
+    add_path(&b, uri, path, p, replacement);
+    strbuf_add(&b, uri + path, head - path);
     for (size_t i = head; i < n && !b.oom;) {
         size_t e = i;
         while (e < n && uri[e] != '&' && uri[e] != '#')

@@ -80,7 +80,10 @@ bool secret_text_may_hold(const char *s, size_t n, const secret_policy *p);
 
 /* A request-target (or any URI) with the value of every query parameter
  * whose decoded name is a secret name, or whose decoded value is a card
- * number, replaced by `replacement`; the fragment too. Everything else is
+ * number, replaced by `replacement`; the fragment too; in the path, a
+ * segment that is a card number, and one that follows a segment with a
+ * secret name unless it is a plain word of letters, '-' and '_'
+ * ("/password/resetLinkToken/TOKEN": TOKEN replaced). Everything else is
  * kept byte for byte. Returns a malloc'd NUL-terminated string (its length
  * in *out_len when not NULL), or NULL on ENOMEM. uri may be NULL (then
  * NULL is returned with *out_len 0, not an error: check uri). */

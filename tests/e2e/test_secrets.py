@@ -269,6 +269,38 @@ def test_secrets_outside_bodies(stubs, proxy, tmp):
             assert s.encode() not in text, f"{s} in the {where}"
 
 
+def test_secret_path_segments(stubs, proxy):
+    """A token in the path (Magento's reset-password link: .../resetLinkToken/
+    TOKEN, .../token/TOKEN/) and a card number as a segment: masked in the
+    record's uri, the dashboard API and the process log (red-team re-run)."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all"),
+              config={"log": {"level": "debug"}})
+    mismatch = [("X-Stub-Ctl-new", "status=500")]
+    send(p, "path-1", "/rest/V1/customers/5/password/resetLinkToken/SECRETa1b2c3?x=1",
+         extra=mismatch)
+    send(p, "path-2", "/customer/account/createPassword/id/5/token/SECRETd4e5f6/",
+         extra=mismatch)
+    send(p, "path-3", "/V1/carts/4111111111111111/items", extra=mismatch)
+    send(p, "path-4", "/oauth/token/request", extra=mismatch)
+    recs = {rid: p.wait_record(rid) for rid in ("path-1", "path-2", "path-3", "path-4")}
+    assert recs["path-1"]["uri"] == "/rest/V1/customers/5/password/resetLinkToken/[redacted]?x=1"
+    assert recs["path-2"]["uri"] == "/customer/account/createPassword/id/5/token/[redacted]/"
+    assert recs["path-3"]["uri"] == "/V1/carts/[redacted]/items"
+    assert recs["path-4"]["uri"] == "/oauth/token/request"  # a plain word stays
+    seqs = [r["seq"] for r in json.loads(admin_get(p, "/api/recent"))["records"]]
+    api = b"".join(admin_get(p, f"/api/recent/{s}") for s in seqs)
+    assert b"resetLinkToken/[redacted]" in api
+    metrics = admin_get(p, "/metrics")
+    assert p.stop() == 0
+    err = p.stderr().encode()
+    assert b"resetLinkToken/[redacted]" in err  # the debug line `exchange`
+    for where, text in (("diff log", raw_log(p)), ("/api/recent", api),
+                        ("/metrics", metrics), ("process log", err)):
+        for s in ("SECRETa1b2c3", "SECRETd4e5f6", "4111111111111111"):
+            assert s.encode() not in text, f"{s} in the {where}"
+
+
 def utf16(obj, bom=True, be=False):
     text = json.dumps(obj)
     data = text.encode("utf-16-be" if be else "utf-16-le")

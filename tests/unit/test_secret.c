@@ -195,6 +195,16 @@ static void check_uri(const char *in, const char *want)
     free(out);
 }
 
+/* With the family `exemption` off, `in` is kept as it is. */
+static void check_uri_exempt(const char *in, const char *exemption)
+{
+    const char *const ex[] = {exemption};
+    secret_policy p = {.exempt = ex, .nexempt = 1};
+    char *out = secret_redact_uri(in, strlen(in), &p, "R", NULL);
+    CHECK_STR(out, in);
+    free(out);
+}
+
 TEST(uri_query)
 {
     check_uri("/x", "/x");
@@ -209,11 +219,26 @@ TEST(uri_query)
     check_uri("/p?login%5Bpassword%5D=s&&k=", "/p?login%5Bpassword%5D=[redacted]&&k=");
     check_uri("/p?x=1#access_token=abc", "/p?x=1#[redacted]");
     check_uri("/p?x=1#top", "/p?x=1#top");
-    const char *const ex[] = {"password:*"};
-    secret_policy p = {.exempt = ex, .nexempt = 1};
-    char *out = secret_redact_uri("/p?password=1", 13, &p, "R", NULL);
-    CHECK_STR(out, "/p?password=1");
-    free(out);
+    check_uri_exempt("/p?password=1", "password:*");
+}
+
+/* Secrets in the path (issue 15's re-run): Magento's reset-password link
+ * token and card numbers reached the diff log, reports and the log. */
+TEST(uri_path)
+{
+    check_uri("/rest/V1/customers/5/password/resetLinkToken/f3Kx9qL2aB7c",
+              "/rest/V1/customers/5/password/resetLinkToken/[redacted]");
+    check_uri("/customer/account/createPassword/id/5/token/a1b2c3d4/",
+              "/customer/account/createPassword/id/5/token/[redacted]/");
+    check_uri("/api/token/abc.def.ghi?x=1", "/api/token/[redacted]?x=1");
+    check_uri("/V1/carts/4111111111111111/items", "/V1/carts/[redacted]/items");
+    check_uri("/oauth/token/request", "/oauth/token/request");
+    check_uri("/V1/integration/customer/token", "/V1/integration/customer/token");
+    check_uri("/V1/orders/000000042/items", "/V1/orders/000000042/items");
+    check_uri("/token//x1", "/token//x1");
+    check_uri("/p#token/x1", "/p#token/x1");
+    check_uri("/token/x1#f?password=1", "/token/[redacted]#f?password=[redacted]");
+    check_uri_exempt("/token/x1", "token:*");
 }
 
 int main(void)
@@ -226,5 +251,6 @@ int main(void)
     RUN(header_names);
     RUN(free_text);
     RUN(uri_query);
+    RUN(uri_path);
     UNIT_DONE();
 }
