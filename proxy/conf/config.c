@@ -104,7 +104,8 @@ const config_key config_keys[] = {
      "in front of the proxy. Only a client connecting from one of them may send "
      "`X-Forwarded-For` (the peer address is appended), `X-Forwarded-Proto`, "
      "`X-Forwarded-Host` and the other `X-Forwarded-*`, `Forwarded` and `X-Real-IP`: from any "
-     "other client they are removed, and `X-Forwarded-For` and `X-Forwarded-Proto` are the "
+     "other client they are removed (written with `_` for `-` too, `X_Forwarded_For`, which "
+     "PHP reads as the same header), and `X-Forwarded-For` and `X-Forwarded-Proto` are the "
      "proxy's own (the peer address, the listener's scheme)."},
     UPSTREAM("legacy", 0, "--legacy"),
     UPSTREAM("new", 1, "--new"),

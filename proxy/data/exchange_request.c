@@ -4,6 +4,7 @@
  * X-Forwarded-For/-Proto, Via and one X-Request-Id; each leg's own W3C
  * traceparent; the route's new-side rewrite (path, headers, Host).
  * Part of the exchange module (exchange.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,13 +83,28 @@ static bool rewritten(const route *rt, const char *name)
     return name_listed(name, rt->remove_headers, rt->nremove_headers);
 }
 
+/* Does name equal want (with `prefix`, start with it), ASCII case aside
+ * and '_' read as '-'? PHP and CGI upstreams see X_Forwarded_For and
+ * X-Forwarded-For as one variable (HTTP_X_FORWARDED_FOR). */
+static bool forwarding_name_is(const char *name, const char *want, bool prefix)
+{
+    size_t i = 0;
+    for (; want[i]; i++) {
+        char c = name[i] == '_' ? '-' : name[i];
+        if (c == '\0' || tolower((unsigned char)c) != tolower((unsigned char)want[i]))
+            return false;
+    }
+    return prefix || name[i] == '\0';
+}
+
 /* Headers that say who the client is or how it reached the proxy. A
  * client could claim any address or scheme with them, so they pass only
  * from a peer in trusted_proxies (a load balancer that sets them). */
 static bool is_forwarding(const char *name)
 {
-    return strncasecmp(name, "X-Forwarded-", 12) == 0 || strcasecmp(name, "Forwarded") == 0 ||
-           strcasecmp(name, "X-Real-IP") == 0;
+    return forwarding_name_is(name, "X-Forwarded-", true) ||
+           forwarding_name_is(name, "Forwarded", false) ||
+           forwarding_name_is(name, "X-Real-IP", false);
 }
 
 /* X-Forwarded-For: a trusted peer's values (every such field, in order),
