@@ -73,6 +73,8 @@ static const char usage[] =
     "      --fail-if EXPR    exit 3 when EXPR holds over the transitions against\n"
     "                        the original verdicts: regressions>0, fixes<10,\n"
     "                        route:NAME:still_differing>5; repeatable\n"
+    "      --json FILE       also write the counts, verdicts and transitions per\n"
+    "                        route as JSON to FILE\n"
     "      --progress / --no-progress\n"
     "                        progress line on stderr (default: when it is a terminal)\n"
     "  -h, --help            this text\n"
@@ -81,12 +83,13 @@ static const char usage[] =
     "holds, 130 interrupted.\n";
 
 enum { OPT_LEGACY = 256, OPT_NEW, OPT_OVERWRITE, OPT_MODE, OPT_RATE, OPT_CONC, OPT_ROUTE,
-       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_FAIL_IF, OPT_SPEED, OPT_LOOP };
+       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_FAIL_IF, OPT_SPEED, OPT_LOOP, OPT_JSON };
 
 typedef struct replay_opts {
     char **logs;
     int nlogs;
     const char *config, *rules, *diff_log, *legacy, *new_, *authority, *mode;
+    const char *json; /* --json FILE: the summary and the transitions */
     bool overwrite;
     double rate;
     double speed; /* 0: not paced by the recorded timing */
@@ -200,6 +203,7 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
         {"fail-if", required_argument, NULL, OPT_FAIL_IF},
         {"speed", required_argument, NULL, OPT_SPEED},
         {"loop", required_argument, NULL, OPT_LOOP},
+        {"json", required_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -257,6 +261,9 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                 fprintf(stderr, "replay: --speed: '%s' is not a factor above 0 (1: the recorded timing)\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_JSON:
+            o->json = optarg;
             break;
         case OPT_LOOP:
             errno = 0;
@@ -702,6 +709,22 @@ static void print_summary(const replay_opts *o, const client *c, const proxy_run
     printf("\ndiff log: %s\n", o->diff_log);
 }
 
+/* --json FILE: what print_summary says, and the transitions. */
+static int write_json(const replay_opts *o, const client *c, const proxy_run *p,
+                      const replay_matrix *mx)
+{
+    json_t *verdicts = json_object();
+    for (int v = 0; verdicts && v < VERDICT_COUNT; v++)
+        json_object_set_new(verdicts, verdict_name((verdict)v), json_integer((json_int_t)p->verdicts[v]));
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o*, s:s}", "replayed", (json_int_t)c->sent,
+                          "answered", (json_int_t)c->answered, "failed", (json_int_t)c->failed,
+                          "skipped", (json_int_t)c->skipped_total, "other_routes",
+                          (json_int_t)c->filtered, "verdicts", verdicts, "diff_log", o->diff_log);
+    int rc = j ? replay_write_json(o->json, j, mx) : -1;
+    json_decref(j);
+    return rc;
+}
+
 static void free_opts(replay_opts *o)
 {
     for (size_t i = 0; o->set && i < o->nset; i++) {
@@ -791,6 +814,8 @@ int replay_main(int argc, char **argv)
         print_summary(&o, &c, &p, now_s() - started);
         replay_matrix *mx = replay_compare_log(o.diff_log, c.original, p.cfg.diff_log_mode == DIFFLOG_ALL);
         rc = interrupted ? 130 : sent != 0 || p.exit_code != 0 ? 1 : 0;
+        if (o.json && write_json(&o, &c, &p, mx) != 0 && rc == 0)
+            rc = 1;
         int g = replay_gates_check(o.gates, o.ngates, mx);
         if (rc == 0 || g == 2)
             rc = g ? g : rc;

@@ -1,6 +1,8 @@
 /* replay_matrix: see replay_matrix.h. */
 #include "tools/replay_matrix.h"
 
+#include <errno.h>
+
 #include "conf/endpoint.h"
 #include "diff/logread.h"
 
@@ -135,6 +137,36 @@ void replay_matrix_print(const replay_matrix *m, FILE *out)
     }
     if (m->nrows > 1)
         print_row(out, "(all routes)", total);
+}
+
+static json_t *counts_json(const uint64_t n[RT_COUNT])
+{
+    json_t *o = json_object();
+    for (int t = 0; o && t < RT_COUNT; t++)
+        json_object_set_new(o, names[t], json_integer((json_int_t)n[t]));
+    return o;
+}
+
+json_t *replay_matrix_json(const replay_matrix *m)
+{
+    json_t *routes = json_object();
+    uint64_t total[RT_COUNT] = {0};
+    for (size_t i = 0; routes && i < m->nrows; i++) {
+        json_object_set_new(routes, m->rows[i].route, counts_json(m->rows[i].n));
+        for (int t = 0; t < RT_COUNT; t++)
+            total[t] += m->rows[i].n[t];
+    }
+    return json_pack("{s:o*, s:o*}", "routes", routes, "total", counts_json(total));
+}
+
+int replay_write_json(const char *path, json_t *summary, const replay_matrix *m)
+{
+    if (json_object_set_new(summary, "transitions", m ? replay_matrix_json(m) : json_null()) != 0 ||
+        json_dump_file(summary, path, JSON_INDENT(2)) != 0) {
+        fprintf(stderr, "replay: cannot write --json %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- --fail-if ----------------------------------------------------------------- */

@@ -40,6 +40,13 @@ bool replay_matrix_has(const replay_matrix *m, const char *route);
 /* The table, one row per route in first-seen order and a total row. */
 void replay_matrix_print(const replay_matrix *m, FILE *out);
 
+/* {"routes": {route: {transition name: n}}, "total": {...}}: a new
+ * reference, NULL when out of memory. */
+json_t *replay_matrix_json(const replay_matrix *m);
+/* `replay --json FILE`: summary (borrowed) with "transitions" set (null
+ * without a matrix), written to path. 0, or -1 said on stderr. */
+int replay_write_json(const char *path, json_t *summary, const replay_matrix *m);
+
 /* `--fail-if [route:NAME:]METRIC OP N`: METRIC a transition name
  * (regressions = regressed, fixes = fixed, also the names above), OP one of
  * > >= < <= == !=, N a whole number. */

@@ -235,9 +235,22 @@ def test_transition_matrix_and_fail_if_regressions(tmp, stubs, proxy):
     log, orig, legacy, new = capture(stubs, proxy, tmp)
     # against a side like legacy: every mismatch is fixed, nothing regresses
     fixed = stubs("fixed", profile="legacy")
+    summary = os.path.join(tmp, "fixed-summary.json")
     r, _ = run_replay(tmp, [log], legacy.url, fixed.url, "--rules", rules_file(tmp),
-                      "--fail-if", "regressions>0", out="fixed.jsonl")
+                      "--fail-if", "regressions>0", "--json", summary, out="fixed.jsonl")
     rows = matrix_rows(r.stdout)
+    # --json: the same matrix, and the counts
+    with open(summary) as f:
+        js = json.load(f)
+    assert js["transitions"]["routes"] == {k: v for k, v in rows.items() if k != "(all routes)"}
+    for k in ("fixed", "regressed", "unchanged"):
+        assert js["transitions"]["total"][k] == sum(t[k] for t in js["transitions"]["routes"].values())
+    assert js["replayed"] == js["answered"] + js["failed"] and js["replayed"] > 0
+    assert js["verdicts"]["mismatch"] + js["verdicts"]["match"] <= js["replayed"]
+    assert js["diff_log"].endswith("fixed.jsonl")
+    nj, _ = run_replay(tmp, [log], legacy.url, fixed.url, "--json", os.path.join(tmp, "no", "s.json"),
+                       out="nojson.jsonl", check=False)
+    assert nj.returncode == 1 and "cannot write --json" in nj.stderr, nj.stderr
     cust = [rec for rid, rec in orig.items() if rid.startswith("cust-")]
     assert rows["customers"]["fixed"] == sum(x["verdict"] == "mismatch" for x in cust)
     assert rows["customers"]["unchanged"] == sum(x["verdict"] == "match" for x in cust)
