@@ -158,6 +158,20 @@ const config_key config_keys[] = {
      "5000", false, "How long the open breaker pauses shadowing."},
     {"/shadow/grace_ms", K_LONG, F(shadow_grace_ms), 0, 0, MS_MAX, "2000",
      false, "At shutdown, extra time for shadow requests still in flight."},
+    {"/secondary/url", K_STRING, F(secondary_url), 0, 1, 4096, NULL, false,
+     "Base URL of a second legacy instance, asked the same GET or HEAD again on the routes "
+     "whose rules set `\"noise\": {\"secondary\": true}`: a field on which the two legacy "
+     "answers differ is noise for that exchange, not a mismatch (docs/rules.md, \"noise\"). "
+     "Same form as `legacy.url`; legacy's timeouts and TLS settings apply. Unset: the legacy "
+     "upstream itself is asked again."},
+    {"/secondary/timeout_ms", K_LONG, F(secondary_timeout_ms), 0, 1, MS_MAX, "5000", false,
+     "Time allowed for one secondary exchange; then the exchange is compared without noise "
+     "detection."},
+    {"/secondary/max_in_flight", K_INT, F(secondary_max_in_flight), 0, 0, 1000000, "200",
+     false,
+     "Secondary requests outstanding at once, whole process; beyond it (or while its circuit "
+     "breaker, with the `shadow.breaker_*` settings, is open) none is sent and the exchange "
+     "is compared without noise detection."},
     {"/compare/max_body_bytes", K_SIZE, F(compare_max_body), 0, 1, GiB,
      "8388608", false,
      "Bodies larger than this (decoded) are compared by length and SHA-256 "

@@ -90,6 +90,11 @@ typedef struct sp_config {
     int breaker_failures;       /* consecutive failures to open; default 5 */
     long breaker_open_ms;       /* how long it stays open; default 5000 */
     long shadow_grace_ms;       /* shutdown grace for shadows; default 2000 */
+    /* The secondary (noise detection, rules "noise": {"secondary": true}):
+     * a second legacy instance, or legacy asked again when url is NULL. */
+    char *secondary_url;        /* default NULL: the legacy upstream */
+    long secondary_timeout_ms;  /* default 5000 */
+    int secondary_max_in_flight; /* default 200, whole process */
 
     size_t compare_max_body;    /* default 8 MiB */
     char **compare_headers;     /* default {"Content-Type"} */

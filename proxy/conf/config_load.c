@@ -609,6 +609,16 @@ int config_validate(const sp_config *c, config_errors *errs)
     }
     validate_tls(&x, c);
     validate_decisions(&x, c);
+    if (c->secondary_url) {
+        const char *why;
+        size_t keep;
+        if ((why = config_url_problem(c->secondary_url, &keep))) {
+            char shown[256];
+            quote(config_url_shown(c->secondary_url, shown, sizeof shown), got, sizeof got);
+            report(&x, NULL, false, "secondary.url must be an http or https URL, got %s (%s)",
+                   got, why);
+        }
+    }
     for (size_t i = 0; i < c->nredact_exempt; i++) {
         const char *why = secret_exempt_problem(c->redact_exempt[i]);
         if (why) {

@@ -120,6 +120,10 @@ typedef struct route {
     char **mirror_methods; /* NULL = all */
     size_t nmirror_methods;
     long shadow_timeout_ms; /* 0 = config shadow.timeout_ms */
+    /* "noise": {"secondary": true}: GET and HEAD are also sent to the
+     * secondary (a second legacy, or legacy again); what the two legacy
+     * answers disagree on is noise for that exchange. Default false. */
+    bool noise_secondary;
     /* shadow rewrite */
     char *prefix_from, *prefix_to;     /* path prefix swap */
     char *template_from, *template_to; /* "/api/orders/{id}" -> "/v2/sales/orders/{id}" */

@@ -24,16 +24,18 @@ static const char *const top_keys[] = {
     "$schema", "version", "description", "defaults", "routes", "default", NULL};
 static const char *const route_keys[] = {
     "name",           "description", "match",  "authority", "mirror",
-    "shadow_rewrite", "compare",     "redact", "readiness", NULL};
+    "shadow_rewrite", "compare",     "redact", "readiness", "noise", NULL};
 static const char *const match_keys[] = {
     "methods", "path", "path_prefix", "path_glob", "query", "header", NULL};
 static const char *const mirror_keys[] = {"enabled", "sample_percent",
                                           "methods", "timeout_ms", NULL};
+static const char *const noise_keys[] = {"secondary", NULL};
 
 const rl_section rl_sections[] = {
     {"", route_keys},
     {"match", match_keys},
     {"mirror", mirror_keys},
+    {"noise", noise_keys},
     {"shadow_rewrite", rl_shadow_keys},
     {"compare", rl_compare_keys},
     {"redact", rl_redact_keys},
@@ -229,6 +231,21 @@ static void load_mirror(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o)
     }
 }
 
+/* "noise": {"secondary": true} (docs/rules.md, "noise"). */
+static void load_noise(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o)
+{
+    json_t *e;
+    rl_loc l;
+    if (!rl_object(x, v, at))
+        return;
+    rl_keys(x, v, at, noise_keys);
+    if ((e = json_object_get(v, "secondary"))) {
+        rl_child(&l, at, "secondary");
+        if (rl_bool(x, e, &l, &o->r.noise_secondary))
+            o->set |= OPT_NOISE_SECONDARY;
+    }
+}
+
 /* --- route options -------------------------------------------------------- */
 
 static void load_name(rl_ctx *x, const json_t *v, const rl_loc *at, route *r)
@@ -312,6 +329,10 @@ static void load_options(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o,
     if ((e = json_object_get(v, "mirror"))) {
         rl_child(&l, at, "mirror");
         load_mirror(x, e, &l, o);
+    }
+    if ((e = json_object_get(v, "noise"))) {
+        rl_child(&l, at, "noise");
+        load_noise(x, e, &l, o);
     }
     if ((e = json_object_get(v, "shadow_rewrite"))) {
         rl_child(&l, at, "shadow_rewrite");

@@ -33,6 +33,7 @@ enum {
     OPT_HOST = 1u << 6,
     OPT_STATUS_ONLY = 1u << 7,
     OPT_HEADERS = 1u << 8,
+    OPT_NOISE_SECONDARY = 1u << 9,
 };
 
 typedef struct rl_opts {

@@ -127,6 +127,85 @@ static json_t *record_build_for_route(const record_opts *base, const record_inpu
     return rec;
 }
 
+/* Is there a difference at d's place (where and path) in `twin`? */
+static bool found_in(const json_t *twin, const json_t *d)
+{
+    const char *where = json_string_value(json_object_get(d, "where"));
+    const char *path = json_string_value(json_object_get(d, "path"));
+    size_t i;
+    const json_t *t;
+    json_array_foreach(twin, i, t) {
+        const char *tw = json_string_value(json_object_get(t, "where"));
+        const char *tp = json_string_value(json_object_get(t, "path"));
+        if (where && path && tw && tp && strcmp(where, tw) == 0 && strcmp(path, tp) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Diffy's noise: legacy's answer against the secondary's (legacy asked
+ * again), with the route's rules but its maps (they move fields of the new
+ * side only, so on two legacy answers they would invent differences and
+ * hide real ones). Each listed difference of `diffs` that is not known and
+ * is found there too is marked "noise": true. Returns how many; *state
+ * says "compared" or why the secondary could not tell. */
+static size_t mark_noise(const sp_config *cfg, analysis_job *j, const body_view *lb,
+                         json_t *diffs, const compare_opts *co, const char **state)
+{
+    analysis_leg *l = &j->legs[SIDE_LEGACY], *sec = &j->secondary;
+    if (!sec->attempted) {
+        *state = j->secondary_reason ? j->secondary_reason : "not sent";
+        return 0;
+    }
+    if (sec->error || sec->status == 0) {
+        *state = "failed";
+        return 0;
+    }
+    route_compare rc;
+    compare_opts o = *co;
+    size_t known = 0;
+    o.known = &known;
+    o.max_differences = 10000; /* one missed noise field would be a mismatch */
+    if (co->rules) {
+        rc = *co->rules;
+        rc.nmaps = 0;
+        o.rules = &rc;
+    }
+    body_view sb = {0};
+    prepare_leg(&sb, sec, cfg->compare_max_body, cfg->diff_log_max_body);
+    json_t *twin = json_array();
+    size_t noise = 0, i;
+    json_t *d;
+    if (twin) {
+        compare_status(l->status, sec->status, twin, &o);
+        compare_headers(&l->headers, &sec->headers, twin, &o);
+        compare_bodies(lb, &sb, twin, &o);
+        json_array_foreach(diffs, i, d) {
+            if (!json_object_get(d, "known") && found_in(twin, d) &&
+                json_object_set_new(d, "noise", json_true()) == 0)
+                noise++;
+        }
+    }
+    *state = twin ? "compared" : "out of memory";
+    json_decref(twin);
+    body_view_free(&sb);
+    return noise;
+}
+
+/* The record's "secondary": what the noise detection saw. */
+static json_t *secondary_json(const analysis_job *j, const char *state, size_t noise)
+{
+    const analysis_leg *sec = &j->secondary;
+    json_t *o = json_pack("{s:s, s:I}", "state", state, "noise", (json_int_t)noise);
+    if (o && sec->attempted) {
+        json_object_set_new(o, "status", json_integer(sec->status));
+        json_object_set_new(o, "duration_ms", json_real(sec->duration_ms));
+        if (sec->error)
+            json_object_set_new(o, "error", json_string(sec->error));
+    }
+    return o;
+}
+
 static int batch_append(record_batch *b, const char *line, size_t len)
 {
     if (b->len + len > b->cap) {
@@ -150,7 +229,8 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
     const sp_config *cfg = cx->cfg;
     body_view lb = {0}, nb = {0}, rb = {0};
     json_t *diffs = json_array();
-    size_t found = 0;
+    size_t found = 0, noise = 0;
+    const char *noise_state = "not compared"; /* a preset verdict */
     verdict v = j->preset;
     bool decoded = !(v == VERDICT_COUNT && bodies_identical(j));
     if (decoded)
@@ -165,7 +245,20 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         found += compare_headers(&l->headers, &n->headers, diffs, &co);
         if (decoded)
             found += compare_bodies(&lb, &nb, diffs, &co);
-        v = !found ? VERDICT_MATCH : found == known ? VERDICT_KNOWN : VERDICT_MISMATCH;
+        if (j->secondary_asked && found > known) {
+            if (!decoded) /* a status or header difference on identical bodies */
+                prepare_legs(cfg, j, &lb, &nb);
+            decoded = true;
+            noise = mark_noise(cfg, j, &lb, diffs, &co, &noise_state);
+            metric_add(METRIC_noise_differences, (int64_t)noise);
+        } else if (j->secondary_asked && j->secondary.attempted) {
+            noise_state = "no differences";
+        } else if (j->secondary_asked) {
+            noise_state = j->secondary_reason ? j->secondary_reason : "not sent";
+        }
+        /* Noise is no difference for the verdict: all noise is a match. */
+        size_t real = found - noise;
+        v = !real ? VERDICT_MATCH : real == known ? VERDICT_KNOWN : VERDICT_MISMATCH;
     } else if (v == VERDICT_COUNT) {
         v = VERDICT_SKIPPED; /* out of memory: cannot compare */
         j->reason = "out of memory";
@@ -187,7 +280,7 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         json_array_foreach(diffs, i, d) {
             const char *where = json_string_value(json_object_get(d, "where"));
             const char *path = json_string_value(json_object_get(d, "path"));
-            if (where && path && !json_object_get(d, "known"))
+            if (where && path && !json_object_get(d, "known") && !json_object_get(d, "noise"))
                 metrics_mismatch_path(cx->shard, route_name, where, path);
         }
     }
@@ -228,6 +321,8 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         json_t *rec = record_build_for_route(cx->ropts, &in, j->route);
         if (rec && found > json_array_size(diffs))
             json_object_set_new(rec, "differences_total", json_integer((json_int_t)found));
+        if (rec && j->secondary_asked)
+            json_object_set_new(rec, "secondary", secondary_json(j, noise_state, noise));
         size_t len = 0;
         char *line = rec ? record_to_line(rec, &len) : NULL;
         if (!line || batch_append(b, line, len) != 0)

@@ -115,6 +115,9 @@ void analysis_job_free(analysis_job *j)
         blob_unref(j->legs[s].body);
         free(j->legs[s].error);
     }
+    hdr_list_free(&j->secondary.headers);
+    blob_unref(j->secondary.body);
+    free(j->secondary.error);
     hdr_list_free(&j->req_headers);
     blob_unref(j->req_body);
     free(j->method);
@@ -128,7 +131,7 @@ static size_t job_bytes(const analysis_job *j)
     size_t n = j->req_body ? j->req_body->len : 0;
     for (int s = 0; s < 2; s++)
         n += j->legs[s].body ? j->legs[s].body->len : 0;
-    return n;
+    return n + (j->secondary.body ? j->secondary.body->len : 0);
 }
 
 unsigned analyzer_share_bp(size_t pending, size_t limit)

@@ -51,6 +51,11 @@ typedef struct analysis_job {
     hdr_list req_headers; /* owned */
     blob *req_body;       /* a reference, may be NULL */
     analysis_leg legs[2]; /* indexed by sp_side */
+    /* Noise detection (rules "noise": {"secondary": true}): legacy asked
+     * again; secondary.attempted false when it was not sent (reason why). */
+    bool secondary_asked;
+    analysis_leg secondary;
+    const char *secondary_reason; /* static, or NULL */
 } analysis_job;
 
 typedef struct analyzer analyzer;

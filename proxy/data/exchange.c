@@ -33,6 +33,7 @@ exchange *exchange_new(exchange_env *env, const char *uri)
     ex->refs = 1; /* the MHD connection's */
     ex->env = env;
     ex->shadow = (shadow_ticket){.owner = ex, .id = ex->id, .slot = -1};
+    ex->secondary = (shadow_ticket){.owner = ex, .id = ex->id, .slot = -1};
     ex->next = env->live;
     if (env->live)
         env->live->prev = ex;
@@ -45,7 +46,13 @@ exchange *exchange_new(exchange_env *env, const char *uri)
     for (int s = 0; s < 2; s++) {
         ex->legs[s].ex = ex;
         ex->legs[s].side = (sp_side)s;
+        ex->legs[s].pool = s;
     }
+    ex_leg *sec = &ex->legs[LEG_SECONDARY];
+    sec->ex = ex;
+    sec->side = SIDE_LEGACY;
+    sec->secondary = true;
+    sec->pool = env->cfg->secondary_url ? UP_SECONDARY : SIDE_LEGACY;
     return ex;
 }
 
@@ -81,7 +88,8 @@ void exchange_unref(exchange *ex)
         return;
     /* The last reference: no transfer holds one, and the gate must not
      * keep a pointer to the shadow ticket inside this exchange. */
-    assert(!ex->legs[0].easy && !ex->legs[1].easy && !ex->shadow.admitted);
+    assert(!ex->legs[0].easy && !ex->legs[1].easy && !ex->legs[LEG_SECONDARY].easy);
+    assert(!ex->shadow.admitted && !ex->secondary.admitted);
     debug_assert(is_live(ex));
     if (ex->prev)
         ex->prev->next = ex->next;
@@ -89,7 +97,7 @@ void exchange_unref(exchange *ex)
         ex->env->live = ex->next;
     if (ex->next)
         ex->next->prev = ex->prev;
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < 3; s++)
         leg_free(&ex->legs[s]);
     if (ex->response) /* built, never queued: the client went away first */
         MHD_destroy_response(ex->response);
@@ -108,6 +116,22 @@ void exchange_unref(exchange *ex)
 }
 
 /* ---- curl callbacks ------------------------------------------------------ */
+
+/* Is this the leg whose answer the client gets? (The secondary never is.) */
+static bool is_client_leg(const ex_leg *leg)
+{
+    return !leg->secondary && leg->side == leg->ex->authority;
+}
+
+static shadow_gate *gate_of(ex_leg *leg)
+{
+    return leg->secondary ? &leg->ex->env->secondary_gate : &leg->ex->env->gate;
+}
+
+static shadow_ticket *ticket_of(ex_leg *leg)
+{
+    return leg->secondary ? &leg->ex->secondary : &leg->ex->shadow;
+}
 
 /* Framing curl would accept but a proxy must not (RFC 9112 6.3): two
  * Content-Lengths that disagree (curl takes one of them, so the answer
@@ -170,7 +194,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
      * the connection without a word. Refused early with a clear 502. */
     leg->head_bytes += len;
     size_t pool = ex->env->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
-    if (leg->side == ex->authority && ex->conn && leg->head_bytes + reserve > pool) {
+    if (is_client_leg(leg) && ex->conn && leg->head_bytes + reserve > pool) {
         char why[sizeof leg->refused];
         snprintf(why, sizeof why, "response headers too large for the client (more than %zu bytes)",
                  pool > reserve ? pool - reserve : 0);
@@ -215,9 +239,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
     ex_leg *leg = p;
     exchange *ex = leg->ex;
     size_t len = size * n;
-    bool auth = leg->side == ex->authority;
+    bool auth = is_client_leg(leg);
     bool to_client = auth && ex->conn != NULL;
-    if (!auth && shadow_gate_throttle(&ex->env->gate, &ex->shadow, len))
+    if (!auth && shadow_gate_throttle(gate_of(leg), ticket_of(leg), len))
         return CURL_WRITEFUNC_PAUSE;
     if (to_client && ex->streaming && leg->received - ex->sent >= STREAM_WINDOW) {
         ex->stream_paused = true;
@@ -252,14 +276,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
 
 /* ---- legs ---------------------------------------------------------------- */
 
-static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, long timeout_ms)
+static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
 {
-    ex_leg *leg = &ex->legs[side];
-    upstream_pool *pool = &ex->env->up[side];
+    exchange *ex = leg->ex;
+    upstream_pool *pool = &ex->env->up[leg->pool];
     CURL *e = upstream_easy_get(pool); /* the upstream's own settings are on it */
     if (!e)
         return -ENOMEM;
-    const char *target = side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
+    const char *target = leg->side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
     const char *base = upstream_base_url(pool);
     size_t blen = strlen(base), ulen = strlen(target);
     char *url = malloc(blen + ulen + 1);
@@ -312,6 +336,34 @@ static int leg_start(exchange *ex, sp_side side, struct curl_slist *headers, lon
 
 static void leg_fail_now(ex_leg *leg, const char *cause);
 
+/* The secondary (rules "noise": {"secondary": true}): the same request
+ * asked of legacy again, for reads only, bounded by its own gate. Its
+ * answer only tells the comparer which fields are noise; nothing waits
+ * for it but the comparison. */
+static void start_secondary(exchange *ex)
+{
+    const char *why = NULL;
+    if (strcmp(ex->method, "GET") != 0 && strcmp(ex->method, "HEAD") != 0) {
+        ex->secondary_reason = "not a read"; /* never a write, asked twice */
+    } else if (!shadow_gate_admit(&ex->env->secondary_gate, &ex->secondary, &why)) {
+        ex->secondary_reason = why;
+        metric_add(METRIC_secondary_dropped, 1);
+    } else {
+        ex_leg *leg = &ex->legs[LEG_SECONDARY];
+        long t = ex->cfg->secondary_timeout_ms;
+        if (ex->cfg->upstream[SIDE_LEGACY].timeout_ms < t)
+            t = ex->cfg->upstream[SIDE_LEGACY].timeout_ms;
+        if (leg_start(leg, exchange_headers_secondary(ex), t) == 0) {
+            ex->secondary.easy = leg->easy;
+            shadow_gate_track(&ex->env->secondary_gate, &ex->secondary);
+            metric_add(METRIC_secondary_sent, 1);
+        } else {
+            shadow_gate_release(&ex->env->secondary_gate, &ex->secondary, true);
+            ex->secondary_reason = "cannot start secondary transfer";
+        }
+    }
+}
+
 int exchange_start(exchange *ex)
 {
     reqid_assign(&reqid_recent, &ex->env->ids, hdr_list_get(&ex->req_headers, "X-Request-Id"),
@@ -332,7 +384,8 @@ int exchange_start(exchange *ex)
     if (exchange_build_requests(ex) != 0)
         return -ENOMEM;
     sp_side auth = ex->authority, shadow = (sp_side)!auth;
-    if (leg_start(ex, auth, exchange_headers_for(ex, auth, false), ex->cfg->upstream[auth].timeout_ms) != 0)
+    if (leg_start(&ex->legs[auth], exchange_headers_for(ex, auth, false),
+                  ex->cfg->upstream[auth].timeout_ms) != 0)
         leg_fail_now(&ex->legs[auth], "cannot start transfer");
 
     const char *why = NULL;
@@ -360,7 +413,7 @@ int exchange_start(exchange *ex)
         long t = rt->shadow_timeout_ms > 0 ? rt->shadow_timeout_ms : ex->cfg->shadow_timeout_ms;
         if (ex->cfg->upstream[shadow].timeout_ms < t)
             t = ex->cfg->upstream[shadow].timeout_ms;
-        if (leg_start(ex, shadow, exchange_headers_for(ex, shadow, true), t) == 0) {
+        if (leg_start(&ex->legs[shadow], exchange_headers_for(ex, shadow, true), t) == 0) {
             ex->shadow.easy = ex->legs[shadow].easy;
             shadow_gate_track(&ex->env->gate, &ex->shadow);
             metric_add(METRIC_shadow_sent, 1);
@@ -370,6 +423,8 @@ int exchange_start(exchange *ex)
             ex->shadow_reason = "cannot start shadow transfer";
         }
     }
+    if (rt->noise_secondary)
+        start_secondary(ex);
     return 0;
 }
 
@@ -608,7 +663,7 @@ static void leg_fail_now(ex_leg *leg, const char *cause)
     leg->attempted = true;
     finish_leg(leg, CURLE_FAILED_INIT);
     leg->cause = cause;
-    if (leg->side == ex->authority && ex->conn)
+    if (is_client_leg(leg) && ex->conn)
         respond_error(ex);
 }
 
@@ -616,6 +671,12 @@ static void leg_fail_now(ex_leg *leg, const char *cause)
 static void leg_ended(ex_leg *leg, bool transport_ok)
 {
     exchange *ex = leg->ex;
+    if (leg->secondary) { /* not a side: no side's metrics, nobody's answer */
+        shadow_gate_release(&ex->env->secondary_gate, &ex->secondary, transport_ok);
+        exchange_submit(ex);
+        exchange_unref(ex); /* the transfer's */
+        return;
+    }
     bool shadow = leg->side != ex->authority;
     const char *route_name = ex->route ? ex->route->name : NULL;
     metrics_upstream_seconds(ex->env->shard, route_name, leg->side, shadow,
@@ -649,17 +710,17 @@ static void leg_finished(ex_leg *leg, CURLcode rc)
         leg->result = CURLE_WEIRD_SERVER_REPLY;
         leg->cause = leg_cause(leg);
     }
-    upstream_easy_put(&ex->env->up[leg->side], leg->easy);
+    upstream_easy_put(&ex->env->up[leg->pool], leg->easy);
     leg->easy = NULL;
     leg_ended(leg, rc == CURLE_OK);
 }
 
-static void abort_leg(exchange *ex, sp_side side, const char *cause)
+static void abort_leg(ex_leg *leg, const char *cause)
 {
-    ex_leg *leg = &ex->legs[side];
+    exchange *ex = leg->ex;
     if (!leg->easy)
         return;
-    upstream_cancel(&ex->env->up[side], leg->easy);
+    upstream_cancel(&ex->env->up[leg->pool], leg->easy);
     leg->easy = NULL;
     finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
     leg->cause = cause;
@@ -696,8 +757,9 @@ void exchange_abort_all(exchange_env *env, const char *cause)
 {
     for (exchange *ex = env->live, *next; ex; ex = next) {
         exchange_ref(ex);
-        abort_leg(ex, ex->authority, cause);
-        abort_leg(ex, (sp_side)!ex->authority, cause);
+        abort_leg(&ex->legs[ex->authority], cause);
+        abort_leg(&ex->legs[!ex->authority], cause);
+        abort_leg(&ex->legs[LEG_SECONDARY], cause);
         next = ex->next;
         exchange_unref(ex);
     }
@@ -708,7 +770,11 @@ void exchange_abort_shadows(exchange_env *env, const char *cause)
     for (shadow_ticket *t; (t = shadow_gate_last(&env->gate));) {
         /* A listed leg still runs: aborting it unlists it (else: no end). */
         assert(t->owner->legs[!t->owner->authority].easy);
-        abort_leg(t->owner, (sp_side)!t->owner->authority, cause);
+        abort_leg(&t->owner->legs[!t->owner->authority], cause);
+    }
+    for (shadow_ticket *t; (t = shadow_gate_last(&env->secondary_gate));) {
+        assert(t->owner->legs[LEG_SECONDARY].easy);
+        abort_leg(&t->owner->legs[LEG_SECONDARY], cause);
     }
 }
 

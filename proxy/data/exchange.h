@@ -30,6 +30,9 @@
 
 struct exchange;
 
+#define UP_SECONDARY 2  /* exchange_env.up: the secondary's own pool */
+#define LEG_SECONDARY 2 /* exchange.legs: the secondary leg, after the two sides */
+
 /* What an exchange needs from the loop it lives on, and all it sees of it:
  * the worker embeds one and hands exchanges a pointer. The worker owns the
  * pools, the gate, the shard and the snapshots; exchanges use them. */
@@ -37,8 +40,11 @@ typedef struct exchange_env {
     const sp_config *cfg;
     analyzer *an;             /* finished exchanges go there */
     metrics_shard *shard;     /* the worker's labelled metrics (NULL: none) */
-    upstream_pool up[2];      /* per side: a slow side cannot take the other's connections */
+    /* per side: a slow side cannot take the other's connections; [UP_SECONDARY]
+     * only with secondary.url (else the secondary uses legacy's pool) */
+    upstream_pool up[3];
     shadow_gate gate;         /* shadow admission, throttle, release */
+    shadow_gate secondary_gate; /* the same for the secondary (noise detection) */
     reqid_gen ids;            /* for requests without a usable X-Request-Id */
     rules *rules;             /* current snapshot; exchanges take their own ref */
     ops_state *ops;           /* operator decisions, read per request */
@@ -57,7 +63,9 @@ typedef enum ex_state {
 
 typedef struct ex_leg {
     struct exchange *ex;
-    sp_side side;
+    sp_side side;         /* the secondary's is SIDE_LEGACY */
+    bool secondary;       /* legs[LEG_SECONDARY]: legacy asked again, never the client's */
+    int pool;             /* index in env->up */
     CURL *easy;           /* non-NULL while the transfer runs */
     bool attempted, done;
     bool headers_done;    /* final (non-1xx) header block complete */
@@ -81,6 +89,7 @@ typedef struct exchange {
     struct exchange *prev, *next; /* env->live */
     exchange_env *env;
     shadow_ticket shadow; /* the shadow leg, as the gate sees it */
+    shadow_ticket secondary; /* the secondary leg, as env->secondary_gate sees it */
     struct MHD_Connection *conn; /* NULL once MHD completed the request */
     ex_state state;
     bool suspended;
@@ -116,7 +125,8 @@ typedef struct exchange {
     tracectx trace;
     char trace_line[2][TRACECTX_LINE_MAX]; /* indexed by sp_side */
     struct curl_slist trace_node[2];
-    ex_leg legs[2];       /* indexed by sp_side */
+    ex_leg legs[3];       /* indexed by sp_side, then LEG_SECONDARY */
+    const char *secondary_reason; /* why no secondary leg when the route asked for one */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */
     const char *shadow_reason;
@@ -143,6 +153,9 @@ int exchange_build_requests(exchange *ex);
 /* The header list for a leg: the shadow's starts with X-Shadow-Request;
  * a traced exchange's with the leg's traceparent. Call once per leg. */
 struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow);
+/* The secondary leg's: legacy's, with X-Shadow-Request, without a trace
+ * span (it is not a call the client's trace made). */
+struct curl_slist *exchange_headers_secondary(exchange *ex);
 
 /* exchange_job.c: once the authoritative leg and the shadow leg (if
  * started) are done, hands the pair to the analyzer (once; later calls do
@@ -175,7 +188,8 @@ enum MHD_Result exchange_queue_response(exchange *ex);
 void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx);
 /* Drain: every live exchange's legs stopped as failed with `cause`. */
 void exchange_abort_all(exchange_env *env, const char *cause);
-/* Drain: every tracked shadow leg stopped as failed with `cause`. */
+/* Drain: every tracked shadow and secondary leg stopped as failed with
+ * `cause`. */
 void exchange_abort_shadows(exchange_env *env, const char *cause);
 
 /* The id the upstreams and the client see: the client's own, even when

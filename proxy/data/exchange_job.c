@@ -31,8 +31,10 @@ static void move_leg(analysis_leg *dst, ex_leg *leg)
 void exchange_submit(exchange *ex)
 {
     ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
+    ex_leg *sec = &ex->legs[LEG_SECONDARY];
     bool refused = ex->write_paused_s > 0; /* no leg ever started */
-    if (ex->submitted || (!refused && (!auth->done || (sh->attempted && !sh->done))))
+    if (ex->submitted || (!refused && (!auth->done || (sh->attempted && !sh->done) ||
+                                       (sec->attempted && !sec->done))))
         return;
     ex->submitted = true;
     if (log_enabled(LOG_DEBUG)) {
@@ -64,6 +66,9 @@ void exchange_submit(exchange *ex)
     job->req_body = blob_ref(ex->req_body);
     for (int s = 0; s < 2; s++)
         move_leg(&job->legs[s], &ex->legs[s]);
+    move_leg(&job->secondary, sec);
+    job->secondary_asked = ex->route && ex->route->noise_secondary;
+    job->secondary_reason = ex->secondary_reason;
     if (refused) {
         job->preset = VERDICT_WRITE_PAUSED;
         job->reason = "writes paused by the operator: answered 503";

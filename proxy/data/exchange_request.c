@@ -293,3 +293,8 @@ struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow)
     return &ex->trace_node[side];
 }
 
+
+struct curl_slist *exchange_headers_secondary(exchange *ex)
+{
+    return &ex->headers_block[SIDE_LEGACY][0]; /* [0] is X-Shadow-Request: 1 */
+}

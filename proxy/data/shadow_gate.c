@@ -20,10 +20,21 @@
 void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
                       void (*on_release_closed)(void *ctx), void *ctx)
 {
-    *g = (shadow_gate){.index = index, .cfg = cfg, .on_release_closed = on_release_closed,
-                       .ctx = ctx};
+    *g = (shadow_gate){.index = index, .m_in_flight = METRIC_shadow_in_flight,
+                       .m_opened = METRIC_breaker_opened, .cfg = cfg,
+                       .on_release_closed = on_release_closed, .ctx = ctx};
     int nworkers = cfg->workers > 0 ? cfg->workers : 1;
     g->cap = (cfg->shadow_max_in_flight + nworkers - 1) / nworkers;
+}
+
+void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
+                                void (*on_release_closed)(void *ctx), void *ctx)
+{
+    shadow_gate_init(g, index, cfg, on_release_closed, ctx);
+    g->m_in_flight = METRIC_secondary_in_flight;
+    g->m_opened = METRIC_secondary_breaker_opened;
+    int nworkers = cfg->workers > 0 ? cfg->workers : 1;
+    g->cap = (cfg->secondary_max_in_flight + nworkers - 1) / nworkers;
 }
 
 void shadow_gate_free(shadow_gate *g)
@@ -64,7 +75,7 @@ bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why)
     }
     g->in_flight++;
     t->admitted = true;
-    metric_add(METRIC_shadow_in_flight, 1);
+    metric_add(g->m_in_flight, 1);
     return true;
 }
 
@@ -89,8 +100,10 @@ static void breaker_trip(shadow_gate *g, const char *why)
     char idx[16];
     snprintf(idx, sizeof idx, "%d", g->index);
     g->breaker_open_until_ns = clock_now_ns() + (uint64_t)g->cfg->breaker_open_ms * 1000000u;
-    metric_add(METRIC_breaker_opened, 1);
-    log_event(LOG_WARN, "shadow_breaker_open", "worker", idx, "why", why, NULL);
+    metric_add(g->m_opened, 1);
+    log_event(LOG_WARN, g->m_opened == METRIC_breaker_opened ? "shadow_breaker_open"
+                                                             : "secondary_breaker_open",
+              "worker", idx, "why", why, NULL);
 }
 
 void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok)
@@ -101,7 +114,7 @@ void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok)
     assert(t->slot < 0 || ((size_t)t->slot < g->ntracked && g->tracked[t->slot] == t));
     t->admitted = false;
     g->in_flight--;
-    metric_add(METRIC_shadow_in_flight, -1);
+    metric_add(g->m_in_flight, -1);
     if (t->slot >= 0) {
         shadow_ticket *last = g->tracked[--g->ntracked];
         g->tracked[t->slot] = last;
@@ -114,7 +127,9 @@ void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok)
         if (g->breaker_open_until_ns) {
             char idx[16];
             snprintf(idx, sizeof idx, "%d", g->index);
-            log_event(LOG_INFO, "shadow_breaker_closed", "worker", idx, NULL);
+            log_event(LOG_INFO, g->m_opened == METRIC_breaker_opened ? "shadow_breaker_closed"
+                                                                     : "secondary_breaker_closed",
+                      "worker", idx, NULL);
         }
         g->breaker_failures = 0;
         g->breaker_open_until_ns = 0;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "obs/metrics.h"
 
 struct exchange;
 
@@ -33,6 +34,7 @@ typedef struct shadow_ticket {
 
 typedef struct shadow_gate {
     int index;                  /* the worker's number, for logs */
+    metric m_in_flight, m_opened; /* its in-flight gauge, its breaker openings */
     const sp_config *cfg;
     int in_flight, cap;         /* admitted and not yet released; the worker's share of the cap */
     int breaker_failures;       /* consecutive shadow transport failures */
@@ -53,6 +55,11 @@ typedef struct shadow_gate {
  * release once the gate is closed. Cannot fail. */
 void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
                       void (*on_release_closed)(void *ctx), void *ctx);
+/* The same machinery for the secondary (noise detection): its cap is
+ * cfg's secondary_max_in_flight split over the workers, its breaker uses
+ * the shadow's thresholds, its metrics and log events are its own. */
+void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
+                                void (*on_release_closed)(void *ctx), void *ctx);
 /* Frees the list (the tickets belong to their exchanges). */
 void shadow_gate_free(shadow_gate *g);
 /* Draining: every later admission is refused ("draining"). */

@@ -58,6 +58,7 @@ static void on_prepare(uv_prepare_t *p)
 {
     worker *w = p->data;
     shadow_gate_new_turn(&w->env.gate);
+    shadow_gate_new_turn(&w->env.secondary_gate);
     if (w->env.mhd_run_pending && w->mhd)
         run_mhd(w);
 }
@@ -203,6 +204,19 @@ static void on_shadow_released(void *ctx) { schedule_drain_check(ctx); }
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* The secondary's upstream: legacy's settings (timeouts, TLS) with
+ * secondary.url, one trailing '/' dropped as for the other URLs. */
+static int secondary_upstream(worker *w)
+{
+    const char *url = w->cfg->secondary_url;
+    size_t n = strlen(url);
+    if (n > 0 && url[n - 1] == '/')
+        n--;
+    w->secondary_up = w->cfg->upstream[SIDE_LEGACY];
+    w->secondary_up.url = strndup(url, n);
+    return w->secondary_up.url ? 0 : -ENOMEM;
+}
+
 static void noop_close(uv_handle_t *h) { (void)h; }
 
 static void stop_now(worker *w)
@@ -227,6 +241,8 @@ static void stop_now(worker *w)
     uv_close((uv_handle_t *)&w->guard_timer, noop_close);
     upstream_close(&w->env.up[SIDE_LEGACY]);
     upstream_close(&w->env.up[SIDE_NEW]);
+    if (w->up_open[UP_SECONDARY])
+        upstream_close(&w->env.up[UP_SECONDARY]);
 }
 
 /* Requests the drain waits for: every request that was fully received (it
@@ -260,7 +276,7 @@ static void check_drain(worker *w)
         log_event(LOG_WARN, "drain_timeout", NULL);
         exchange_abort_all(&w->env, "proxy shutting down");
     }
-    if (shadow_gate_last(&w->env.gate)) {
+    if (shadow_gate_last(&w->env.gate) || shadow_gate_last(&w->env.secondary_gate)) {
         if (!w->grace_deadline_ns)
             w->grace_deadline_ns = now + (uint64_t)w->cfg->shadow_grace_ms * 1000000u;
         if (now < w->grace_deadline_ns)
@@ -303,6 +319,7 @@ static void worker_set_draining(worker *w)
 {
     w->env.draining = true;
     shadow_gate_close(&w->env.gate);
+    shadow_gate_close(&w->env.secondary_gate);
 }
 
 static void on_wake(uv_async_t *a)
@@ -372,7 +389,7 @@ static int start_failed(worker *w, int err)
                             (uv_handle_t *)&w->wake, (uv_handle_t *)&w->guard_timer};
         for (int i = 0; i < w->nhandles; i++)
             uv_close(h[i], noop_close);
-        for (int s = 0; s < 2; s++)
+        for (int s = 0; s < 3; s++)
             if (w->up_open[s])
                 upstream_close(&w->env.up[s]);
         /* Every closed handle finishes closing (a pool's shards close
@@ -392,6 +409,9 @@ static int start_failed(worker *w, int err)
     ops_unref(w->env.ops);
     w->env.ops = NULL;
     shadow_gate_free(&w->env.gate);
+    shadow_gate_free(&w->env.secondary_gate);
+    free(w->secondary_up.url);
+    w->secondary_up.url = NULL;
     metrics_shard_release(w->env.shard);
     w->env.shard = NULL;
     pthread_mutex_destroy(&w->rules_mu);
@@ -484,6 +504,7 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     w->listen_fd = listen_fd;
     w->notify_exit = notify_exit;
     shadow_gate_init(&env->gate, index, cfg, on_shadow_released, w);
+    shadow_gate_init_secondary(&env->secondary_gate, index, cfg, on_shadow_released, w);
     reqid_seed(&env->ids, (uint64_t)index);
     conn_guard_init(&w->guard, cfg); /* before MHD: its stop notifies every close */
     if (index == 0)
@@ -506,6 +527,14 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
             return start_failed(w, -EIO);
         w->up_open[s] = true;
     }
+    if (cfg->secondary_url) { /* a second legacy instance: its own pool */
+        if ((rc = secondary_upstream(w)) != 0)
+            return start_failed(w, rc);
+        if (upstream_init(&env->up[UP_SECONDARY], &w->loop, exchange_transfer_done, env,
+                          env->secondary_gate.cap + 16, &w->secondary_up) != 0)
+            return start_failed(w, -EIO);
+        w->up_open[UP_SECONDARY] = true;
+    }
     if ((rc = init_handles(w, di->epoll_fd)) != 0)
         return start_failed(w, rc);
     if ((rc = uv_thread_create(&w->thread, worker_main, w)) != 0)
@@ -526,6 +555,9 @@ void worker_join(worker *w)
         tls_listen_release();
     w->tls = false;
     shadow_gate_free(&w->env.gate);
+    shadow_gate_free(&w->env.secondary_gate);
+    free(w->secondary_up.url);
+    w->secondary_up.url = NULL;
     rules_unref(w->env.rules);
     rules_unref(w->rules_pending);
     w->env.rules = w->rules_pending = NULL;

@@ -36,7 +36,8 @@ typedef struct worker {
     uv_timer_t drain_timer;
     bool tls;                 /* serves HTTPS: holds a tls_listen reference */
     bool loop_open;           /* worker_start's progress, for its one cleanup path */
-    bool up_open[2];
+    bool up_open[3];          /* env.up[i] initialised */
+    config_upstream secondary_up; /* legacy's settings with secondary.url (owned url) */
     int nhandles;             /* loop handles initialised, in start order */
     exchange_env env;         /* what its exchanges see: pools, gate, snapshots, ... */
     conn_guard guard;         /* slow clients, per-address cap (conn_guard.h) */

@@ -52,6 +52,11 @@ const char *verdict_name(verdict v);
     X(shadow_sent, "shadow requests sent")                                   \
     X(shadow_dropped, "shadow requests not sent: over cap or breaker open") \
     X(breaker_opened, "times a shadow circuit breaker opened")              \
+    X(secondary_in_flight, "secondary (noise) requests in flight (gauge)")  \
+    X(secondary_sent, "secondary (noise) requests sent")                     \
+    X(secondary_dropped, "secondary requests not sent: over cap or breaker open") \
+    X(secondary_breaker_opened, "times a secondary circuit breaker opened") \
+    X(noise_differences, "differences marked noise: the two legacy answers differ there too") \
     X(compare_queue_depth, "exchanges waiting for comparison (gauge)")      \
     X(compare_offered, "exchanges with two answers to compare")            \
     X(compare_sampled_out, "exchanges not compared: overload sampling")   \

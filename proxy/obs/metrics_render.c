@@ -399,6 +399,18 @@ static const struct metric_row {
                                false},
     [METRIC_breaker_opened] = {"shadowproxy_breaker_opened_total", "counter",
                                "Times a shadow circuit breaker opened.", false},
+    [METRIC_secondary_in_flight] = {"shadowproxy_secondary_in_flight", "gauge",
+                                    "Secondary (noise detection) requests in flight now.", false},
+    [METRIC_secondary_sent] = {"shadowproxy_secondary_sent_total", "counter",
+                               "Secondary (noise detection) requests sent.", false},
+    [METRIC_secondary_dropped] = {"shadowproxy_secondary_dropped_total", "counter",
+                                  "Secondary requests not sent: in-flight cap reached or "
+                                  "breaker open.", false},
+    [METRIC_secondary_breaker_opened] = {"shadowproxy_secondary_breaker_opened_total", "counter",
+                                         "Times a secondary circuit breaker opened.", false},
+    [METRIC_noise_differences] = {"shadowproxy_noise_differences_total", "counter",
+                                  "Differences marked noise: the two legacy answers differed "
+                                  "there too.", false},
     [METRIC_compare_queue_depth] = {"shadowproxy_difflog_queue_depth", "gauge",
                                     "Exchanges waiting for comparison and the diff log.", false},
     [METRIC_compare_offered] = {"shadowproxy_compare_offered_total", "counter",

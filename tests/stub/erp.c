@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ORDER_MAX 100000
 #define CUSTOMER_MAX 99999
@@ -98,6 +99,7 @@ struct view {
     bool newp;  /* --profile new */
     bool noise; /* --profile new --noise */
     time_t now; /* for updated_at on the new side */
+    bool volatile_; /* --volatile */
 };
 
 /* A timestamp member. Magento style "YYYY-MM-DD HH:MM:SS" (UTC), except
@@ -118,6 +120,22 @@ static void jw_ktime(struct jw *j, const struct view *v, const char *k,
     }
     gmtime_r(&t, &tm);
     strftime(buf, sizeof buf, fmt, &tm);
+    jw_key(j, k);
+    jw_str(j, buf);
+}
+
+/* A member whose value is new on every call (--volatile): a trace id or a
+ * generation stamp, as a real ERP writes them; two asks of the same
+ * instance disagree on it. */
+static void jw_nonce(struct jw *j, const char *k)
+{
+    static _Atomic uint64_t calls;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = mix(((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+                     (++calls << 40) ^ (uint64_t)getpid());
+    char buf[24];
+    snprintf(buf, sizeof buf, "%016llx", (unsigned long long)x);
     jw_key(j, k);
     jw_str(j, buf);
 }
@@ -570,6 +588,8 @@ static void get_inventory(const char *s, size_t n, const struct view *v,
     jw_ktime(j, v, "updated_at",
              v->newp ? v->now : BASE_EPOCH + (time_t)((h >> 20) % (365 * 86400)),
              0);
+    if (v->volatile_) /* --volatile: new on every call, on either profile */
+        jw_nonce(j, "served_nonce");
     jw_close(j, '}');
 }
 
@@ -843,7 +863,7 @@ bool erp_route(const struct stub_cfg *cfg, const struct stub_req *r,
         {"/v2/logistics/shipments/", get_shipment, NEW_ONLY},
     };
     bool newp = cfg->profile == PROFILE_NEW;
-    struct view v = {newp, newp && cfg->noise, time(NULL)};
+    struct view v = {newp, newp && cfg->noise, time(NULL), cfg->volatile_};
     struct jw j;
     const char *id;
     size_t idn;

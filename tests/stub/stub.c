@@ -42,7 +42,7 @@ struct job {
 static void usage(FILE *f)
 {
     fputs("usage: sp-stub --listen HOST:PORT [--name NAME]\n"
-          "               [--profile legacy|new|plain] [--noise]\n"
+          "               [--profile legacy|new|plain] [--noise] [--volatile]\n"
           "               [--port-file FILE]\n"
           "               [--log FILE] [--delay-ms N]\n"
           "               [--fail close|reset|garbage|status500|hang]\n"
@@ -96,6 +96,7 @@ static bool parse_opt(int c, const char *arg, struct opts *o)
     case 'L': o->log = arg; return true;
     case 'f': return parse_fail(arg, &o->cfg.fail);
     case 'N': o->cfg.noise = true; return true;
+    case 'v': o->cfg.volatile_ = true; return true;
     case 'C': o->tls_cert = arg; return true;
     case 'K': o->tls_key = arg; return true;
     case 'A': o->tls_client_ca = arg; return true;
@@ -138,6 +139,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"fail", required_argument, NULL, 'f'},
         {"max-conns", required_argument, NULL, 'm'},
         {"noise", no_argument, NULL, 'N'},
+        {"volatile", no_argument, NULL, 'v'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},

@@ -44,6 +44,7 @@ struct stub_cfg {
     const char *name;
     enum stub_profile profile;
     bool noise; /* --noise: the pure-noise differences of --profile new */
+    bool volatile_; /* --volatile: inventory answers carry a value new on every call */
     int log_fd; /* -1: no request log */
     long delay_ms;
     enum stub_action fail;

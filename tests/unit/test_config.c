@@ -234,9 +234,11 @@ TEST(unknown_keys)
     CHECK_STR(one("{\n  \"shadow\": {\"enabeld\": true}}"),
               "2:14: unknown key \"shadow.enabeld\" (did you mean "
               "\"shadow.enabled\"?)");
-    CHECK_STR(one("{\"max_in_flight\": 5}"),
-              "1:2: unknown key \"max_in_flight\" (did you mean "
-              "\"shadow.max_in_flight\"?)");
+    CHECK_STR(one("{\"breaker_open_ms\": 5}"),
+              "1:2: unknown key \"breaker_open_ms\" (did you mean "
+              "\"shadow.breaker_open_ms\"?)");
+    /* in shadow and secondary: no single answer */
+    CHECK_STR(one("{\"max_in_flight\": 5}"), "1:2: unknown key \"max_in_flight\"");
     CHECK_STR(one("{\"limit\": {}}"),
               "1:2: unknown key \"limit\" (did you mean \"limits\"?)");
     CHECK_STR(one("{\"timeout_ms\": 5}"), "1:2: unknown key \"timeout_ms\"");

@@ -62,6 +62,12 @@ static void field_row(strbuf *b, const report_route *rt, const report_field *f, 
         const report_example *ex = &f->example[s];
         csv_cell(b, f->has_example && ex->present ? ex->text : NULL, true);
     }
+    snprintf(n, sizeof n, ",%llu,", (unsigned long long)f->noise_exchanges);
+    strbuf_add(b, n, strlen(n));
+    if (compared) {
+        snprintf(n, sizeof n, "%.6f", (double)f->noise_exchanges / (double)compared);
+        strbuf_add(b, n, strlen(n));
+    }
     strbuf_add(b, "\r\n", 2);
 }
 
@@ -118,7 +124,7 @@ static void baseline_csv(strbuf *b, const json_t *bl)
 static void fields_csv(strbuf *b, const report_model *m)
 {
     static const char head[] = "route,where,path,kind,known,exchanges,occurrences,share,sample_ids,"
-                               "legacy,new\r\n";
+                               "legacy,new,noise_exchanges,noise_share\r\n";
     strbuf_add(b, head, sizeof head - 1);
     for (size_t i = 0; i < m->nroutes; i++) {
         const report_route *rt = m->routes[i];

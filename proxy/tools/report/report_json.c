@@ -105,6 +105,9 @@ static json_t *field_json(const report_field *f, uint64_t compared)
     set(o, "exchanges", count(f->exchanges));
     set(o, "occurrences", count(f->occurrences));
     set(o, "share", rate_or_null(compared > 0, compared ? (double)f->exchanges / (double)compared : 0));
+    set(o, "noise_exchanges", count(f->noise_exchanges));
+    set(o, "noise_share", rate_or_null(compared > 0, compared ? (double)f->noise_exchanges /
+                                                                    (double)compared : 0));
     json_t *ids = json_array();
     for (size_t i = 0; i < f->nsample_ids; i++)
         json_array_append_new(ids, json_string(f->sample_ids[i]));

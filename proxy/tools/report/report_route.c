@@ -237,6 +237,10 @@ void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id
                     f->sample_ids[f->nsample_ids++] = c;
             }
         }
+        if (json_is_true(json_object_get(d, "noise")) && f->noise_last_seq != seq) {
+            f->noise_last_seq = seq;
+            f->noise_exchanges++;
+        }
         const json_t *lv = json_object_get(d, "legacy"), *nv = json_object_get(d, "new");
         if (!f->has_example) {
             f->has_example = true;

@@ -442,6 +442,18 @@ static void drift(strbuf *b, const report_model *m, bool narrow)
 
 /* ---- one route in detail ------------------------------------------------------- */
 
+/* Diffy's noise rate beside the difference rate: exchanges where the two
+ * legacy answers (secondary) differed at this field too. */
+static void noise_line(strbuf *b, const report_field *f, uint64_t compared)
+{
+    if (!f->noise_exchanges)
+        return;
+    char t[32];
+    pct(t, sizeof t, compared > 0, compared ? (double)f->noise_exchanges / (double)compared : 0);
+    report_buf_printf(b, "           noise %s (%llu exch.: legacy asked again differed too)\n",
+                      t, (unsigned long long)f->noise_exchanges);
+}
+
 static void example_line(strbuf *b, const report_field *f, size_t width)
 {
     if (!f->has_example)
@@ -542,6 +554,7 @@ static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top
             LIT(b, "\n");
         }
         example_line(b, f, width);
+        noise_line(b, f, compared);
     }
     if (shown < total)
         report_buf_printf(b, "    ... and %zu more (--top 0 shows all; --format json lists all)\n",
