@@ -423,7 +423,7 @@ int exchange_start(exchange *ex)
             ex->shadow_reason = "cannot start shadow transfer";
         }
     }
-    if (rt->noise_secondary)
+    if (rt->noise_secondary && ex->legs[shadow].easy) /* nothing to compare: no use */
         start_secondary(ex);
     return 0;
 }
