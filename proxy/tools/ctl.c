@@ -3,6 +3,7 @@
  * through an http_proxy from the environment), and prints a short human
  * answer (or the raw JSON with --json). Exit codes in ctl.h. */
 #include "tools/ctl.h"
+#include "conf/config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -191,12 +192,15 @@ static int call(const ctl_opts *o, const char *method, const char *path, const c
     curl_easy_cleanup(c);
     memset(tok, 0, sizeof tok);
     memset(auth, 0, sizeof auth);
+    char shown[2048]; /* a password in --admin's user info never reaches stderr */
     if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL) {
-        fprintf(stderr, "ctl: --admin %s: %s\n", o->admin, *err ? err : curl_easy_strerror(cc));
+        fprintf(stderr, "ctl: --admin %s: %s\n", config_url_shown(o->admin, shown, sizeof shown),
+                *err ? err : curl_easy_strerror(cc));
         return CTL_USAGE;
     }
     if (cc != CURLE_OK) {
-        fprintf(stderr, "ctl: cannot reach the admin API at %s: %s\n", url,
+        fprintf(stderr, "ctl: cannot reach the admin API at %s (%s): %s\n",
+                config_url_shown(o->admin, shown, sizeof shown), path,
                 a->too_big ? "answer too large" : *err ? err : curl_easy_strerror(cc));
         return CTL_UNREACHABLE;
     }

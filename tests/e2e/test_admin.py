@@ -822,6 +822,17 @@ def test_ctl_default_address_and_env_url(start):
     assert r.returncode == 0, r.stderr
 
 
+def test_ctl_never_prints_the_admin_urls_password():
+    """A password in --admin's user info stays out of ctl's errors
+    (red-team re-run of issue 15 item 11: it was printed in full)."""
+    for url in ("http://op:SECRET-CTL@127.0.0.1:1", "op:SECRET-CTL@127.0.0.1:1",
+                "gopher://op:SECRET-CTL@127.0.0.1:1"):
+        r = ctl("--admin", url, "state", timeout=10)
+        assert r.returncode != 0, r
+        assert "SECRET-CTL" not in r.stderr + r.stdout, r.stderr
+        assert "***@127.0.0.1:1" in r.stderr, r.stderr
+
+
 # ---- where the admin API may listen -------------------------------------------------------
 
 def test_non_loopback_admin_without_token_refuses_to_start(tmp):
