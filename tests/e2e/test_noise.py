@@ -168,3 +168,21 @@ def test_a_failing_or_slow_secondary_changes_nothing_for_the_client(tmp, stubs, 
         assert rec["secondary"]["state"] in ("failed", "circuit breaker open")
     assert rec["secondary"]["state"] == "circuit breaker open"
     assert "secondary_breaker_open" in p2.stderr()
+
+
+def test_drain_cuts_a_secondary_still_in_flight(tmp, stubs, proxy):
+    legacy = stubs("legacy", args=["--volatile"])
+    new = stubs("new", args=["--volatile"])
+    slow = stubs("slow", profile="legacy", args=["--volatile", "--delay-ms", "10000"])
+    p = proxy(legacy.url, new.url, args=("--rules", write_rules(tmp)),
+              config={"secondary": {"url": slow.url, "timeout_ms": 20000},
+                      "shadow": {"grace_ms": 300}})
+    rid, r, _ = get(p, f"/api/inventory/{SKU_REAL_DIFF}")
+    assert r.status == 200
+    assert slow.wait_requests(1)
+    t0 = time.monotonic()
+    assert p.stop() == 0
+    assert time.monotonic() - t0 < 5  # the grace, not the secondary's 10 s
+    [rec] = [x for x in p.records() if x.get("id") == rid]
+    assert rec["verdict"] == "mismatch" and rec["secondary"]["state"] == "failed"
+    assert "shutting down" in rec["secondary"]["error"]
