@@ -186,3 +186,35 @@ def test_drain_cuts_a_secondary_still_in_flight(tmp, stubs, proxy):
     [rec] = [x for x in p.records() if x.get("id") == rid]
     assert rec["verdict"] == "mismatch" and rec["secondary"]["state"] == "failed"
     assert "shutting down" in rec["secondary"]["error"]
+
+
+def test_no_secondary_without_a_shadow(tmp, stubs, proxy):
+    """Mirroring off on the route: nothing to compare, so legacy is asked once."""
+    legacy = stubs("legacy", args=["--volatile"])
+    new = stubs("new", args=["--volatile"])
+    path = os.path.join(tmp, "rules-nomirror.json")
+    with open(path, "w") as f:
+        json.dump({"version": 1, "routes": [{
+            "name": "inventory", "match": {"path_prefix": "/api/inventory/"},
+            "mirror": {"enabled": False}, "noise": {"secondary": True}}]}, f)
+    p = proxy(legacy.url, new.url, args=("--rules", path, "--diff-log-mode", "all"))
+    rid, r, _ = get(p, f"/api/inventory/{SKU_CLEAN}")
+    assert r.status == 200
+    rec = p.wait_record(rid)
+    assert rec["verdict"] == "skipped"
+    assert rec["secondary"] == {"state": "not compared", "noise": 0}
+    time.sleep(0.3)
+    assert len(legacy.requests()) == 1 and not new.requests()
+
+
+def test_rules_check_refuses_a_bad_noise_section(tmp):
+    import subprocess
+    from conftest import SP_BIN
+    path = os.path.join(tmp, "bad.json")
+    with open(path, "w") as f:
+        f.write('{"version": 1, "routes": [{"name": "a", "match": {},\n'
+                ' "noise": {"secondary": "yes", "tertiary": true}}]}\n')
+    out = subprocess.run([SP_BIN, "check", "--rules", path], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0
+    assert "secondary" in out.stderr and "tertiary" in out.stderr, out.stderr
