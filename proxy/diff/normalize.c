@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +177,14 @@ static bool parse_zone(const char *s, size_t i, size_t len, int *off)
     return true;
 }
 
+/* Writes v (>= 0, < 10^w) as exactly w decimal digits; returns the end. */
+static char *put_digits(char *o, long v, int w)
+{
+    for (int i = w - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + w;
+}
+
 size_t normalize_datetime(const char *s, size_t len, char *out, size_t out_size)
 {
     if (len < 16 || s[4] != '-' || s[7] != '-' || s[13] != ':' ||
@@ -211,20 +218,35 @@ size_t normalize_datetime(const char *s, size_t len, char *out, size_t out_size)
     civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999 || out_size < 64)
         return 0;
-    int n = snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", (int)y,
-                     m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
-                     ns / 1000000);
+    /* Formatted by hand: snprintf was 9/10 of this function's cost, and a
+     * datetime rule runs it on every matching string of both documents. */
+    char *o = out;
+    o = put_digits(o, (long)y, 4);
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    o = put_digits(o, d, 2);
+    *o++ = 'T';
+    o = put_digits(o, (long)(rem / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (long)(rem / 60 % 60), 2);
+    *o++ = ':';
+    o = put_digits(o, (long)(rem % 60), 2);
+    *o++ = '.';
+    o = put_digits(o, ns / 1000000, 3);
     long sub = ns % 1000000; /* digits past the millisecond, if any */
     if (sub) {
-        char extra[8];
-        int k = snprintf(extra, sizeof extra, "%06ld", sub);
+        char extra[6];
+        put_digits(extra, sub, 6);
+        int k = 6;
         while (k > 0 && extra[k - 1] == '0')
             k--;
-        memcpy(out + n - 1, extra, (size_t)k);
-        n += k;
-        out[n - 1] = 'Z';
-        out[n] = '\0';
+        memcpy(o, extra, (size_t)k);
+        o += k;
     }
-    return (size_t)n;
+    *o++ = 'Z';
+    *o = '\0';
+    size_t n = (size_t)(o - out);
+    return n;
 }
 
