@@ -99,8 +99,9 @@ static bool is_wild(const char *seg)
 static bool pat_match(const path_pattern *pat, const char *const *segs, size_t d)
 {
     if (d && pat->nsegs) {
-        const char *last = pat->segs[pat->nsegs - 1];
-        if (!is_wild(last) && strcmp(last, segs[d - 1]) != 0)
+        const char *last = pat->segs[pat->nsegs - 1], *seg = segs[d - 1];
+        /* first byte inline: most nodes differ there, and strcmp is a call */
+        if (!is_wild(last) && (last[0] != seg[0] || strcmp(last, seg) != 0))
             return false;
     }
     return path_pattern_match(pat, segs, d);
