@@ -26,6 +26,7 @@
 #define RECS_LIMIT_MAX 200
 #define RECS_CONCURRENT 2           /* scans at once; more get 503 */
 #define RECS_ARG_MAX 512            /* bytes of a filter value */
+#define RECS_FIELDS_MAX 20          /* distinct difference paths listed per summary */
 
 static atomic_int scans_running;
 
@@ -189,6 +190,29 @@ static bool record_matches(json_t *rec, const recs_query *q)
     return true;
 }
 
+/* The record's distinct difference paths, at most RECS_FIELDS_MAX: the
+ * page's table of fields comes from them. A new reference or NULL. */
+static json_t *fields_of(json_t *rec)
+{
+    json_t *out = json_array(), *d;
+    size_t i;
+    json_array_foreach(json_object_get(rec, "differences"), i, d) {
+        json_t *path = json_object_get(d, "path");
+        if (!out || json_array_size(out) >= RECS_FIELDS_MAX)
+            break;
+        if (!json_is_string(path) || json_string_length(path) == 0)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < json_array_size(out) && !seen; k++)
+            seen = json_equal(json_array_get(out, k), path);
+        if (!seen && json_array_append(out, path) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 /* ---- reading the file ------------------------------------------------------------- */
 
 /* Reads exactly n bytes at off, counted. 0 or -errno (-EIO: the file
@@ -303,6 +327,7 @@ static int scan_back(recs_scan *s, const recs_query *q, json_t *out)
             if (rec && record_matches(rec, q)) {
                 json_t *sum = live_summary(rec, len, false);
                 if (!sum || json_object_set_new(sum, "offset", json_integer(start)) != 0 ||
+                    json_object_set_new(sum, "fields", fields_of(rec)) != 0 ||
                     json_array_append_new(out, sum) != 0) {
                     json_decref(rec);
                     return -ENOMEM;

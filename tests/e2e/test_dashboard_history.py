@@ -119,6 +119,8 @@ def test_filters_and_request_id_search(start):
     # the proxy's id, and the client's X-Request-Id
     assert ids(page(port, "id=r0042")) == ["r0042"]
     assert ids(page(port, "id=client-42")) == ["r0042"]
+    assert page(port, "id=r0042")["records"][0]["fields"] == ["/lines/sku=MB01/qty"]  # 42 % 7 == 0
+    assert page(port, "id=r0045")["records"][0]["fields"] == []  # known: no differences listed here
     assert ids(page(port, "id=nobody")) == [] and page(port, "id=nobody")["next_before"] is None
     # bad input: a clear 400
     for q in ("limit=0", "limit=201", "limit=x", "before=-1", "before=abc", "since=yesterday",
@@ -208,6 +210,15 @@ def test_history_search_and_a_click_from_a_field_to_its_exchanges(browser, start
     older.click()
     browser.wait(lambda: len(browser.find_all("#history tbody tr")) == 100, 10 * SLOW, "page 2")
     assert history_ids(browser)[99] == "/api/orders/31"
+    # the fields table: each field of the records shown, with how many differ there
+    fields = {(tr.find("td.route").text, tr.find("td.path").text): tr.find("td.num").text
+              for tr in browser.find_all("#fields tbody tr")}
+    assert fields == {("orders", "/total"): "89", ("orders", "/lines/sku=MB01/qty"): "11"}, fields
+    want = [f"/api/orders/{i}" for i in range(126, -1, -9)]
+    [b for b in browser.find_all("#fields button.field") if b.text == "/lines/sku=MB01/qty"][0].click()
+    browser.wait(lambda: history_ids(browser) == want, 10 * SLOW, "the field's exchanges (fields table)")
+    browser.find("#h-clear").click()
+    browser.wait(lambda: len(browser.find_all("#history tbody tr")) == 50, 10 * SLOW, "cleared")
     # search by the client's request id
     browser.find("#h-id").send_keys("cli-17")
     browser.find("#h-search").click()
@@ -225,7 +236,6 @@ def test_history_search_and_a_click_from_a_field_to_its_exchanges(browser, start
     btn = browser.find("#difftable button.field")
     assert btn.text == "/lines/sku=MB01/qty"
     btn.click()
-    want = [f"/api/orders/{i}" for i in range(126, -1, -9)]
     browser.wait(lambda: history_ids(browser) == want, 10 * SLOW, "the field's exchanges")
     assert browser.find("#h-field").prop("value") == "/lines/sku=MB01/qty"
     assert browser.find("#h-route").prop("value") == "orders"
