@@ -460,24 +460,31 @@ static bool plain_word(const char *s, size_t n)
     return true;
 }
 
-/* The path s[0..n), its values that are secrets replaced: a segment after
- * a secret name, unless a plain word (Magento's ".../resetLinkToken/TOKEN"
- * and ".../token/TOKEN/"; "/oauth/token/request" stays), and a card
- * number. */
+bool secret_path_segment(const char *prev, size_t pn, const char *seg, size_t n,
+                         const secret_policy *p)
+{
+    return (prev && pn && !plain_word(seg, n) && secret_name(prev, pn, p)) ||
+           secret_card_value(NULL, seg, n, p);
+}
+
+/* The path s[0..n) with its secret segments (secret_path_segment)
+ * replaced: Magento's ".../resetLinkToken/TOKEN" and ".../token/TOKEN/";
+ * "/oauth/token/request" stays. */
 static void add_path(strbuf *b, const char *s, size_t n, const secret_policy *p,
                      const char *replacement)
 {
-    bool after_secret = false;
+    const char *prev = NULL;
+    size_t pn = 0;
     for (size_t i = 0; i < n;) {
         size_t e = i;
         while (e < n && s[e] != '/')
             e++;
-        if ((after_secret && !plain_word(s + i, e - i)) ||
-            secret_card_value(NULL, s + i, e - i, p))
+        if (secret_path_segment(prev, pn, s + i, e - i, p))
             strbuf_add(b, replacement, strlen(replacement));
         else
             strbuf_add(b, s + i, e - i);
-        after_secret = e > i && secret_name(s + i, e - i, p);
+        prev = s + i;
+        pn = e - i;
         if (e < n)
             strbuf_add(b, "/", 1);
         i = e + 1;

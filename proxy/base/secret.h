@@ -78,6 +78,13 @@ bool secret_header_name(const char *name, const secret_policy *p);
  * here is a run of letters, digits, '_', '-', '.', '[' and ']'. */
 bool secret_text_may_hold(const char *s, size_t n, const secret_policy *p);
 
+/* Is the path segment seg[0..n), which follows the segment prev[0..pn)
+ * (NULL, 0 for the first), a secret? When it is a card number, or when
+ * prev is a secret name and seg is not a plain word of letters, '-' and
+ * '_' ("resetLinkToken" then "f3Kx9q": yes; "token" then "request": no). */
+bool secret_path_segment(const char *prev, size_t pn, const char *seg, size_t n,
+                         const secret_policy *p);
+
 /* A request-target (or any URI) with the value of every query parameter
  * whose decoded name is a secret name, or whose decoded value is a card
  * number, replaced by `replacement`; the fragment too; in the path, a

@@ -1,7 +1,9 @@
 /* endpoint: see endpoint.h. */
 #include "conf/endpoint.h"
+#include "base/secret.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <string.h>
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -109,6 +111,16 @@ const char *endpoint_group(const char *route, const char *endpoint, const char *
     return buf;
 }
 
+/* Where the segment ending at path[end] ('/') starts: after the '/'
+ * before it. */
+static size_t endpoint_prev_start(const char *path, size_t end)
+{
+    size_t s = end;
+    while (s > 0 && path[s - 1] != '/')
+        s--;
+    return s;
+}
+
 size_t endpoint_template(const char *method, const char *uri, char *out, size_t size)
 {
     assert(out && size >= 8);
@@ -129,7 +141,12 @@ size_t endpoint_template(const char *method, const char *uri, char *out, size_t 
         size_t j = i + 1, k;
         for (k = j; k < n && path[k] != '/'; k++)
             ;
-        bool id = endpoint_segment_is_id(path + j, k - j);
+        /* a secret segment (.../resetLinkToken/TOKEN) is an id too: the
+         * template is a metrics label and a record field, never redacted */
+        size_t pj = i > 0 ? endpoint_prev_start(path, i) : 0;
+        bool id = endpoint_segment_is_id(path + j, k - j) ||
+                  secret_path_segment(i > 0 ? path + pj : NULL, i > 0 ? i - pj : 0, path + j,
+                                      k - j, NULL);
         size_t before = len;
         bool ok = put(out, &len, path_limit, "/", 1) &&
                   (id ? put(out, &len, path_limit, ENDPOINT_ID, strlen(ENDPOINT_ID))

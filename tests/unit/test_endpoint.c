@@ -84,11 +84,24 @@ TEST(groups)
     CHECK(endpoint_group("", "GET /x", "GET", "/x", buf, sizeof buf) == NULL);
 }
 
+/* A secret segment is a placeholder even when it does not look like an
+ * id: the template is a metrics label and the record's `endpoint`, which
+ * are not redacted (red-team re-run of issue 15). */
+TEST(secret_segments)
+{
+    CHECK_STR(tmpl("GET", "/rest/V1/customers/5/password/resetLinkToken/abcdefX9"),
+              "GET /rest/V1/customers/{id}/password/resetLinkToken/{id}");
+    CHECK_STR(tmpl("GET", "/token/s3cret"), "GET /token/{id}");
+    CHECK_STR(tmpl("POST", "/oauth/token/request"), "POST /oauth/token/request");
+    CHECK_STR(tmpl("GET", "/v2/oauth2"), "GET /v2/oauth2");
+}
+
 int main(void)
 {
     RUN(groups);
     RUN(ids);
     RUN(templates);
+    RUN(secret_segments);
     RUN(long_paths_are_cut_at_a_segment);
     UNIT_DONE();
 }
