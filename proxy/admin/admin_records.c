@@ -191,8 +191,10 @@ static bool record_matches(json_t *rec, const recs_query *q)
 }
 
 /* The record's distinct difference paths, at most RECS_FIELDS_MAX: the
- * page's table of fields comes from them. A new reference or NULL. */
-static json_t *fields_of(json_t *rec)
+ * page's table of fields comes from them. only_noise: just the paths of
+ * differences marked noise (3-way noise), for the table's noise rate. A new
+ * reference or NULL. */
+static json_t *fields_of(json_t *rec, bool only_noise)
 {
     json_t *out = json_array(), *d;
     size_t i;
@@ -201,6 +203,8 @@ static json_t *fields_of(json_t *rec)
         if (!out || json_array_size(out) >= RECS_FIELDS_MAX)
             break;
         if (!json_is_string(path) || json_string_length(path) == 0)
+            continue;
+        if (only_noise && !json_is_true(json_object_get(d, "noise")))
             continue;
         bool seen = false;
         for (size_t k = 0; k < json_array_size(out) && !seen; k++)
@@ -327,7 +331,8 @@ static int scan_back(recs_scan *s, const recs_query *q, json_t *out)
             if (rec && record_matches(rec, q)) {
                 json_t *sum = live_summary(rec, len, false);
                 if (!sum || json_object_set_new(sum, "offset", json_integer(start)) != 0 ||
-                    json_object_set_new(sum, "fields", fields_of(rec)) != 0 ||
+                    json_object_set_new(sum, "fields", fields_of(rec, false)) != 0 ||
+                    json_object_set_new(sum, "noise_fields", fields_of(rec, true)) != 0 ||
                     json_array_append_new(out, sum) != 0) {
                     json_decref(rec);
                     return -ENOMEM;

@@ -22,7 +22,8 @@ VIEW = "sp-hist-view-" + uuid.uuid4().hex
 TOKEN_ENV = "SP_HIST_TOKEN"
 
 
-def rec(i, route="orders", verdict="mismatch", path="/total", endpoint=None, crid=None, uri=None):
+def rec(i, route="orders", verdict="mismatch", path="/total", endpoint=None, crid=None, uri=None,
+        noise_path=None):
     r = {"id": f"r{i:04d}", "ts": f"2026-12-07T10:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
          "route": route, "method": "GET", "uri": uri or f"/api/{route}/{i}",
          "authority": "legacy", "verdict": verdict,
@@ -30,6 +31,9 @@ def rec(i, route="orders", verdict="mismatch", path="/total", endpoint=None, cri
                           "legacy": i, "new": i + 1}] if verdict == "mismatch" else [],
          "legacy": {"status": 200, "body_format": "json", "body": {"n": i}},
          "new": {"status": 200, "body_format": "json", "body": {"n": i + 1}}}
+    if noise_path:  # a difference the two legacy answers had too (3-way noise)
+        r["differences"].append({"where": "body", "path": noise_path, "kind": "changed",
+                                 "legacy": "a", "new": "b", "noise": True})
     if endpoint:
         r["endpoint"] = endpoint
     if crid:
@@ -191,7 +195,8 @@ def history_ids(b):
 
 
 def test_history_search_and_a_click_from_a_field_to_its_exchanges(browser, start):
-    lines = [rec(i, path="/lines/sku=MB01/qty" if i % 9 == 0 else "/total", crid=f"cli-{i}")
+    lines = [rec(i, path="/lines/sku=MB01/qty" if i % 9 == 0 else "/total", crid=f"cli-{i}",
+                 noise_path="/served_nonce" if i % 10 == 5 else None)
              for i in range(130)]
     lines.append(rec(130, uri="/<img src=x onerror=window.pwned=1>"))
     p, port = start(lines)
@@ -211,9 +216,13 @@ def test_history_search_and_a_click_from_a_field_to_its_exchanges(browser, start
     browser.wait(lambda: len(browser.find_all("#history tbody tr")) == 100, 10 * SLOW, "page 2")
     assert history_ids(browser)[99] == "/api/orders/31"
     # the fields table: each field of the records shown, with how many differ there
-    fields = {(tr.find("td.route").text, tr.find("td.path").text): tr.find("td.num").text
+    # and beside it the share that differs and the share that was noise
+    fields = {(tr.find("td.route").text, tr.find("td.path").text):
+              (tr.find("td.num").text, tr.find("td.differs").text, tr.find("td.noise").text)
               for tr in browser.find_all("#fields tbody tr")}
-    assert fields == {("orders", "/total"): "89", ("orders", "/lines/sku=MB01/qty"): "11"}, fields
+    assert fields == {("orders", "/total"): ("89", "89.0%", "0.0%"),
+                      ("orders", "/lines/sku=MB01/qty"): ("11", "11.0%", "0.0%"),
+                      ("orders", "/served_nonce"): ("10", "10.0%", "10.0%")}, fields
     want = [f"/api/orders/{i}" for i in range(126, -1, -9)]
     [b for b in browser.find_all("#fields button.field") if b.text == "/lines/sku=MB01/qty"][0].click()
     browser.wait(lambda: history_ids(browser) == want, 10 * SLOW, "the field's exchanges (fields table)")
