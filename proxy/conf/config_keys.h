@@ -1,4 +1,5 @@
-/* config_keys: the key table and what config.c and config_load.c share.
+/* config_keys: the key table and what config.c, config_load.c and
+ * config_print.c (config_put_value, config_put_string) share.
  * Internal to the config module; no other file includes it. */
 #ifndef SP_CONFIG_KEYS_H
 #define SP_CONFIG_KEYS_H

@@ -19,21 +19,9 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "diff/body_decode.h"
 #include "diff/textenc.h"
 #include "diff/xmltree.h"
-
-/* More stacked codings than this is not a real-world response. */
-#define MAX_CODINGS 4
-
-typedef enum coding { CODING_GZIP, CODING_DEFLATE } coding;
-
-typedef enum infl_result {
-    INFL_OK,
-    INFL_BAD,       /* not valid compressed data */
-    INFL_TRUNCATED, /* valid so far, but the stream never ended */
-    INFL_TOO_BIG,   /* output would exceed the cap */
-    INFL_NOMEM
-} infl_result;
 
 const char *body_kind_name(body_kind k)
 {
@@ -74,7 +62,7 @@ static void set_error(body_view *b, const char *fallback, const char *fmt, ...)
     b->decode_error = b->error_owned ? b->error_owned : fallback;
 }
 
-/* ---- Content-Encoding ---------------------------------------------------- */
+/* ---- Content-Encoding (undoing it: body_decode.c) ------------------------ */
 
 static bool is_ows(char c)
 {
@@ -90,7 +78,7 @@ static bool token_is(const char *s, size_t n, const char *name)
  * sender. "identity" and empty items are skipped. Returns the count, or -1
  * with *bad and *bad_len naming the first unsupported token (or the whole
  * value when there are too many codings). */
-static int parse_codings(const char *v, coding *codings, const char **bad,
+static int parse_codings(const char *v, body_coding *codings, const char **bad,
                          size_t *bad_len)
 {
     int n = 0;
@@ -107,17 +95,17 @@ static int parse_codings(const char *v, coding *codings, const char **bad,
         size_t len = (size_t)(e - s);
         if (len == 0 || token_is(s, len, "identity"))
             continue;
-        coding c;
+        body_coding c;
         if (token_is(s, len, "gzip") || token_is(s, len, "x-gzip"))
-            c = CODING_GZIP;
+            c = BODY_CODING_GZIP;
         else if (token_is(s, len, "deflate"))
-            c = CODING_DEFLATE;
+            c = BODY_CODING_DEFLATE;
         else {
             *bad = s;
             *bad_len = len;
             return -1;
         }
-        if (n == MAX_CODINGS) {
+        if (n == BODY_MAX_CODINGS) {
             *bad = v;
             *bad_len = strlen(v);
             return -1;
@@ -125,181 +113,6 @@ static int parse_codings(const char *v, coding *codings, const char **bad,
         codings[n++] = c;
     }
     return n;
-}
-
-/* Makes room in the output buffer, never beyond limit + 1 bytes: one byte
- * past the cap is enough to know the output is too big. */
-static infl_result grow_out(unsigned char **buf, size_t *cap, size_t len,
-                            size_t in_len, size_t limit)
-{
-    if (len < *cap)
-        return INFL_OK;
-    if (*cap > limit)
-        return INFL_TOO_BIG;
-    /* First guess: 4x the input (typical for JSON and HTML), then double.
-     * limit <= SIZE_MAX / 2, so clamping before multiplying cannot wrap. */
-    size_t want;
-    if (*cap)
-        want = *cap > limit / 2 ? limit + 1 : *cap * 2;
-    else
-        want = in_len > limit / 4 ? limit + 1
-               : in_len < 4096    ? 16384
-                                  : in_len * 4;
-    if (want > limit + 1)
-        want = limit + 1;
-    unsigned char *q = realloc(*buf, want);
-    if (!q)
-        return INFL_NOMEM;
-    *buf = q;
-    *cap = want;
-    return INFL_OK;
-}
-
-/* Feeds the next input chunk: z_stream counts in uInt, bodies in size_t. */
-static void feed(z_stream *zs, const unsigned char *in, size_t in_len,
-                 size_t *in_off)
-{
-    if (zs->avail_in > 0 || *in_off >= in_len)
-        return;
-    size_t chunk = in_len - *in_off;
-    if (chunk > UINT_MAX)
-        chunk = UINT_MAX;
-    zs->next_in = (unsigned char *)(in + *in_off);
-    zs->avail_in = (uInt)chunk;
-    *in_off += chunk;
-}
-
-/* After a gzip member ends, another may follow (RFC 1952 allows
- * concatenated members; some servers stream that way). */
-static bool next_gzip_member(z_stream *zs, const unsigned char *in,
-                             size_t in_len, size_t *in_off)
-{
-    feed(zs, in, in_len, in_off);
-    return zs->avail_in >= 2 && zs->next_in[0] == 0x1f &&
-           zs->next_in[1] == 0x8b && inflateReset(zs) == Z_OK;
-}
-
-static infl_result inflate_loop(z_stream *zs, const unsigned char *in,
-                                size_t in_len, bool gzip, size_t limit,
-                                unsigned char **buf, size_t *len)
-{
-    size_t cap = 0, in_off = 0;
-    for (;;) {
-        infl_result g = grow_out(buf, &cap, *len, in_len, limit);
-        if (g != INFL_OK)
-            return g;
-        feed(zs, in, in_len, &in_off);
-        size_t room = cap - *len < UINT_MAX ? cap - *len : UINT_MAX;
-        zs->next_out = *buf + *len;
-        zs->avail_out = (uInt)room;
-        int rc = inflate(zs, Z_NO_FLUSH);
-        *len += room - zs->avail_out;
-        if (*len > limit)
-            return INFL_TOO_BIG;
-        if (rc == Z_STREAM_END) {
-            /* Trailing bytes that are not a gzip member are ignored, as
-             * browsers and curl do. */
-            if (gzip && next_gzip_member(zs, in, in_len, &in_off))
-                continue;
-            return INFL_OK;
-        }
-        if (rc == Z_BUF_ERROR && zs->avail_out > 0)
-            return INFL_TRUNCATED; /* no input left, stream not finished */
-        if (rc == Z_MEM_ERROR)
-            return INFL_NOMEM;
-        if (rc != Z_OK && rc != Z_BUF_ERROR)
-            return INFL_BAD; /* Z_DATA_ERROR, Z_NEED_DICT, ... */
-    }
-}
-
-/* window_bits: 15+32 auto-detects gzip or zlib; 15 is zlib; -15 is raw. */
-static infl_result inflate_all(const unsigned char *in, size_t in_len,
-                               int window_bits, size_t limit,
-                               unsigned char **out, size_t *out_len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, window_bits) != Z_OK)
-        return INFL_NOMEM;
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    infl_result r = inflate_loop(&zs, in, in_len, window_bits > 15, limit,
-                                 &buf, &len);
-    inflateEnd(&zs);
-    if (r != INFL_OK) {
-        free(buf);
-        return r;
-    }
-    *out = buf;
-    *out_len = len;
-    return INFL_OK;
-}
-
-/* "deflate" is meant to be zlib-wrapped (RFC 9110 8.4.1.2) but servers have
- * long sent raw deflate too: try zlib, then raw. */
-static infl_result decode_one(coding c, const unsigned char *in, size_t in_len,
-                              size_t limit, unsigned char **out,
-                              size_t *out_len)
-{
-    if (c == CODING_GZIP)
-        return inflate_all(in, in_len, 15 + 32, limit, out, out_len);
-    infl_result r = inflate_all(in, in_len, 15, limit, out, out_len);
-    if (r == INFL_BAD || r == INFL_TRUNCATED) {
-        infl_result raw = inflate_all(in, in_len, -15, limit, out, out_len);
-        if (raw != INFL_BAD && raw != INFL_TRUNCATED)
-            return raw;
-    }
-    return r;
-}
-
-static const char *coding_error(coding c, infl_result r)
-{
-    if (c == CODING_GZIP)
-        return r == INFL_TRUNCATED ? "gzip: truncated data"
-                                   : "gzip: invalid data";
-    return r == INFL_TRUNCATED ? "deflate: truncated data"
-                               : "deflate: invalid data";
-}
-
-/* Undoes the codings, last applied first. On success b->data/len hold the
- * decoded bytes and *classify is set. Bad data leaves the raw bytes as
- * BODY_BINARY; output over the cap makes the view BODY_OVERSIZE. */
-static int decode(body_view *b, const coding *codings, int n,
-                  size_t limit, bool *classify)
-{
-    const unsigned char *raw = b->data;
-    size_t raw_len = b->len;
-    for (int i = n - 1; i >= 0; i--) {
-        unsigned char *out = NULL;
-        size_t out_len = 0;
-        infl_result r = decode_one(codings[i], b->data, b->len, limit, &out,
-                                   &out_len);
-        if (r == INFL_NOMEM)
-            return -ENOMEM;
-        if (r == INFL_OK) {
-            free(b->owned);
-            b->owned = out;
-            b->data = out;
-            b->len = out_len;
-            continue;
-        }
-        free(b->owned); /* an inner coding's output, if any */
-        b->owned = NULL;
-        b->data = raw;
-        b->len = raw_len;
-        if (r == INFL_TOO_BIG) {
-            b->kind = BODY_OVERSIZE;
-            b->data = NULL;
-            b->len = 0;
-            b->decode_error = "decoded body exceeds the comparison cap";
-        } else {
-            b->kind = BODY_BINARY;
-            b->decode_error = coding_error(codings[i], r);
-        }
-        return 0;
-    }
-    *classify = true;
-    return 0;
 }
 
 /* ---- classification ------------------------------------------------------ */
@@ -759,7 +572,7 @@ static int prepare(body_view *b, const unsigned char *raw, size_t raw_len,
     }
     b->data = raw;
     b->len = raw_len;
-    coding codings[MAX_CODINGS];
+    body_coding codings[BODY_MAX_CODINGS];
     const char *bad = NULL;
     size_t bad_len = 0;
     int n = content_encoding
@@ -773,7 +586,7 @@ static int prepare(body_view *b, const unsigned char *raw, size_t raw_len,
         return 0;
     }
     bool go = false;
-    int rc = decode(b, codings, n, limit, &go);
+    int rc = body_decode(b, codings, n, limit, &go);
     if (rc < 0 || !go)
         return rc;
     if (b->len == 0) {

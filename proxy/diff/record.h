@@ -85,6 +85,16 @@ json_t *record_build(const record_input *in, const record_opts *o);
  * - o == NULL means: 64 KiB bodies, the secret families, no other
  *   redacted field. */
 
+/* record_build with the route's redaction added to base's: rt's
+ * redact_fields and redact_exempt appended to base's lists, rt's
+ * redact_paths used (proxy/diff/record_route.c). rt NULL, or a route with
+ * no redaction of its own: record_build(in, base). Nothing in base or rt is
+ * modified or kept. A new record, or NULL on allocation failure (never a
+ * record without its redaction). Any thread. */
+struct route;
+json_t *record_build_for_route(const record_opts *base, const record_input *in,
+                               const struct route *rt);
+
 /* Serializes a record as one line ending in '\n' (compact, no raw newlines).
  * Returns a malloc'd string and its length, or NULL.
  * Reals are written with the fewest of 15/16/17 significant digits that

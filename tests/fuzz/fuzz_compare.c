@@ -193,20 +193,7 @@ static record_leg record_leg_of(const leg *l)
     };
 }
 
-/* a[0..na) then b[0..nb) (borrowed) in a new array; aborts on ENOMEM. */
-static const char **names_cat(const char *const *a, size_t na, char *const *b, size_t nb)
-{
-    const char **v = malloc((na + nb ? na + nb : 1) * sizeof *v);
-    if (!v)
-        abort();
-    for (size_t i = 0; i < na; i++)
-        v[i] = a[i];
-    for (size_t i = 0; i < nb; i++)
-        v[na + i] = b[i];
-    return v;
-}
-
-/* analyze_job.c's record_build_for_route. */
+/* As analyze_job.c builds it: the config's redaction, then the route's. */
 static json_t *build_record(const record_input *in, const route *rt)
 {
     record_opts o = {
@@ -215,22 +202,7 @@ static json_t *build_record(const record_input *in, const route *rt)
         .redact_fields = (const char *const *)cfg.redact_fields,
         .nredact_fields = cfg.nredact_fields,
     };
-    if (!rt || (!rt->nredact_fields && !rt->nredact_paths && !rt->nredact_exempt))
-        return record_build(in, &o);
-    const char **fields =
-        names_cat(o.redact_fields, o.nredact_fields, rt->redact_fields, rt->nredact_fields);
-    const char **exempt = names_cat(o.secrets.exempt, o.secrets.nexempt, rt->redact_exempt,
-                                    rt->nredact_exempt);
-    o.redact_fields = fields;
-    o.nredact_fields += rt->nredact_fields;
-    o.secrets.exempt = exempt;
-    o.secrets.nexempt += rt->nredact_exempt;
-    o.redact_paths = rt->redact_paths;
-    o.nredact_paths = rt->nredact_paths;
-    json_t *rec = record_build(in, &o);
-    free(fields);
-    free(exempt);
-    return rec;
+    return record_build_for_route(&o, in, rt);
 }
 
 /* A body compared with itself: nothing differs (without maps, which move
