@@ -777,27 +777,3 @@ void exchange_abort_shadows(exchange_env *env, const char *cause)
         abort_leg(&t->owner->legs[LEG_SECONDARY], cause);
     }
 }
-
-/* ---- the client connection ------------------------------------------------ */
-
-void exchange_resume(exchange *ex)
-{
-    if (!ex->suspended || !ex->conn)
-        return;
-    ex->suspended = false;
-    MHD_resume_connection(ex->conn);
-    ex->env->mhd_run_pending = true;
-}
-
-enum MHD_Result exchange_queue_response(exchange *ex)
-{
-    assert(ex->state == EX_READY && ex->conn);
-    struct MHD_Response *r = ex->response;
-    ex->response = NULL;
-    ex->state = EX_RESPONDING;
-    if (!r)
-        return MHD_NO; /* out of memory building it: close the connection */
-    enum MHD_Result rc = MHD_queue_response(ex->conn, ex->response_status, r);
-    MHD_destroy_response(r);
-    return rc;
-}

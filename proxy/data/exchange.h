@@ -177,8 +177,8 @@ void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe);
 /* Called by the MHD content reader while streaming. */
 ssize_t exchange_read_stream(exchange *ex, uint64_t pos, char *buf, size_t max);
 
-/* Resumes the client connection if suspended (the worker then runs MHD:
- * env->mhd_run_pending). */
+/* exchange_conn.c: resumes the client connection if suspended (the worker
+ * then runs MHD: env->mhd_run_pending). */
 void exchange_resume(exchange *ex);
 /* Queues the READY response to MHD (from MHD's access handler). MHD_NO when
  * it could not be built or queued: MHD closes the connection. */

@@ -5,113 +5,12 @@
  * characters, C1 controls and bidirectional overrides become '?', so a
  * hostile log cannot move the cursor or reorder what is shown. */
 #include "tools/report/report_out.h"
+#include "tools/report/report_text_cells.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define NAME_W 18
-#define LIT(b, s) strbuf_add((b), "" s, sizeof(s) - 1) /* literals only */
-
-static bool unsafe_cp(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
-           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
-}
-
-/* Columns of s once cleaned (one per character). */
-static size_t cols(const char *s)
-{
-    size_t n = 0, len = strlen(s);
-    const unsigned char *p = (const unsigned char *)s;
-    while (len) {
-        uint32_t cp;
-        size_t l = report_utf8_char(p, len, &cp);
-        l = l ? l : 1;
-        p += l;
-        len -= l;
-        n++;
-    }
-    return n;
-}
-
-/* Appends s cleaned, at most max columns (cut with "…"); from_end keeps the
- * end instead (file paths). Returns the columns written. */
-static size_t put(strbuf *b, const char *s, size_t max, bool from_end)
-{
-    size_t total = cols(s), skip = 0, w = 0;
-    if (max < 1)
-        return 0;
-    bool cut = total > max;
-    if (cut && from_end) {
-        skip = total - (max - 1);
-        LIT(b, "\xe2\x80\xa6");
-        w = 1;
-    }
-    const unsigned char *p = (const unsigned char *)s;
-    size_t len = strlen(s), i = 0;
-    while (len) {
-        uint32_t cp;
-        size_t l = report_utf8_char(p, len, &cp);
-        bool bad = l == 0 || unsafe_cp(cp);
-        l = l ? l : 1;
-        if (i++ >= skip) {
-            if (cut && !from_end && w == max - 1) {
-                LIT(b, "\xe2\x80\xa6");
-                return max;
-            }
-            strbuf_add(b, bad ? "?" : (const char *)p, bad ? 1 : l);
-            w++;
-        }
-        p += l;
-        len -= l;
-    }
-    return w;
-}
-
-static void pad(strbuf *b, size_t n)
-{
-    static const char spaces[] = "                                                            ";
-    while (n > 0) {
-        size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
-        strbuf_add(b, spaces, k);
-        n -= k;
-    }
-}
-
-/* A cell of exactly w columns (plus nothing): left or right aligned. */
-static void cell(strbuf *b, const char *s, size_t w, bool right)
-{
-    size_t c = cols(s);
-    if (right && c < w)
-        pad(b, w - c);
-    size_t done = put(b, s, w, false);
-    if (!right && done < w)
-        pad(b, w - done);
-}
-
-static void num_cell(strbuf *b, uint64_t n, size_t w)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%llu", (unsigned long long)n);
-    LIT(b, " ");
-    cell(b, t, w - 1, true);
-}
-
-static void pct(char *buf, size_t size, bool ok, double x)
-{
-    if (!ok)
-        snprintf(buf, size, "-");
-    else if (x == 0 || x >= 0.01)
-        snprintf(buf, size, "%.1f%%", x * 100);
-    else
-        snprintf(buf, size, "%.2f%%", x * 100);
-}
-
-static void text_cell(strbuf *b, const char *s, size_t w)
-{
-    LIT(b, " ");
-    cell(b, s, w - 1, true);
-}
 
 /* ---- header, inputs, notes -------------------------------------------------------- */
 
@@ -140,7 +39,7 @@ static void header(strbuf *b, const report_render *r)
         }
         for (size_t i = 0; i < r->opt->nroutes; i++) {
             strbuf_add(b, i ? ", " : " route ", i ? 2 : 7);
-            put(b, r->opt->routes[i], 40, false);
+            text_put(b, r->opt->routes[i], 40, false);
         }
         report_buf_printf(b, " (%llu record(s) left out by time, %llu by route)\n",
                           (unsigned long long)m->filtered_time, (unsigned long long)m->filtered_route);
@@ -151,33 +50,33 @@ static void inputs(strbuf *b, const report_model *m, bool narrow)
 {
     size_t pw = narrow ? 26 : 39; /* the file name's columns */
     LIT(b, "\ninputs");
-    pad(b, pw + 2 - 6);
-    text_cell(b, "lines", 9);
-    text_cell(b, "records", 9);
-    text_cell(b, "used", 9);
-    text_cell(b, "torn", 7);
-    text_cell(b, "invalid", 9);
-    text_cell(b, "too long", 9);
+    text_pad(b, pw + 2 - 6);
+    text_cell_right(b, "lines", 9);
+    text_cell_right(b, "records", 9);
+    text_cell_right(b, "used", 9);
+    text_cell_right(b, "torn", 7);
+    text_cell_right(b, "invalid", 9);
+    text_cell_right(b, "too long", 9);
     LIT(b, "\n");
     for (size_t i = 0; i < m->ninputs; i++) {
         const report_input *in = &m->inputs[i];
         LIT(b, "  ");
-        size_t w = put(b, strcmp(in->path, "-") == 0 ? "(stdin)" : in->path, pw, true);
-        pad(b, pw - w);
+        size_t w = text_put(b, strcmp(in->path, "-") == 0 ? "(stdin)" : in->path, pw, true);
+        text_pad(b, pw - w);
         if (in->duplicate) {
             LIT(b, "  the same file as an earlier argument: read once\n");
             continue;
         }
-        num_cell(b, in->st.lines, 9);
-        num_cell(b, in->st.records, 9);
-        num_cell(b, in->used, 9);
-        num_cell(b, in->st.torn, 7);
-        num_cell(b, in->st.invalid, 9);
-        num_cell(b, in->st.too_long, 9);
+        text_num_cell(b, in->st.lines, 9);
+        text_num_cell(b, in->st.records, 9);
+        text_num_cell(b, in->used, 9);
+        text_num_cell(b, in->st.torn, 7);
+        text_num_cell(b, in->st.invalid, 9);
+        text_num_cell(b, in->st.too_long, 9);
         LIT(b, "\n");
         if (in->error) {
             LIT(b, "    error: ");
-            put(b, in->error, 85, false);
+            text_put(b, in->error, 85, false);
             LIT(b, "\n");
         }
     }
@@ -255,10 +154,10 @@ static const size_t exch_w[2] = {10, 8};
 static void verdict_row(strbuf *b, const report_route *rt, bool narrow)
 {
     LIT(b, "  ");
-    cell(b, rt->name, name_w[narrow] - 2, false);
-    num_cell(b, rt->exchanges, exch_w[narrow]);
+    text_cell(b, rt->name, name_w[narrow] - 2, false);
+    text_num_cell(b, rt->exchanges, exch_w[narrow]);
     for (int v = 0; v < RV_WRITE_PAUSED; v++) /* write_paused: a note (80 columns) */
-        num_cell(b, rt->verdicts[v], verdict_w[narrow][v]);
+        text_num_cell(b, rt->verdicts[v], verdict_w[narrow][v]);
     LIT(b, "\n");
 }
 
@@ -268,16 +167,16 @@ static void rate_row(strbuf *b, const report_route *rt, bool narrow)
     double x = 0;
     const size_t *rw = rate_w[narrow];
     LIT(b, "  ");
-    cell(b, rt->name, name_w[narrow] - 2, false);
+    text_cell(b, rt->name, name_w[narrow] - 2, false);
     bool ok = report_route_rate(rt, RV_MATCH, &x);
-    pct(t, sizeof t, ok, x);
-    text_cell(b, t, rw[0]);
+    text_pct(t, sizeof t, ok, x);
+    text_cell_right(b, t, rw[0]);
     ok = report_route_rate(rt, RV_MISMATCH, &x);
-    pct(t, sizeof t, ok, x);
-    text_cell(b, t, rw[1]);
+    text_pct(t, sizeof t, ok, x);
+    text_cell_right(b, t, rw[1]);
     ok = report_route_rate(rt, RV_KNOWN, &x);
-    pct(t, sizeof t, ok, x);
-    text_cell(b, t, rw[2]);
+    text_pct(t, sizeof t, ok, x);
+    text_cell_right(b, t, rw[2]);
     const report_latency *l = rt->latency;
     for (int i = 0; i < 4; i++) {
         const report_latency *s = &l[i / 2];
@@ -285,7 +184,7 @@ static void rate_row(strbuf *b, const report_route *rt, bool narrow)
             snprintf(t, sizeof t, "%.1f", i % 2 ? s->p99 : s->p50);
         else
             snprintf(t, sizeof t, "-");
-        text_cell(b, t, rw[3 + i]);
+        text_cell_right(b, t, rw[3 + i]);
     }
     for (int i = 0; i < 2; i++) {
         if (l[RS_LEGACY].samples && l[RS_NEW].samples)
@@ -293,7 +192,7 @@ static void rate_row(strbuf *b, const report_route *rt, bool narrow)
                                              : l[RS_NEW].p50 - l[RS_LEGACY].p50);
         else
             snprintf(t, sizeof t, "-");
-        text_cell(b, t, rw[7 + i]);
+        text_cell_right(b, t, rw[7 + i]);
     }
     LIT(b, "\n");
 }
@@ -304,10 +203,10 @@ static void route_tables(strbuf *b, const report_model *m, bool narrow)
         {"match", "mismatch", "known", "sh.error", "sh.timeout", "sh.dropped", "skipped", "auth.err"},
         {"match", "mism.", "known", "sh.err", "sh.tmo", "sh.drp", "skip", "au.err"}};
     LIT(b, "\nverdicts");
-    pad(b, name_w[narrow] - 8);
-    text_cell(b, narrow ? "exch." : "exchanges", exch_w[narrow]);
+    text_pad(b, name_w[narrow] - 8);
+    text_cell_right(b, narrow ? "exch." : "exchanges", exch_w[narrow]);
     for (int v = 0; v < RV_WRITE_PAUSED; v++)
-        text_cell(b, vh[narrow][v], verdict_w[narrow][v]);
+        text_cell_right(b, vh[narrow][v], verdict_w[narrow][v]);
     LIT(b, "\n");
     for (size_t i = 0; i < m->nroutes; i++)
         verdict_row(b, m->routes[i], narrow);
@@ -317,9 +216,9 @@ static void route_tables(strbuf *b, const report_model *m, bool narrow)
         {"match%", "mismatch%", "known%", "legacy p50", "p99", "new p50", "p99", "\xce\x94p50", "\xce\x94p99"},
         {"match%", "mism.%", "known%", "l.p50", "l.p99", "n.p50", "n.p99", "\xce\x94p50", "\xce\x94p99"}};
     LIT(b, "\nrates, ms");
-    pad(b, name_w[narrow] - 9);
+    text_pad(b, name_w[narrow] - 9);
     for (int i = 0; i < 9; i++)
-        text_cell(b, rh[narrow][i], rate_w[narrow][i]);
+        text_cell_right(b, rh[narrow][i], rate_w[narrow][i]);
     LIT(b, "\n");
     for (size_t i = 0; i < m->nroutes; i++)
         rate_row(b, m->routes[i], narrow);
@@ -389,7 +288,7 @@ static void sparkline(strbuf *b, const char *label, const report_route *rt, cons
             max = v;
     }
     LIT(b, "  ");
-    cell(b, label, name_w[narrow] - 2, false);
+    text_cell(b, label, name_w[narrow] - 2, false);
     LIT(b, " ");
     for (size_t c = 0; c * per < m->nbuckets; c++, chars++) {
         report_bucket k = char_bucket(rt, m, c, per);
@@ -404,10 +303,10 @@ static void sparkline(strbuf *b, const char *label, const report_route *rt, cons
             strbuf_add(b, level[l], 3);
         }
     }
-    pad(b, chars < chars_max ? chars_max - chars : 0);
+    text_pad(b, chars < chars_max ? chars_max - chars : 0);
     char t[32];
     if (kind != SPARK_MISMATCHES)
-        pct(t, sizeof t, true, max);
+        text_pct(t, sizeof t, true, max);
     else
         snprintf(t, sizeof t, "%.0f", max);
     report_buf_printf(b, " max %s\n", t);
@@ -449,7 +348,7 @@ static void noise_line(strbuf *b, const report_field *f, uint64_t compared)
     if (!f->noise_exchanges)
         return;
     char t[32];
-    pct(t, sizeof t, compared > 0, compared ? (double)f->noise_exchanges / (double)compared : 0);
+    text_pct(t, sizeof t, compared > 0, compared ? (double)f->noise_exchanges / (double)compared : 0);
     report_buf_printf(b, "           noise %s (%llu exch.: legacy asked again differed too)\n",
                       t, (unsigned long long)f->noise_exchanges);
 }
@@ -462,7 +361,7 @@ static void example_line(strbuf *b, const report_field *f, size_t width)
     size_t w = 11;
     if (f->known) {
         LIT(b, "rule ");
-        w += 5 + put(b, f->known, 30, false);
+        w += 5 + text_put(b, f->known, 30, false);
         LIT(b, ": ");
         w += 2;
     }
@@ -470,7 +369,7 @@ static void example_line(strbuf *b, const report_field *f, size_t width)
     for (int s = 0; s < RS_COUNT; s++) {
         strbuf_add(b, s ? "  new " : "legacy ", s ? 6 : 7);
         const report_example *ex = &f->example[s];
-        put(b, ex->present ? ex->text : "(absent)", room, false);
+        text_put(b, ex->present ? ex->text : "(absent)", room, false);
     }
     LIT(b, "\n");
 }
@@ -481,7 +380,7 @@ static void id_lines(strbuf *b, const report_field *f, size_t width)
 {
     size_t w = 0;
     for (size_t k = 0; k < f->nsample_ids; k++) {
-        size_t c = cols(f->sample_ids[k]);
+        size_t c = text_cols(f->sample_ids[k]);
         if (!w || w + 2 + c > width) {
             if (k)
                 LIT(b, ",\n               ");
@@ -492,7 +391,7 @@ static void id_lines(strbuf *b, const report_field *f, size_t width)
             LIT(b, ", ");
             w += 2;
         }
-        w += put(b, f->sample_ids[k], c ? c : 1, false);
+        w += text_put(b, f->sample_ids[k], c ? c : 1, false);
     }
     if (f->nsample_ids)
         LIT(b, "\n");
@@ -524,15 +423,15 @@ static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top
             break;
         shown++;
         LIT(b, "    ");
-        cell(b, f->where, 6, false);
+        text_cell(b, f->where, 6, false);
         LIT(b, " ");
-        cell(b, f->path[0] ? f->path : (strcmp(f->where, "body") == 0 ? "(whole body)" : "-"), 37, false);
+        text_cell(b, f->path[0] ? f->path : (strcmp(f->where, "body") == 0 ? "(whole body)" : "-"), 37, false);
         LIT(b, " ");
-        cell(b, f->kind, 7, false);
-        num_cell(b, f->exchanges, 7);
+        text_cell(b, f->kind, 7, false);
+        text_num_cell(b, f->exchanges, 7);
         char t[32];
-        pct(t, sizeof t, compared > 0, compared ? (double)f->exchanges / (double)compared : 0);
-        text_cell(b, t, 7);
+        text_pct(t, sizeof t, compared > 0, compared ? (double)f->exchanges / (double)compared : 0);
+        text_cell_right(b, t, 7);
         if (narrow) {
             LIT(b, "\n");
             id_lines(b, f, width);
@@ -540,14 +439,14 @@ static void field_rows(strbuf *b, const report_route *rt, bool known, size_t top
             LIT(b, "  ");
             size_t w = 72, k = 0;
             for (; k < f->nsample_ids; k++) { /* whole ids, while they fit */
-                size_t c = cols(f->sample_ids[k]);
+                size_t c = text_cols(f->sample_ids[k]);
                 if (k && w + 2 + c > width - 4)
                     break;
                 if (k) {
                     LIT(b, ", ");
                     w += 2;
                 }
-                w += put(b, f->sample_ids[k], c ? c : 1, false);
+                w += text_put(b, f->sample_ids[k], c ? c : 1, false);
             }
             if (k < f->nsample_ids)
                 report_buf_printf(b, " +%zu", f->nsample_ids - k);
@@ -568,7 +467,7 @@ static void onesided_line(strbuf *b, const report_sum_acc *a, int dec)
     strbuf t = {0};
     if (report_onesided_text(&t, a, dec)) {
         LIT(b, "    only one side answered 2xx (not in the gap): ");
-        put(b, t.p, 400, false);
+        text_put(b, t.p, 400, false);
         LIT(b, "\n");
     }
     free(t.p);
@@ -583,10 +482,10 @@ static void recon(strbuf *b, const report_route *rt, const report_options *opt)
         const report_sum_acc *a = &rt->sums[i];
         int dec = a->decimals < 2 ? 2 : a->decimals;
         LIT(b, "  sum of ");
-        put(b, opt->sums[i].path, 40, false);
+        text_put(b, opt->sums[i].path, 40, false);
         if (opt->sums[i].group) {
             LIT(b, " by ");
-            put(b, opt->sums[i].group, 30, false);
+            text_put(b, opt->sums[i].group, 30, false);
         }
         if (!a->ngroups) {
             report_buf_printf(b, ": no exchange both sides answered 2xx with a number there\n"
@@ -602,15 +501,15 @@ static void recon(strbuf *b, const report_route *rt, const report_options *opt)
             const report_group *gr = &a->groups[g];
             char t[96];
             LIT(b, "    ");
-            cell(b, gr->name ? gr->name : (opt->sums[i].group ? "(none)" : "all"), 20, false);
+            text_cell(b, gr->name ? gr->name : (opt->sums[i].group ? "(none)" : "all"), 20, false);
             for (int s = 0; s < RS_COUNT; s++) {
                 report_format_decimal(report_sum_value(&gr->sum[s]), dec, t, sizeof t);
-                text_cell(b, t, 16);
-                num_cell(b, gr->sum[s].count, 8);
+                text_cell_right(b, t, 16);
+                text_num_cell(b, gr->sum[s].count, 8);
             }
             report_format_decimal(report_sum_value(&gr->sum[RS_NEW]) - report_sum_value(&gr->sum[RS_LEGACY]),
                                   dec, t, sizeof t);
-            text_cell(b, t, 16);
+            text_cell_right(b, t, 16);
             LIT(b, "\n");
         }
         report_buf_printf(b, "    without a number there: legacy %llu, new %llu; not usable "
@@ -634,7 +533,7 @@ static void put_json_safe(strbuf *b, const char *s)
         uint32_t cp;
         size_t l = report_utf8_char(p, len, &cp);
         l = l ? l : 1;
-        if (unsafe_cp(cp) && cp >= 0x7f)
+        if (text_unsafe_cp(cp) && cp >= 0x7f)
             report_buf_printf(b, "\\u%04x", (unsigned)cp);
         else
             strbuf_add(b, p, l);
@@ -655,9 +554,9 @@ static void suggestions(strbuf *b, const report_route *rt)
         const report_suggestion *s = &rt->suggestions[i];
         char t[32];
         LIT(b, "    ");
-        cell(b, s->field->path, 44, false);
-        pct(t, sizeof t, true, (double)s->field->exchanges / (double)compared);
-        text_cell(b, t, 8);
+        text_cell(b, s->field->path, 44, false);
+        text_pct(t, sizeof t, true, (double)s->field->exchanges / (double)compared);
+        text_cell_right(b, t, 8);
         report_buf_printf(b, "  %s: %s\n", s->normalize < 0 ? "ignore" : noise_flag_name(s->normalize),
                           s->reason);
     }
@@ -674,7 +573,7 @@ static void suggestions(strbuf *b, const report_route *rt)
         LIT(b, "    rules: add to the rules file's \"default\" (merge into its \"compare\" if it has one):\n");
     else {
         LIT(b, "    rules: add to route \"");
-        put(b, rt->name, 40, false);
+        text_put(b, rt->name, 40, false);
         LIT(b, "\" (merge into its \"compare\" if it has one):\n");
     }
     /* the members of the outer object, each line indented */
@@ -701,13 +600,13 @@ static void route_detail(strbuf *b, const report_route *rt, const report_render 
     char m1[24], m2[24], m3[24];
     double x = 0;
     bool ok = report_route_rate(rt, RV_MATCH, &x);
-    pct(m1, sizeof m1, ok, x);
+    text_pct(m1, sizeof m1, ok, x);
     ok = report_route_rate(rt, RV_MISMATCH, &x);
-    pct(m2, sizeof m2, ok, x);
+    text_pct(m2, sizeof m2, ok, x);
     ok = report_route_rate(rt, RV_KNOWN, &x);
-    pct(m3, sizeof m3, ok, x);
+    text_pct(m3, sizeof m3, ok, x);
     LIT(b, "\n== ");
-    put(b, rt->name, 60, false);
+    text_put(b, rt->name, 60, false);
     report_buf_printf(b, " ==\n  %llu exchange(s), %llu compared: match %s, mismatch %s, known %s\n",
                       (unsigned long long)rt->exchanges, (unsigned long long)report_route_compared(rt),
                       m1, m2, m3);
@@ -730,7 +629,7 @@ static void gates(strbuf *b, const report_render *r)
         const report_failif_result *res = &r->failifs[i];
         char v[64];
         strbuf_add(b, res->holds ? "  HOLDS  " : res->defined ? "  ok     " : "  n/a    ", 9);
-        cell(b, res->f->text, 36, false);
+        text_cell(b, res->f->text, 36, false);
         LIT(b, "  ");
         if (res->defined) {
             report_failif_format(res->f, res->value, v, sizeof v);
@@ -739,14 +638,14 @@ static void gates(strbuf *b, const report_render *r)
             report_buf_printf(b, "no data for %s", report_failif_metric(res->f));
         }
         LIT(b, " (");
-        put(b, res->f->route ? res->f->route : "all routes", 30, false);
+        text_put(b, res->f->route ? res->f->route : "all routes", 30, false);
         LIT(b, ")\n");
     }
 }
 
 static void rate_text(char *t, size_t n, const json_t *v)
 {
-    pct(t, n, json_is_number(v), json_number_value(v));
+    text_pct(t, n, json_is_number(v), json_number_value(v));
 }
 
 static void baseline(strbuf *b, const json_t *bl)
@@ -766,7 +665,7 @@ static void baseline(strbuf *b, const json_t *bl)
         rate_text(t1, sizeof t1, json_object_get(e, "old_mismatch_rate"));
         rate_text(t2, sizeof t2, json_object_get(e, "new_mismatch_rate"));
         LIT(b, "  route ");
-        put(b, json_string_value(json_object_get(e, "name")), 40, false);
+        text_put(b, json_string_value(json_object_get(e, "name")), 40, false);
         report_buf_printf(b, " %s: mismatch rate %s -> %s\n",
                           json_string_value(json_object_get(e, "change")), t1, t2);
     }
@@ -774,12 +673,12 @@ static void baseline(strbuf *b, const json_t *bl)
         rate_text(t1, sizeof t1, json_object_get(e, "old_share"));
         rate_text(t2, sizeof t2, json_object_get(e, "new_share"));
         LIT(b, "  ");
-        put(b, json_string_value(json_object_get(e, "route")), 24, false);
+        text_put(b, json_string_value(json_object_get(e, "route")), 24, false);
         LIT(b, " ");
-        put(b, json_string_value(json_object_get(e, "where")), 6, false);
+        text_put(b, json_string_value(json_object_get(e, "where")), 6, false);
         LIT(b, " ");
         const char *path = json_string_value(json_object_get(e, "path"));
-        put(b, path && *path ? path : "-", 40, false);
+        text_put(b, path && *path ? path : "-", 40, false);
         report_buf_printf(b, " %s %s: %s -> %s\n", json_string_value(json_object_get(e, "kind")),
                           json_string_value(json_object_get(e, "change")), t1, t2);
     }
