@@ -146,6 +146,22 @@ static bool is_json_type(const char *ct)
            strncasecmp(s + n - ls, suffix, ls) == 0;
 }
 
+/* JSON texts one per line (NDJSON, JSON Lines, RFC 7464 sequences). */
+static bool is_json_lines_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    const char *s;
+    size_t n;
+    media_type(ct, &s, &n);
+    return token_is(s, n, "application/x-ndjson") ||
+           token_is(s, n, "application/ndjson") ||
+           token_is(s, n, "application/jsonl") ||
+           token_is(s, n, "application/x-jsonlines") ||
+           token_is(s, n, "application/json-seq") ||
+           token_is(s, n, "application/stream+json");
+}
+
 /* Absent or text/plain: types under which JSON is often served unlabelled. */
 static bool may_sniff(const char *ct)
 {
@@ -470,6 +486,7 @@ static int classify(body_view *b, const char *content_type)
         return converted < 0 ? converted : 0;
     bool declared = is_json_type(content_type);
     bool sniff = may_sniff(content_type);
+    b->json_lines = is_json_lines_type(content_type);
     if (declared || (sniff && looks_like_json(b->data, b->len))) {
         json_error_t err;
         /* JSON_DECODE_ANY: a scalar is a valid document. Nesting is bounded

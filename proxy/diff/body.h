@@ -47,6 +47,11 @@ typedef struct body_view {
      * UTF-16/32 is converted to UTF-8 before it is classified (.data is
      * then the UTF-8 copy, JSON parses as any other). */
     bool withhold;
+    /* Declared a JSON-lines type (application/x-ndjson, application/jsonl,
+     * application/json-seq, application/stream+json) and not parsed as one
+     * JSON document: kind is TEXT or BINARY, and the diff log redacts it
+     * line by line as JSON (redact_json_lines_text). */
+    bool json_lines;
 } body_view;
 
 /* Used when body_prepare's max_decoded is 0 (the config default). */

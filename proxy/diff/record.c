@@ -393,6 +393,41 @@ static bool form_body(body_desc *d, const body_view *b, const record_opts *o)
     return ok;
 }
 
+/* A JSON-lines body (body_view.json_lines): each line redacted as a JSON
+ * body. With a line that is not JSON it is text that claimed JSON: withheld
+ * if it may hold a secret (redact_may_hold_secret), else as received. */
+static bool json_lines_body(body_desc *d, const body_view *b,
+                            const record_opts *o)
+{
+    size_t len = b->data ? b->len : 0;
+    if (redact_at(o, NULL, NULL, 0, true))
+        return withhold(d);
+    char *text = NULL;
+    size_t n = 0;
+    int rc = redact_json_lines_text(b->data, len, o, &text, &n);
+    if (rc == -EINVAL && !redact_may_hold_secret(b->data, len, o))
+        return text_body(d, "text", b->data, len, o->max_body_bytes);
+    if (rc != 0)
+        return withhold(d);
+    bool ok = text_body(d, "text", text, n, o->max_body_bytes);
+    free(text);
+    return ok;
+}
+
+/* One line of a JSON-lines body, as a difference's value. */
+static json_t *json_line_json(const json_t *v, const record_opts *o)
+{
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v), n = 0;
+    char *text = NULL;
+    int rc = redact_json_lines_text((const unsigned char *)s, len, o, &text, &n);
+    if (rc == -EINVAL && !redact_may_hold_secret((const unsigned char *)s, len, o))
+        return json_incref((json_t *)v);
+    json_t *j = rc == 0 ? jstr_n(text, n) : redacted();
+    free(text);
+    return j;
+}
+
 /* A text or binary body as it may be written: a multipart form's secret
  * parts replaced (*owned: the copy to free). false: withhold it. */
 static bool plain_bytes(const body_view *b, const record_opts *o,
@@ -401,7 +436,7 @@ static bool plain_bytes(const body_view *b, const record_opts *o,
 {
     *owned = NULL;
     /* Claimed JSON or XML, did not parse: no field to redact by name. */
-    if (b->unparsed != BODY_NONE)
+    if (b->unparsed != BODY_NONE || b->json_lines)
         return !redact_may_hold_secret(*data, *len, o);
     if (!redact_is_multipart(*data, *len))
         return true;
@@ -436,6 +471,8 @@ static bool body_describe(body_desc *d, const body_view *b,
     const unsigned char *data = b->data ? b->data : (const unsigned char *)"";
     size_t len = b->data ? b->len : 0, cap = o->max_body_bytes;
     char *owned = NULL;
+    if (b->json_lines && b->kind == BODY_TEXT && !b->withhold)
+        return json_lines_body(d, b, o);
     if (b->withhold || ((b->kind == BODY_TEXT || b->kind == BODY_BINARY) &&
                         !plain_bytes(b, o, &data, &len, &owned)))
         return withhold(d);
@@ -568,7 +605,7 @@ static bool diff_is_secret(const json_t *d, const record_opts *o,
  * "new" replaced by "[redacted]" (null stays null: it says "absent") when
  * the difference is about a secret, else redacted inside. */
 static json_t *diff_json(json_t *d, const record_opts *o, bool lenient,
-                         bool secret_path)
+                         bool secret_path, bool json_lines)
 {
     if (!json_is_object(d))
         return redact_copy(d, "", o, false);
@@ -588,6 +625,8 @@ static json_t *diff_json(json_t *d, const record_opts *o, bool lenient,
         else if (side && json_is_string(v) && where && strcmp(where, "header") == 0)
             nv = header_value_json(json_string_value(json_object_get(d, "path")),
                                    json_string_value(v), json_string_length(v), o);
+        else if (side && json_lines && json_is_string(v))
+            nv = json_line_json(v, o); /* a line ("/3") of JSON lines */
         else if (side)
             nv = redact_copy(v, path, o, lenient);
         else
@@ -610,15 +649,22 @@ static bool tree_kind(const body_view *b)
     return b && (b->kind == BODY_XML || b->kind == BODY_FORM);
 }
 
+static bool json_lines_kind(const body_view *b)
+{
+    return b && b->json_lines && b->kind == BODY_TEXT;
+}
+
 static json_t *differences_json(const record_input *in, const record_opts *o,
                                 bool secret_path)
 {
     json_t *diffs = in->differences, *a = json_array();
     bool lenient = tree_kind(in->legacy.body) || tree_kind(in->new_.body);
+    bool lines = json_lines_kind(in->legacy.body) || json_lines_kind(in->new_.body);
     size_t n = json_is_array(diffs) ? json_array_size(diffs) : 0;
     for (size_t i = 0; a && i < n; i++)
         if (json_array_append_new(
-                a, diff_json(json_array_get(diffs, i), o, lenient, secret_path))) {
+                a, diff_json(json_array_get(diffs, i), o, lenient, secret_path,
+                             lines))) {
             json_decref(a);
             a = NULL;
         }

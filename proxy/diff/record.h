@@ -146,6 +146,14 @@ int redact_xml_text(const unsigned char *data, size_t len,
                     const record_opts *o, char **out, size_t *out_len);
 /* Does the body look like multipart/form-data ("--B" CRLF, a part with
  * Content-Disposition)? The record has no Content-Type: by content. */
+/* A JSON-lines body (NDJSON, JSON Lines, json-seq: one JSON text a line,
+ * RS and blanks around it allowed) with each line redacted as a JSON body
+ * (redact_copy): a line without secrets byte for byte, one with secrets
+ * re-serialized compactly. 0 (*out malloc'd, NUL-terminated), -EINVAL (a
+ * non-blank line is not JSON: the caller decides, as for any text that
+ * claimed JSON) or -ENOMEM. */
+int redact_json_lines_text(const unsigned char *data, size_t len,
+                           const record_opts *o, char **out, size_t *out_len);
 bool redact_is_multipart(const unsigned char *data, size_t len);
 /* A multipart/form-data body with the value of each part whose name is a
  * secret (redact_field_name), or whose value is a card number, replaced by

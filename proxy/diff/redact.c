@@ -426,6 +426,72 @@ json_t *redact_copy(json_t *v, const char *pointer, const record_opts *o,
     return c;
 }
 
+/* ---- JSON lines --------------------------------------------------------- */
+
+static bool line_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\x1e'; /* RS: json-seq */
+}
+
+/* One line (without its '\n') appended: as received when it holds no
+ * secret, else its JSON re-serialized with the secrets replaced, between
+ * the line's own leading and trailing blanks. *bad: it is not JSON. */
+static void json_line_add(strbuf *b, const char *s, size_t n,
+                          const record_opts *o, bool *bad)
+{
+    size_t lead = 0, end = n;
+    while (lead < n && line_space(s[lead]))
+        lead++;
+    while (end > lead && line_space(s[end - 1]))
+        end--;
+    json_error_t err;
+    json_t *v = lead == end ? NULL
+                            : json_loadb(s + lead, end - lead,
+                                         JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    if (!v && lead != end) {
+        b->oom |= json_error_code(&err) == json_error_out_of_memory;
+        *bad = true;
+    }
+    json_t *r = v ? redact_copy(v, "", o, false) : NULL;
+    char *text = r && r != v ? json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (v && (!r || (r != v && !text)))
+        b->oom = true;
+    if (text) {
+        strbuf_add(b, s, lead);
+        strbuf_add(b, text, strlen(text));
+        strbuf_add(b, s + end, n - end);
+    } else {
+        strbuf_add(b, s, n);
+    }
+    free(text);
+    json_decref(r);
+    json_decref(v);
+}
+
+int redact_json_lines_text(const unsigned char *data, size_t len,
+                           const record_opts *o, char **out, size_t *out_len)
+{
+    strbuf b = {0};
+    bool bad = false;
+    const char *s = (const char *)data;
+    *out = NULL;
+    for (size_t at = 0; data && at < len && !b.oom && !bad;) {
+        const char *nl = memchr(s + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (s + at)) : len - at;
+        json_line_add(&b, s + at, n, o, &bad);
+        if (nl)
+            strbuf_add(&b, "\n", 1);
+        at += n + (nl != NULL);
+    }
+    if (b.oom || bad) {
+        free(b.p);
+        return b.oom ? -ENOMEM : -EINVAL;
+    }
+    *out = b.p ? b.p : strdup("");
+    *out_len = b.len;
+    return *out ? 0 : -ENOMEM;
+}
+
 /* ---- form text ---------------------------------------------------------- */
 
 

@@ -357,3 +357,39 @@ def test_route_exemptions_from_rules(stubs, proxy, tmp):
                                       "token_type": "Bearer", "token": R}
     assert other["request"]["body"] == {"barcode_value": R, "note": R, "token_type": R,
                                         "token": R}
+
+
+def test_ndjson_bodies_redacted_line_by_line(stubs, proxy):
+    """NDJSON and its kin (red-team re-run): a request body, answers and a
+    difference on one line, each line redacted as JSON; a body with a line
+    that is not JSON and a secret name is withheld. Read from the diff log
+    and /api/recent."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--diff-log-mode", "all"))
+    req = b'{"sku":"24-MB01","qty":2}\n{"password":"SECRETND1","user":"ann"}\n'
+    old = b'{"ok":true}\n{"token":"SECRETND2","id":5}\n'
+    newer = b'{"ok":true}\n{"token":"SECRETND3","id":6}\n'
+    ctl = lambda b, t: body64(b) + ",ctype=" + t
+    types = ("application/x-ndjson", "application/jsonl", "application/json-seq",
+             "application/stream+json")
+    for i, t in enumerate(types):
+        r = send(p, f"nd-{i}", "/rest/V1/stream", "POST", req, t, ctl(old, t),
+                 extra=[("X-Stub-Ctl-new", ctl(newer, t))])
+        assert r.body == old  # the client gets it all
+    send(p, "nd-bad", "/rest/V1/stream", "POST",
+         b'{"a":1}\npassword=SECRETND4\n', "application/x-ndjson")
+    recs = {i: p.wait_record(f"nd-{i}") for i in range(len(types))}
+    for rec in recs.values():
+        assert rec["request"]["body"] == \
+            '{"sku":"24-MB01","qty":2}\n{"password":"[redacted]","user":"ann"}\n'
+        assert rec["legacy"]["body"] == '{"ok":true}\n{"token":"[redacted]","id":5}\n'
+        d = [x for x in rec["differences"] if x["where"] == "body"]
+        assert d and d[0]["path"] == "/1", d
+        assert d[0]["legacy"] == '{"token":"[redacted]","id":5}'
+    assert p.wait_record("nd-bad")["request"]["body_format"] == "redacted"
+    seqs = [r["seq"] for r in json.loads(admin_get(p, "/api/recent"))["records"]]
+    api = b"".join(admin_get(p, f"/api/recent/{s}") for s in seqs)
+    assert b'\\"password\\":\\"[redacted]\\"' in api
+    for where, text in (("diff log", raw_log(p)), ("/api/recent", api)):
+        for s in ("SECRETND1", "SECRETND2", "SECRETND3", "SECRETND4"):
+            assert s.encode() not in text, f"{s} in the {where}"

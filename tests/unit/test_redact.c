@@ -761,6 +761,54 @@ TEST(utf16_json_redacted_or_withheld)
     body_view_free(&b);
 }
 
+/* NDJSON and its kin: each line redacted as JSON, the rest byte for byte;
+ * a line that is not JSON withholds a body that may hold a secret. */
+TEST(json_lines_redacted_line_by_line)
+{
+    static const char *const types[] = {
+        "application/x-ndjson", "application/jsonl; charset=utf-8",
+        "application/json-seq", "application/stream+json"};
+    const char *src = "{\"sku\":\"24-MB01\", \"qty\":2}\n"
+                      "\x1e{\"password\":\"SECRETND1\",\"user\":\"ann\"}\r\n\n";
+    for (size_t i = 0; i < 4; i++) {
+        body_view b;
+        prep_view(&b, src, types[i]);
+        CHECK(b.kind == BODY_TEXT && b.json_lines);
+        json_t *rec, *r = req_with(&rec, &b, &OPTS);
+        CHECK_STR(sget(r, "body_format"), "text");
+        CHECK_STR(sget(r, "body"), "{\"sku\":\"24-MB01\", \"qty\":2}\n"
+                  "\x1e{\"password\":\"[redacted]\",\"user\":\"ann\"}\r\n\n");
+        CHECK(!line_contains(rec, "SECRETND1"));
+        /* a difference on the second line ("/1") */
+        record_input in = base_input();
+        in.legacy.body = in.new_.body = &b;
+        in.differences = json_loads(
+            "[{\"where\":\"body\",\"path\":\"/1\",\"kind\":\"changed\","
+            "\"legacy\":\"{\\\"password\\\":\\\"SECRETND2\\\"}\","
+            "\"new\":\"{\\\"pin\\\": \\\"SECRETND3\"}]", 0, NULL);
+        CHECK(in.differences != NULL);
+        json_t *rec2 = record_build(&in, &OPTS);
+        CHECK(rec2 && !line_contains(rec2, "SECRETND"));
+        json_decref(rec2);
+        json_decref(in.differences);
+        json_decref(rec);
+        body_view_free(&b);
+    }
+    /* a line that is not JSON: withheld if the body may hold a secret */
+    body_view b;
+    prep_view(&b, "{\"a\":1}\npassword=SECRETND4\n", "application/x-ndjson");
+    json_t *rec, *r = req_with(&rec, &b, &OPTS);
+    CHECK_STR(sget(r, "body_format"), "redacted");
+    CHECK(!line_contains(rec, "SECRETND4"));
+    json_decref(rec);
+    body_view_free(&b);
+    prep_view(&b, "{\"a\":1}\nplain words\n", "application/x-ndjson");
+    r = req_with(&rec, &b, &OPTS);
+    CHECK_STR(sget(r, "body"), "{\"a\":1}\nplain words\n");
+    json_decref(rec);
+    body_view_free(&b);
+}
+
 int main(void)
 {
     RUN(pattern_matching);
@@ -777,5 +825,6 @@ int main(void)
     RUN(card_numbers_in_xml_and_forms);
     RUN(uri_headers_multipart_bare_strings);
     RUN(utf16_json_redacted_or_withheld);
+    RUN(json_lines_redacted_line_by_line);
     UNIT_DONE();
 }
