@@ -107,7 +107,10 @@ static const stem password_stems[] = {{"password", ANY}, {"passwd", ANY},
     {"passphrase", ANY}, {"pwd", END}, {"pin", WORD}, {NULL, ANY}};
 static const stem secret_stems[] = {{"secret", ANY}, {"privatekey", ANY},
     {NULL, ANY}};
-static const stem token_stems[] = {{"token", END}, {"jwt", WORD}, {NULL, ANY}};
+/* Bearer values that are not called tokens: Magento's CSRF "form_key", a
+ * session id ("X-Session-Id"), Braintree's "payment_method_nonce". */
+static const stem token_stems[] = {{"token", END}, {"jwt", WORD},
+    {"formkey", WORD}, {"sessionid", WORD}, {"methodnonce", END}, {NULL, ANY}};
 static const stem api_key_stems[] = {{"apikey", ANY}, {NULL, ANY}};
 static const stem auth_stems[] = {{"auth", WORD}, {"authorization", WORD},
     {NULL, ANY}};
@@ -118,11 +121,16 @@ static const stem card_number_stems[] = {{"cardnumber", START},
     {"ccnumber", START}, {"ccnum", WORD}, {"cardno", WORD}, {"pan", WORD},
     {NULL, ANY}};
 
+/* Personal data the red-team found in clear: a social security number, a
+ * bank account (IBAN). */
+static const stem personal_stems[] = {{"ssn", WORD}, {"iban", WORD},
+    {"socialsecuritynumber", ANY}, {NULL, ANY}};
+
 static const stem *const family_stems[SECRET_NFAMILIES] = {
     [SECRET_PASSWORD] = password_stems, [SECRET_SECRET] = secret_stems,
     [SECRET_TOKEN] = token_stems,       [SECRET_API_KEY] = api_key_stems,
     [SECRET_AUTH] = auth_stems,         [SECRET_CVV] = cvv_stems,
-    [SECRET_CARD_NUMBER] = card_number_stems,
+    [SECRET_CARD_NUMBER] = card_number_stems, [SECRET_PERSONAL] = personal_stems,
 };
 
 static bool stem_at(const words *w, const stem *st, size_t i, size_t m)
@@ -182,7 +190,7 @@ const char *secret_exempt_problem(const char *entry)
         return "must be FAMILY:NAME, e.g. \"token:token_type\"";
     if (family_of_prefix(entry, &rest) == SECRET_NONE)
         return "names no family (password, secret, token, api_key, auth, cvv, "
-               "card_number, luhn)";
+               "card_number, personal, luhn)";
     bool any = false;
     for (const char *p = rest; *p; p++)
         any |= is_alnum(*p);

@@ -30,6 +30,7 @@
     X(AUTH, "auth")                                                          \
     X(CVV, "cvv")                                                            \
     X(CARD_NUMBER, "card_number")                                            \
+    X(PERSONAL, "personal")                                                  \
     X(LUHN, "luhn")
 
 typedef enum secret_family {

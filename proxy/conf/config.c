@@ -243,7 +243,7 @@ const config_key config_keys[] = {
      0, 256, "[]", false,
      "Field names (exact, case-insensitive) masked before logging, on top of "
      "the secret families (password, secret, token, api_key, auth, cvv, "
-     "card_number) and card numbers, which are always masked."},
+     "card_number, personal) and card numbers, which are always masked."},
     {"/diff_log/redact_exempt", K_STRLIST, F(redact_exempt), F(nredact_exempt),
      0, 256, "[]", false,
      "`FAMILY:NAME` entries: field or header names a family leaves in clear "

@@ -123,6 +123,9 @@ MAGENTO_ORDER = {
     "customer_email": "roni_cost@example.com", "entity_id": 5,
     "increment_id": "000000005", "protect_code": "a1b2c3", "quote_id": 12,
     "remote_ip": "127.0.0.1", "state": "new", "status": "pending", "store_id": 1,
+    "customer_group_id": 1, "stock": {"source_code": "default", "stock_id": 1,
+                                      "quantity": 100, "is_in_stock": True,
+                                      "session_start": "09:00", "form_type": "erp"},
     "items": [{"item_id": 9, "order_id": 5, "sku": "24-MB01", "name": "Joust Duffle Bag",
                "price": 34.0, "product_id": 1, "qty_ordered": 1,
                "ean": "4006381333931"}],
@@ -393,3 +396,27 @@ def test_ndjson_bodies_redacted_line_by_line(stubs, proxy):
     for where, text in (("diff log", raw_log(p)), ("/api/recent", api)):
         for s in ("SECRETND1", "SECRETND2", "SECRETND3", "SECRETND4"):
             assert s.encode() not in text, f"{s} in the {where}"
+
+
+def test_names_added_by_the_re_run(pair):
+    """Magento's form_key, session ids, Braintree's nonce, ssn and iban
+    (red-team re-run): masked in the diff log and /api/recent."""
+    legacy, new, p = pair
+    doc = {"form_key": "SECRETNM1", "sessionId": "SECRETNM2", "session_id": "SECRETNM3",
+           "payment_method_nonce": "SECRETNM4", "PaymentMethodNonce": "SECRETNM5",
+           "customer": {"ssn": "SECRETNM6", "iban": "SECRETNM7"},
+           "sku": "24-MB01", "customer_group_id": 1}
+    send(p, "nm-1", "/checkout/cart/add", "POST", json.dumps(doc).encode(),
+         "application/json", extra=[("X-Session-Id", "SECRETNM8")])
+    rec = p.wait_record("nm-1")
+    body = rec["request"]["body"]
+    assert body == {**{k: R for k in doc if k not in ("customer", "sku", "customer_group_id")},
+                    "customer": {"ssn": R, "iban": R}, "sku": "24-MB01",
+                    "customer_group_id": 1}
+    assert ["X-Session-Id", R] in rec["request"]["headers"] or \
+        {"name": "X-Session-Id", "value": R} in rec["request"]["headers"], rec["request"]["headers"]
+    seqs = [r["seq"] for r in json.loads(admin_get(p, "/api/recent"))["records"]]
+    api = b"".join(admin_get(p, f"/api/recent/{s}") for s in seqs)
+    for where, text in (("diff log", raw_log(p)), ("/api/recent", api)):
+        for i in range(1, 9):
+            assert f"SECRETNM{i}".encode() not in text, f"SECRETNM{i} in the {where}"

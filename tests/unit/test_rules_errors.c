@@ -265,7 +265,7 @@ TEST(errors_options)
     /* with_route(): the route's options start at column 50 */
     CHECK_STR(one(with_route("'redact': {'exempt': ['token:token_type', 'tokens:x']}")),
               "1:96: routes[0].redact.exempt[1] names no family (password, "
-              "secret, token, api_key, auth, cvv, card_number, luhn), got \"tokens:x\"");
+              "secret, token, api_key, auth, cvv, card_number, personal, luhn), got \"tokens:x\"");
     CHECK_STR(one(with_route("'authority': 'both'")),
               "1:67: routes[0].authority must be \"legacy\" or \"new\", got "
               "\"both\"");

@@ -38,6 +38,13 @@ TEST(red_team_names_are_secrets)
         {"cvv2", SECRET_CVV}, {"cardCvc", SECRET_CVV}, {"CID", SECRET_CVV},
         {"auth", SECRET_AUTH}, {"Authorization", SECRET_AUTH},
         {"payment[cc_cid]", SECRET_CVV}, {"login[password]", SECRET_PASSWORD},
+        /* red-team re-run: names no family covered */
+        {"form_key", SECRET_TOKEN}, {"formKey", SECRET_TOKEN},
+        {"sessionId", SECRET_TOKEN}, {"session_id", SECRET_TOKEN},
+        {"X-Session-Id", SECRET_TOKEN}, {"PaymentMethodNonce", SECRET_TOKEN},
+        {"payment_method_nonce", SECRET_TOKEN}, {"ssn", SECRET_PERSONAL},
+        {"customer_ssn", SECRET_PERSONAL}, {"iban", SECRET_PERSONAL},
+        {"IBAN", SECRET_PERSONAL}, {"beneficiaryIban", SECRET_PERSONAL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         secret_family f = fam(cases[i].name, NULL);
@@ -61,6 +68,11 @@ TEST(erp_names_stay_visible)
         "method", "base_grand_total", "protect_code", "shipping_method",
         "account_number", "acc_number", "discount_amount", "passage",
         "WWW-Authenticate", "Content-Type", "X-Request-Id", "",
+        /* look-alikes of the stems added for the red-team re-run */
+        "session_start", "session_lifetime", "sessions", "form_type",
+        "formkeys_enabled", "customer_group_id", "hashcode",
+        "ssnap", "classname", "ibank", "ibanez", "store_id", "stock_id",
+        "qty", "is_in_stock", "source_code", "warehouse", "served_nonce", "nonce",
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (named(names[i]))
