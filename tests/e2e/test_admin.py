@@ -427,8 +427,10 @@ def test_flip_global_and_per_route(start):
 def test_flip_under_load(start):
     """4 keep-alive clients while the authority flips 10 times, every 300 ms:
     no request fails, and every request was answered by the side in
-    force when it arrived (within 50 ms of a flip either side is right)."""
-    legacy, new, p, adm = start()
+    force when it arrived (within 50 ms of a flip either side is right).
+    Every request needs its record: a queue deep enough that the comparers
+    never sample (under ASan they fall behind this flood)."""
+    legacy, new, p, adm = start(config={"diff_log": {"queue": 1000000}})
     stop = threading.Event()
     results = [[] for _ in range(4)]  # (rid, t0, t1, status, stub name)
     errors = []
