@@ -38,14 +38,16 @@
 #define BATCH_FLUSH_BYTES (256u * 1024u)
 /* How long a comparer waits for more work before it sleeps until signalled. */
 #define BATCH_PAUSE_NS 2000000L
-/* The comparers' nice value. Comparison is shadow work: under SCHED_BATCH
- * at nice 10, a comparer gets about a tenth of a core the workers saturate
- * (CFS weights 110 vs 1024), so at saturation the clients keep the CPU and
- * the compared share falls instead (overload sampling: nothing is lost);
- * below saturation it uses the idle CPU. At nice 0 it would take an equal
- * share from the workers. (Nice 10 once starved the single comparer into
- * losing records; with sampling it costs compared share, never records.) */
-#define COMPARER_NICE 10
+/* Comparison is shadow work, so the comparers run under SCHED_IDLE: they
+ * get the CPU the workers leave idle and next to nothing of a core the
+ * workers saturate. At saturation the clients keep the CPU and the compared
+ * share falls instead (overload sampling by request id: nothing is lost);
+ * below it they use the idle time. SCHED_BATCH at nice 10 (before
+ * 2026-12-07) still took about a tenth of a saturated core (CFS weights 110
+ * vs 1024): 0.82x of the identical-answers throughput with noisy answers
+ * and one comparer, 0.71x with two. Where SCHED_IDLE is refused, nice 19
+ * under SCHED_BATCH is the nearest. */
+#define COMPARER_FALLBACK_NICE 19
 
 typedef struct comparer {
     analyzer *a;
@@ -225,9 +227,13 @@ static void hand_over(comparer *c)
 static void lower_priority(void)
 {
     struct sched_param none = {0};
-    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
-    if (rc == 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPARER_NICE) != 0)
-        rc = errno;
+    int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+    if (rc != 0) {
+        rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
+        if (rc == 0 &&
+            setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPARER_FALLBACK_NICE) != 0)
+            rc = errno;
+    }
     if (rc != 0) {
         char eb[128];
         log_event(LOG_WARN, "comparer_priority_unchanged", "error",

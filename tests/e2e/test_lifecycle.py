@@ -211,11 +211,11 @@ def test_idle_timeout_closes_idle_client_connections(stubs, proxy):
 
 
 def test_comparer_thread_yields_to_the_workers(pair):
-    """Comparison is shadow work: the comparer threads run under SCHED_BATCH
-    (their wake-ups do not preempt a worker) at nice 10 (at saturation the
-    workers keep the CPU and overload sampling compares a smaller share),
-    and so does the diff-log writer at nice 0; the workers keep the default
-    policy. Threads are named for top -H."""
+    """Comparison is shadow work: the comparer threads run under SCHED_IDLE
+    (they only get the CPU the workers leave: at saturation the workers keep
+    it and overload sampling compares a smaller share); the diff-log writer
+    runs under SCHED_BATCH at nice 0 (its wake-ups do not preempt a worker);
+    the workers keep the default policy. Threads are named for top -H."""
     legacy, new, p = pair
     threads = {}
     for tid in os.listdir(f"/proc/{p.proc.pid}/task"):
@@ -225,9 +225,9 @@ def test_comparer_thread_yields_to_the_workers(pair):
             fields = f.read().rsplit(")", 1)[1].split()
         # after "pid (comm)": field 19 nice is [16], field 41 policy is [38]
         threads[name] = (int(fields[16]), int(fields[38]))
-    SCHED_OTHER, SCHED_BATCH = 0, 3
+    SCHED_OTHER, SCHED_BATCH, SCHED_IDLE = 0, 3, 5
     comparers = [v for k, v in threads.items() if k.startswith("sp-compare-")]
-    assert comparers and all(v == (10, SCHED_BATCH) for v in comparers), threads
+    assert comparers and all(v == (0, SCHED_IDLE) for v in comparers), threads
     assert threads.get("sp-difflog") == (0, SCHED_BATCH), threads
     workers = [v for k, v in threads.items() if k.startswith("sp-worker-")]
     assert workers and all(v == (0, SCHED_OTHER) for v in workers), threads
