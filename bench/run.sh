@@ -543,13 +543,13 @@ EOF
     done
 }
 
-# A wrk Lua script that paces each connection (delay() in ms between its
-# requests), for a run at a share of a measured rate.
+# Row 12 runs at a set rate: bench/pace.lua gives each request the next
+# slot of a fixed schedule (enough connections that one is free for it).
 PACE_CONNS=128
 
 noisy_scenarios() {
     local L=http://127.0.0.1:${NOISY_PORTS[0]} N=http://127.0.0.1:${NOISY_PORTS[1]}
-    local S=http://127.0.0.1:${NOISY_PORTS[2]} rules=$OUT/noisy-rules.json rps delay
+    local S=http://127.0.0.1:${NOISY_PORTS[2]} rules=$OUT/noisy-rules.json rps rate
     SP_ROUTE=$NOISY_ROUTE
     SP_LEGACY=$S
     sp_scenario sp-ident "9 identical 1.4 KB answers (nginx)" "$ROWS" $CONNS "$S" \
@@ -559,16 +559,14 @@ noisy_scenarios() {
         --rules "$rules" --config "$OUT/threads-1.json"
     sp_scenario sp-noisy-2 "11 noisy answers, 2 comparers" "$ROWS" $CONNS "$N" \
         --rules "$rules" --config "$OUT/threads-2.json"
-    # 70% of row 10's rate in this round: PACE_CONNS connections, each
-    # waiting `delay` ms between its requests (wrk's delay() has 1 ms steps:
-    # the rate reached is in the row).
+    # 70% of row 10's rate in this round, held by bench/pace.lua.
     rps=$("$PY" "$REPORT" wrk "$OUT/wrk/sp-noisy-1-c$CONNS.txt" 2>/dev/null |
         sed -n "s/^wrk_rps=//p" | tr -d "'") || true
     if want sp-noisy-70 && [[ -n $rps ]]; then
-        delay=$(awk -v r="$rps" -v c=$PACE_CONNS 'BEGIN {printf "%d", c / (0.7 * r) * 1000 + 0.5}')
-        note "70% of $rps req/s: $PACE_CONNS connections, ${delay} ms between requests"
-        WRK_ARGS=(-s "$OUT/pace.lua")
-        export BENCH_DELAY_MS=$delay
+        rate=$(awk -v r="$rps" 'BEGIN {printf "%d", 0.7 * r + 0.5}')
+        note "70% of $rps req/s: $rate req/s over $PACE_CONNS connections"
+        WRK_ARGS=(-s "$ROOT/bench/pace.lua")
+        export BENCH_RATE=$rate
         sp_scenario sp-noisy-70 "12 noisy answers at 70% of row 10, 1 comparer" \
             "$ROWS" $PACE_CONNS "$N" --rules "$rules" --config "$OUT/threads-1.json"
         WRK_ARGS=()
@@ -584,8 +582,6 @@ T0=$SECONDS
 
 NOISY=0
 if want sp-ident || want sp-noisy-1 || want sp-noisy-2 || want sp-noisy-70; then
-    printf 'local d = tonumber(os.getenv("BENCH_DELAY_MS")) or 0\nfunction delay() return d end\n' \
-        >"$OUT/pace.lua"
     printf '{"compare": {"threads": 1}}\n' >"$OUT/threads-1.json"
     printf '{"compare": {"threads": 2}}\n' >"$OUT/threads-2.json"
     if noisy_start; then
