@@ -351,7 +351,7 @@ def render(outdir):
         out.append("")
         out.append("Counts from each run's /metrics at its end (warm-up included), added "
                    "up over the rounds; compared % = 1 - sampled_out / offered. Comparer "
-                   "CPU is the sp-compare-* threads' utime+stime; busy is their wall time "
+                   "CPU is the sp-compare-* threads' time on a CPU (the scheduler's schedstat, not tick-sampled utime+stime); busy is their wall time "
                    "inside the comparison (shadowproxy_comparer_busy_seconds_total).")
         out.append("")
         out.append(cmp_text)
