@@ -368,9 +368,10 @@ sp_compare_stats() {
     admin=$(grep -o 'admin=127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/admin=//') || true
     [[ -n $admin ]] || return 0
     # The scheduler's own count of each comparer's time on a CPU
-    # (schedstat, ns): utime+stime are sampled at timer ticks, and a thread
-    # that wakes often for short work was charged several times its real
-    # time by them (103 us against 21 us per compared exchange at 70% load).
+    # (schedstat, ns), exact for a thread that wakes often for short work;
+    # utime+stime are counted in clock ticks. (At a low rate a comparison
+    # costs several times what it costs at saturation by either count:
+    # every job meets cold caches.)
     for tid in /proc/"$SP_PID"/task/*; do
         [[ $(cat "$tid/comm" 2>/dev/null) == sp-compare-* ]] || continue
         t=$(awk '{print $1}' "$tid/schedstat" 2>/dev/null) || t=0
