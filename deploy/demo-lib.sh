@@ -22,10 +22,31 @@ demo_traffic() {
     echo "$codes"
 }
 
-# demo_summary LOG OUT_DIR: verdicts, real differences, one mismatch, and
-# the report (text, and HTML into OUT_DIR/report.html).
+# demo_write_pause BASE CTL... -- [curl options...]: pauses writes through
+# the admin API (CTL... is the `shadowproxy ctl` command with its options),
+# shows a write refused and a read served, resumes; prints what happened.
+demo_write_pause() {
+    local base=$1
+    shift
+    local -a ctl=() opts=()
+    while (($#)) && [[ $1 != -- ]]; do ctl+=("$1"); shift; done
+    (($#)) && shift
+    opts=("$@")
+    "${ctl[@]}" writes pause --retry-after 30 --no-wait >/dev/null
+    local w r
+    w=$(curl -s -o /dev/null -w '%{http_code} (Retry-After: %header{retry-after})' "${opts[@]}" \
+        -X POST -H 'Content-Type: application/json' --data '{"items":[{"sku":"MB01","qty":1}]}' \
+        "$base/api/orders")
+    r=$(curl -s -o /dev/null -w '%{http_code}' "${opts[@]}" "$base/api/orders/1")
+    "${ctl[@]}" writes resume --no-wait >/dev/null
+    echo "writes paused (ctl writes pause): POST /api/orders -> $w, GET /api/orders/1 -> $r; resumed"
+}
+
+# demo_summary LOG OUT_DIR [RULES]: verdicts, real differences, one
+# mismatch, the report (text, and HTML into OUT_DIR/report.html) and, with
+# RULES, the cutover readiness scorecard.
 demo_summary() {
-    local log=$1 out=$2
+    local log=$1 out=$2 rules=${3:-}
     echo "verdicts by route (the rules silence the new ERP's noise: timestamps,"
     echo "generated ids, reordered lines, 45.0 vs 45, gzip levels):"
     jq -r '"\(.route) \(.verdict)"' "$log" | sort | uniq -c | sort -k2 | sed 's/^/  /'
@@ -44,4 +65,11 @@ demo_summary() {
     shadowproxy report --sum /totals/grand_total@/currency "$log" | sed -n 's/^/  /; 1,40p'
     echo "  ..."
     shadowproxy report --sum /totals/grand_total@/currency -o "$out/report.html" "$log"
+    [[ -n $rules ]] || return 0
+    echo
+    echo "cutover readiness per route (the rules' readiness criteria; a demo run is far"
+    echo "too small to be READY, and the scorecard says why, criterion by criterion):"
+    shadowproxy readiness --rules "$rules" "$log" | sed -n 's/^/  /; 1,30p' || true
+    echo "  ..."
+    shadowproxy readiness --rules "$rules" -o "$out/readiness.html" "$log" || true
 }

@@ -42,6 +42,8 @@ echo "shadowproxy at $proxy (HTTPS) -> legacy $legacy (authoritative), new $new 
 codes=$(demo_traffic "$base" "${curl_tls[@]}")
 sent=$(wc -w <<<"$codes")
 echo "sent $sent requests; status codes the client saw:$codes"
+demo_write_pause "$base" shadowproxy ctl --token-file "$token" -- "${curl_tls[@]}"
+sent=$((sent + 2)) # the refused write and the read beside it
 
 # Mode "all": one record per request, written once both answers are compared.
 want=$((before + sent))
@@ -58,7 +60,7 @@ tail -n +"$((before + 1))" "$log" | head -n "$sent" >"$run"
 echo
 echo "diff log: $log (this run's $sent records copied to $run)"
 echo
-demo_summary "$run" "$out"
+demo_summary "$run" "$out" "$rules"
 echo
 echo "replay of the captured traffic against the same ERPs (same rules, same TLS, same verdicts):"
 shadowproxy replay "$run" --config "$config" --rules "$rules" \

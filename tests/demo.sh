@@ -28,6 +28,7 @@ echo "shadowproxy on 127.0.0.1:$pp -> legacy :$lp (authoritative), new :$np (sha
 base=http://127.0.0.1:$pp
 codes=$(demo_traffic "$base")
 echo "sent $(wc -w <<<"$codes") requests; status codes the client saw:$codes"
+demo_write_pause "$base" shadowproxy ctl --admin "http://127.0.0.1:$ap"
 
 kill -TERM "$proxy"; wait "$proxy" || true
 
@@ -35,13 +36,13 @@ log="$out/diffs.jsonl"
 echo
 echo "diff log: $log ($(wc -l <"$log") records)"
 echo
-demo_summary "$log" "$out"
+demo_summary "$log" "$out" rules/examples/magento-erp.json
 echo
 echo "replay of the captured traffic against the same ERPs (same rules, same verdicts):"
 shadowproxy replay "$log" --rules rules/examples/magento-erp.json \
   --legacy http://127.0.0.1:$lp --new http://127.0.0.1:$np \
   --diff-log "$out/replay.jsonl" --no-progress | sed 's/^/  /'
 echo
-echo "open $out/report.html in a browser; the live dashboard is at http://127.0.0.1:<admin port>/"
+echo "open $out/report.html and $out/readiness.html in a browser; the live dashboard is at http://127.0.0.1:<admin port>/"
 echo "while shadowproxy serve runs (docs/operations.md)."
 echo "try: jq 'select(.verdict!=\"match\")' $log | less"

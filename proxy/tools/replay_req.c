@@ -228,6 +228,13 @@ int replay_req_build(const json_t *rec, const replay_header *set, size_t nset,
         *why = REPLAY_SKIP_INCOMPLETE;
         return 1;
     }
+    /* It reached neither side: sending it now would run a write (a second
+     * order) that never ran in the captured timeline. */
+    const char *verdict = json_string_value(json_object_get(rec, "verdict"));
+    if (verdict && strcmp(verdict, "write_paused") == 0) {
+        *why = REPLAY_SKIP_WRITE_PAUSED;
+        return 1;
+    }
     if (has_marker(uri, strlen(uri))) { /* ?access_token=[redacted] */
         *why = REPLAY_SKIP_URI_REDACTED;
         return 1;

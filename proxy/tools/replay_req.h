@@ -10,6 +10,7 @@
 #define REPLAY_SKIP_LIST(X)                                                   \
     X(NOT_REQUEST, "not a request record")                                    \
     X(INCOMPLETE, "capture incomplete (comparison queue full)")               \
+    X(WRITE_PAUSED, "write refused while writes were paused")                 \
     X(BODY_CUT, "request body cut (diff_log.max_body_bytes)")                 \
     X(BODY_REDACTED, "request body redacted or withheld")                     \
     X(BODY_OVERSIZE, "request body too large to embed")                       \

@@ -102,6 +102,18 @@ def test_paused_writes_get_503_reach_no_upstream_and_reads_flow(start):
     r = subprocess.run([SP_BIN, "report", p.diff_log], capture_output=True, timeout=30 * SLOW)
     assert b"write(s) answered 503 while writes were paused" in r.stdout, r.stdout[-2000:]
 
+    # replay sends none of the refused writes (they ran nowhere), says why,
+    # and sends the rest
+    r = subprocess.run([SP_BIN, "replay", p.diff_log, "--legacy", legacy.url, "--new", new.url,
+                        "--diff-log", p.diff_log + ".replay", "--no-progress"],
+                       capture_output=True, text=True, timeout=60 * SLOW)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    m = re.search(r"skipped (\d+) record\(s\)\n\s+(\d+)\s+write refused while writes were paused",
+                  r.stdout)
+    assert m and int(m.group(2)) == len(refused), r.stdout
+    assert not seen_by(legacy, set(refused)) and not seen_by(new, set(refused))
+    assert seen_by(legacy, set(read_ids)) == set(read_ids)
+
 
 def test_route_pause_leaves_other_routes_writing_and_bad_requests_are_refused(start):
     legacy, new, p, adm = start(rules=ROUTES)
