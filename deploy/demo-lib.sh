@@ -19,6 +19,7 @@ demo_traffic() {
       --data '{"customer_email":"ann@example.com","items":[{"sku":"MB01","qty":2}],"payment":{"cc_number":"4111111111111111"}}' "$base/api/orders")"
     codes+=" $(req -X POST -H 'Content-Type: application/json' \
       --data '{"items":[{"sku":"WS03","qty":1}]}' "$base/api/orders")"
+    sleep 0.6 # rules "confirm": the inventory mismatches are read again after 300 ms
     echo "$codes"
 }
 
@@ -55,6 +56,9 @@ demo_summary() {
     jq -r 'select(.verdict=="mismatch" or .verdict=="known") | .route as $r
            | .differences[] | "\($r) \(.where) \(.path) \(.kind) \(.known // "")"' "$log" \
       | sort | uniq -c | sort -rn | sed 's/^/  /'
+    echo
+    echo "mismatches read again 300 ms later (rules confirm; transient: the stock sync had lagged):"
+    jq -r 'select(.confirmation) | "\(.route) \(.uri) \(.confirmation.state)"' "$log" | sort | sed 's/^/  /'
     echo
     echo "one mismatch in short (full records hold both answers, secrets redacted):"
     jq -c -n '[inputs | select(.verdict=="mismatch") | {id, method, uri, differences}] | .[0]' "$log" \

@@ -14,7 +14,10 @@ trap cleanup EXIT
 
 lp=$(free_port); np=$(free_port); pp=$(free_port); ap=$(free_port)
 build/sp-stub --listen 127.0.0.1:$lp --name legacy --profile legacy 2>"$out/legacy.log" & pids+=($!)
-build/sp-stub --listen 127.0.0.1:$np --name new --profile new --noise 2>"$out/new.log" & pids+=($!)
+# --sync-lag-ms: the new ERP's stock lags 200 ms behind (a sync job), which
+# the inventory route's "confirm" tells from a real difference.
+build/sp-stub --listen 127.0.0.1:$np --name new --profile new --noise --sync-lag-ms 200 \
+  2>"$out/new.log" & pids+=($!)
 # The worked Magento example reads the new ERP's Authorization from here.
 export NEW_ERP_AUTH="Bearer demo-new-erp-token"
 ./shadowproxy serve --listen 127.0.0.1:$pp --rules rules/examples/magento-erp.json \
@@ -38,7 +41,8 @@ echo "diff log: $log ($(wc -l <"$log") records)"
 echo
 demo_summary "$log" "$out" rules/examples/magento-erp.json
 echo
-echo "replay of the captured traffic against the same ERPs (same rules, same verdicts):"
+echo "replay of the captured traffic against the same ERPs (same rules, same verdicts but"
+echo "for the inventory reads the stock sync lag made differ, which it has caught up on):"
 shadowproxy replay "$log" --rules rules/examples/magento-erp.json \
   --legacy http://127.0.0.1:$lp --new http://127.0.0.1:$np \
   --diff-log "$out/replay.jsonl" --no-progress | sed 's/^/  /'

@@ -281,6 +281,7 @@ int rl_route_merge(route *out, const rl_opts *base, const rl_opts *over)
     PICK(OPT_SAMPLE, sample_percent);
     PICK(OPT_TIMEOUT, shadow_timeout_ms);
     PICK(OPT_NOISE_SECONDARY, noise_secondary);
+    PICK(OPT_CONFIRM, confirm); /* the section as a whole, like a scalar */
 #undef PICK
     const route *mm = set & OPT_MIRROR_METHODS ? o : b;
     out->mirror_methods =

@@ -111,6 +111,20 @@ typedef struct route_header_set {
     char *value;           /* resolved at load time from "value", "env" or "file" */
 } route_header_set;
 
+/* Defaults and bounds of a route's "confirm" section (docs/rules.md). */
+#define CONFIRM_DEFAULT_AFTER_MS 500
+#define CONFIRM_DEFAULT_PER_SECOND 20.0
+#define CONFIRM_DEFAULT_IN_FLIGHT 8
+#define CONFIRM_MAX_AFTER_MS 60000
+#define CONFIRM_MAX_IN_FLIGHT 1000
+
+typedef struct route_confirm {
+    bool enabled;
+    long after_ms;          /* wait after the comparison, 0..CONFIRM_MAX_AFTER_MS */
+    double max_per_second;  /* confirmations started per second on this route */
+    int max_in_flight;      /* waiting or re-reading at once on this route */
+} route_confirm;
+
 typedef struct route {
     char *name;
     route_match match;
@@ -124,6 +138,10 @@ typedef struct route {
      * secondary (a second legacy, or legacy again); what the two legacy
      * answers disagree on is noise for that exchange. Default false. */
     bool noise_secondary;
+    /* "confirm": a GET or HEAD found a mismatch: both sides are read again
+     * after after_ms and compared with the same rules (data/confirm.h).
+     * Never for other methods. enabled false: no "confirm" section. */
+    route_confirm confirm;
     /* shadow rewrite */
     char *prefix_from, *prefix_to;     /* path prefix swap */
     char *template_from, *template_to; /* "/api/orders/{id}" -> "/v2/sales/orders/{id}" */

@@ -24,18 +24,22 @@ static const char *const top_keys[] = {
     "$schema", "version", "description", "defaults", "routes", "default", NULL};
 static const char *const route_keys[] = {
     "name",           "description", "match",  "authority", "mirror",
-    "shadow_rewrite", "compare",     "redact", "readiness", "noise", NULL};
+    "shadow_rewrite", "compare",     "redact", "readiness", "noise",
+    "confirm",        NULL};
 static const char *const match_keys[] = {
     "methods", "path", "path_prefix", "path_glob", "query", "header", NULL};
 static const char *const mirror_keys[] = {"enabled", "sample_percent",
                                           "methods", "timeout_ms", NULL};
 static const char *const noise_keys[] = {"secondary", NULL};
+static const char *const confirm_keys[] = {"enabled", "after_ms", "max_per_second",
+                                           "max_in_flight", NULL};
 
 const rl_section rl_sections[] = {
     {"", route_keys},
     {"match", match_keys},
     {"mirror", mirror_keys},
     {"noise", noise_keys},
+    {"confirm", confirm_keys},
     {"shadow_rewrite", rl_shadow_keys},
     {"compare", rl_compare_keys},
     {"redact", rl_redact_keys},
@@ -246,6 +250,60 @@ static void load_noise(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o)
     }
 }
 
+/* "confirm": {"after_ms": 500, "max_per_second": 20, "max_in_flight": 8}
+ * (docs/rules.md, "confirm"). The section replaces the one of "defaults"
+ * as a whole; keys it leaves out take the built-in defaults. */
+static void load_confirm(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o)
+{
+    json_t *e;
+    rl_loc l;
+    long long n;
+    double d;
+    if (!rl_object(x, v, at))
+        return;
+    rl_keys(x, v, at, confirm_keys);
+    route_confirm c = {true, CONFIRM_DEFAULT_AFTER_MS, CONFIRM_DEFAULT_PER_SECOND,
+                       CONFIRM_DEFAULT_IN_FLIGHT};
+    if ((e = json_object_get(v, "enabled"))) {
+        rl_child(&l, at, "enabled");
+        rl_bool(x, e, &l, &c.enabled);
+    }
+    if ((e = json_object_get(v, "after_ms"))) {
+        rl_child(&l, at, "after_ms");
+        if (rl_integer(x, e, &l, 0, CONFIRM_MAX_AFTER_MS, &n))
+            c.after_ms = (long)n;
+    }
+    if ((e = json_object_get(v, "max_per_second"))) {
+        rl_child(&l, at, "max_per_second");
+        if (rl_number(x, e, &l, 0.001, 100000, &d))
+            c.max_per_second = d;
+    }
+    if ((e = json_object_get(v, "max_in_flight"))) {
+        rl_child(&l, at, "max_in_flight");
+        if (rl_integer(x, e, &l, 1, CONFIRM_MAX_IN_FLIGHT, &n))
+            c.max_in_flight = (int)n;
+    }
+    o->r.confirm = c;
+    o->set |= OPT_CONFIRM;
+}
+
+/* Only reads are asked twice: a route that matches writes only cannot
+ * confirm anything, which is a mistake worth an error, not a silent no-op.
+ * (A route matching GET and POST confirms its GETs only.) */
+static void confirm_reads_only(rl_ctx *x, const rl_loc *at, const rl_opts *o)
+{
+    const route_match *m = &o->r.match;
+    if (!(o->set & OPT_CONFIRM) || !o->r.confirm.enabled || !m->methods)
+        return;
+    for (size_t i = 0; i < m->nmethods; i++)
+        if (strcmp(m->methods[i], "GET") == 0 || strcmp(m->methods[i], "HEAD") == 0)
+            return;
+    rl_report(x, at, false,
+              "%s re-reads only GET and HEAD (a write is never sent twice), and this "
+              "route matches no GET or HEAD: remove \"confirm\" or match reads",
+              at->name);
+}
+
 /* --- route options -------------------------------------------------------- */
 
 static void load_name(rl_ctx *x, const json_t *v, const rl_loc *at, route *r)
@@ -333,6 +391,12 @@ static void load_options(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o,
     if ((e = json_object_get(v, "noise"))) {
         rl_child(&l, at, "noise");
         load_noise(x, e, &l, o);
+    }
+    if ((e = json_object_get(v, "confirm"))) {
+        rl_child(&l, at, "confirm");
+        load_confirm(x, e, &l, o);
+        if (is_route)
+            confirm_reads_only(x, &l, o);
     }
     if ((e = json_object_get(v, "shadow_rewrite"))) {
         rl_child(&l, at, "shadow_rewrite");

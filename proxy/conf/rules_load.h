@@ -34,6 +34,7 @@ enum {
     OPT_STATUS_ONLY = 1u << 7,
     OPT_HEADERS = 1u << 8,
     OPT_NOISE_SECONDARY = 1u << 9,
+    OPT_CONFIRM = 1u << 10,
 };
 
 typedef struct rl_opts {

@@ -87,20 +87,32 @@ static record_leg record_leg_of(const analysis_leg *l, const body_view *b)
     };
 }
 
-/* Is there a difference at d's place (where and path) in `twin`? */
-static bool found_in(const json_t *twin, const json_t *d)
+/* Are a and b differences at the same place (where and path)? */
+static bool same_place(const json_t *a, const json_t *b)
 {
-    const char *where = json_string_value(json_object_get(d, "where"));
-    const char *path = json_string_value(json_object_get(d, "path"));
+    const char *aw = json_string_value(json_object_get(a, "where"));
+    const char *ap = json_string_value(json_object_get(a, "path"));
+    const char *bw = json_string_value(json_object_get(b, "where"));
+    const char *bp = json_string_value(json_object_get(b, "path"));
+    return aw && ap && bw && bp && strcmp(aw, bw) == 0 && strcmp(ap, bp) == 0;
+}
+
+/* Is there a difference at d's place (where and path) in `twin`? With
+ * noise_only, only one marked noise counts. */
+static bool found_as(const json_t *twin, const json_t *d, bool noise_only)
+{
     size_t i;
     const json_t *t;
     json_array_foreach(twin, i, t) {
-        const char *tw = json_string_value(json_object_get(t, "where"));
-        const char *tp = json_string_value(json_object_get(t, "path"));
-        if (where && path && tw && tp && strcmp(where, tw) == 0 && strcmp(path, tp) == 0)
+        if ((!noise_only || json_object_get(t, "noise")) && same_place(t, d))
             return true;
     }
     return false;
+}
+
+static bool found_in(const json_t *twin, const json_t *d)
+{
+    return found_as(twin, d, false);
 }
 
 /* Diffy's noise: legacy's answer against the secondary's (legacy asked
@@ -166,6 +178,82 @@ static json_t *secondary_json(const analysis_job *j, const char *state, size_t n
     return o;
 }
 
+static bool counts(const json_t *d) /* a real difference: not known, not noise */
+{
+    return !json_object_get(d, "known") && !json_object_get(d, "noise");
+}
+
+/* The re-read of a confirmation (rules "confirm"), compared with the same
+ * rules as the first read. Returns the record's "confirmation" and counts
+ * the outcome. What the first read's noise detection called noise stays
+ * noise (the re-read has no secondary). */
+static json_t *confirm_outcome(const analyze_ctx *cx, analysis_job *j, const json_t *first)
+{
+    analysis_confirm *c = &j->confirm;
+    analysis_leg *l = &c->reread[SIDE_LEGACY], *n = &c->reread[SIDE_NEW];
+    json_t *o = json_pack("{s:s, s:I}", "state", "skipped", "after_ms", (json_int_t)c->after_ms);
+    if (!o)
+        return NULL;
+    if (c->skipped) {
+        metric_add(METRIC_confirm_skipped, 1);
+        json_object_set_new(o, "reason", json_string(c->skipped));
+        return o;
+    }
+    if (l->error || n->error || !l->status || !n->status) {
+        metric_add(METRIC_confirm_failed, 1);
+        json_object_set_new(o, "state", json_string("failed"));
+        const analysis_leg *bad = l->error || !l->status ? l : n;
+        json_object_set_new(o, "side", json_string(bad == l ? "legacy" : "new"));
+        json_object_set_new(o, "error", json_string(bad->error ? bad->error : "no answer"));
+        return o;
+    }
+    body_view lb = {0}, nb = {0};
+    prepare_leg(&lb, l, cx->cfg->compare_max_body, cx->cfg->diff_log_max_body);
+    prepare_leg(&nb, n, cx->cfg->compare_max_body, cx->cfg->diff_log_max_body);
+    body_align(&lb, &nb);
+    size_t known = 0, total = 0, real = 0, first_real = 0, shared = 0, i;
+    compare_opts co = *cx->copts;
+    co.rules = j->route ? &j->route->cmp : NULL;
+    co.known = &known;
+    json_t *again = json_array(), *paths = json_array(), *d;
+    if (again && paths) {
+        total += compare_status(l->status, n->status, again, &co);
+        total += compare_headers(&l->headers, &n->headers, again, &co);
+        total += compare_bodies(&lb, &nb, again, &co);
+        real = total - known;
+        json_array_foreach(again, i, d) {
+            if (json_object_get(d, "known"))
+                continue;
+            if (found_as(first, d, true)) {
+                real--;
+                continue;
+            }
+            if (found_in(first, d))
+                shared++;
+            if (json_array_size(paths) < 20)
+                json_array_append_new(paths, json_pack("{s:O?, s:O?}", "where",
+                                                       json_object_get(d, "where"), "path",
+                                                       json_object_get(d, "path")));
+        }
+        json_array_foreach(first, i, d)
+            first_real += counts(d);
+    }
+    bool confirmed = real > 0 || !again || !paths;
+    metric_add(confirmed ? METRIC_confirm_confirmed : METRIC_confirm_transient, 1);
+    json_object_set_new(o, "state", json_string(confirmed ? "confirmed" : "transient"));
+    if (confirmed && again && paths) {
+        json_object_set_new(o, "differences_total", json_integer((json_int_t)real));
+        /* The same fields differ, no more, no fewer (as far as both lists go). */
+        json_object_set_new(o, "same", json_boolean(shared == real && real == first_real));
+        json_object_set_new(o, "differences", json_incref(paths));
+    }
+    json_decref(again);
+    json_decref(paths);
+    body_view_free(&lb);
+    body_view_free(&nb);
+    return o;
+}
+
 static int batch_append(record_batch *b, const char *line, size_t len)
 {
     if (b->len + len > b->cap) {
@@ -219,12 +307,32 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         /* Noise is no difference for the verdict: all noise is a match. */
         size_t real = found - noise;
         v = !real ? VERDICT_MATCH : real == known ? VERDICT_KNOWN : VERDICT_MISMATCH;
+        if (v == VERDICT_MISMATCH && j->confirm.phase == CONFIRM_ELIGIBLE) {
+            const char *why = "no confirmer";
+            if (cx->confirm && confirmer_submit(cx->confirm, j, &why)) {
+                metric_add(METRIC_confirm_started, 1); /* back later: count and write then */
+                json_decref(diffs);
+                body_view_free(&lb);
+                body_view_free(&nb);
+                return VERDICT_COUNT;
+            }
+            j->confirm.phase = CONFIRM_DONE;
+            j->confirm.skipped = why;
+            j->confirm.after_ms = j->route->confirm.after_ms;
+        }
     } else if (v == VERDICT_COUNT) {
         v = VERDICT_SKIPPED; /* out of memory: cannot compare */
         j->reason = "out of memory";
     }
     metric_verdict(v);
     const char *route_name = j->route ? j->route->name : "default";
+    json_t *confirmation = NULL;
+    if (v == VERDICT_MISMATCH && j->confirm.phase == CONFIRM_DONE && diffs) {
+        confirmation = confirm_outcome(cx, j, diffs);
+        live_count_confirm(cx->live, route_name,
+                           json_string_value(json_object_get(confirmation, "state")),
+                           clock_wall_ms());
+    }
     char endpoint[ENDPOINT_MAX];
     endpoint_template(j->method, j->uri, endpoint, sizeof endpoint);
     int64_t now = clock_wall_ms();
@@ -283,6 +391,8 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
             json_object_set_new(rec, "differences_total", json_integer((json_int_t)found));
         if (rec && j->secondary_asked)
             json_object_set_new(rec, "secondary", secondary_json(j, noise_state, noise));
+        if (rec && confirmation)
+            json_object_set(rec, "confirmation", confirmation);
         size_t len = 0;
         char *line = rec ? record_to_line(rec, &len) : NULL;
         if (!line || batch_append(b, line, len) != 0)
@@ -294,6 +404,7 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         free(line);
         json_decref(rec);
     }
+    json_decref(confirmation);
     json_decref(diffs);
     body_view_free(&lb);
     body_view_free(&nb);

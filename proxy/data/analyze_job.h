@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "data/analyzer.h"
+#include "data/confirm.h"
 #include "diff/compare.h"
 #include "diff/record.h"
 #include "obs/live.h"
@@ -29,12 +30,15 @@ typedef struct analyze_ctx {
     diff_log_mode mode;
     bool writer_keeps_up;     /* false: a due record is counted in `tally` instead */
     overload_tally *tally;    /* the calling comparer's */
+    confirmer *confirm;       /* NULL: no confirmations (they are skipped) */
 } analyze_ctx;
 
 /* Compares j (unless its verdict is preset), counts the verdict (global and
  * per-route metrics, live view), and appends its record to b when the mode
  * asks for one; a record that cannot be built or kept counts as lost. j is
- * not freed. Returns the verdict. */
+ * not freed. Returns the verdict; VERDICT_COUNT when j is a mismatch the
+ * confirmer took for a re-read (j is then its: nothing counted or written
+ * yet; it comes back with confirm.phase CONFIRM_DONE). */
 verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b);
 
 #endif

@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "data/analyze_job.h"
+#include "data/confirm.h"
 #include "data/difflog_writer.h"
 #include "obs/live.h"
 
@@ -78,6 +79,7 @@ struct analyzer {
     compare_opts copts;
     dlwriter *writer;
     live *live;
+    confirmer *confirm;             /* re-reads of confirming routes' mismatches */
 };
 
 live *analyzer_live(analyzer *a)
@@ -108,18 +110,25 @@ analysis_job *analysis_job_new(void)
     return j;
 }
 
+void analysis_leg_clear(analysis_leg *l)
+{
+    hdr_list_free(&l->headers);
+    blob_unref(l->body);
+    free(l->error);
+    memset(l, 0, sizeof *l);
+}
+
 void analysis_job_free(analysis_job *j)
 {
     if (!j)
         return;
     for (int s = 0; s < 2; s++) {
-        hdr_list_free(&j->legs[s].headers);
-        blob_unref(j->legs[s].body);
-        free(j->legs[s].error);
+        analysis_leg_clear(&j->legs[s]);
+        analysis_leg_clear(&j->confirm.reread[s]);
+        curl_slist_free_all(j->confirm.headers[s]);
+        free(j->confirm.target[s]);
     }
-    hdr_list_free(&j->secondary.headers);
-    blob_unref(j->secondary.body);
-    free(j->secondary.error);
+    analysis_leg_clear(&j->secondary);
     hdr_list_free(&j->req_headers);
     blob_unref(j->req_body);
     free(j->method);
@@ -177,6 +186,18 @@ static void sample_out(analyzer *a, analysis_job *job)
     analysis_job_free(job);
 }
 
+static void enqueue(comparer *c, analysis_job *job, size_t bytes);
+
+/* confirm_done_fn: a confirmation's job comes back with its re-read. It
+ * was compared once already, so no sampling now: it goes to its comparer
+ * whatever the queue (the confirm budget bounds how many do). */
+static void confirmed_back(void *ctx, analysis_job *job)
+{
+    analyzer *a = ctx;
+    const char *id = job->client_id[0] ? job->client_id : job->id;
+    enqueue(&a->c[pick(a, id)], job, job_bytes(job));
+}
+
 void analyzer_submit(analyzer *a, analysis_job *job)
 {
     /* The id mirror sampling hashed (exchange_upstream_id): the client's
@@ -197,6 +218,11 @@ void analyzer_submit(analyzer *a, analysis_job *job)
         sample_out(a, job);
         return;
     }
+    enqueue(c, job, bytes);
+}
+
+static void enqueue(comparer *c, analysis_job *job, size_t bytes)
+{
     atomic_fetch_add_explicit(&c->pending, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
     metric_add(METRIC_compare_queue_depth, 1);
@@ -289,6 +315,7 @@ static void *comparer_main(void *arg)
             .endpoints = c->endpoints,
             .live = a->live,
             .tally = &c->tally,
+            .confirm = a->confirm,
         };
         while (list) {
             analysis_job *next = list->next;
@@ -296,8 +323,8 @@ static void *comparer_main(void *arg)
             cx.mode = (diff_log_mode)atomic_load(&a->mode);
             cx.writer_keeps_up = dlwriter_keeps_up(a->writer);
             size_t bytes = job_bytes(list);
-            (void)analyze_job(&cx, list, &c->batch);
-            analysis_job_free(list);
+            if (analyze_job(&cx, list, &c->batch) != VERDICT_COUNT)
+                analysis_job_free(list); /* else the confirmer took it */
             atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
             atomic_fetch_sub_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
             metric_add(METRIC_compare_queue_depth, -1);
@@ -423,6 +450,11 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
             return -rc;
         }
     }
+    if ((rc = confirmer_start(&a->confirm, cfg, confirmed_back, a)) != 0) {
+        stop_comparers(a);
+        analyzer_free(a);
+        return rc;
+    }
     *out = a;
     return 0;
 }
@@ -431,6 +463,10 @@ void analyzer_stop(analyzer *a)
 {
     if (!a)
         return;
+    /* The confirmer first: what it holds goes back to the comparers
+     * (confirmation skipped: shutting down), which then write it. */
+    confirmer_stop(a->confirm);
+    a->confirm = NULL;
     stop_comparers(a);
     analyzer_free(a);
 }

@@ -11,6 +11,7 @@
 #ifndef SP_ANALYZER_H
 #define SP_ANALYZER_H
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,21 @@ typedef struct analysis_leg {
     bool body_omitted;    /* the body was not kept (body is NULL): record its length only */
 } analysis_leg;
 
+/* Confirmed mismatches (rules "confirm", data/confirm.h). ELIGIBLE: a read
+ * on a confirming route; a mismatch hands the job to the confirmer, which
+ * reads both sides again and hands it back DONE with the re-read answers
+ * (or skipped set: why there was none). */
+typedef enum confirm_phase { CONFIRM_NONE, CONFIRM_ELIGIBLE, CONFIRM_DONE } confirm_phase;
+
+typedef struct analysis_confirm {
+    confirm_phase phase;
+    struct curl_slist *headers[2]; /* owned: each side's request headers, as sent */
+    char *target[2];      /* owned: each side's request-target */
+    analysis_leg reread[2]; /* DONE: the re-read answers, indexed by sp_side */
+    const char *skipped;  /* DONE: static, why not re-read (NULL: re-read) */
+    long after_ms;        /* the wait it had */
+} analysis_confirm;
+
 typedef struct analysis_job {
     struct analysis_job *next;
     char id[64];
@@ -56,6 +72,7 @@ typedef struct analysis_job {
     bool secondary_asked;
     analysis_leg secondary;
     const char *secondary_reason; /* static, or NULL */
+    analysis_confirm confirm;
 } analysis_job;
 
 typedef struct analyzer analyzer;
@@ -96,5 +113,7 @@ void analyzer_stop(analyzer *a);
 
 analysis_job *analysis_job_new(void);
 void analysis_job_free(analysis_job *job);
+/* Frees a leg's headers, body and error (the leg is left zeroed). */
+void analysis_leg_clear(analysis_leg *l);
 
 #endif

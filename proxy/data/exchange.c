@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/invariant.h"
 #include "base/log.h"
 #include "data/conn_guard.h"
@@ -284,31 +285,13 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
     if (!e)
         return -ENOMEM;
     const char *target = leg->side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
-    const char *base = upstream_base_url(pool);
-    size_t blen = strlen(base), ulen = strlen(target);
-    char *url = malloc(blen + ulen + 1);
-    if (!url) {
+    upstream_transfer t = {target, leg->errbuf, headers, on_header, on_body, leg, timeout_ms};
+    if (upstream_prepare(pool, e, &t) != 0) {
         upstream_easy_put(pool, e);
         return -ENOMEM;
     }
-    memcpy(url, base, blen);
-    memcpy(url + blen, target, ulen + 1);
     leg->easy = e;
     upstream_set_owner(e, leg);
-    /* Every per-transfer option, each time: the handle keeps the last
-     * transfer's. */
-    curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
-    free(url);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, leg->errbuf);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, leg);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, leg);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    /* The method from scratch: forget the last body, back to a plain GET. */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     if (strcmp(ex->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
@@ -647,14 +630,8 @@ static void finish_leg(ex_leg *leg, CURLcode rc)
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    static const char hex[] = "0123456789abcdef";
-    if (leg->sha && EVP_DigestFinal_ex(leg->sha, md, &mdlen) == 1 && mdlen == 32) {
-        for (unsigned int i = 0; i < 32; i++) {
-            leg->sha256[2 * i] = hex[md[i] >> 4];
-            leg->sha256[2 * i + 1] = hex[md[i] & 15];
-        }
-        leg->sha256[64] = '\0';
-    }
+    if (leg->sha && EVP_DigestFinal_ex(leg->sha, md, &mdlen) == 1 && mdlen == 32)
+        hex_encode(md, 32, leg->sha256);
 }
 
 static void leg_fail_now(ex_leg *leg, const char *cause)

@@ -28,6 +28,46 @@ static void move_leg(analysis_leg *dst, ex_leg *leg)
     }
 }
 
+/* A list of its own for a re-read: the leg's lines as the shadow sent them
+ * (X-Shadow-Request: 1 first: the re-read is nobody's call but ours). */
+static struct curl_slist *copy_headers(const struct curl_slist *from)
+{
+    struct curl_slist *out = NULL;
+    for (const struct curl_slist *n = from; n; n = n->next) {
+        struct curl_slist *t = curl_slist_append(out, n->data);
+        if (!t) {
+            curl_slist_free_all(out);
+            return NULL;
+        }
+        out = t;
+    }
+    return out;
+}
+
+/* Rules "confirm" (data/confirm.h): what a second read of both sides will
+ * need, kept with the job in case the comparison finds a mismatch. Reads
+ * only: a write is never sent twice. */
+static void keep_for_confirm(exchange *ex, analysis_job *job)
+{
+    if (!ex->route->confirm.enabled || job->preset != VERDICT_COUNT ||
+        (strcmp(ex->method, "GET") != 0 && strcmp(ex->method, "HEAD") != 0))
+        return;
+    for (int s = 0; s < 2; s++) {
+        struct curl_slist *block = ex->headers_block[s] ? ex->headers_block[s]
+                                                        : ex->headers_block[SIDE_LEGACY];
+        job->confirm.headers[s] = copy_headers(block);
+        const char *t = s == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
+        job->confirm.target[s] = strdup(t);
+        if (!job->confirm.headers[s] || !job->confirm.target[s]) {
+            job->confirm.phase = CONFIRM_DONE; /* a mismatch says: skipped, out of memory */
+            job->confirm.skipped = "out of memory";
+            job->confirm.after_ms = ex->route->confirm.after_ms;
+            return;
+        }
+    }
+    job->confirm.phase = CONFIRM_ELIGIBLE;
+}
+
 void exchange_submit(exchange *ex)
 {
     ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
@@ -94,5 +134,6 @@ void exchange_submit(exchange *ex)
     } else {
         job->preset = VERDICT_COUNT; /* compare */
     }
+    keep_for_confirm(ex, job);
     analyzer_submit(ex->env->an, job);
 }

@@ -398,6 +398,30 @@ int upstream_start(upstream_pool *p, CURL *easy)
     return 0;
 }
 
+int upstream_prepare(upstream_pool *p, CURL *e, const upstream_transfer *t)
+{
+    const char *base = upstream_base_url(p);
+    size_t blen = strlen(base), tlen = strlen(t->target);
+    char *url = malloc(blen + tlen + 1);
+    if (!url)
+        return -ENOMEM;
+    memcpy(url, base, blen);
+    memcpy(url + blen, t->target, tlen + 1);
+    curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
+    free(url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, t->on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t->data);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, t->on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t->data);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->timeout_ms);
+    /* The method from scratch: forget the last body, back to a plain GET. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    return 0;
+}
+
 void upstream_cancel(upstream_pool *p, CURL *easy)
 {
     upstream_shard *sh = handle_of(easy)->shard;

@@ -68,6 +68,20 @@ void *upstream_owner(CURL *easy);
 /* Did the server ask this transfer's new connection for a client
  * certificate? (TLS failures: tls_failure.cert_requested.) */
 bool upstream_cert_requested(CURL *easy);
+/* What every transfer sets anew (a handle keeps the last transfer's
+ * options): the URL (the pool's base URL, then target), the error buffer,
+ * the header list, the header and body callbacks (both given `data`), the
+ * timeout, and the method back to a plain GET without a body; the caller
+ * then sets HEAD or another method. 0, or -ENOMEM (nothing set). */
+typedef struct upstream_transfer {
+    const char *target;      /* request-target: path and query */
+    char *errbuf;            /* CURL_ERROR_SIZE bytes */
+    struct curl_slist *headers;
+    curl_write_callback on_header, on_body;
+    void *data;
+    long timeout_ms;
+} upstream_transfer;
+int upstream_prepare(upstream_pool *p, CURL *easy, const upstream_transfer *t);
 /* Starts a transfer; on_done fires later (never from inside this call). */
 int upstream_start(upstream_pool *p, CURL *easy);
 /* Stops a transfer without calling on_done, and recycles the handle. */

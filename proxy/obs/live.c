@@ -26,10 +26,16 @@
 #define TRIM_DIFFERENCES 20         /* differences kept, when trimming */
 #define MINUTE_MS 60000
 
+/* A minute's columns: the verdicts, then the confirmation outcomes of
+ * rules "confirm" (a mismatch's second read, counted beside its verdict). */
+static const char *const confirm_states[] = {"transient", "confirmed", "failed", "skipped"};
+#define CONFIRM_COLS (sizeof confirm_states / sizeof confirm_states[0])
+#define COLS (VERDICT_COUNT + CONFIRM_COLS)
+
 typedef struct route_stats {
     char name[LIVE_MAX_NAME];
     int64_t minute[LIVE_MINUTES]; /* the minute bucket i counts; -1: none yet */
-    uint32_t n[LIVE_MINUTES][VERDICT_COUNT];
+    uint32_t n[LIVE_MINUTES][COLS];
 } route_stats;
 
 typedef struct entry {
@@ -187,10 +193,10 @@ static route_stats *table_get(table *t, const char *name)
     return r;
 }
 
-static void table_count(live *l, table *t, const char *name, verdict v, uint64_t n,
+static void table_count(live *l, table *t, const char *name, size_t col, uint64_t n,
                         int64_t now_ms)
 {
-    if (!l || (unsigned)v >= VERDICT_COUNT || !n)
+    if (!l || col >= COLS || !n)
         return;
     int64_t m = now_ms > 0 ? now_ms / MINUTE_MS : 0;
     size_t b = (size_t)(m % LIVE_MINUTES);
@@ -201,7 +207,7 @@ static void table_count(live *l, table *t, const char *name, verdict v, uint64_t
             r->minute[b] = m;
             memset(r->n[b], 0, sizeof r->n[b]);
         }
-        r->n[b][v] += (uint32_t)n;
+        r->n[b][col] += (uint32_t)n;
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -213,14 +219,21 @@ void live_count(live *l, const char *route, verdict v, int64_t now_ms)
 
 void live_count_n(live *l, const char *route, verdict v, uint64_t n, int64_t now_ms)
 {
-    if (l)
-        table_count(l, &l->routes, route ? route : "default", v, n, now_ms);
+    if (l && (unsigned)v < VERDICT_COUNT)
+        table_count(l, &l->routes, route ? route : "default", (size_t)v, n, now_ms);
+}
+
+void live_count_confirm(live *l, const char *route, const char *state, int64_t now_ms)
+{
+    for (size_t i = 0; l && state && i < CONFIRM_COLS; i++)
+        if (strcmp(state, confirm_states[i]) == 0)
+            table_count(l, &l->routes, route ? route : "default", VERDICT_COUNT + i, 1, now_ms);
 }
 
 void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms)
 {
-    if (l && endpoint)
-        table_count(l, &l->endpoints, endpoint, v, 1, now_ms);
+    if (l && endpoint && (unsigned)v < VERDICT_COUNT)
+        table_count(l, &l->endpoints, endpoint, (size_t)v, 1, now_ms);
 }
 
 /* ---- the ring ------------------------------------------------------------------ */
@@ -260,6 +273,9 @@ json_t *live_summary(json_t *rec, size_t text_len, bool trimmed)
     json_object_set_new(s, "authority", copy_or_null(json_object_get(rec, "authority")));
     json_object_set_new(s, "verdict", copy_or_null(json_object_get(rec, "verdict")));
     json_object_set_new(s, "reason", copy_or_null(json_object_get(rec, "reason")));
+    json_t *cstate = json_object_get(json_object_get(rec, "confirmation"), "state");
+    if (cstate) /* rules "confirm": transient, confirmed, failed, skipped */
+        json_object_set_new(s, "confirmation", json_incref(cstate));
     json_object_set_new(s, "differences", json_integer(ndiff));
     json_object_set_new(
         s, "status",
@@ -401,7 +417,7 @@ char *live_record(live *l, uint64_t seq, size_t *len)
 /* ---- /api/live ------------------------------------------------------------------- */
 
 /* One route's counts, oldest minute first; the last is the current minute. */
-typedef uint32_t window[LIVE_MINUTES][VERDICT_COUNT];
+typedef uint32_t window[LIVE_MINUTES][COLS];
 
 static void window_of(const route_stats *r, int64_t cur, window out)
 {
@@ -417,9 +433,9 @@ static void window_of(const route_stats *r, int64_t cur, window out)
 
 static json_t *span_json(const window w, int span)
 {
-    uint64_t n[VERDICT_COUNT] = {0}, total = 0;
+    uint64_t n[COLS] = {0}, total = 0;
     for (int k = LIVE_MINUTES - span; k < LIVE_MINUTES; k++)
-        for (int v = 0; v < VERDICT_COUNT; v++)
+        for (size_t v = 0; v < COLS; v++)
             n[v] += w[k][v];
     json_t *o = json_object();
     for (int v = 0; v < VERDICT_COUNT; v++) {
@@ -436,6 +452,10 @@ static json_t *span_json(const window w, int span)
                         compared ? json_real((double)n[VERDICT_MATCH] / (double)compared) : json_null());
     json_object_set_new(o, "agree_rate",
                         compared ? json_real((double)agree / (double)compared) : json_null());
+    json_t *c = json_object();
+    for (size_t i = 0; i < CONFIRM_COLS; i++)
+        json_object_set_new(c, confirm_states[i], json_integer((json_int_t)n[VERDICT_COUNT + i]));
+    json_object_set_new(o, "confirmation", c);
     return o;
 }
 
@@ -480,7 +500,7 @@ static json_t *windows_json(const window *w, char (*names)[LIVE_MAX_NAME], size_
     for (size_t i = 0; o && i < n; i++) {
         json_object_set_new(o, names[i], window_json(w[i]));
         for (int k = 0; sum && k < LIVE_MINUTES; k++)
-            for (int v = 0; v < VERDICT_COUNT; v++)
+            for (size_t v = 0; v < COLS; v++)
                 (*sum)[k][v] += w[i][k][v];
     }
     return o;

@@ -56,6 +56,11 @@ void live_count(live *l, const char *route, verdict v, int64_t now_ms);
 /* n exchanges at once (0: nothing). */
 void live_count_n(live *l, const char *route, verdict v, uint64_t n, int64_t now_ms);
 
+/* A confirmation's outcome on `route` (rules "confirm"): state
+ * "transient", "confirmed", "failed" or "skipped" (others are not
+ * counted). Shown in live_stats' spans as "confirmation". */
+void live_count_confirm(live *l, const char *route, const char *state, int64_t now_ms);
+
 /* One exchange of the route `default` (no route matched) ended with v at
  * now_ms; endpoint is its method and path template (conf/endpoint.h).
  * Counted apart from the routes: the route `default` counts it too. */
@@ -71,7 +76,8 @@ void live_add(live *l, json_t *rec, char *line, size_t len);
 
 /* GET /api/live: {"now", "minutes", "window_start", "routes": {name:
  * {"per_minute": {verdict: [n oldest..newest]}, "last": {"1m"|"5m"|"15m":
- * {verdict: n, "compared", "match_rate"}}}}, "totals": {the same, every
+ * {verdict: n, "compared", "match_rate", "confirmation": {"transient",
+ * "confirmed", "failed", "skipped": n}}}}}, "totals": {the same, every
  * route summed}, "routes_capped", "endpoints": {endpoint: the same as a
  * route}, "endpoints_capped", "recent": {"records", "bytes",
  * "latest_seq", "evicted", "max_records", "max_bytes", "max_record_bytes"}}.

@@ -57,6 +57,13 @@ const char *verdict_name(verdict v);
     X(secondary_dropped, "secondary requests not sent: over cap or breaker open") \
     X(secondary_breaker_opened, "times a secondary circuit breaker opened") \
     X(noise_differences, "differences marked noise: the two legacy answers differ there too") \
+    X(confirm_started, "mismatches taken for a confirmation (re-read of both sides)") \
+    X(confirm_in_flight, "confirmations waiting or re-reading (gauge)")     \
+    X(confirm_rereads, "confirmation re-reads sent (both sides each)")      \
+    X(confirm_transient, "confirmations: equal on the re-read")             \
+    X(confirm_confirmed, "confirmations: still different on the re-read")   \
+    X(confirm_failed, "confirmations whose re-read failed")                 \
+    X(confirm_skipped, "mismatches not confirmed: over budget or shutting down") \
     X(compare_queue_depth, "exchanges waiting for comparison (gauge)")      \
     X(compare_offered, "exchanges with two answers to compare")            \
     X(compare_sampled_out, "exchanges not compared: overload sampling")   \

@@ -8,6 +8,7 @@
  * differences alone. */
 #include "stub.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -100,6 +101,7 @@ struct view {
     bool noise; /* --profile new --noise */
     time_t now; /* for updated_at on the new side */
     bool volatile_; /* --volatile */
+    long sync_lag_ms; /* --sync-lag-ms (-1: always) */
 };
 
 /* A timestamp member. Magento style "YYYY-MM-DD HH:MM:SS" (UTC), except
@@ -138,6 +140,36 @@ static void jw_nonce(struct jw *j, const char *k)
     snprintf(buf, sizeof buf, "%016llx", (unsigned long long)x);
     jw_key(j, k);
     jw_str(j, buf);
+}
+
+/* --sync-lag-ms: is this SKU's stock still unsynced on this instance? A
+ * sync job copies stock between the ERPs; until it has run, a read sees
+ * the quantity before the last booking (one less). The clock starts at the
+ * SKU's first read here, so the first read of a SKU differs from the other
+ * side and a read sync_lag_ms later agrees (a transient mismatch); -1: it
+ * never catches up (a confirmed one). A fixed table: a SKU whose slot was
+ * taken by another starts over, which a test with few SKUs never sees. */
+static bool stock_lagging(const struct view *v, uint64_t h)
+{
+    if (v->sync_lag_ms == 0)
+        return false;
+    if (v->sync_lag_ms < 0)
+        return true;
+    enum { SLOTS = 4096 };
+    static struct { uint64_t sku; int64_t first_ms; } seen[SLOTS];
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&mu);
+    size_t i = (size_t)(h % SLOTS);
+    if (seen[i].sku != h || seen[i].first_ms == 0) {
+        seen[i].sku = h;
+        seen[i].first_ms = now;
+    }
+    bool lag = now - seen[i].first_ms < v->sync_lag_ms;
+    pthread_mutex_unlock(&mu);
+    return lag;
 }
 
 static void jw_kmoney(struct jw *j, const struct view *v, const char *k,
@@ -565,6 +597,8 @@ static void get_inventory(const char *s, size_t n, const struct view *v,
     long long qty = (long long)(h % 150);
     if (qty < 10)
         qty = 0; /* some SKUs are out of stock */
+    if (qty > 0 && stock_lagging(v, h))
+        qty--; /* --sync-lag-ms: the last booking not synced here yet */
     char name[96];
     snprintf(name, sizeof name, "Item %.*s", (int)n, s);
     jw_open(j, '{');
@@ -863,7 +897,7 @@ bool erp_route(const struct stub_cfg *cfg, const struct stub_req *r,
         {"/v2/logistics/shipments/", get_shipment, NEW_ONLY},
     };
     bool newp = cfg->profile == PROFILE_NEW;
-    struct view v = {newp, newp && cfg->noise, time(NULL), cfg->volatile_};
+    struct view v = {newp, newp && cfg->noise, time(NULL), cfg->volatile_, cfg->sync_lag_ms};
     struct jw j;
     const char *id;
     size_t idn;

@@ -43,6 +43,7 @@ static void usage(FILE *f)
 {
     fputs("usage: sp-stub --listen HOST:PORT [--name NAME]\n"
           "               [--profile legacy|new|plain] [--noise] [--volatile]\n"
+          "               [--sync-lag-ms N|always]\n"
           "               [--port-file FILE]\n"
           "               [--log FILE] [--delay-ms N]\n"
           "               [--fail close|reset|garbage|status500|hang]\n"
@@ -97,6 +98,15 @@ static bool parse_opt(int c, const char *arg, struct opts *o)
     case 'f': return parse_fail(arg, &o->cfg.fail);
     case 'N': o->cfg.noise = true; return true;
     case 'v': o->cfg.volatile_ = true; return true;
+    case 'S':
+        if (strcmp(arg, "always") == 0) {
+            o->cfg.sync_lag_ms = -1;
+            return true;
+        }
+        if (!parse_long(arg, 3600000, &v))
+            return false;
+        o->cfg.sync_lag_ms = v;
+        return true;
     case 'C': o->tls_cert = arg; return true;
     case 'K': o->tls_key = arg; return true;
     case 'A': o->tls_client_ca = arg; return true;
@@ -140,6 +150,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"max-conns", required_argument, NULL, 'm'},
         {"noise", no_argument, NULL, 'N'},
         {"volatile", no_argument, NULL, 'v'},
+        {"sync-lag-ms", required_argument, NULL, 'S'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},

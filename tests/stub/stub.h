@@ -45,6 +45,8 @@ struct stub_cfg {
     enum stub_profile profile;
     bool noise; /* --noise: the pure-noise differences of --profile new */
     bool volatile_; /* --volatile: inventory answers carry a value new on every call */
+    long sync_lag_ms; /* --sync-lag-ms: inventory qty stale this long after a SKU's
+                       * first read; -1 always (0: off) */
     int log_fd; /* -1: no request log */
     long delay_ms;
     enum stub_action fail;

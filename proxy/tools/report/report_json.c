@@ -50,6 +50,15 @@ static json_t *verdicts_json(const report_route *r)
     return o;
 }
 
+/* rules "confirm": mismatches read again, by outcome (docs/report.md). */
+static json_t *confirmations_json(const report_route *r)
+{
+    json_t *o = json_object();
+    for (int c = 0; c < RC_COUNT; c++)
+        set(o, report_confirm_names[c], count(r->confirm[c]));
+    return o;
+}
+
 static json_t *rates_json(const report_route *r)
 {
     json_t *o = json_object();
@@ -255,6 +264,7 @@ static json_t *route_json(const report_route *r, const report_render *rr, bool f
     set(o, "compared", count(report_route_compared(r)));
     set(o, "errors", count(report_route_errors(r)));
     set(o, "verdicts", verdicts_json(r));
+    set(o, "confirmations", confirmations_json(r));
     set(o, "rates", rates_json(r));
     set(o, "latency_ms", latency_json(r));
     if (full) {

@@ -18,6 +18,19 @@ const char *const report_verdict_names[RV_COUNT] = {
 
 const char *const report_side_names[RS_COUNT] = {"legacy", "new"};
 
+const char *const report_confirm_names[RC_COUNT] = {"transient", "confirmed", "failed",
+                                                    "skipped"};
+
+/* rules "confirm": a mismatch read again; its outcome counted per route. */
+static void count_confirmation(report_route *r, const json_t *rec)
+{
+    const char *st = json_string_value(json_object_get(json_object_get(rec, "confirmation"),
+                                                       "state"));
+    for (int c = 0; st && c < RC_COUNT; c++)
+        if (strcmp(st, report_confirm_names[c]) == 0)
+            r->confirm[c]++;
+}
+
 enum report_verdict report_verdict_of(const char *s)
 {
     if (s)
@@ -296,6 +309,7 @@ void report_model_add(report_model *m, const json_t *rec)
     }
     r->verdicts[v]++;
     r->exchanges++;
+    count_confirmation(r, rec);
     const json_t *legs[RS_COUNT];
     bool ok[RS_COUNT];
     for (int s = 0; s < RS_COUNT; s++) {

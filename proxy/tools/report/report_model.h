@@ -46,6 +46,10 @@ extern const char *const report_verdict_names[RV_COUNT];
 enum report_verdict report_verdict_of(const char *s);
 
 enum { RS_LEGACY, RS_NEW, RS_COUNT };
+
+/* A record's "confirmation" state (rules "confirm": a mismatch read again). */
+enum report_confirm { RC_TRANSIENT, RC_CONFIRMED, RC_FAILED, RC_SKIPPED, RC_COUNT };
+extern const char *const report_confirm_names[RC_COUNT];
 extern const char *const report_side_names[RS_COUNT];
 
 typedef struct report_sum_spec {
@@ -156,6 +160,7 @@ typedef struct report_latency {
 typedef struct report_route {
     char *name;
     uint64_t verdicts[RV_COUNT];
+    uint64_t confirm[RC_COUNT]; /* records with a "confirmation", by its state */
     uint64_t exchanges;
     report_floats lat[RS_COUNT];
     report_field **fields; /* in order of first appearance; sorted by finalize */

@@ -627,6 +627,8 @@ int report_route_merge(report_route *total, const report_route *src, const repor
 {
     for (int v = 0; v < RV_COUNT; v++)
         total->verdicts[v] += src->verdicts[v];
+    for (int c = 0; c < RC_COUNT; c++)
+        total->confirm[c] += src->confirm[c];
     total->exchanges += src->exchanges;
     total->fields_dropped += src->fields_dropped;
     total->diffs_truncated += src->diffs_truncated;

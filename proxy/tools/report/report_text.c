@@ -610,6 +610,12 @@ static void route_detail(strbuf *b, const report_route *rt, const report_render 
     report_buf_printf(b, " ==\n  %llu exchange(s), %llu compared: match %s, mismatch %s, known %s\n",
                       (unsigned long long)rt->exchanges, (unsigned long long)report_route_compared(rt),
                       m1, m2, m3);
+    const uint64_t *c = rt->confirm;
+    if (c[RC_TRANSIENT] + c[RC_CONFIRMED] + c[RC_FAILED] + c[RC_SKIPPED])
+        report_buf_printf(b, "  mismatches read again: %llu transient, %llu confirmed, %llu failed, "
+                          "%llu skipped\n", (unsigned long long)c[RC_TRANSIENT],
+                          (unsigned long long)c[RC_CONFIRMED], (unsigned long long)c[RC_FAILED],
+                          (unsigned long long)c[RC_SKIPPED]);
     size_t width = r->width && r->width < 100 ? 80 : 100;
     field_rows(b, rt, false, r->top, width);
     field_rows(b, rt, true, r->top, width);
