@@ -464,9 +464,10 @@ void analyzer_stop(analyzer *a)
     if (!a)
         return;
     /* The confirmer first: what it holds goes back to the comparers
-     * (confirmation skipped: shutting down), which then write it. */
+     * (confirmation skipped: shutting down), which then write it; a
+     * comparer that asks it later is told no. Freed once they are gone. */
     confirmer_stop(a->confirm);
-    a->confirm = NULL;
     stop_comparers(a);
+    confirmer_free(a->confirm);
     analyzer_free(a);
 }

@@ -142,12 +142,12 @@ bool confirmer_submit(confirmer *c, analysis_job *job, const char **why)
         job->confirm.after_ms = rc->after_ms;
         job->next = c->incoming; /* order does not matter: each has its timer */
         c->incoming = job;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (ok) {
         metric_add(METRIC_confirm_in_flight, 1);
+        /* Under mu: the loop closes `wake` under mu once stopping is set,
+         * so a send never reaches a closed handle. */
         uv_async_send(&c->wake);
     }
+    pthread_mutex_unlock(&c->mu);
     return ok;
 }
 
@@ -404,7 +404,9 @@ static void shut_down(confirmer *c)
             }
         finish(p, "shutting down");
     }
+    pthread_mutex_lock(&c->mu); /* no submission is sending (confirmer_submit) */
     uv_close((uv_handle_t *)&c->wake, NULL);
+    pthread_mutex_unlock(&c->mu);
     upstream_close(&c->up[SIDE_LEGACY]);
     upstream_close(&c->up[SIDE_NEW]);
 }
@@ -472,12 +474,18 @@ void confirmer_stop(confirmer *c)
         return;
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
+    uv_async_send(&c->wake); /* under mu, as in confirmer_submit */
     pthread_mutex_unlock(&c->mu);
-    uv_async_send(&c->wake);
     uv_thread_join(&c->thread);
     assert(!c->live && !c->incoming && c->waiting == 0);
     if (uv_loop_close(&c->loop) != 0)
         log_event(LOG_WARN, "confirm_loop_busy_at_exit", NULL);
+}
+
+void confirmer_free(confirmer *c)
+{
+    if (!c)
+        return;
     for (size_t i = 0; i < c->nbudgets; i++)
         free(c->budgets[i].name);
     free(c->budgets);

@@ -41,8 +41,11 @@ int confirmer_start(confirmer **out, const sp_config *cfg, confirm_done_fn done,
 bool confirmer_submit(confirmer *c, analysis_job *job, const char **why);
 
 /* Every job still waiting or re-reading goes back through done() with the
- * confirmation skipped ("shutting down"); later submissions are refused;
- * the thread is joined and everything freed. NULL does nothing. */
+ * confirmation skipped ("shutting down"); later submissions are refused
+ * ("shutting down"); the thread is joined. NULL does nothing. */
 void confirmer_stop(confirmer *c);
+/* Frees a stopped confirmer, once no thread may call confirmer_submit.
+ * NULL does nothing. */
+void confirmer_free(confirmer *c);
 
 #endif

@@ -729,6 +729,39 @@ TEST(docs_and_schema_name_every_key)
     free(schema);
 }
 
+TEST(confirm_defaults_merge_and_reads_only)
+{
+    rules *r = ok("{'version': 1, 'defaults': {'confirm': {'after_ms': 100}},"
+                  " 'routes': ["
+                  "  {'name': 'a', 'match': {'methods': ['GET', 'POST']}},"
+                  "  {'name': 'b', 'match': {'path': '/b'},"
+                  "   'confirm': {'max_per_second': 2.5, 'max_in_flight': 3}},"
+                  "  {'name': 'c', 'match': {'path': '/c'}, 'confirm': {'enabled': false}},"
+                  "  {'name': 'w', 'match': {'methods': ['PUT']}, 'confirm': {'enabled': false}}]}");
+    const route *a = rules_find(r, "a"), *b = rules_find(r, "b"), *c = rules_find(r, "c");
+    CHECK(a->confirm.enabled && a->confirm.after_ms == 100);
+    CHECK(a->confirm.max_per_second == CONFIRM_DEFAULT_PER_SECOND);
+    CHECK(a->confirm.max_in_flight == CONFIRM_DEFAULT_IN_FLIGHT);
+    /* a route's section replaces the defaults' whole: after_ms back to 500 */
+    CHECK(b->confirm.enabled && b->confirm.after_ms == CONFIRM_DEFAULT_AFTER_MS);
+    CHECK(b->confirm.max_per_second == 2.5 && b->confirm.max_in_flight == 3);
+    CHECK(!c->confirm.enabled);
+    rules_unref(r);
+    r = rules_default();
+    CHECK(r && !r->fallback.confirm.enabled);
+    rules_unref(r);
+    config_errors e = {0};
+    CHECK(!load(unit_q("{'version': 1, 'routes': [{'name': 'w', 'match': {'methods': "
+                       "['POST', 'PUT']}, 'confirm': {}}]}"), &e));
+    CHECK(e.n == 1 && strstr(unit_err(&e, 0), "re-reads only GET and HEAD"));
+    config_errors_free(&e);
+    e = (config_errors){0};
+    CHECK(!load(unit_q(with_route("'confirm': {'after_ms': 60001, 'max_in_flight': 0, "
+                                  "'max_per_second': 0}")), &e));
+    CHECK(e.n == 3);
+    config_errors_free(&e);
+}
+
 TEST(same_bytes_same_version)
 {
     const char *a = unit_q("{'version': 1}"), *b = unit_q("{'version': 1 }");
@@ -766,5 +799,6 @@ int main(void)
     RUN(schema_is_valid_json);
     RUN(docs_and_schema_name_every_key);
     RUN(same_bytes_same_version);
+    RUN(confirm_defaults_merge_and_reads_only);
     UNIT_DONE();
 }
