@@ -329,9 +329,9 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
     json_t *confirmation = NULL;
     if (v == VERDICT_MISMATCH && j->confirm.phase == CONFIRM_DONE && diffs) {
         confirmation = confirm_outcome(cx, j, diffs);
-        live_count_confirm(cx->live, route_name,
-                           json_string_value(json_object_get(confirmation, "state")),
-                           clock_wall_ms());
+        const char *state = json_string_value(json_object_get(confirmation, "state"));
+        live_count_confirm(cx->live, route_name, state, clock_wall_ms());
+        metrics_confirm_route(cx->shard, route_name, state);
     }
     char endpoint[ENDPOINT_MAX];
     endpoint_template(j->method, j->uri, endpoint, sizeof endpoint);

@@ -337,6 +337,19 @@ void metrics_verdict_route_n(metrics_shard *s, const char *route, verdict v, uin
     }
 }
 
+const char *const metrics_confirm_outcomes[METRICS_CONFIRM_OUTCOMES] = {
+    "transient", "confirmed", "failed", "skipped"};
+
+void metrics_confirm_route(metrics_shard *s, const char *route, const char *outcome)
+{
+    for (size_t i = 0; s && outcome && i < METRICS_CONFIRM_OUTCOMES; i++)
+        if (strcmp(outcome, metrics_confirm_outcomes[i]) == 0) {
+            metrics_route *r = metrics_route_of(s, route);
+            if (r)
+                bump(&r->confirms[i], 1);
+        }
+}
+
 /* Differing paths: a Space-Saving summary (Metwally et al., 2005) decides
  * which paths deserve one of the METRICS_TOP_PATHS exported series.
  *

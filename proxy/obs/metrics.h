@@ -171,6 +171,12 @@ void metrics_route_seconds(metrics_route *r, double seconds);
 void metrics_verdict_route(metrics_shard *s, const char *route, verdict v);
 /* n of them at once (0: nothing, not even the route). */
 void metrics_verdict_route_n(metrics_shard *s, const char *route, verdict v, uint64_t n);
+/* A confirmation's outcome on `route` (rules "confirm", data/confirm.h):
+ * "transient", "confirmed", "failed" or "skipped"; anything else is not
+ * counted. Allocates only for a route new to the shard. */
+#define METRICS_CONFIRM_OUTCOMES 4
+extern const char *const metrics_confirm_outcomes[METRICS_CONFIRM_OUTCOMES];
+void metrics_confirm_route(metrics_shard *s, const char *route, const char *outcome);
 /* One difference found: where "status" | "header" | "body" (anything else
  * is not counted), path its field path (copied). Each route exports its
  * METRICS_TOP_PATHS most frequent paths, and every other difference as

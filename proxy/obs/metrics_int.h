@@ -89,6 +89,7 @@ struct metrics_route {
     mx_hist upstream[2][2];                          /* [side][shadow] */
     mx_hist duration;                                /* client-facing */
     mx_counter verdicts[VERDICT_COUNT];
+    mx_counter confirms[METRICS_CONFIRM_OUTCOMES]; /* metrics_confirm_outcomes */
     _Atomic(mx_paths *) paths; /* NULL until the first difference */
 };
 

@@ -208,6 +208,7 @@ typedef struct agg_route {
     uint64_t up[2][2][MX_BUCKETS], up_sum[2][2];
     uint64_t dur[MX_BUCKETS], dur_sum;
     uint64_t verdicts[VERDICT_COUNT];
+    uint64_t confirms[METRICS_CONFIRM_OUTCOMES];
     bool has_paths;
     uint64_t other[MX_WHERE];
     agg_path *paths;
@@ -350,6 +351,8 @@ static bool snapshot_take(snapshot *snap, bool endpoints)
         add_hist(a->dur, &a->dur_sum, &r->duration);
         for (size_t v = 0; v < VERDICT_COUNT; v++)
             a->verdicts[v] += mx_load(&r->verdicts[v]);
+        for (size_t c = 0; c < METRICS_CONFIRM_OUTCOMES; c++)
+            a->confirms[c] += mx_load(&r->confirms[c]);
         mx_paths *p = atomic_load_explicit(&r->paths, memory_order_acquire);
         if (p)
             ok = add_paths(a, p);
@@ -708,6 +711,19 @@ static void render_routes(sbuf *b, const snapshot *snap)
             ls[0] = route_label(a);
             ls[1] = L("verdict", verdict_name((verdict)v));
             sample_u(b, f, ls, 2, a->verdicts[v]);
+        }
+    }
+    f = "shadowproxy_route_confirmations_total";
+    family(b, f, "counter", "Mismatches read again (rules confirm), by route and outcome.");
+    for (size_t i = 0; i < snap->n; i++) {
+        const agg_route *a = &snap->v[i];
+        uint64_t any = 0;
+        for (size_t c = 0; c < METRICS_CONFIRM_OUTCOMES; c++)
+            any += a->confirms[c];
+        for (size_t c = 0; any && c < METRICS_CONFIRM_OUTCOMES; c++) {
+            ls[0] = route_label(a);
+            ls[1] = L("outcome", metrics_confirm_outcomes[c]);
+            sample_u(b, f, ls, 2, a->confirms[c]);
         }
     }
     f = "shadowproxy_route_differences_total";

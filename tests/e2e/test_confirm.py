@@ -98,6 +98,8 @@ def test_sync_lag_is_transient_and_the_client_never_waits(tmp, stubs, proxy):
     assert metric(p, "shadowproxy_confirm_transient_total") == 1
     assert metric(p, "shadowproxy_confirm_confirmed_total") == 0
     assert metric(p, "shadowproxy_confirm_in_flight") == 0
+    assert metric(p, 'shadowproxy_route_confirmations_total{route="inventory",outcome="transient"}') == 1
+    assert metric(p, 'shadowproxy_route_confirmations_total{route="inventory",outcome="confirmed"}') == 0
     # The dashboard's live view counts it per route.
     live = json.loads(admin_call(p.admin_port, "GET", "/api/live").body)
     conf = live["routes"]["inventory"]["last"]["15m"]["confirmation"]
@@ -191,6 +193,7 @@ def test_over_budget_is_skipped_and_counted(tmp, stubs, proxy):
     assert rec["confirmation"] == {"state": "skipped", "after_ms": 700,
                                    "reason": "over confirm.max_per_second"}, rec
     assert metric(p, "shadowproxy_confirm_skipped_total") == 2
+    assert metric(p, 'shadowproxy_route_confirmations_total{route="inventory",outcome="skipped"}') == 2
     assert metric(p, "shadowproxy_confirm_started_total") == 1
     for rid in (busy, fast):
         assert len(by_rid(new, rid)) == 1  # never asked again
