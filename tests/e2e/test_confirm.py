@@ -135,6 +135,12 @@ def test_a_lasting_difference_is_confirmed_with_what_differs(tmp, stubs, proxy):
     text = subprocess.run([SP_BIN, "report", p.diff_log], capture_output=True, text=True,
                           timeout=30).stdout
     assert "mismatches read again: 0 transient, 1 confirmed, 0 failed, 0 skipped" in text, text
+    html = os.path.join(tmp, "report.html")
+    subprocess.run([SP_BIN, "report", "-o", html, p.diff_log], check=True, timeout=30,
+                   capture_output=True)
+    with open(html) as f:
+        assert "<strong>0 transient</strong> (equal on the re-read), <strong>1 confirmed</strong>" \
+            in f.read()
 
 
 def test_writes_are_never_read_again(tmp, stubs, proxy):

@@ -502,6 +502,13 @@ static void route_section(strbuf *b, const report_route *rt, size_t idx, const r
     for (int v = 0; v < RV_COUNT; v++)
         num_td(b, rt->verdicts[v]);
     LIT(b, "</tr></tbody></table>\n");
+    const uint64_t *c = rt->confirm; /* rules "confirm": mismatches read again */
+    if (c[RC_TRANSIENT] + c[RC_CONFIRMED] + c[RC_FAILED] + c[RC_SKIPPED])
+        report_buf_printf(b, "<p class=\"confirm\">Mismatches read again: <strong>%llu transient</strong> "
+                          "(equal on the re-read), <strong>%llu confirmed</strong>, %llu failed, "
+                          "%llu skipped.</p>\n", (unsigned long long)c[RC_TRANSIENT],
+                          (unsigned long long)c[RC_CONFIRMED], (unsigned long long)c[RC_FAILED],
+                          (unsigned long long)c[RC_SKIPPED]);
     fields_table(b, rt, r->top);
     drift_block(b, rt, r->m, rt->name);
     recon_block(b, rt, r->opt);
