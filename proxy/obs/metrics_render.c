@@ -652,6 +652,28 @@ static label route_label(const agg_route *a)
     return (label){"route", a->name, a->len};
 }
 
+/* One counter per route and verdict (confirms false) or confirmation
+ * outcome (true); a route shows all of them once it has one. */
+static void route_counts(sbuf *b, const snapshot *snap, const char *f, const char *help,
+                         const char *key, bool confirms)
+{
+    size_t n = confirms ? METRICS_CONFIRM_OUTCOMES : VERDICT_COUNT;
+    label ls[2];
+    family(b, f, "counter", help);
+    for (size_t i = 0; i < snap->n; i++) {
+        const agg_route *a = &snap->v[i];
+        const uint64_t *v = confirms ? a->confirms : a->verdicts;
+        uint64_t any = 0;
+        for (size_t k = 0; k < n; k++)
+            any += v[k];
+        for (size_t k = 0; any && k < n; k++) {
+            ls[0] = route_label(a);
+            ls[1] = L(key, confirms ? metrics_confirm_outcomes[k] : verdict_name((verdict)k));
+            sample_u(b, f, ls, 2, v[k]);
+        }
+    }
+}
+
 static void render_routes(sbuf *b, const snapshot *snap)
 {
     static const char *const sides[2] = {"legacy", "new"};
@@ -700,32 +722,10 @@ static void render_routes(sbuf *b, const snapshot *snap)
                 ls[2] = L("role", roles[sh]);
                 histogram(b, f, ls, 3, a->up[s][sh], a->up_sum[s][sh]);
             }
-    f = "shadowproxy_route_verdicts_total";
-    family(b, f, "counter", "Exchanges compared, by route and verdict.");
-    for (size_t i = 0; i < snap->n; i++) {
-        const agg_route *a = &snap->v[i];
-        uint64_t any = 0;
-        for (size_t v = 0; v < VERDICT_COUNT; v++)
-            any += a->verdicts[v];
-        for (size_t v = 0; any && v < VERDICT_COUNT; v++) {
-            ls[0] = route_label(a);
-            ls[1] = L("verdict", verdict_name((verdict)v));
-            sample_u(b, f, ls, 2, a->verdicts[v]);
-        }
-    }
-    f = "shadowproxy_route_confirmations_total";
-    family(b, f, "counter", "Mismatches read again (rules confirm), by route and outcome.");
-    for (size_t i = 0; i < snap->n; i++) {
-        const agg_route *a = &snap->v[i];
-        uint64_t any = 0;
-        for (size_t c = 0; c < METRICS_CONFIRM_OUTCOMES; c++)
-            any += a->confirms[c];
-        for (size_t c = 0; any && c < METRICS_CONFIRM_OUTCOMES; c++) {
-            ls[0] = route_label(a);
-            ls[1] = L("outcome", metrics_confirm_outcomes[c]);
-            sample_u(b, f, ls, 2, a->confirms[c]);
-        }
-    }
+    route_counts(b, snap, "shadowproxy_route_verdicts_total",
+                 "Exchanges compared, by route and verdict.", "verdict", false);
+    route_counts(b, snap, "shadowproxy_route_confirmations_total",
+                 "Mismatches read again (rules confirm), by route and outcome.", "outcome", true);
     f = "shadowproxy_route_differences_total";
     family(b, f, "counter",
            "Differences found, by route, place and field path: the route's most frequent paths, "
