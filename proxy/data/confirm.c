@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,10 @@ static void confirm_main(void *arg)
 {
     confirmer *c = arg;
     (void)pthread_setname_np(pthread_self(), "sp-confirm"); /* cosmetic: top -H */
+    struct sched_param none = {0};
+    /* Shadow work, like the diff-log writer: its wake-ups (timers, the
+     * re-reads' sockets) do not preempt a worker. */
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
     uv_run(&c->loop, UV_RUN_DEFAULT);
 }
 

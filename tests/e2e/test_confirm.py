@@ -117,8 +117,7 @@ def test_a_lasting_difference_is_confirmed_with_what_differs(tmp, stubs, proxy):
     c = rec["confirmation"]
     assert c["state"] == "confirmed" and c["same"] is True, c
     assert c["differences"] == [{"where": "body", "path": "/qty"}] and c["differences_total"] == 1
-    # HEAD is a read too: confirmed on the status line and headers alone
-    # would be a match; a HEAD of the same SKU matches (no body), no re-read.
+    # A HEAD of the same SKU matches (no body to differ): nothing read again.
     rid2, r2, _, _ = get(p, f"/api/inventory/{SKUS[1]}", method="HEAD")
     assert r2.status == 200
     time.sleep(0.5 * SLOW)

@@ -214,7 +214,8 @@ def test_comparer_thread_yields_to_the_workers(pair):
     """Comparison is shadow work: the comparer threads run under SCHED_IDLE
     (they only get the CPU the workers leave: at saturation the workers keep
     it and overload sampling compares a smaller share); the diff-log writer
-    runs under SCHED_BATCH at nice 0 (its wake-ups do not preempt a worker);
+    and the confirm thread run under SCHED_BATCH at nice 0 (their wake-ups
+    do not preempt a worker);
     the workers keep the default policy. Threads are named for top -H."""
     legacy, new, p = pair
     threads = {}
@@ -229,5 +230,6 @@ def test_comparer_thread_yields_to_the_workers(pair):
     comparers = [v for k, v in threads.items() if k.startswith("sp-compare-")]
     assert comparers and all(v == (0, SCHED_IDLE) for v in comparers), threads
     assert threads.get("sp-difflog") == (0, SCHED_BATCH), threads
+    assert threads.get("sp-confirm") == (0, SCHED_BATCH), threads  # rules "confirm"
     workers = [v for k, v in threads.items() if k.startswith("sp-worker-")]
     assert workers and all(v == (0, SCHED_OTHER) for v in workers), threads
