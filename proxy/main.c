@@ -84,7 +84,8 @@ static const char usage_text[] =
     "      --log-format FMT     logfmt|json (default logfmt)\n"
     "\n"
     "Admin API (default 127.0.0.1:9901, docs/operations.md): /healthz /readyz /state\n"
-    "/metrics /history, POST /authority /shadow /writes /rollback /clear /reload;\n"
+    "/metrics /history, POST /authority /shadow /writes /rollback /clear /reload,\n"
+    "POST /faults (staging only: faults.enabled);\n"
     "decisions live in the decision store (--decisions), shared by every replica.\n"
     "GET / there is the live dashboard (same token, signed in through a form).\n"
     "\n"
@@ -117,11 +118,16 @@ static int cmd_version(void)
     return 0;
 }
 
-/* Loads a rules file; prints every error. NULL on failure. */
-static rules *load_rules(const char *path)
+/* Loads a rules file; prints every error (faults too, while the config
+ * does not enable them). NULL on failure. */
+static rules *load_rules(const char *path, const sp_config *cfg)
 {
     config_errors errs = {0};
     rules *r = rules_load_file(path, &errs);
+    if (r && rules_faults_refused(r, cfg->faults_enabled, &errs)) {
+        rules_unref(r);
+        r = NULL;
+    }
     if (!r)
         print_errors(path, &errs);
     config_errors_free(&errs);
@@ -170,7 +176,7 @@ static int cmd_check(int argc, char **argv)
             rules_file = cfg.rules_path; /* the rules the config names */
     }
     if (rules_file) {
-        rules *r = load_rules(rules_file);
+        rules *r = load_rules(rules_file, &cfg);
         if (r) {
             printf("%s: ok (%zu routes, version %s)\n", rules_file, r->nroutes, r->version);
             rules_unref(r);
@@ -347,7 +353,7 @@ static int cmd_serve(int argc, char **argv)
             long n = sysconf(_SC_NPROCESSORS_ONLN);
             cfg.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
         }
-        rules *r = cfg.rules_path ? load_rules(cfg.rules_path) : rules_default();
+        rules *r = cfg.rules_path ? load_rules(cfg.rules_path, &cfg) : rules_default();
         ops_state *o = NULL;
         store *st = NULL;
         if (r && store_open(&st, &cfg, &o) == 0)

@@ -94,6 +94,7 @@ static const endpoint endpoints[] = {
     {"/authority", "POST", admin_h_authority, EP_WRITE},
     {"/shadow", "POST", admin_h_shadow, EP_WRITE},
     {"/writes", "POST", admin_h_writes, EP_WRITE},
+    {"/faults", "POST", admin_h_faults, EP_WRITE},
     {"/reload", "POST", admin_h_reload, EP_WRITE},
     {"/rollback", "POST", admin_h_rollback, EP_WRITE},
     {"/clear", "POST", admin_h_clear, EP_WRITE},

@@ -117,6 +117,7 @@ admin_reply admin_h_metrics(admin *a, admin_req *rq);
 admin_reply admin_h_authority(admin *a, admin_req *rq);
 admin_reply admin_h_shadow(admin *a, admin_req *rq);
 admin_reply admin_h_writes(admin *a, admin_req *rq);
+admin_reply admin_h_faults(admin *a, admin_req *rq); /* POST /faults (admin_faults.c) */
 admin_reply admin_h_reload(admin *a, admin_req *rq);
 admin_reply admin_h_rollback(admin *a, admin_req *rq); /* POST /rollback */
 admin_reply admin_h_clear(admin *a, admin_req *rq);    /* POST /clear */

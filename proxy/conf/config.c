@@ -173,6 +173,12 @@ const config_key config_keys[] = {
      "Secondary requests outstanding at once, whole process; beyond it (or while its circuit "
      "breaker, with the `shadow.breaker_*` settings, is open) none is sent and the exchange "
      "is compared without noise detection."},
+    {"/faults/enabled", K_BOOL, F(faults_enabled), 0, 0, 0, "false", false,
+     "Allow fault injection (staging only): the rules file's `faults` and the admin API's "
+     "`POST /faults` (`shadowproxy ctl fault add`) delay a leg, answer for it with a status or "
+     "fail its connection (docs/operations.md, \"Injecting faults\"). While false, a rules "
+     "file with faults is refused (naming the key and its position) and so is `POST /faults` "
+     "(409), so a production config cannot run a fault by accident."},
     {"/compare/max_body_bytes", K_SIZE, F(compare_max_body), 0, 1, GiB,
      "8388608", false,
      "Bodies larger than this (decoded) are compared by length and SHA-256 "

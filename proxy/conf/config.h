@@ -95,6 +95,7 @@ typedef struct sp_config {
     char *secondary_url;        /* default NULL: the legacy upstream */
     long secondary_timeout_ms;  /* default 5000 */
     int secondary_max_in_flight; /* default 200, whole process */
+    bool faults_enabled;        /* default false: rules and API faults refused (conf/faults.h) */
 
     size_t compare_max_body;    /* default 8 MiB */
     char **compare_headers;     /* default {"Content-Type"} */

@@ -106,6 +106,7 @@ void rl_route_free(route *rt)
     rl_pattern_list_free(rt->redact_paths, rt->nredact_paths);
     rl_strlist_free(rt->redact_exempt, rt->nredact_exempt);
     json_decref(rt->readiness);
+    free(rt->faults);
     rl_route_init(rt);
 }
 
@@ -201,6 +202,12 @@ static int copy_pair(void *dst, const void *src)
 /* a[0..na) then b[0..nb), each copied; NULL when both are empty (or NULL
  * with *ok cleared when out of memory; the slots filled so far are kept
  * and counted so that they are freed). */
+static int copy_plain_fault(void *dst, const void *src)
+{
+    memcpy(dst, src, sizeof(fault_spec));
+    return 0;
+}
+
 static void *cat(const void *a, size_t na, const void *b, size_t nb,
                  size_t size, copy_fn copy, size_t *n, bool *ok)
 {
@@ -314,6 +321,11 @@ int rl_route_merge(route *out, const rl_opts *base, const rl_opts *over)
         o->nredact_exempt, sizeof(char *), copy_str, &out->nredact_exempt, &ok);
     if (rl_readiness_merge(&out->readiness, b->readiness, o->readiness) != 0)
         ok = false;
+    out->faults = cat(b->faults, b->nfaults, o->faults, o->nfaults, sizeof *b->faults,
+                      copy_plain_fault, &out->nfaults, &ok);
+    const route *fa = o->nfaults ? o : b;
+    out->faults_line = fa->faults_line;
+    out->faults_col = fa->faults_col;
     if (ok)
         return 0;
     rl_route_free(out);
@@ -561,6 +573,27 @@ bool rules_sampled_at(double percent, const char *request_id)
         return false;
     uint64_t bucket = id_hash(request_id ? request_id : "") % 10000;
     return (double)bucket < percent * 100.0;
+}
+
+size_t rules_faults_refused(const rules *r, bool faults_enabled, config_errors *errs)
+{
+    size_t n = 0;
+    for (size_t i = 0; !faults_enabled && r && i <= r->nroutes; i++) {
+        const route *rt = i < r->nroutes ? &r->routes[i] : &r->fallback;
+        bool seen = false; /* faults from "defaults": one error at their place */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = r->routes[j].nfaults && r->routes[j].faults_line == rt->faults_line &&
+                   r->routes[j].faults_col == rt->faults_col;
+        if (!rt->nfaults || seen)
+            continue;
+        config_errors_add(errs, rt->faults_line, rt->faults_col,
+                          "faults (route \"%s\") refused: faults.enabled is false in the "
+                          "config. Fault injection is for staging; set \"faults\": "
+                          "{\"enabled\": true} in a staging config to allow it",
+                          rt->name ? rt->name : "default");
+        n++;
+    }
+    return n;
 }
 
 bool rules_sampled(const route *rt, const char *request_id)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "conf/faults.h"
 #include "base/headers.h"
 
 #include "base/pathpat.h"
@@ -159,6 +160,11 @@ typedef struct route {
     size_t nredact_exempt;
     json_t *readiness;     /* the merged "readiness" section (validated), or NULL;
                             * read through rules_readiness_of */
+    /* "faults" (staging, conf/faults.h): "defaults"' then the route's, in
+     * file order; they run only with faults.enabled (rules_faults_refused). */
+    fault_spec *faults;
+    size_t nfaults;
+    int faults_line, faults_col; /* where the route's (else defaults') "faults" key is */
 } route;
 
 typedef struct rules {
@@ -208,6 +214,11 @@ bool rules_should_mirror(const route *rt, const char *method,
                          const char *request_id);
 /* The route named `name` (a route or "default"), or NULL. */
 const route *rules_find(const rules *r, const char *name);
+
+/* With faults.enabled false, every route with faults is an error in errs
+ * ("routes[i].faults" or "default.faults" at its line:column: why it is
+ * refused and how to allow it). Returns how many were reported. */
+size_t rules_faults_refused(const rules *r, bool faults_enabled, config_errors *errs);
 
 /* ---- cutover readiness criteria (docs/readiness.md) ------------------------ */
 

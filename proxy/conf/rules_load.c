@@ -25,7 +25,7 @@ static const char *const top_keys[] = {
 static const char *const route_keys[] = {
     "name",           "description", "match",  "authority", "mirror",
     "shadow_rewrite", "compare",     "redact", "readiness", "noise",
-    "confirm",        NULL};
+    "confirm",        "faults",      NULL};
 static const char *const match_keys[] = {
     "methods", "path", "path_prefix", "path_glob", "query", "header", NULL};
 static const char *const mirror_keys[] = {"enabled", "sample_percent",
@@ -304,6 +304,44 @@ static void confirm_reads_only(rl_ctx *x, const rl_loc *at, const rl_opts *o)
               at->name);
 }
 
+/* "faults": [{"side", "delay"|"abort"|"reset", "percent"}] (docs/rules.md,
+ * "faults"; conf/faults.h reads each one). Whether they may run is the
+ * config's (faults.enabled): rules_faults_refused, once both are loaded. */
+static void load_faults(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o)
+{
+    size_t n;
+    if (!rl_array(x, v, at, "fault objects", &n))
+        return;
+    if (!(o->r.faults = calloc(n + 1, sizeof *o->r.faults))) {
+        rl_nomem(x);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rl_loc l, bl;
+        char why[200], bad[32];
+        rl_elem(&l, at, i);
+        if (fault_spec_from_json(json_array_get(v, i), NULL, &o->r.faults[o->r.nfaults], why,
+                                 sizeof why, bad, sizeof bad) == 0) {
+            o->r.nfaults++;
+            continue;
+        }
+        bl = l;
+        for (char *seg = bad, *slash; *seg; seg = slash ? slash + 1 : seg + strlen(seg)) {
+            if ((slash = strchr(seg, '/')))
+                *slash = '\0';
+            rl_loc next;
+            rl_child(&next, &bl, seg);
+            bl = next;
+        }
+        rl_report(x, &bl, false, "%s: %s", l.name, why);
+    }
+    int line = 0, col = 0;
+    if (!at->cut && jsonpos_find_key(x->doc.text, x->doc.len, at->ptr, &line, &col) == 0) {
+        o->r.faults_line = line;
+        o->r.faults_col = col;
+    }
+}
+
 /* --- route options -------------------------------------------------------- */
 
 static void load_name(rl_ctx *x, const json_t *v, const rl_loc *at, route *r)
@@ -413,6 +451,10 @@ static void load_options(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o,
     if ((e = json_object_get(v, "readiness"))) {
         rl_child(&l, at, "readiness");
         rl_load_readiness(x, e, &l, o);
+    }
+    if ((e = json_object_get(v, "faults"))) {
+        rl_child(&l, at, "faults");
+        load_faults(x, e, &l, o);
     }
     x->route = NULL;
 }

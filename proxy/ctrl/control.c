@@ -14,6 +14,8 @@
 #include "base/log.h"
 #include "data/tls.h"
 #include "obs/metrics.h"
+#include "obs/metrics_faults.h"
+#include "data/faults_live.h"
 #include "conf/ops.h"
 #include "conf/rules.h"
 #include "data/worker.h"
@@ -145,6 +147,33 @@ static json_t *writes_of(const control *c, const route *rt)
     return w;
 }
 
+bool control_has_route(control *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    bool found = rules_find(c->rules, name) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+/* /state's "faults": {"enabled", "scope": "process", "rules": {route: [spec]}
+ * (the rules file's), "live": faults_live_json()}. */
+static json_t *faults_json(control *c)
+{
+    json_t *by_route = json_object();
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; by_route && i <= c->rules->nroutes; i++) {
+        const route *rt = i < c->rules->nroutes ? &c->rules->routes[i] : &c->rules->fallback;
+        json_t *a = rt->nfaults ? json_array() : NULL;
+        for (size_t j = 0; a && j < rt->nfaults; j++)
+            json_array_append_new(a, fault_spec_to_json(&rt->faults[j]));
+        if (a)
+            json_object_set_new(by_route, rt->name, a);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return json_pack("{s:b, s:s, s:o*, s:o*}", "enabled", c->cfg->faults_enabled, "scope",
+                     "process", "rules", by_route, "live", faults_live_json());
+}
+
 json_t *control_state(control *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -188,6 +217,7 @@ json_t *control_state(control *c)
     pthread_mutex_unlock(&c->mu);
     /* outside the lock: reading the fleet may take a moment (files, etcd) */
     if (st) {
+        json_object_set_new(st, "faults", faults_json(c));
         json_object_set_new(st, "decisions", control_decisions_json(c));
         json_object_set_new(st, "fleet", control_fleet_json(c));
     }
@@ -337,6 +367,10 @@ int control_reload(control *c, const char *who, json_t **errors)
     }
     config_errors errs = {0};
     rules *r = rules_load_file(path, &errs);
+    if (r && rules_faults_refused(r, c->cfg->faults_enabled, &errs)) {
+        rules_unref(r);
+        r = NULL;
+    }
     if (!r) {
         metric_add(METRIC_rules_reload_failed, 1);
         json_t *ej = errors_json(path, &errs);
@@ -480,7 +514,14 @@ char *control_metrics(control *c, size_t *len)
             .decisions_last_sync_unix = (double)ds.last_sync_ms / 1000.0,
             .decisions_warnings = ds.warnings,
         };
-        text = metrics_render(&in, len);
+        size_t n = 0;
+        text = metrics_render(&in, &n);
+        if (text && metrics_faults_append(&text, &n) != 0) {
+            free(text);
+            text = NULL;
+        }
+        if (len)
+            *len = n;
     }
     free(routes);
     free(restart);

@@ -19,9 +19,12 @@ typedef struct control control;
  * {name: side}}, "shadow": {"global": {"paused", "sample_percent"},
  * "routes": {name: {...}}}, "writes": {"global": {"paused", "retry_after_s"},
  * "routes": {name: {...}}} (effective), "operator": <ops_to_json>, "rules": {"path",
- * "version", "loaded"}, "breakers": [{"worker", "state"}], "counts": {...}}.
- * A new reference. */
+ * "version", "loaded"}, "breakers": [{"worker", "state"}], "counts": {...},
+ * "faults": {"enabled", "scope": "process", "rules": {route: [fault]}, "live":
+ * faults_live_json()}}. A new reference. */
 json_t *control_state(control *c);
+/* Does the current rule set have a route (or "default") by this name? */
+bool control_has_route(control *c, const char *name);
 
 /* ---- the operator's decisions (control_decide.c) ----
  * Every change goes to the decision store first (store.h): applied here

@@ -393,6 +393,8 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
             json_object_set_new(rec, "secondary", secondary_json(j, noise_state, noise));
         if (rec && confirmation)
             json_object_set(rec, "confirmation", confirmation);
+        if (rec && j->fault) /* the faults injected into this exchange (staging) */
+            json_object_set(rec, "fault", j->fault);
         size_t len = 0;
         char *line = rec ? record_to_line(rec, &len) : NULL;
         if (!line || batch_append(b, line, len) != 0)

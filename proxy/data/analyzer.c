@@ -134,6 +134,7 @@ void analysis_job_free(analysis_job *j)
     free(j->method);
     free(j->uri);
     rules_unref(j->rules);
+    json_decref(j->fault);
     free(j);
 }
 

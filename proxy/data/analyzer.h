@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,6 +74,7 @@ typedef struct analysis_job {
     analysis_leg secondary;
     const char *secondary_reason; /* static, or NULL */
     analysis_confirm confirm;
+    json_t *fault;        /* owned: the record's "fault" (injected faults), or NULL */
 } analysis_job;
 
 typedef struct analyzer analyzer;

@@ -18,8 +18,6 @@
 /* An answer that is complete within this many bytes is sent from one buffer
  * with its exact Content-Length; a longer one is streamed. */
 #define STREAM_THRESHOLD (256u * 1024u)
-/* Streaming: bytes received but not yet handed to MHD before curl pauses. */
-#define STREAM_WINDOW (1024u * 1024u)
 
 exchange *exchange_new(exchange_env *env, const char *uri)
 {
@@ -347,6 +345,21 @@ static void start_secondary(exchange *ex)
     }
 }
 
+/* Starts the shadow leg's transfer and lists it with the gate; if it
+ * cannot start, gives the slot back and presets shadow_error. */
+static void shadow_send(exchange *ex, ex_leg *leg)
+{
+    if (leg_start(leg, leg->send_headers, leg->send_timeout_ms) == 0) {
+        ex->shadow.easy = leg->easy;
+        shadow_gate_track(&ex->env->gate, &ex->shadow);
+        metric_add(METRIC_shadow_sent, 1);
+    } else {
+        shadow_gate_release(&ex->env->gate, &ex->shadow, true);
+        ex->shadow_preset = VERDICT_SHADOW_ERROR;
+        ex->shadow_reason = "cannot start shadow transfer";
+    }
+}
+
 int exchange_start(exchange *ex)
 {
     reqid_assign(&reqid_recent, &ex->env->ids, hdr_list_get(&ex->req_headers, "X-Request-Id"),
@@ -367,9 +380,11 @@ int exchange_start(exchange *ex)
     if (exchange_build_requests(ex) != 0)
         return -ENOMEM;
     sp_side auth = ex->authority, shadow = (sp_side)!auth;
-    if (leg_start(&ex->legs[auth], exchange_headers_for(ex, auth, false),
-                  ex->cfg->upstream[auth].timeout_ms) != 0)
-        leg_fail_now(&ex->legs[auth], "cannot start transfer");
+    ex_leg *al = &ex->legs[auth];
+    al->send_headers = exchange_headers_for(ex, auth, false);
+    al->send_timeout_ms = ex->cfg->upstream[auth].timeout_ms;
+    if (!exchange_fault_begin(al) && leg_start(al, al->send_headers, al->send_timeout_ms) != 0)
+        leg_fail_now(al, "cannot start transfer");
 
     const char *why = NULL;
     if (!ex->cfg->shadow_enabled) {
@@ -396,17 +411,13 @@ int exchange_start(exchange *ex)
         long t = rt->shadow_timeout_ms > 0 ? rt->shadow_timeout_ms : ex->cfg->shadow_timeout_ms;
         if (ex->cfg->upstream[shadow].timeout_ms < t)
             t = ex->cfg->upstream[shadow].timeout_ms;
-        if (leg_start(&ex->legs[shadow], exchange_headers_for(ex, shadow, true), t) == 0) {
-            ex->shadow.easy = ex->legs[shadow].easy;
-            shadow_gate_track(&ex->env->gate, &ex->shadow);
-            metric_add(METRIC_shadow_sent, 1);
-        } else {
-            shadow_gate_release(&ex->env->gate, &ex->shadow, true);
-            ex->shadow_preset = VERDICT_SHADOW_ERROR;
-            ex->shadow_reason = "cannot start shadow transfer";
-        }
+        ex_leg *sl = &ex->legs[shadow];
+        sl->send_headers = exchange_headers_for(ex, shadow, true);
+        sl->send_timeout_ms = t;
+        if (!exchange_fault_begin(sl))
+            shadow_send(ex, sl);
     }
-    if (rt->noise_secondary && ex->legs[shadow].easy) /* nothing to compare: no use */
+    if (rt->noise_secondary && ex->legs[shadow].attempted) /* nothing to compare: no use */
         start_secondary(ex);
     return 0;
 }
@@ -560,45 +571,6 @@ static void respond_error(exchange *ex)
     make_ready(ex, r, timeout ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY);
 }
 
-ssize_t exchange_read_stream(exchange *ex, uint64_t pos, char *buf, size_t max)
-{
-    ex_leg *leg = &ex->legs[ex->authority];
-    size_t n = 0;
-    size_t cap_len = leg->capture ? leg->capture->len : 0;
-    if (pos < cap_len) {
-        n = cap_len - (size_t)pos < max ? cap_len - (size_t)pos : max;
-        memcpy(buf, leg->capture->data + pos, n);
-    } else if (ex->overflow && pos >= ex->overflow_base &&
-               pos < ex->overflow_base + ex->overflow->len) {
-        size_t off = (size_t)(pos - ex->overflow_base);
-        n = ex->overflow->len - off < max ? ex->overflow->len - off : max;
-        memcpy(buf, ex->overflow->data + off, n);
-        off += n;
-        if (off >= 256 * 1024 && off * 2 >= ex->overflow->len) {
-            /* Slide the window so it never grows past STREAM_WINDOW-ish. */
-            memmove(ex->overflow->data, ex->overflow->data + off, ex->overflow->len - off);
-            ex->overflow->len -= off;
-            ex->overflow_base += off;
-        }
-    } else if (leg->done) {
-        return leg->result == CURLE_OK ? MHD_CONTENT_READER_END_OF_STREAM
-                                       : MHD_CONTENT_READER_END_WITH_ERROR;
-    } else {
-        /* Nothing buffered yet: sleep until on_body resumes us. */
-        if (ex->conn && !ex->suspended) {
-            MHD_suspend_connection(ex->conn);
-            ex->suspended = true;
-        }
-        return 0;
-    }
-    ex->sent = pos + n;
-    if (ex->stream_paused && leg->easy && leg->received - ex->sent < STREAM_WINDOW / 2) {
-        ex->stream_paused = false;
-        curl_easy_pause(leg->easy, CURLPAUSE_CONT); /* may call on_body now */
-    }
-    return (ssize_t)n;
-}
-
 /* ---- completion ---------------------------------------------------------- */
 
 /* Why a leg failed, in a word: TLS failures precisely (tls.h), the rest
@@ -704,6 +676,34 @@ static void abort_leg(ex_leg *leg, const char *cause)
     leg_ended(leg, true); /* not the upstream's fault: no breaker count */
 }
 
+void exchange_leg_send(ex_leg *leg)
+{
+    exchange *ex = leg->ex;
+    uint64_t t0 = leg->t_start_ns; /* the delay counts in the leg's time */
+    leg->attempted = false;
+    if (is_client_leg(leg)) {
+        if (leg_start(leg, leg->send_headers, leg->send_timeout_ms) != 0)
+            leg_fail_now(leg, "cannot start transfer");
+    } else {
+        shadow_send(ex, leg);
+    }
+    if (leg->easy)
+        leg->t_start_ns = t0;
+    exchange_submit(ex); /* a leg that could not start may have been the last */
+}
+
+void exchange_leg_end(ex_leg *leg, CURLcode rc, const char *cause)
+{
+    exchange *ex = leg->ex;
+    assert(!leg->easy && !leg->done);
+    exchange_ref(ex); /* what a transfer holds: leg_ended gives it back */
+    leg->attempted = true;
+    finish_leg(leg, rc);
+    if (cause)
+        leg->cause = cause;
+    leg_ended(leg, true); /* not the upstream's fault: no breaker count */
+}
+
 void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe)
 {
     ex->conn = NULL;
@@ -732,6 +732,7 @@ void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx)
 
 void exchange_abort_all(exchange_env *env, const char *cause)
 {
+    exchange_fault_cancel_all(env, cause);
     for (exchange *ex = env->live, *next; ex; ex = next) {
         exchange_ref(ex);
         abort_leg(&ex->legs[ex->authority], cause);
@@ -744,6 +745,7 @@ void exchange_abort_all(exchange_env *env, const char *cause)
 
 void exchange_abort_shadows(exchange_env *env, const char *cause)
 {
+    exchange_fault_cancel_all(env, cause);
     for (shadow_ticket *t; (t = shadow_gate_last(&env->gate));) {
         /* A listed leg still runs: aborting it unlists it (else: no end). */
         assert(t->owner->legs[!t->owner->authority].easy);

@@ -15,12 +15,14 @@
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "base/blob.h"
 #include "base/headers.h"
 #include "base/reqid.h"
 #include "base/tracectx.h"
 #include "conf/config.h"
+#include "conf/faults.h"
 #include "conf/ops.h"
 #include "conf/rules.h"
 #include "data/analyzer.h"
@@ -38,6 +40,7 @@ struct exchange;
  * pools, the gate, the shard and the snapshots; exchanges use them. */
 typedef struct exchange_env {
     const sp_config *cfg;
+    uv_loop_t *loop;          /* the worker's: an injected fault's timer runs on it */
     analyzer *an;             /* finished exchanges go there */
     metrics_shard *shard;     /* the worker's labelled metrics (NULL: none) */
     /* per side: a slow side cannot take the other's connections; [UP_SECONDARY]
@@ -82,6 +85,16 @@ typedef struct ex_leg {
     const char *cause;    /* short cause when failed: "timeout", "refused", ... */
     size_t head_bytes;    /* the final answer's header lines so far */
     char refused[128];    /* non-empty: the proxy refused the answer (why) */
+    /* What leg_start sends (kept: a delayed leg is sent later). */
+    struct curl_slist *send_headers;
+    long send_timeout_ms;
+    /* An injected fault (conf/faults.h, exchange_fault.c): `faulted` once
+     * chosen; fault_timer set while it waits for its time on the loop. */
+    bool faulted;
+    fault_spec fault;
+    int fault_id;         /* the live fault's id; 0: the rules file's */
+    long fault_delay_ms;  /* a delay's length for this request */
+    struct fault_timer *fault_timer;
 } ex_leg;
 
 typedef struct exchange {
@@ -174,7 +187,10 @@ int exchange_refuse_write(exchange *ex, int retry_after_s);
 /* MHD is done with the request (answered, or the client left). */
 void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe);
 
-/* Called by the MHD content reader while streaming. */
+/* Streaming: bytes received but not yet handed to MHD before curl pauses. */
+#define STREAM_WINDOW (1024u * 1024u)
+
+/* exchange_conn.c: called by the MHD content reader while streaming. */
 ssize_t exchange_read_stream(exchange *ex, uint64_t pos, char *buf, size_t max);
 
 /* exchange_conn.c: resumes the client connection if suspended (the worker
@@ -183,6 +199,29 @@ void exchange_resume(exchange *ex);
 /* Queues the READY response to MHD (from MHD's access handler). MHD_NO when
  * it could not be built or queued: MHD closes the connection. */
 enum MHD_Result exchange_queue_response(exchange *ex);
+
+/* For exchange_fault.c. A delayed leg's send, when its time is up: the
+ * transfer starts (the shadow's listed with the gate), or the leg fails as
+ * it would have at once. Loop thread. */
+void exchange_leg_send(ex_leg *leg);
+/* Ends a leg that has no transfer (an injected answer or failure): rc
+ * CURLE_OK with status, headers and capture filled, or a failure with
+ * `cause`; then as if its transfer had finished (the client answered for
+ * the authoritative leg, the pair submitted once both are done). */
+void exchange_leg_end(ex_leg *leg, CURLcode rc, const char *cause);
+
+/* exchange_fault.c: with faults.enabled, picks this leg's fault (the
+ * route's rules first, then the live ones: faults_live.h) and, if one
+ * hits, takes the leg over: true when the caller must not start it (it
+ * waits on a timer, then is sent late, answered or failed). Counts the
+ * fault in metrics. Loop thread. */
+bool exchange_fault_begin(ex_leg *leg);
+/* Drain: every leg still waiting for a fault's timer ends as failed with
+ * `cause`. */
+void exchange_fault_cancel_all(exchange_env *env, const char *cause);
+/* The faults injected into ex's legs for its record: [{"side", "role",
+ * "kind", ...}], or NULL when none. New reference. */
+json_t *exchange_fault_json(const exchange *ex);
 
 /* upstream_done_fn for both pools: a transfer of some exchange finished. */
 void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx);

@@ -109,6 +109,7 @@ void exchange_submit(exchange *ex)
     move_leg(&job->secondary, sec);
     job->secondary_asked = ex->route && ex->route->noise_secondary;
     job->secondary_reason = ex->secondary_reason;
+    job->fault = exchange_fault_json(ex);
     if (refused) {
         job->preset = VERDICT_WRITE_PAUSED;
         job->reason = "writes paused by the operator: answered 503";

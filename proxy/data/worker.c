@@ -283,6 +283,7 @@ static void check_drain(worker *w)
             return;
         exchange_abort_shadows(&w->env, "proxy shutting down");
     }
+    exchange_fault_cancel_all(&w->env, "proxy shutting down"); /* a delayed shadow */
     if (busy > 0 && w->env.mhd_run_pending) {
         run_mhd(w); /* let resumed connections send their 502 first */
         return;
@@ -486,6 +487,7 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
 {
     memset(w, 0, sizeof *w);
     exchange_env *env = &w->env;
+    env->loop = &w->loop;
     env->rules = r;
     env->ops = o;
     char owner[32];

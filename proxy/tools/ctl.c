@@ -3,6 +3,7 @@
  * through an http_proxy from the environment), and prints a short human
  * answer (or the raw JSON with --json). Exit codes in ctl.h. */
 #include "tools/ctl.h"
+#include "tools/ctl_int.h"
 #include "conf/config.h"
 
 #include <curl/curl.h>
@@ -16,17 +17,6 @@
 
 #define CTL_MAX_ANSWER ((size_t)16 << 20)
 
-typedef struct ctl_opts {
-    const char *admin;
-    const char *token_file;
-    const char *route;
-    const char *timeout;
-    const char *limit;
-    const char *retry_after;
-    bool json, keep_routes, no_wait;
-    const char *args[4]; /* the command and its operands */
-    int nargs;
-} ctl_opts;
 
 typedef struct answer {
     long status;
@@ -35,7 +25,7 @@ typedef struct answer {
     bool too_big;
 } answer;
 
-static int usage_error(const char *fmt, const char *arg)
+int ctl_usage_error(const char *fmt, const char *arg)
 {
     fputs("ctl: ", stderr);
     fprintf(stderr, fmt, arg);
@@ -66,19 +56,21 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 static int parse_args(int argc, char **argv, ctl_opts *o)
 {
     static const char *const names[] = {"--admin", "--token-file", "--route", "--timeout",
-                                        "--limit", "--retry-after"};
+                                        "--limit", "--retry-after", "--side", "--delay",
+                                        "--abort", "--percent", "--for"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
         int which = -1;
-        for (int k = 0; k < 6 && !v && !missing; k++)
+        for (int k = 0; k < 11 && !v && !missing; k++)
             if ((v = opt_value(argc, argv, &i, names[k], &missing)) || missing)
                 which = k;
         if (missing)
-            return usage_error("%s needs a value", names[which]);
+            return ctl_usage_error("%s needs a value", names[which]);
         if (v) {
             const char **slot[] = {&o->admin, &o->token_file, &o->route, &o->timeout,
-                                   &o->limit, &o->retry_after};
+                                   &o->limit, &o->retry_after, &o->side, &o->delay,
+                                   &o->abort_status, &o->percent, &o->for_};
             *slot[which] = v;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
@@ -86,12 +78,14 @@ static int parse_args(int argc, char **argv, ctl_opts *o)
             o->keep_routes = true;
         } else if (strcmp(a, "--no-wait") == 0) {
             o->no_wait = true;
+        } else if (strcmp(a, "--reset") == 0 || strcmp(a, "--all") == 0) {
+            *(a[2] == 'r' ? &o->reset : &o->all) = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             return -1;
         } else if (a[0] == '-' && a[1] != '\0' && !(o->nargs == 2 && a[1] >= '0' && a[1] <= '9')) {
-            return usage_error("unknown option '%s'", a);
+            return ctl_usage_error("unknown option '%s'", a);
         } else if (o->nargs >= 4) {
-            return usage_error("unexpected argument '%s'", a);
+            return ctl_usage_error("unexpected argument '%s'", a);
         } else {
             o->args[o->nargs++] = a;
         }
@@ -548,22 +542,23 @@ static bool is_cmd(const char *cmd, const char *const *names)
 /* The options that go with some commands only. CTL_USAGE or 0. */
 static int check_options(const ctl_opts *o, const char *cmd)
 {
-    static const char *const routed[] = {"flip", "shadow", "writes", "clear", NULL};
+    static const char *const routed[] = {"flip", "shadow", "writes", "clear", "fault", NULL};
     static const char *const changes[] = {"flip", "shadow", "writes", "rollback", "clear", NULL};
     if (o->route && !is_cmd(cmd, routed))
-        return usage_error("--route goes with flip, shadow, writes and clear only, not with %s",
+        return ctl_usage_error("--route goes with flip, shadow, writes, clear and fault add only, "
+                               "not with %s",
                            cmd);
     if (o->retry_after && (strcmp(cmd, "writes") != 0 || o->nargs < 2 ||
                            strcmp(o->args[1], "pause") != 0))
-        return usage_error("--retry-after goes with writes pause only (%s)", cmd);
+        return ctl_usage_error("--retry-after goes with writes pause only (%s)", cmd);
     if (o->keep_routes && (strcmp(cmd, "flip") != 0 || o->route))
-        return usage_error("--keep-routes goes with a global flip only (%s)", cmd);
+        return ctl_usage_error("--keep-routes goes with a global flip only (%s)", cmd);
     if ((o->timeout || o->no_wait) && !is_cmd(cmd, changes))
-        return usage_error("--timeout and --no-wait go with flip, shadow, writes, rollback and "
+        return ctl_usage_error("--timeout and --no-wait go with flip, shadow, writes, rollback and "
                            "clear, not with %s", cmd);
     if (o->limit && strcmp(cmd, "history") != 0)
-        return usage_error("--limit goes with history only, not with %s", cmd);
-    return 0;
+        return ctl_usage_error("--limit goes with history only, not with %s", cmd);
+    return ctl_fault_options_check(o, cmd);
 }
 
 /* --timeout SECONDS as ms (default 5 s). -1 when invalid. */
@@ -583,14 +578,14 @@ static int build_writes(const ctl_opts *o, json_t **body)
 {
     const char *act = o->nargs > 1 ? o->args[1] : "";
     if (strcmp(act, "pause") != 0 && strcmp(act, "resume") != 0)
-        return usage_error("writes: expected pause or resume, got '%s'", act);
+        return ctl_usage_error("writes: expected pause or resume, got '%s'", act);
     *body = json_pack("{s:s}", "action", act);
     if (o->retry_after) {
         char *end = NULL;
         long s = strtol(o->retry_after, &end, 10);
         if (!*o->retry_after || *end || s < 1 || s > 86400) {
             json_decref(*body);
-            return usage_error("--retry-after: expected whole seconds from 1 to 86400, got '%s'",
+            return ctl_usage_error("--retry-after: expected whole seconds from 1 to 86400, got '%s'",
                                o->retry_after);
         }
         json_object_set_new(*body, "retry_after_s", json_integer(s));
@@ -604,7 +599,7 @@ static int build_change(const ctl_opts *o, const char *cmd, json_t **body, int *
     if (strcmp(cmd, "flip") == 0) {
         *want = 2;
         if (o->nargs < 2 || (strcmp(o->args[1], "legacy") && strcmp(o->args[1], "new")))
-            return usage_error("flip: expected legacy or new, got '%s'", o->nargs < 2 ? "" : o->args[1]);
+            return ctl_usage_error("flip: expected legacy or new, got '%s'", o->nargs < 2 ? "" : o->args[1]);
         *body = json_pack("{s:s}", "side", o->args[1]);
         if (o->keep_routes)
             json_object_set_new(*body, "keep_routes", json_true());
@@ -621,11 +616,11 @@ static int build_change(const ctl_opts *o, const char *cmd, json_t **body, int *
         if (end && *end == '%')
             end++;
         if (o->nargs < 3 || !end || *end || end == o->args[2] || !(pct >= 0 && pct <= 100))
-            return usage_error("shadow sample: expected a percentage from 0 to 100, got '%s'",
+            return ctl_usage_error("shadow sample: expected a percentage from 0 to 100, got '%s'",
                                o->nargs < 3 ? "" : o->args[2]);
         *body = json_pack("{s:s, s:f}", "action", "sample", "percent", pct);
     } else {
-        return usage_error("shadow: expected pause, resume or sample PCT, got '%s'", act);
+        return ctl_usage_error("shadow: expected pause, resume or sample PCT, got '%s'", act);
     }
     return 0;
 }
@@ -641,7 +636,9 @@ static int build(const ctl_opts *o, const char **method, char *path, json_t **bo
     if (rc)
         return rc;
     if (wait_ms < 0)
-        return usage_error("--timeout: expected seconds from 0 to 60, got '%s'", o->timeout);
+        return ctl_usage_error("--timeout: expected seconds from 0 to 60, got '%s'", o->timeout);
+    if (strcmp(cmd, "fault") == 0)
+        return ctl_fault_build(o, method, path, body); /* no fleet wait: per process */
     if (strcmp(cmd, "state") == 0 || strcmp(cmd, "ready") == 0) {
         *method = "GET";
         strcpy(path, cmd[0] == 's' ? "/state" : "/readyz");
@@ -652,13 +649,13 @@ static int build(const ctl_opts *o, const char **method, char *path, json_t **bo
         char *end = NULL;
         long n = o->limit ? strtol(o->limit, &end, 10) : 20;
         if (o->limit && (!*o->limit || *end || n < 1 || n > 1000))
-            return usage_error("--limit: expected a whole number from 1 to 1000, got '%s'",
+            return ctl_usage_error("--limit: expected a whole number from 1 to 1000, got '%s'",
                                o->limit);
         *method = "GET";
         snprintf(path, 64, "/history?limit=%ld", n);
     } else if (strcmp(cmd, "clear") == 0) {
         if (!o->route)
-            return usage_error("clear needs --route NAME%s", "");
+            return ctl_usage_error("clear needs --route NAME%s", "");
         *method = "POST";
         strcpy(path, "/clear");
         *body = json_object();
@@ -677,16 +674,16 @@ static int build(const ctl_opts *o, const char **method, char *path, json_t **bo
         want = 2;
         const char *l = o->nargs > 1 ? o->args[1] : "";
         if (strcmp(l, "error") && strcmp(l, "warn") && strcmp(l, "info") && strcmp(l, "debug"))
-            return usage_error("log-level: expected error, warn, info or debug, got '%s'", l);
+            return ctl_usage_error("log-level: expected error, warn, info or debug, got '%s'", l);
         *method = "PUT";
         strcpy(path, "/log-level");
         *body = json_pack("{s:s}", "level", l);
     } else {
-        return usage_error("unknown command '%s'", cmd);
+        return ctl_usage_error("unknown command '%s'", cmd);
     }
     if (o->nargs > want) {
         json_decref(*body);
-        return usage_error("unexpected argument '%s'", o->args[want]);
+        return ctl_usage_error("unexpected argument '%s'", o->args[want]);
     }
     if (strcmp(cmd, "rollback") == 0)
         *body = json_object();
@@ -738,6 +735,8 @@ static int show(const ctl_opts *o, const answer *a)
         rc = print_fleet_wait(j);
     } else if (strcmp(cmd, "history") == 0) {
         print_history(j);
+    } else if (strcmp(cmd, "fault") == 0 && strcmp(o->args[1], "list") == 0) {
+        ctl_fault_print_list(j);
     } else if (strcmp(cmd, "reload") == 0) {
         print_reload(j);
     } else if (strcmp(cmd, "ready") == 0) {

@@ -726,6 +726,45 @@ TEST(truncated_and_mistyped)
     unsetenv("NEW_ERP_AUTH");
 }
 
+/* --- faults (staging) ------------------------------------------------------ */
+
+TEST(faults_load_merge_and_refusal)
+{
+    rules *r = ok("{'version': 1,\n"
+                  " 'defaults': {'faults': [{'side': 'shadow', 'delay': {'ms': 5}}]},\n"
+                  " 'routes': [{'name': 'a', 'match': {'path': '/a'},\n"
+                  "  'faults': [{'side': 'new', 'abort': {'status': 503}, 'percent': 5}]},\n"
+                  "  {'name': 'b', 'match': {'path': '/b'}}]}");
+    if (r) {
+        const route *a = &r->routes[0], *b = &r->routes[1];
+        CHECK(a->nfaults == 2 && b->nfaults == 1 && r->fallback.nfaults == 1);
+        CHECK(a->faults[0].kind == FAULT_DELAY && a->faults[0].delay_ms == 5);
+        CHECK(a->faults[1].kind == FAULT_ABORT && a->faults[1].status == 503);
+        CHECK(a->faults[1].percent == 5 && a->faults[1].side == FAULT_NEW);
+        CHECK(rules_faults_refused(r, true, NULL) == 0);
+        config_errors e = {0};
+        /* a's own faults, and defaults' once (not once per route) */
+        CHECK(rules_faults_refused(r, false, &e) == 2);
+        CHECK_STR(unit_err(&e, 0), "4:3: faults (route \"a\") refused: faults.enabled is false "
+                                   "in the config. Fault injection is for staging; set "
+                                   "\"faults\": {\"enabled\": true} in a staging config to "
+                                   "allow it");
+        CHECK(strncmp(unit_err(&e, 1), "2:15: faults (route \"b\")", 24) == 0);
+        config_errors_free(&e);
+    }
+    rules_unref(r);
+    CHECK_STR(one(with_route("'faults': [{'side': 'new', 'delay': {'ms': -1}}]")),
+              "1:97: routes[0].faults[0]: delay.ms is required: a whole number of "
+              "milliseconds from 0 to 600000");
+    CHECK(strstr(one(with_route("'faults': [{'side': 'new', 'reset': true, 'abort': "
+                                "{'status': 500}}]")), "exactly one of") != NULL);
+    CHECK(strstr(one(with_route("'faults': [{'side': 'both', 'reset': true}]")),
+                 "side is required") != NULL);
+    CHECK(strstr(one(with_route("'faults': [{'side': 'new', 'reset': true, 'percent': 101}]")),
+                 "percent must be") != NULL);
+    CHECK(strstr(one(with_route("'faults': {'side': 'new'}")), "must be an array") != NULL);
+}
+
 int main(void)
 {
     RUN(secrets_from_env_and_file);
@@ -738,5 +777,6 @@ int main(void)
     RUN(file_limits_and_reading);
     RUN(huge_arrays_and_deep_nesting);
     RUN(truncated_and_mistyped);
+    RUN(faults_load_merge_and_refusal);
     UNIT_DONE();
 }
