@@ -8,7 +8,6 @@ time-boxed through POST /faults and `ctl fault add ... --for`. Visible in
 /state, /metrics and each affected record's "fault"."""
 import json
 import os
-import re
 import subprocess
 import time
 import uuid
@@ -17,6 +16,7 @@ from conftest import SLOW, SP_BIN
 from helpers import sample_bucket
 from test_admin import TOKEN, records_by_id, start, token_env, wait_for  # noqa: F401 (fixtures)
 from test_admin import mirrored_ids as seen_by
+from test_write_pause import ctl, metric
 
 ENABLED = {"faults": {"enabled": True}}
 
@@ -41,19 +41,6 @@ def get(p, path, tag="f"):
     t0 = time.monotonic()
     r, data = p.request("GET", path, headers={"X-Request-Id": rid})
     return rid, r, data, time.monotonic() - t0
-
-
-def metric(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pat = rf"(?m)^{re.escape(name)}{re.escape('{' + want + '}') if want else ''} (\S+)$"
-    m = re.search(pat, text)
-    return float(m.group(1)) if m else None
-
-
-def ctl(adm, *args):
-    return subprocess.run([SP_BIN, "ctl", "--admin", f"http://127.0.0.1:{adm.port}", *args],
-                          capture_output=True, text=True, timeout=30 * SLOW,
-                          env={**os.environ, "SHADOWPROXY_ADMIN_TOKEN": TOKEN})
 
 
 def test_faults_are_refused_while_faults_enabled_is_false(start, tmp):
