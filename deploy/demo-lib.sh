@@ -43,6 +43,16 @@ demo_write_pause() {
     echo "writes paused (ctl writes pause): POST /api/orders -> $w, GET /api/orders/1 -> $r; resumed"
 }
 
+# demo_fault_refused CTL...: fault injection is for staging; this demo's
+# config does not set faults.enabled, so `ctl fault add` is refused (409).
+demo_fault_refused() {
+    local msg
+    if msg=$("$@" fault add --side new --delay 2s --for 1m 2>&1); then
+        echo "fault injection was NOT refused: $msg"; return 1
+    fi
+    echo "fault injection refused here (staging only, faults.enabled): ${msg#ctl: }"
+}
+
 # demo_summary LOG OUT_DIR [RULES]: verdicts, real differences, one
 # mismatch, the report (text, and HTML into OUT_DIR/report.html) and, with
 # RULES, the cutover readiness scorecard.

@@ -43,6 +43,7 @@ codes=$(demo_traffic "$base" "${curl_tls[@]}")
 sent=$(wc -w <<<"$codes")
 echo "sent $sent requests; status codes the client saw:$codes"
 demo_write_pause "$base" shadowproxy ctl --token-file "$token" -- "${curl_tls[@]}"
+demo_fault_refused shadowproxy ctl --token-file "$token"
 sent=$((sent + 2)) # the refused write and the read beside it
 
 # Mode "all": one record per request, written once both answers are compared.
