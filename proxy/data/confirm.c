@@ -428,11 +428,6 @@ static void on_wake(uv_async_t *h)
 static void confirm_main(void *arg)
 {
     confirmer *c = arg;
-    (void)pthread_setname_np(pthread_self(), "sp-confirm"); /* cosmetic: top -H */
-    struct sched_param none = {0};
-    /* Shadow work, like the diff-log writer: its wake-ups (timers, the
-     * re-reads' sockets) do not preempt a worker. */
-    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
     uv_run(&c->loop, UV_RUN_DEFAULT);
 }
 
@@ -457,6 +452,12 @@ int confirmer_start(confirmer **out, const sp_config *cfg, confirm_done_fn done,
                           &cfg->upstream[s]) != 0)
             break;
     if (s == 2 && (rc = uv_thread_create(&c->thread, confirm_main, c)) == 0) {
+        /* Set here, not in the thread, so they hold once the proxy serves. */
+        (void)pthread_setname_np(c->thread, "sp-confirm"); /* cosmetic: top -H */
+        struct sched_param none = {0};
+        /* Shadow work, like the diff-log writer: its wake-ups (timers, the
+         * re-reads' sockets) do not preempt a worker. */
+        (void)pthread_setschedparam(c->thread, SCHED_BATCH, &none);
         *out = c;
         return 0;
     }
