@@ -101,6 +101,7 @@ static const endpoint endpoints[] = {
     {"/history", "GET", admin_h_history, 0},
     {"/log-level", "PUT", admin_h_log_level, EP_WRITE},
     {"/api/live", "GET", admin_h_live, 0},
+    {"/api/readiness", "GET", admin_h_readiness, 0},
     {"/api/recent", "GET", admin_h_recent, EP_PREFIX},
     {"/api/history", "GET", admin_h_records, EP_PREFIX},
     {"/", "GET", admin_h_page, EP_PUBLIC},

@@ -12,6 +12,7 @@
 
 #include "admin/admin_int.h"
 #include "obs/live.h"
+#include "conf/rules.h"
 #include "base/log.h"
 #include "obs/metrics.h"
 #include "data/probe.h"
@@ -74,17 +75,17 @@ json_t *admin_body_object(const admin_req *rq, const char *const *allowed, admin
 }
 
 /* The optional "route": a non-empty string, or absent/null (global). */
-bool admin_body_route(json_t *o, const char **route, admin_reply *r)
+bool admin_body_route(json_t *o, const char **name, admin_reply *r)
 {
     json_t *v = json_object_get(o, "route");
-    *route = NULL;
+    *name = NULL;
     if (!v || json_is_null(v))
         return true;
     if (!json_is_string(v) || json_string_length(v) == 0) {
         *r = admin_error_reply(400, "\"route\" must be a route name (a non-empty string), or absent for all routes");
         return false;
     }
-    *route = json_string_value(v);
+    *name = json_string_value(v);
     return true;
 }
 
@@ -325,4 +326,18 @@ admin_reply admin_h_recent(admin *a, admin_req *rq)
                                  "records (the diff log has them all)",
                                  seq, LIVE_MAX_RECORDS);
     return (admin_reply){.status = 200, .text = t, .len = len, .ctype = "application/json"};
+}
+
+/* GET /api/readiness: this replica's live cutover readiness verdict, judged
+ * against the current rules' criteria (obs/live_ready.h). */
+admin_reply admin_h_readiness(admin *a, admin_req *rq)
+{
+    (void)rq;
+    rules *rs = control_rules(a->c);
+    json_t *j = rs ? live_ready_evaluate(live_readiness(control_live(a->c)), rs, clock_wall_ms())
+                   : NULL;
+    rules_unref(rs);
+    if (!j)
+        return admin_error_reply(500, "out of memory");
+    return admin_json_reply(200, j);
 }

@@ -124,6 +124,7 @@ admin_reply admin_h_clear(admin *a, admin_req *rq);    /* POST /clear */
 admin_reply admin_h_history(admin *a, admin_req *rq);  /* GET /history?limit=N */
 admin_reply admin_h_log_level(admin *a, admin_req *rq);
 admin_reply admin_h_live(admin *a, admin_req *rq);   /* GET /api/live */
+admin_reply admin_h_readiness(admin *a, admin_req *rq); /* GET /api/readiness */
 admin_reply admin_h_recent(admin *a, admin_req *rq); /* GET /api/recent[/SEQ] */
 
 /* admin_records.c: GET /api/history?before=&limit=&route=&endpoint=&field=

@@ -342,6 +342,13 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         metrics_verdict_route(cx->endpoints, endpoint, v);
         live_count_endpoint(cx->live, endpoint, v, now);
     }
+    /* every exchange, whatever the diff log keeps: the live readiness
+     * verdict (a side's time counts when it answered, as in the record) */
+    const analysis_leg *ll = &j->legs[SIDE_LEGACY], *nl = &j->legs[SIDE_NEW];
+    live_ready_count(live_readiness(cx->live),
+                     strcmp(route_name, "default") == 0 ? endpoint : route_name, v,
+                     ll->attempted && ll->status > 0 ? ll->duration_ms : -1,
+                     nl->attempted && nl->status > 0 ? nl->duration_ms : -1);
     if (v == VERDICT_MISMATCH) {
         size_t i;
         json_t *d;

@@ -63,6 +63,7 @@ struct live {
     size_t head, count, bytes;
     uint64_t next_seq;    /* the next record's; the first is 1 */
     uint64_t evicted;
+    live_ready *ready;    /* the live readiness verdict's tally (owned) */
 };
 
 bool live_keeps(verdict v)
@@ -106,7 +107,8 @@ live *live_new(const live_limits *lim)
     l->lim = d;
     l->ring = calloc(d.max_records, sizeof *l->ring);
     if (!l->ring || !table_init(&l->routes, d.max_routes) ||
-        !table_init(&l->endpoints, LIVE_MAX_ENDPOINTS)) {
+        !table_init(&l->endpoints, LIVE_MAX_ENDPOINTS) ||
+        !(l->ready = live_ready_new(d.max_routes + LIVE_MAX_ENDPOINTS, clock_wall_ms()))) {
         table_free(&l->routes);
         table_free(&l->endpoints);
         free(l->ring);
@@ -131,11 +133,17 @@ void live_free(live *l)
         return;
     table_free(&l->routes);
     table_free(&l->endpoints);
+    live_ready_free(l->ready);
     for (size_t i = 0; i < l->count; i++)
         entry_clear(&l->ring[(l->head + i) % l->lim.max_records]);
     free(l->ring);
     pthread_mutex_destroy(&l->mu);
     free(l);
+}
+
+live_ready *live_readiness(live *l)
+{
+    return l ? l->ready : NULL;
 }
 
 /* ---- minute buckets -------------------------------------------------------- */

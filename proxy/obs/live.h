@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "obs/metrics.h"
+#include "obs/live_ready.h"
 
 #define LIVE_MINUTES 15                             /* minute buckets per route */
 #define LIVE_MAX_RECORDS 50                         /* records in the ring */
@@ -47,6 +48,10 @@ typedef struct live_limits {
 /* lim NULL: the LIVE_* defaults. NULL on no memory or bad limits. */
 live *live_new(const live_limits *lim);
 void live_free(live *l);
+
+/* The live readiness tally (obs/live_ready.h), owned by l; NULL for a
+ * NULL l. */
+live_ready *live_readiness(live *l);
 
 /* Does a record with this verdict go into the ring? */
 bool live_keeps(verdict v);

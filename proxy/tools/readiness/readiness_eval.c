@@ -1,8 +1,8 @@
 /* readiness_eval: see readiness_eval.h. */
 #include "tools/readiness/readiness_eval.h"
+#include "obs/readiness_judge.h"
 #include "tools/report/report_out.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,100 +193,6 @@ void readiness_tally_record(void *arg, const json_t *rec, const char *route_name
 
 /* ---- judging ------------------------------------------------------------------- */
 
-/* 0.025 as "2.5%", 0.001 as "0.1%". */
-static void pct(double x, char *buf, size_t size)
-{
-    snprintf(buf, size, "%.3f", x * 100);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        char *end = buf + strlen(buf) - 1;
-        while (end > dot && *end == '0')
-            *end-- = '\0';
-        if (end == dot)
-            *end = '\0';
-    }
-    size_t n = strlen(buf);
-    snprintf(buf + n, size - n, "%%");
-}
-
-/* Appends {"criterion", "ok", "reason"} and returns it for more members. */
-static json_t *criterion(json_t *list, const char *name, bool ok, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static json_t *criterion(json_t *list, const char *name, bool ok, const char *fmt, ...)
-{
-    char reason[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    json_t *c = json_pack("{s:s, s:b, s:s}", "criterion", name, "ok", ok, "reason", reason);
-    if (c && json_array_append_new(list, c) != 0)
-        return NULL;
-    return c;
-}
-
-static void judge_rates(json_t *cl, const report_route *mr, const route_readiness *c,
-                        uint64_t compared, uint64_t exchanges)
-{
-    char a[32], b[32];
-    json_t *j = criterion(cl, "min_exchanges", compared >= c->min_exchanges,
-                          "%llu compared exchanges (need %llu)", (unsigned long long)compared,
-                          (unsigned long long)c->min_exchanges);
-    if (j) {
-        json_object_set_new(j, "value", json_integer((json_int_t)compared));
-        json_object_set_new(j, "limit", json_integer((json_int_t)c->min_exchanges));
-    }
-    double rate = 0;
-    pct(c->max_mismatch_rate, b, sizeof b);
-    if (mr && report_route_rate(mr, RV_MISMATCH, &rate)) {
-        pct(rate, a, sizeof a);
-        j = criterion(cl, "max_mismatch_rate", rate <= c->max_mismatch_rate,
-                      "mismatch rate %s (%llu of %llu; limit %s)", a,
-                      (unsigned long long)mr->verdicts[RV_MISMATCH], (unsigned long long)compared, b);
-        if (j)
-            json_object_set_new(j, "value", json_real(report_round_rate(rate)));
-    } else {
-        j = criterion(cl, "max_mismatch_rate", false, "no compared exchange (limit %s)", b);
-    }
-    if (j)
-        json_object_set_new(j, "limit", json_real(c->max_mismatch_rate));
-    pct(c->max_error_rate, b, sizeof b);
-    if (exchanges) {
-        uint64_t errors = report_route_errors(mr);
-        rate = (double)errors / (double)exchanges;
-        pct(rate, a, sizeof a);
-        j = criterion(cl, "max_error_rate", rate <= c->max_error_rate,
-                      "error rate %s (%llu of %llu exchanges; limit %s)", a,
-                      (unsigned long long)errors, (unsigned long long)exchanges, b);
-        if (j)
-            json_object_set_new(j, "value", json_real(report_round_rate(rate)));
-    } else {
-        j = criterion(cl, "max_error_rate", false, "no exchange (limit %s)", b);
-    }
-    if (j)
-        json_object_set_new(j, "limit", json_real(c->max_error_rate));
-}
-
-static void judge_p99(json_t *cl, const report_route *mr, const route_readiness *c)
-{
-    json_t *j;
-    if (mr && mr->latency[RS_LEGACY].samples && mr->latency[RS_NEW].samples) {
-        double d = mr->latency[RS_NEW].p99 - mr->latency[RS_LEGACY].p99;
-        j = criterion(cl, "max_p99_delta_ms", d <= c->max_p99_delta_ms,
-                      "p99 new %.1f ms - legacy %.1f ms = %+.1f ms (limit %g ms)",
-                      mr->latency[RS_NEW].p99, mr->latency[RS_LEGACY].p99, d, c->max_p99_delta_ms);
-        if (j)
-            json_object_set_new(j, "value", json_real(report_round_ms(d)));
-    } else {
-        j = criterion(cl, "max_p99_delta_ms", false,
-                      "no answer time of %s (limit %g ms)",
-                      mr && mr->latency[RS_LEGACY].samples ? "the new side" : "both sides",
-                      c->max_p99_delta_ms);
-    }
-    if (j)
-        json_object_set_new(j, "limit", json_real(c->max_p99_delta_ms));
-}
-
 static void judge_money(json_t *cl, const report_route *mr, const readiness_route *r)
 {
     const route_readiness *c = &r->crit;
@@ -316,14 +222,14 @@ static void judge_money(json_t *cl, const report_route *mr, const readiness_rout
     }
     json_t *j;
     if (!used)
-        j = criterion(cl, "money_gap", false, "no amount at %s in an exchange both sides answered 2xx",
+        j = readiness_criterion(cl, "money_gap", false, "no amount at %s in an exchange both sides answered 2xx",
                       c->money_path);
     else if (over)
-        j = criterion(cl, "money_gap", false, "%zu of %zu %s over %g: %s", over, used,
+        j = readiness_criterion(cl, "money_gap", false, "%zu of %zu %s over %g: %s", over, used,
                       c->money_group ? "groups" : "totals", c->money_max_gap,
                       worst.p ? worst.p : "");
     else
-        j = criterion(cl, "money_gap", true, "%zu %s within %g", used,
+        j = readiness_criterion(cl, "money_gap", true, "%zu %s within %g", used,
                       c->money_group ? "groups" : "totals", c->money_max_gap);
     free(worst.p);
     if (j) {
@@ -357,7 +263,7 @@ static void judge_coverage(json_t *cl, readiness_field *f, const readiness_cover
     json_t *values = json_array(), *rare = json_array(), *low = json_array();
     strbuf rtext = {0}, ltext = {0};
     char a[32], b[32];
-    pct(c->min_match_rate, b, sizeof b);
+    readiness_pct(c->min_match_rate, b, sizeof b);
     for (size_t i = 0; values && rare && low && i < f->nvalues; i++) {
         const readiness_value *v = &f->values[i];
         double rate = v->compared ? (double)v->agreed / (double)v->compared : 0;
@@ -374,7 +280,7 @@ static void judge_coverage(json_t *cl, readiness_field *f, const readiness_cover
                               v->text, (unsigned long long)v->compared);
         } else if (!agrees) {
             json_array_append_new(low, json_string(v->text));
-            pct(rate, a, sizeof a);
+            readiness_pct(rate, a, sizeof a);
             report_buf_printf(&ltext, "%s\"%s\" %s", json_array_size(low) > 1 ? ", " : "", v->text, a);
         }
     }
@@ -383,16 +289,16 @@ static void judge_coverage(json_t *cl, readiness_field *f, const readiness_cover
     snprintf(head, sizeof head, "agreeing below %s: ", b);
     json_t *j;
     if (!f->nvalues)
-        j = criterion(cl, "coverage", false, "%s (%s): no value seen", c->field,
+        j = readiness_criterion(cl, "coverage", false, "%s (%s): no value seen", c->field,
                       c->in_response ? "response" : "request");
     else if (nr || nl)
-        j = criterion(cl, "coverage", false, "%s (%s): %zu values; %s%s%s%s%s%s%s", c->field,
+        j = readiness_criterion(cl, "coverage", false, "%s (%s): %zu values; %s%s%s%s%s%s%s", c->field,
                       c->in_response ? "response" : "request", f->nvalues,
                       nr ? "compared fewer than " : "", nr ? b_count(c, a, sizeof a) : "",
                       nr ? " times: " : "", nr ? rtext.p : "", nr && nl ? "; " : "",
                       nl ? head : "", nl ? ltext.p : "");
     else
-        j = criterion(cl, "coverage", true, "%s (%s): %zu values, each compared >= %llu times, "
+        j = readiness_criterion(cl, "coverage", true, "%s (%s): %zu values, each compared >= %llu times, "
                       "agreeing >= %s", c->field, c->in_response ? "response" : "request",
                       f->nvalues, (unsigned long long)c->min_count, b);
     if (j) {
@@ -415,30 +321,33 @@ static void judge_coverage(json_t *cl, readiness_field *f, const readiness_cover
 }
 
 /* One route's verdict: {"route", "ready", "required", "exchanges",
- * "compared", "criteria"}. */
+ * "compared", "criteria"}; the count, rate and p99 criteria are judged by
+ * obs/readiness_judge, as the dashboard's live verdict is. */
 static json_t *judge_route(readiness_route *r, const report_model *m)
 {
     const report_route *mr = report_model_route(m, r->name);
     const route_readiness *c = &r->crit;
-    uint64_t compared = mr ? report_route_compared(mr) : 0, exchanges = mr ? mr->exchanges : 0;
+    readiness_numbers n = {0};
+    if (mr) {
+        n.exchanges = mr->exchanges;
+        n.compared = report_route_compared(mr);
+        n.mismatches = mr->verdicts[RV_MISMATCH];
+        n.errors = report_route_errors(mr);
+        for (int s = 0; s < RS_COUNT; s++) {
+            int side = s == RS_LEGACY ? READINESS_LEGACY : READINESS_NEW;
+            n.has_p99[side] = mr->latency[s].samples > 0;
+            n.p99_ms[side] = mr->latency[s].p99;
+        }
+    }
     json_t *cl = json_array();
     if (!cl)
         return NULL;
-    judge_rates(cl, mr, c, compared, exchanges);
-    if (c->has_p99)
-        judge_p99(cl, mr, c);
+    readiness_judge_numbers(cl, c, &n);
     if (c->money_path)
         judge_money(cl, mr, r);
     for (size_t i = 0; i < c->ncoverage; i++)
         judge_coverage(cl, &r->fields[i], &c->coverage[i]);
-    bool ready = true;
-    size_t i;
-    json_t *e;
-    json_array_foreach(cl, i, e)
-        ready = ready && json_is_true(json_object_get(e, "ok"));
-    return json_pack("{s:s, s:b, s:b, s:I, s:I, s:o}", "route", r->name, "ready", ready,
-                     "required", c->required, "exchanges", (json_int_t)exchanges, "compared",
-                     (json_int_t)compared, "criteria", cl);
+    return readiness_route_verdict(r->name, c->required, &n, cl);
 }
 
 json_t *readiness_evaluate(readiness_tally *t, const report_model *m, int64_t now_ms)
