@@ -53,6 +53,17 @@ demo_fault_refused() {
     echo "fault injection refused here (staging only, faults.enabled): ${msg#ctl: }"
 }
 
+# demo_live_readiness ADMIN_URL [curl options...]: the dashboard's live
+# cutover verdict per route (GET /api/readiness of the running proxy).
+demo_live_readiness() {
+    local url=$1
+    shift
+    echo "live readiness (the dashboard's panel, GET /api/readiness: this replica's exchanges"
+    echo "since it started, judged as \`shadowproxy readiness\` judges the logs):"
+    curl -s "$@" "$url/api/readiness" |
+      jq -r '.routes[] | "  \(.route): \(.verdict)\(if .required then "" else " (not required)" end), \(.exchanges) exchanges"'
+}
+
 # demo_summary LOG OUT_DIR [RULES]: verdicts, real differences, one
 # mismatch, the report (text, and HTML into OUT_DIR/report.html) and, with
 # RULES, the cutover readiness scorecard.
