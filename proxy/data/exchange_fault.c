@@ -51,9 +51,11 @@ static int fill_answer(ex_leg *leg)
                      config_side_name(leg->side), leg->fault.status,
                      fault_target_name(leg->fault.side), ex->route->name, leg->fault_id);
     assert(n > 0 && (size_t)n < sizeof body); /* route names are at most 64 plain bytes */
-    char what[32];
+    char what[32], len[16];
     snprintf(what, sizeof what, "abort %d", leg->fault.status);
+    snprintf(len, sizeof len, "%d", n); /* a HEAD answer shows it, as an upstream's would */
     if (hdr_list_add(&leg->headers, "Content-Type", 12, "application/json", 16) != 0 ||
+        hdr_list_add(&leg->headers, "Content-Length", 14, len, strlen(len)) != 0 ||
         hdr_list_add(&leg->headers, "X-Shadowproxy-Fault", 19, what, strlen(what)) != 0 ||
         blob_append(&leg->capture, body, (size_t)n) != 0)
         return -ENOMEM;

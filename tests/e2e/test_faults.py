@@ -101,10 +101,13 @@ def test_delay_abort_and_reset_from_the_rules_file(start):
     # the authoritative upstream never saw the request
     rid_a, r, data, _ = get(p, "/echo/flaky/1", "abort")
     assert r.status == 503, (r.status, data)
-    body = json.loads(data)
+    body_bytes, body = data, json.loads(data)
     assert body["error"] == "injected_fault" and body["route"] == "flaky", body
     assert "fault injection" in body["message"] and body["side"] == "authoritative", body
     assert r.getheader("X-Shadowproxy-Fault") == "abort 503"
+    r, data = p.request("HEAD", "/echo/flaky/1")
+    assert r.status == 503 and data == b"" and \
+        r.getheader("Content-Length") == str(len(body_bytes)), r.getheaders()
 
     # reset: the normal 502 JSON of a failed authoritative upstream
     rid_r, r, data, _ = get(p, "/echo/plain/1", "reset")
@@ -132,10 +135,11 @@ def test_delay_abort_and_reset_from_the_rules_file(start):
                                                                        "jitter_ms": 0},
                                     "percent": 100.0}], st
     text = adm.call("GET", "/metrics").body.decode()
-    for route, side, kind in (("slow", "authoritative", "delay"),
-                              ("flaky", "authoritative", "abort"), ("plain", "legacy", "reset")):
+    for route, side, kind, n in (("slow", "authoritative", "delay", 1),
+                                 ("flaky", "authoritative", "abort", 2),  # GET and HEAD
+                                 ("plain", "legacy", "reset", 1)):
         assert metric(text, "shadowproxy_faults_injected_total", route=route, side=side,
-                      kind=kind) == 1, (route, text[-1500:])
+                      kind=kind) == n, (route, text[-1500:])
 
 
 def test_shadow_faults_never_change_the_client_answer(start):
