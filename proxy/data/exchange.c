@@ -75,6 +75,8 @@ static void leg_free(ex_leg *leg)
     hdr_list_free(&leg->headers);
     blob_unref(leg->capture);
     leg->capture = NULL;
+    free(leg->error);
+    leg->error = NULL;
     if (leg->sha)
         EVP_MD_CTX_free(leg->sha);
     leg->sha = NULL;
@@ -158,7 +160,9 @@ static const char *bad_framing(const hdr_list *h)
  * if it is the client's). */
 static size_t refuse_answer(ex_leg *leg, const char *why)
 {
-    snprintf(leg->refused, sizeof leg->refused, "%s", why);
+    leg->refused = true;
+    free(leg->error);
+    leg->error = strdup(why); /* NULL (no memory): curl's words instead */
     return 0;
 }
 
@@ -194,7 +198,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
     leg->head_bytes += len;
     size_t pool = ex->env->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
     if (is_client_leg(leg) && ex->conn && leg->head_bytes + reserve > pool) {
-        char why[sizeof leg->refused];
+        char why[128];
         snprintf(why, sizeof why, "response headers too large for the client (more than %zu bytes)",
                  pool > reserve ? pool - reserve : 0);
         return refuse_answer(leg, why);
@@ -283,7 +287,7 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
     if (!e)
         return -ENOMEM;
     const char *target = leg->side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
-    upstream_transfer t = {target, leg->errbuf, headers, on_header, on_body, leg, timeout_ms};
+    upstream_transfer t = {target, NULL, headers, on_header, on_body, leg, timeout_ms};
     if (upstream_prepare(pool, e, &t) != 0) {
         upstream_easy_put(pool, e);
         return -ENOMEM;
@@ -546,7 +550,7 @@ static void respond_error(exchange *ex)
                              "error", timeout ? "upstream_timeout" : "bad_gateway",
                              "upstream", config_side_name(ex->authority),
                              "cause", leg->cause ? leg->cause : "upstream error",
-                             "detail", leg->errbuf[0] ? leg->errbuf : curl_easy_strerror(leg->result),
+                             "detail", ex_leg_detail(leg),
                              "request_id", ex->id);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -577,7 +581,7 @@ static void respond_error(exchange *ex)
  * from curl's code and the system error. */
 static const char *leg_cause(ex_leg *leg)
 {
-    tls_failure f = {.result = leg->result, .message = leg->errbuf};
+    tls_failure f = {.result = leg->result, .message = leg->error};
     if (leg->easy) {
         curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &f.os_errno);
         curl_easy_getinfo(leg->easy, CURLINFO_SSL_VERIFYRESULT, &f.verify_result);
@@ -594,10 +598,12 @@ static void finish_leg(ex_leg *leg, CURLcode rc)
     leg->done = true;
     leg->result = rc;
     leg->t_end_ns = clock_now_ns();
-    if (rc != CURLE_OK && leg->refused[0]) { /* refuse_answer: say why, not curl's words */
+    if (rc != CURLE_OK && leg->refused) { /* refuse_answer: say why, not curl's words */
         leg->cause = "bad response";
-        snprintf(leg->errbuf, sizeof leg->errbuf, "%s", leg->refused);
     } else if (rc != CURLE_OK) {
+        const char *msg = leg->easy ? upstream_error(leg->easy) : "";
+        if (msg[0] && !leg->error)
+            leg->error = strdup(msg); /* NULL (no memory): curl_easy_strerror */
         leg->cause = leg_cause(leg);
     }
     unsigned char md[EVP_MAX_MD_SIZE];

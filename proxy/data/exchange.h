@@ -81,10 +81,14 @@ typedef struct ex_leg {
     EVP_MD_CTX *sha;
     char sha256[65];
     uint64_t t_start_ns, t_end_ns;
-    char errbuf[CURL_ERROR_SIZE];
     const char *cause;    /* short cause when failed: "timeout", "refused", ... */
+    /* Why it failed, in words: curl's error buffer (kept by the pool's
+     * handle while the transfer runs, copied here when it fails) or the
+     * proxy's refusal. Owned; NULL: curl_easy_strerror(result). Heap, not
+     * inline: a slow shadow's exchange stays small (bench/README.md). */
+    char *error;
     size_t head_bytes;    /* the final answer's header lines so far */
-    char refused[128];    /* non-empty: the proxy refused the answer (why) */
+    bool refused;         /* the proxy refused the answer (error says why) */
     /* What leg_start sends (kept: a delayed leg is sent later). */
     struct curl_slist *send_headers;
     long send_timeout_ms;
@@ -230,6 +234,12 @@ void exchange_abort_all(exchange_env *env, const char *cause);
 /* Drain: every tracked shadow and secondary leg stopped as failed with
  * `cause`. */
 void exchange_abort_shadows(exchange_env *env, const char *cause);
+
+/* A failed leg's detail for errors and records. */
+static inline const char *ex_leg_detail(const ex_leg *leg)
+{
+    return leg->error ? leg->error : curl_easy_strerror(leg->result);
+}
 
 /* The id the upstreams and the client see: the client's own, even when
  * the record needed another (ex->client_id set). */

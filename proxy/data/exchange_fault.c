@@ -82,8 +82,9 @@ static void on_fault_timer(uv_timer_t *h)
             exchange_leg_end(leg, CURLE_OUT_OF_MEMORY, "proxy out of memory");
         break;
     case FAULT_RESET:
-        snprintf(leg->errbuf, sizeof leg->errbuf,
-                 "injected fault: the connection was reset (faults, staging)");
+        free(leg->error);
+        /* NULL (no memory): curl_easy_strerror's words instead */
+        leg->error = strdup("injected fault: the connection was reset (faults, staging)");
         exchange_leg_end(leg, CURLE_RECV_ERROR, RESET_CAUSE);
         break;
     }

@@ -22,8 +22,7 @@ static void move_leg(analysis_leg *dst, ex_leg *leg)
     dst->duration_ms = (double)(leg->t_end_ns - leg->t_start_ns) / 1e6;
     if (leg->result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
-        snprintf(msg, sizeof msg, "%s: %s", leg->cause,
-                 leg->errbuf[0] ? leg->errbuf : curl_easy_strerror(leg->result));
+        snprintf(msg, sizeof msg, "%s: %s", leg->cause, ex_leg_detail(leg));
         dst->error = strdup(msg);
     }
 }

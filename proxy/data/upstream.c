@@ -18,6 +18,7 @@ typedef struct upstream_handle {
     upstream_shard *shard; /* the running transfer's */
     void *owner;         /* the current transfer's (an exchange leg) */
     bool cert_requested; /* its new connection was asked for a client certificate */
+    char errbuf[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER unless the transfer brings its own */
 } upstream_handle;
 
 /* One per socket curl opens; sockets outlive transfers thanks to keep-alive,
@@ -349,6 +350,13 @@ void upstream_set_owner(CURL *easy, void *owner)
     upstream_handle *h = handle_of(easy);
     h->owner = owner;
     h->cert_requested = false;
+    h->errbuf[0] = '\0';
+}
+
+const char *upstream_error(CURL *easy)
+{
+    upstream_handle *h = handle_of(easy);
+    return h ? h->errbuf : "";
 }
 
 void *upstream_owner(CURL *easy)
@@ -409,7 +417,7 @@ int upstream_prepare(upstream_pool *p, CURL *e, const upstream_transfer *t)
     memcpy(url + blen, t->target, tlen + 1);
     curl_easy_setopt(e, CURLOPT_URL, url); /* copied by curl */
     free(url);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf ? t->errbuf : handle_of(e)->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, t->on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t->data);

@@ -65,6 +65,10 @@ CURL *upstream_easy_get(upstream_pool *p);
 /* The transfer's owner, given to on_done's caller through upstream_owner. */
 void upstream_set_owner(CURL *easy, void *owner);
 void *upstream_owner(CURL *easy);
+/* curl's words for the last transfer's failure ("" if none), when it was
+ * prepared without an errbuf of its own: valid until the handle's next
+ * transfer starts (copy it before upstream_easy_put). */
+const char *upstream_error(CURL *easy);
 /* Did the server ask this transfer's new connection for a client
  * certificate? (TLS failures: tls_failure.cert_requested.) */
 bool upstream_cert_requested(CURL *easy);
@@ -75,7 +79,7 @@ bool upstream_cert_requested(CURL *easy);
  * then sets HEAD or another method. 0, or -ENOMEM (nothing set). */
 typedef struct upstream_transfer {
     const char *target;      /* request-target: path and query */
-    char *errbuf;            /* CURL_ERROR_SIZE bytes */
+    char *errbuf;            /* CURL_ERROR_SIZE bytes; NULL: the handle's own (upstream_error) */
     struct curl_slist *headers;
     curl_write_callback on_header, on_body;
     void *data;
