@@ -8,8 +8,10 @@ A legacy stub answers at once, a shadow stub after --delay-ms (default
 shadowproxy_shadow_in_flight gauge are sampled every 100 ms, and the table
 gives RSS before the load, at the peak of the in-flight count, and the
 bytes per in-flight exchange ((RSS at peak - RSS before) / in flight).
-Two runs: shadow.max_in_flight = N (everything may wait), and the default
-1000 (the cap holds the memory; the rest is dropped and counted).
+Three runs: shadow.max_in_flight = N (everything may wait), the same with
+shadow.recv_buffer 1024 (curl's receive buffer, held by every waiting
+shadow), and the default cap 1000 (the cap holds the memory; the rest is
+dropped and counted).
 
 Usage: bench/memory.py [--requests N] [--delay-ms MS]
 Everything runs on 127.0.0.1 and stops by itself.
@@ -46,7 +48,7 @@ def gauge(admin, name):
     return 0.0
 
 
-def run(tmp, requests, delay_ms, cap):
+def run(tmp, requests, delay_ms, cap, recv_buffer=16384):
     procs = []
     try:
         lp, np_, pp, ap = free_port(), free_port(), free_port(), free_port()
@@ -56,16 +58,17 @@ def run(tmp, requests, delay_ms, cap):
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             if not wait_port(port):
                 raise RuntimeError(f"stub {name} did not start")
-        cfg = {"shadow": {"max_in_flight": cap, "timeout_ms": delay_ms + 10000},
+        cfg = {"shadow": {"max_in_flight": cap, "timeout_ms": delay_ms + 10000,
+                          "recv_buffer": recv_buffer},
                "admin": {"listen": f"127.0.0.1:{ap}"},
-               "state_file": os.path.join(tmp, f"state-{cap}.json")}
-        cfg_path = os.path.join(tmp, f"config-{cap}.json")
+               "state_file": os.path.join(tmp, f"state-{cap}-{recv_buffer}.json")}
+        cfg_path = os.path.join(tmp, f"config-{cap}-{recv_buffer}.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
         proxy = subprocess.Popen([SP_BIN, "serve", "--config", cfg_path, "--listen", f"127.0.0.1:{pp}",
                                   "--legacy", f"http://127.0.0.1:{lp}", "--new", f"http://127.0.0.1:{np_}",
-                                  "--diff-log", os.path.join(tmp, f"diffs-{cap}.jsonl"), "--workers", "2"],
-                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, f"proxy-{cap}.err"), "w"))
+                                  "--diff-log", os.path.join(tmp, f"diffs-{cap}-{recv_buffer}.jsonl"), "--workers", "2"],
+                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, f"proxy-{cap}-{recv_buffer}.err"), "w"))
         procs.append(proxy)
         if not wait_port(pp) or not wait_port(ap):
             raise RuntimeError("shadowproxy did not start")
@@ -96,7 +99,7 @@ def run(tmp, requests, delay_ms, cap):
         peak = max(samples) if samples else (0.0, base)
         dropped = gauge(ap, "shadowproxy_shadow_dropped_total")
         proxy.send_signal(signal.SIGKILL)  # no need to wait out the slow shadows
-        return {"cap": cap, "requests": requests, "ok": codes.count("200"), "seconds": round(sent, 1),
+        return {"cap": cap, "recv_buffer": recv_buffer, "requests": requests, "ok": codes.count("200"), "seconds": round(sent, 1),
                 "rss_before_kib": base, "peak_in_flight": int(peak[0]), "rss_at_peak_kib": peak[1],
                 "rss_max_kib": max(s[1] for s in samples) if samples else base,
                 "bytes_per_in_flight": int((peak[1] - base) * 1024 / peak[0]) if peak[0] else None,
@@ -116,15 +119,15 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sp-mem-")
     rows = []
     try:
-        for cap in (a.requests, 1000):
-            rows.append(run(tmp, a.requests, a.delay_ms, cap))
+        for cap, recv_buffer in ((a.requests, 16384), (a.requests, 1024), (1000, 16384)):
+            rows.append(run(tmp, a.requests, a.delay_ms, cap, recv_buffer))
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         print(f"memory: {e}", file=sys.stderr)
         return 2
-    print("| shadow.max_in_flight | requests (200 OK) | sent in | peak shadows in flight | RSS before | RSS at peak | RSS max | bytes per in-flight exchange | shadow_dropped |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| shadow.max_in_flight | shadow.recv_buffer | requests (200 OK) | sent in | peak shadows in flight | RSS before | RSS at peak | RSS max | bytes per in-flight exchange | shadow_dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['cap']} | {r['requests']} ({r['ok']}) | {r['seconds']} s | {r['peak_in_flight']} | "
+        print(f"| {r['cap']} | {r['recv_buffer']} | {r['requests']} ({r['ok']}) | {r['seconds']} s | {r['peak_in_flight']} | "
               f"{r['rss_before_kib'] / 1024:.1f} MiB | {r['rss_at_peak_kib'] / 1024:.1f} MiB | "
               f"{r['rss_max_kib'] / 1024:.1f} MiB | {r['bytes_per_in_flight']} | {r['dropped']} |")
     return 0

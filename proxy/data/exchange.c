@@ -294,6 +294,11 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
     }
     leg->easy = e;
     upstream_set_owner(e, leg);
+    /* The shadow's pool: its own buffer size (shadow.recv_buffer); the
+     * client's curl's default. curl keeps the size it had if it refuses. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, leg->pool == (int)ex->authority
+                                                ? (long)CURL_MAX_WRITE_SIZE
+                                                : (long)ex->cfg->shadow_recv_buffer);
     if (strcmp(ex->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);

@@ -290,3 +290,37 @@ def test_hundreds_of_slow_shadows_in_flight_all_compared(stubs, proxy):
     assert sorted(x["id"] for x in recs) == sorted(f"many-{i}" for i in range(n))
     assert {x["verdict"] for x in recs} == {"match"}, [x["verdict"] for x in recs][:10]
     assert len(new.requests()) == n
+
+
+def test_small_shadow_recv_buffer_reads_whole_answers(stubs, proxy):
+    """shadow.recv_buffer 1024 (curl's minimum, to hold less memory per
+    waiting shadow): a slow shadow's 40,000-byte answer is read whole in
+    1 KiB pieces and compared (match), and an oversize one is hashed over
+    every byte; with the authority flipped to new, the client still gets
+    new's whole answer (the authoritative side keeps 16 KiB)."""
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url,
+              config={"shadow": {"recv_buffer": 1024, "timeout_ms": 5000},
+                      "compare": {"max_body_bytes": 100_000}},
+              args=("--diff-log-mode", "all"))
+    n = 40_000
+    r, _ = get(p, "rb-slow", ctl=f"bytes={n}", ctl_new="delay=300")
+    assert r.status == 200 and len(r.body) == n
+    rec = p.wait_record("rb-slow")
+    assert rec["verdict"] == "match", rec["differences"]
+    assert rec["new"]["body_bytes"] == n and rec["new"]["duration_ms"] >= 300
+    big = 300_000
+    r, _ = get(p, "rb-big", ctl=f"bytes={big}", ctl_new="delay=100")
+    assert r.status == 200 and len(r.body) == big
+    rec = p.wait_record("rb-big", timeout=20)
+    assert rec["new"]["body_bytes"] == big
+    assert rec["new"]["body_sha256"] == pattern_sha256(big)
+
+    q = proxy(legacy.url, new.url, config={"shadow": {"recv_buffer": 1024}},
+              args=("--authority", "new", "--diff-log-mode", "all"))
+    r, _ = get(q, "rb-auth-new", ctl=f"bytes={n}")
+    assert r.status == 200 and r.header("X-Stub-Name") == "new"
+    assert len(r.body) == n
+    rec = q.wait_record("rb-auth-new")
+    assert rec["verdict"] == "match", rec["differences"]
