@@ -12,6 +12,7 @@
  * dumper is thread-safe, so the writer thread may serialize a record while
  * the comparer still reads the same bodies. Nobody may modify them. */
 #include "diff/record.h"
+#include "diff/jsonline.h"
 #include "base/clock.h"
 
 #include <errno.h>
@@ -125,18 +126,6 @@ static int sbuf_cb(const char *s, size_t n, void *data)
 
 /* ---- real numbers: lossless, and short when possible -------------------- */
 
-/* Digits %g needs for d to read back as the same double (15..17). */
-static int real_digits(double d)
-{
-    char t[40];
-    for (int p = 15; p < 17; p++) {
-        snprintf(t, sizeof t, "%.*g", p, d);
-        if (strtod(t, NULL) == d)
-            return p;
-    }
-    return 17;
-}
-
 static void spend(size_t *budget, size_t n)
 {
     *budget = n < *budget ? *budget - n : 0;
@@ -151,7 +140,7 @@ static int max_digits(const json_t *v, int cur, size_t *budget)
     if (cur >= 17 || *budget == 0)
         return cur;
     if (json_is_real(v)) {
-        int d = real_digits(json_real_value(v));
+        int d = jsonline_real_digits(json_real_value(v));
         cur = d > cur ? d : cur;
     } else if (json_is_string(v)) {
         spend(budget, json_string_length(v) + 1); /* + 1 below */
@@ -739,61 +728,10 @@ json_t *record_build(const record_input *in, const record_opts *o)
     return r;
 }
 
-/* Writes U+0085, U+2028 and U+2029 as \u escapes: they are valid raw in
- * JSON, but Python's str.splitlines() and JavaScript treat them as line
- * breaks. In UTF-8 output these byte patterns only ever encode those
- * characters, and outside strings a dump is pure ASCII. */
-static bool escape_separators(sbuf *b)
-{
-    size_t extra = 0;
-    for (size_t i = 0; i + 1 < b->len; i++) {
-        unsigned char c = (unsigned char)b->p[i];
-        if (c == 0xC2 && (unsigned char)b->p[i + 1] == 0x85)
-            extra += 4; /* 2 bytes -> 6 */
-        else if (c == 0xE2 && i + 2 < b->len && b->p[i + 1] == '\x80' &&
-                 (b->p[i + 2] == '\xA8' || b->p[i + 2] == '\xA9'))
-            extra += 3; /* 3 bytes -> 6 */
-    }
-    if (extra == 0)
-        return true;
-    if (!sbuf_reserve(b, extra))
-        return false;
-    /* Rewrite back to front, in place. */
-    size_t r = b->len, w = b->len + extra;
-    while (r > 0) {
-        unsigned char c = (unsigned char)b->p[r - 1];
-        const char *esc = NULL;
-        size_t span = 0;
-        if (r >= 2 && c == 0x85 && (unsigned char)b->p[r - 2] == 0xC2)
-            esc = "\\u0085", span = 2;
-        else if (r >= 3 && (c == 0xA8 || c == 0xA9) &&
-                 b->p[r - 2] == '\x80' && (unsigned char)b->p[r - 3] == 0xE2)
-            esc = c == 0xA8 ? "\\u2028" : "\\u2029", span = 3;
-        if (esc) {
-            w -= 6;
-            memcpy(b->p + w, esc, 6);
-            r -= span;
-        } else {
-            b->p[--w] = b->p[--r];
-        }
-    }
-    b->len += extra;
-    return true;
-}
-
+/* One line: jsonline writes the dump's bytes straight into one buffer, with
+ * U+0085, U+2028 and U+2029 as \u escapes (valid raw in JSON, but Python's
+ * str.splitlines() and JavaScript treat them as line breaks). */
 char *record_to_line(const json_t *record, size_t *len)
 {
-    sbuf b = {.limit = SIZE_MAX};
-    if (!record ||
-        json_dump_callback(record, sbuf_cb, &b,
-                           dump_flags(record, SIZE_MAX)) != 0 ||
-        !escape_separators(&b) || !sbuf_reserve(&b, 2)) {
-        free(b.p);
-        return NULL;
-    }
-    b.p[b.len++] = '\n';
-    b.p[b.len] = '\0';
-    if (len)
-        *len = b.len;
-    return b.p;
+    return jsonline_dump(record, len);
 }

@@ -1,0 +1,163 @@
+/* Unit tests for proxy/diff/jsonline.c: the line is jansson's compact dump
+ * (at the precision jsonline_digits picks) with U+0085, U+2028 and U+2029
+ * escaped, byte for byte, on fixed values and on many generated trees. */
+#include <stdint.h>
+
+#include "diff/jsonline.h"
+#include "unit.h"
+
+/* What the record line was before jsonline: json_dumps, the separators
+ * replaced, '\n'. */
+static char *reference(const json_t *v)
+{
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                JSON_REAL_PRECISION(jsonline_digits(v)));
+    if (!d)
+        return NULL;
+    size_t n = strlen(d);
+    char *r = malloc(n * 3 + 2), *w = r;
+    for (size_t i = 0; r && i < n; i++) {
+        const unsigned char *u = (const unsigned char *)d + i;
+        if (u[0] == 0xC2 && u[1] == 0x85) {
+            w += sprintf(w, "\\u0085"), i += 1;
+        } else if (u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9)) {
+            w += sprintf(w, u[2] == 0xA8 ? "\\u2028" : "\\u2029"), i += 2;
+        } else {
+            *w++ = (char)u[0];
+        }
+    }
+    if (r) {
+        *w++ = '\n';
+        *w = '\0';
+    }
+    free(d);
+    return r;
+}
+
+static int same_as_reference(json_t *v)
+{
+    size_t len = 0;
+    char *got = jsonline_dump(v, &len), *want = reference(v);
+    int ok = got && want && strcmp(got, want) == 0 && len == strlen(got);
+    if (!ok)
+        fprintf(stderr, "  got  %s  want %s", got ? got : "(null)\n", want ? want : "(null)\n");
+    free(got);
+    free(want);
+    return ok;
+}
+
+TEST(fixed_values)
+{
+    json_t *v = json_loads(unit_q("{'a':1,'b':[true,false,null,-0.0,1e300,1e-7,19.99,"
+                                  "0.1,123456789012345678,-9223372036854775807],"
+                                  "'':{},'e':[],'s':'q\\'\\\\/\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f',"
+                                  "'u':'caf\\u00e9 \\u20ac \\ud83d\\ude00 \\u0085\\u2028\\u2029\\u00c2',"
+                                  "'nested':{'x':[[{'y':[1.5]}]]}}"),
+                           0, NULL);
+    CHECK(v != NULL);
+    CHECK(same_as_reference(v));
+    size_t len;
+    char *line = jsonline_dump(v, &len);
+    CHECK(line && strstr(line, "\\u2028\\u2029") && strstr(line, "\\u0085"));
+    CHECK(line && strstr(line, "\\u001F") && strstr(line, "\"\":{}"));
+    CHECK(line && strchr(line, '\n') == line + len - 1);
+    free(line);
+    json_decref(v);
+}
+
+TEST(reals_and_scalars)
+{
+    const double reals[] = {0.0, -0.0, 1.0, -1.5, 100.0, 1e15, 1e16, 1e17, 1e21, 1e-5,
+                            1.0 / 3, 2.0 / 3, 123.456, 5e-324, 1.7976931348623157e308,
+                            223.854, 0.000123, 12345678.9};
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) {
+        json_t *r = json_real(reals[i]);
+        CHECK(same_as_reference(r));
+        json_t *a = json_pack("[f,f]", reals[i], 0.1);
+        CHECK(same_as_reference(a));
+        json_decref(r);
+        json_decref(a);
+    }
+    json_t *s = json_stringn("a\0b", 3);
+    CHECK(same_as_reference(s));
+    char *line = jsonline_dump(s, NULL);
+    CHECK_STR(line, "\"a\\u0000b\"\n");
+    free(line);
+    json_decref(s);
+    CHECK(jsonline_dump(NULL, NULL) == NULL);
+}
+
+/* A small deterministic generator (xorshift) of nested values. */
+static uint32_t rnd_state = 2463534242u;
+static uint32_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 17;
+    rnd_state ^= rnd_state << 5;
+    return rnd_state;
+}
+
+static json_t *random_string(void)
+{
+    static const char *const pieces[] = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\x01",
+                                         "\x1f", "\x7f", "\xc3\xa9", "\xc2\x85", "\xc2\xa0",
+                                         "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80", "order_id", "{}", ":,"};
+    char buf[256];
+    size_t n = 0, k = rnd() % 12;
+    for (size_t i = 0; i < k; i++) {
+        const char *p = pieces[rnd() % (sizeof pieces / sizeof *pieces)];
+        size_t pl = strlen(p);
+        memcpy(buf + n, p, pl);
+        n += pl;
+    }
+    return json_stringn(buf, n);
+}
+
+static json_t *random_value(int depth)
+{
+    switch (rnd() % (depth > 4 ? 6 : 8)) {
+    case 0: return json_integer((json_int_t)(int32_t)rnd() * (json_int_t)(rnd() % 1000));
+    case 1: return json_real((double)(int32_t)rnd() / (double)(1 + rnd() % 100000));
+    case 2: return random_string();
+    case 3: return rnd() % 2 ? json_true() : json_false();
+    case 4: return json_null();
+    case 5: return json_real((double)(rnd() % 1000) / 8.0);
+    case 6: {
+        json_t *a = json_array();
+        for (uint32_t i = 0, n = rnd() % 5; i < n; i++)
+            json_array_append_new(a, random_value(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (uint32_t i = 0, n = rnd() % 5; i < n; i++) {
+            json_t *k = random_string();
+            json_object_setn_new(o, json_string_value(k), json_string_length(k),
+                                 random_value(depth + 1));
+            json_decref(k);
+        }
+        return o;
+    }
+    }
+}
+
+TEST(generated_trees)
+{
+    int bad = 0;
+    for (int i = 0; i < 3000 && bad < 3; i++) {
+        json_t *v = random_value(0);
+        if (!same_as_reference(v))
+            bad++;
+        json_decref(v);
+    }
+    CHECK(bad == 0);
+}
+
+int main(void)
+{
+    RUN(fixed_values);
+    RUN(reals_and_scalars);
+    RUN(generated_trees);
+    UNIT_DONE();
+}
