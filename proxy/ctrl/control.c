@@ -474,7 +474,10 @@ char *control_metrics(control *c, size_t *len)
             .queue_depth = cs[i].queue_depth,
             .busy_seconds = cs[i].busy_seconds,
             .share = cs[i].share,
+            .yielding = cs[i].yielding,
         };
+    double busy[ANALYZER_MAX_WORKERS];
+    size_t nbusy = c->an ? analyzer_worker_busy_ratios(c->an, busy, (size_t)(nw > 0 ? nw : 0)) : 0;
     char *text = NULL;
     if (routes && breakers) {
         const control view = {.cfg = c->cfg, .ops = o};
@@ -504,6 +507,8 @@ char *control_metrics(control *c, size_t *len)
             .nbreakers = (size_t)nw,
             .comparers = comparers,
             .ncomparers = ncs,
+            .worker_busy = busy,
+            .nworker_busy = nbusy,
             .rules_version = r->version,
             .rules_loaded_unix = (double)r->loaded_ms / 1000.0,
             .restart_keys = restart,

@@ -39,16 +39,21 @@
 #define BATCH_FLUSH_BYTES (256u * 1024u)
 /* How long a comparer waits for more work before it sleeps until signalled. */
 #define BATCH_PAUSE_NS 2000000L
-/* Comparison is shadow work, so the comparers run under SCHED_IDLE: they
- * get the CPU the workers leave idle and next to nothing of a core the
- * workers saturate. At saturation the clients keep the CPU and the compared
- * share falls instead (overload sampling by request id: nothing is lost);
- * below it they use the idle time. SCHED_BATCH at nice 10 (before
- * 2026-12-07) still took about a tenth of a saturated core (CFS weights 110
- * vs 1024): 0.82x of the identical-answers throughput with noisy answers
- * and one comparer, 0.71x with two. Where SCHED_IDLE is refused, nice 19
- * under SCHED_BATCH is the nearest. */
-#define COMPARER_FALLBACK_NICE 19
+/* Comparison is shadow work. At rest the comparers run under SCHED_BATCH
+ * at nice 10: their wake-ups never preempt a worker, and next to the
+ * machine's other processes they still get their fair share, so they keep
+ * up. While a worker is saturated (busy in its loop for YIELD_ENTER_BP of
+ * the last window, analyzer_worker_busy) they switch to SCHED_IDLE and get
+ * only the CPU the workers leave: the clients keep the CPU and the compared
+ * share falls instead (overload sampling by request id: nothing is lost).
+ * Nice 10 alone still took about a tenth of a saturated core (CFS weights
+ * 110 vs 1024): noisy answers ran at 0.82x of identical ones with one
+ * comparer, 0.71x with two (quiet run, 2026-12-07 12:23 UTC). SCHED_IDLE
+ * all the time starved them whenever other processes kept the cores busy
+ * (a shared node), even with the proxy far from saturated. */
+#define COMPARER_NICE 10
+#define YIELD_ENTER_BP 9000 /* a worker this busy: the comparers yield */
+#define YIELD_LEAVE_BP 8000 /* every worker below: they stop yielding */
 
 typedef struct comparer {
     analyzer *a;
@@ -61,6 +66,7 @@ typedef struct comparer {
     atomic_size_t pending;       /* submitted, not yet analyzed */
     atomic_size_t pending_bytes;
     atomic_uint share_bp;        /* the share last offered, basis points */
+    atomic_bool yielding;        /* under SCHED_IDLE: a worker is saturated */
     atomic_uint_fast64_t busy_ns;
     atomic_uint_fast64_t compared;
     metrics_shard *shard;        /* comparer thread only */
@@ -80,6 +86,7 @@ struct analyzer {
     dlwriter *writer;
     live *live;
     confirmer *confirm;             /* re-reads of confirming routes' mismatches */
+    atomic_uint worker_busy_bp[ANALYZER_MAX_WORKERS]; /* each worker's, last window */
 };
 
 live *analyzer_live(analyzer *a)
@@ -251,21 +258,68 @@ static void hand_over(comparer *c)
     c->batch = (record_batch){0};
 }
 
-static void lower_priority(void)
+static void set_policy(int policy)
 {
     struct sched_param none = {0};
-    int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
-    if (rc != 0) {
-        rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
-        if (rc == 0 &&
-            setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPARER_FALLBACK_NICE) != 0)
-            rc = errno;
-    }
+    int rc = pthread_setschedparam(pthread_self(), policy, &none);
     if (rc != 0) {
         char eb[128];
-        log_event(LOG_WARN, "comparer_priority_unchanged", "error",
+        log_event(LOG_WARN, "comparer_priority_unchanged", "policy",
+                  policy == SCHED_IDLE ? "idle" : "batch", "error",
                   strerror_r(rc, eb, sizeof eb), NULL);
     }
+}
+
+static void lower_priority(void)
+{
+    set_policy(SCHED_BATCH);
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPARER_NICE) != 0) {
+        char eb[128];
+        log_event(LOG_WARN, "comparer_priority_unchanged", "error",
+                  strerror_r(errno, eb, sizeof eb), NULL);
+    }
+}
+
+bool analyzer_should_yield(bool yielding, unsigned busiest_bp)
+{
+    return yielding ? busiest_bp >= YIELD_LEAVE_BP : busiest_bp >= YIELD_ENTER_BP;
+}
+
+/* Between two jobs: SCHED_IDLE while a worker is saturated, SCHED_BATCH
+ * (nice 10, kept from lower_priority) otherwise. A system call only when
+ * that changes. */
+static void follow_workers(comparer *c)
+{
+    analyzer *a = c->a;
+    unsigned busiest = 0;
+    for (size_t i = 0; i < ANALYZER_MAX_WORKERS; i++) {
+        unsigned bp = atomic_load_explicit(&a->worker_busy_bp[i], memory_order_relaxed);
+        busiest = bp > busiest ? bp : busiest;
+    }
+    bool was = atomic_load_explicit(&c->yielding, memory_order_relaxed);
+    bool now = analyzer_should_yield(was, busiest);
+    if (now == was)
+        return;
+    set_policy(now ? SCHED_IDLE : SCHED_BATCH);
+    atomic_store_explicit(&c->yielding, now, memory_order_relaxed);
+}
+
+void analyzer_worker_busy(analyzer *a, int worker, double ratio)
+{
+    assert(worker >= 0 && worker < ANALYZER_MAX_WORKERS);
+    if (!a || worker < 0 || worker >= ANALYZER_MAX_WORKERS)
+        return;
+    ratio = ratio < 0 ? 0 : ratio > 1 ? 1 : ratio;
+    atomic_store_explicit(&a->worker_busy_bp[worker], (unsigned)(ratio * 10000 + 0.5),
+                          memory_order_relaxed);
+}
+
+size_t analyzer_worker_busy_ratios(analyzer *a, double *out, size_t nworkers)
+{
+    size_t i;
+    for (i = 0; a && i < nworkers && i < ANALYZER_MAX_WORKERS; i++)
+        out[i] = atomic_load_explicit(&a->worker_busy_bp[i], memory_order_relaxed) / 10000.0;
+    return i;
 }
 
 /* The next jobs, after a short pause for more to pile up (under load the
@@ -320,6 +374,7 @@ static void *comparer_main(void *arg)
         };
         while (list) {
             analysis_job *next = list->next;
+            follow_workers(c);
             uint64_t t0 = clock_now_ns();
             cx.mode = (diff_log_mode)atomic_load(&a->mode);
             cx.writer_keeps_up = dlwriter_keeps_up(a->writer);
@@ -355,6 +410,7 @@ size_t analyzer_comparers(analyzer *a, analyzer_comparer_stats *out, size_t max)
                 (double)atomic_load_explicit(&c->busy_ns, memory_order_relaxed) / 1e9,
             .share = atomic_load_explicit(&c->share_bp, memory_order_relaxed) / 10000.0,
             .compared = atomic_load_explicit(&c->compared, memory_order_relaxed),
+            .yielding = atomic_load_explicit(&c->yielding, memory_order_relaxed),
         };
     }
     return i;

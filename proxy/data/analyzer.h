@@ -98,7 +98,23 @@ typedef struct analyzer_comparer_stats {
     double busy_seconds;  /* time spent analyzing, since start */
     double share;         /* 0..1: the share it was last offered */
     uint64_t compared;    /* jobs analyzed */
+    bool yielding;        /* under SCHED_IDLE because a worker is saturated */
 } analyzer_comparer_stats;
+
+/* Workers whose load the comparers follow (config `workers` is at most
+ * this). */
+#define ANALYZER_MAX_WORKERS 64
+/* A worker's share of the last window spent busy in its loop (0..1; its
+ * libuv loop's idle time is the rest). Any thread; each worker reports its
+ * own every WORKER_LOAD_MS. The comparers yield (SCHED_IDLE) while one is
+ * saturated. */
+void analyzer_worker_busy(analyzer *a, int worker, double ratio);
+/* The last reported ratios of workers 0..nworkers-1 into out; how many. */
+size_t analyzer_worker_busy_ratios(analyzer *a, double *out, size_t nworkers);
+/* Should the comparers yield, given whether they do now and the busiest
+ * worker's ratio in basis points? Enter at 90%, leave below 80% (no
+ * flapping at the edge). Pure. */
+bool analyzer_should_yield(bool yielding, unsigned busiest_bp);
 /* Fills up to max entries, one per comparer; returns how many. Any thread. */
 size_t analyzer_comparers(analyzer *a, analyzer_comparer_stats *out, size_t max);
 void analyzer_request_reopen(analyzer *a);

@@ -146,6 +146,22 @@ static void on_guard_timer(uv_timer_t *t)
         run_mhd(w);
 }
 
+/* How often a worker reports its loop's busy share to the comparers: short
+ * enough that they yield within a moment of saturation. */
+#define WORKER_LOAD_MS 250
+
+static void on_load_timer(uv_timer_t *t)
+{
+    worker *w = t->data;
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&w->loop);
+    if (w->load_at_ns && now > w->load_at_ns) {
+        double idle_share = (double)(idle - w->load_idle_ns) / (double)(now - w->load_at_ns);
+        analyzer_worker_busy(w->env.an, w->index, 1.0 - idle_share);
+    }
+    w->load_at_ns = now;
+    w->load_idle_ns = idle;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -239,6 +255,7 @@ static void stop_now(worker *w)
     uv_close((uv_handle_t *)&w->wake, noop_close);
     uv_close((uv_handle_t *)&w->drain_timer, noop_close);
     uv_close((uv_handle_t *)&w->guard_timer, noop_close);
+    uv_close((uv_handle_t *)&w->load_timer, noop_close);
     upstream_close(&w->env.up[SIDE_LEGACY]);
     upstream_close(&w->env.up[SIDE_NEW]);
     if (w->up_open[UP_SECONDARY])
@@ -387,7 +404,8 @@ static int start_failed(worker *w, int err)
     if (w->loop_open) {
         uv_handle_t *h[] = {(uv_handle_t *)&w->mhd_poll, (uv_handle_t *)&w->mhd_timer,
                             (uv_handle_t *)&w->drain_timer, (uv_handle_t *)&w->prepare,
-                            (uv_handle_t *)&w->wake, (uv_handle_t *)&w->guard_timer};
+                            (uv_handle_t *)&w->wake, (uv_handle_t *)&w->guard_timer,
+                            (uv_handle_t *)&w->load_timer};
         for (int i = 0; i < w->nhandles; i++)
             uv_close(h[i], noop_close);
         for (int s = 0; s < 3; s++)
@@ -472,12 +490,15 @@ static int init_handles(worker *w, int epoll_fd)
     INIT_HANDLE(uv_prepare_init(&w->loop, &w->prepare));
     INIT_HANDLE(uv_async_init(&w->loop, &w->wake, on_wake));
     INIT_HANDLE(uv_timer_init(&w->loop, &w->guard_timer));
+    INIT_HANDLE(uv_timer_init(&w->loop, &w->load_timer));
 #undef INIT_HANDLE
     w->mhd_poll.data = w->mhd_timer.data = w->drain_timer.data = w->guard_timer.data = w;
+    w->load_timer.data = w;
     w->prepare.data = w->wake.data = w;
     if ((rc = uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll)) != 0 ||
         (rc = uv_prepare_start(&w->prepare, on_prepare)) != 0 ||
-        (rc = uv_timer_start(&w->guard_timer, on_guard_timer, 1000, 1000)) != 0)
+        (rc = uv_timer_start(&w->guard_timer, on_guard_timer, 1000, 1000)) != 0 ||
+        (rc = uv_timer_start(&w->load_timer, on_load_timer, WORKER_LOAD_MS, WORKER_LOAD_MS)) != 0)
         return rc;
     return uv_timer_start(&w->mhd_timer, on_mhd_timer, 0, 0);
 }
@@ -514,6 +535,9 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return start_failed(w, rc);
     w->loop_open = true;
+    /* The loop's time blocked in epoll: what is not idle is busy (on_load_timer). */
+    if ((rc = uv_loop_configure(&w->loop, UV_METRICS_IDLE_TIME)) != 0)
+        return start_failed(w, rc);
     if ((rc = start_mhd(w, listen_fd)) != 0)
         return start_failed(w, rc);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);

@@ -42,6 +42,8 @@ typedef struct worker {
     exchange_env env;         /* what its exchanges see: pools, gate, snapshots, ... */
     conn_guard guard;         /* slow clients, per-address cap (conn_guard.h) */
     uv_timer_t guard_timer;   /* sweeps the guard every second */
+    uv_timer_t load_timer;    /* reports the loop's busy share (analyzer_worker_busy) */
+    uint64_t load_at_ns, load_idle_ns; /* the last report's hrtime and idle time */
 
     pthread_mutex_t rules_mu; /* guards the pending snapshots, set by others */
     rules *rules_pending;

@@ -207,7 +207,8 @@ typedef struct metrics_route_state {
 typedef struct metrics_comparer {
     uint64_t queue_depth;
     double busy_seconds;
-    double share; /* 0..1 */
+    double share;   /* 0..1 */
+    bool yielding;  /* under SCHED_IDLE: a worker is saturated */
 } metrics_comparer;
 
 /* What the registry does not know; every member may be zero / NULL. */
@@ -224,6 +225,8 @@ typedef struct metrics_render_input {
     size_t nbreakers;
     const metrics_comparer *comparers; /* one per comparer thread */
     size_t ncomparers;
+    const double *worker_busy;    /* per worker: busy share of its loop, 0..1 */
+    size_t nworker_busy;
     const char *rules_version;    /* NULL: no shadowproxy_rules_info */
     double rules_loaded_unix;     /* seconds since the epoch; 0: unknown */
     const char *const *restart_keys; /* config keys (JSON Pointers) waiting for a restart */

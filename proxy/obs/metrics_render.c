@@ -509,27 +509,36 @@ static void render_decisions(sbuf *b, const metrics_render_input *in)
 
 static void render_comparers(sbuf *b, const metrics_render_input *in)
 {
-    static const char *const names[3] = {"shadowproxy_comparer_queue_depth",
-                                         "shadowproxy_comparer_busy_seconds_total",
-                                         "shadowproxy_comparer_share_ratio"};
-    static const char *const types[3] = {"gauge", "counter", "gauge"};
-    static const char *const helps[3] = {
+    static const char *const names[4] = {
+        "shadowproxy_comparer_queue_depth", "shadowproxy_comparer_busy_seconds_total",
+        "shadowproxy_comparer_share_ratio", "shadowproxy_comparer_yielding"};
+    static const char *const types[4] = {"gauge", "counter", "gauge", "gauge"};
+    static const char *const helps[4] = {
         "Exchanges handed to a comparer thread, not yet compared.",
         "Time a comparer thread spent comparing and building records.",
         "Share of the exchanges a comparer thread was last offered (0..1; below 1: "
-        "overload sampling)."};
-    for (int f = 0; f < 3; f++) {
+        "overload sampling).",
+        "1 while a comparer thread yields the CPU (SCHED_IDLE) because a worker is saturated."};
+    for (int f = 0; f < 4; f++) {
         family(b, names[f], types[f], helps[f]);
         for (size_t i = 0; i < in->ncomparers; i++) {
             char t[24];
             snprintf(t, sizeof t, "%zu", i);
             label l = L("thread", t);
             const metrics_comparer *c = &in->comparers[i];
-            if (f == 0)
-                sample_u(b, names[f], &l, 1, c->queue_depth);
+            if (f == 0 || f == 3)
+                sample_u(b, names[f], &l, 1, f == 0 ? c->queue_depth : c->yielding);
             else
                 sample_f(b, names[f], &l, 1, f == 1 ? c->busy_seconds : c->share);
         }
+    }
+    family(b, "shadowproxy_worker_busy_ratio", "gauge",
+           "Share of the last quarter second a worker spent busy in its event loop (0..1).");
+    for (size_t i = 0; i < in->nworker_busy; i++) {
+        char t[24];
+        snprintf(t, sizeof t, "%zu", i);
+        label l = L("worker", t);
+        sample_f(b, "shadowproxy_worker_busy_ratio", &l, 1, in->worker_busy[i]);
     }
 }
 

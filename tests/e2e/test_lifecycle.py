@@ -4,10 +4,13 @@ drain has a deadline, a second signal exits at once."""
 import http.client
 import json
 import os
+import re
 import signal
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 
 from conftest import SLOW
 from helpers import RawConn, build_request, raw_request, values
@@ -210,46 +213,99 @@ def test_idle_timeout_closes_idle_client_connections(stubs, proxy):
         assert 0.8 < time.monotonic() - t0 < 2.5 * SLOW
 
 
-def test_comparer_thread_yields_to_the_workers(pair):
-    """Comparison is shadow work: the comparer threads run under SCHED_IDLE
-    (they only get the CPU the workers leave: at saturation the workers keep
-    it and overload sampling compares a smaller share); the diff-log writer
-    and the confirm thread run under SCHED_BATCH at nice 0 (their wake-ups
-    do not preempt a worker);
-    the workers keep the default policy. Threads are named for top -H."""
-    legacy, new, p = pair
-    SCHED_OTHER, SCHED_BATCH, SCHED_IDLE = 0, 3, 5
+def read_threads(pid):
+    """{thread name: (nice, policy)} from /proc."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        # after "pid (comm)": field 19 nice is [16], field 41 policy is [38]
+        threads[name] = (int(fields[16]), int(fields[38]))
+    return threads
 
-    def read_threads():
-        threads = {}
-        for tid in os.listdir(f"/proc/{p.proc.pid}/task"):
-            try:
-                with open(f"/proc/{p.proc.pid}/task/{tid}/comm") as f:
-                    name = f.read().strip()
-                with open(f"/proc/{p.proc.pid}/task/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            # after "pid (comm)": field 19 nice is [16], field 41 policy is [38]
-            threads[name] = (int(fields[16]), int(fields[38]))
-        return threads
+
+SCHED_OTHER, SCHED_BATCH, SCHED_IDLE = 0, 3, 5
+
+
+def comparers_at_rest(threads):
+    return all(v == (10, SCHED_BATCH) for k, v in threads.items() if k.startswith("sp-compare-"))
+
+
+def test_comparer_thread_yields_to_the_workers(pair):
+    """Comparison is shadow work: at rest the comparer threads run under
+    SCHED_BATCH at nice 10 (their wake-ups do not preempt a worker, and they
+    keep a fair share next to other processes); the diff-log writer and the
+    confirm thread under SCHED_BATCH at nice 0; the workers keep the default
+    policy. Threads are named for top -H."""
+    legacy, new, p = pair
 
     def settled(threads):
         return (any(k.startswith("sp-compare-") for k in threads) and
                 any(k.startswith("sp-worker-") for k in threads) and
-                threads.get("sp-difflog") == (0, SCHED_BATCH) and
-                all(v == (0, SCHED_IDLE) for k, v in threads.items() if k.startswith("sp-compare-")))
+                threads.get("sp-difflog") == (0, SCHED_BATCH) and comparers_at_rest(threads))
 
     # Each thread names itself and sets its policy once it runs: on a busy
     # machine (or under ASan) that can come after the proxy answers.
     deadline = time.monotonic() + 10 * SLOW
-    threads = read_threads()
+    threads = read_threads(p.proc.pid)
     while not settled(threads) and time.monotonic() < deadline:
         time.sleep(0.05)
-        threads = read_threads()
+        threads = read_threads(p.proc.pid)
     comparers = [v for k, v in threads.items() if k.startswith("sp-compare-")]
-    assert comparers and all(v == (0, SCHED_IDLE) for v in comparers), threads
+    assert comparers and comparers_at_rest(threads), threads
     assert threads.get("sp-difflog") == (0, SCHED_BATCH), threads
     assert threads.get("sp-confirm") == (0, SCHED_BATCH), threads  # rules "confirm"
     workers = [v for k, v in threads.items() if k.startswith("sp-worker-")]
     assert workers and all(v == (0, SCHED_OTHER) for v in workers), threads
+
+
+def test_comparers_yield_while_a_worker_is_saturated(stubs, proxy, tmp):
+    """A flood that keeps the one worker busy (shadowproxy_worker_busy_ratio
+    at 0.9 or more) puts the comparers under SCHED_IDLE: the clients keep
+    the CPU and overload sampling gives. Once the flood ends they are back
+    under SCHED_BATCH at nice 10."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--workers", "1"))
+
+    def metrics():
+        url = f"http://127.0.0.1:{p.admin_port}/metrics"
+        return urllib.request.urlopen(url, timeout=5 * SLOW).read().decode()
+
+    def yielding(text, v):
+        return re.search(rf'(?m)^shadowproxy_comparer_yielding{{thread="0"}} {v}$', text)
+
+    # curl's own parallel transfers: a client fast enough to saturate a worker
+    urls = os.path.join(tmp, "urls.cfg")
+    with open(urls, "w") as f:
+        for i in range(200000):
+            f.write(f'url = "http://127.0.0.1:{p.port}/api/orders/{i % 50}"\noutput = "/dev/null"\n')
+    flood = subprocess.Popen(["curl", "-s", "-Z", "--parallel-max", "64", "-K", urls],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = None
+    try:
+        deadline = time.monotonic() + 20 * SLOW
+        while seen is None and time.monotonic() < deadline and flood.poll() is None:
+            text = metrics()
+            if yielding(text, 1):
+                seen = text
+            time.sleep(0.05)
+    finally:
+        flood.kill()
+        flood.wait()
+    busy = " ".join(re.findall(r"(?m)^shadowproxy_worker_busy_ratio.*$", seen or metrics()))
+    assert seen is not None, f"the comparers never yielded during the flood ({busy})"
+
+    deadline = time.monotonic() + 10 * SLOW
+    while True:
+        rest = read_threads(p.proc.pid)
+        if comparers_at_rest(rest) and yielding(metrics(), 0):
+            break
+        assert time.monotonic() < deadline, f"comparers still yielding after the flood: {rest}"
+        # a comparer changes its policy between two jobs: give it one
+        urllib.request.urlopen(f"http://127.0.0.1:{p.port}/api/orders/1", timeout=5 * SLOW).read()
+        time.sleep(0.1)

@@ -1,6 +1,6 @@
 /* The overload tally and records (obs/overload.c), and the comparer pool's
  * share under overload (analyzer_share_bp) with the id choice it feeds
- * (rules_sampled_at). */
+ * (rules_sampled_at), and when the comparers yield (analyzer_should_yield). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +101,21 @@ TEST(share_falls_from_half_the_limit)
         CHECK(analyzer_share_bp(p + 1, 64) <= analyzer_share_bp(p, 64));
 }
 
+/* The comparers yield once a worker is 90% busy and stop below 80%: a
+ * worker hovering between the two does not flip their policy back and
+ * forth. */
+TEST(comparers_yield_with_hysteresis)
+{
+    CHECK(!analyzer_should_yield(false, 0));
+    CHECK(!analyzer_should_yield(false, 8999));
+    CHECK(analyzer_should_yield(false, 9000));
+    CHECK(analyzer_should_yield(false, 10000));
+    CHECK(analyzer_should_yield(true, 8500));  /* between: stays as it was */
+    CHECK(!analyzer_should_yield(false, 8500));
+    CHECK(analyzer_should_yield(true, 8000));
+    CHECK(!analyzer_should_yield(true, 7999));
+}
+
 /* The id choice is nested: an id compared at a share is compared at every
  * larger one, so a falling share drops the same ids on every replica. */
 TEST(id_choice_is_nested_and_stable)
@@ -127,6 +142,7 @@ int main(void)
     RUN(tally_past_the_route_cap_counts_as_other);
     RUN(tally_cuts_long_names_on_a_character);
     RUN(share_falls_from_half_the_limit);
+    RUN(comparers_yield_with_hysteresis);
     RUN(id_choice_is_nested_and_stable);
     UNIT_DONE();
 }
