@@ -19,9 +19,15 @@ static void put(out *o, const char *s, size_t n)
     strbuf_add(&o->b, s, n);
 }
 
+/* One byte, inline while it fits (a record is mostly punctuation). */
 static void put_c(out *o, char c)
 {
-    strbuf_add(&o->b, &c, 1);
+    if (o->b.len + 2 <= o->b.cap) {
+        o->b.p[o->b.len++] = c;
+        o->b.p[o->b.len] = '\0';
+    } else {
+        strbuf_add(&o->b, &c, 1);
+    }
 }
 
 int jsonline_real_digits(double d)
