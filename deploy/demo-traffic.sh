@@ -44,6 +44,8 @@ sent=$(wc -w <<<"$codes")
 echo "sent $sent requests; status codes the client saw:$codes"
 demo_write_pause "$base" shadowproxy ctl --token-file "$token" -- "${curl_tls[@]}"
 demo_fault_refused shadowproxy ctl --token-file "$token"
+# the token reaches curl through a file descriptor, never its argv
+demo_live_readiness "$admin" -H @<(printf 'Authorization: Bearer %s\n' "$(cat "$token")")
 sent=$((sent + 2)) # the refused write and the read beside it
 
 # Mode "all": one record per request, written once both answers are compared.
