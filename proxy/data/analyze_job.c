@@ -345,10 +345,13 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
     /* every exchange, whatever the diff log keeps: the live readiness
      * verdict (a side's time counts when it answered, as in the record) */
     const analysis_leg *ll = &j->legs[SIDE_LEGACY], *nl = &j->legs[SIDE_NEW];
-    live_ready_count(live_readiness(cx->live),
-                     strcmp(route_name, "default") == 0 ? endpoint : route_name, v,
+    const char *ready_name = strcmp(route_name, "default") == 0 ? endpoint : route_name;
+    live_ready_count(live_readiness(cx->live), ready_name, v,
                      ll->attempted && ll->status > 0 ? ll->duration_ms : -1,
                      nl->attempted && nl->status > 0 ? nl->duration_ms : -1);
+    const char *state = json_string_value(json_object_get(confirmation, "state"));
+    if (state && strcmp(state, "transient") == 0)
+        live_ready_transient(live_readiness(cx->live), ready_name);
     if (v == VERDICT_MISMATCH) {
         size_t i;
         json_t *d;

@@ -20,7 +20,7 @@
 
 typedef struct row {
     char name[ENDPOINT_MAX];
-    uint64_t exchanges, compared, mismatches, errors;
+    uint64_t exchanges, compared, mismatches, transient, errors;
     uint64_t answers[READINESS_SIDES];
     double min_ms[READINESS_SIDES], max_ms[READINESS_SIDES];
     uint64_t hist[READINESS_SIDES][BUCKETS];
@@ -157,6 +157,17 @@ void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_
     pthread_mutex_unlock(&t->mu);
 }
 
+void live_ready_transient(live_ready *t, const char *name)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    row *r = row_get(t, name ? name : "default");
+    if (r)
+        r->transient++;
+    pthread_mutex_unlock(&t->mu);
+}
+
 /* ---- judging ------------------------------------------------------------------- */
 
 typedef struct snap {
@@ -193,7 +204,8 @@ static void snap_of(const row *r, snap *s)
 {
     snprintf(s->name, sizeof s->name, "%s", r->name);
     s->n = (readiness_numbers){.exchanges = r->exchanges, .compared = r->compared,
-                               .mismatches = r->mismatches, .errors = r->errors};
+                               .mismatches = r->mismatches, .transient = r->transient,
+                               .errors = r->errors};
     side_p99(r, READINESS_LEGACY, &s->n);
     side_p99(r, READINESS_NEW, &s->n);
 }

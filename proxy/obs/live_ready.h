@@ -32,6 +32,9 @@ void live_ready_free(live_ready *t);
  * negative when that side gave no HTTP answer. Any thread. */
 void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_ms,
                       double new_ms);
+/* A mismatch of name (counted already) was equal when read again (rules
+ * "confirm", transient): left out of the mismatch rate. Any thread. */
+void live_ready_transient(live_ready *t, const char *name);
 
 /* GET /api/readiness: the document of `shadowproxy readiness --format json`
  * (readiness_version, generated, ready, routes_required, routes_ready,

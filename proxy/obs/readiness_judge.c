@@ -54,7 +54,7 @@ static void set_limit(json_t *j, json_t *limit)
 /* A rate criterion: part / whole at most limit; "what" names the rate,
  * "of" the whole after its count, "none" the reason when whole is 0. */
 static void judge_rate(json_t *cl, const char *name, uint64_t part, uint64_t whole, double limit,
-                       const char *what, const char *of, const char *none)
+                       const char *what, const char *of, const char *none, uint64_t left_out)
 {
     char a[32], b[32];
     json_t *j;
@@ -62,8 +62,12 @@ static void judge_rate(json_t *cl, const char *name, uint64_t part, uint64_t who
     if (whole) {
         double rate = (double)part / (double)whole;
         readiness_pct(rate, a, sizeof a);
-        j = readiness_criterion(cl, name, rate <= limit, "%s %s (%llu of %llu%s; limit %s)", what,
-                                a, (unsigned long long)part, (unsigned long long)whole, of, b);
+        char why[64] = "";
+        if (left_out)
+            snprintf(why, sizeof why, "; %llu transient not counted", (unsigned long long)left_out);
+        j = readiness_criterion(cl, name, rate <= limit, "%s %s (%llu of %llu%s%s; limit %s)",
+                                what, a, (unsigned long long)part, (unsigned long long)whole, of,
+                                why, b);
         if (j)
             json_object_set_new(j, "value", json_real(readiness_round_rate(rate)));
     } else {
@@ -81,10 +85,13 @@ static void judge_rates(json_t *cl, const route_readiness *c, const readiness_nu
     if (j)
         json_object_set_new(j, "value", json_integer((json_int_t)n->compared));
     set_limit(j, json_integer((json_int_t)c->min_exchanges));
-    judge_rate(cl, "max_mismatch_rate", n->mismatches, n->compared, c->max_mismatch_rate,
-               "mismatch rate", "", "no compared exchange");
+    /* A mismatch found equal when read again was timing (a sync lag), not
+     * a difference between the systems. */
+    uint64_t transient = n->transient < n->mismatches ? n->transient : n->mismatches;
+    judge_rate(cl, "max_mismatch_rate", n->mismatches - transient, n->compared,
+               c->max_mismatch_rate, "mismatch rate", "", "no compared exchange", transient);
     judge_rate(cl, "max_error_rate", n->errors, n->exchanges, c->max_error_rate, "error rate",
-               " exchanges", "no exchange");
+               " exchanges", "no exchange", 0);
 }
 
 static void judge_p99(json_t *cl, const route_readiness *c, const readiness_numbers *n)

@@ -21,6 +21,8 @@ typedef struct readiness_numbers {
     uint64_t exchanges;  /* every exchange (any verdict) */
     uint64_t compared;   /* match + known + mismatch */
     uint64_t mismatches; /* mismatch */
+    uint64_t transient;  /* of the mismatches, equal when read again (rules "confirm"):
+                          * a sync lag, not counted in the mismatch rate */
     uint64_t errors;     /* shadow_error + shadow_timeout + authoritative_error */
     bool has_p99[READINESS_SIDES]; /* an answer time of that side was seen */
     double p99_ms[READINESS_SIDES];

@@ -105,6 +105,24 @@ def test_sync_lag_is_transient_and_the_client_never_waits(tmp, stubs, proxy):
     conf = live["routes"]["inventory"]["last"]["15m"]["confirmation"]
     assert conf["transient"] == 1 and conf["confirmed"] == 0, conf
 
+    # Cutover readiness leaves the transient mismatch out of the mismatch
+    # rate (a sync lag, not a difference), live and from the log alike.
+    def mismatch_rate(doc):
+        [route] = [x for x in doc["routes"] if x["route"] == "inventory"]
+        [c] = [c for c in route["criteria"] if c["criterion"] == "max_mismatch_rate"]
+        return c
+    live_c = mismatch_rate(json.loads(admin_call(p.admin_port, "GET", "/api/readiness").body))
+    assert live_c["ok"] is True and live_c["value"] == 0, live_c
+    assert "(0 of 1; 1 transient not counted; limit" in live_c["reason"], live_c
+    p.stop()
+    out = subprocess.run([SP_BIN, "readiness", "--format", "json", "--rules",
+                          rules_file(tmp, {"after_ms": after}, name="again.json"), p.diff_log],
+                         capture_output=True, text=True, timeout=30 * SLOW)
+    assert out.returncode in (0, 3), out.stderr
+    log_c = mismatch_rate(json.loads(out.stdout))
+    assert (log_c["ok"], log_c["value"], log_c["reason"]) == \
+        (live_c["ok"], live_c["value"], live_c["reason"]), (log_c, live_c)
+
 
 def test_a_lasting_difference_is_confirmed_with_what_differs(tmp, stubs, proxy):
     legacy = stubs("legacy")

@@ -332,6 +332,7 @@ static json_t *judge_route(readiness_route *r, const report_model *m)
         n.exchanges = mr->exchanges;
         n.compared = report_route_compared(mr);
         n.mismatches = mr->verdicts[RV_MISMATCH];
+        n.transient = mr->confirm[RC_TRANSIENT];
         n.errors = report_route_errors(mr);
         for (int s = 0; s < RS_COUNT; s++) {
             int side = s == RS_LEGACY ? READINESS_LEGACY : READINESS_NEW;
