@@ -107,6 +107,7 @@ void rl_route_free(route *rt)
     rl_strlist_free(rt->redact_exempt, rt->nredact_exempt);
     json_decref(rt->readiness);
     free(rt->faults);
+    json_decref(rt->ids);
     rl_route_init(rt);
 }
 
@@ -319,7 +320,8 @@ int rl_route_merge(route *out, const rl_opts *base, const rl_opts *over)
     out->redact_exempt = cat(
         b->redact_exempt, b->nredact_exempt, o->redact_exempt,
         o->nredact_exempt, sizeof(char *), copy_str, &out->nredact_exempt, &ok);
-    if (rl_readiness_merge(&out->readiness, b->readiness, o->readiness) != 0)
+    if (rl_readiness_merge(&out->readiness, b->readiness, o->readiness) != 0 ||
+        rl_ids_merge(&out->ids, b->ids, o->ids) != 0)
         ok = false;
     out->faults = cat(b->faults, b->nfaults, o->faults, o->nfaults, sizeof *b->faults,
                       copy_plain_fault, &out->nfaults, &ok);

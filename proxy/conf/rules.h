@@ -165,6 +165,8 @@ typedef struct route {
     fault_spec *faults;
     size_t nfaults;
     int faults_line, faults_col; /* where the route's (else defaults') "faults" key is */
+    json_t *ids;           /* the merged "ids" section {"learn": [...], "use": [...]}
+                            * (validated), or NULL */
 } route;
 
 typedef struct rules {
@@ -252,5 +254,15 @@ typedef struct route_readiness {
  * with rules_readiness_free. */
 int rules_readiness_of(const route *rt, route_readiness *out);
 void rules_readiness_free(route_readiness *r);
+
+/* ---- correlated ids (the "ids" section) -------------------------------------- */
+
+/* Whether path (a request-target; its query ignored) matches tmpl, a path
+ * with one whole segment "{id}"; then the id's bytes are path[*start ..
+ * *start + *len) (never empty, no '/'). */
+bool rules_ids_template_match(const char *tmpl, const char *path, size_t *start, size_t *len);
+/* s with bytes [start, start + len) replaced by `with`; malloc'd, NULL when
+ * out of memory or out of range. */
+char *rules_ids_splice(const char *s, size_t start, size_t len, const char *with);
 
 #endif

@@ -25,7 +25,7 @@ static const char *const top_keys[] = {
 static const char *const route_keys[] = {
     "name",           "description", "match",  "authority", "mirror",
     "shadow_rewrite", "compare",     "redact", "readiness", "noise",
-    "confirm",        "faults",      NULL};
+    "confirm",        "faults",      "ids",         NULL};
 static const char *const match_keys[] = {
     "methods", "path", "path_prefix", "path_glob", "query", "header", NULL};
 static const char *const mirror_keys[] = {"enabled", "sample_percent",
@@ -44,6 +44,7 @@ const rl_section rl_sections[] = {
     {"compare", rl_compare_keys},
     {"redact", rl_redact_keys},
     {"readiness", rl_readiness_keys},
+    {"ids", rl_ids_keys},
     {NULL, NULL},
 };
 
@@ -455,6 +456,10 @@ static void load_options(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o,
     if ((e = json_object_get(v, "faults"))) {
         rl_child(&l, at, "faults");
         load_faults(x, e, &l, o);
+    }
+    if ((e = json_object_get(v, "ids"))) {
+        rl_child(&l, at, "ids");
+        rl_load_ids(x, e, &l, o);
     }
     x->route = NULL;
 }

@@ -122,6 +122,15 @@ extern const char *const rl_readiness_keys[];
  * NULL when both are NULL. 0 or -ENOMEM. */
 int rl_readiness_merge(json_t **out, const json_t *base, const json_t *over);
 
+/* --- rules_ids.c ----------------------------------------------------------- */
+
+/* Validates an "ids" object and keeps a copy in o->r.ids. */
+void rl_load_ids(rl_ctx *x, json_t *v, const rl_loc *at, rl_opts *o);
+extern const char *const rl_ids_keys[];
+/* *out = {"learn": base's then over's, "use": the same}; NULL when both are
+ * NULL. 0 or -ENOMEM. */
+int rl_ids_merge(json_t **out, const json_t *base, const json_t *over);
+
 /* --- rules.c: freeing and merging ----------------------------------------- */
 
 void rl_route_init(route *rt); /* built-in defaults, nothing owned */
