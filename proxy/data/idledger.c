@@ -202,6 +202,24 @@ idledger_stats idledger_stats_of(idledger *l)
     return st;
 }
 
+/* The whole buffer, or false with errno set (EIO for a short write). */
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return false;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
 int idledger_save(idledger *l, const char *path, char *err, size_t errsize)
 {
     json_t *pairs = json_array(), *doc = json_pack("{s:i, s:o}", "v", 1, "pairs", pairs);
@@ -226,15 +244,15 @@ int idledger_save(idledger *l, const char *path, char *err, size_t errsize)
     }
     size_t len = strlen(text);
     int rc = -1;
-    if (fd >= 0 && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
-        fsync(fd) == 0 && close(fd) == 0) {
+    bool written = fd >= 0 && write_all(fd, text, len) && write_all(fd, "\n", 1) && fsync(fd) == 0;
+    if (fd >= 0) {
+        written = close(fd) == 0 && written; /* closed once, whatever happened */
         fd = -1;
-        rc = rename(tmp, path);
     }
+    if (written)
+        rc = rename(tmp, path);
     if (rc != 0) {
         snprintf(err, errsize, "%s: %s", path, tmp ? strerror(errno) : "out of memory");
-        if (fd >= 0)
-            close(fd);
         if (tmp)
             unlink(tmp);
     }
