@@ -15,6 +15,8 @@ demo_traffic() {
     for sku in 24-MB01 24-MB02 24-MB03 24-MB04 24-MB05; do codes+=" $(req "$base/api/inventory/$sku")"; done
     for id in 1 2 3; do codes+=" $(req "$base/api/invoices/$id")"; done
     codes+=" $(req "$base/api/orders?status=processing&page=1")"
+    # by an ERP reference no mirrored create taught the id ledger: not mirrored (id_unknown)
+    codes+=" $(req "$base/api/orders/ERP-000101-1A2B/status")"
     codes+=" $(req -X POST -H 'Content-Type: application/json' -H 'Authorization: Bearer demo-secret' \
       --data '{"customer_email":"ann@example.com","items":[{"sku":"MB01","qty":2}],"payment":{"cc_number":"4111111111111111"}}' "$base/api/orders")"
     codes+=" $(req -X POST -H 'Content-Type: application/json' \
@@ -84,6 +86,10 @@ demo_summary() {
     echo "one mismatch in short (full records hold both answers, secrets redacted):"
     jq -c -n '[inputs | select(.verdict=="mismatch") | {id, method, uri, differences}] | .[0]' "$log" \
       | sed 's/^/  /'
+    echo
+    echo "correlated ids (rules \"ids\"): a read by an ERP reference the id ledger has not"
+    echo "learned is not sent to the new ERP blindly (it would answer 404):"
+    jq -r 'select(.verdict=="id_unknown") | "  \(.uri): \(.reason)"' "$log"
     echo
     echo "the report (per route: verdicts, latency of both sides, differing fields, drift,"
     echo "reconciliation of order totals per currency, noise suggestions):"

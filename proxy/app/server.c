@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "admin/admin.h"
+#include "app/server_ids.h"
 #include "data/analyzer.h"
 #include "diff/difflog.h"
 #include "ctrl/control.h"
@@ -42,6 +43,7 @@ struct server {
     bool watching;
     int signals_seen;
     int port; /* bound traffic port */
+    ids_keeper *ids; /* the id ledger (rules "ids"), or NULL */
 };
 
 /* One SO_REUSEPORT socket per worker on the same address, so the kernel
@@ -227,6 +229,7 @@ static void on_worker_exit(uv_async_t *a)
     }
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
     uv_close((uv_handle_t *)&s->stop, NULL);
+    ids_keeper_close_timer(s->ids);
     if (s->watching) {
         uv_close((uv_handle_t *)&s->state_debounce, NULL);
         uv_close((uv_handle_t *)&s->heartbeat, NULL);
@@ -251,6 +254,7 @@ static void log_totals(void)
               buf[VERDICT_SHADOW_TIMEOUT], "shadow_dropped", buf[VERDICT_SHADOW_DROPPED],
               "skipped", buf[VERDICT_SKIPPED], "authoritative_error",
               buf[VERDICT_AUTHORITATIVE_ERROR], "write_paused", buf[VERDICT_WRITE_PAUSED],
+              "id_unknown", buf[VERDICT_ID_UNKNOWN],
               "records_written", written, "records_lost", lost,
               NULL);
 }
@@ -357,6 +361,7 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, store *st,
     }
     int exit_code = 0;
     char err[512] = "";
+    s.ids = ids_keeper_start(&s.loop, cfg); /* before any worker learns or looks up */
     if (cfg->admin_listen && *cfg->admin_listen &&
         admin_start(&s.adm, s.ctl, cfg, err, sizeof err) != 0) {
         log_event(LOG_ERROR, "admin_start_failed", "listen", cfg->admin_listen, "error", err,
@@ -385,6 +390,7 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, store *st,
     control_attach_workers(s.ctl, NULL, 0);
     for (int i = 0; i < s.running; i++)
         worker_join(&s.workers[i]);
+    ids_keeper_stop(s.ids); /* no worker learns any more: the last save */
     uv_loop_close(&s.loop);
     analyzer_stop(s.an); /* compares and writes what is queued */
     log_totals();

@@ -225,6 +225,16 @@ const config_key config_keys[] = {
      "Operator decisions (authority, shadow pause/sample): the file store's file "
      "(`decisions.store` unset), changed under a lock and watched by every replica; "
      "with etcd, the local copy a replica starts from while etcd is unreachable."},
+    {"/ids/ledger_file", K_STRING, F(ids_ledger_file), 0, 1, 4096, NULL, false,
+     "The id ledger's file (rules `ids`, docs/rules.md \"Correlated ids\"): the pairs of "
+     "generated ids learned, saved every `save_interval_s` and at shutdown, loaded at start. "
+     "Default: `shadowproxy-ids.json` in `/state_file`'s directory."},
+    {"/ids/max_pairs", K_COUNT, F(ids_max_pairs), 0, 1, 100000000, "100000", false,
+     "Pairs the id ledger keeps, at most; past it the oldest pair goes."},
+    {"/ids/max_age_s", K_LONG, F(ids_max_age_s), 0, 1, 315360000, "604800", false,
+     "Age after which a learned pair is dropped (a request naming it is then `id_unknown`)."},
+    {"/ids/save_interval_s", K_INT, F(ids_save_interval_s), 0, 1, 86400, "10", false,
+     "Seconds between saves of the id ledger when it changed (and at shutdown)."},
     {"/decisions/store", K_STRING, F(decisions_store), 0, 1, 4096, NULL, false,
      "Where the operator's decisions live, shared by every replica: `file:PATH` (one host; "
      "default `file:` + `/state_file`) or `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (`etcds://` "

@@ -123,6 +123,11 @@ typedef struct sp_config {
     char *state_file;           /* operator decisions, default "shadowproxy-state.json" */
     bool readiness_require_shadow; /* /readyz fails on an unreachable shadow; default false */
 
+    /* The id ledger (rules "ids", docs/rules.md "Correlated ids"). */
+    char *ids_ledger_file;      /* ids.ledger_file; NULL: shadowproxy-ids.json beside state_file */
+    size_t ids_max_pairs;       /* default 100000 */
+    long ids_max_age_s;         /* default 604800 (7 days) */
+    int ids_save_interval_s;    /* default 10 */
     char *decisions_store;      /* decisions.store; NULL: "file:" + state_file */
     config_decisions_etcd decisions_etcd;
 

@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "conf/endpoint.h"
+#include "data/ids.h"
 #include "diff/body.h"
 
 /* Workers hash only bodies past the comparison cap; a record that cuts a
@@ -211,6 +212,8 @@ static json_t *confirm_outcome(const analyze_ctx *cx, analysis_job *j, const jso
     prepare_leg(&lb, l, cx->cfg->compare_max_body, cx->cfg->diff_log_max_body);
     prepare_leg(&nb, n, cx->cfg->compare_max_body, cx->cfg->diff_log_max_body);
     body_align(&lb, &nb);
+    if (j->id_pairs && nb.json) /* correlated ids: as in the first comparison */
+        ids_map_back(nb.json, j->id_pairs);
     size_t known = 0, total = 0, real = 0, first_real = 0, shared = 0, i;
     compare_opts co = *cx->copts;
     co.rules = j->route ? &j->route->cmp : NULL;
@@ -254,6 +257,21 @@ static json_t *confirm_outcome(const analyze_ctx *cx, analysis_job *j, const jso
     return o;
 }
 
+/* The record's "ids": the pairs the request used or the answers taught,
+ * and how many of the new side's values were mapped back to legacy's. */
+static json_t *ids_record(const json_t *pairs, size_t mapped)
+{
+    json_t *list = json_array();
+    size_t i;
+    const json_t *p;
+    json_array_foreach(pairs, i, p) {
+        json_array_append_new(list, json_pack("{s:O, s:O, s:O}", "name", json_array_get(p, 0),
+                                              "legacy", json_array_get(p, 1), "new",
+                                              json_array_get(p, 2)));
+    }
+    return json_pack("{s:o, s:I}", "pairs", list, "mapped", (json_int_t)mapped);
+}
+
 static int batch_append(record_batch *b, const char *line, size_t len)
 {
     if (b->len + len > b->cap) {
@@ -281,8 +299,11 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
     const char *noise_state = "not compared"; /* a preset verdict */
     verdict v = j->preset;
     bool decoded = !(v == VERDICT_COUNT && bodies_identical(j));
+    size_t ids_mapped = 0;
     if (decoded)
         prepare_legs(cfg, j, &lb, &nb);
+    if (decoded && j->id_pairs && nb.json) /* the pair counts as equal */
+        ids_mapped = ids_map_back(nb.json, j->id_pairs);
     if (v == VERDICT_COUNT && diffs) {
         const analysis_leg *l = &j->legs[SIDE_LEGACY], *n = &j->legs[SIDE_NEW];
         size_t known = 0;
@@ -399,6 +420,8 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         json_t *rec = record_build_for_route(cx->ropts, &in, j->route);
         if (rec && found > json_array_size(diffs))
             json_object_set_new(rec, "differences_total", json_integer((json_int_t)found));
+        if (rec && j->id_pairs)
+            json_object_set_new(rec, "ids", ids_record(j->id_pairs, ids_mapped));
         if (rec && j->secondary_asked)
             json_object_set_new(rec, "secondary", secondary_json(j, noise_state, noise));
         if (rec && confirmation)

@@ -140,6 +140,8 @@ void analysis_job_free(analysis_job *j)
     blob_unref(j->req_body);
     free(j->method);
     free(j->uri);
+    free(j->reason_owned);
+    json_decref(j->id_pairs);
     rules_unref(j->rules);
     json_decref(j->fault);
     free(j);

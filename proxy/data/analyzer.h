@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/blob.h"
 #include "conf/config.h"
 #include "diff/difflog.h"
@@ -64,7 +66,12 @@ typedef struct analysis_job {
     char *uri;            /* owned */
     sp_side authority;
     verdict preset;       /* VERDICT_COUNT: compare the legs; else final */
-    const char *reason;   /* static; why preset (dropped, skipped, ...) */
+    const char *reason;   /* static or reason_owned; why preset (dropped, skipped, ...) */
+    char *reason_owned;   /* owned, or NULL (id_unknown's reason names the id) */
+    /* Correlated ids (rules "ids"): [[name, legacy, new], ...] the request
+     * used and the answers taught; the new side's answer has them mapped
+     * back to legacy's before the comparison. Owned, or NULL. */
+    json_t *id_pairs;
     hdr_list req_headers; /* owned */
     blob *req_body;       /* a reference, may be NULL */
     analysis_leg legs[2]; /* indexed by sp_side */

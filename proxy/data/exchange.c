@@ -105,6 +105,10 @@ void exchange_unref(exchange *ex)
     free(ex->headers_block[0]);
     free(ex->headers_block[1]);
     free(ex->new_target);
+    ids_rewrite_free(&ex->ids_w);
+    free(ex->shadow_target);
+    free(ex->ids_headers);
+    free(ex->ids_why);
     rules_unref(ex->rules);
     hdr_list_free(&ex->req_headers);
     blob_unref(ex->req_body);
@@ -287,6 +291,10 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
     if (!e)
         return -ENOMEM;
     const char *target = leg->side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
+    bool shadow_leg = !leg->secondary && leg->side != ex->authority;
+    const blob *body = shadow_leg && ex->ids_w.body ? ex->ids_w.body : ex->req_body;
+    if (shadow_leg && ex->shadow_target) /* correlated ids: the shadow's copy only */
+        target = ex->shadow_target;
     upstream_transfer t = {target, NULL, headers, on_header, on_body, leg, timeout_ms};
     if (upstream_prepare(pool, e, &t) != 0) {
         upstream_easy_put(pool, e);
@@ -305,9 +313,8 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
     } else {
         if (ex->has_body) {
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                             (curl_off_t)(ex->req_body ? ex->req_body->len : 0));
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS,
-                             ex->req_body ? (char *)ex->req_body->data : "");
+                             (curl_off_t)(body ? body->len : 0));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? (const char *)body->data : "");
         }
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, ex->method);
     }
@@ -358,7 +365,7 @@ static void start_secondary(exchange *ex)
  * cannot start, gives the slot back and presets shadow_error. */
 static void shadow_send(exchange *ex, ex_leg *leg)
 {
-    if (leg_start(leg, leg->send_headers, leg->send_timeout_ms) == 0) {
+    if (leg->send_headers && leg_start(leg, leg->send_headers, leg->send_timeout_ms) == 0) {
         ex->shadow.easy = leg->easy;
         shadow_gate_track(&ex->env->gate, &ex->shadow);
         metric_add(METRIC_shadow_sent, 1);
@@ -396,6 +403,7 @@ int exchange_start(exchange *ex)
         leg_fail_now(al, "cannot start transfer");
 
     const char *why = NULL;
+    int ids_rc = 0;
     if (!ex->cfg->shadow_enabled) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "shadow disabled";
@@ -412,6 +420,11 @@ int exchange_start(exchange *ex)
                               : !rules_sampled(rt, exchange_upstream_id(ex))) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "not sampled";
+    } else if (rt->ids && (ids_rc = exchange_ids_prepare(ex, shadow)) != 0) {
+        if (ids_rc < 0) { /* out of memory: the shadow only */
+            ex->shadow_preset = VERDICT_SHADOW_ERROR;
+            ex->shadow_reason = "out of memory rewriting correlated ids";
+        } /* else id_unknown: preset and reason set */
     } else if (!shadow_gate_admit(&ex->env->gate, &ex->shadow, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;
@@ -422,6 +435,8 @@ int exchange_start(exchange *ex)
             t = ex->cfg->upstream[shadow].timeout_ms;
         ex_leg *sl = &ex->legs[shadow];
         sl->send_headers = exchange_headers_for(ex, shadow, true);
+        if (ex->ids_w.header_name) /* NULL when out of memory: shadow_send says so */
+            sl->send_headers = exchange_ids_headers(ex, sl->send_headers);
         sl->send_timeout_ms = t;
         if (!exchange_fault_begin(sl))
             shadow_send(ex, sl);

@@ -26,6 +26,7 @@
 #include "conf/ops.h"
 #include "conf/rules.h"
 #include "data/analyzer.h"
+#include "data/ids.h"
 #include "data/shadow_gate.h"
 #include "data/upstream.h"
 #include "obs/metrics.h"
@@ -147,6 +148,14 @@ typedef struct exchange {
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */
     const char *shadow_reason;
+    /* Correlated ids (data/ids.h): the shadow's copy rewritten (ids_w),
+     * its target (before the route's path rewrite when the shadow is new),
+     * its header list when a header is rewritten, and the reason when an
+     * id was unknown. All owned, NULL when unused. */
+    ids_rewrite ids_w;
+    char *shadow_target;
+    struct curl_slist *ids_headers;
+    char *ids_why;
     /* Response to the client. */
     struct MHD_Response *response;
     unsigned int response_status;
@@ -183,6 +192,18 @@ void exchange_submit(exchange *ex);
  * write while the operator paused writes (ops.h) starts neither: the
  * exchange is READY at once with a 503 (exchange_pause.c). 0 or -ENOMEM. */
 int exchange_start(exchange *ex);
+
+/* exchange_ids.c: the shadow's copy of the request with the route's
+ * correlated ids replaced (data/ids.h), for a shadow on side `shadow`.
+ * 0: send it (maybe rewritten); 1: an id the ledger does not know (the
+ * shadow must not be sent; shadow_preset and shadow_reason say so);
+ * -ENOMEM. Call only for a route with an "ids" section. */
+int exchange_ids_prepare(exchange *ex, sp_side shadow);
+/* The shadow leg's header list: `list` with the rewritten header's value. */
+struct curl_slist *exchange_ids_headers(exchange *ex, struct curl_slist *list);
+/* At submit: learns pairs from both answers into the ledger, and gives the
+ * job every pair used or learned. 0 or -ENOMEM. */
+int exchange_ids_learn(exchange *ex, analysis_job *job);
 
 /* exchange_pause.c: answers a write refused by the write pause: 503,
  * Retry-After: retry_after_s, a JSON body; READY, submitted with the

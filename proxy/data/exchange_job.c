@@ -54,8 +54,12 @@ static void keep_for_confirm(exchange *ex, analysis_job *job)
     for (int s = 0; s < 2; s++) {
         struct curl_slist *block = ex->headers_block[s] ? ex->headers_block[s]
                                                         : ex->headers_block[SIDE_LEGACY];
-        job->confirm.headers[s] = copy_headers(block);
         const char *t = s == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
+        if (s != (int)ex->authority && ex->shadow_target) /* correlated ids, as sent */
+            t = ex->shadow_target;
+        if (s != (int)ex->authority && ex->ids_headers)
+            block = ex->ids_headers;
+        job->confirm.headers[s] = copy_headers(block);
         job->confirm.target[s] = strdup(t);
         if (!job->confirm.headers[s] || !job->confirm.target[s]) {
             job->confirm.phase = CONFIRM_DONE; /* a mismatch says: skipped, out of memory */
@@ -103,6 +107,10 @@ void exchange_submit(exchange *ex)
     job->req_headers = ex->req_headers;
     memset(&ex->req_headers, 0, sizeof ex->req_headers);
     job->req_body = blob_ref(ex->req_body);
+    bool compared = !refused && auth->result == CURLE_OK && sh->attempted &&
+                    sh->result == CURLE_OK;
+    if (ex->route && ex->route->ids && compared && exchange_ids_learn(ex, job) != 0)
+        log_event(LOG_WARN, "ids_learn_failed", "id", ex->id, "error", "out of memory", NULL);
     for (int s = 0; s < 2; s++)
         move_leg(&job->legs[s], &ex->legs[s]);
     move_leg(&job->secondary, sec);
@@ -118,6 +126,11 @@ void exchange_submit(exchange *ex)
     } else if (!sh->attempted) {
         job->preset = ex->shadow_preset;
         job->reason = ex->shadow_reason;
+        if (ex->ids_why) { /* the record outlives the exchange */
+            job->reason_owned = ex->ids_why;
+            job->reason = ex->ids_why;
+            ex->ids_why = NULL;
+        }
         /* Nothing to compare it with: the record keeps the request (a
          * replay can send it later) and the answer's status, headers and
          * length, not its body, which would cost a parse and a kilobyte of

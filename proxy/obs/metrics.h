@@ -29,7 +29,8 @@
     X(SHADOW_DROPPED, "shadow_dropped")                                      \
     X(SKIPPED, "skipped")                                                    \
     X(AUTHORITATIVE_ERROR, "authoritative_error")                            \
-    X(WRITE_PAUSED, "write_paused")
+    X(WRITE_PAUSED, "write_paused")                                          \
+    X(ID_UNKNOWN, "id_unknown")
 
 typedef enum verdict {
 #define X(id, name) VERDICT_##id,
@@ -64,6 +65,11 @@ const char *verdict_name(verdict v);
     X(confirm_confirmed, "confirmations: still different on the re-read")   \
     X(confirm_failed, "confirmations whose re-read failed")                 \
     X(confirm_skipped, "mismatches not confirmed: over budget or shutting down") \
+    X(ids_ledger_size, "id ledger pairs held (gauge)")                       \
+    X(ids_learned, "id pairs learned")                                       \
+    X(ids_hits, "id ledger lookups that found the pair")                     \
+    X(ids_misses, "id ledger lookups that did not")                          \
+    X(ids_evicted, "id pairs dropped for the count or age bound")            \
     X(compare_queue_depth, "exchanges waiting for comparison (gauge)")      \
     X(compare_offered, "exchanges with two answers to compare")            \
     X(compare_sampled_out, "exchanges not compared: overload sampling")   \

@@ -155,6 +155,8 @@ static int build_config(const replay_opts *o, sp_config *c)
     if (rc == 0) { /* no operator decisions: the rules alone decide */
         free(c->state_file);
         c->state_file = NULL;
+        free(c->ids_ledger_file); /* the id ledger in memory only: a live one is not touched */
+        c->ids_ledger_file = NULL;
     }
     config_errors_free(&errs);
     return rc;

@@ -115,6 +115,8 @@ void routes_dispatch(const struct stub_cfg *cfg, const struct stub_req *r,
         route_status(p + 8, pn - 8, rp);
     } else if (EXACT(p, pn, "/health")) {
         sb_puts(&rp->body, "ok");
+    } else if (genids_route(cfg, r, p, pn, rp)) {
+        /* answered by the generated-ids ERP */
     } else if (cfg->profile != PROFILE_PLAIN &&
                (PREFIX(p, pn, "/api/") || PREFIX(p, pn, "/v2/")) &&
                erp_route(cfg, r, p, pn, q, qn, rp)) {

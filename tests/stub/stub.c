@@ -44,6 +44,7 @@ static void usage(FILE *f)
     fputs("usage: sp-stub --listen HOST:PORT [--name NAME]\n"
           "               [--profile legacy|new|plain] [--noise] [--volatile]\n"
           "               [--sync-lag-ms N|always]\n"
+          "               [--generated-ids PREFIX]\n"
           "               [--port-file FILE]\n"
           "               [--log FILE] [--delay-ms N]\n"
           "               [--fail close|reset|garbage|status500|hang]\n"
@@ -107,6 +108,7 @@ static bool parse_opt(int c, const char *arg, struct opts *o)
             return false;
         o->cfg.sync_lag_ms = v;
         return true;
+    case 'g': o->cfg.generated_ids = arg; return name_ok(arg);
     case 'C': o->tls_cert = arg; return true;
     case 'K': o->tls_key = arg; return true;
     case 'A': o->tls_client_ca = arg; return true;
@@ -151,6 +153,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"noise", no_argument, NULL, 'N'},
         {"volatile", no_argument, NULL, 'v'},
         {"sync-lag-ms", required_argument, NULL, 'S'},
+        {"generated-ids", required_argument, NULL, 'g'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},

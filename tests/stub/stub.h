@@ -47,6 +47,7 @@ struct stub_cfg {
     bool volatile_; /* --volatile: inventory answers carry a value new on every call */
     long sync_lag_ms; /* --sync-lag-ms: inventory qty stale this long after a SKU's
                        * first read; -1 always (0: off) */
+    const char *generated_ids; /* --generated-ids PREFIX (genids.c), or NULL */
     int log_fd; /* -1: no request log */
     long delay_ms;
     enum stub_action fail;
@@ -219,6 +220,9 @@ void routes_dispatch(const struct stub_cfg *cfg, const struct stub_req *r,
                      struct stub_reply *rp);
 /* Handles /api/... (and /v2/... on --profile new); false if the path is
  * not an ERP route. */
+/* genids.c: --generated-ids; true when it answered. */
+bool genids_route(const struct stub_cfg *cfg, const struct stub_req *r, const char *path,
+                  size_t path_len, struct stub_reply *rp);
 bool erp_route(const struct stub_cfg *cfg, const struct stub_req *r,
                const char *path, size_t path_len, const char *query,
                size_t query_len, struct stub_reply *rp);

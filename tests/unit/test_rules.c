@@ -642,8 +642,9 @@ TEST(examples_load_cleanly)
     CHECK(r != NULL && e.n == 0);
     if (r) {
         CHECK_STR(r->path, "rules/examples/magento-erp.json");
-        CHECK(r->nroutes == 9);
+        CHECK(r->nroutes == 10);
         CHECK_STR(name_of(r, "GET", "/api/orders/42"), "orders-get");
+        CHECK_STR(name_of(r, "GET", "/api/orders/ERP-000042-1A2B/status"), "orders-status");
         CHECK_STR(name_of(r, "GET", "/api/orders?status=pending&page=1"),
                   "orders-list");
         CHECK_STR(name_of(r, "POST", "/api/orders"), "orders-create");

@@ -107,7 +107,7 @@ static void route_row(strbuf *b, const report_route *rt, size_t idx, bool total)
 static void routes_table(strbuf *b, const report_model *m)
 {
     static const char *const abbr[] = {"match", "mismatch", "known", "shadow err.", "timeout",
-                                        "dropped", "skipped", "auth. err.", "w. paused"};
+                                        "dropped", "skipped", "auth. err.", "w. paused", "id unkn."};
     _Static_assert(sizeof abbr / sizeof abbr[0] == RV_OTHER, "one heading per verdict");
     LIT(b, "<div style=\"overflow-x:auto\"><table class=\"routes\"><thead><tr><th>route</th>"
            "<th class=\"n\">exchanges</th><th class=\"n\">match %</th><th class=\"n\">mismatch %</th>");

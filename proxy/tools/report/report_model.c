@@ -13,6 +13,7 @@
 const char *const report_verdict_names[RV_COUNT] = {
     "match",          "mismatch", "known",   "shadow_error", "shadow_timeout",
     "shadow_dropped", "skipped",  "authoritative_error", "write_paused",
+    "id_unknown",
     "other",
 };
 

@@ -39,6 +39,7 @@ enum report_verdict {
     RV_SKIPPED,
     RV_AUTHORITATIVE_ERROR,
     RV_WRITE_PAUSED, /* a write answered 503 by the operator's write pause */
+    RV_ID_UNKNOWN,   /* not mirrored: the id ledger did not know the request's id */
     RV_OTHER, /* missing or unknown verdict */
     RV_COUNT
 };

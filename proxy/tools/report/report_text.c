@@ -127,6 +127,10 @@ static void notes(strbuf *b, const report_render *r)
         report_buf_printf(&n, "  - %llu write(s) answered 503 while writes were paused "
                           "(write_paused: in exchanges only; per route in --format json and the HTML)\n",
                           (unsigned long long)t->verdicts[RV_WRITE_PAUSED]);
+    if (t && t->verdicts[RV_ID_UNKNOWN])
+        report_buf_printf(&n, "  - %llu request(s) not mirrored: the id ledger did not know their id "
+                          "(id_unknown: in exchanges only)\n",
+                          (unsigned long long)t->verdicts[RV_ID_UNKNOWN]);
     if (t && t->verdicts[RV_OTHER])
         report_buf_printf(&n, "  - %llu record(s) with a missing or unknown verdict (in exchanges only)\n",
                           (unsigned long long)t->verdicts[RV_OTHER]);
