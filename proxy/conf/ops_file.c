@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/fdio.h"
 #include "base/jsonpos.h"
 
 /* --- the state file ------------------------------------------------------- */
@@ -50,20 +51,6 @@ static char *state_text(const ops_state *o, size_t *len)
     }
     json_decref(j);
     return buf;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* fsync of the directory holding `path`, so the rename itself is durable.
@@ -106,7 +93,7 @@ int ops_save(const char *path, const ops_state *o)
         rc = -errno;
         goto out;
     }
-    if (fchmod(fd, 0644) != 0 || (rc = write_all(fd, text, len)) != 0 ||
+    if (fchmod(fd, 0644) != 0 || (rc = fdio_write_all(fd, text, len)) != 0 ||
         fsync(fd) != 0)
         rc = rc ? rc : -errno;
     if (close(fd) != 0 && !rc)

@@ -4,6 +4,8 @@
  * side. */
 #include "data/idledger.h"
 
+#include "base/fdio.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <jansson.h>
@@ -202,24 +204,6 @@ idledger_stats idledger_stats_of(idledger *l)
     return st;
 }
 
-/* The whole buffer, or false with errno set (EIO for a short write). */
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 int idledger_save(idledger *l, const char *path, char *err, size_t errsize)
 {
     json_t *pairs = json_array(), *doc = json_pack("{s:i, s:o}", "v", 1, "pairs", pairs);
@@ -244,7 +228,12 @@ int idledger_save(idledger *l, const char *path, char *err, size_t errsize)
     }
     size_t len = strlen(text);
     int rc = -1;
-    bool written = fd >= 0 && write_all(fd, text, len) && write_all(fd, "\n", 1) && fsync(fd) == 0;
+    int wrc = fd >= 0 ? fdio_write_all(fd, text, len) : 0;
+    if (wrc == 0 && fd >= 0)
+        wrc = fdio_write_all(fd, "\n", 1);
+    if (wrc < 0)
+        errno = -wrc;
+    bool written = fd >= 0 && wrc == 0 && fsync(fd) == 0;
     if (fd >= 0) {
         written = close(fd) == 0 && written; /* closed once, whatever happened */
         fd = -1;
