@@ -105,10 +105,7 @@ void exchange_unref(exchange *ex)
     free(ex->headers_block[0]);
     free(ex->headers_block[1]);
     free(ex->new_target);
-    ids_rewrite_free(&ex->ids_w);
-    free(ex->shadow_target);
-    free(ex->ids_headers);
-    free(ex->ids_why);
+    exchange_ids_free(ex);
     rules_unref(ex->rules);
     hdr_list_free(&ex->req_headers);
     blob_unref(ex->req_body);
@@ -292,9 +289,10 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
         return -ENOMEM;
     const char *target = leg->side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
     bool shadow_leg = !leg->secondary && leg->side != ex->authority;
-    const blob *body = shadow_leg && ex->ids_w.body ? ex->ids_w.body : ex->req_body;
-    if (shadow_leg && ex->shadow_target) /* correlated ids: the shadow's copy only */
-        target = ex->shadow_target;
+    const ex_ids *ids = shadow_leg ? ex->ids : NULL; /* correlated ids: the shadow's copy only */
+    const blob *body = ids && ids->w.body ? ids->w.body : ex->req_body;
+    if (ids && ids->shadow_target)
+        target = ids->shadow_target;
     upstream_transfer t = {target, NULL, headers, on_header, on_body, leg, timeout_ms};
     if (upstream_prepare(pool, e, &t) != 0) {
         upstream_easy_put(pool, e);
@@ -435,7 +433,7 @@ int exchange_start(exchange *ex)
             t = ex->cfg->upstream[shadow].timeout_ms;
         ex_leg *sl = &ex->legs[shadow];
         sl->send_headers = exchange_headers_for(ex, shadow, true);
-        if (ex->ids_w.header_name) /* NULL when out of memory: shadow_send says so */
+        if (ex->ids && ex->ids->w.header_name) /* NULL when out of memory: shadow_send says so */
             sl->send_headers = exchange_ids_headers(ex, sl->send_headers);
         sl->send_timeout_ms = t;
         if (!exchange_fault_begin(sl))

@@ -102,6 +102,17 @@ typedef struct ex_leg {
     struct fault_timer *fault_timer;
 } ex_leg;
 
+/* Correlated ids (data/ids.h) of one exchange, all owned (NULL: unused):
+ * the shadow's copy rewritten, its target (after the route's own path
+ * rewrite when the shadow is new), its header list when a header is
+ * rewritten, and the reason when an id was unknown. */
+typedef struct ex_ids {
+    ids_rewrite w;
+    char *shadow_target;
+    struct curl_slist *headers;
+    char *why;
+} ex_ids;
+
 typedef struct exchange {
     int refs;
     struct exchange *prev, *next; /* env->live */
@@ -148,14 +159,8 @@ typedef struct exchange {
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */
     const char *shadow_reason;
-    /* Correlated ids (data/ids.h): the shadow's copy rewritten (ids_w),
-     * its target (before the route's path rewrite when the shadow is new),
-     * its header list when a header is rewritten, and the reason when an
-     * id was unknown. All owned, NULL when unused. */
-    ids_rewrite ids_w;
-    char *shadow_target;
-    struct curl_slist *ids_headers;
-    char *ids_why;
+    struct ex_ids *ids;   /* correlated ids (exchange_ids.c): NULL unless the route has
+                           * an "ids" section and the shadow was about to go out */
     /* Response to the client. */
     struct MHD_Response *response;
     unsigned int response_status;
@@ -199,8 +204,11 @@ int exchange_start(exchange *ex);
  * shadow must not be sent; shadow_preset and shadow_reason say so);
  * -ENOMEM. Call only for a route with an "ids" section. */
 int exchange_ids_prepare(exchange *ex, sp_side shadow);
-/* The shadow leg's header list: `list` with the rewritten header's value. */
+/* The shadow leg's header list: `list` with the rewritten header's value
+ * (NULL when out of memory). */
 struct curl_slist *exchange_ids_headers(exchange *ex, struct curl_slist *list);
+/* Frees ex->ids (NULL-safe). */
+void exchange_ids_free(exchange *ex);
 /* At submit: learns pairs from both answers into the ledger, and gives the
  * job every pair used or learned. 0 or -ENOMEM. */
 int exchange_ids_learn(exchange *ex, analysis_job *job);

@@ -11,31 +11,46 @@
 
 #include "data/exchange.h"
 
+void exchange_ids_free(exchange *ex)
+{
+    if (!ex->ids)
+        return;
+    ids_rewrite_free(&ex->ids->w);
+    free(ex->ids->shadow_target);
+    free(ex->ids->headers);
+    free(ex->ids->why);
+    free(ex->ids);
+    ex->ids = NULL;
+}
+
 int exchange_ids_prepare(exchange *ex, sp_side shadow)
 {
     char why[400];
+    ex_ids *ids = ex->ids = calloc(1, sizeof *ex->ids);
+    if (!ids)
+        return -ENOMEM;
     int rc = ids_rewrite_request(ex->route, shadow, ex->uri, &ex->req_headers, ex->req_body,
-                                 &ex->ids_w, why, sizeof why);
+                                 &ids->w, why, sizeof why);
     if (rc == 1) {
-        ex->ids_why = strdup(why);
+        ids->why = strdup(why);
         ex->shadow_preset = VERDICT_ID_UNKNOWN;
-        ex->shadow_reason = ex->ids_why ? ex->ids_why : "id_unknown";
+        ex->shadow_reason = ids->why ? ids->why : "id_unknown";
         return 1;
     }
-    if (rc != 0 || !ex->ids_w.target)
+    if (rc != 0 || !ids->w.target)
         return rc;
     /* The route's own path rewrite applies to the new side's target. */
     const route *rt = ex->route;
     if (shadow == SIDE_NEW && (rt->prefix_from || rt->template_from))
-        ex->shadow_target = rules_rewrite_target(rt, ex->ids_w.target);
+        ids->shadow_target = rules_rewrite_target(rt, ids->w.target);
     else
-        ex->shadow_target = strdup(ex->ids_w.target);
-    return ex->shadow_target ? 0 : -ENOMEM;
+        ids->shadow_target = strdup(ids->w.target);
+    return ids->shadow_target ? 0 : -ENOMEM;
 }
 
 struct curl_slist *exchange_ids_headers(exchange *ex, struct curl_slist *list)
 {
-    const char *name = ex->ids_w.header_name, *value = ex->ids_w.header_value;
+    const char *name = ex->ids->w.header_name, *value = ex->ids->w.header_value;
     if (!name)
         return list;
     size_t nl = strlen(name), n = 0, bytes = 0;
@@ -56,8 +71,8 @@ struct curl_slist *exchange_ids_headers(exchange *ex, struct curl_slist *list)
         nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
         text += w + 1;
     }
-    free(ex->ids_headers);
-    ex->ids_headers = nodes;
+    free(ex->ids->headers);
+    ex->ids->headers = nodes;
     return nodes;
 }
 
@@ -67,8 +82,9 @@ int exchange_ids_learn(exchange *ex, analysis_job *job)
     const blob *b[2];
     for (int s = 0; s < 2; s++)
         b[s] = ex->legs[s].oversize ? NULL : ex->legs[s].capture;
-    json_t *pairs = ex->ids_w.pairs ? json_deep_copy(ex->ids_w.pairs) : NULL;
-    if (ex->ids_w.pairs && !pairs)
+    const json_t *used = ex->ids ? ex->ids->w.pairs : NULL;
+    json_t *pairs = used ? json_deep_copy(used) : NULL;
+    if (used && !pairs)
         return -ENOMEM;
     int rc = ids_learn(ex->route, h, b, &pairs);
     job->id_pairs = pairs;

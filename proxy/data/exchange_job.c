@@ -55,10 +55,11 @@ static void keep_for_confirm(exchange *ex, analysis_job *job)
         struct curl_slist *block = ex->headers_block[s] ? ex->headers_block[s]
                                                         : ex->headers_block[SIDE_LEGACY];
         const char *t = s == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
-        if (s != (int)ex->authority && ex->shadow_target) /* correlated ids, as sent */
-            t = ex->shadow_target;
-        if (s != (int)ex->authority && ex->ids_headers)
-            block = ex->ids_headers;
+        const ex_ids *ids = s != (int)ex->authority ? ex->ids : NULL;
+        if (ids && ids->shadow_target) /* correlated ids, as sent */
+            t = ids->shadow_target;
+        if (ids && ids->headers)
+            block = ids->headers;
         job->confirm.headers[s] = copy_headers(block);
         job->confirm.target[s] = strdup(t);
         if (!job->confirm.headers[s] || !job->confirm.target[s]) {
@@ -126,10 +127,10 @@ void exchange_submit(exchange *ex)
     } else if (!sh->attempted) {
         job->preset = ex->shadow_preset;
         job->reason = ex->shadow_reason;
-        if (ex->ids_why) { /* the record outlives the exchange */
-            job->reason_owned = ex->ids_why;
-            job->reason = ex->ids_why;
-            ex->ids_why = NULL;
+        if (ex->ids && ex->ids->why) { /* the record outlives the exchange */
+            job->reason_owned = ex->ids->why;
+            job->reason = ex->ids->why;
+            ex->ids->why = NULL;
         }
         /* Nothing to compare it with: the record keeps the request (a
          * replay can send it later) and the answer's status, headers and

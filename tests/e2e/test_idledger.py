@@ -132,7 +132,8 @@ def test_query_header_and_body_ids_are_rewritten_on_the_shadow_only(tmp, stubs, 
     legacy = stubs("legacy", profile="plain", args=["--generated-ids", "SO"])
     new = stubs("new", profile="plain", args=["--generated-ids", "NX"])
     p = proxy(legacy.url, new.url, args=("--rules", write_rules(tmp), "--diff-log-mode", "all"))
-    _, so = create(p, "create", "24-MB01")
+    cid, so = create(p, "create", "24-MB01")
+    p.wait_record(cid)  # the pair is learned once both answers are in (before the record)
     body = b'{"order": {"id": "SO-000001", "note": "keep  spacing"}, "qty": 2}'
     eid, r, data = send(p, "POST", "/echo/orders/cancel?order=SO-000001&x=1", "echo", body,
                         {"X-Order-Id": "SO-000001"})
