@@ -118,6 +118,41 @@ TEST(learns_from_answers_and_maps_back)
     rules_unref(r);
 }
 
+TEST(learns_from_xml_answers)
+{
+    rules *r = load_q("{'version': 1, 'routes': [{'name': 'soap', 'match': {'path': '/soap'},"
+                      " 'ids': {'learn': [{'name': 'order', 'legacy': '/Envelope/Body/Created/OrderId',"
+                      "                    'new': '/Envelope/Body/Created/OrderId'}]}}]}");
+    idledger *l = idledger_new(10, 60000);
+    CHECK(r && l);
+    ids_set_ledger(l);
+    hdr_list h[2] = {{0}, {0}};
+    for (int s = 0; s < 2; s++)
+        CHECK(hdr_list_add(&h[s], "Content-Type", 12, "text/xml", 8) == 0);
+    blob *b[2] = {blob_of("<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+                          "<soap:Body><Created><OrderId>SO-5</OrderId></Created></soap:Body>"
+                          "</soap:Envelope>"),
+                  blob_of("<S:Envelope xmlns:S=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+                          "<S:Body><Created><OrderId>NX-5</OrderId></Created></S:Body>"
+                          "</S:Envelope>")};
+    const hdr_list *hp[2] = {&h[0], &h[1]};
+    const blob *bp[2] = {b[0], b[1]};
+    json_t *pairs = NULL;
+    CHECK(ids_learn(rules_find(r, "soap"), hp, bp, &pairs) == 0);
+    CHECK(json_array_size(pairs) == 1);
+    char *got = idledger_new_side_of(l, "order", "SO-5", clock_wall_ms());
+    CHECK_STR(got, "NX-5");
+    free(got);
+    json_decref(pairs);
+    ids_set_ledger(NULL);
+    for (int s = 0; s < 2; s++) {
+        blob_unref(b[s]);
+        hdr_list_free(&h[s]);
+    }
+    idledger_free(l);
+    rules_unref(r);
+}
+
 TEST(ledger_path_beside_the_state_file)
 {
     sp_config c = {0};
@@ -142,6 +177,7 @@ int main(void)
 {
     RUN(rewrites_each_place_both_ways);
     RUN(learns_from_answers_and_maps_back);
+    RUN(learns_from_xml_answers);
     RUN(ledger_path_beside_the_state_file);
     UNIT_DONE();
 }
