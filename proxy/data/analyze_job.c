@@ -312,8 +312,18 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         co.known = &known;
         found += compare_status(l->status, n->status, diffs, &co);
         found += compare_headers(&l->headers, &n->headers, diffs, &co);
-        if (decoded)
+        /* In mismatches mode with no secondary, the views are needed again
+         * only for a record that the verdict makes due (a mismatch): the
+         * rules may then rewrite their trees in place instead of copying,
+         * and such a record decodes the bodies again. */
+        bool consume = cx->mode != DIFFLOG_ALL && !j->secondary_asked &&
+                       lb.kind == BODY_JSON && nb.kind == BODY_JSON;
+        if (decoded && consume) {
+            found += compare_bodies_consume(&lb, &nb, diffs, &co);
+            decoded = false; /* the views are freed */
+        } else if (decoded) {
             found += compare_bodies(&lb, &nb, diffs, &co);
+        }
         if (j->secondary_asked && found > known) {
             if (!decoded) /* a status or header difference on identical bodies */
                 prepare_legs(cfg, j, &lb, &nb);

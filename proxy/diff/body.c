@@ -38,6 +38,11 @@ const char *body_kind_name(body_kind k)
     return "unknown";
 }
 
+json_t *body_json_parse(const unsigned char *data, size_t len, json_error_t *err)
+{
+    return json_loadb((const char *)data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, err);
+}
+
 void body_view_free(body_view *b)
 {
     if (!b)
@@ -492,8 +497,7 @@ static int classify(body_view *b, const char *content_type)
         /* JSON_DECODE_ANY: a scalar is a valid document. Nesting is bounded
          * by jansson (JSON_PARSER_MAX_DEPTH, 2048 in 2.14), which also
          * bounds the recursion in compare_json. */
-        b->json = json_loadb((const char *)b->data, b->len,
-                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        b->json = body_json_parse(b->data, b->len, &err);
         if (b->json) {
             b->kind = BODY_JSON;
             return 0;

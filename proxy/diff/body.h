@@ -84,6 +84,10 @@ int body_prepare(body_view *out, const unsigned char *raw, size_t raw_len,
                  bool whole, uint64_t wire_len, const char *sha256_hex,
                  const char *content_type, const char *content_encoding,
                  size_t max_decoded);
+/* Decoded bytes parsed as body_prepare parses a JSON body (any value at the
+ * root, NUL allowed in strings). A new reference, or NULL with *err set
+ * (err may be NULL). */
+json_t *body_json_parse(const unsigned char *data, size_t len, json_error_t *err);
 /* Frees what the view owns and zeroes it: safe on a zeroed view and twice. */
 void body_view_free(body_view *b);
 

@@ -41,6 +41,14 @@ size_t compare_headers(const hdr_list *legacy, const hdr_list *new_,
  * length and wire sha256. NULL views are empty bodies. See compare.c. */
 size_t compare_bodies(const body_view *legacy, const body_view *new_,
                       json_t *diffs, const compare_opts *o);
+/* compare_bodies for a caller done with the views (it prepares the bodies
+ * again if a record needs them): the same differences and return value, but
+ * the rules may rewrite the views' JSON trees in place instead of copying
+ * what they change (no record can read the trees afterwards). Both views
+ * are freed (body_view_free) on return, whatever was compared; NULL views
+ * are empty bodies. Thread: the views' owner's. */
+size_t compare_bodies_consume(body_view *legacy, body_view *new_, json_t *diffs,
+                              const compare_opts *o);
 /* The structural JSON diff on its own, `path` is the prefix ("" at root).
  * With rules, the rules acting during the walk apply (tolerance, arrays,
  * known), matched on prefix + path; the documents are NOT prepared here

@@ -150,16 +150,24 @@ bool cmp_tolerated(const ctx *c, const seg *at, double a, double b)
 typedef struct kent {
     const char *name; /* "KEY=VALUE" or "#INDEX"; not NUL-terminated */
     size_t len;
+    size_t off;   /* name's offset in the arena while it is built */
     size_t idx;   /* position in its array */
     size_t occ;   /* 1 for the first element of its name, 2 for the next... */
     size_t match; /* 1 + index of the paired element on the other side; 0 */
 } kent;
 
+#define KSIDE_SMALL 8 /* elements kept on the stack: no allocation (small, since
+                       * nested keyed arrays recurse) */
+
 typedef struct kside {
     kent *e;   /* in array order */
     kent **by; /* sorted by (name, idx) */
     size_t n;
-    char *arena; /* the names */
+    char *arena; /* the names: .small_arena, or malloc'd when longer */
+    size_t used, cap;
+    kent small_e[KSIDE_SMALL];
+    kent *small_by[KSIDE_SMALL];
+    char small_arena[256];
 } kside;
 
 /* A real as text: integral values as integers, others in the shortest
@@ -214,31 +222,53 @@ static int kent_cmp(const void *a, const void *b)
 
 static void kside_free(kside *k)
 {
-    free(k->e);
-    free(k->by);
-    free(k->arena);
+    if (k->e != k->small_e)
+        free(k->e);
+    if (k->by != k->small_by)
+        free(k->by);
+    if (k->arena != k->small_arena)
+        free(k->arena);
 }
 
+/* Room for len more bytes of names; the names are offsets until the arena
+ * stops moving (kside_build points them in the end). */
+static char *kside_room(kside *k, size_t len)
+{
+    if (len > k->cap - k->used) {
+        size_t cap = k->cap * 2;
+        while (cap - k->used < len)
+            cap *= 2;
+        char *a = k->arena == k->small_arena ? malloc(cap) : realloc(k->arena, cap);
+        if (!a)
+            return NULL;
+        if (k->arena == k->small_arena)
+            memcpy(a, k->small_arena, k->used);
+        k->arena = a;
+        k->cap = cap;
+    }
+    return k->arena + k->used;
+}
+
+/* k needs no initialisation. Small arrays (the common case: an order's lines) use
+ * the struct's own storage; each element's key member is looked up once. */
 static int kside_build(kside *k, const json_t *arr, const char *key)
 {
-    size_t n = json_array_size(arr), klen = strlen(key), total = 1;
+    size_t n = json_array_size(arr), klen = strlen(key);
     char num[32];
     const char *text;
-    for (size_t i = 0; i < n; i++) {
-        size_t tl = key_text(json_array_get(arr, i), key, num, &text);
-        total += tl != SIZE_MAX ? klen + 1 + tl : 22; /* "#" + 20 digits + NUL */
-    }
     k->n = n;
-    k->e = malloc((n ? n : 1) * sizeof *k->e);
-    k->by = malloc((n ? n : 1) * sizeof *k->by);
-    k->arena = malloc(total);
-    if (!k->e || !k->by || !k->arena)
+    k->e = n <= KSIDE_SMALL ? k->small_e : malloc(n * sizeof *k->e);
+    k->by = n <= KSIDE_SMALL ? k->small_by : malloc(n * sizeof *k->by);
+    k->arena = k->small_arena;
+    k->cap = sizeof k->small_arena;
+    if (!k->e || !k->by)
         return -1;
-    char *w = k->arena;
     for (size_t i = 0; i < n; i++) {
         kent *e = &k->e[i];
         size_t tl = key_text(json_array_get(arr, i), key, num, &text);
-        e->name = w;
+        char *w = kside_room(k, tl != SIZE_MAX ? klen + 1 + tl : 22); /* "#" + 20 digits */
+        if (!w)
+            return -1;
         if (tl != SIZE_MAX) {
             memcpy(w, key, klen);
             w[klen] = '=';
@@ -247,13 +277,27 @@ static int kside_build(kside *k, const json_t *arr, const char *key)
         } else {
             e->len = (size_t)snprintf(w, 22, "#%zu", i);
         }
-        w += e->len;
+        e->name = NULL;
+        e->off = k->used;
+        k->used += e->len;
         e->idx = i;
         e->occ = 1;
         e->match = 0;
         k->by[i] = e;
     }
-    qsort(k->by, n, sizeof *k->by, kent_cmp);
+    for (size_t i = 0; i < n; i++)
+        k->e[i].name = k->arena + k->e[i].off;
+    if (n <= KSIDE_SMALL) { /* insertion sort: no qsort call for a few lines */
+        for (size_t i = 1; i < n; i++) {
+            kent *x = k->by[i];
+            size_t j = i;
+            for (; j > 0 && kent_cmp(&k->by[j - 1], &x) > 0; j--)
+                k->by[j] = k->by[j - 1];
+            k->by[j] = x;
+        }
+    } else {
+        qsort(k->by, n, sizeof *k->by, kent_cmp);
+    }
     for (size_t i = 1; i < n; i++)
         if (kent_cmp_name(k->by[i - 1], k->by[i]) == 0)
             k->by[i]->occ = k->by[i - 1]->occ + 1;
@@ -306,8 +350,13 @@ static void keyed_one(ctx *c, const seg *at, const kent *e, const json_t *lv,
 int cmp_keyed(ctx *c, const seg *at, const json_t *l, const json_t *n,
               const char *key)
 {
-    kside L = {0}, N = {0};
+    kside L, N;
     int rc = -1;
+    L.n = N.n = 0;
+    L.e = N.e = NULL;
+    L.by = N.by = NULL;
+    L.arena = N.arena = NULL;
+    L.used = N.used = 0;
     if (kside_build(&L, l, key) == 0 && kside_build(&N, n, key) == 0) {
         kside_pair(&L, &N);
         for (size_t i = 0; i < L.n && !cmp_stopped(c); i++) {

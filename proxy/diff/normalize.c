@@ -94,7 +94,7 @@ json_t *normalize_string(const json_t *v, unsigned f, int *p_err)
         if (n) {
             if (n == len && memcmp(out, s, n) == 0)
                 return NULL;
-            json_t *r = json_stringn(out, n);
+            json_t *r = json_stringn_nocheck(out, n); /* ASCII: no UTF-8 check */
             if (!r)
                 *p_err = -ENOMEM;
             return r;

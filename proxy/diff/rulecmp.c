@@ -24,31 +24,57 @@
 
 /* ---- the path of the node being visited ----------------------------------- */
 
+#define PATHV_SMALL 16 /* depths kept in the struct: no allocation */
+
 /* Unescaped segments of the current node, for path_pattern_match. Index
- * segments point into .num, re-pointed when the arrays grow. */
+ * segments point into .num, re-pointed when the arrays grow. The arrays are
+ * the struct's own up to PATHV_SMALL levels (pathv_init), then malloc'd. */
 typedef struct pathv {
     const char **segs;
     char (*num)[24];
     unsigned char *isnum;
     size_t cap;
+    const char *small_segs[PATHV_SMALL];
+    char small_num[PATHV_SMALL][24];
+    unsigned char small_isnum[PATHV_SMALL];
 } pathv;
+
+static void pathv_init(pathv *p)
+{
+    p->segs = p->small_segs;
+    p->num = p->small_num;
+    p->isnum = p->small_isnum;
+    p->cap = PATHV_SMALL;
+}
+
+/* A copy of old[0..n) of `size` bytes each into a bigger heap block: the
+ * struct's own array is not realloc'able. */
+static void *grow(void *old, const void *small, size_t n, size_t size, size_t cap)
+{
+    if (old != small)
+        return realloc(old, cap * size);
+    void *a = malloc(cap * size);
+    if (a)
+        memcpy(a, old, n * size);
+    return a;
+}
 
 static int pathv_reserve(pathv *p, size_t d)
 {
     if (d < p->cap)
         return 0;
-    size_t cap = p->cap ? p->cap * 2 : 32;
+    size_t cap = p->cap * 2;
     while (cap <= d)
         cap *= 2;
-    unsigned char *isnum = realloc(p->isnum, cap);
+    unsigned char *isnum = grow(p->isnum, p->small_isnum, p->cap, 1, cap);
     if (!isnum)
         return -ENOMEM;
     p->isnum = isnum;
-    const char **segs = realloc(p->segs, cap * sizeof *segs);
+    const char **segs = grow(p->segs, p->small_segs, p->cap, sizeof *segs, cap);
     if (!segs)
         return -ENOMEM;
     p->segs = segs;
-    char(*num)[24] = realloc(p->num, cap * sizeof *num);
+    char(*num)[24] = grow(p->num, p->small_num, p->cap, sizeof *num, cap);
     if (!num)
         return -ENOMEM;
     p->num = num;
@@ -59,9 +85,9 @@ static int pathv_reserve(pathv *p, size_t d)
     return 0;
 }
 
-static int pathv_key(pathv *p, size_t d, const char *key)
+static inline int pathv_key(pathv *p, size_t d, const char *key)
 {
-    if (pathv_reserve(p, d) < 0)
+    if (d >= p->cap && pathv_reserve(p, d) < 0)
         return -ENOMEM;
     p->segs[d] = key;
     p->isnum[d] = 0;
@@ -70,7 +96,7 @@ static int pathv_key(pathv *p, size_t d, const char *key)
 
 static int pathv_index(pathv *p, size_t d, size_t i)
 {
-    if (pathv_reserve(p, d) < 0)
+    if (d >= p->cap && pathv_reserve(p, d) < 0)
         return -ENOMEM;
     char *end = p->num[d] + sizeof p->num[d], *s = end; /* no snprintf: hot */
     *--s = '\0';
@@ -84,9 +110,12 @@ static int pathv_index(pathv *p, size_t d, size_t i)
 
 static void pathv_free(pathv *p)
 {
-    free(p->segs);
-    free(p->num);
-    free(p->isnum);
+    if (p->segs != p->small_segs)
+        free(p->segs);
+    if (p->num != p->small_num)
+        free(p->num);
+    if (p->isnum != p->small_isnum)
+        free(p->isnum);
 }
 
 static bool is_wild(const char *seg)
@@ -95,13 +124,14 @@ static bool is_wild(const char *seg)
 }
 
 /* path_pattern_match, rejecting most paths early on the last segment (the
- * walk asks at every node). */
-static bool pat_match(const path_pattern *pat, const char *const *segs, size_t d)
+ * walk asks at every node). Inline: a call per node and pattern costs more
+ * than the test. */
+static inline bool pat_match(const path_pattern *pat, const char *const *segs, size_t d)
 {
     if (d && pat->nsegs) {
         const char *last = pat->segs[pat->nsegs - 1], *seg = segs[d - 1];
-        /* first byte inline: most nodes differ there, and strcmp is a call */
-        if (!is_wild(last) && (last[0] != seg[0] || strcmp(last, seg) != 0))
+        /* first byte first: most nodes differ there, and strcmp is a call */
+        if (last[0] != seg[0] ? !is_wild(last) : !is_wild(last) && strcmp(last, seg) != 0)
             return false;
     }
     return path_pattern_match(pat, segs, d);
@@ -174,24 +204,36 @@ static json_t *writable(json_t *v, bool shared)
 
 typedef struct prep {
     const route_compare *rc;
+    const path_pattern *ignore; /* rc's, loaded once: the walk asks at every node */
+    size_t nignore;
+    bool deep; /* any_starts_deep(rc) */
     pathv path;
     int err;
 } prep;
 
-static bool ignored_at(const prep *p, size_t d)
+static inline bool ignored_at(const prep *p, size_t d)
 {
-    for (size_t i = 0; i < p->rc->nignore; i++)
-        if (pat_match(&p->rc->ignore[i], p->path.segs, d))
+    const char *const *segs = p->path.segs;
+    for (size_t i = 0; i < p->nignore; i++)
+        if (pat_match(&p->ignore[i], segs, d))
             return true;
     return false;
+}
+
+/* Neither a string nor a container: only an ignore rule can act on it. */
+static inline bool is_plain_scalar(const json_t *v)
+{
+    return !json_is_string(v) && !json_is_object(v) && !json_is_array(v);
 }
 
 static unsigned norm_flags_at(const prep *p, size_t d)
 {
     unsigned f = 0;
-    for (size_t i = 0; i < p->rc->nnormalize; i++) {
-        const rule_normalize *r = &p->rc->normalize[i];
-        if (!pat_match(&r->path, p->path.segs, d))
+    const char *const *segs = p->path.segs;
+    const rule_normalize *norm = p->rc->normalize;
+    for (size_t i = 0, n = p->rc->nnormalize; i < n; i++) {
+        const rule_normalize *r = &norm[i];
+        if (!pat_match(&r->path, segs, d))
             continue;
         f |= (r->trim ? NORM_TRIM : 0) | (r->number_strings ? NORM_NUMBER : 0) |
              (r->case_insensitive ? NORM_CASE : 0) | (r->datetime ? NORM_DATETIME : 0);
@@ -199,8 +241,27 @@ static unsigned norm_flags_at(const prep *p, size_t d)
     return f;
 }
 
+static bool starts_deep(const path_pattern *pat)
+{
+    return pat->nsegs && strcmp(pat->segs[0], "**") == 0;
+}
+
+/* Does a pattern start with "**"? Then rules_below is always true. */
+static bool any_starts_deep(const route_compare *rc)
+{
+    for (size_t i = 0; i < rc->nignore; i++)
+        if (starts_deep(&rc->ignore[i]))
+            return true;
+    for (size_t i = 0; i < rc->nnormalize; i++)
+        if (starts_deep(&rc->normalize[i].path))
+            return true;
+    return false;
+}
+
 static bool rules_below(const prep *p, size_t d)
 {
+    if (p->deep)
+        return true;
     for (size_t i = 0; i < p->rc->nignore; i++)
         if (may_match_below(&p->rc->ignore[i], p->path.segs, d))
             return true;
@@ -210,20 +271,25 @@ static bool rules_below(const prep *p, size_t d)
     return false;
 }
 
-/* Deleted members or elements, applied after the loop over the container. */
+/* Deleted members or elements, applied after the loop over the container.
+ * The first few in the struct itself (most containers lose one or two). */
 typedef struct dels {
     size_t n, cap;
     struct del {
         const char *key; /* NULL for an array element */
         size_t len;      /* key length, or the index */
-    } *v;
+    } *v, small[4];
 } dels;
 
 static int dels_push(dels *d, const char *key, size_t len)
 {
+    if (!d->v) {
+        d->v = d->small;
+        d->cap = sizeof d->small / sizeof *d->small;
+    }
     if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
-        struct del *v = realloc(d->v, cap * sizeof *v);
+        size_t cap = d->cap * 2;
+        struct del *v = grow(d->v, d->small, d->n, sizeof *v, cap);
         if (!v)
             return -ENOMEM;
         d->v = v;
@@ -264,7 +330,9 @@ static json_t *clean_container(prep *p, json_t *v, size_t d, bool shared,
                                unsigned flags)
 {
     json_t *w = NULL;
-    dels del = {0};
+    dels del; /* not zeroed whole: a container visit is hot */
+    del.n = del.cap = 0;
+    del.v = NULL;
     bool drop;
     if (json_is_object(v)) {
         for (void *it = json_object_iter(v); it && !p->err;
@@ -275,7 +343,11 @@ static json_t *clean_container(prep *p, json_t *v, size_t d, bool shared,
                 p->err = -ENOMEM;
                 break;
             }
-            json_t *r = clean(p, json_object_iter_value(it), d + 1, shared, flags, &drop);
+            json_t *c = json_object_iter_value(it), *r = NULL;
+            if (is_plain_scalar(c)) /* no call for a number: half the nodes */
+                drop = ignored_at(p, d + 1);
+            else
+                r = clean(p, c, d + 1, shared, flags, &drop);
             link_child(p, v, shared, &w, &del, k, kl, r, drop);
         }
         for (size_t i = 0; w && i < del.n; i++)
@@ -286,13 +358,18 @@ static json_t *clean_container(prep *p, json_t *v, size_t d, bool shared,
                 p->err = -ENOMEM;
                 break;
             }
-            json_t *r = clean(p, json_array_get(v, i), d + 1, shared, flags, &drop);
+            json_t *c = json_array_get(v, i), *r = NULL;
+            if (is_plain_scalar(c))
+                drop = ignored_at(p, d + 1);
+            else
+                r = clean(p, c, d + 1, shared, flags, &drop);
             link_child(p, v, shared, &w, &del, NULL, i, r, drop);
         }
         for (size_t i = del.n; w && i-- > 0;)
             json_array_remove(w, del.v[i].len);
     }
-    free(del.v);
+    if (del.v != del.small)
+        free(del.v);
     return w && w != v ? w : NULL;
 }
 
@@ -302,8 +379,8 @@ static json_t *clean(prep *p, json_t *v, size_t d, bool shared, unsigned flags,
                      bool *drop)
 {
     *drop = ignored_at(p, d);
-    if (*drop)
-        return NULL;
+    if (*drop || !(json_is_string(v) || is_container(v)))
+        return NULL; /* normalize acts on strings only */
     flags |= norm_flags_at(p, d);
     if (json_is_string(v))
         return flags ? normalize_string(v, flags, &p->err) : NULL;
@@ -468,7 +545,9 @@ int rulecmp_prepare(const route_compare *rc, sp_side side, json_t **doc)
 {
     if (!rc || !doc || !*doc)
         return 0;
-    prep p = {.rc = rc};
+    prep p = {.rc = rc, .ignore = rc->ignore, .nignore = rc->nignore};
+    pathv_init(&p.path);
+    p.deep = any_starts_deep(rc);
     int invalid = 0;
     for (size_t i = 0; i < rc->nmaps && !p.err; i++) {
         if (rc->maps[i].side != side)

@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_us(void);
@@ -157,11 +159,24 @@ static size_t rcmp_max(const route_compare *rc, const char *l, const char *n,
     body_view nv = {.kind = BODY_JSON, .json = b};
     known_count = 0;
     compare_opts o = {.rules = rc, .known = &known_count, .max_differences = max};
+    json_t *twin = diffs ? json_deep_copy(diffs) : NULL;
     size_t r = compare_bodies(&lv, &nv, diffs, &o);
     char *ea = dump(a), *eb = dump(b);
     CHECK_STR(ea, da);
     CHECK_STR(eb, db);
     CHECK(a->refcount == 1 && b->refcount == 1);
+    /* The consuming comparison (rules in place, no copies) finds the same. */
+    size_t known_first = known_count;
+    known_count = 0;
+    body_view lc = {.kind = BODY_JSON, .json = J(l), .data = (const unsigned char *)l,
+                    .len = strlen(l)};
+    body_view nc = {.kind = BODY_JSON, .json = J(n), .data = (const unsigned char *)n,
+                    .len = strlen(n)};
+    CHECK(compare_bodies_consume(&lc, &nc, twin, &o) == r);
+    CHECK(!lc.json && !nc.json && lc.kind == BODY_NONE);
+    CHECK(known_count == known_first);
+    CHECK(!diffs || json_equal(diffs, twin));
+    json_decref(twin);
     free(da);
     free(db);
     free(ea);
@@ -440,6 +455,31 @@ TEST(keyed_empty_nested_and_not_arrays)
     /* Not an array on one side: a type difference with the values as sent. */
     CHECK(rcmp(&rc, "{\"orders\":[{\"id\":1}]}", "{\"orders\":null}", d) == 1);
     CHECK(diff_is(d, 2, "/orders", "type", "[{\"id\":1}]", "null"));
+    json_decref(d);
+    rc_free(&rc);
+}
+
+TEST(keyed_many_elements_and_long_names)
+{
+    /* More elements and longer names than the walk keeps on its stack. */
+    route_compare rc = {0};
+    add_array(&rc, "/items", "sku", false);
+    char l[8192] = "{\"items\":[", n[8192] = "{\"items\":[";
+    for (int i = 0; i < 40; i++) {
+        char el[128];
+        snprintf(el, sizeof el, "%s{\"sku\":\"SKU-%02d-with-a-rather-long-name\",\"q\":%d}",
+                 i ? "," : "", i, i);
+        strcat(l, el);
+        snprintf(el, sizeof el, "%s{\"sku\":\"SKU-%02d-with-a-rather-long-name\",\"q\":%d}",
+                 i ? "," : "", 39 - i, 39 - i == 17 ? 99 : 39 - i);
+        strcat(n, el);
+    }
+    strcat(l, "]}");
+    strcat(n, "]}");
+    json_t *d = json_array();
+    CHECK(rcmp(&rc, l, n, d) == 1);
+    CHECK(diff_is(d, 0, "/items/sku=SKU-17-with-a-rather-long-name/q", "changed", "17",
+                  "99"));
     json_decref(d);
     rc_free(&rc);
 }
@@ -1056,6 +1096,7 @@ int main(void)
     RUN(keyed_changed_added_removed);
     RUN(keyed_duplicates_missing_and_odd_keys);
     RUN(keyed_number_bool_and_escaped_keys);
+    RUN(keyed_many_elements_and_long_names);
     RUN(keyed_empty_nested_and_not_arrays);
     RUN(unordered_multisets);
     RUN(unordered_large_permutation);
