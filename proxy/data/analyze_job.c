@@ -315,8 +315,9 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         /* In mismatches mode with no secondary, the views are needed again
          * only for a record that the verdict makes due (a mismatch): the
          * rules may then rewrite their trees in place instead of copying,
-         * and such a record decodes the bodies again. */
-        bool consume = cx->mode != DIFFLOG_ALL && !j->secondary_asked &&
+         * and such a record decodes the bodies again. Not with correlated
+         * ids: the record shows the new side's tree with its ids mapped. */
+        bool consume = cx->mode != DIFFLOG_ALL && !j->secondary_asked && !j->id_pairs &&
                        lb.kind == BODY_JSON && nb.kind == BODY_JSON;
         if (decoded && consume) {
             found += compare_bodies_consume(&lb, &nb, diffs, &co);
