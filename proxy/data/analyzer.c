@@ -39,21 +39,24 @@
 #define BATCH_FLUSH_BYTES (256u * 1024u)
 /* How long a comparer waits for more work before it sleeps until signalled. */
 #define BATCH_PAUSE_NS 2000000L
-/* Comparison is shadow work. At rest the comparers run under SCHED_BATCH
- * at nice 10: their wake-ups never preempt a worker, and next to the
- * machine's other processes they still get their fair share, so they keep
- * up. While a worker is saturated (busy in its loop for YIELD_ENTER_BP of
- * the last window, analyzer_worker_busy) they switch to SCHED_IDLE and get
- * only the CPU the workers leave: the clients keep the CPU and the compared
- * share falls instead (overload sampling by request id: nothing is lost).
- * Nice 10 alone still took about a tenth of a saturated core (CFS weights
- * 110 vs 1024): noisy answers ran at 0.82x of identical ones with one
- * comparer, 0.71x with two (quiet run, 2026-12-07 12:23 UTC). SCHED_IDLE
- * all the time starved them whenever other processes kept the cores busy
- * (a shared node), even with the proxy far from saturated. */
+/* Comparison is shadow work: the comparers run under SCHED_BATCH at nice
+ * 10 (their wake-ups never preempt a worker, and next to the machine's
+ * other processes they keep a fair share, so they keep up). While a worker
+ * is saturated (busy in its loop for YIELD_ENTER_BP of the last window,
+ * analyzer_worker_busy) each comparer yields: it compares for at most
+ * YIELD_BUDGET_NS of every YIELD_WINDOW_NS and sleeps the rest, so the
+ * clients keep the CPU and the compared share falls instead (overload
+ * sampling by request id: nothing is lost). Nice 10 alone took about a
+ * tenth of a saturated core (CFS weights 110 vs 1024): noisy answers ran at
+ * 0.82x of identical ones (quiet run, 2026-12-07 12:23 UTC). SCHED_IDLE
+ * while yielding was tried: it fills the worker's idle microseconds, and
+ * every wake-up of the worker preempted it, which cost the healthy row
+ * about 12% more CPU per request; a sleep costs two wake-ups per window. */
 #define COMPARER_NICE 10
 #define YIELD_ENTER_BP 9000 /* a worker this busy: the comparers yield */
 #define YIELD_LEAVE_BP 8000 /* every worker below: they stop yielding */
+#define YIELD_WINDOW_NS 10000000ull /* 10 ms */
+#define YIELD_BUDGET_NS 300000ull   /* 0.3 ms of it: 3% of a core per comparer */
 
 typedef struct comparer {
     analyzer *a;
@@ -66,7 +69,8 @@ typedef struct comparer {
     atomic_size_t pending;       /* submitted, not yet analyzed */
     atomic_size_t pending_bytes;
     atomic_uint share_bp;        /* the share last offered, basis points */
-    atomic_bool yielding;        /* under SCHED_IDLE: a worker is saturated */
+    atomic_bool yielding;        /* a worker is saturated: comparing on a budget */
+    uint64_t window_start, window_busy; /* comparer thread only: the budget's window */
     atomic_uint_fast64_t busy_ns;
     atomic_uint_fast64_t compared;
     metrics_shard *shard;        /* comparer thread only */
@@ -260,25 +264,16 @@ static void hand_over(comparer *c)
     c->batch = (record_batch){0};
 }
 
-static void set_policy(int policy)
-{
-    struct sched_param none = {0};
-    int rc = pthread_setschedparam(pthread_self(), policy, &none);
-    if (rc != 0) {
-        char eb[128];
-        log_event(LOG_WARN, "comparer_priority_unchanged", "policy",
-                  policy == SCHED_IDLE ? "idle" : "batch", "error",
-                  strerror_r(rc, eb, sizeof eb), NULL);
-    }
-}
-
 static void lower_priority(void)
 {
-    set_policy(SCHED_BATCH);
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPARER_NICE) != 0) {
+    struct sched_param none = {0};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
+    if (rc == 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPARER_NICE) != 0)
+        rc = errno;
+    if (rc != 0) {
         char eb[128];
         log_event(LOG_WARN, "comparer_priority_unchanged", "error",
-                  strerror_r(errno, eb, sizeof eb), NULL);
+                  strerror_r(rc, eb, sizeof eb), NULL);
     }
 }
 
@@ -287,9 +282,8 @@ bool analyzer_should_yield(bool yielding, unsigned busiest_bp)
     return yielding ? busiest_bp >= YIELD_LEAVE_BP : busiest_bp >= YIELD_ENTER_BP;
 }
 
-/* Between two jobs: SCHED_IDLE while a worker is saturated, SCHED_BATCH
- * (nice 10, kept from lower_priority) otherwise. A system call only when
- * that changes. */
+/* Between two jobs: while a worker is saturated, at most YIELD_BUDGET_NS
+ * of comparing per YIELD_WINDOW_NS, the rest asleep. */
 static void follow_workers(comparer *c)
 {
     analyzer *a = c->a;
@@ -298,12 +292,22 @@ static void follow_workers(comparer *c)
         unsigned bp = atomic_load_explicit(&a->worker_busy_bp[i], memory_order_relaxed);
         busiest = bp > busiest ? bp : busiest;
     }
-    bool was = atomic_load_explicit(&c->yielding, memory_order_relaxed);
-    bool now = analyzer_should_yield(was, busiest);
-    if (now == was)
+    bool yielding = analyzer_should_yield(atomic_load_explicit(&c->yielding, memory_order_relaxed),
+                                          busiest);
+    atomic_store_explicit(&c->yielding, yielding, memory_order_relaxed);
+    uint64_t now = clock_now_ns();
+    if (!yielding || now - c->window_start >= YIELD_WINDOW_NS) {
+        c->window_start = now;
+        c->window_busy = 0;
         return;
-    set_policy(now ? SCHED_IDLE : SCHED_BATCH);
-    atomic_store_explicit(&c->yielding, now, memory_order_relaxed);
+    }
+    if (c->window_busy < YIELD_BUDGET_NS)
+        return;
+    uint64_t rest = c->window_start + YIELD_WINDOW_NS - now;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)rest};
+    nanosleep(&ts, NULL);
+    c->window_start = clock_now_ns();
+    c->window_busy = 0;
 }
 
 void analyzer_worker_busy(analyzer *a, int worker, double ratio)
@@ -387,7 +391,9 @@ static void *comparer_main(void *arg)
             atomic_fetch_sub_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
             metric_add(METRIC_compare_queue_depth, -1);
             atomic_fetch_add_explicit(&c->compared, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&c->busy_ns, clock_now_ns() - t0, memory_order_relaxed);
+            uint64_t spent = clock_now_ns() - t0;
+            c->window_busy += spent;
+            atomic_fetch_add_explicit(&c->busy_ns, spent, memory_order_relaxed);
             list = next;
             if (c->batch.len >= BATCH_FLUSH_BYTES)
                 hand_over(c);
@@ -522,6 +528,9 @@ void analyzer_stop(analyzer *a)
 {
     if (!a)
         return;
+    /* The workers are gone: what is queued is compared at full speed. */
+    for (size_t i = 0; i < ANALYZER_MAX_WORKERS; i++)
+        atomic_store_explicit(&a->worker_busy_bp[i], 0, memory_order_relaxed);
     /* The confirmer first: what it holds goes back to the comparers
      * (confirmation skipped: shutting down), which then write it; a
      * comparer that asks it later is told no. Freed once they are gone. */

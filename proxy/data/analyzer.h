@@ -105,7 +105,7 @@ typedef struct analyzer_comparer_stats {
     double busy_seconds;  /* time spent analyzing, since start */
     double share;         /* 0..1: the share it was last offered */
     uint64_t compared;    /* jobs analyzed */
-    bool yielding;        /* under SCHED_IDLE because a worker is saturated */
+    bool yielding;        /* comparing on a budget because a worker is saturated */
 } analyzer_comparer_stats;
 
 /* Workers whose load the comparers follow (config `workers` is at most
@@ -113,8 +113,8 @@ typedef struct analyzer_comparer_stats {
 #define ANALYZER_MAX_WORKERS 64
 /* A worker's share of the last window spent busy in its loop (0..1; its
  * libuv loop's idle time is the rest). Any thread; each worker reports its
- * own every WORKER_LOAD_MS. The comparers yield (SCHED_IDLE) while one is
- * saturated. */
+ * own every WORKER_LOAD_MS. While one is saturated the comparers yield:
+ * they compare on a small budget of CPU time and sleep the rest. */
 void analyzer_worker_busy(analyzer *a, int worker, double ratio);
 /* The last reported ratios of workers 0..nworkers-1 into out; how many. */
 size_t analyzer_worker_busy_ratios(analyzer *a, double *out, size_t nworkers);

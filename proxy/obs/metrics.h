@@ -214,7 +214,7 @@ typedef struct metrics_comparer {
     uint64_t queue_depth;
     double busy_seconds;
     double share;   /* 0..1 */
-    bool yielding;  /* under SCHED_IDLE: a worker is saturated */
+    bool yielding;  /* on a CPU budget: a worker is saturated */
 } metrics_comparer;
 
 /* What the registry does not know; every member may be zero / NULL. */
