@@ -36,6 +36,18 @@ static blob *blob_of(const char *s)
     return b;
 }
 
+/* Ends a learning test: no ledger in force, both answers and the rules freed. */
+static void release_answers(idledger *l, rules *r, blob *b[2], hdr_list h[2])
+{
+    ids_set_ledger(NULL);
+    for (int s = 0; s < 2; s++) {
+        blob_unref(b[s]);
+        hdr_list_free(&h[s]);
+    }
+    idledger_free(l);
+    rules_unref(r);
+}
+
 TEST(rewrites_each_place_both_ways)
 {
     rules *r = load_q(RULES);
@@ -109,13 +121,7 @@ TEST(learns_from_answers_and_maps_back)
     CHECK_STR(json_string_value(json_object_get(answer, "other")), "X-99");
     json_decref(answer);
     json_decref(pairs);
-    ids_set_ledger(NULL);
-    for (int s = 0; s < 2; s++) {
-        blob_unref(b[s]);
-        hdr_list_free(&h[s]);
-    }
-    idledger_free(l);
-    rules_unref(r);
+    release_answers(l, r, b, h);
 }
 
 TEST(learns_from_xml_answers)
@@ -144,13 +150,7 @@ TEST(learns_from_xml_answers)
     CHECK_STR(got, "NX-5");
     free(got);
     json_decref(pairs);
-    ids_set_ledger(NULL);
-    for (int s = 0; s < 2; s++) {
-        blob_unref(b[s]);
-        hdr_list_free(&h[s]);
-    }
-    idledger_free(l);
-    rules_unref(r);
+    release_answers(l, r, b, h);
 }
 
 TEST(ledger_path_beside_the_state_file)
