@@ -126,7 +126,12 @@ bool exchange_fault_begin(ex_leg *leg)
     leg->attempted = true; /* the exchange waits for this leg */
     leg->t_start_ns = clock_now_ns();
     exchange_ref(ex); /* the timer's */
-    uv_timer_start(&t->timer, on_fault_timer, (uint64_t)leg->fault_delay_ms, 0);
+    /* The loop's clock is in whole milliseconds and may be behind: from
+     * a fresh reading, one more millisecond makes the delay at least what
+     * was asked (600 ms once measured 599.9 from t_start_ns). */
+    uv_update_time(ex->env->loop);
+    uint64_t wait_ms = (uint64_t)leg->fault_delay_ms + (leg->fault_delay_ms > 0);
+    uv_timer_start(&t->timer, on_fault_timer, wait_ms, 0);
     metrics_fault_injected(ex->route->name, fault_target_name(leg->fault.side),
                            fault_kind_name(leg->fault.kind));
     return true;

@@ -179,6 +179,11 @@ def test_recent_mismatches_and_the_side_by_side_view(browser, start):
         send(p, "/health")  # matches: the default route's rate
     send(p, "/api/orders/7?x=<script>", {"X-Stub-Ctl-legacy": json_ctl(legacy_body),
                                          "X-Stub-Ctl-new": json_ctl(new_body)})
+    # The comparer pool may finish two exchanges in either order: the next
+    # one goes once this one's record is in the live view (newest first).
+    assert wait_for(lambda: any(r["uri"].startswith("/api/orders/7") for r in
+                                call(port, "GET", "/api/recent", token=TOKEN).json()["records"])), \
+        "the first mismatch never reached the live view"
     send(p, "/api/orders/8", {"X-Stub-Ctl-new": "status=503"})  # another mismatch: the status
     browser.delete_cookies()
     # the ?token= exchange: the token leaves the address bar
