@@ -137,8 +137,13 @@ e2e-asan: build/shadowproxy-asan build/sp-stub build/.test-deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider .
 
+# Everything is built first, in parallel (one job per core); the tests then
+# run one stage at a time, as their timing expects.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: build/.test-deps
 	$(MAKE) check-layers
+	$(MAKE) -j$(TEST_JOBS) shadowproxy build/sp-stub build/shadowproxy-asan $(UNIT_BIN) \
+	  $(UNIT_ASAN) fuzz-build
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) e2e
