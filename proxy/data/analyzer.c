@@ -91,6 +91,7 @@ struct analyzer {
     live *live;
     confirmer *confirm;             /* re-reads of confirming routes' mismatches */
     atomic_uint worker_busy_bp[ANALYZER_MAX_WORKERS]; /* each worker's, last window */
+    size_t nworkers;                /* slots of worker_busy_bp in use (config `workers`) */
 };
 
 live *analyzer_live(analyzer *a)
@@ -288,7 +289,7 @@ static void follow_workers(comparer *c)
 {
     analyzer *a = c->a;
     unsigned busiest = 0;
-    for (size_t i = 0; i < ANALYZER_MAX_WORKERS; i++) {
+    for (size_t i = 0; i < a->nworkers; i++) {
         unsigned bp = atomic_load_explicit(&a->worker_busy_bp[i], memory_order_relaxed);
         busiest = bp > busiest ? bp : busiest;
     }
@@ -469,6 +470,10 @@ int analyzer_start(analyzer **out, const sp_config *cfg)
         return -ENOMEM;
     a->cfg = cfg;
     a->n = (size_t)analyzer_threads(cfg);
+    /* as many as the server starts (server.c): the comparers read only those per job */
+    a->nworkers = cfg->workers <= 0 ? 1
+                  : cfg->workers > ANALYZER_MAX_WORKERS ? ANALYZER_MAX_WORKERS
+                                                        : (size_t)cfg->workers;
     a->queue_limit = (cfg->diff_log_queue + a->n - 1) / a->n;
     a->queue_limit = a->queue_limit < 2 ? 2 : a->queue_limit;
     a->byte_limit = QUEUE_BYTE_BUDGET / a->n;

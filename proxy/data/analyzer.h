@@ -113,7 +113,8 @@ typedef struct analyzer_comparer_stats {
 #define ANALYZER_MAX_WORKERS 64
 /* A worker's share of the last window spent busy in its loop (0..1; its
  * libuv loop's idle time is the rest). Any thread; each worker reports its
- * own every WORKER_LOAD_MS. While one is saturated the comparers yield:
+ * own every WORKER_LOAD_MS (worker < config `workers`: the comparers read
+ * only those slots). While one is saturated the comparers yield:
  * they compare on a small budget of CPU time and sleep the rest. */
 void analyzer_worker_busy(analyzer *a, int worker, double ratio);
 /* The last reported ratios of workers 0..nworkers-1 into out; how many. */
