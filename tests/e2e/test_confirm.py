@@ -4,6 +4,8 @@ exchange's one record says confirmation "transient" (equal on the re-read)
 or "confirmed" (still different). Writes are never read again; over the
 route's budget the confirmation is skipped and counted; the client never
 waits for it. The stub's --sync-lag-ms makes the new ERP's stock lag."""
+import csv
+import io
 import json
 import os
 import subprocess
@@ -149,6 +151,14 @@ def test_a_lasting_difference_is_confirmed_with_what_differs(tmp, stubs, proxy):
     [route] = [x for x in json.loads(out.stdout)["routes"] if x["name"] == "inventory"]
     assert route["confirmations"] == {"transient": 0, "confirmed": 1, "failed": 0,
                                       "skipped": 0}, route
+    [qty] = [f for f in route["fields"] if f["path"] == "/qty"]
+    assert qty["confirmations"] == route["confirmations"], qty
+    rows = subprocess.run([SP_BIN, "report", "--format", "csv", p.diff_log], capture_output=True,
+                          text=True, timeout=30).stdout
+    [row] = [x for x in csv.DictReader(io.StringIO(rows, newline=""))
+             if (x["route"], x["path"]) == ("inventory", "/qty")]
+    assert [row[f"confirm_{c}"] for c in ("transient", "confirmed", "failed", "skipped")] == \
+        ["0", "1", "0", "0"], row
     text = subprocess.run([SP_BIN, "report", p.diff_log], capture_output=True, text=True,
                           timeout=30).stdout
     assert "mismatches read again: 0 transient, 1 confirmed, 0 failed, 0 skipped" in text, text

@@ -886,6 +886,46 @@ def test_csv_per_field_table(tmp):
     assert "'=cmd|x" in r.stdout.decode()
 
 
+def test_csv_and_json_count_confirmations_per_field(tmp):
+    """A route with rules "confirm": of the exchanges where a field differed,
+    how many were transient, confirmed, failed or skipped on the re-read,
+    in the CSV's confirm_* columns and each JSON field's confirmations."""
+    import csv
+    import io
+
+    def diff(path):
+        return {"where": "body", "path": path, "kind": "changed", "legacy": 1, "new": 2}
+
+    def conf(state):
+        return {"confirmation": {"state": state, "after_ms": 50}}
+    recs = [rec(f"t{i}", route_name="inv", diffs=[diff("/qty")], **conf("transient"))
+            for i in range(3)] + \
+        [rec("c0", route_name="inv", diffs=[diff("/qty"), diff("/price")], **conf("confirmed")),
+         rec("f0", route_name="inv", diffs=[diff("/price")], **conf("failed")),
+         rec("s0", route_name="inv", diffs=[diff("/qty"), diff("/qty")], **conf("skipped")),
+         rec("n0", route_name="plain", diffs=[diff("/a")])]
+    path = write(tmp, "conf.jsonl", "".join(line(r) for r in recs))
+    r = report("--format", "csv", path)
+    assert r.returncode == 0, r.err
+    head = r.stdout.split(b"\r\n")[0].decode()
+    assert head.endswith(",noise_exchanges,noise_share,confirm_transient,confirm_confirmed,"
+                         "confirm_failed,confirm_skipped"), head
+    rows = {(x["route"], x["path"]): x for x in
+            csv.DictReader(io.StringIO(r.stdout.decode(), newline=""))}
+    cols = ("exchanges", "confirm_transient", "confirm_confirmed", "confirm_failed",
+            "confirm_skipped")
+    assert [rows[("inv", "/qty")][c] for c in cols] == ["5", "3", "1", "0", "1"]
+    assert [rows[("inv", "/price")][c] for c in cols] == ["2", "0", "1", "1", "0"]
+    assert [rows[("plain", "/a")][c] for c in cols] == ["1", "0", "0", "0", "0"]
+    assert all(None not in x and len(x) == len(head.split(",")) for x in rows.values())
+    doc, _ = report_json(path)
+    fields = {f["path"]: f["confirmations"] for f in route(doc, "inv")["fields"]}
+    assert fields["/qty"] == {"transient": 3, "confirmed": 1, "failed": 0, "skipped": 1}
+    assert fields["/price"] == {"transient": 0, "confirmed": 1, "failed": 1, "skipped": 0}
+    assert route(doc, "inv")["confirmations"] == {"transient": 3, "confirmed": 1, "failed": 1,
+                                                  "skipped": 1}
+
+
 def test_baseline_between_two_runs(tmp):
     """--baseline OLD: routes and fields that appeared, disappeared, rose or
     fell since the earlier run."""

@@ -68,6 +68,10 @@ static void field_row(strbuf *b, const report_route *rt, const report_field *f, 
         snprintf(n, sizeof n, "%.6f", (double)f->noise_exchanges / (double)compared);
         strbuf_add(b, n, strlen(n));
     }
+    for (int c = 0; c < RC_COUNT; c++) { /* rules "confirm": the field's exchanges read again */
+        snprintf(n, sizeof n, ",%llu", (unsigned long long)f->confirm[c]);
+        strbuf_add(b, n, strlen(n));
+    }
     strbuf_add(b, "\r\n", 2);
 }
 
@@ -124,7 +128,8 @@ static void baseline_csv(strbuf *b, const json_t *bl)
 static void fields_csv(strbuf *b, const report_model *m)
 {
     static const char head[] = "route,where,path,kind,known,exchanges,occurrences,share,sample_ids,"
-                               "legacy,new,noise_exchanges,noise_share\r\n";
+                               "legacy,new,noise_exchanges,noise_share,confirm_transient,"
+                               "confirm_confirmed,confirm_failed,confirm_skipped\r\n";
     strbuf_add(b, head, sizeof head - 1);
     for (size_t i = 0; i < m->nroutes; i++) {
         const report_route *rt = m->routes[i];

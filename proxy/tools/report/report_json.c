@@ -50,12 +50,13 @@ static json_t *verdicts_json(const report_route *r)
     return o;
 }
 
-/* rules "confirm": mismatches read again, by outcome (docs/report.md). */
-static json_t *confirmations_json(const report_route *r)
+/* rules "confirm": mismatches read again, by outcome (docs/report.md);
+ * a route's or a differing field's. */
+static json_t *confirmations_json(const uint64_t confirm[RC_COUNT])
 {
     json_t *o = json_object();
     for (int c = 0; c < RC_COUNT; c++)
-        set(o, report_confirm_names[c], count(r->confirm[c]));
+        set(o, report_confirm_names[c], count(confirm[c]));
     return o;
 }
 
@@ -117,6 +118,7 @@ static json_t *field_json(const report_field *f, uint64_t compared)
     set(o, "noise_exchanges", count(f->noise_exchanges));
     set(o, "noise_share", rate_or_null(compared > 0, compared ? (double)f->noise_exchanges /
                                                                     (double)compared : 0));
+    set(o, "confirmations", confirmations_json(f->confirm));
     json_t *ids = json_array();
     for (size_t i = 0; i < f->nsample_ids; i++)
         json_array_append_new(ids, json_string(f->sample_ids[i]));
@@ -264,7 +266,7 @@ static json_t *route_json(const report_route *r, const report_render *rr, bool f
     set(o, "compared", count(report_route_compared(r)));
     set(o, "errors", count(report_route_errors(r)));
     set(o, "verdicts", verdicts_json(r));
-    set(o, "confirmations", confirmations_json(r));
+    set(o, "confirmations", confirmations_json(r->confirm));
     set(o, "rates", rates_json(r));
     set(o, "latency_ms", latency_json(r));
     if (full) {

@@ -22,14 +22,18 @@ const char *const report_side_names[RS_COUNT] = {"legacy", "new"};
 const char *const report_confirm_names[RC_COUNT] = {"transient", "confirmed", "failed",
                                                     "skipped"};
 
-/* rules "confirm": a mismatch read again; its outcome counted per route. */
-static void count_confirmation(report_route *r, const json_t *rec)
+/* rules "confirm": a mismatch read again; its outcome counted per route.
+ * Returns the state (enum report_confirm), -1 without a known one. */
+static int count_confirmation(report_route *r, const json_t *rec)
 {
     const char *st = json_string_value(json_object_get(json_object_get(rec, "confirmation"),
                                                        "state"));
     for (int c = 0; st && c < RC_COUNT; c++)
-        if (strcmp(st, report_confirm_names[c]) == 0)
+        if (strcmp(st, report_confirm_names[c]) == 0) {
             r->confirm[c]++;
+            return c;
+        }
+    return -1;
 }
 
 enum report_verdict report_verdict_of(const char *s)
@@ -310,7 +314,7 @@ void report_model_add(report_model *m, const json_t *rec)
     }
     r->verdicts[v]++;
     r->exchanges++;
-    count_confirmation(r, rec);
+    int confirm = count_confirmation(r, rec);
     const json_t *legs[RS_COUNT];
     bool ok[RS_COUNT];
     for (int s = 0; s < RS_COUNT; s++) {
@@ -328,7 +332,8 @@ void report_model_add(report_model *m, const json_t *rec)
         report_route_add_cell(r, ts, v);
     const json_t *diffs = json_object_get(rec, "differences");
     if (json_is_array(diffs)) {
-        report_route_add_diffs(r, diffs, str_member(rec, "id"), m->seq, &m->nfields_total);
+        report_route_add_diffs(r, diffs, str_member(rec, "id"), m->seq, confirm,
+                               &m->nfields_total);
         const json_t *total = json_object_get(rec, "differences_total");
         if (json_is_integer(total) && json_integer_value(total) > (json_int_t)json_array_size(diffs))
             r->diffs_truncated++;

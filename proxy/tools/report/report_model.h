@@ -90,6 +90,7 @@ typedef struct report_field {
     uint64_t exchanges;        /* records with at least one such difference */
     uint64_t occurrences;      /* differences */
     uint64_t noise_exchanges;  /* records where it was marked noise (secondary: legacy differs too) */
+    uint64_t confirm[RC_COUNT]; /* of `exchanges`, those whose record has a "confirmation", by state */
     uint64_t last_seq, noise_last_seq;
     char *sample_ids[REPORT_SAMPLE_IDS];
     size_t nsample_ids;

@@ -196,7 +196,7 @@ static report_field *field_get(report_route *r, const char *where, const char *k
 }
 
 void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id, uint64_t seq,
-                            size_t *budget)
+                            int confirm, size_t *budget)
 {
     size_t i;
     const json_t *d;
@@ -231,6 +231,8 @@ void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id
         if (f->last_seq != seq) {
             f->last_seq = seq;
             f->exchanges++;
+            if (confirm >= 0 && confirm < RC_COUNT)
+                f->confirm[confirm]++;
             if (id && f->nsample_ids < REPORT_SAMPLE_IDS) {
                 char *c = dup_max(id, SAMPLE_ID_MAX);
                 if (c)

@@ -10,10 +10,11 @@ report_route *report_route_new(const char *name, size_t nsums);
 void report_route_free(report_route *r, size_t nsums);
 
 /* The record's `differences` (an array; other values are ignored). seq
- * numbers the record, so that a field counts once per exchange; *budget is
- * how many more fields the whole model may create. */
+ * numbers the record, so that a field counts once per exchange; confirm is
+ * the record's confirmation state (enum report_confirm), -1 without one;
+ * *budget is how many more fields the whole model may create. */
 void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id, uint64_t seq,
-                            size_t *budget);
+                            int confirm, size_t *budget);
 
 /* One exchange at ts_ms with verdict v, into the route's minute cells. */
 void report_route_add_cell(report_route *r, int64_t ts_ms, enum report_verdict v);
