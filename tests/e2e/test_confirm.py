@@ -12,6 +12,8 @@ import subprocess
 import time
 import uuid
 
+import pytest
+
 from conftest import SLOW, SP_BIN
 from helpers import admin_call
 
@@ -20,12 +22,14 @@ from helpers import admin_call
 SKUS = ["24-MB02", "24-MB04", "24-WB02", "24-WB04", "24-UB02", "24-MG02"]
 
 
-def rules_file(tmp, confirm, methods=("GET", "HEAD"), name="rules.json"):
+def rules_file(tmp, confirm, methods=("GET", "HEAD"), name="rules.json", headers=None):
     path = os.path.join(tmp, name)
     route = {"name": "inventory",
              "match": {"methods": list(methods), "path_prefix": "/api/inventory/"},
              # the new ERP's updated_at is "now": a drift not under test
              "compare": {"ignore": ["/updated_at"]}}
+    if headers is not None:
+        route["compare"]["headers"] = headers
     if confirm is not None:
         route["confirm"] = confirm
     orders = {"name": "orders", "match": {"path_prefix": "/api/orders"},
@@ -168,6 +172,37 @@ def test_a_lasting_difference_is_confirmed_with_what_differs(tmp, stubs, proxy):
     with open(html) as f:
         assert "<strong>0 transient</strong> (equal on the re-read), <strong>1 confirmed</strong>" \
             in f.read()
+
+
+@pytest.mark.parametrize("lag,state", [("300", "transient"), ("always", "confirmed")])
+def test_a_head_is_read_again_with_a_head(tmp, stubs, proxy, lag, state):
+    """A HEAD has no body: its status and compared headers are what differ.
+    The stub's X-Stock-Qty header lags with the stock: the first HEAD
+    differs there; the re-read is a HEAD on both sides and agrees once the
+    lag is over (transient), or never does (confirmed)."""
+    legacy = stubs("legacy")
+    new = stubs("new", args=["--sync-lag-ms", lag])
+    rules = rules_file(tmp, {"after_ms": 900}, headers=["Content-Type", "X-Stock-Qty"])
+    p = proxy(legacy.url, new.url, args=("--rules", rules, "--diff-log-mode", "all"))
+    rid, r, body, took = get(p, f"/api/inventory/{SKUS[2]}", method="HEAD")
+    assert r.status == 200 and body == b"" and took < 0.45, took
+    assert int(r.getheader("X-Stock-Qty")) > 0  # legacy's answer, never lagging
+    rec = p.wait_record(rid, timeout=10)
+    assert rec["method"] == "HEAD" and rec["verdict"] == "mismatch", rec
+    assert [(d["where"], d["path"].lower()) for d in rec["differences"]] == \
+        [("header", "x-stock-qty")], rec["differences"]
+    c = rec["confirmation"]
+    assert c["state"] == state and c["after_ms"] == 900, c
+    if state == "confirmed":
+        assert c["same"] is True and c["differences_total"] == 1, c
+        assert [(d["where"], d["path"].lower()) for d in c["differences"]] == \
+            [("header", "x-stock-qty")], c
+    else:
+        assert "differences" not in c, c
+    for stub in (legacy, new):  # the client's call and the re-read: HEAD both
+        assert [q["method"] for q in by_rid(stub, rid)] == ["HEAD", "HEAD"]
+    assert metric(p, f"shadowproxy_confirm_{state}_total") == 1
+    assert len(records_for(p, rid)) == 1
 
 
 def test_writes_are_never_read_again(tmp, stubs, proxy):
