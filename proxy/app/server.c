@@ -14,6 +14,7 @@
 
 #include "admin/admin.h"
 #include "app/server_ids.h"
+#include "base/drainsig.h"
 #include "data/analyzer.h"
 #include "diff/difflog.h"
 #include "ctrl/control.h"
@@ -358,6 +359,13 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, store *st,
         uv_signal_init(&s.loop, sigs[i]);
         sigs[i]->data = &s;
         uv_signal_start(sigs[i], on_signal, nums[i]);
+        /* /readyz says 503 from the signal itself, not from the loop's
+         * turn (base/drainsig.h). Without it the drain still works, only
+         * a moment later. */
+        int chained = nums[i] == SIGTERM || nums[i] == SIGINT ? drainsig_chain(nums[i]) : 0;
+        if (chained != 0)
+            log_event(LOG_WARN, "drain_signal_not_chained", "signal", strsignal(nums[i]),
+                      "error", strerror(-chained), NULL);
     }
     int exit_code = 0;
     char err[512] = "";

@@ -20,6 +20,7 @@
 #include "conf/rules.h"
 #include "data/worker.h"
 #include "base/clock.h"
+#include "base/drainsig.h"
 
 #ifndef SP_VERSION
 #define SP_VERSION "dev"
@@ -414,7 +415,9 @@ int control_set_log_level(control *c, const char *level, const char *who)
 json_t *control_ready(control *c, bool *ready)
 {
     int err = analyzer_write_error(c->an);
-    bool draining = atomic_load(&c->draining);
+    /* The signal handler's flag too: the main loop may not have had its
+     * turn yet (busy with a reload, say) when the probe comes. */
+    bool draining = atomic_load(&c->draining) || drainsig_received();
     int alive = 0;
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < c->nworkers; i++)

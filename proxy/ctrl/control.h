@@ -107,7 +107,9 @@ int control_set_log_level(control *c, const char *level, const char *who);
 /* GET /readyz, the parts the proxy itself knows: {"listening": true (a
  * traffic worker runs), "draining": false, "rules": true, "diff_log":
  * {"ok": false, "error": "..."}}. *ready is listening and not draining (the
- * diff log is reported, not required: clients do not depend on it). The
+ * diff log is reported, not required: clients do not depend on it).
+ * Draining is control_set_draining's flag or a drain signal seen by the
+ * signal handler (base/drainsig.h), before the main loop's turn. The
  * admin API adds the upstream probes. A new reference. */
 json_t *control_ready(control *c, bool *ready);
 

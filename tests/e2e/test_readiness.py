@@ -4,6 +4,7 @@ connections. The shadow's health is in the body, not the status (unless
 readiness.require_shadow), and a SIGTERM drain is 503 from its first moment.
 Probed without a token, as kubelet does, unless a test says otherwise."""
 import json
+import os
 import signal
 import threading
 import time
@@ -55,6 +56,38 @@ def test_a_route_that_answers_from_the_other_side_makes_it_required(start):
     status, body = ready(adm, token="default")
     assert status == 503 and body["failing"] == ["upstream.new"], body
     assert body["upstreams"]["new"]["authoritative"] is True
+
+
+def test_503_at_once_while_the_main_loop_is_busy(start, tmp):
+    """The drain is known from the signal itself, not from the main loop's
+    turn: a SIGTERM that arrives while the main loop reloads a 3.5 MB rules
+    file (SIGHUP; half a second of parsing) makes /readyz 503 at once, not
+    once the reload is done (it used to answer 200 until then)."""
+    legacy, new, p, adm = start(rules={"version": 1, "routes": []})
+    assert ready(adm)[0] == 200
+    big = {"version": 1, "routes": [
+        {"name": f"r{i}", "match": {"path_prefix": f"/p{i}/"},
+         "compare": {"ignore": [f"/a{i}/b{j}/c/*/d" for j in range(180)]}}
+        for i in range(1000)]}
+    with open(os.path.join(tmp, "rules.json"), "w") as f:
+        json.dump(big, f)
+    p.signal(signal.SIGHUP)
+    time.sleep(0.05)  # the reload is under way on the main loop
+    p.signal(signal.SIGTERM)
+    answers = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.5 and p.proc.poll() is None:
+        try:
+            answers.append((round(time.monotonic() - t0, 3), *ready(adm)))
+        except OSError:
+            break  # the admin listener closed: the process is ending
+        time.sleep(0.02)
+    assert len(answers) >= 3, answers
+    assert all(s == 503 and b == {"ready": False, "failing": ["draining"]}
+               for _, s, b in answers), answers
+    assert p.wait_exit(10 * SLOW) == 0
+    log = open(p.err_path).read()
+    assert "rules_reloaded" in log, log[-2000:]  # the reload did happen
 
 
 def test_require_shadow_and_its_reload(start, tmp):
