@@ -1,7 +1,7 @@
 /* body: decode (Content-Encoding), classify and parse a captured body.
  *
  *   raw bytes ──► over the cap? ──► undo codings (gzip/deflate, capped) ──►
- *        JSON by content type or sniffing? ──► json_loadb ──► BODY_JSON
+ *        JSON by content type or sniffing? ──► jsonfast_load ──► BODY_JSON
  *         XML by content type or sniffing? ──► xmltree_parse ──► BODY_XML
  *                    form by content type? ──► pairs ──► BODY_FORM
  *                 otherwise (or no parse) ──► strict UTF-8? TEXT : BINARY
@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "diff/body_decode.h"
+#include "diff/jsonfast.h"
 #include "diff/textenc.h"
 #include "diff/xmltree.h"
 
@@ -40,7 +41,7 @@ const char *body_kind_name(body_kind k)
 
 json_t *body_json_parse(const unsigned char *data, size_t len, json_error_t *err)
 {
-    return json_loadb((const char *)data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, err);
+    return jsonfast_load((const char *)data, len, err);
 }
 
 void body_view_free(body_view *b)
