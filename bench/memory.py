@@ -8,10 +8,11 @@ A legacy stub answers at once, a shadow stub after --delay-ms (default
 shadowproxy_shadow_in_flight gauge are sampled every 100 ms, and the table
 gives RSS before the load, at the peak of the in-flight count, and the
 bytes per in-flight exchange ((RSS at peak - RSS before) / in flight).
-Three runs: shadow.max_in_flight = N (everything may wait), the same with
-shadow.recv_buffer 1024 (curl's receive buffer, held by every waiting
-shadow), and the default cap 1000 (the cap holds the memory; the rest is
-dropped and counted).
+Three runs: shadow.max_in_flight = N (everything may wait) with
+shadow.recv_buffer 16384 (curl's receive buffer, held by every waiting
+shadow: the size before "auto"), the same with the default "auto" (0: sized
+from the route's answers, 1 KiB for these 512-byte ones), and the default
+cap 1000 (the cap holds the memory; the rest is dropped and counted).
 
 Usage: bench/memory.py [--requests N] [--delay-ms MS]
 Everything runs on 127.0.0.1 and stops by itself.
@@ -48,7 +49,7 @@ def gauge(admin, name):
     return 0.0
 
 
-def run(tmp, requests, delay_ms, cap, recv_buffer=16384):
+def run(tmp, requests, delay_ms, cap, recv_buffer=0):
     procs = []
     try:
         lp, np_, pp, ap = free_port(), free_port(), free_port(), free_port()
@@ -119,7 +120,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sp-mem-")
     rows = []
     try:
-        for cap, recv_buffer in ((a.requests, 16384), (a.requests, 1024), (1000, 16384)):
+        for cap, recv_buffer in ((a.requests, 16384), (a.requests, 0), (1000, 0)):
             rows.append(run(tmp, a.requests, a.delay_ms, cap, recv_buffer))
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         print(f"memory: {e}", file=sys.stderr)
@@ -127,7 +128,7 @@ def main():
     print("| shadow.max_in_flight | shadow.recv_buffer | requests (200 OK) | sent in | peak shadows in flight | RSS before | RSS at peak | RSS max | bytes per in-flight exchange | shadow_dropped |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['cap']} | {r['recv_buffer']} | {r['requests']} ({r['ok']}) | {r['seconds']} s | {r['peak_in_flight']} | "
+        print(f"| {r['cap']} | {r['recv_buffer'] or 'auto'} | {r['requests']} ({r['ok']}) | {r['seconds']} s | {r['peak_in_flight']} | "
               f"{r['rss_before_kib'] / 1024:.1f} MiB | {r['rss_at_peak_kib'] / 1024:.1f} MiB | "
               f"{r['rss_max_kib'] / 1024:.1f} MiB | {r['bytes_per_in_flight']} | {r['dropped']} |")
     return 0

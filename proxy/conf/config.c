@@ -153,13 +153,16 @@ const config_key config_keys[] = {
      "1000", false,
      "Shadow requests outstanding at once, whole process; beyond it they are "
      "not sent and recorded as `shadow_dropped`."},
-    {"/shadow/recv_buffer", K_SIZE, F(shadow_recv_buffer), 0, KiB, 512 * KiB, "16384", false,
-     "curl's receive buffer for each shadow request, held from its start until it ends, "
-     "so also while a slow shadow has not answered. 1024 saves about 3.4 KB of memory per "
-     "shadow request in flight (worth it with a high `shadow.max_in_flight` and a slow "
-     "shadow: bench/README.md, \"Memory\") for more reads per answer over 1 KiB (an "
-     "8 KiB answer: 8 more reads, about 18 more system calls). The client's requests keep "
-     "16 KiB."},
+    {"/shadow/recv_buffer", K_SIZE, F(shadow_recv_buffer), 0, 0, 512 * KiB, "0", false,
+     "curl's receive buffer for each shadow request (and secondary), held from its start "
+     "until it ends, so also while a slow shadow has not answered. 0 (auto): per route, the "
+     "next power of two that holds the largest of the route's last 64 to 128 answers (either "
+     "side, head and body), 1KiB..16KiB, and 16KiB until 16 answers were seen: a route of "
+     "small answers holds 1 KiB per slow shadow instead of 16 KiB (about 3.5 KB less "
+     "memory each: bench/README.md, \"Memory\") with no more reads per answer. A fixed "
+     "size (1KiB..512KiB) is used for every shadow request: below the answers' size, more "
+     "reads per answer (an 8 KiB answer with 1 KiB: about 18 more system calls). The "
+     "client's requests keep 16 KiB."},
     {"/shadow/breaker_failures", K_INT, F(breaker_failures), 0, 1, 10000, "5",
      false, "Consecutive shadow failures that open the circuit breaker."},
     {"/shadow/breaker_open_ms", K_LONG, F(breaker_open_ms), 0, 1, MS_MAX,

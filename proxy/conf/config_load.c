@@ -607,6 +607,10 @@ int config_validate(const sp_config *c, config_errors *errs)
             range_ok(&x, k, NULL, name, config_number_of(c, k), NULL);
         }
     }
+    if (c->shadow_recv_buffer && c->shadow_recv_buffer < 1024) /* 0 is "auto" */
+        report(&x, NULL, false,
+               "shadow.recv_buffer must be 0 (auto) or between 1KiB and 512KiB, got %zu",
+               c->shadow_recv_buffer);
     validate_tls(&x, c);
     validate_decisions(&x, c);
     if (c->secondary_url) {

@@ -300,11 +300,14 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
     }
     leg->easy = e;
     upstream_set_owner(e, leg);
-    /* The shadow's pool: its own buffer size (shadow.recv_buffer); the
-     * client's curl's default. curl keeps the size it had if it refuses. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, leg->pool == (int)ex->authority
-                                                ? (long)CURL_MAX_WRITE_SIZE
-                                                : (long)ex->cfg->shadow_recv_buffer);
+    /* The client's leg: curl's default receive buffer. The others:
+     * shadow.recv_buffer, or with "auto" (0) sized from the route's recent
+     * answers (data/recv_size.h). Set before the transfer starts: curl
+     * refuses a new size while one runs. */
+    long bufsize = is_client_leg(leg)              ? (long)CURL_MAX_WRITE_SIZE
+                   : ex->cfg->shadow_recv_buffer ? (long)ex->cfg->shadow_recv_buffer
+                   : recv_size_for(&ex->env->recv_sizes, ex->rules, ex->route);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
     if (strcmp(ex->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
@@ -326,7 +329,20 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
         leg->attempted = false;
         return -EIO;
     }
+    if (!is_client_leg(leg)) {
+        leg->recv_buffer = (uint32_t)bufsize;
+        metric_add(METRIC_shadow_recv_buffer_bytes, bufsize);
+    }
     return 0;
+}
+
+/* The leg's transfer is over (finished or stopped): its buffer is curl's
+ * no more (the handle keeps it idle; the gauge counts running ones). */
+static void leg_transfer_over(ex_leg *leg)
+{
+    metric_add(METRIC_shadow_recv_buffer_bytes, -(int64_t)leg->recv_buffer);
+    leg->recv_buffer = 0;
+    leg->easy = NULL;
 }
 
 static void leg_fail_now(ex_leg *leg, const char *cause);
@@ -683,8 +699,10 @@ static void leg_finished(ex_leg *leg, CURLcode rc)
         leg->result = CURLE_WEIRD_SERVER_REPLY;
         leg->cause = leg_cause(leg);
     }
+    if (leg->result == CURLE_OK) /* a whole answer: its size for recv_size */
+        recv_size_saw(&ex->env->recv_sizes, ex->rules, ex->route, leg->head_bytes + leg->received);
     upstream_easy_put(&ex->env->up[leg->pool], leg->easy);
-    leg->easy = NULL;
+    leg_transfer_over(leg);
     leg_ended(leg, rc == CURLE_OK);
 }
 
@@ -694,7 +712,7 @@ static void abort_leg(ex_leg *leg, const char *cause)
     if (!leg->easy)
         return;
     upstream_cancel(&ex->env->up[leg->pool], leg->easy);
-    leg->easy = NULL;
+    leg_transfer_over(leg);
     finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
     leg->cause = cause;
     leg_ended(leg, true); /* not the upstream's fault: no breaker count */

@@ -27,6 +27,7 @@
 #include "conf/rules.h"
 #include "data/analyzer.h"
 #include "data/ids.h"
+#include "data/recv_size.h"
 #include "data/shadow_gate.h"
 #include "data/upstream.h"
 #include "obs/metrics.h"
@@ -49,6 +50,7 @@ typedef struct exchange_env {
     upstream_pool up[3];
     shadow_gate gate;         /* shadow admission, throttle, release */
     shadow_gate secondary_gate; /* the same for the secondary (noise detection) */
+    recv_sizer recv_sizes;    /* shadow.recv_buffer auto: answer sizes per route */
     reqid_gen ids;            /* for requests without a usable X-Request-Id */
     rules *rules;             /* current snapshot; exchanges take their own ref */
     ops_state *ops;           /* operator decisions, read per request */
@@ -73,6 +75,7 @@ typedef struct ex_leg {
     CURL *easy;           /* non-NULL while the transfer runs */
     bool attempted, done;
     bool headers_done;    /* final (non-1xx) header block complete */
+    uint32_t recv_buffer; /* a shadow or secondary transfer's curl buffer, while it runs */
     CURLcode result;
     int status;
     hdr_list headers;

@@ -429,6 +429,7 @@ static int start_failed(worker *w, int err)
     w->env.ops = NULL;
     shadow_gate_free(&w->env.gate);
     shadow_gate_free(&w->env.secondary_gate);
+    recv_size_free(&w->env.recv_sizes);
     free(w->secondary_up.url);
     w->secondary_up.url = NULL;
     metrics_shard_release(w->env.shard);
@@ -582,6 +583,7 @@ void worker_join(worker *w)
     w->tls = false;
     shadow_gate_free(&w->env.gate);
     shadow_gate_free(&w->env.secondary_gate);
+    recv_size_free(&w->env.recv_sizes);
     free(w->secondary_up.url);
     w->secondary_up.url = NULL;
     rules_unref(w->env.rules);

@@ -51,6 +51,7 @@ const char *verdict_name(verdict v);
     X(proxy_errors, "502/504 answers for an authoritative failure")         \
     X(shadow_in_flight, "shadow requests in flight (gauge)")                \
     X(shadow_sent, "shadow requests sent")                                   \
+    X(shadow_recv_buffer_bytes, "curl receive buffers of shadow and secondary requests in flight (gauge)") \
     X(shadow_dropped, "shadow requests not sent: over cap or breaker open") \
     X(breaker_opened, "times a shadow circuit breaker opened")              \
     X(secondary_in_flight, "secondary (noise) requests in flight (gauge)")  \

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from conftest import SLOW, free_port
-from helpers import (NOT_ATTEMPTED, json_body_ctl, pattern_sha256, raw_request, sha256,
-                     the_request, values)
+from helpers import (NOT_ATTEMPTED, admin_call, json_body_ctl, pattern_sha256, raw_request,
+                     sha256, the_request, values)
 
 LEGACY_DOC = {"order": {"id": 7, "total": 19.99}, "items": [{"sku": "24-MB01", "qty": 1}]}
 
@@ -324,3 +324,50 @@ def test_small_shadow_recv_buffer_reads_whole_answers(stubs, proxy):
     assert len(r.body) == n
     rec = q.wait_record("rb-auth-new")
     assert rec["verdict"] == "match", rec["differences"]
+
+
+def metric(p, name):
+    text = admin_call(p.admin_port, "GET", "/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_auto_recv_buffer_follows_the_routes_answers(stubs, proxy):
+    """shadow.recv_buffer "auto" (the default): a slow shadow holds curl's
+    16 KiB receive buffer until the route has seen 16 answers, then 1 KiB
+    while its answers are small; a 40,000-byte answer on that route is
+    still read whole and compared (in more reads), and the next slow shadow
+    holds 16 KiB again. One worker: the sizes are counted per worker."""
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 10000}},
+              args=("--workers", "1", "--diff-log-mode", "all"))
+
+    def held_by_a_slow_shadow(rid, ctl):
+        r, _ = get(p, rid, ctl=ctl, ctl_new="delay=1500")
+        assert r.status == 200
+        deadline = time.monotonic() + 1.2
+        while metric(p, "shadowproxy_shadow_in_flight") != 1:
+            assert time.monotonic() < deadline, "the slow shadow is not in flight"
+            time.sleep(0.02)
+        held = metric(p, "shadowproxy_shadow_recv_buffer_bytes")
+        rec = p.wait_record(rid, timeout=10)
+        assert rec["verdict"] == "match", rec
+        assert metric(p, "shadowproxy_shadow_recv_buffer_bytes") == 0
+        return held
+
+    assert held_by_a_slow_shadow("cold", "bytes=500") == 16384
+    for i in range(8):  # both sides' answers count: 16 answers
+        r, _ = get(p, f"warm-{i}", ctl="bytes=500")
+        assert r.status == 200
+        assert p.wait_record(f"warm-{i}")["verdict"] == "match"
+    assert held_by_a_slow_shadow("warm", "bytes=500") == 1024
+    n = 40_000
+    r, _ = get(p, "large", ctl=f"bytes={n}", ctl_new="delay=300")
+    assert r.status == 200 and len(r.body) == n
+    rec = p.wait_record("large")
+    assert rec["verdict"] == "match", rec["differences"]
+    assert rec["new"]["body_bytes"] == n
+    assert held_by_a_slow_shadow("after-large", "bytes=500") == 16384

@@ -808,6 +808,25 @@ TEST(changed_keys)
 
 /* --- docs can't drift -------------------------------------------------------- */
 
+TEST(recv_buffer_is_auto_or_at_least_1kib)
+{
+    sp_config c;
+    config_errors e = {0};
+    CHECK(config_defaults(&c) == 0);
+    CHECK(c.shadow_recv_buffer == 0); /* auto */
+    CHECK(config_set_string(&c.upstream[SIDE_LEGACY].url, "http://l") == 0);
+    CHECK(config_set_string(&c.upstream[SIDE_NEW].url, "http://n") == 0);
+    CHECK(config_validate(&c, &e) == 0);
+    c.shadow_recv_buffer = 1024;
+    CHECK(config_validate(&c, &e) == 0);
+    c.shadow_recv_buffer = 512;
+    CHECK(config_validate(&c, &e) == -EINVAL);
+    CHECK_STR(unit_err(&e, 0), "0:0: shadow.recv_buffer must be 0 (auto) or between 1KiB and "
+                               "512KiB, got 512");
+    config_errors_free(&e);
+    config_free(&c);
+}
+
 TEST(docs_reference_table)
 {
     char *want = NULL, *md = unit_read_file("docs/config.md", NULL);
@@ -882,6 +901,7 @@ int main(void)
     RUN(admin_tokens);
     RUN(reloadable);
     RUN(changed_keys);
+    RUN(recv_buffer_is_auto_or_at_least_1kib);
     RUN(docs_reference_table);
     RUN(docs_example);
     UNIT_DONE();
