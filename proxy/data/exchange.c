@@ -47,11 +47,6 @@ exchange *exchange_new(exchange_env *env, const char *uri)
         ex->legs[s].side = (sp_side)s;
         ex->legs[s].pool = s;
     }
-    ex_leg *sec = &ex->legs[LEG_SECONDARY];
-    sec->ex = ex;
-    sec->side = SIDE_LEGACY;
-    sec->secondary = true;
-    sec->pool = env->cfg->secondary_url ? UP_SECONDARY : SIDE_LEGACY;
     return ex;
 }
 
@@ -89,7 +84,8 @@ void exchange_unref(exchange *ex)
         return;
     /* The last reference: no transfer holds one, and the gate must not
      * keep a pointer to the shadow ticket inside this exchange. */
-    assert(!ex->legs[0].easy && !ex->legs[1].easy && !ex->legs[LEG_SECONDARY].easy);
+    assert(!ex->legs[0].easy && !ex->legs[1].easy &&
+           !(ex->secondary_leg && ex->secondary_leg->easy));
     assert(!ex->shadow.admitted && !ex->secondary.admitted);
     debug_assert(is_live(ex));
     if (ex->prev)
@@ -98,8 +94,12 @@ void exchange_unref(exchange *ex)
         ex->env->live = ex->next;
     if (ex->next)
         ex->next->prev = ex->prev;
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < 2; s++)
         leg_free(&ex->legs[s]);
+    if (ex->secondary_leg)
+        leg_free(ex->secondary_leg);
+    free(ex->secondary_leg);
+    free(ex->trace);
     if (ex->response) /* built, never queued: the client went away first */
         MHD_destroy_response(ex->response);
     free(ex->headers_block[0]);
@@ -359,8 +359,13 @@ static void start_secondary(exchange *ex)
     } else if (!shadow_gate_admit(&ex->env->secondary_gate, &ex->secondary, &why)) {
         ex->secondary_reason = why;
         metric_add(METRIC_secondary_dropped, 1);
+    } else if (!(ex->secondary_leg = calloc(1, sizeof *ex->secondary_leg))) {
+        shadow_gate_release(&ex->env->secondary_gate, &ex->secondary, true);
+        ex->secondary_reason = "out of memory";
     } else {
-        ex_leg *leg = &ex->legs[LEG_SECONDARY];
+        ex_leg *leg = ex->secondary_leg;
+        *leg = (ex_leg){.ex = ex, .side = SIDE_LEGACY, .secondary = true,
+                        .pool = ex->cfg->secondary_url ? UP_SECONDARY : SIDE_LEGACY};
         long t = ex->cfg->secondary_timeout_ms;
         if (ex->cfg->upstream[SIDE_LEGACY].timeout_ms < t)
             t = ex->cfg->upstream[SIDE_LEGACY].timeout_ms;
@@ -779,7 +784,8 @@ void exchange_abort_all(exchange_env *env, const char *cause)
         exchange_ref(ex);
         abort_leg(&ex->legs[ex->authority], cause);
         abort_leg(&ex->legs[!ex->authority], cause);
-        abort_leg(&ex->legs[LEG_SECONDARY], cause);
+        if (ex->secondary_leg)
+            abort_leg(ex->secondary_leg, cause);
         next = ex->next;
         exchange_unref(ex);
     }
@@ -794,7 +800,7 @@ void exchange_abort_shadows(exchange_env *env, const char *cause)
         abort_leg(&t->owner->legs[!t->owner->authority], cause);
     }
     for (shadow_ticket *t; (t = shadow_gate_last(&env->secondary_gate));) {
-        assert(t->owner->legs[LEG_SECONDARY].easy);
-        abort_leg(&t->owner->legs[LEG_SECONDARY], cause);
+        assert(t->owner->secondary_leg && t->owner->secondary_leg->easy);
+        abort_leg(t->owner->secondary_leg, cause);
     }
 }

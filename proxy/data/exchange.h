@@ -35,7 +35,6 @@
 struct exchange;
 
 #define UP_SECONDARY 2  /* exchange_env.up: the secondary's own pool */
-#define LEG_SECONDARY 2 /* exchange.legs: the secondary leg, after the two sides */
 
 /* What an exchange needs from the loop it lives on, and all it sees of it:
  * the worker embeds one and hands exchanges a pointer. The worker owns the
@@ -70,7 +69,7 @@ typedef enum ex_state {
 typedef struct ex_leg {
     struct exchange *ex;
     sp_side side;         /* the secondary's is SIDE_LEGACY */
-    bool secondary;       /* legs[LEG_SECONDARY]: legacy asked again, never the client's */
+    bool secondary;       /* exchange.secondary_leg: legacy asked again, never the client's */
     int pool;             /* index in env->up */
     CURL *easy;           /* non-NULL while the transfer runs */
     bool attempted, done;
@@ -116,6 +115,15 @@ typedef struct ex_ids {
     char *why;
 } ex_ids;
 
+/* A traced exchange's: the client's trace context, and each leg's child
+ * span line (indexed by sp_side) sent through a list node put in front of
+ * the shared header block. */
+typedef struct ex_trace {
+    tracectx ctx;
+    char line[2][TRACECTX_LINE_MAX];
+    struct curl_slist node[2];
+} ex_trace;
+
 typedef struct exchange {
     int refs;
     struct exchange *prev, *next; /* env->live */
@@ -149,15 +157,15 @@ typedef struct exchange {
      * NULL unless the route rewrites headers (then legacy's is shared). */
     struct curl_slist *headers_block[2];
     char *new_target;     /* the new side's request-target when rewritten */
-    /* W3C trace context: with a valid client traceparent, each leg sends
-     * its own child span (trace_line[side]) through a list node put in
-     * front of the shared header block. An invalid one is dropped. */
-    bool traced;
+    /* W3C trace context (NULL unless a valid client traceparent came):
+     * each leg sends its own child span. An invalid one is dropped. */
+    struct ex_trace *trace;
     bool trace_dropped;   /* a traceparent came and was invalid: tracestate goes too */
-    tracectx trace;
-    char trace_line[2][TRACECTX_LINE_MAX]; /* indexed by sp_side */
-    struct curl_slist trace_node[2];
-    ex_leg legs[3];       /* indexed by sp_side, then LEG_SECONDARY */
+    ex_leg legs[2];       /* indexed by sp_side */
+    /* The secondary leg (rules "noise": {"secondary": true}): allocated
+     * when it is sent, NULL on every other exchange (a slow shadow's
+     * exchange stays small: bench/README.md, "Memory"). */
+    ex_leg *secondary_leg;
     const char *secondary_reason; /* why no secondary leg when the route asked for one */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */

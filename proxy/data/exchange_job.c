@@ -75,10 +75,10 @@ static void keep_for_confirm(exchange *ex, analysis_job *job)
 void exchange_submit(exchange *ex)
 {
     ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
-    ex_leg *sec = &ex->legs[LEG_SECONDARY];
+    const ex_leg *sec = ex->secondary_leg;
     bool refused = ex->write_paused_s > 0; /* no leg ever started */
     if (ex->submitted || (!refused && (!auth->done || (sh->attempted && !sh->done) ||
-                                       (sec->attempted && !sec->done))))
+                                       (sec && sec->attempted && !sec->done))))
         return;
     ex->submitted = true;
     if (log_enabled(LOG_DEBUG)) {
@@ -97,8 +97,8 @@ void exchange_submit(exchange *ex)
     }
     snprintf(job->id, sizeof job->id, "%s", ex->id);
     snprintf(job->client_id, sizeof job->client_id, "%s", ex->client_id);
-    if (ex->traced)
-        snprintf(job->trace_id, sizeof job->trace_id, "%s", ex->trace.trace_id);
+    if (ex->trace)
+        snprintf(job->trace_id, sizeof job->trace_id, "%s", ex->trace->ctx.trace_id);
     job->ts_ms = ex->ts_ms;
     job->rules = rules_ref(ex->rules);
     job->route = ex->route;
@@ -114,7 +114,8 @@ void exchange_submit(exchange *ex)
         log_event(LOG_WARN, "ids_learn_failed", "id", ex->id, "error", "out of memory", NULL);
     for (int s = 0; s < 2; s++)
         move_leg(&job->legs[s], &ex->legs[s]);
-    move_leg(&job->secondary, sec);
+    if (ex->secondary_leg)
+        move_leg(&job->secondary, ex->secondary_leg);
     job->secondary_asked = ex->route && ex->route->noise_secondary;
     job->secondary_reason = ex->secondary_reason;
     job->fault = exchange_fault_json(ex);

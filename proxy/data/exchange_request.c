@@ -229,7 +229,7 @@ static uint64_t new_span(exchange *ex, const char *other_leg)
         uint64_t s = reqid_random(&ex->env->ids);
         char hex[17];
         tracectx_span_hex(s, hex, sizeof hex);
-        if (s != 0 && strcmp(hex, ex->trace.parent_id) != 0 &&
+        if (s != 0 && strcmp(hex, ex->trace->ctx.parent_id) != 0 &&
             (!other_leg || strcmp(hex, other_leg) != 0))
             return s;
     }
@@ -239,7 +239,7 @@ static uint64_t new_span(exchange *ex, const char *other_leg)
  * traced; an invalid one, or several, is dropped with its tracestate (W3C
  * Trace Context says to restart the trace then, which would invent one:
  * the proxy never does). */
-static void trace_setup(exchange *ex)
+static int trace_setup(exchange *ex)
 {
     const hdr_list *h = &ex->req_headers;
     const char *value = NULL;
@@ -248,24 +248,29 @@ static void trace_setup(exchange *ex)
         if (header_is(h, i, "traceparent"))
             value = hdr_value(h, i), count++;
     if (count == 0)
-        return;
-    ex->traced = count == 1 && tracectx_parse(value, &ex->trace);
-    ex->trace_dropped = !ex->traced;
-    if (!ex->traced)
-        return;
+        return 0;
+    tracectx ctx;
+    ex->trace_dropped = count != 1 || !tracectx_parse(value, &ctx);
+    if (ex->trace_dropped)
+        return 0;
+    ex_trace *t = ex->trace = malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->ctx = ctx;
     uint64_t first = new_span(ex, NULL);
     char first_hex[17];
     tracectx_span_hex(first, first_hex, sizeof first_hex);
-    tracectx_child_line(&ex->trace, first, ex->trace_line[SIDE_LEGACY], TRACECTX_LINE_MAX);
-    tracectx_child_line(&ex->trace, new_span(ex, first_hex), ex->trace_line[SIDE_NEW],
-                        TRACECTX_LINE_MAX);
+    tracectx_child_line(&t->ctx, first, t->line[SIDE_LEGACY], TRACECTX_LINE_MAX);
+    tracectx_child_line(&t->ctx, new_span(ex, first_hex), t->line[SIDE_NEW], TRACECTX_LINE_MAX);
+    return 0;
 }
 
 int exchange_build_requests(exchange *ex)
 {
     const route *rt = ex->route;
     bool trusted = peer_trusted(ex);
-    trace_setup(ex);
+    if (trace_setup(ex) != 0)
+        return -ENOMEM;
     ex->headers_block[SIDE_LEGACY] = build_request_headers(ex, NULL, trusted);
     if (!ex->headers_block[SIDE_LEGACY])
         return -ENOMEM;
@@ -287,10 +292,11 @@ struct curl_slist *exchange_headers_for(exchange *ex, sp_side side, bool shadow)
     struct curl_slist *block = ex->headers_block[side] ? ex->headers_block[side]
                                                        : ex->headers_block[SIDE_LEGACY];
     struct curl_slist *list = shadow ? &block[0] : &block[1]; /* [0] is X-Shadow-Request: 1 */
-    if (!ex->traced)
+    if (!ex->trace)
         return list;
-    ex->trace_node[side] = (struct curl_slist){.data = ex->trace_line[side], .next = list};
-    return &ex->trace_node[side];
+    ex_trace *t = ex->trace;
+    t->node[side] = (struct curl_slist){.data = t->line[side], .next = list};
+    return &t->node[side];
 }
 
 
