@@ -4,6 +4,7 @@
 #include "base/secret.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,59 @@ static bool family_in(const words *w, secret_family f)
     return false;
 }
 
+/* The stems by their first letter, built once (every stem is lower-case
+ * letters): one pass over a name's joined words finds every family at
+ * once, where family_in costs one strstr per stem (about 30 per name,
+ * 27,000 instructions per diff-log record on 2026-12-07). */
+#define STEMS_PER_LETTER 16
+typedef struct stem_ref {
+    const stem *st;
+    unsigned char len;
+    unsigned char family;
+} stem_ref;
+static struct {
+    stem_ref by_letter[26][STEMS_PER_LETTER];
+    unsigned char n[26];
+} stem_index;
+static pthread_once_t stem_index_once = PTHREAD_ONCE_INIT;
+
+static void stem_index_build(void)
+{
+    for (int f = 0; f < SECRET_NFAMILIES; f++)
+        for (const stem *st = family_stems[f]; st && st->s; st++) {
+            size_t len = strlen(st->s);
+            assert(is_lower(st->s[0]) && len >= 2 && len < 256);
+            unsigned k = (unsigned)(st->s[0] - 'a');
+            assert(stem_index.n[k] < STEMS_PER_LETTER);
+            stem_index.by_letter[k][stem_index.n[k]++] =
+                (stem_ref){.st = st, .len = (unsigned char)len, .family = (unsigned char)f};
+        }
+}
+
+/* Bit f set: family f has a stem in w where its anchor allows. The same
+ * answer as family_in for every family (tests/unit/test_secret.c). */
+static unsigned families_in(const words *w)
+{
+    unsigned found = 0;
+    pthread_once(&stem_index_once, stem_index_build);
+    for (size_t i = 0; i < w->n; i++) {
+        char c = w->j[i];
+        if (!is_lower(c))
+            continue;
+        unsigned k = (unsigned)(c - 'a');
+        for (unsigned e = 0; e < stem_index.n[k]; e++) {
+            const stem_ref *r = &stem_index.by_letter[k][e];
+            if ((found >> r->family) & 1u || i + r->len > w->n ||
+                w->j[i + 1] != r->st->s[1] || /* most names part here */
+                memcmp(w->j + i, r->st->s, r->len) != 0)
+                continue;
+            if (stem_at(w, r->st, i, r->len))
+                found |= 1u << r->family;
+        }
+    }
+    return found;
+}
+
 /* ---- exemptions --------------------------------------------------------- */
 
 static secret_family family_of_prefix(const char *entry, const char **rest)
@@ -243,8 +297,10 @@ static bool last_part(const char *name, size_t n, words *w)
     return words_split(w, name + open, n - 1 - open);
 }
 
-secret_family secret_name_family(const char *name, size_t n,
-                                 const secret_policy *p)
+/* The first family found in name's words and not exempt: by the stem
+ * index (families_in), or stem by stem (family_in, the reference). */
+static secret_family name_family_with(const char *name, size_t n, const secret_policy *p,
+                                      bool by_stems_one_by_one)
 {
     words w, last;
     if (!name)
@@ -252,15 +308,28 @@ secret_family secret_name_family(const char *name, size_t n,
     if (!words_split(&w, name, n))
         return SECRET_PASSWORD; /* ENOMEM: fail closed */
     bool has_last = last_part(name, n, &last);
+    unsigned found = by_stems_one_by_one ? 0 : families_in(&w);
     secret_family hit = SECRET_NONE;
     for (int f = 0; f < SECRET_LUHN && hit == SECRET_NONE; f++)
-        if (family_in(&w, (secret_family)f) &&
+        if ((by_stems_one_by_one ? family_in(&w, (secret_family)f) : ((found >> f) & 1u)) &&
             !exempt(p, (secret_family)f, w.j, has_last ? last.j : NULL))
             hit = (secret_family)f;
     if (has_last)
         words_free(&last);
     words_free(&w);
     return hit;
+}
+
+secret_family secret_name_family(const char *name, size_t n,
+                                 const secret_policy *p)
+{
+    return name_family_with(name, n, p, false);
+}
+
+secret_family secret_name_family_by_strstr(const char *name, size_t n,
+                                           const secret_policy *p)
+{
+    return name_family_with(name, n, p, true);
 }
 
 bool secret_name(const char *name, size_t n, const secret_policy *p)
