@@ -369,18 +369,17 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
     endpoint_template(j->method, j->uri, endpoint, sizeof endpoint);
     int64_t now = clock_wall_ms();
     metrics_verdict_route(cx->shard, route_name, v);
-    live_count(cx->live, route_name, v, now);
-    if (strcmp(route_name, "default") == 0) { /* no route matched: Diffy's endpoints */
+    bool by_endpoint = strcmp(route_name, "default") == 0; /* no route matched: Diffy's endpoints */
+    if (by_endpoint)
         metrics_verdict_route(cx->endpoints, endpoint, v);
-        live_count_endpoint(cx->live, endpoint, v, now);
-    }
-    /* every exchange, whatever the diff log keeps: the live readiness
-     * verdict (a side's time counts when it answered, as in the record) */
+    /* every exchange, whatever the diff log keeps: the live view and the
+     * live readiness verdict (a side's time counts when it answered, as in
+     * the record), under one lock */
     const analysis_leg *ll = &j->legs[SIDE_LEGACY], *nl = &j->legs[SIDE_NEW];
-    const char *ready_name = strcmp(route_name, "default") == 0 ? endpoint : route_name;
-    live_ready_count(live_readiness(cx->live), ready_name, v,
-                     ll->attempted && ll->status > 0 ? ll->duration_ms : -1,
-                     nl->attempted && nl->status > 0 ? nl->duration_ms : -1);
+    live_count_exchange(cx->live, route_name, by_endpoint ? endpoint : NULL, v, now,
+                        ll->attempted && ll->status > 0 ? ll->duration_ms : -1,
+                        nl->attempted && nl->status > 0 ? nl->duration_ms : -1);
+    const char *ready_name = by_endpoint ? endpoint : route_name;
     const char *state = json_string_value(json_object_get(confirmation, "state"));
     if (state && strcmp(state, "transient") == 0)
         live_ready_transient(live_readiness(cx->live), ready_name);

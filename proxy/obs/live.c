@@ -105,18 +105,20 @@ live *live_new(const live_limits *lim)
     if (!l)
         return NULL;
     l->lim = d;
+    pthread_mutex_init(&l->mu, NULL);
     l->ring = calloc(d.max_records, sizeof *l->ring);
     if (!l->ring || !table_init(&l->routes, d.max_routes) ||
         !table_init(&l->endpoints, LIVE_MAX_ENDPOINTS) ||
-        !(l->ready = live_ready_new(d.max_routes + LIVE_MAX_ENDPOINTS, clock_wall_ms()))) {
+        !(l->ready = live_ready_new_sharing(d.max_routes + LIVE_MAX_ENDPOINTS, clock_wall_ms(),
+                                            &l->mu))) {
         table_free(&l->routes);
         table_free(&l->endpoints);
         free(l->ring);
+        pthread_mutex_destroy(&l->mu);
         free(l);
         return NULL;
     }
     l->next_seq = 1;
-    pthread_mutex_init(&l->mu, NULL);
     return l;
 }
 
@@ -201,14 +203,11 @@ static route_stats *table_get(table *t, const char *name)
     return r;
 }
 
-static void table_count(live *l, table *t, const char *name, size_t col, uint64_t n,
-                        int64_t now_ms)
+/* With l->mu held. */
+static void table_count_held(table *t, const char *name, size_t col, uint64_t n, int64_t now_ms)
 {
-    if (!l || col >= COLS || !n)
-        return;
     int64_t m = now_ms > 0 ? now_ms / MINUTE_MS : 0;
     size_t b = (size_t)(m % LIVE_MINUTES);
-    pthread_mutex_lock(&l->mu);
     route_stats *r = table_get(t, name);
     if (r) {
         if (r->minute[b] != m) {
@@ -217,6 +216,29 @@ static void table_count(live *l, table *t, const char *name, size_t col, uint64_
         }
         r->n[b][col] += (uint32_t)n;
     }
+}
+
+static void table_count(live *l, table *t, const char *name, size_t col, uint64_t n,
+                        int64_t now_ms)
+{
+    if (!l || col >= COLS || !n)
+        return;
+    pthread_mutex_lock(&l->mu);
+    table_count_held(t, name, col, n, now_ms);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void live_count_exchange(live *l, const char *route, const char *endpoint, verdict v,
+                         int64_t now_ms, double legacy_ms, double new_ms)
+{
+    if (!l || (unsigned)v >= VERDICT_COUNT)
+        return;
+    const char *name = route ? route : "default";
+    pthread_mutex_lock(&l->mu); /* l->ready shares it */
+    table_count_held(&l->routes, name, (size_t)v, 1, now_ms);
+    if (endpoint)
+        table_count_held(&l->endpoints, endpoint, (size_t)v, 1, now_ms);
+    live_ready_count_held(l->ready, endpoint ? endpoint : name, v, legacy_ms, new_ms);
     pthread_mutex_unlock(&l->mu);
 }
 

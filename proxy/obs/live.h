@@ -71,6 +71,14 @@ void live_count_confirm(live *l, const char *route, const char *state, int64_t n
  * Counted apart from the routes: the route `default` counts it too. */
 void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms);
 
+/* A compared exchange at once, under one lock: live_count of route (NULL:
+ * "default"), live_count_endpoint when endpoint is not NULL (the route
+ * `default`'s exchanges), and live_ready_count of live_readiness(l) under
+ * the endpoint, else the route, with each side's answer time (negative:
+ * no HTTP answer). Any thread. */
+void live_count_exchange(live *l, const char *route, const char *endpoint, verdict v,
+                         int64_t now_ms, double legacy_ms, double new_ms);
+
 /* Keeps one record. `line` is its serialized text (record_to_line: one
  * line, may end in '\n'), malloc'd: live_add takes it and frees it when
  * the record leaves the ring (or at once when it cannot keep it). `rec`

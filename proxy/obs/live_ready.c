@@ -27,7 +27,8 @@ typedef struct row {
 } row;
 
 struct live_ready {
-    pthread_mutex_t mu;
+    pthread_mutex_t own;  /* mu when no lock is shared */
+    pthread_mutex_t *mu;  /* own, or the lock of the view that holds it */
     int64_t since_ms;
     row **rows;      /* first-seen order */
     size_t n, max;
@@ -38,6 +39,11 @@ struct live_ready {
 };
 
 live_ready *live_ready_new(size_t max_names, int64_t since_ms)
+{
+    return live_ready_new_sharing(max_names, since_ms, NULL);
+}
+
+live_ready *live_ready_new_sharing(size_t max_names, int64_t since_ms, pthread_mutex_t *lock)
 {
     if (max_names < 1 || max_names > 1u << 20)
         return NULL;
@@ -56,7 +62,8 @@ live_ready *live_ready_new(size_t max_names, int64_t since_ms)
         free(t);
         return NULL;
     }
-    pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->own, NULL);
+    t->mu = lock ? lock : &t->own;
     return t;
 }
 
@@ -69,7 +76,7 @@ void live_ready_free(live_ready *t)
     free(t->other);
     free(t->rows);
     free(t->slots);
-    pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->own);
     free(t);
 }
 
@@ -86,7 +93,9 @@ static row *row_new(const char *name)
 static row *row_get(live_ready *t, const char *name)
 {
     char key[ENDPOINT_MAX];
-    snprintf(key, sizeof key, "%s", name);
+    size_t n = strnlen(name, sizeof key - 1); /* cut as snprintf would, without its cost */
+    memcpy(key, name, n);
+    key[n] = '\0';
     uint64_t h = 1469598103934665603u;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++)
         h = (h ^ *p) * 1099511628211u;
@@ -142,7 +151,16 @@ void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_
 {
     if (!t || (unsigned)v >= VERDICT_COUNT)
         return;
-    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(t->mu);
+    live_ready_count_held(t, name, v, legacy_ms, new_ms);
+    pthread_mutex_unlock(t->mu);
+}
+
+void live_ready_count_held(live_ready *t, const char *name, verdict v, double legacy_ms,
+                           double new_ms)
+{
+    if (!t || (unsigned)v >= VERDICT_COUNT)
+        return;
     row *r = row_get(t, name ? name : "default");
     if (r) {
         t->total++;
@@ -154,18 +172,17 @@ void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_
         add_time(r, READINESS_LEGACY, legacy_ms);
         add_time(r, READINESS_NEW, new_ms);
     }
-    pthread_mutex_unlock(&t->mu);
 }
 
 void live_ready_transient(live_ready *t, const char *name)
 {
     if (!t)
         return;
-    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(t->mu);
     row *r = row_get(t, name ? name : "default");
     if (r)
         r->transient++;
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(t->mu);
 }
 
 /* ---- judging ------------------------------------------------------------------- */
@@ -281,7 +298,7 @@ json_t *live_ready_evaluate(live_ready *t, const rules *rs, int64_t now_ms)
 {
     if (!t || !rs)
         return NULL;
-    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(t->mu);
     size_t ns = t->n + (t->other != NULL);
     snap *s = calloc(ns ? ns : 1, sizeof *s);
     for (size_t i = 0; s && i < t->n; i++)
@@ -290,7 +307,7 @@ json_t *live_ready_evaluate(live_ready *t, const rules *rs, int64_t now_ms)
         snap_of(t->other, &s[t->n]);
     uint64_t total = t->total;
     int64_t since = t->since_ms;
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(t->mu);
     if (!s)
         return NULL;
     qsort(s, ns, sizeof *s, snap_cmp);

@@ -11,13 +11,16 @@
  * Bounded: at most LIVE_MAX_ROUTES + LIVE_MAX_ENDPOINTS names (more count
  * as LIVE_OTHER_ROUTE), about 8 KB each, allocated when a name is first
  * seen; nothing is allocated per exchange after that. One mutex, held for
- * a lookup and a few increments. Every function accepts a NULL tally. */
+ * a lookup and a few increments: its own, or one it shares with the live
+ * view that owns it (obs/live.c: one lock per compared exchange for both).
+ * Every function accepts a NULL tally. */
 #ifndef SP_LIVE_READY_H
 #define SP_LIVE_READY_H
 
 #include "obs/metrics.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 
 typedef struct live_ready live_ready;
@@ -25,6 +28,9 @@ typedef struct live_ready live_ready;
 /* max_names >= 1. since_ms: the start of the counting (the process's).
  * NULL on no memory. */
 live_ready *live_ready_new(size_t max_names, int64_t since_ms);
+/* The same, guarded by `lock` (not owned; initialised, and outliving the
+ * tally) instead of a mutex of its own; NULL lock: its own. */
+live_ready *live_ready_new_sharing(size_t max_names, int64_t since_ms, pthread_mutex_t *lock);
 void live_ready_free(live_ready *t);
 
 /* One judged exchange: name is its route, or for the route `default` its
@@ -32,6 +38,9 @@ void live_ready_free(live_ready *t);
  * negative when that side gave no HTTP answer. Any thread. */
 void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_ms,
                       double new_ms);
+/* The same with t's lock held by the caller (the shared one). */
+void live_ready_count_held(live_ready *t, const char *name, verdict v, double legacy_ms,
+                           double new_ms);
 /* A mismatch of name (counted already) was equal when read again (rules
  * "confirm", transient): left out of the mismatch rate. Any thread. */
 void live_ready_transient(live_ready *t, const char *name);

@@ -3,6 +3,7 @@
  * live tally (obs/live_ready: per-name counts, the p99 from its histogram,
  * the names' cap, money and coverage never judged live). */
 #include "conf/rules.h"
+#include "obs/live.h"
 #include "obs/live_ready.h"
 #include "obs/readiness_judge.h"
 #include "unit.h"
@@ -193,6 +194,64 @@ TEST(live_tally_judges_every_name)
     live_ready_free(NULL);
 }
 
+/* live_count_exchange (one lock for the live view and its tally) counts
+ * what live_count, live_count_endpoint and live_ready_count counted one
+ * lock each: the same live_stats and the same readiness document. */
+TEST(one_lock_counts_as_three)
+{
+    config_errors e = {0};
+    const char *t = unit_q(RULES_JSON);
+    rules *rs = rules_load_buffer(t, strlen(t), &e);
+    config_errors_free(&e);
+    live *three = live_new(NULL), *one = live_new(NULL);
+    CHECK(rs && three && one);
+    if (!rs || !three || !one)
+        return;
+    static const struct {
+        const char *route, *endpoint;
+        verdict v;
+        double lms, nms;
+    } ex[] = {
+        {"a", NULL, VERDICT_MATCH, 10, 12},
+        {"a", NULL, VERDICT_SHADOW_ERROR, 10, -1},
+        {"m", NULL, VERDICT_MISMATCH, 1, 3},
+        {"default", "GET /x/{id}", VERDICT_MISMATCH, 1, 1},
+        {"default", "GET /x/{id}", VERDICT_MATCH, 2, 2},
+        {NULL, NULL, VERDICT_KNOWN, 5, 6},
+    };
+    const int64_t now = 1765100000000;
+    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++) {
+        live_count(three, ex[i].route, ex[i].v, now);
+        if (ex[i].endpoint)
+            live_count_endpoint(three, ex[i].endpoint, ex[i].v, now);
+        live_ready_count(live_readiness(three),
+                         ex[i].endpoint ? ex[i].endpoint : ex[i].route ? ex[i].route : "default",
+                         ex[i].v, ex[i].lms, ex[i].nms);
+        live_count_exchange(one, ex[i].route, ex[i].endpoint, ex[i].v, now, ex[i].lms, ex[i].nms);
+    }
+    live_ready_transient(live_readiness(one), "m"); /* the shared lock, taken alone */
+    live_ready_transient(live_readiness(three), "m");
+    json_t *s3 = live_stats(three, now), *s1 = live_stats(one, now);
+    json_t *r3 = live_ready_evaluate(live_readiness(three), rs, now + 1000);
+    json_t *r1 = live_ready_evaluate(live_readiness(one), rs, now + 1000);
+    CHECK(s3 && s1 && r3 && r1);
+    CHECK(json_equal(s3, s1));
+    json_object_del(r3, "generated");
+    json_object_del(r1, "generated");
+    json_object_del(r3, "since"); /* each view's own start */
+    json_object_del(r1, "since");
+    CHECK(json_equal(r3, r1));
+    CHECK(json_integer_value(json_object_get(r1, "records")) == 6);
+    CHECK(json_integer_value(json_object_get(route_of(r1, "GET /x/{id}"), "exchanges")) == 2);
+    json_decref(s3);
+    json_decref(s1);
+    json_decref(r3);
+    json_decref(r1);
+    live_free(three);
+    live_free(one);
+    rules_unref(rs);
+}
+
 /* The p99 as the CLI ranks it (nearest rank over the sorted times). */
 static double exact_p99(double *v, size_t n)
 {
@@ -254,6 +313,7 @@ int main(void)
     RUN(judging_flags_and_reasons);
     RUN(percent_and_rounding);
     RUN(live_tally_judges_every_name);
+    RUN(one_lock_counts_as_three);
     RUN(p99_from_the_histogram_is_close);
     UNIT_DONE();
 }
