@@ -91,6 +91,8 @@ def cmd_compare_row(path, metrics_path, pairs):
         "records_lost=%d" % m.get("shadowproxy_difflog_records_lost_total", 0),
         "unlogged=%d" % m.get("shadowproxy_difflog_records_unlogged_total", 0),
         "busy_s=%.3f" % m.get("shadowproxy_comparer_busy_seconds_total", 0),
+        "requests=%d" % m.get("shadowproxy_requests_total", 0),
+        "shadow_sent=%d" % m.get("shadowproxy_shadow_sent_total", 0),
     ]
     cmd_row(path, pairs)
 
@@ -103,20 +105,21 @@ def compare_table(rows, main):
         g = groups.setdefault(r.get("id"), {"label": r.get("label"), "rounds": 0})
         g["rounds"] += 1
         for k in ("offered", "sampled_out", "records_lost", "unlogged", "busy_s",
-                  "compare_cpu_s"):
+                  "compare_cpu_s", "requests", "shadow_sent"):
             g[k] = g.get(k, 0.0) + (num(r.get(k)) or 0.0)
     rps = {r.get("id"): num(r.get("rps")) for r in main}
     cpu = {r.get("id"): num(r.get("cpu_us_per_req")) for r in main}
-    hdr = ["run", "req/s", "CPU us/req", "offered", "compared %", "records lost",
+    hdr = ["run", "req/s", "CPU us/req", "mirrored %", "offered", "compared %", "records lost",
            "comparer CPU us / compared", "comparer busy us / compared"]
-    right = [False] + [True] * 7
+    right = [False] + [True] * 8
     out_rows = []
     for sid, g in groups.items():
         compared = g["offered"] - g["sampled_out"]
         g["share"] = 100.0 * compared / g["offered"] if g["offered"] else None
         g["cpu_per"] = 1e6 * g["compare_cpu_s"] / compared if compared else None
+        g["mirrored"] = 100.0 * g["shadow_sent"] / g["requests"] if g["requests"] else None
         out_rows.append([g["label"] or sid, fmt(rps.get(sid), ".0f"), fmt(cpu.get(sid), ".1f"),
-                         fmt(g["offered"], ".0f"), fmt(g["share"], ".1f"),
+                         fmt(g["mirrored"], ".1f"), fmt(g["offered"], ".0f"), fmt(g["share"], ".1f"),
                          fmt(g["records_lost"], ".0f"), fmt(g["cpu_per"], ".1f"),
                          fmt(1e6 * g["busy_s"] / compared if compared else None, ".1f")])
     return groups, table(hdr, out_rows, right)
@@ -298,28 +301,36 @@ def render(outdir):
     by = {r.get("id"): num(r.get("rps")) for r in main}
     pc = {r.get("id"): per_core(r) for r in main}
     checks = []
-    if by.get("sp-healthy") and by.get("nginx-mirror"):
-        x = by["sp-healthy"] / by["nginx-mirror"]
-        checks.append("healthy shadow vs nginx+mirror, measured req/s: %.2fx "
-                      "(target >= 1.00x): %s" % (x, "met" if x >= 1.0 else "NOT met"))
-    if pc.get("sp-healthy") and pc.get("nginx-mirror"):
-        x = pc["sp-healthy"] / pc["nginx-mirror"]
-        checks.append("healthy shadow vs nginx+mirror, req/s per core "
+    # Like for like with nginx's mirror: row 3c mirrors every request (row 3
+    # yields to the saturated worker and mirrors a small share).
+    healthy = "sp-healthy-m100" if by.get("sp-healthy-m100") else "sp-healthy"
+    if by.get(healthy) and by.get("nginx-mirror"):
+        x = by[healthy] / by["nginx-mirror"]
+        checks.append("%s vs nginx+mirror, measured req/s: %.2fx "
+                      "(target >= 1.00x): %s" % (healthy, x, "met" if x >= 1.0 else "NOT met"))
+    if pc.get(healthy) and pc.get("nginx-mirror"):
+        x = pc[healthy] / pc["nginx-mirror"]
+        checks.append("%s vs nginx+mirror, req/s per core "
                       "(1e6 / CPU us per request): %.2fx (target >= 1.00x): %s"
-                      % (x, "met" if x >= 1.0 else "NOT met"))
-    for sid, name in (("sp-slow", "slow shadow"), ("sp-down", "dead shadow")):
+                      % (healthy, x, "met" if x >= 1.0 else "NOT met"))
+    cmp_rows = load(os.path.join(outdir, "compare.jsonl"))
+    cmp_groups, cmp_text = compare_table(cmp_rows, main) if cmp_rows else ({}, "")
+    # Issue 14: a slow shadow costs at most 2%; a dead one at most 5%.
+    for sid, name, limit in (("sp-slow", "slow shadow", 2.0),
+                             ("sp-slow-m100", "slow shadow, mirror all", 2.0),
+                             ("sp-down", "dead shadow", 5.0)):
+        g = cmp_groups.get(sid) or {}
+        share = "" if g.get("mirrored") is None else " (%.1f%% mirrored)" % g["mirrored"]
         if by.get(sid) and by.get("sp-off"):
             cost = 100.0 * (1.0 - by[sid] / by["sp-off"])
             checks.append("%s vs shadow off, measured req/s: %.1f%% "
-                          "throughput cost (target < 5%%): %s"
-                          % (name, cost, "met" if cost < 5.0 else "NOT met"))
+                          "throughput cost (target <= %g%%)%s: %s"
+                          % (name, cost, limit, share, "met" if cost <= limit else "NOT met"))
         if pc.get(sid) and pc.get("sp-off"):
             cost = 100.0 * (1.0 - pc[sid] / pc["sp-off"])
             checks.append("%s vs shadow off, req/s per core: %.1f%% cost "
-                          "(target < 5%%): %s"
-                          % (name, cost, "met" if cost < 5.0 else "NOT met"))
-    cmp_rows = load(os.path.join(outdir, "compare.jsonl"))
-    cmp_groups, cmp_text = compare_table(cmp_rows, main) if cmp_rows else ({}, "")
+                          "(target <= %g%%)%s: %s"
+                          % (name, cost, limit, share, "met" if cost <= limit else "NOT met"))
     g1, g70 = cmp_groups.get("sp-noisy-1"), cmp_groups.get("sp-noisy-70")
     for sid in ("sp-noisy-1", "sp-noisy-2"):
         if by.get(sid) and by.get("sp-ident"):

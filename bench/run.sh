@@ -330,6 +330,9 @@ BODY_BYTES=$(curl -sf "http://127.0.0.1:$LEG$ROUTE" | wc -c)
 
 # --- shadowproxy -----------------------------------------------------------
 printf '{"shadow": {"enabled": false}}\n' >"$OUT/shadow-off.json"
+# Rows 3c and 4b mirror every request even at saturation, as nginx's mirror
+# does (by default mirroring yields to a saturated worker: shadow.busy_min_percent).
+printf '{"shadow": {"busy_min_percent": 100}}\n' >"$OUT/mirror-all.json"
 SP_PID=
 SP_PORT=
 SP_LEGACY=http://127.0.0.1:$LEG # the authoritative upstream of the next runs
@@ -587,8 +590,10 @@ T0=$SECONDS
 
 NOISY=0
 if want sp-ident || want sp-noisy-1 || want sp-noisy-2 || want sp-noisy-70; then
-    printf '{"compare": {"threads": 1}}\n' >"$OUT/threads-1.json"
-    printf '{"compare": {"threads": 2}}\n' >"$OUT/threads-2.json"
+    # Rows 9-12 measure the comparer pool, so every request is mirrored
+    # (busy_min_percent 100): at saturation the default would mirror 1%.
+    printf '{"compare": {"threads": 1}, "shadow": {"busy_min_percent": 100}}\n' >"$OUT/threads-1.json"
+    printf '{"compare": {"threads": 2}, "shadow": {"busy_min_percent": 100}}\n' >"$OUT/threads-2.json"
     if noisy_start; then
         NOISY=1
     else
@@ -605,9 +610,13 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
         --diff-log-mode mismatches
     sp_scenario sp-healthy-all "3b shadowproxy, healthy, log all" "$ROWS" $CONNS "http://127.0.0.1:$SHADOW" \
         --diff-log-mode all
+    sp_scenario sp-healthy-m100 "3c shadowproxy, healthy, mirror all" "$ROWS" $CONNS \
+        "http://127.0.0.1:$SHADOW" --diff-log-mode mismatches --config "$OUT/mirror-all.json"
     SETTLE=0.7 # the last shadow answers arrive up to 500 ms after wrk stops
     sp_scenario sp-slow "4 shadowproxy, shadow slow ${SLOW_MS}ms" "$ROWS" $CONNS "http://127.0.0.1:$SLOW" \
         --diff-log-mode mismatches
+    sp_scenario sp-slow-m100 "4b shadowproxy, slow ${SLOW_MS}ms, mirror all" "$ROWS" $CONNS \
+        "http://127.0.0.1:$SLOW" --diff-log-mode mismatches --config "$OUT/mirror-all.json"
     SETTLE=0.2
     sp_scenario sp-down "5 shadowproxy, shadow down" "$ROWS" $CONNS "http://127.0.0.1:$DEAD" \
         --diff-log-mode mismatches

@@ -87,6 +87,7 @@ typedef struct sp_config {
     bool shadow_enabled;        /* default true */
     long shadow_timeout_ms;     /* default 5000 */
     int shadow_max_in_flight;   /* default 1000, whole process */
+    int shadow_busy_min_percent; /* mirroring yields to a saturated worker down to this; 100: never */
     size_t shadow_recv_buffer;  /* curl's receive buffer per shadow transfer; 0 (default): auto, data/recv_size.h */
     int breaker_failures;       /* consecutive failures to open; default 5 */
     long breaker_open_ms;       /* how long it stays open; default 5000 */

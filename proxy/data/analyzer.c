@@ -229,7 +229,8 @@ void analyzer_submit(analyzer *a, analysis_job *job)
     atomic_store_explicit(&c->share_bp, share, memory_order_relaxed);
     if (job->preset == VERDICT_COUNT)
         metric_add(METRIC_compare_offered, 1);
-    if (!rules_sampled_at(share / 100.0, sample_id)) {
+    if ((job->count_only && atomic_load(&a->mode) != DIFFLOG_ALL) ||
+        !rules_sampled_at(share / 100.0, sample_id)) {
         sample_out(a, job);
         return;
     }

@@ -82,6 +82,10 @@ typedef struct analysis_job {
     const char *secondary_reason; /* static, or NULL */
     analysis_confirm confirm;
     json_t *fault;        /* owned: the record's "fault" (injected faults), or NULL */
+    /* A mirror the saturated worker did not send: in `mismatches` mode it
+     * is counted per route (overload records) without a record of its own,
+     * so saturation does not also flood the comparers and the log. */
+    bool count_only;
 } analysis_job;
 
 typedef struct analyzer analyzer;

@@ -444,6 +444,12 @@ int exchange_start(exchange *ex)
             ex->shadow_preset = VERDICT_SHADOW_ERROR;
             ex->shadow_reason = "out of memory rewriting correlated ids";
         } /* else id_unknown: preset and reason set */
+    } else if (!shadow_gate_busy_admits(&ex->env->gate, exchange_upstream_id(ex))) {
+        ex->shadow_preset = VERDICT_SHADOW_DROPPED;
+        ex->shadow_reason = "worker saturated: mirroring yields to the clients";
+        ex->shadow_yielded = true;
+        metric_add(METRIC_shadow_dropped, 1);
+        metric_add(METRIC_shadow_yielded, 1);
     } else if (!shadow_gate_admit(&ex->env->gate, &ex->shadow, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;

@@ -128,6 +128,7 @@ void exchange_submit(exchange *ex)
     } else if (!sh->attempted) {
         job->preset = ex->shadow_preset;
         job->reason = ex->shadow_reason;
+        job->count_only = ex->shadow_yielded;
         if (ex->ids && ex->ids->why) { /* the record outlives the exchange */
             job->reason_owned = ex->ids->why;
             job->reason = ex->ids->why;

@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/invariant.h"
 #include "base/log.h"
+#include "conf/rules.h"
 #include "obs/metrics.h"
 
 /* Shadow body bytes one loop turn may take. A shadow pouring bytes as fast
@@ -22,7 +23,8 @@ void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
 {
     *g = (shadow_gate){.index = index, .m_in_flight = METRIC_shadow_in_flight,
                        .m_opened = METRIC_breaker_opened, .cfg = cfg,
-                       .on_release_closed = on_release_closed, .ctx = ctx};
+                       .on_release_closed = on_release_closed, .ctx = ctx,
+                       .busy_share = 1.0};
     int nworkers = cfg->workers > 0 ? cfg->workers : 1;
     g->cap = (cfg->shadow_max_in_flight + nworkers - 1) / nworkers;
 }
@@ -35,6 +37,28 @@ void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
     g->m_opened = METRIC_secondary_breaker_opened;
     int nworkers = cfg->workers > 0 ? cfg->workers : 1;
     g->cap = (cfg->secondary_max_in_flight + nworkers - 1) / nworkers;
+}
+
+/* Mirroring yields to a saturated worker: at saturation every mirror is
+ * CPU the clients lose (a healthy mirror costs about half a request,
+ * bench/README.md), so the share shrinks fast (halved each window) and
+ * comes back slowly (0.1 each window), the comparers' thresholds. */
+#define BUSY_ENTER 0.9
+#define BUSY_LEAVE 0.8
+
+void shadow_gate_note_busy(shadow_gate *g, double busy)
+{
+    double floor = g->cfg->shadow_busy_min_percent / 100.0;
+    if (busy >= BUSY_ENTER)
+        g->busy_share = g->busy_share * 0.5 > floor ? g->busy_share * 0.5 : floor;
+    else if (busy < BUSY_LEAVE)
+        g->busy_share = g->busy_share + 0.1 < 1.0 ? g->busy_share + 0.1 : 1.0;
+    assert(g->busy_share >= floor && g->busy_share <= 1.0);
+}
+
+bool shadow_gate_busy_admits(const shadow_gate *g, const char *request_id)
+{
+    return g->busy_share >= 1.0 || rules_sampled_at(g->busy_share * 100.0, request_id);
 }
 
 void shadow_gate_free(shadow_gate *g)

@@ -41,6 +41,7 @@ typedef struct shadow_gate {
     uint64_t breaker_open_until_ns; /* 0: closed */
     bool breaker_probing;       /* half-open: one probe in flight */
     bool closed;                /* draining: admits nothing more */
+    double busy_share;          /* share of requests mirrored (1: all); shrinks while the worker is saturated */
     shadow_ticket **tracked;    /* running shadow legs */
     size_t ntracked, tracked_cap;
     size_t turn_bytes;          /* shadow body bytes taken this loop turn */
@@ -60,6 +61,13 @@ void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
  * the shadow's thresholds, its metrics and log events are its own. */
 void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
                                 void (*on_release_closed)(void *ctx), void *ctx);
+/* The worker's loop was `busy` (0..1) over the last window: mirroring
+ * yields to a saturated worker. The share halves while busy >= 0.9, down
+ * to cfg's shadow_busy_min_percent, and grows back 0.1 a window under 0.8. */
+void shadow_gate_note_busy(shadow_gate *g, double busy);
+/* Does the saturated worker still mirror this request? Chosen by request
+ * id (like mirror.sample_percent), so a share keeps the same requests. */
+bool shadow_gate_busy_admits(const shadow_gate *g, const char *request_id);
 /* Frees the list (the tickets belong to their exchanges). */
 void shadow_gate_free(shadow_gate *g);
 /* Draining: every later admission is refused ("draining"). */

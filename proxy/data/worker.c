@@ -146,8 +146,9 @@ static void on_guard_timer(uv_timer_t *t)
         run_mhd(w);
 }
 
-/* How often a worker reports its loop's busy share to the comparers: short
- * enough that they yield within a moment of saturation. */
+/* How often a worker reports its loop's busy share to the comparers and
+ * its shadow gate: short enough that they yield within a moment of
+ * saturation. */
 #define WORKER_LOAD_MS 250
 
 static void on_load_timer(uv_timer_t *t)
@@ -157,6 +158,7 @@ static void on_load_timer(uv_timer_t *t)
     if (w->load_at_ns && now > w->load_at_ns) {
         double idle_share = (double)(idle - w->load_idle_ns) / (double)(now - w->load_at_ns);
         analyzer_worker_busy(w->env.an, w->index, 1.0 - idle_share);
+        shadow_gate_note_busy(&w->env.gate, 1.0 - idle_share);
     }
     w->load_at_ns = now;
     w->load_idle_ns = idle;

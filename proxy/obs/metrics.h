@@ -52,7 +52,8 @@ const char *verdict_name(verdict v);
     X(shadow_in_flight, "shadow requests in flight (gauge)")                \
     X(shadow_sent, "shadow requests sent")                                   \
     X(shadow_recv_buffer_bytes, "curl receive buffers of shadow and secondary requests in flight (gauge)") \
-    X(shadow_dropped, "shadow requests not sent: over cap or breaker open") \
+    X(shadow_dropped, "shadow requests not sent: over cap, breaker open, worker saturated") \
+    X(shadow_yielded, "shadow requests not sent: the worker was saturated") \
     X(breaker_opened, "times a shadow circuit breaker opened")              \
     X(secondary_in_flight, "secondary (noise) requests in flight (gauge)")  \
     X(secondary_sent, "secondary (noise) requests sent")                     \

@@ -107,6 +107,11 @@ class Proxy:
         # default 127.0.0.1:9901, which concurrent proxies would fight over)
         # and its own state file in tmp; a test's own values win.
         config = copy.deepcopy(config) if config is not None else {}
+        # Mirroring yields to a saturated worker (shadow.busy_min_percent),
+        # and a proxy under ASan or valgrind is saturated by one client: a
+        # test that counts mirrored exchanges must not depend on the
+        # machine's speed. test_shadow_yield.py tests the yield itself.
+        config.setdefault("shadow", {}).setdefault("busy_min_percent", 100)
         admin = config.setdefault("admin", {})
         admin.setdefault("listen", f"127.0.0.1:{free_port()}")
         config.setdefault("state_file", os.path.join(tmp, f"state{sfx}.json"))
