@@ -332,7 +332,13 @@ BODY_BYTES=$(curl -sf "http://127.0.0.1:$LEG$ROUTE" | wc -c)
 printf '{"shadow": {"enabled": false}}\n' >"$OUT/shadow-off.json"
 # Rows 3c and 4b mirror every request even at saturation, as nginx's mirror
 # does (by default mirroring yields to a saturated worker: shadow.busy_min_percent).
-printf '{"shadow": {"busy_min_percent": 100}}\n' >"$OUT/mirror-all.json"
+# A binary from before that setting (SP_BIN=... for a before/after run)
+# always mirrors everything: it gets no such key.
+MIRROR_ALL=', "shadow": {"busy_min_percent": 100}'
+printf '{"legacy": {"url": "http://127.0.0.1:1"}, "new": {"url": "http://127.0.0.1:1"}%s}\n' \
+    "$MIRROR_ALL" >"$OUT/mirror-all.json"
+"$SP" check --config "$OUT/mirror-all.json" >/dev/null 2>&1 || MIRROR_ALL=
+printf '{%s}\n' "${MIRROR_ALL#, }" >"$OUT/mirror-all.json"
 SP_PID=
 SP_PORT=
 SP_LEGACY=http://127.0.0.1:$LEG # the authoritative upstream of the next runs
@@ -592,8 +598,8 @@ NOISY=0
 if want sp-ident || want sp-noisy-1 || want sp-noisy-2 || want sp-noisy-70; then
     # Rows 9-12 measure the comparer pool, so every request is mirrored
     # (busy_min_percent 100): at saturation the default would mirror 1%.
-    printf '{"compare": {"threads": 1}, "shadow": {"busy_min_percent": 100}}\n' >"$OUT/threads-1.json"
-    printf '{"compare": {"threads": 2}, "shadow": {"busy_min_percent": 100}}\n' >"$OUT/threads-2.json"
+    printf '{"compare": {"threads": 1}%s}\n' "$MIRROR_ALL" >"$OUT/threads-1.json"
+    printf '{"compare": {"threads": 2}%s}\n' "$MIRROR_ALL" >"$OUT/threads-2.json"
     if noisy_start; then
         NOISY=1
     else
