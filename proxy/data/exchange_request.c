@@ -102,6 +102,9 @@ static bool forwarding_name_is(const char *name, const char *want, bool prefix)
  * from a peer in trusted_proxies (a load balancer that sets them). */
 static bool is_forwarding(const char *name)
 {
+    int c = tolower((unsigned char)name[0]);
+    if (c != 'x' && c != 'f') /* most names part here, before three compares */
+        return false;
     return forwarding_name_is(name, "X-Forwarded-", true) ||
            forwarding_name_is(name, "Forwarded", false) ||
            forwarding_name_is(name, "X-Real-IP", false);
