@@ -17,6 +17,10 @@
 
 /* Digits %g needs for d to read back as the same double: 15, 16 or 17. */
 int jsonline_real_digits(double d);
+/* The same by printing d with 15 and 16 digits and reading it back: the
+ * reference jsonline_real_digits' shortcut for short decimals is tested
+ * against (tests/unit/test_jsonline.c). */
+int jsonline_real_digits_by_printf(double d);
 /* The most digits any real of v needs (15 when none needs more; 17 at
  * most): every real of a dump is written with that many, like jansson's
  * JSON_REAL_PRECISION, so 19.99 stays 19.99 and nothing is rounded. */

@@ -2,6 +2,7 @@
  * (at the precision jsonline_digits picks) with U+0085, U+2028 and U+2029
  * escaped, byte for byte, on fixed values and on many generated trees. */
 #include <stdint.h>
+#include <string.h>
 
 #include "diff/jsonline.h"
 #include "unit.h"
@@ -142,6 +143,41 @@ static json_t *random_value(int depth)
     }
 }
 
+/* jsonline_real_digits' shortcut for short decimals (no printing) gives
+ * the digits printing and reading back gives: on prices and quantities
+ * (cents and mills up to 10^12), integers near 2^53, tiny and huge
+ * values, and 300,000 doubles of random bits. */
+TEST(real_digits_shortcut_agrees)
+{
+    size_t disagree = 0, short15 = 0, n = 0;
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        double d;
+        switch (i % 6) {
+        case 0: d = (double)(int64_t)(x % 100000000000000ull) / 100; break;  /* cents */
+        case 1: d = (double)(int64_t)(x % 1000000000ull) / 1000; break;      /* mills */
+        case 2: d = -(double)(x % 10000000ull) / 1000000; break;             /* 6 places */
+        case 3: d = (double)(x >> 11) * (i % 2 ? 1.0 : 1e-3); break;         /* near 2^53 */
+        case 4: memcpy(&d, &x, sizeof d); break;                             /* any bits */
+        default: d = (double)(x % 100000) / 7; break;                        /* long fractions */
+        }
+        if (d != d)
+            continue; /* NaN: never a JSON real */
+        int a = jsonline_real_digits(d), b = jsonline_real_digits_by_printf(d);
+        n++;
+        short15 += a == 15;
+        if (a != b && disagree++ < 5)
+            fprintf(stderr, "  %.17g: %d digits, printf says %d\n", d, a, b);
+    }
+    const double edge[] = {0.0, -0.0, 1e15, -1e15, 999999999999999.0, 1e-5, 0.1, 0.7,
+                           9007199254740993.0, 1e300, 5e-324, 19.99, 160.65, -25.65};
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++)
+        disagree += jsonline_real_digits(edge[i]) != jsonline_real_digits_by_printf(edge[i]);
+    CHECK(disagree == 0);
+    CHECK(short15 > n / 3 && short15 < n); /* both ways were taken */
+}
+
 TEST(generated_trees)
 {
     int bad = 0;
@@ -159,5 +195,6 @@ int main(void)
     RUN(fixed_values);
     RUN(reals_and_scalars);
     RUN(generated_trees);
+    RUN(real_digits_shortcut_agrees);
     UNIT_DONE();
 }
