@@ -6,13 +6,15 @@
 #include "base/strbuf.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct out {
-    strbuf b;   /* out of memory is sticky in it */
-    int digits; /* real precision of this dump */
+    strbuf b;     /* out of memory is sticky in it */
+    int digits;   /* real precision of this dump */
+    size_t limit; /* containers stop adding members past this length */
 } out;
 
 static void put(out *o, const char *s, size_t n)
@@ -177,7 +179,7 @@ static void put_value(out *o, const json_t *v)
     case JSON_OBJECT: {
         json_t *m = (json_t *)v; /* jansson's iterators take non-const */
         put_c(o, '{');
-        for (void *it = json_object_iter(m); it && !o->b.oom;) {
+        for (void *it = json_object_iter(m); it && !o->b.oom && o->b.len <= o->limit;) {
             put_string(o, json_object_iter_key(it), json_object_iter_key_len(it));
             put_c(o, ':');
             put_value(o, json_object_iter_value(it));
@@ -190,7 +192,7 @@ static void put_value(out *o, const json_t *v)
     }
     case JSON_ARRAY:
         put_c(o, '[');
-        for (size_t i = 0; i < json_array_size(v) && !o->b.oom; i++) {
+        for (size_t i = 0; i < json_array_size(v) && !o->b.oom && o->b.len <= o->limit; i++) {
             if (i)
                 put_c(o, ',');
             put_value(o, json_array_get(v, i));
@@ -220,11 +222,22 @@ static void put_value(out *o, const json_t *v)
     }
 }
 
+bool jsonline_fits(const json_t *v, size_t limit)
+{
+    if (!v)
+        return false;
+    out o = {.digits = jsonline_digits(v), .limit = limit};
+    put_value(&o, v);
+    bool fits = o.b.p && !o.b.oom && o.b.len <= limit;
+    free(o.b.p);
+    return fits;
+}
+
 char *jsonline_dump(const json_t *v, size_t *len)
 {
     if (!v)
         return NULL;
-    out o = {.digits = jsonline_digits(v)};
+    out o = {.digits = jsonline_digits(v), .limit = SIZE_MAX};
     /* a first allocation that holds a usual record (strbuf starts at 64) */
     o.b.p = malloc(1024);
     if (o.b.p) {

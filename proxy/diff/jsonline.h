@@ -13,6 +13,7 @@
 #define SP_JSONLINE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Digits %g needs for d to read back as the same double: 15, 16 or 17. */
@@ -29,5 +30,10 @@ int jsonline_digits(const json_t *v);
  * NULL, gets its length without the NUL). NULL for a NULL v or out of
  * memory. */
 char *jsonline_dump(const json_t *v, size_t *len);
+/* Is v's compact JSON as jsonline_dump writes it (without the '\n') at
+ * most limit bytes? It is jansson's dump at the same precision with the
+ * line separators escaped, so never shorter. Stops soon after the limit;
+ * false also for a NULL v or out of memory. */
+bool jsonline_fits(const json_t *v, size_t limit);
 
 #endif

@@ -190,11 +190,37 @@ TEST(generated_trees)
     CHECK(bad == 0);
 }
 
+/* jsonline_fits says what the dump's length says, at the boundary, and
+ * never fits where jansson's own dump (the record's old measure) would not. */
+TEST(fits_as_the_dump_measures)
+{
+    int bad = 0;
+    for (int i = 0; i < 3000 && bad < 3; i++) {
+        json_t *v = random_value(0);
+        size_t len = 0;
+        char *line = jsonline_dump(v, &len);
+        char *jd = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                     JSON_REAL_PRECISION(jsonline_digits(v)));
+        size_t n = len - 1; /* without the '\n' */
+        bool ok = line && jd && strlen(jd) <= n && jsonline_fits(v, n) &&
+                  (n == 0 || !jsonline_fits(v, n - 1)) && jsonline_fits(v, n + 1) &&
+                  (n < 2 || !jsonline_fits(v, n / 2));
+        if (!ok && bad++ < 3)
+            fprintf(stderr, "  %s: fits disagrees with its length %zu\n", line ? line : "?", n);
+        free(line);
+        free(jd);
+        json_decref(v);
+    }
+    CHECK(bad == 0);
+    CHECK(!jsonline_fits(NULL, 100));
+}
+
 int main(void)
 {
     RUN(fixed_values);
     RUN(reals_and_scalars);
     RUN(generated_trees);
+    RUN(fits_as_the_dump_measures);
     RUN(real_digits_shortcut_agrees);
     UNIT_DONE();
 }
