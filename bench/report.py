@@ -93,6 +93,8 @@ def cmd_compare_row(path, metrics_path, pairs):
         "busy_s=%.3f" % m.get("shadowproxy_comparer_busy_seconds_total", 0),
         "requests=%d" % m.get("shadowproxy_requests_total", 0),
         "shadow_sent=%d" % m.get("shadowproxy_shadow_sent_total", 0),
+        # chosen for comparison but still queued when the CPU was read
+        "queued=%d" % m.get("shadowproxy_comparer_queue_depth", 0),
     ]
     cmd_row(path, pairs)
 
@@ -105,7 +107,7 @@ def compare_table(rows, main):
         g = groups.setdefault(r.get("id"), {"label": r.get("label"), "rounds": 0})
         g["rounds"] += 1
         for k in ("offered", "sampled_out", "records_lost", "unlogged", "busy_s",
-                  "compare_cpu_s", "requests", "shadow_sent"):
+                  "compare_cpu_s", "requests", "shadow_sent", "queued"):
             g[k] = g.get(k, 0.0) + (num(r.get(k)) or 0.0)
     rps = {r.get("id"): num(r.get("rps")) for r in main}
     cpu = {r.get("id"): num(r.get("cpu_us_per_req")) for r in main}
@@ -114,14 +116,18 @@ def compare_table(rows, main):
     right = [False] + [True] * 8
     out_rows = []
     for sid, g in groups.items():
-        compared = g["offered"] - g["sampled_out"]
-        g["share"] = 100.0 * compared / g["offered"] if g["offered"] else None
-        g["cpu_per"] = 1e6 * g["compare_cpu_s"] / compared if compared else None
+        chosen = g["offered"] - g["sampled_out"]
+        g["share"] = 100.0 * chosen / g["offered"] if g["offered"] else None
+        # Per exchange compared by the time the CPU was read: at saturation
+        # thousands chosen are still queued then (they are compared at the
+        # exit), and dividing by the chosen ones understated the cost 2-3x.
+        compared = chosen - g["queued"]
+        g["cpu_per"] = 1e6 * g["compare_cpu_s"] / compared if compared > 0 else None
         g["mirrored"] = 100.0 * g["shadow_sent"] / g["requests"] if g["requests"] else None
         out_rows.append([g["label"] or sid, fmt(rps.get(sid), ".0f"), fmt(cpu.get(sid), ".1f"),
                          fmt(g["mirrored"], ".1f"), fmt(g["offered"], ".0f"), fmt(g["share"], ".1f"),
                          fmt(g["records_lost"], ".0f"), fmt(g["cpu_per"], ".1f"),
-                         fmt(1e6 * g["busy_s"] / compared if compared else None, ".1f")])
+                         fmt(1e6 * g["busy_s"] / compared if compared > 0 else None, ".1f")])
     return groups, table(hdr, out_rows, right)
 
 
@@ -361,7 +367,9 @@ def render(outdir):
         out.append("## The comparer pool (rows 9-12)")
         out.append("")
         out.append("Counts from each run's /metrics at its end (warm-up included), added "
-                   "up over the rounds; compared % = 1 - sampled_out / offered. Comparer "
+                   "up over the rounds; compared % = 1 - sampled_out / offered. The per-compared "
+                   "columns divide by the exchanges compared when the CPU was read (chosen "
+                   "minus still queued: shadowproxy_comparer_queue_depth). Comparer "
                    "CPU is the sp-compare-* threads' time on a CPU (the scheduler's schedstat, not tick-sampled utime+stime); busy is their wall time "
                    "inside the comparison (shadowproxy_comparer_busy_seconds_total).")
         out.append("")
