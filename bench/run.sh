@@ -378,9 +378,9 @@ sp_compare_stats() {
     [[ -n $admin ]] || return 0
     # The scheduler's own count of each comparer's time on a CPU
     # (schedstat, ns), exact for a thread that wakes often for short work;
-    # utime+stime are counted in clock ticks. (At a low rate a comparison
-    # costs several times what it costs at saturation by either count:
-    # every job meets cold caches.)
+    # utime+stime are counted in clock ticks. report.py divides it by the
+    # exchanges compared by now: at saturation thousands chosen for
+    # comparison are still queued (compared at the exit).
     for tid in /proc/"$SP_PID"/task/*; do
         [[ $(cat "$tid/comm" 2>/dev/null) == sp-compare-* ]] || continue
         t=$(awk '{print $1}' "$tid/schedstat" 2>/dev/null) || t=0
