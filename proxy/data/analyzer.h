@@ -127,6 +127,12 @@ size_t analyzer_worker_busy_ratios(analyzer *a, double *out, size_t nworkers);
  * worker's ratio in basis points? Enter at 90%, leave below 80% (no
  * flapping at the edge). Pure. */
 bool analyzer_should_yield(bool yielding, unsigned busiest_bp);
+/* How long a yielding comparer sleeps, given the wall time since its
+ * budget's window began and its own CPU time in it: 0 under the budget
+ * (0.3 ms of CPU); else until that CPU is 3% of the wall time, at most
+ * 100 ms. CPU time, not the jobs' wall time: a comparer preempted by the
+ * worker passes the window's wall time before its budget. Pure. */
+uint64_t analyzer_yield_sleep_ns(uint64_t wall_ns, uint64_t cpu_ns);
 /* Fills up to max entries, one per comparer; returns how many. Any thread. */
 size_t analyzer_comparers(analyzer *a, analyzer_comparer_stats *out, size_t max);
 void analyzer_request_reopen(analyzer *a);

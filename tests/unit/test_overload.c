@@ -116,6 +116,21 @@ TEST(comparers_yield_with_hysteresis)
     CHECK(!analyzer_should_yield(true, 7999));
 }
 
+/* A yielding comparer keeps to 3% of the wall time in its own CPU time,
+ * however long its jobs took on the clock: preempted by the worker, 1 ms
+ * of CPU can take 20 ms, and the old rule (the jobs' wall time against a
+ * 10 ms window) then started a new window without a sleep. */
+TEST(yielding_comparer_sleeps_by_its_cpu_time)
+{
+    const uint64_t ms = 1000000;
+    CHECK(analyzer_yield_sleep_ns(1 * ms, ms / 5) == 0);          /* under the budget */
+    CHECK(analyzer_yield_sleep_ns(1 * ms, 3 * ms / 10) == 9 * ms); /* 0.3 ms: to 10 ms */
+    uint64_t rest = analyzer_yield_sleep_ns(20 * ms, 1 * ms);      /* 1 ms of CPU in 20 */
+    CHECK(rest > 13 * ms && rest < 14 * ms);                       /* to 33.3 ms */
+    CHECK(analyzer_yield_sleep_ns(40 * ms, 1 * ms) == 0);          /* already under 3% */
+    CHECK(analyzer_yield_sleep_ns(0, 60 * ms) == 100 * ms);        /* at most 100 ms */
+}
+
 /* The id choice is nested: an id compared at a share is compared at every
  * larger one, so a falling share drops the same ids on every replica. */
 TEST(id_choice_is_nested_and_stable)
@@ -143,6 +158,7 @@ int main(void)
     RUN(tally_cuts_long_names_on_a_character);
     RUN(share_falls_from_half_the_limit);
     RUN(comparers_yield_with_hysteresis);
+    RUN(yielding_comparer_sleeps_by_its_cpu_time);
     RUN(id_choice_is_nested_and_stable);
     UNIT_DONE();
 }
