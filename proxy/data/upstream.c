@@ -245,6 +245,8 @@ static void configure(const upstream_pool *p, upstream_handle *h)
 
 static void close_timer(uv_handle_t *h) { (void)h; }
 
+static upstream_handle *handle_of(CURL *easy);
+
 static int shard_init(upstream_pool *p, upstream_shard *sh, long max_idle)
 {
     sh->pool = p;
@@ -324,8 +326,21 @@ static int reserve(upstream_pool *p)
 
 CURL *upstream_easy_get(upstream_pool *p)
 {
-    if (p->nfree)
-        return p->free_easy[--p->nfree];
+    if (p->nfree) {
+        CURL *e = p->free_easy[--p->nfree];
+        if (p->nfree < p->min_free)
+            p->min_free = p->nfree;
+        return e;
+    }
+    p->min_free = 0;
+    if (p->nretired) { /* a trimmed handle's place: it is in p->handles already */
+        upstream_handle *h = p->retired[p->nretired - 1];
+        if (!(h->easy = curl_easy_init()))
+            return NULL;
+        p->nretired--;
+        configure(p, h);
+        return h->easy;
+    }
     if (reserve(p) != 0)
         return NULL;
     upstream_handle *h = calloc(1, sizeof *h);
@@ -336,6 +351,44 @@ CURL *upstream_easy_get(upstream_pool *p)
     configure(p, h);
     p->handles[p->nhandles++] = h;
     return h->easy;
+}
+
+size_t upstream_trim(upstream_pool *p, uint64_t now_ms)
+{
+    if (now_ms - p->trimmed_ms < UPSTREAM_TRIM_MS)
+        return 0;
+    p->trimmed_ms = now_ms;
+    /* min_free handles were idle the whole period: the longest idle of
+     * them go, beyond the few kept for the next requests. */
+    size_t n = p->min_free > UPSTREAM_IDLE_KEEP ? p->min_free - UPSTREAM_IDLE_KEEP : 0;
+    assert(n <= p->nfree);
+    if (n && !p->retired) {
+        /* As many places as handles: retiring never needs memory later. */
+        p->retired = malloc(p->free_cap * sizeof *p->retired);
+        if (!p->retired)
+            n = 0;
+    } else if (n) {
+        upstream_handle **v = realloc(p->retired, p->free_cap * sizeof *v);
+        if (v)
+            p->retired = v;
+        else
+            n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        upstream_handle *h = handle_of(p->free_easy[i]);
+        /* The struct stays (a connection the handle opened may still call
+         * its TLS callback); the easy handle and its buffers go. */
+        curl_easy_cleanup(h->easy);
+        h->easy = NULL;
+        h->owner = NULL;
+        p->retired[p->nretired++] = h;
+    }
+    if (n) {
+        memmove(p->free_easy, p->free_easy + n, (p->nfree - n) * sizeof *p->free_easy);
+        p->nfree -= n;
+    }
+    p->min_free = p->nfree;
+    return n;
 }
 
 static upstream_handle *handle_of(CURL *easy)
@@ -378,7 +431,7 @@ void upstream_easy_put(upstream_pool *p, CURL *easy)
         h->owner = NULL;
     /* Always room: reserve() made it when the handle was made. Every
      * handle already free means this one came back twice. */
-    assert(p->nfree < p->nhandles);
+    assert(p->nfree + p->nretired < p->nhandles);
     if (p->nfree < p->free_cap)
         p->free_easy[p->nfree++] = easy;
 }
@@ -444,7 +497,11 @@ static void free_sock(uv_handle_t *h) { free(h->data); }
 void upstream_close(upstream_pool *p)
 {
     for (size_t i = 0; i < p->nhandles; i++)
-        curl_easy_cleanup(p->handles[i]->easy); /* removed from the multi if still in it */
+        if (p->handles[i]->easy) /* NULL: trimmed */
+            curl_easy_cleanup(p->handles[i]->easy); /* removed from the multi if still in it */
+    free(p->retired);
+    p->retired = NULL;
+    p->nretired = 0;
     free(p->free_easy);
     p->free_easy = NULL;
     p->nfree = p->free_cap = 0;

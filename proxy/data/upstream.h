@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "conf/config.h"
@@ -43,10 +44,14 @@ typedef struct upstream_pool {
     int nshards;
     upstream_done_fn on_done;
     void *ctx;
-    CURL **free_easy;       /* reusable handles */
+    CURL **free_easy;       /* reusable handles, the longest idle first */
     size_t nfree, free_cap;
+    size_t min_free;        /* fewest free handles since the last trim */
+    uint64_t trimmed_ms;    /* when upstream_trim last looked */
     struct upstream_handle **handles; /* every handle made, freed at close */
     size_t nhandles;
+    struct upstream_handle **retired; /* trimmed: no easy handle, reused first */
+    size_t nretired;
     struct sock_ctx **socks; /* poll contexts indexed by fd */
     size_t nsocks;
 } upstream_pool;
@@ -92,6 +97,14 @@ int upstream_start(upstream_pool *p, CURL *easy);
 void upstream_cancel(upstream_pool *p, CURL *easy);
 /* Gives back a handle whose transfer has finished (after on_done). */
 void upstream_easy_put(upstream_pool *p, CURL *easy);
+/* After a burst (10,000 slow shadows make 10,000 handles, each with curl's
+ * per-transfer state and receive buffer), the handles no transfer needed
+ * for a whole UPSTREAM_TRIM_MS are freed, down to UPSTREAM_IDLE_KEEP idle
+ * ones; the caller then gives the memory back (malloc_trim). Call it
+ * often (it looks every UPSTREAM_TRIM_MS); returns the handles freed. */
+#define UPSTREAM_TRIM_MS 10000
+#define UPSTREAM_IDLE_KEEP 64
+size_t upstream_trim(upstream_pool *p, uint64_t now_ms);
 /* Frees everything; handles are closed through the loop, so run it after. */
 void upstream_close(upstream_pool *p);
 

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,17 @@ static void on_load_timer(uv_timer_t *t)
     }
     w->load_at_ns = now;
     w->load_idle_ns = idle;
+    /* After a burst: the handles it left idle go, and the memory they and
+     * the burst's exchanges held goes back to the system (bench/README.md,
+     * "Memory"). */
+    size_t trimmed = 0;
+    for (int s = 0; s < 3; s++)
+        if (w->up_open[s])
+            trimmed += upstream_trim(&w->env.up[s], now / 1000000u);
+    if (trimmed) {
+        malloc_trim(0);
+        metric_add(METRIC_upstream_handles_trimmed, (int64_t)trimmed);
+    }
 }
 
 /* ---- requests ------------------------------------------------------------ */

@@ -51,6 +51,7 @@ const char *verdict_name(verdict v);
     X(proxy_errors, "502/504 answers for an authoritative failure")         \
     X(shadow_in_flight, "shadow requests in flight (gauge)")                \
     X(shadow_sent, "shadow requests sent")                                   \
+    X(upstream_handles_trimmed, "idle curl handles freed after a burst")     \
     X(shadow_recv_buffer_bytes, "curl receive buffers of shadow and secondary requests in flight (gauge)") \
     X(shadow_dropped, "shadow requests not sent: over cap, breaker open, worker saturated") \
     X(shadow_yielded, "shadow requests not sent: the worker was saturated") \

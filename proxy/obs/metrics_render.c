@@ -395,6 +395,10 @@ static const struct metric_row {
                              "502/504 answers sent for an authoritative upstream failure.", false},
     [METRIC_shadow_in_flight] = {"shadowproxy_shadow_in_flight", "gauge",
                                  "Shadow requests in flight now.", false},
+    [METRIC_upstream_handles_trimmed] = {"shadowproxy_upstream_handles_trimmed_total", "counter",
+                                         "Idle curl handles freed: more were kept than any "
+                                         "moment of the last 10 s needed (after a burst).",
+                                         false},
     [METRIC_shadow_recv_buffer_bytes] = {"shadowproxy_shadow_recv_buffer_bytes", "gauge",
                                          "Bytes of curl receive buffer held by the shadow and "
                                          "secondary requests in flight now (shadow.recv_buffer).",

@@ -268,7 +268,10 @@ def test_hundreds_of_slow_shadows_in_flight_all_compared(stubs, proxy):
     """200 shadow transfers in flight on one worker: more than one curl
     multi handle's share (upstream.h: UPSTREAM_SHARD_CONNS, 64), so they
     spread over several shards. Every client gets the legacy answer and
-    every exchange is compared, none lost or mixed up."""
+    every exchange is compared, none lost or mixed up. Once the burst is
+    over, the curl handles it left idle are freed down to 64 per upstream
+    (upstream_trim, a 10 s period; tests/unit/test_upstream.c counts them),
+    and the next burst reuses their places."""
     legacy = stubs("legacy")
     new = stubs("new")
     p = proxy(legacy.url, new.url, config={"shadow": {"timeout_ms": 10000}},
@@ -290,6 +293,18 @@ def test_hundreds_of_slow_shadows_in_flight_all_compared(stubs, proxy):
     assert sorted(x["id"] for x in recs) == sorted(f"many-{i}" for i in range(n))
     assert {x["verdict"] for x in recs} == {"match"}, [x["verdict"] for x in recs][:10]
     assert len(new.requests()) == n
+
+    deadline = time.monotonic() + 35 * SLOW  # two or three periods
+    while metric(p, "shadowproxy_upstream_handles_trimmed_total") == 0:
+        assert time.monotonic() < deadline, "the burst's idle handles were not freed"
+        time.sleep(0.5)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n, n + 100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30 * SLOW)
+    recs = p.wait_records(n + 100, timeout=30)
+    assert {x["verdict"] for x in recs} == {"match"}, [x["verdict"] for x in recs][:10]
 
 
 def test_small_shadow_recv_buffer_reads_whole_answers(stubs, proxy):
