@@ -369,7 +369,7 @@ int server_run_with(const sp_config *cfg, rules *r, ops_state *o, store *st,
     }
     int exit_code = 0;
     char err[512] = "";
-    s.ids = ids_keeper_start(&s.loop, cfg); /* before any worker learns or looks up */
+    s.ids = ids_keeper_start(&s.loop, cfg, st); /* before any worker learns or looks up */
     if (cfg->admin_listen && *cfg->admin_listen &&
         admin_start(&s.adm, s.ctl, cfg, err, sizeof err) != 0) {
         log_event(LOG_ERROR, "admin_start_failed", "listen", cfg->admin_listen, "error", err,

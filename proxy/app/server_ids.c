@@ -6,11 +6,13 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "ctrl/idshare.h"
 #include "data/idledger.h"
 #include "data/ids.h"
 
 struct ids_keeper {
     idledger *ledger;
+    idshare *share; /* NULL: not shared */
     char *path;
     uv_timer_t timer;
     bool timer_open;
@@ -21,7 +23,7 @@ struct ids_keeper {
 static uint64_t changes(idledger *l)
 {
     idledger_stats st = idledger_stats_of(l);
-    return st.learned + st.evicted + st.expired;
+    return st.learned + st.evicted + st.expired + st.received;
 }
 
 static void save(ids_keeper *k)
@@ -44,7 +46,7 @@ static void on_timer(uv_timer_t *t)
     save(k);
 }
 
-ids_keeper *ids_keeper_start(uv_loop_t *loop, const sp_config *cfg)
+ids_keeper *ids_keeper_start(uv_loop_t *loop, const sp_config *cfg, store *st)
 {
     ids_keeper *k = calloc(1, sizeof *k);
     bool file = cfg->ids_ledger_file || cfg->state_file; /* neither: the replay, memory only */
@@ -62,6 +64,7 @@ ids_keeper *ids_keeper_start(uv_loop_t *loop, const sp_config *cfg)
                   NULL);
     k->saved = changes(k->ledger); /* what was loaded is on disk */
     ids_set_ledger(k->ledger);
+    k->share = idshare_start(cfg, st, k->ledger); /* after the load: merged onto the file's */
     ids_publish_stats();
     uv_timer_init(loop, &k->timer);
     k->timer.data = k;
@@ -83,6 +86,7 @@ void ids_keeper_stop(ids_keeper *k)
 {
     if (!k)
         return;
+    idshare_stop(k->share); /* its threads merge into the ledger: first */
     ids_set_ledger(NULL);
     save(k);
     idledger_free(k->ledger);

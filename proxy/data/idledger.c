@@ -124,20 +124,67 @@ static void expire(idledger *l, int64_t now_ms)
 
 static bool id_ok(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
 
-int idledger_put(idledger *l, const char *scope, const char *legacy, const char *neu,
-                 int64_t now_ms)
+/* Links e into the chains and the age list at its place by learned_ms
+ * (nearly always the newest end: a walk back only for a pair from another
+ * replica learned before some held here), then evicts the oldest when past
+ * the bound: e itself when it is the oldest (false, e freed). Under the
+ * lock; e's ids are in neither chain. */
+static bool link_in(idledger *l, entry *e)
 {
-    if (!id_ok(scope, IDLEDGER_SCOPE_MAX) || !id_ok(legacy, IDLEDGER_ID_MAX) ||
-        !id_ok(neu, IDLEDGER_ID_MAX))
-        return -EINVAL;
+    for (int s = 0; s < 2; s++) {
+        entry **p = slot(l, s, e->scope, e->id[s]);
+        assert(!*p);
+        *p = e;
+    }
+    entry *after = l->newest;
+    while (after && after->learned_ms > e->learned_ms)
+        after = after->older;
+    e->older = after;
+    e->newer = after ? after->newer : l->oldest;
+    if (e->newer)
+        e->newer->older = e;
+    else
+        l->newest = e;
+    if (after)
+        after->newer = e;
+    else
+        l->oldest = e;
+    l->st.size++;
+    if (l->st.size <= l->max_pairs)
+        return true;
+    bool kept = l->oldest != e;
+    drop(l, l->oldest);
+    l->st.evicted++;
+    return kept;
+}
+
+static entry *entry_new(const char *scope, const char *legacy, const char *neu, int64_t ms)
+{
     entry *e = calloc(1, sizeof *e);
     if (!e || !(e->scope = strdup(scope)) || !(e->id[0] = strdup(legacy)) ||
         !(e->id[1] = strdup(neu))) {
         if (e)
             entry_free(e);
-        return -ENOMEM;
+        return NULL;
     }
-    e->learned_ms = now_ms;
+    e->learned_ms = ms;
+    return e;
+}
+
+static bool pair_ok(const char *scope, const char *legacy, const char *neu)
+{
+    return id_ok(scope, IDLEDGER_SCOPE_MAX) && id_ok(legacy, IDLEDGER_ID_MAX) &&
+           id_ok(neu, IDLEDGER_ID_MAX);
+}
+
+int idledger_put(idledger *l, const char *scope, const char *legacy, const char *neu,
+                 int64_t now_ms)
+{
+    if (!pair_ok(scope, legacy, neu))
+        return -EINVAL;
+    entry *e = entry_new(scope, legacy, neu, now_ms);
+    if (!e)
+        return -ENOMEM;
     pthread_mutex_lock(&l->mu);
     expire(l, now_ms);
     for (int s = 0; s < 2; s++) { /* an id names one entity per side */
@@ -145,25 +192,54 @@ int idledger_put(idledger *l, const char *scope, const char *legacy, const char 
         if (old)
             drop(l, old);
     }
-    if (l->st.size == l->max_pairs) {
-        drop(l, l->oldest);
-        l->st.evicted++;
-    }
-    for (int s = 0; s < 2; s++) {
-        entry **p = slot(l, s, scope, e->id[s]);
-        assert(!*p);
-        *p = e;
-    }
-    e->older = l->newest;
-    if (l->newest)
-        l->newest->newer = e;
-    else
-        l->oldest = e;
-    l->newest = e;
-    l->st.size++;
+    link_in(l, e);
     l->st.learned++;
     pthread_mutex_unlock(&l->mu);
     return 0;
+}
+
+int idledger_merge(idledger *l, const char *scope, const char *legacy, const char *neu,
+                   int64_t learned_ms, int64_t now_ms)
+{
+    if (!pair_ok(scope, legacy, neu))
+        return -EINVAL;
+    if (now_ms - learned_ms > l->max_age_ms)
+        return 0;
+    entry *e = entry_new(scope, legacy, neu, learned_ms);
+    if (!e)
+        return -ENOMEM;
+    pthread_mutex_lock(&l->mu);
+    expire(l, now_ms);
+    entry *old[2];
+    bool known = false; /* the ledger holds this pair, or a newer one sharing an id */
+    for (int s = 0; s < 2; s++) {
+        old[s] = *slot(l, s, scope, e->id[s]);
+        known = known || (old[s] && (old[s]->learned_ms > learned_ms ||
+                                     strcmp(old[s]->id[1 - s], e->id[1 - s]) == 0));
+    }
+    bool added = false;
+    if (!known) {
+        for (int s = 0; s < 2; s++)
+            if (old[s] && (s == 0 || old[1] != old[0]))
+                drop(l, old[s]);
+        added = link_in(l, e); /* false: older than all of a full ledger, freed */
+        if (added)
+            l->st.received++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (known)
+        entry_free(e);
+    return added ? 1 : 0;
+}
+
+int idledger_foreach(idledger *l, idledger_each_fn fn, void *arg)
+{
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    for (entry *e = l->oldest; rc == 0 && e; e = e->newer)
+        rc = fn(e->scope, e->id[0], e->id[1], e->learned_ms, arg);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 static char *lookup(idledger *l, int from, const char *scope, const char *id, int64_t now_ms)

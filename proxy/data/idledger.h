@@ -5,7 +5,8 @@
  * mapped back. Pairs live in a scope (the rule's name: order ids and
  * invoice ids never mix), both directions are one lookup each, and the
  * ledger is bounded: at most max_pairs (the oldest pair goes first) and no
- * pair older than max_age_ms. Saved to and loaded from a file (temp +
+ * pair older than max_age_ms. Pairs other replicas learned come in through
+ * idledger_merge (ctrl/idshare.c), each at its place by learned time. Saved to and loaded from a file (temp +
  * fsync + rename), so a restart keeps it.
  *
  * Thread-safe: every call takes the ledger's mutex (lookups are short: two
@@ -29,6 +30,7 @@ typedef struct idledger_stats {
     uint64_t misses;  /* lookups that did not */
     uint64_t evicted; /* pairs dropped for the count bound */
     uint64_t expired; /* pairs dropped for the age bound */
+    uint64_t received; /* pairs idledger_merge added (learned by another replica) */
 } idledger_stats;
 
 /* max_pairs >= 1; max_age_ms > 0. NULL when out of memory. */
@@ -40,6 +42,20 @@ void idledger_free(idledger *l);
  * (an empty or too long id or scope), -ENOMEM. */
 int idledger_put(idledger *l, const char *scope, const char *legacy, const char *neu,
                  int64_t now_ms);
+
+/* A pair another replica learned at learned_ms (the fleet's store): added
+ * unless it expired by now_ms, the ledger holds this very pair, or holds a
+ * pair sharing either id that was learned later (the newest learning
+ * wins). Counted in `received` when added. 1 added, 0 not, -EINVAL,
+ * -ENOMEM. */
+int idledger_merge(idledger *l, const char *scope, const char *legacy, const char *neu,
+                   int64_t learned_ms, int64_t now_ms);
+
+/* Calls fn for every pair, oldest first, under the ledger's lock (fn must
+ * not call the ledger); stops at fn's first non-zero return, returned. */
+typedef int (*idledger_each_fn)(const char *scope, const char *legacy, const char *neu,
+                                int64_t learned_ms, void *arg);
+int idledger_foreach(idledger *l, idledger_each_fn fn, void *arg);
 
 /* The new side's id of `legacy` (new_side_of) or the legacy side's id of
  * `neu` (legacy_side_of), or NULL when the ledger does not know it (or out

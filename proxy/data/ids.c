@@ -18,6 +18,25 @@ static _Atomic(idledger *) g_ledger;
 void ids_set_ledger(idledger *l) { atomic_store(&g_ledger, l); }
 idledger *ids_ledger(void) { return atomic_load(&g_ledger); }
 
+/* The comparer threads already run when it is set: the hook is published
+ * through one atomic pointer (set while no exchange is in flight). */
+typedef struct learned_hook {
+    ids_learned_fn fn;
+    void *arg;
+} learned_hook;
+static learned_hook g_hook_slot;
+static _Atomic(const learned_hook *) g_hook;
+
+void ids_set_on_learned(ids_learned_fn fn, void *arg)
+{
+    if (!fn) {
+        atomic_store(&g_hook, NULL);
+        return;
+    }
+    g_hook_slot = (learned_hook){fn, arg};
+    atomic_store(&g_hook, &g_hook_slot);
+}
+
 void ids_rewrite_free(ids_rewrite *w)
 {
     free(w->target);
@@ -162,7 +181,11 @@ int ids_learn(const route *rt, const hdr_list *headers[2], const blob *bodies[2]
         }
         if (!ok || !name)
             continue;
-        int prc = idledger_put(l, name, id[SIDE_LEGACY], id[SIDE_NEW], clock_wall_ms());
+        int64_t now = clock_wall_ms();
+        int prc = idledger_put(l, name, id[SIDE_LEGACY], id[SIDE_NEW], now);
+        const learned_hook *hook = atomic_load(&g_hook);
+        if (prc == 0 && hook)
+            hook->fn(name, id[SIDE_LEGACY], id[SIDE_NEW], now, hook->arg);
         if (prc == -ENOMEM || (prc == 0 && add_pair(pairs, name, id[SIDE_LEGACY],
                                                     id[SIDE_NEW]) != 0)) {
             rc = -ENOMEM;

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/blob.h"
 #include "base/headers.h"
@@ -33,6 +34,16 @@
  * learned nor used; requests naming one are id_unknown). */
 void ids_set_ledger(idledger *l);
 idledger *ids_ledger(void);
+
+/* Told of every pair this process learns from answers (not of pairs
+ * merged from the fleet), on the learning thread (a comparer): must not
+ * block (ctrl/idshare.c queues it for the store's thread). Strings are
+ * the caller's. */
+typedef void (*ids_learned_fn)(const char *kind, const char *legacy, const char *neu,
+                               int64_t learned_ms, void *arg);
+/* Set (fn non-NULL) before the workers start, cleared (NULL) after they
+ * stopped, like the ledger. */
+void ids_set_on_learned(ids_learned_fn fn, void *arg);
 
 /* What the shadow's copy of a request becomes. Every field NULL: unchanged.
  * Owned; ids_rewrite_free frees it. */

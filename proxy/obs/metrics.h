@@ -73,6 +73,10 @@ const char *verdict_name(verdict v);
     X(ids_hits, "id ledger lookups that found the pair")                     \
     X(ids_misses, "id ledger lookups that did not")                          \
     X(ids_evicted, "id pairs dropped for the count or age bound")            \
+    X(ids_fleet_published, "id pairs written to the fleet's store")          \
+    X(ids_fleet_received, "id pairs other replicas learned, added here")     \
+    X(ids_fleet_dropped, "id pairs not shared: the publish queue was full")  \
+    X(ids_fleet_failures, "writes or reads of the fleet's id pairs that failed") \
     X(compare_queue_depth, "exchanges waiting for comparison (gauge)")      \
     X(compare_offered, "exchanges with two answers to compare")            \
     X(compare_sampled_out, "exchanges not compared: overload sampling")   \

@@ -1,6 +1,7 @@
 /* Unit tests: the id ledger (data/idledger.c): both directions, scopes,
- * replacement, the count and age bounds, the counters, and a save/load
- * round trip through a real file (a restart keeps the pairs). */
+ * replacement, the count and age bounds, the counters, a save/load
+ * round trip through a real file (a restart keeps the pairs), and pairs
+ * merged from the fleet (known, stale, expired, in order by age). */
 #include "data/idledger.h"
 #include "unit.h"
 
@@ -98,10 +99,49 @@ TEST(save_and_load_keep_the_pairs)
     rmdir(dir);
 }
 
+static int count_pair(const char *scope, const char *legacy, const char *neu, int64_t ms,
+                      void *arg)
+{
+    (void)scope, (void)legacy, (void)neu;
+    int64_t *last = arg;
+    CHECK(ms >= last[0]); /* oldest first */
+    last[0] = ms;
+    last[1]++;
+    return 0;
+}
+
+TEST(merge_from_the_fleet)
+{
+    idledger *l = idledger_new(3, 1000);
+    CHECK(l && idledger_put(l, "o", "L1", "N1", 500) == 0);
+    CHECK(idledger_merge(l, "o", "L1", "N1", 500, 600) == 0);  /* the same pair: known */
+    CHECK(idledger_merge(l, "o", "L1", "N0", 400, 600) == 0);  /* older than ours: stale */
+    CHECK(is(idledger_new_side_of(l, "o", "L1", 600), "N1"));
+    CHECK(idledger_merge(l, "o", "L2", "N2", 300, 600) == 1);  /* learned before L1: in order */
+    CHECK(idledger_merge(l, "o", "L3", "N3", -500, 600) == 0); /* expired by now */
+    CHECK(idledger_merge(l, "o", "L1", "N5", 550, 600) == 1);  /* newer: replaces, both ways */
+    CHECK(is(idledger_legacy_side_of(l, "o", "N1", 600), NULL));
+    CHECK(is(idledger_legacy_side_of(l, "o", "N5", 600), "L1"));
+    CHECK(idledger_merge(l, "o", "L4", "N4", 560, 600) == 1);
+    /* full (3): a pair older than all of them is not kept, nor counted */
+    CHECK(idledger_merge(l, "o", "L6", "N6", 100, 600) == 0);
+    CHECK(is(idledger_new_side_of(l, "o", "L2", 600), "N2"));
+    idledger_stats st = idledger_stats_of(l);
+    CHECK(st.size == 3 && st.received == 3 && st.evicted == 1);
+    int64_t seen[2] = {0, 0};
+    CHECK(idledger_foreach(l, count_pair, seen) == 0 && seen[1] == 3);
+    /* the age list stays ordered: L2 (300) expires first */
+    CHECK(is(idledger_new_side_of(l, "o", "L2", 1301), NULL));
+    CHECK(is(idledger_new_side_of(l, "o", "L1", 1301), "N5"));
+    CHECK(idledger_merge(l, "o", "", "N", 600, 600) == -EINVAL);
+    idledger_free(l);
+}
+
 int main(void)
 {
     RUN(pairs_both_ways_per_scope);
     RUN(bounded_by_count_and_age);
     RUN(save_and_load_keep_the_pairs);
+    RUN(merge_from_the_fleet);
     UNIT_DONE();
 }
