@@ -1,5 +1,5 @@
 /* idshare: see idshare.h. The backend-independent parts: the queue the
- * comparers fill, the thread that drains it in batches, and merging what
+ * workers fill, the thread that drains it in batches, and merging what
  * the fleet learned into the ledger. */
 #include "ctrl/idshare_int.h"
 
@@ -78,7 +78,7 @@ void idshare_nap(idshare *s, long ms)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* The hook ids_learn calls on a comparer: queue, never wait for the store. */
+/* The hook ids_learn calls on a worker loop: queue, never wait for the store. */
 static void on_learned(const char *kind, const char *legacy, const char *neu, int64_t ms,
                        void *arg)
 {

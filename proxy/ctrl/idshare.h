@@ -3,13 +3,13 @@
  * learns reaches every other replica's ledger, so a read that lands on a
  * replica that did not see the create is still mirrored with the new id.
  *
- *   comparer ── ids_learn ── on_learned ──► bounded queue (full: dropped, counted)
+ *   worker ── ids_learn ── on_learned ──► bounded queue (full: dropped, counted)
  *   idshare thread ── batch ──► etcd: one txn of puts under a time-bucket lease
  *                           └─► file: appended to STORE_FILE.ids.jsonl under flock
  *   etcd: watch thread ── range (paged) + watch PREFIX/ids/ ──► idledger_merge
  *   file: idshare thread ── reads the journal's new lines ──► idledger_merge
  *
- * Never on a worker loop; a comparer only queues. etcd or the file being
+ * A worker loop only queues (one malloc, one short lock). etcd or the file being
  * unreachable costs counted failures (the ledger keeps working locally);
  * what was queued is retried, and a broken watch re-reads every pair. */
 #ifndef SP_IDSHARE_H

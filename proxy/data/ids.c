@@ -18,7 +18,7 @@ static _Atomic(idledger *) g_ledger;
 void ids_set_ledger(idledger *l) { atomic_store(&g_ledger, l); }
 idledger *ids_ledger(void) { return atomic_load(&g_ledger); }
 
-/* The comparer threads already run when it is set: the hook is published
+/* Other threads (the analyzer's) already run when it is set: the hook is published
  * through one atomic pointer (set while no exchange is in flight). */
 typedef struct learned_hook {
     ids_learned_fn fn;

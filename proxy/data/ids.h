@@ -36,7 +36,7 @@ void ids_set_ledger(idledger *l);
 idledger *ids_ledger(void);
 
 /* Told of every pair this process learns from answers (not of pairs
- * merged from the fleet), on the learning thread (a comparer): must not
+ * merged from the fleet), on the learning thread (a worker loop): must not
  * block (ctrl/idshare.c queues it for the store's thread). Strings are
  * the caller's. */
 typedef void (*ids_learned_fn)(const char *kind, const char *legacy, const char *neu,
