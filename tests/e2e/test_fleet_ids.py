@@ -190,7 +190,11 @@ def test_the_file_journal_is_compacted_under_its_bound(tmp, start, stubs):
     assert wait_for(lambda: len(journal_lines(tmp)) < 25, 5), len(journal_lines(tmp))
     last = ids[-1]
     assert wait_for(lambda: any(line[1] == last for line in journal_lines(tmp)), 5)
-    time.sleep(0.6 * SLOW)  # the other replica reads the journal every 200 ms
-    for p in (a, b):
-        sid = read_status(p, last)
+    for p in (a, b):  # the other replica reads the journal every 200 ms
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            sid = read_status(p, last)
+            if p.wait_record(sid)["verdict"] != "id_unknown" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert_mirrored_with_new_id(p, new, sid, last, "NX-" + last.split("-")[1])
