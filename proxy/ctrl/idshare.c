@@ -151,6 +151,7 @@ static void *share_main(void *arg)
 {
     idshare *s = arg;
     bool failing = false;
+    (void)pthread_setname_np(pthread_self(), "sp-idshare"); /* cosmetic: top -H */
     while (!atomic_load(&s->stop)) {
         bool any = false;
         bool ok = publish_batch(s, &any);

@@ -291,6 +291,7 @@ static void *watch_main(void *arg)
     ids_etcd *e = s->be_state;
     watch_ctx w = {s, e};
     char msg[600];
+    (void)pthread_setname_np(pthread_self(), "sp-idwatch"); /* cosmetic: top -H */
     while (!e->stop && !atomic_load(&s->stop)) {
         int64_t rev = load_all(s, e);
         if (!rev) {
