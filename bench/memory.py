@@ -59,8 +59,10 @@ def run(tmp, requests, delay_ms, cap, recv_buffer=0):
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             if not wait_port(port):
                 raise RuntimeError(f"stub {name} did not start")
+        # busy_min_percent 100: every request is mirrored even while a
+        # worker is saturated (sending as fast as curl can, it is).
         cfg = {"shadow": {"max_in_flight": cap, "timeout_ms": delay_ms + 10000,
-                          "recv_buffer": recv_buffer},
+                          "recv_buffer": recv_buffer, "busy_min_percent": 100},
                "admin": {"listen": f"127.0.0.1:{ap}"},
                "state_file": os.path.join(tmp, f"state-{cap}-{recv_buffer}.json")}
         cfg_path = os.path.join(tmp, f"config-{cap}-{recv_buffer}.json")
