@@ -328,7 +328,7 @@ typedef struct stream {
     bool (*on_object)(json_t *obj, void *arg);
     void *arg;
     bool refused;    /* on_object said stop */
-    const volatile int *stop;
+    const atomic_int *stop;
 } stream;
 
 /* Hands every complete top-level object in s->b to on_object, keeps the
@@ -384,7 +384,7 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 }
 
 int etcd_stream(etcd_client *c, const char *path, const json_t *req,
-                bool (*on_object)(json_t *obj, void *arg), void *arg, const volatile int *stop,
+                bool (*on_object)(json_t *obj, void *arg), void *arg, const atomic_int *stop,
                 char *err, size_t size)
 {
     char eb[CURL_ERROR_SIZE] = "", *body = json_dumps(req, JSON_COMPACT);

@@ -7,6 +7,7 @@
 #ifndef SP_ETCD_HTTP_H
 #define SP_ETCD_HTTP_H
 
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,7 +38,7 @@ int etcd_call(etcd_client *c, const char *path, const json_t *req, json_t **resp
  * one; on a failure the next call tries the next). Returns 0 when stopped,
  * -EAGAIN with err otherwise. */
 int etcd_stream(etcd_client *c, const char *path, const json_t *req,
-                bool (*on_object)(json_t *obj, void *arg), void *arg, const volatile int *stop,
+                bool (*on_object)(json_t *obj, void *arg), void *arg, const atomic_int *stop,
                 char *err, size_t size);
 
 /* Base64 of n bytes (new reference to a JSON string; NULL on no memory). */

@@ -37,7 +37,7 @@ typedef struct ids_etcd {
     int64_t lease_bucket; /* the bucket `lease` serves */
     pthread_t watch;
     bool watching;
-    volatile int stop;    /* the watch thread's (etcd_stream checks it) */
+    atomic_int stop;      /* the watch thread's (etcd_stream checks it) */
 } ids_etcd;
 
 /* "ids/KIND/ESCAPED" into out; false when it does not fit. */

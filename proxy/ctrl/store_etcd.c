@@ -39,7 +39,7 @@ typedef struct etcd_store {
     void *arg;
     pthread_t watch_thread, lease_thread;
     bool started;
-    volatile int stop;
+    atomic_int stop; /* set by the closing thread, read by the watch and writer threads */
     pthread_mutex_t wake_mu; /* the lease thread sleeps on wake */
     pthread_cond_t wake;
     bool dirty;              /* the registration should be written now */
