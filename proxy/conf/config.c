@@ -208,7 +208,8 @@ const config_key config_keys[] = {
     {"/compare/threads", K_INT, F(compare_threads), 0, -1, 64, "-1", false,
      "Comparer threads: -1 as many as `workers`, 0 one per CPU core. Verdicts are the same "
      "whatever the count; records leave in any order. They run under `SCHED_BATCH` at nice "
-     "10; while a worker is saturated each compares 0.3 ms in every 10 and sleeps the rest: "
+     "10; while a worker is saturated each spends 0.3 ms of CPU time in every 10 ms and sleeps "
+     "the rest: "
      "then the compared share falls, chosen by request id, not the clients' throughput."},
     {"/rules", K_STRING, F(rules_path), 0, 1, 4096, NULL, false,
      "Rules file: routes, comparison rules, shadow rewrites (docs/rules.md). "

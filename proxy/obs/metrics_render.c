@@ -551,7 +551,7 @@ static void render_comparers(sbuf *b, const metrics_render_input *in)
         "Time a comparer thread spent comparing and building records.",
         "Share of the exchanges a comparer thread was last offered (0..1; below 1: "
         "overload sampling).",
-        "1 while a comparer thread yields because a worker is saturated (compares 0.3 ms in 10)."};
+        "1 while a comparer thread yields because a worker is saturated (0.3 ms of CPU in 10 ms)."};
     for (int f = 0; f < 4; f++) {
         family(b, names[f], types[f], helps[f]);
         for (size_t i = 0; i < in->ncomparers; i++) {
