@@ -19,7 +19,7 @@ BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
               libjansson-dev libuv1-dev libssl-dev zlib1g-dev libxml2-dev \
               libgnutls28-dev
 TEST_DEBS  := python3 python3-pytest curl jq openssl chromium chromium-driver prometheus \
-              docker-compose python3-yaml man-db groff-base systemd etcd-server
+              docker-compose python3-yaml man-db groff-base systemd etcd-server wrk
 BENCH_DEBS := wrk nginx-light
 
 PKGS := libmicrohttpd libcurl jansson libuv openssl zlib libxml-2.0 gnutls

@@ -154,10 +154,11 @@ const config_key config_keys[] = {
      "Shadow requests outstanding at once, whole process; beyond it they are "
      "not sent and recorded as `shadow_dropped`."},
     {"/shadow/busy_min_percent", K_INT, F(shadow_busy_min_percent), 0, 0, 100, "1", false,
-     "Mirroring yields to a saturated worker: while a worker's loop is at least 90% busy, "
-     "its share of requests mirrored halves every 250 ms, down to this percent (chosen by "
+     "Mirroring yields to a saturated worker: while a worker's loop is at least 90% busy "
+     "with more than one client request in progress, its share of requests mirrored halves "
+     "every 250 ms, down to this percent (chosen by "
      "request id, like `mirror.sample_percent`), and grows back 10 points every 250 ms "
-     "under 80%. The rest are `shadow_dropped` (reason \"worker saturated\"), counted in "
+     "under 80% or with one request at a time. The rest are `shadow_dropped` (reason \"worker saturated\"), counted in "
      "`shadowproxy_shadow_yielded_total`. At saturation every mirror is CPU the clients "
      "lose (bench/README.md). 100: mirror regardless of the load."},
     {"/shadow/recv_buffer", K_SIZE, F(shadow_recv_buffer), 0, 0, 512 * KiB, "0", false,

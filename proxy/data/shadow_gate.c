@@ -46,12 +46,12 @@ void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
 #define BUSY_ENTER 0.9
 #define BUSY_LEAVE 0.8
 
-void shadow_gate_note_busy(shadow_gate *g, double busy)
+void shadow_gate_note_busy(shadow_gate *g, double busy, int waiting)
 {
     double floor = g->cfg->shadow_busy_min_percent / 100.0;
-    if (busy >= BUSY_ENTER)
+    if (busy >= BUSY_ENTER && waiting > 1)
         g->busy_share = g->busy_share * 0.5 > floor ? g->busy_share * 0.5 : floor;
-    else if (busy < BUSY_LEAVE)
+    else if (busy < BUSY_LEAVE || waiting <= 1)
         g->busy_share = g->busy_share + 0.1 < 1.0 ? g->busy_share + 0.1 : 1.0;
     assert(g->busy_share >= floor && g->busy_share <= 1.0);
 }

@@ -61,10 +61,14 @@ void shadow_gate_init(shadow_gate *g, int index, const sp_config *cfg,
  * the shadow's thresholds, its metrics and log events are its own. */
 void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
                                 void (*on_release_closed)(void *ctx), void *ctx);
-/* The worker's loop was `busy` (0..1) over the last window: mirroring
- * yields to a saturated worker. The share halves while busy >= 0.9, down
- * to cfg's shadow_busy_min_percent, and grows back 0.1 a window under 0.8. */
-void shadow_gate_note_busy(shadow_gate *g, double busy);
+/* The worker's loop was `busy` (0..1) over the last window and `waiting`
+ * client requests were in progress at its end: mirroring yields to a
+ * saturated worker. Saturated is busy >= 0.9 with requests that wait for
+ * one another (waiting > 1): one client sending back to back keeps a loop
+ * busy without anyone queueing behind a mirror. The share halves while
+ * saturated, down to cfg's shadow_busy_min_percent, and grows back 0.1 a
+ * window otherwise, once busy is under 0.8 or nothing queues. */
+void shadow_gate_note_busy(shadow_gate *g, double busy, int waiting);
 /* Does the saturated worker still mirror this request? Chosen by request
  * id (like mirror.sample_percent), so a share keeps the same requests. */
 bool shadow_gate_busy_admits(const shadow_gate *g, const char *request_id);

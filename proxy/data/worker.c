@@ -152,6 +152,8 @@ static void on_guard_timer(uv_timer_t *t)
  * saturation. */
 #define WORKER_LOAD_MS 250
 
+static int requests_in_flight(worker *w, uint64_t now);
+
 static void on_load_timer(uv_timer_t *t)
 {
     worker *w = t->data;
@@ -159,7 +161,8 @@ static void on_load_timer(uv_timer_t *t)
     if (w->load_at_ns && now > w->load_at_ns) {
         double idle_share = (double)(idle - w->load_idle_ns) / (double)(now - w->load_at_ns);
         analyzer_worker_busy(w->env.an, w->index, 1.0 - idle_share);
-        shadow_gate_note_busy(&w->env.gate, 1.0 - idle_share);
+        shadow_gate_note_busy(&w->env.gate, 1.0 - idle_share,
+                              requests_in_flight(w, clock_now_ns()));
     }
     w->load_at_ns = now;
     w->load_idle_ns = idle;

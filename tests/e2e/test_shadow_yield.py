@@ -5,21 +5,15 @@ the rest are shadow_dropped with their reason and counted, and the share
 comes back once the load ends. The clients get every answer throughout."""
 import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.request
 
 from conftest import SLOW
-from helpers import sample_bucket
+from helpers import metric, sample_bucket
 
 REASON = "worker saturated: mirroring yields to the clients"
-
-
-def metric(p, name):
-    url = f"http://127.0.0.1:{p.admin_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5 * SLOW).read().decode()
-    m = re.search(rf"(?m)^{name} (\d+)$", text)
-    return int(m.group(1)) if m else None
 
 
 def flood_until(p, tmp, done, limit_s=20):
@@ -64,7 +58,7 @@ def test_mirroring_yields_while_the_worker_is_saturated(stubs, proxy, tmp):
     p = proxy(legacy.url, new.url, args=("--workers", "1"),
               config={"shadow": {"busy_min_percent": 1},
                       "diff_log": {"mode": "all", "queue": 1000000}})
-    assert flood_until(p, tmp, lambda: (metric(p, "shadowproxy_shadow_yielded_total") or 0) > 200), \
+    assert flood_until(p, tmp, lambda: metric(p, "shadowproxy_shadow_yielded_total") > 200), \
         "mirroring never yielded to the saturated worker"
     yielded = metric(p, "shadowproxy_shadow_yielded_total")
     assert metric(p, "shadowproxy_shadow_dropped_total") >= yielded
@@ -87,7 +81,7 @@ def test_yielded_exchanges_are_counted_per_route_in_mismatches_mode(stubs, proxy
     legacy, new = stubs("legacy"), stubs("new")
     p = proxy(legacy.url, new.url, args=("--workers", "1"),
               config={"shadow": {"busy_min_percent": 1}, "diff_log": {"mode": "mismatches"}})
-    assert flood_until(p, tmp, lambda: (metric(p, "shadowproxy_shadow_yielded_total") or 0) > 200), \
+    assert flood_until(p, tmp, lambda: metric(p, "shadowproxy_shadow_yielded_total") > 200), \
         "mirroring never yielded to the saturated worker"
     mirrored_after_the_load(p)
     yielded = metric(p, "shadowproxy_shadow_yielded_total")
@@ -97,6 +91,35 @@ def test_yielded_exchanges_are_counted_per_route_in_mismatches_mode(stubs, proxy
     counted = sum(r["verdicts"].get("shadow_dropped", 0) for r in recs
                   if r.get("type") == "overload")
     assert counted == yielded, (counted, yielded)
+
+
+def test_one_client_back_to_back_is_not_yielded(stubs, proxy, tmp):
+    """One connection sending as fast as it can keeps the worker's loop
+    about 90% busy, but no request waits behind another (or behind a
+    mirror): every request is still mirrored."""
+    legacy, new = stubs("legacy"), stubs("new")
+    p = proxy(legacy.url, new.url, args=("--workers", "1"),
+              config={"shadow": {"busy_min_percent": 1}})
+    # wrk: one connection, the next request sent the moment the answer
+    # came (curl's own loop is too slow to keep the worker this busy).
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is missing: make test-deps installs it"
+    run = subprocess.Popen([wrk, "-t1", "-c1", "-d4s", f"http://127.0.0.1:{p.port}/api/orders/1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    busiest = 0.0
+    try:
+        deadline = time.monotonic() + 30 * SLOW
+        while run.poll() is None and time.monotonic() < deadline:
+            url = f"http://127.0.0.1:{p.admin_port}/metrics"
+            text = urllib.request.urlopen(url, timeout=5 * SLOW).read().decode()
+            m = re.search(r'(?m)^shadowproxy_worker_busy_ratio\{worker="0"\} (\S+)$', text)
+            busiest = max(busiest, float(m.group(1)) if m else 0.0)
+            time.sleep(0.2)
+    finally:
+        run.kill()
+        run.wait()
+    assert metric(p, "shadowproxy_shadow_yielded_total") == 0, f"busiest {busiest}"
+    assert metric(p, "shadowproxy_shadow_sent_total") == metric(p, "shadowproxy_requests_total")
 
 
 def test_no_yield_at_100_percent(stubs, proxy, tmp):
