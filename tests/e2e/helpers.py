@@ -287,6 +287,16 @@ def admin_call(port, method, path, body=None, headers=None, token=None, cookie=N
         c.close()
 
 
+def metric(p, name):
+    """The value of the sample `name` (labels included, as exposed) on p's
+    /metrics; fails when it is not there."""
+    text = admin_call(p.admin_port, "GET", "/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
 def serve_once(tmp, config, env=None, wait=5.0):
     """Runs serve with the config; returns (exit code or None if it kept
     running, stderr). A running one is stopped."""

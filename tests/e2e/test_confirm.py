@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from conftest import SLOW, SP_BIN
-from helpers import admin_call
+from helpers import admin_call, metric
 
 # Catalog SKUs with stock (the lag shows as qty - 1) ending in an even digit
 # (an odd one gets qty as a string on --profile new: a difference of its own).
@@ -58,14 +58,6 @@ def by_rid(stub, rid):
         if h.get("x-request-id") == rid:
             out.append(q)
     return out
-
-
-def metric(p, name):
-    text = admin_call(p.admin_port, "GET", "/metrics").body.decode()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def qty_of(body):

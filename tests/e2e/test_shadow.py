@@ -8,8 +8,8 @@ import time
 import pytest
 
 from conftest import SLOW, free_port
-from helpers import (NOT_ATTEMPTED, admin_call, json_body_ctl, pattern_sha256, raw_request,
-                     sha256, the_request, values)
+from helpers import (NOT_ATTEMPTED, json_body_ctl, pattern_sha256, raw_request,
+                     metric, sha256, the_request, values)
 
 LEGACY_DOC = {"order": {"id": 7, "total": 19.99}, "items": [{"sku": "24-MB01", "qty": 1}]}
 
@@ -339,14 +339,6 @@ def test_small_shadow_recv_buffer_reads_whole_answers(stubs, proxy):
     assert len(r.body) == n
     rec = q.wait_record("rb-auth-new")
     assert rec["verdict"] == "match", rec["differences"]
-
-
-def metric(p, name):
-    text = admin_call(p.admin_port, "GET", "/metrics").body.decode()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def test_auto_recv_buffer_follows_the_routes_answers(stubs, proxy):

@@ -6,17 +6,7 @@
 #include "base/clock.h"
 #include "data/ids.h"
 #include "unit.h"
-
-static rules *load_q(const char *json)
-{
-    config_errors e = {0};
-    const char *t = unit_q(json);
-    rules *r = rules_load_buffer(t, strlen(t), &e);
-    for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  unexpected: %s\n", unit_err(&e, i));
-    config_errors_free(&e);
-    return r;
-}
+#include "unit_rules.h"
 
 static const char *RULES =
     "{'version': 1, 'routes': ["
@@ -50,7 +40,7 @@ static void release_answers(idledger *l, rules *r, blob *b[2], hdr_list h[2])
 
 TEST(rewrites_each_place_both_ways)
 {
-    rules *r = load_q(RULES);
+    rules *r = ok(RULES);
     idledger *l = idledger_new(10, 60000);
     CHECK(r && l && idledger_put(l, "order", "SO-1", "NX-7", clock_wall_ms()) == 0);
     ids_set_ledger(l);
@@ -92,7 +82,7 @@ TEST(rewrites_each_place_both_ways)
 
 TEST(learns_from_answers_and_maps_back)
 {
-    rules *r = load_q(RULES);
+    rules *r = ok(RULES);
     idledger *l = idledger_new(10, 60000);
     CHECK(r && l);
     ids_set_ledger(l);
@@ -126,7 +116,7 @@ TEST(learns_from_answers_and_maps_back)
 
 TEST(learns_from_xml_answers)
 {
-    rules *r = load_q("{'version': 1, 'routes': [{'name': 'soap', 'match': {'path': '/soap'},"
+    rules *r = ok("{'version': 1, 'routes': [{'name': 'soap', 'match': {'path': '/soap'},"
                       " 'ids': {'learn': [{'name': 'order', 'legacy': '/Envelope/Body/Created/OrderId',"
                       "                    'new': '/Envelope/Body/Created/OrderId'}]}}]}");
     idledger *l = idledger_new(10, 60000);

@@ -4,17 +4,7 @@
  * later, and starting over with a new rules snapshot. */
 #include "data/recv_size.h"
 #include "unit.h"
-
-static rules *load_q(const char *json)
-{
-    config_errors e = {0};
-    const char *t = unit_q(json);
-    rules *r = rules_load_buffer(t, strlen(t), &e);
-    for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "  unexpected: %s\n", unit_err(&e, i));
-    config_errors_free(&e);
-    return r;
-}
+#include "unit_rules.h"
 
 static const char *RULES = "{'version': 1, 'routes': ["
                            " {'name': 'small', 'match': {'path_prefix': '/small'}},"
@@ -28,7 +18,7 @@ static void saw(recv_sizer *s, rules *r, const route *rt, uint64_t bytes, int ti
 
 TEST(cold_then_sized_per_route)
 {
-    rules *r = load_q(RULES);
+    rules *r = ok(RULES);
     CHECK(r && r->nroutes == 2);
     recv_sizer s = {0};
     const route *small = &r->routes[0], *large = &r->routes[1];
@@ -52,7 +42,7 @@ TEST(cold_then_sized_per_route)
 
 TEST(a_large_answer_is_forgotten_two_windows_later)
 {
-    rules *r = load_q(RULES);
+    rules *r = ok(RULES);
     recv_sizer s = {0};
     const route *rt = &r->routes[0];
     CHECK(recv_size_for(&s, r, rt) == RECV_SIZE_MAX);
@@ -69,7 +59,7 @@ TEST(a_large_answer_is_forgotten_two_windows_later)
 
 TEST(a_new_snapshot_starts_over_and_old_answers_do_not_count)
 {
-    rules *r1 = load_q(RULES), *r2 = load_q(RULES);
+    rules *r1 = ok(RULES), *r2 = ok(RULES);
     recv_sizer s = {0};
     CHECK(recv_size_for(&s, r1, &r1->routes[0]) == RECV_SIZE_MAX);
     saw(&s, r1, &r1->routes[0], 500, RECV_SIZE_WARM);
