@@ -6,6 +6,7 @@
 
 #include "base/reqid.h"
 #include "conf/config.h"
+#include "conf/rules.h"
 #include "data/shadow_gate.h"
 #include "unit.h"
 
@@ -171,6 +172,42 @@ TEST(a_shadow_is_admitted_and_released_once)
     CHECK(aborts(admit_twice));
 }
 
+/* Mirroring yields to a saturated worker: halved each saturated window
+ * down to the floor, 0.1 back each other window; one request at a time
+ * (nothing queues) is never saturation. */
+TEST(mirroring_yields_while_requests_queue)
+{
+    gate(1, 100, 5, 1000);
+    cfg.shadow_busy_min_percent = 1;
+    CHECK(g.busy_share == 1.0);
+    shadow_gate_note_busy(&g, 0.99, 1); /* busy, but one client back to back */
+    CHECK(g.busy_share == 1.0);
+    shadow_gate_note_busy(&g, 0.95, 8);
+    CHECK(g.busy_share == 0.5);
+    shadow_gate_note_busy(&g, 0.85, 8); /* between the thresholds: held */
+    CHECK(g.busy_share == 0.5);
+    for (int i = 0; i < 20; i++)
+        shadow_gate_note_busy(&g, 1.0, 32);
+    CHECK(g.busy_share == 0.01);
+    int mirrored = 0;
+    char id[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(id, sizeof id, "req-%d", i);
+        mirrored += shadow_gate_busy_admits(&g, id);
+    }
+    CHECK(mirrored > 50 && mirrored < 150); /* about 1%, chosen by id */
+    CHECK(shadow_gate_busy_admits(&g, "req-1") == rules_sampled_at(1.0, "req-1"));
+    shadow_gate_note_busy(&g, 0.5, 32);
+    CHECK(g.busy_share > 0.10 && g.busy_share < 0.12);
+    for (int i = 0; i < 20; i++)
+        shadow_gate_note_busy(&g, 0.95, 1);
+    CHECK(g.busy_share == 1.0);
+    cfg.shadow_busy_min_percent = 100; /* never yields */
+    shadow_gate_note_busy(&g, 1.0, 32);
+    CHECK(g.busy_share == 1.0 && shadow_gate_busy_admits(&g, "any"));
+    shadow_gate_free(&g);
+}
+
 TEST(reqid_is_a_v4_uuid_and_unique)
 {
     reqid_gen gen;
@@ -238,6 +275,7 @@ int main(void)
     RUN(closed_gate_refuses_and_reports_releases);
     RUN(tracking_and_throttle);
     RUN(a_shadow_is_admitted_and_released_once);
+    RUN(mirroring_yields_while_requests_queue);
     RUN(reqid_is_a_v4_uuid_and_unique);
     RUN(reqid_valid_rejects_what_cannot_go_into_headers_or_json);
     RUN(reqid_assign_keeps_record_ids_unique);
