@@ -313,7 +313,7 @@ uint64_t analyzer_yield_sleep_ns(uint64_t wall_ns, uint64_t cpu_ns)
 
 /* Between two jobs: while a worker is saturated, at most YIELD_BUDGET_NS
  * of this thread's CPU time per YIELD_WINDOW_NS (analyzer_yield_sleep_ns),
- * then a new window. */
+ * then a new window; the first window starts when the yield does. */
 static void follow_workers(comparer *c)
 {
     analyzer *a = c->a;
@@ -322,14 +322,16 @@ static void follow_workers(comparer *c)
         unsigned bp = atomic_load_explicit(&a->worker_busy_bp[i], memory_order_relaxed);
         busiest = bp > busiest ? bp : busiest;
     }
-    bool yielding = analyzer_should_yield(atomic_load_explicit(&c->yielding, memory_order_relaxed),
-                                          busiest);
+    bool was = atomic_load_explicit(&c->yielding, memory_order_relaxed);
+    bool yielding = analyzer_should_yield(was, busiest);
     atomic_store_explicit(&c->yielding, yielding, memory_order_relaxed);
+    if (!yielding)
+        return; /* no clock read per job at rest (the thread's CPU clock is a system call) */
     uint64_t now = clock_now_ns(), cpu = thread_cpu_ns();
     uint64_t wall = now - c->window_start, spent = cpu - c->window_cpu;
-    if (yielding && spent < YIELD_BUDGET_NS && wall < YIELD_WINDOW_NS)
+    if (was && spent < YIELD_BUDGET_NS && wall < YIELD_WINDOW_NS)
         return; /* within the budget */
-    if (yielding && spent >= YIELD_BUDGET_NS) {
+    if (was && spent >= YIELD_BUDGET_NS) {
         uint64_t rest = analyzer_yield_sleep_ns(wall, spent);
         struct timespec ts = {.tv_sec = (time_t)(rest / 1000000000ull),
                               .tv_nsec = (long)(rest % 1000000000ull)};
