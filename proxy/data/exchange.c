@@ -439,17 +439,19 @@ int exchange_start(exchange *ex)
                               : !rules_sampled(rt, exchange_upstream_id(ex))) {
         ex->shadow_preset = VERDICT_SKIPPED;
         ex->shadow_reason = "not sampled";
-    } else if (rt->ids && (ids_rc = exchange_ids_prepare(ex, shadow)) != 0) {
-        if (ids_rc < 0) { /* out of memory: the shadow only */
-            ex->shadow_preset = VERDICT_SHADOW_ERROR;
-            ex->shadow_reason = "out of memory rewriting correlated ids";
-        } /* else id_unknown: preset and reason set */
     } else if (!shadow_gate_busy_admits(&ex->env->gate, exchange_upstream_id(ex))) {
+        /* Before the ids rewrite: its ledger lookups (a lock) are CPU the
+         * saturated worker's clients need, for a mirror not sent anyway. */
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = "worker saturated: mirroring yields to the clients";
         ex->shadow_yielded = true;
         metric_add(METRIC_shadow_dropped, 1);
         metric_add(METRIC_shadow_yielded, 1);
+    } else if (rt->ids && (ids_rc = exchange_ids_prepare(ex, shadow)) != 0) {
+        if (ids_rc < 0) { /* out of memory: the shadow only */
+            ex->shadow_preset = VERDICT_SHADOW_ERROR;
+            ex->shadow_reason = "out of memory rewriting correlated ids";
+        } /* else id_unknown: preset and reason set */
     } else if (!shadow_gate_admit(&ex->env->gate, &ex->shadow, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;

@@ -3,6 +3,7 @@ shadow.busy_min_percent): while the worker's loop is 90% busy or more, only
 a share of requests chosen by request id is mirrored, down to the floor;
 the rest are shadow_dropped with their reason and counted, and the share
 comes back once the load ends. The clients get every answer throughout."""
+import json
 import os
 import re
 import shutil
@@ -136,3 +137,31 @@ def test_no_yield_at_100_percent(stubs, proxy, tmp):
 
     assert flood_until(p, tmp, saturated), "the flood never saturated the worker"
     assert metric(p, "shadowproxy_shadow_yielded_total") == 0
+
+
+def test_yield_comes_before_the_id_ledger(stubs, proxy, tmp):
+    """A saturated worker yields before it rewrites correlated ids: the
+    ledger lookups (a lock each) would be CPU the clients need, for a
+    mirror not sent. Every id here is unknown, so without that order no
+    request would ever reach the yield (all id_unknown)."""
+    legacy, new = stubs("legacy"), stubs("new")
+    rules = os.path.join(tmp, "ids-rules.json")
+    with open(rules, "w") as f:
+        json.dump({"version": 1, "routes": [
+            {"name": "orders", "match": {"path_glob": "/api/orders/*"},
+             "ids": {"use": [{"name": "order", "path_template": "/api/orders/{id}"}]}}]}, f)
+    p = proxy(legacy.url, new.url, args=("--workers", "1", "--rules", rules),
+              config={"shadow": {"busy_min_percent": 1}, "diff_log": {"mode": "mismatches"}})
+    assert flood_until(p, tmp, lambda: metric(p, "shadowproxy_shadow_yielded_total") > 200), \
+        "mirroring never yielded: the id ledger was asked first"
+    # Those yielded were never looked up; the rest were, and missed (read
+    # once the last requests of the killed flood are done).
+    deadline = time.monotonic() + 5 * SLOW
+    while True:
+        misses = metric(p, "shadowproxy_ids_misses_total")
+        yielded = metric(p, "shadowproxy_shadow_yielded_total")
+        total = metric(p, "shadowproxy_requests_total")
+        if misses + yielded == total or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert misses + yielded == total, (misses, yielded, total)
