@@ -1,4 +1,5 @@
-/* hex: bytes as lower-case hexadecimal (digests in records and logs).
+/* hex: bytes as lower-case hexadecimal (digests in records and logs), and
+ * hex digits read back.
  * Pure; any thread. */
 #ifndef SP_HEX_H
 #define SP_HEX_H
@@ -14,6 +15,18 @@ static inline void hex_encode(const unsigned char *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+/* The value of one hex digit (either case), or -1. */
+static inline int hex_digit_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }
 
 #endif

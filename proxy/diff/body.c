@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "base/hex.h"
 #include "diff/body_decode.h"
 #include "diff/jsonfast.h"
 #include "diff/textenc.h"
@@ -328,17 +329,6 @@ bool body_form_next(const unsigned char *data, size_t len, size_t *pos,
     return false;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* s[0..n) read as ISO-8859-1, as UTF-8 (malloc'd, NUL-terminated). */
 static char *latin1_to_utf8(const unsigned char *s, size_t n, size_t *out_len)
 {
@@ -369,8 +359,8 @@ char *body_form_decode(const unsigned char *s, size_t n, bool is_key,
         if (s[i] == '+') {
             t[o++] = ' ';
         } else if (s[i] == '%' && i + 2 < n &&
-                   (hi = hexval(s[i + 1])) >= 0 &&
-                   (lo = hexval(s[i + 2])) >= 0 && (!is_key || hi || lo)) {
+                   (hi = hex_digit_value(s[i + 1])) >= 0 &&
+                   (lo = hex_digit_value(s[i + 2])) >= 0 && (!is_key || hi || lo)) {
             t[o++] = (unsigned char)(hi << 4 | lo);
             i += 2;
         } else {

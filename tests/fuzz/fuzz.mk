@@ -24,7 +24,7 @@
 
 FUZZ_DEBS     ?= clang-14 libclang-rt-14-dev
 FUZZ_CC       ?= clang-14
-FUZZERS       ?= rules compare logread headers config jsonfast
+FUZZERS       ?= rules compare logread headers config jsonfast h1parse
 FUZZ_SECONDS  ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 # Flags for every libFuzzer run: a slow input is a bug (quadratic
