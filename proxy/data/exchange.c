@@ -137,9 +137,9 @@ static shadow_ticket *ticket_of(ex_leg *leg)
 
 /* Framing curl would accept but a proxy must not (RFC 9112 6.3): two
  * Content-Lengths that disagree (curl takes one of them, so the answer
- * and what follows on the connection are read one way of two), or
- * Content-Length beside Transfer-Encoding (response splitting). Returns
- * why, or NULL. */
+ * and what follows on the connection are read one way of two), one that
+ * is not a number (curl reads "12abc" as 12), or Content-Length beside
+ * Transfer-Encoding (response splitting). Returns why, or NULL. */
 static const char *bad_framing(const hdr_list *h)
 {
     const char *cl = NULL;
@@ -151,6 +151,8 @@ static const char *bad_framing(const hdr_list *h)
         else if (strcasecmp(name, "Content-Length") == 0) {
             if (cl && strcmp(cl, v) != 0)
                 return "the answer has Content-Length fields that disagree";
+            if (!v[0] || v[strspn(v, "0123456789")] != '\0')
+                return "the answer has a Content-Length that is not a number";
             cl = v;
         }
     }
@@ -631,6 +633,12 @@ static const char *leg_cause(ex_leg *leg)
     tls_failure f = {.result = leg->result, .message = leg->error};
     if (leg->easy) {
         curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &f.os_errno);
+        /* curl keeps a pooled handle's last system error across transfers
+         * (a reset once would name every later failure on it): it is this
+         * transfer's only if this transfer's error text names it. */
+        const char *said = f.os_errno > 0 ? strerrordesc_np((int)f.os_errno) : NULL;
+        if (!said || !leg->error || !strstr(leg->error, said))
+            f.os_errno = 0;
         curl_easy_getinfo(leg->easy, CURLINFO_SSL_VERIFYRESULT, &f.verify_result);
         f.cert_requested = upstream_cert_requested(leg->easy);
     }

@@ -396,11 +396,6 @@ def test_broken_answer_is_a_shadow_error(wire, steps, cause, words):
     assert_failed(rec, delta, "shadow_error", cause, words)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "proxy bug: a Content-Length that is not a number (12abc) is read as its "
-    "leading digits (libcurl's strtoll) and exchange.c bad_framing() does not "
-    "check it; RFC 9112 6.3 makes it an unrecoverable framing error: today a "
-    "12-byte body is compared (a mismatch) instead of a 'bad response'"))
 def test_content_length_not_a_number_is_a_bad_response(wire):
     steps = Steps(head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
                        b"Content-Length: 12abc") + BODY, then="close")
@@ -655,7 +650,7 @@ def test_request_the_shadow_receives(wire, method, body, extra):
     assert mine == theirs
 
 
-# ---- resets: last in the module (see the xfail below) -------------------------------------
+# ---- resets: last in the module (a reset's errno must not name later failures) -------------------------------------
 
 
 @pytest.mark.parametrize("steps", [Steps(then="rst"), Steps(plain()[:-20], 0.05, then="rst")],
@@ -667,11 +662,6 @@ def test_reset_is_a_shadow_error(wire, steps):
     assert_failed(rec, delta, "shadow_error", "connection reset")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "proxy bug: exchange.c leg_cause() reads CURLINFO_OS_ERRNO, which libcurl "
-    "keeps on the pooled easy handle from an earlier transfer; once a shadow "
-    "transfer on that handle was reset, every later failure on it (bad status "
-    "line, bad chunk, timeout, empty reply) is reported as 'connection reset'"))
 def test_a_reset_does_not_name_later_failures(wire):
     """After the resets above (one worker, one easy handle reused), a bad
     status line must still be named "bad response", a stall "timeout"."""
