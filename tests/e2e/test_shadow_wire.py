@@ -11,11 +11,18 @@ must give the same records and counts.
 
 One proxy (one worker, so one connection pool: keep-alive cases know which
 connection a request should use) is shared by the module's cases; each case
-has its own request id, which picks the shadow's script.
+has its own request id, which picks the shadow's script. Cases run in file
+order; the resets come last, and the case after them checks that a reset
+does not name the failures that follow on the same pooled handle.
+
+Not pinned, because today's behaviour looks wrong: the text of an obs-fold
+continuation (dropped today); an "HTTP/2 200" status line on an HTTP/1.1
+connection (libcurl takes it as a 200).
 """
 import gzip
 import json
 import tempfile
+import threading
 import time
 
 import pytest
@@ -250,14 +257,15 @@ def test_many_header_lines(wire):
 
 def test_header_with_obs_fold(wire):
     """A folded header line (obs-fold, RFC 9112 5.2) does not break the
-    answer. What becomes of the continuation is not pinned (see the report:
-    today its text is dropped)."""
+    answer. What becomes of the continuation is not pinned: today the
+    record says "first" (exchange.c on_header drops the line without a
+    colon), where RFC 9112 would have "first second"."""
     wire_bytes = head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
                       b"X-Folded: first", b"  second", b"X-After: 1",
                       b"Content-Length: %d" % len(BODY)) + BODY
     rec, delta, _ = mirror(wire, "obs-fold", Steps(wire_bytes))
     assert_match(rec, delta)
-    assert new_headers(rec, "X-Folded")[0].startswith("first")
+    assert new_headers(rec, "X-Folded")[0].startswith("first"), rec["new"]["headers"]
     assert new_headers(rec, "X-After") == ["1"]
 
 
@@ -593,7 +601,8 @@ def test_fresh_connection_closed_without_an_answer_is_an_empty_reply(wire):
 HOP = [("Connection", "keep-alive, X-Hop"), ("Keep-Alive", "timeout=5"), ("X-Hop", "1")]
 REQUESTS = [
     # (method, body, the client's extra headers)
-    ("GET", None, [("Accept", "application/json"), ("X-Custom", "a, b"), ("X-Custom", "c")]),
+    ("GET", None, [("Accept", "application/json"), ("X-Custom", "a, b"), ("X-Custom", "c"),
+                   ("X-Empty", "")]),
     ("POST", b'{"sku":"24-MB01","qty":2}', []),
     ("PUT", b"x" * 70000, [("Content-Type", "application/octet-stream"),
                            ("Expect", "100-continue")]),
@@ -639,7 +648,8 @@ def test_request_the_shadow_receives(wire, method, body, extra):
     else:
         assert req.values("Content-Length") == [str(len(body))]
         assert req.body == body
-    assert req.values("X-Custom") == [v for k, v in extra if k == "X-Custom"]
+    for name in ("X-Custom", "X-Empty"):  # duplicates kept, an empty value kept
+        assert req.values(name) == [v for k, v in extra if k == name]
     # the authoritative copy (the stub's log) has the same headers
     (auth,) = [q for q in legacy.wait_requests(1)
                if rec["id"] in values(q["headers"], "X-Request-Id")]
@@ -650,7 +660,92 @@ def test_request_the_shadow_receives(wire, method, body, extra):
     assert mine == theirs
 
 
-# ---- resets: last in the module (a reset's errno must not name later failures) -------------------------------------
+
+@pytest.mark.parametrize("target", ["/a/../b/./c", "/x?q=a%20b&r=%2F&r=", "//double//slash",
+                                    "/x?", "/" + "p" * 8000])
+def test_target_sent_as_is(wire, target):
+    """The target is sent as the client wrote it: no dot-segment removal,
+    no re-encoding, nothing dropped."""
+    legacy, shadow, p = wire
+    rec, delta, _ = mirror(wire, "target", target=target)
+    assert_match(rec, delta)
+    (req,) = shadow.requests(rec["id"])
+    assert req.target == target
+
+
+def test_chunked_request_body_is_sent_with_a_length(wire):
+    """A client's chunked body reaches the shadow whole, with its
+    Content-Length, as it reaches legacy."""
+    legacy, shadow, p = wire
+    rid = f"chunked-req-{next(_seq)}"
+    payload = b'{"lines":[' + b",".join(b'{"n":%d}' % i for i in range(300)) + b"]}"
+    chunks = [payload[i:i + 100] for i in range(0, len(payload), 100)]
+    framed = b"".join(b"%x;ext=1\r\n" % len(c) + c + b"\r\n" for c in chunks) + b"0\r\n\r\n"
+    r = raw_request(p.port, "POST", "/api/orders", [
+        ("Host", "x"), ("X-Request-Id", rid), ("Transfer-Encoding", "chunked"),
+        ("Content-Type", "application/json"), ("X-Stub-Ctl-legacy", json_body_ctl(DOC))], framed)
+    assert r.status == 200 and r.body == BODY
+    assert p.wait_record(rid)["verdict"] == "match"
+    (req,) = shadow.requests(rid)
+    assert req.body == payload
+    assert req.values("Content-Length") == [str(len(payload))]
+    assert req.values("Transfer-Encoding") == []
+    (auth,) = [q for q in legacy.requests() if rid in values(q["headers"], "X-Request-Id")]
+    assert values(auth["headers"], "Content-Length") == [str(len(payload))]
+
+
+def test_concurrent_mirrors_each_get_their_own_answer(wire):
+    """40 clients at once, the shadow answering each after 0.6 s in one
+    of several framings: every exchange is compared against its own
+    answer (each shadow body names its request), no client waits for the
+    shadow, and nothing stays in flight."""
+    legacy, shadow, p = wire
+    tag = f"conc-{next(_seq)}"
+    PAUSE = 0.6
+    framings = [
+        lambda b: Steps(PAUSE, plain(b)),
+        lambda b: Steps(PAUSE, *bytewise(plain(b))[:30], plain(b)[30:]),
+        lambda b: Steps(PAUSE, head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
+                                   b"Transfer-Encoding: chunked")
+                        + b"%x\r\n" % len(b) + b + b"\r\n0\r\n\r\n"),
+        lambda b: Steps(PAUSE, head(b"HTTP/1.1 200 OK", b"Content-Type: application/json") + b,
+                        then="close"),
+    ]
+    n = 40
+    before = metrics(p)
+    for i in range(n):
+        doc = dict(DOC, n=i)
+        shadow.on(f"{tag}-{i}", framings[i % len(framings)](
+            json.dumps(doc, separators=(",", ":")).encode()))
+    results = [None] * n
+
+    def one(i):
+        doc = dict(DOC, n=i)
+        t0 = time.monotonic()
+        r = raw_request(p.port, "GET", f"/conc/{i}", [
+            ("Host", "x"), ("X-Request-Id", f"{tag}-{i}"),
+            ("X-Stub-Ctl-legacy", json_body_ctl(doc))])
+        results[i] = (r, time.monotonic() - t0, doc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30 * SLOW)
+    for i, (r, elapsed, doc) in enumerate(results):
+        assert r.status == 200 and json.loads(r.body) == doc
+        assert elapsed < PAUSE - 0.1 or SANITIZED, f"client {i} waited {elapsed:.3f}s"
+    for i in range(n):
+        rec = p.wait_record(f"{tag}-{i}")
+        assert rec["verdict"] == "match", (i, rec["new"], rec["differences"])
+        assert rec["new"]["body"] == dict(DOC, n=i)
+    after = metrics(p)
+    assert after[IN_FLIGHT] == 0
+    assert after[SENT] - before[SENT] == n
+    assert after[verdict_metric("match")] - before[verdict_metric("match")] == n
+
+
+# ---- resets: last in the module (a reset's errno must not name later failures) ----------
 
 
 @pytest.mark.parametrize("steps", [Steps(then="rst"), Steps(plain()[:-20], 0.05, then="rst")],
