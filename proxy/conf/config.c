@@ -266,7 +266,9 @@ const config_key config_keys[] = {
      "File the records are appended to, one JSON object per line; relative "
      "to the working directory."},
     {"/diff_log/mode", K_MODE, F(diff_log_mode), 0, 0, 0, "\"mismatches\"",
-     true, "`mismatches` logs every exchange whose verdict is not `match`, `all` logs every one."},
+     true, "`mismatches` logs every exchange whose verdict is not `match`, but counts the ones "
+     "not mirrored by choice (shadow off, paused, route or method not mirrored, not sampled) "
+     "per route in once-a-second `not_mirrored` records; `all` logs every one."},
     {"/diff_log/max_body_bytes", K_SIZE, F(diff_log_max_body), 0, 0, GiB,
      "65536", false, "Bytes of each body embedded in a record."},
     {"/diff_log/queue", K_COUNT, F(diff_log_queue), 0, 1, 1000000, "10000",

@@ -209,6 +209,20 @@ static void sample_out(analyzer *a, analysis_job *job)
     analysis_job_free(job);
 }
 
+bool analyzer_not_mirrored(analyzer *a, const char *route_name, not_mirrored_reason why)
+{
+    if (atomic_load_explicit(&a->mode, memory_order_relaxed) == DIFFLOG_ALL)
+        return false; /* every exchange has its record (replay captures) */
+    dlwriter_local *l = dlwriter_local_of(a->writer);
+    if (!l)
+        return false; /* no memory for the worker's tally: a record of its own */
+    metric_verdict(VERDICT_SKIPPED);
+    overload_tally *t = dlwriter_local_lock(l);
+    overload_tally_not_mirrored(t, route_name, why);
+    dlwriter_local_unlock(l);
+    return true;
+}
+
 static void enqueue(comparer *c, analysis_job *job, size_t bytes);
 
 /* confirm_done_fn: a confirmation's job comes back with its re-read. It

@@ -24,6 +24,7 @@
 #include "diff/difflog.h"
 #include "base/headers.h"
 #include "obs/metrics.h"
+#include "obs/overload.h"
 #include "conf/rules.h"
 
 typedef struct analysis_leg {
@@ -99,6 +100,14 @@ int analyzer_threads(const sp_config *cfg);
 /* Takes ownership of job. Never blocks on the comparison; any thread (a
  * worker's lock-free path but for the chosen comparer's queue lock). */
 void analyzer_submit(analyzer *a, analysis_job *job);
+/* An exchange whose shadow was not sent by choice (config, operator,
+ * rules: `why`), with nothing else to log: in `mismatches` mode it gets no
+ * job and no record of its own. Counts its verdict (`skipped`) in the
+ * metrics now, and the calling thread's tally for the per-route metrics,
+ * the live view and the route's `not_mirrored` record (obs/overload.h),
+ * and returns true. False (nothing counted: submit a job) in `all` mode or
+ * with no memory for the tally. Any thread; no shared lock. */
+bool analyzer_not_mirrored(analyzer *a, const char *route_name, not_mirrored_reason why);
 /* The share of exchanges a comparer is handed, in basis points (10000: all),
  * for `pending` jobs waiting against a limit: all up to half the limit,
  * then falling linearly to none at the limit. Pure. */

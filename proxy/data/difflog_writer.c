@@ -162,9 +162,10 @@ static void write_lines(dlwriter *w, const char *buf, size_t len, size_t nrecord
     }
 }
 
-/* Sampled-out exchanges counted by the submitters: their verdicts go into
- * the per-route metrics and the live view now (the global verdict count was
- * taken at once). Called with w->mu held. */
+/* Sampled-out and not-mirrored exchanges counted by the submitters: their
+ * verdicts go into the per-route metrics and the live view now (the global
+ * verdict count was taken at once), the not-mirrored ones into the live
+ * scorecard's exchanges too. Called with w->mu held. */
 static void collect_locals(dlwriter *w, int64_t now_ms)
 {
     for (dlwriter_local *l = w->locals; l; l = l->next) {
@@ -180,10 +181,14 @@ static void collect_locals(dlwriter *w, int64_t now_ms)
             continue;
         for (size_t i = 0; i < overload_tally_size(&t); i++) {
             const overload_count *c = overload_tally_at(&t, i);
+            uint64_t not_mirrored = overload_count_not_mirrored(c);
             for (int v = 0; v < VERDICT_COUNT; v++) {
-                metrics_verdict_route_n(w->shard, c->route, (verdict)v, c->unlogged[v]);
-                live_count_n(w->live, c->route, (verdict)v, c->unlogged[v], now_ms);
+                uint64_t n = c->unlogged[v] + (v == VERDICT_SKIPPED ? not_mirrored : 0);
+                metrics_verdict_route_n(w->shard, c->route, (verdict)v, n);
+                live_count_n(w->live, c->route, (verdict)v, n, now_ms);
             }
+            /* the live scorecard's exchanges (not compared, no answer times) */
+            live_ready_count_n(live_readiness(w->live), c->route, VERDICT_SKIPPED, not_mirrored);
         }
         overload_tally_merge(&w->window, &t);
     }

@@ -2,11 +2,13 @@
  * threads hand it batches of whole lines; it appends each batch with one
  * write(2) (difflog.h), so lines from several comparers interleave only at
  * line boundaries. It also owns the overload tally: once per
- * OVERLOAD_WINDOW_MS it writes one `overload` record per route for the
- * exchanges that got no record of their own (obs/overload.h).
+ * OVERLOAD_WINDOW_MS it writes one `overload` and one `not_mirrored` record
+ * per route for the exchanges that got no record of their own
+ * (obs/overload.h).
  *
- * A submitter (a worker thread) that samples an exchange out counts it in
- * a tally of its own (dlwriter_tally_local: no shared lock per exchange);
+ * A submitter (a worker thread) that samples an exchange out, or whose
+ * exchange was not mirrored, counts it in a tally of its own
+ * (dlwriter_local_of: no shared lock per exchange);
  * the writer collects those tallies once per window, and counts their
  * verdicts in the per-route metrics and the live view then. */
 #ifndef SP_DIFFLOG_WRITER_H

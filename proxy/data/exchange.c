@@ -42,6 +42,7 @@ exchange *exchange_new(exchange_env *env, const char *uri)
     ex->t0_ns = ex->last_rx_ns = clock_now_ns();
     ex->ts_ms = clock_wall_ms();
     ex->shadow_preset = VERDICT_COUNT;
+    ex->not_mirrored = -1;
     for (int s = 0; s < 2; s++) {
         ex->legs[s].ex = ex;
         ex->legs[s].side = (sp_side)s;
@@ -397,6 +398,15 @@ static void shadow_send(exchange *ex, ex_leg *leg)
     }
 }
 
+/* The shadow is not sent, by choice: verdict skipped, and in `mismatches`
+ * mode a count in the route's not_mirrored record (exchange_submit). */
+static void not_mirrored(exchange *ex, not_mirrored_reason why)
+{
+    ex->shadow_preset = VERDICT_SKIPPED;
+    ex->shadow_reason = not_mirrored_text(why);
+    ex->not_mirrored = (int)why;
+}
+
 int exchange_start(exchange *ex)
 {
     reqid_assign(&reqid_recent, &ex->env->ids, hdr_list_get(&ex->req_headers, "X-Request-Id"),
@@ -426,21 +436,16 @@ int exchange_start(exchange *ex)
     const char *why = NULL;
     int ids_rc = 0;
     if (!ex->cfg->shadow_enabled) {
-        ex->shadow_preset = VERDICT_SKIPPED;
-        ex->shadow_reason = "shadow disabled";
+        not_mirrored(ex, NM_SHADOW_DISABLED);
     } else if (ops_paused(ops, rt->name)) {
-        ex->shadow_preset = VERDICT_SKIPPED;
-        ex->shadow_reason = "shadow paused by operator";
+        not_mirrored(ex, NM_PAUSED);
     } else if (!rt->mirror) {
-        ex->shadow_preset = VERDICT_SKIPPED;
-        ex->shadow_reason = "mirroring off for this route";
+        not_mirrored(ex, NM_ROUTE_OFF);
     } else if (!rules_mirror_method(rt, ex->method)) {
-        ex->shadow_preset = VERDICT_SKIPPED;
-        ex->shadow_reason = "method not mirrored on this route";
+        not_mirrored(ex, NM_METHOD);
     } else if (op_sample >= 0 ? !rules_sampled_at(op_sample, exchange_upstream_id(ex))
                               : !rules_sampled(rt, exchange_upstream_id(ex))) {
-        ex->shadow_preset = VERDICT_SKIPPED;
-        ex->shadow_reason = "not sampled";
+        not_mirrored(ex, NM_NOT_SAMPLED);
     } else if (!shadow_gate_busy_admits(&ex->env->gate, exchange_upstream_id(ex))) {
         /* Before the ids rewrite: its ledger lookups (a lock) are CPU the
          * saturated worker's clients need, for a mirror not sent anyway. */

@@ -169,6 +169,8 @@ typedef struct exchange {
     const char *secondary_reason; /* why no secondary leg when the route asked for one */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
     bool shadow_yielded;  /* not mirrored: the worker was saturated (shadow.busy_min_percent) */
+    int not_mirrored;     /* not_mirrored_reason when not mirrored by choice (config,
+                           * operator, rules: preset skipped), else -1 */
     int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */
     const char *shadow_reason;
     struct ex_ids *ids;   /* correlated ids (exchange_ids.c): NULL unless the route has

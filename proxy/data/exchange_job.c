@@ -90,6 +90,12 @@ void exchange_submit(exchange *ex)
                   sh->attempted ? (sh->result == CURLE_OK ? "answered" : sh->cause)
                                 : ex->shadow_reason, NULL);
     }
+    /* Not mirrored by choice, nothing else to say (no fault injected in
+     * the answer): in `mismatches` mode a count, not a job and a record. */
+    if (!refused && auth->result == CURLE_OK && !sh->attempted && ex->not_mirrored >= 0 &&
+        !auth->faulted &&
+        analyzer_not_mirrored(ex->env->an, ex->route->name, (not_mirrored_reason)ex->not_mirrored))
+        return;
     analysis_job *job = analysis_job_new();
     if (!job) {
         metric_add(METRIC_records_lost, 1);

@@ -314,6 +314,12 @@ json_t *live_summary(json_t *rec, size_t text_len, bool trimmed)
                   json_object_get(json_object_get(rec, "new"), "status")));
     json_object_set_new(s, "bytes", json_integer((json_int_t)text_len));
     json_object_set_new(s, "trimmed", json_boolean(trimmed));
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (type) { /* a count (overload, not_mirrored): how many exchanges, no verdict */
+        json_object_set_new(s, "type", json_string(type));
+        json_object_set_new(s, "count", copy_or_null(json_object_get(
+                                            rec, strcmp(type, "overload") == 0 ? "unlogged" : "count")));
+    }
     return s;
 }
 

@@ -107,7 +107,8 @@ char *live_recent(live *l, size_t *len);
 
 /* A record's summary, as in GET /api/recent without "seq" (also the
  * entries of GET /api/history): a new reference, NULL on no memory.
- * text_len is the record's size as text. Pure, any thread. */
+ * text_len is the record's size as text; a count record (overload,
+ * not_mirrored) adds "type" and "count" (its exchanges). Pure, any thread. */
 json_t *live_summary(json_t *rec, size_t text_len, bool trimmed);
 
 /* GET /api/recent/SEQ: that record's text, malloc'd (NUL-terminated),

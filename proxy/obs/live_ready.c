@@ -156,22 +156,39 @@ void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_
     pthread_mutex_unlock(t->mu);
 }
 
+static row *count_held(live_ready *t, const char *name, verdict v, uint64_t n)
+{
+    row *r = row_get(t, name ? name : "default");
+    if (r) {
+        t->total += n;
+        r->exchanges += n;
+        r->compared += (v == VERDICT_MATCH || v == VERDICT_KNOWN || v == VERDICT_MISMATCH) * n;
+        r->mismatches += (v == VERDICT_MISMATCH) * n;
+        r->errors += (v == VERDICT_SHADOW_ERROR || v == VERDICT_SHADOW_TIMEOUT ||
+                      v == VERDICT_AUTHORITATIVE_ERROR) * n;
+    }
+    return r;
+}
+
 void live_ready_count_held(live_ready *t, const char *name, verdict v, double legacy_ms,
                            double new_ms)
 {
     if (!t || (unsigned)v >= VERDICT_COUNT)
         return;
-    row *r = row_get(t, name ? name : "default");
+    row *r = count_held(t, name, v, 1);
     if (r) {
-        t->total++;
-        r->exchanges++;
-        r->compared += v == VERDICT_MATCH || v == VERDICT_KNOWN || v == VERDICT_MISMATCH;
-        r->mismatches += v == VERDICT_MISMATCH;
-        r->errors += v == VERDICT_SHADOW_ERROR || v == VERDICT_SHADOW_TIMEOUT ||
-                     v == VERDICT_AUTHORITATIVE_ERROR;
         add_time(r, READINESS_LEGACY, legacy_ms);
         add_time(r, READINESS_NEW, new_ms);
     }
+}
+
+void live_ready_count_n(live_ready *t, const char *name, verdict v, uint64_t n)
+{
+    if (!t || (unsigned)v >= VERDICT_COUNT || n == 0)
+        return;
+    pthread_mutex_lock(t->mu);
+    count_held(t, name, v, n);
+    pthread_mutex_unlock(t->mu);
 }
 
 void live_ready_transient(live_ready *t, const char *name)

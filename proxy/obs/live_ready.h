@@ -38,6 +38,9 @@ void live_ready_free(live_ready *t);
  * negative when that side gave no HTTP answer. Any thread. */
 void live_ready_count(live_ready *t, const char *name, verdict v, double legacy_ms,
                       double new_ms);
+/* n exchanges with verdict v and no answer times (the not-mirrored ones,
+ * counted in batches). Any thread. */
+void live_ready_count_n(live_ready *t, const char *name, verdict v, uint64_t n);
 /* The same with t's lock held by the caller (the shared one). */
 void live_ready_count_held(live_ready *t, const char *name, verdict v, double legacy_ms,
                            double new_ms);

@@ -263,7 +263,8 @@ static int next_request(feeder *f, client *c, replay_req *out, double *ts)
     json_t *rec;
     while (next_record(f, &rec) == 1) {
         const char *type = json_string_value(json_object_get(rec, "type"));
-        if (type && strcmp(type, "overload") == 0) { /* a count: nothing to send */
+        if (type && (strcmp(type, "overload") == 0 || strcmp(type, "not_mirrored") == 0)) {
+            /* a count: nothing to send */
             json_decref(rec);
             continue;
         }

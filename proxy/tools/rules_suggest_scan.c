@@ -484,6 +484,8 @@ static void headers_add(sg_model *m, sg_group *g, const json_t *diffs)
 
 void sg_add(sg_model *m, const json_t *rec)
 {
+    if (str_member(rec, "type")) /* overload, not_mirrored: counts, not exchanges */
+        return;
     const char *route = str_member(rec, "route");
     char buf[ENDPOINT_MAX];
     const char *name = endpoint_group(route, str_member(rec, "endpoint"), str_member(rec, "method"),

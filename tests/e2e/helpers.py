@@ -297,6 +297,17 @@ def metric(p, name):
     raise AssertionError(f"{name} not in /metrics")
 
 
+def metrics(p, token=None):
+    """Every sample on p's /metrics: {name: [(labels, value), ...]}."""
+    text = admin_call(p.admin_port, "GET", "/metrics", token=token).body.decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)", line)
+        if m and not line.startswith("#"):
+            out.setdefault(m.group(1), []).append((m.group(2) or "", float(m.group(3))))
+    return out
+
+
 def serve_once(tmp, config, env=None, wait=5.0):
     """Runs serve with the config; returns (exit code or None if it kept
     running, stderr). A running one is stopped."""

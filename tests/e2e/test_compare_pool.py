@@ -4,29 +4,12 @@ compared; when the comparers fall behind, the share compared is chosen by
 request id (the hash of sample_percent), the rest is counted per route in
 `overload` records, and no record is lost."""
 import concurrent.futures
-import http.client
 import json
 import os
-import re
 import time
 
 from conftest import SLOW
-from helpers import json_body_ctl, raw_request, sample_bucket
-
-def metrics(p):
-    c = http.client.HTTPConnection("127.0.0.1", p.admin_port, timeout=10 * SLOW)
-    try:
-        c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
-    finally:
-        c.close()
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)", line)
-        if m and not line.startswith("#"):
-            out.setdefault(m.group(1), []).append((m.group(2) or "", float(m.group(3))))
-    return out
-
+from helpers import json_body_ctl, metrics, raw_request, sample_bucket
 
 def total(samples, name, label=""):
     return sum(v for lbl, v in samples.get(name, []) if label in lbl)

@@ -56,6 +56,46 @@ TEST(tally_counts_per_route_and_verdict)
     CHECK(overload_tally_lines(&w, 0, 1, &len, &n) == NULL && len == 0 && n == 0);
 }
 
+/* Not-mirrored counts: their own record type per route, by reason; a route
+ * with both kinds of counts gets both records, one whole line each. */
+TEST(tally_not_mirrored_records_by_route_and_reason)
+{
+    static overload_tally t, w;
+    for (int i = 0; i < 3; i++)
+        overload_tally_not_mirrored(&t, "orders", NM_NOT_SAMPLED);
+    overload_tally_not_mirrored(&t, "orders", NM_PAUSED);
+    overload_tally_not_mirrored(&t, NULL, NM_SHADOW_DISABLED);
+    overload_tally_add(&w, "orders", VERDICT_SKIPPED, true);
+    overload_tally_merge(&w, &t);
+    CHECK(overload_tally_size(&w) == 2);
+    CHECK(overload_count_not_mirrored(overload_tally_at(&w, 0)) == 4);
+    size_t len = 0, n = 0;
+    char *lines = overload_tally_lines(&w, 1000, 2000, &len, &n);
+    CHECK(lines && n == 3 && len == strlen(lines) && lines[len - 1] == '\n');
+    CHECK(overload_tally_empty(&w));
+    json_t *ov = line_at(lines, 0), *nm = line_at(lines, 1), *def = line_at(lines, 2);
+    CHECK(ov && nm && def);
+    CHECK_STR(json_string_value(json_object_get(ov, "type")), "overload");
+    CHECK(json_integer_value(json_object_get(ov, "unlogged")) == 1); /* not the not-mirrored */
+    CHECK_STR(json_string_value(json_object_get(nm, "type")), "not_mirrored");
+    CHECK_STR(json_string_value(json_object_get(nm, "route")), "orders");
+    CHECK(json_integer_value(json_object_get(nm, "count")) == 4);
+    CHECK(json_integer_value(json_object_get(nm, "window_ms")) == 1000);
+    CHECK(!json_object_get(nm, "verdicts") && !json_object_get(nm, "unlogged"));
+    json_t *r = json_object_get(nm, "reasons");
+    CHECK(json_object_size(r) == 2);
+    CHECK(json_integer_value(json_object_get(r, "not sampled")) == 3);
+    CHECK(json_integer_value(json_object_get(r, "shadow paused by operator")) == 1);
+    CHECK_STR(json_string_value(json_object_get(def, "type")), "not_mirrored");
+    CHECK_STR(json_string_value(json_object_get(def, "route")), "default");
+    CHECK(json_integer_value(json_object_get(json_object_get(def, "reasons"), "shadow disabled")) == 1);
+    json_decref(ov);
+    json_decref(nm);
+    json_decref(def);
+    free(lines);
+    CHECK_STR(not_mirrored_text(NM_METHOD), "method not mirrored on this route");
+}
+
 TEST(tally_past_the_route_cap_counts_as_other)
 {
     static overload_tally t;
@@ -154,6 +194,7 @@ TEST(id_choice_is_nested_and_stable)
 int main(void)
 {
     RUN(tally_counts_per_route_and_verdict);
+    RUN(tally_not_mirrored_records_by_route_and_reason);
     RUN(tally_past_the_route_cap_counts_as_other);
     RUN(tally_cuts_long_names_on_a_character);
     RUN(share_falls_from_half_the_limit);

@@ -345,6 +345,8 @@ json_t *report_json_build(const report_render *r)
     set(recs, "without_ts", count(m->no_ts));
     set(recs, "overload", count(m->overload_records));
     set(recs, "unlogged_exchanges", count(m->overload_unlogged));
+    set(recs, "not_mirrored", count(m->not_mirrored_records));
+    set(recs, "not_mirrored_exchanges", count(m->not_mirrored_exchanges));
     set(o, "records", recs);
     json_t *versions = json_object();
     for (size_t i = 0; i < m->nversions; i++)

@@ -255,9 +255,97 @@ void report_endpoint_of(const json_t *rec, char *out, size_t size)
         snprintf(out, size, "%s", g);
 }
 
+/* Whether a record's ts passes --since/--until; *ts, *has_ts: what it says. */
+static bool in_time(report_model *m, const json_t *rec, int64_t *ts, bool *has_ts)
+{
+    *ts = 0;
+    *has_ts = report_parse_time(str_member(rec, "ts"), 0, false, ts) == 0;
+    if (!m->opt->has_since && !m->opt->has_until)
+        return true;
+    return *has_ts && !(m->opt->has_since && *ts < m->opt->since_ms) &&
+           !(m->opt->has_until && *ts >= m->opt->until_ms);
+}
+
+static void note_ts(report_model *m, bool has_ts, int64_t ts)
+{
+    if (has_ts) {
+        if (!m->has_ts || ts < m->ts_min)
+            m->ts_min = ts;
+        if (!m->has_ts || ts > m->ts_max)
+            m->ts_max = ts;
+        m->has_ts = true;
+    } else {
+        m->no_ts++;
+    }
+}
+
+/* The route (or for `default`, with by_endpoint, the endpoint) a record
+ * that passed the time filter counts in, with the record counted as used;
+ * NULL when --route leaves it out (counted) or on no memory. */
+static report_route *record_route(report_model *m, const json_t *rec, bool by_endpoint,
+                                  bool has_ts, int64_t ts)
+{
+    const char *name = str_member(rec, "route");
+    if (!name || !*name)
+        name = REPORT_NO_ROUTE;
+    bool selected = route_selected(m, name); /* --route default: all its endpoints */
+    char endpoint[ENDPOINT_MAX];
+    if (by_endpoint && strcmp(name, "default") == 0) { /* no route matched: group by endpoint */
+        report_endpoint_of(rec, endpoint, sizeof endpoint);
+        name = endpoint;
+        selected = selected || route_selected(m, name);
+    }
+    if (!selected) {
+        m->filtered_route++;
+        return NULL;
+    }
+    char *short_name = NULL; /* a hostile 10 MB name is kept short */
+    if (strnlen(name, REPORT_NAME_MAX + 1) > REPORT_NAME_MAX && (short_name = report_strdup_max(name, REPORT_NAME_MAX)))
+        name = short_name;
+    report_route *r = route_get(m, name);
+    free(short_name);
+    if (!r)
+        return NULL; /* out of memory: the record is not counted */
+    m->used++;
+    if (m->ninputs)
+        m->inputs[m->ninputs - 1].used++;
+    note_ts(m, has_ts, ts);
+    return r;
+}
+
+/* A `not_mirrored` record: `count` exchanges of its route whose shadow was
+ * not sent by choice, verdict skipped, in the window ending at its ts. In
+ * the tables as exchanges (no answer times, no fields); the route
+ * `default` stays one row (the record names no endpoint). */
+static void add_not_mirrored(report_model *m, const json_t *rec)
+{
+    const json_t *cnt = json_object_get(rec, "count");
+    uint64_t n = json_is_integer(cnt) && json_integer_value(cnt) > 0
+                     ? (uint64_t)json_integer_value(cnt) : 0;
+    m->not_mirrored_records++;
+    int64_t ts;
+    bool has_ts;
+    if (!in_time(m, rec, &ts, &has_ts)) {
+        m->filtered_time++;
+        return;
+    }
+    report_route *r = record_route(m, rec, false, has_ts, ts);
+    if (!r)
+        return;
+    m->not_mirrored_exchanges += n;
+    r->verdicts[RV_SKIPPED] += n;
+    r->exchanges += n;
+    if (has_ts)
+        report_route_add_cell_n(r, ts, RV_SKIPPED, n);
+}
+
 void report_model_add(report_model *m, const json_t *rec)
 {
     const char *type = str_member(rec, "type");
+    if (type && strcmp(type, "not_mirrored") == 0) {
+        add_not_mirrored(m, rec);
+        return;
+    }
     if (type && strcmp(type, "overload") == 0) { /* a count, not an exchange */
         const json_t *n = json_object_get(rec, "unlogged");
         m->overload_records++;
@@ -269,49 +357,16 @@ void report_model_add(report_model *m, const json_t *rec)
     count_version(m, json_object_get(rec, "v"));
     enum report_verdict v = report_verdict_of(str_member(rec, "verdict"));
     m->matches_read += v == RV_MATCH;
-    int64_t ts = 0;
-    bool has_ts = report_parse_time(str_member(rec, "ts"), 0, false, &ts) == 0;
-    if (m->opt->has_since || m->opt->has_until) {
-        if (!has_ts || (m->opt->has_since && ts < m->opt->since_ms) ||
-            (m->opt->has_until && ts >= m->opt->until_ms)) {
-            m->filtered_time++;
-            return;
-        }
-    }
-    const char *name = str_member(rec, "route");
-    if (!name || !*name)
-        name = REPORT_NO_ROUTE;
-    bool selected = route_selected(m, name); /* --route default: all its endpoints */
-    char endpoint[ENDPOINT_MAX];
-    if (strcmp(name, "default") == 0) { /* no route matched: group by endpoint */
-        report_endpoint_of(rec, endpoint, sizeof endpoint);
-        name = endpoint;
-        selected = selected || route_selected(m, name);
-    }
-    if (!selected) {
-        m->filtered_route++;
+    int64_t ts;
+    bool has_ts;
+    if (!in_time(m, rec, &ts, &has_ts)) {
+        m->filtered_time++;
         return;
     }
-    char *short_name = NULL; /* a hostile 10 MB name is kept short */
-    if (strnlen(name, REPORT_NAME_MAX + 1) > REPORT_NAME_MAX && (short_name = report_strdup_max(name, REPORT_NAME_MAX)))
-        name = short_name;
-    report_route *r = route_get(m, name);
-    free(short_name);
+    report_route *r = record_route(m, rec, true, has_ts, ts);
     if (!r)
-        return; /* out of memory: the record is not counted */
-    m->used++;
+        return;
     m->seq++;
-    if (m->ninputs)
-        m->inputs[m->ninputs - 1].used++;
-    if (has_ts) {
-        if (!m->has_ts || ts < m->ts_min)
-            m->ts_min = ts;
-        if (!m->has_ts || ts > m->ts_max)
-            m->ts_max = ts;
-        m->has_ts = true;
-    } else {
-        m->no_ts++;
-    }
     r->verdicts[v]++;
     r->exchanges++;
     int confirm = count_confirmation(r, rec);

@@ -206,6 +206,8 @@ typedef struct report_model {
     uint64_t filtered_time, filtered_route;
     uint64_t overload_records;   /* `overload` records read (not exchanges) */
     uint64_t overload_unlogged;  /* exchanges they count, without a record of their own */
+    uint64_t not_mirrored_records;   /* `not_mirrored` records read */
+    uint64_t not_mirrored_exchanges; /* exchanges they count (in the tables: verdict skipped) */
     bool has_ts;
     int64_t ts_min, ts_max;
     uint64_t seq;

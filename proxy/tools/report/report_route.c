@@ -290,6 +290,11 @@ static bool is_error(enum report_verdict v)
 
 void report_route_add_cell(report_route *r, int64_t ts_ms, enum report_verdict v)
 {
+    report_route_add_cell_n(r, ts_ms, v, 1);
+}
+
+void report_route_add_cell_n(report_route *r, int64_t ts_ms, enum report_verdict v, uint64_t n)
+{
     if ((r->ncells + 1) * 2 > r->cells_cap && cells_grow(r) != 0)
         return;
     int64_t minute = report_floor_div(ts_ms, 60000);
@@ -298,10 +303,10 @@ void report_route_add_cell(report_route *r, int64_t ts_ms, enum report_verdict v
         c->minute = minute;
         r->ncells++;
     }
-    c->exchanges++;
-    c->compared += v == RV_MATCH || v == RV_MISMATCH || v == RV_KNOWN;
-    c->mismatches += v == RV_MISMATCH;
-    c->errors += is_error(v);
+    c->exchanges += n;
+    c->compared += (v == RV_MATCH || v == RV_MISMATCH || v == RV_KNOWN) * n;
+    c->mismatches += (v == RV_MISMATCH) * n;
+    c->errors += is_error(v) * n;
 }
 
 /* ---- reconciliation ------------------------------------------------------------ */

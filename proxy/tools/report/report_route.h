@@ -18,6 +18,8 @@ void report_route_add_diffs(report_route *r, const json_t *diffs, const char *id
 
 /* One exchange at ts_ms with verdict v, into the route's minute cells. */
 void report_route_add_cell(report_route *r, int64_t ts_ms, enum report_verdict v);
+/* n exchanges with verdict v in ts_ms's minute (a not_mirrored record's count). */
+void report_route_add_cell_n(report_route *r, int64_t ts_ms, enum report_verdict v, uint64_t n);
 
 /* The --sum values of the legs that answered 2xx (ok[side]). */
 void report_route_add_sums(report_route *r, const report_options *opt,

@@ -119,6 +119,11 @@ static void notes(strbuf *b, const report_render *r)
                           "writer were behind,\n    and %llu `overload` record(s) count them; the "
                           "tables leave them out\n", (unsigned long long)m->overload_unlogged,
                           (unsigned long long)m->overload_records);
+    if (m->not_mirrored_records)
+        report_buf_printf(&n, "  - %llu exchange(s) were not mirrored by choice (shadow off, paused, not "
+                          "sampled, ...):\n    %llu `not_mirrored` record(s) count them; the tables "
+                          "count them as skipped\n", (unsigned long long)m->not_mirrored_exchanges,
+                          (unsigned long long)m->not_mirrored_records);
     if (m->no_ts)
         report_buf_printf(&n, "  - %llu record(s) without a readable ts: counted, but not in the drift\n",
                           (unsigned long long)m->no_ts);
