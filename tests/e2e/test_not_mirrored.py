@@ -101,6 +101,16 @@ def test_shadow_disabled_writes_counts_not_records(stubs, proxy):
     assert total(m, "shadowproxy_verdicts_total", 'verdict="skipped"') == n
     assert total(m, "shadowproxy_route_verdicts_total", 'route="default"', 'verdict="skipped"') == n
     assert total(m, "shadowproxy_difflog_records_lost_total") == 0
+    # the dashboard's history lists a count record as such
+    deadline = time.monotonic() + 5 * SLOW
+    while True:
+        hist = json.loads(admin_call(p.admin_port, "GET", "/api/history").body)["records"]
+        counted = [h for h in hist if h.get("type") == "not_mirrored"]
+        if sum(h["count"] for h in counted) == n or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counted and sum(h["count"] for h in counted) == n, hist
+    assert all(h["route"] == "default" and h["verdict"] is None for h in counted), counted
     assert p.stop() == 0  # the last, partial window is written at exit
     recs = p.records()
     assert not [r for r in recs if "id" in r], recs[:3]
@@ -146,6 +156,11 @@ def test_each_reason_is_counted_by_route(stubs, proxy, tmp):
                      ("paused", 13), ("on", 0)):
         assert total(m, "shadowproxy_route_verdicts_total", f'route="{route}"',
                      'verdict="skipped"') == n, route
+    # the live scorecard (GET /api/readiness) counts them as exchanges
+    live = json.loads(admin_call(p.admin_port, "GET", "/api/readiness", token=TOKEN).body)
+    live = {r["route"]: r for r in live["routes"]}
+    assert live["off"]["exchanges"] == 7 and live["off"]["compared"] == 0, live["off"]
+    assert live["reads"]["exchanges"] == 8 and live["reads"]["compared"] == 3, live["reads"]
     assert p.stop() == 0
     recs = p.records()
     want_mirrored = {f"get-{i}" for i in range(3)} | set(sampled) | {f"on-{i}" for i in range(4)}
@@ -175,6 +190,13 @@ def test_each_reason_is_counted_by_route(stubs, proxy, tmp):
         assert routes[route]["verdicts"]["skipped"] == n, (route, routes[route]["verdicts"])
     assert rep["totals"]["verdicts"]["skipped"] == n_skipped, rep["totals"]
     assert rep["totals"]["exchanges"] == len(plan), rep["totals"]
+    # the scorecard over the log: the same exchanges
+    ready = subprocess.run([SP_BIN, "readiness", "--format", "json", p.diff_log],
+                           capture_output=True, text=True, timeout=30 * SLOW)
+    assert ready.returncode in (0, 3), ready.stderr
+    ready = {r["route"]: r for r in json.loads(ready.stdout)["routes"]}
+    assert ready["off"]["exchanges"] == 7 and ready["off"]["compared"] == 0, ready["off"]
+    assert ready["s30"]["exchanges"] == 100, ready["s30"]
     text = subprocess.run([SP_BIN, "report", p.diff_log], capture_output=True, text=True,
                           timeout=30 * SLOW)
     assert text.returncode == 0, text.stderr
