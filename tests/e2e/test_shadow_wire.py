@@ -554,6 +554,22 @@ def test_http10_answer_with_a_length(wire, keep_alive):
     assert (req.conn_no == conn) == keep_alive, (req.conn_no, conn)
 
 
+def test_connection_close_answer_is_read_by_its_length(wire):
+    """Connection: close with a Content-Length, the shadow slow to close:
+    the answer ends with its length (compared at once, not at the shadow's
+    timeout) and the connection is not used again."""
+    legacy, shadow, p = wire
+    closing = head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
+                   b"Connection: close", b"Content-Length: %d" % len(BODY)) + BODY
+    rec, delta, _ = mirror(wire, "close-late", Steps(closing, 0.5, then="close"))
+    assert_match(rec, delta)
+    assert rec["new"]["duration_ms"] < 400 * SLOW
+    (first,) = shadow.requests(rec["id"])
+    rec, delta, _ = mirror(wire, "after-close-late")
+    assert_match(rec, delta)
+    assert shadow.requests(rec["id"])[0].conn_no != first.conn_no
+
+
 def test_shadow_closes_an_idle_connection_between_two_requests(wire):
     """The server closes a kept-alive connection while it is idle (its
     keep-alive timeout): the next mirror goes on a new connection and is
