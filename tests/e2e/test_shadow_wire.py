@@ -28,9 +28,8 @@ import time
 import pytest
 
 from conftest import SANITIZED, SLOW, Proxy, Stub
-from helpers import (admin_call, json_body_ctl, pattern, pattern_sha256, raw_request, sha256,
-                     values)
-from wire_shadow import Steps, WireShadow
+from helpers import json_body_ctl, pattern, pattern_sha256, raw_request, sha256, values
+from wire_shadow import BODY, DOC, Steps, WireShadow, bytewise, head, metrics, plain
 
 SHADOW_TIMEOUT_MS = 1000
 CONFIG = {
@@ -42,23 +41,6 @@ CONFIG = {
 # shadow does, it must not take longer than this.
 FAST = 0.9 if SANITIZED else 0.3
 
-DOC = {"order": {"id": 7, "total": 19.99}, "items": [{"sku": "24-MB01", "qty": 1}]}
-BODY = json.dumps(DOC, separators=(",", ":")).encode()
-
-
-def head(status=b"HTTP/1.1 200 OK", *lines):
-    """A response head: the status line, the lines given, the empty line."""
-    return status + b"\r\n" + b"".join(l + b"\r\n" for l in lines) + b"\r\n"
-
-
-def plain(body=BODY):
-    """The ordinary answer: Content-Length, kept open."""
-    return head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
-                b"Content-Length: %d" % len(body)) + body
-
-
-def bytewise(data):
-    return [data[i:i + 1] for i in range(len(data))]
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +65,6 @@ def wire():
             finally:
                 shadow.stop()
                 legacy.stop()
-
-
-def metrics(p):
-    """Every sample on /metrics: {"name{labels}": value}."""
-    text = admin_call(p.admin_port, "GET", "/metrics").body.decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
 
 
 SENT = "shadowproxy_shadow_sent_total"

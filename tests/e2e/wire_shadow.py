@@ -2,14 +2,46 @@
 split as the test says, and keeps every request it reads, byte for byte.
 
 Each request is matched to a script by its X-Request-Id (the proxy sends
-the same id to both legs); a request without a script gets the plain
-answer. Standard library only; loopback only; port 0."""
+the same id to both legs); a request without a script gets the default
+steps. Also the answers' building blocks and a reading of every metric.
+Standard library only; loopback only; port 0."""
+import json
 import socket
 import struct
 import threading
 import time
 
 from conftest import SLOW
+from helpers import admin_call
+
+DOC = {"order": {"id": 7, "total": 19.99}, "items": [{"sku": "24-MB01", "qty": 1}]}
+BODY = json.dumps(DOC, separators=(",", ":")).encode()
+
+
+def head(status=b"HTTP/1.1 200 OK", *lines):
+    """A response head: the status line, the lines given, the empty line."""
+    return status + b"\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+
+
+def plain(body=BODY):
+    """The ordinary answer: Content-Length, kept open."""
+    return head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
+                b"Content-Length: %d" % len(body)) + body
+
+
+def bytewise(data):
+    return [data[i:i + 1] for i in range(len(data))]
+
+
+def metrics(p):
+    """Every sample on p's /metrics: {"name{labels}": value}."""
+    text = admin_call(p.admin_port, "GET", "/metrics").body.decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 class Seen:
