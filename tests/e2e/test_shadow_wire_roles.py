@@ -115,3 +115,43 @@ def test_preserve_host_sends_the_clients_host_once(stubs, proxy):
         assert req.values("Host") == ["client.example"]
     finally:
         shadow.stop()
+
+
+def test_every_kind_of_shadow_failure_feeds_the_breaker(stubs, proxy):
+    """The breaker counts consecutive shadow failures of every kind (a
+    refused answer, a bad status line, a truncated body, a timeout, a
+    reset); an answered 5xx is an answer and resets the count."""
+    legacy = stubs("legacy")
+    shadow = WireShadow()
+    shadow.default = Steps(plain())
+    failures = [
+        Steps(head(b"HTTP/1.1 200 OK", b"Content-Length: 3", b"Transfer-Encoding: chunked")
+              + b"3\r\nabc\r\n0\r\n\r\n", then="close"),
+        Steps(head(b"HTTP/1.1 abc"), then="close"),
+        Steps(head(b"HTTP/1.1 200 OK", b"Content-Length: 100") + b"short", then="close"),
+        Steps(then="hang"),
+        Steps(then="rst"),
+    ]
+    answered_5xx = Steps(head(b"HTTP/1.1 503 Busy", b"Content-Type: application/json",
+                              b"Content-Length: %d" % len(BODY)) + BODY)
+    try:
+        p = proxy(legacy.url, shadow.url, config={"shadow": {
+            "timeout_ms": 300, "breaker_failures": len(failures), "breaker_open_ms": 60000}},
+            args=("--diff-log-mode", "all", "--workers", "1"))
+        # four failures, a 5xx (the count starts again), then all five
+        plan = [*failures[:4], answered_5xx, *failures]
+        for i, steps in enumerate(plan):
+            shadow.on(f"br-{i}", steps)
+            assert one_request(p, f"br-{i}").status == 200
+            rec = p.wait_record(f"br-{i}")
+            assert rec["new"]["attempted"] is True, (i, rec["reason"])
+        rec = p.wait_record(f"br-{len(plan) - 1}")
+        assert rec["verdict"] == "shadow_error" and rec["reason"] == "connection reset"
+        r = one_request(p, "br-open")
+        assert r.status == 200 and r.body == BODY
+        rec = p.wait_record("br-open")
+        assert rec["verdict"] == "shadow_dropped" and "breaker" in rec["reason"], rec
+        assert shadow.requests("br-open") == []
+        assert metrics(p)["shadowproxy_breaker_opened_total"] == 1
+    finally:
+        shadow.stop()
