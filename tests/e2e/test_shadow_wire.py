@@ -114,6 +114,7 @@ def mirror(wire, tag, *attempts, method="GET", target=None, legacy_ctl=None, bod
     # in-flight gauge drops before the exchange is handed for comparison
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)}
     assert after[IN_FLIGHT] == 0, after[IN_FLIGHT]
+    assert after["shadowproxy_shadow_recv_buffer_bytes"] == 0
     assert delta[SENT] == 1 and delta[PROXY_ERRORS] == 0, delta
     assert delta[SHADOW_SECONDS] == 1, delta
     assert rec["authority"] == "legacy" and rec["legacy"]["status"] == r.status
@@ -188,6 +189,7 @@ def test_content_length_answer_in_pieces(wire):
     parts = [wire_bytes[a:b] for a, b in zip(cuts, cuts[1:])]
     rec, delta, _ = mirror(wire, "cl-pieces", Steps(*parts, gap=0.02))
     assert_match(rec, delta)
+    assert rec["new"]["duration_ms"] >= 20 * (len(parts) - 1)  # to the last byte
     assert new_headers(rec, "Content-Length") == [str(len(BODY))]
 
 
