@@ -34,6 +34,7 @@ echo "sent $(wc -w <<<"$codes") requests; status codes the client saw:$codes"
 demo_write_pause "$base" shadowproxy ctl --admin "http://127.0.0.1:$ap"
 demo_fault_refused shadowproxy ctl --admin "http://127.0.0.1:$ap"
 demo_live_readiness "http://127.0.0.1:$ap"
+demo_shadow_client "http://127.0.0.1:$ap"
 
 kill -TERM "$proxy"; wait "$proxy" || true
 

@@ -161,8 +161,17 @@ const config_key config_keys[] = {
      "under 80% or with one request at a time. The rest are `shadow_dropped` (reason \"worker saturated\"), counted in "
      "`shadowproxy_shadow_yielded_total`. At saturation every mirror is CPU the clients "
      "lose (bench/README.md). 100: mirror regardless of the load."},
+    {"/shadow/client", K_CLIENT, F(shadow_client), 0, 0, 0, "\"auto\"", false,
+     "Which HTTP client sends the shadow leg. \"auto\": a lean HTTP/1.1 client of the "
+     "proxy's own (data/h1client.c) for an http:// shadow upstream, curl for https:// (TLS "
+     "state alone passes the budget); about 1 KB per shadow in flight instead of curl's "
+     "12 KB (bench/README.md, \"Memory\"). No TLS, no proxies, HTTP/1.1 only; the "
+     "authoritative leg, the secondary and confirmations always use curl. \"curl\": curl "
+     "for every leg, the way back."},
     {"/shadow/recv_buffer", K_SIZE, F(shadow_recv_buffer), 0, 0, 512 * KiB, "0", false,
-     "curl's receive buffer for each shadow request (and secondary), held from its start "
+     "curl's receive buffer for each shadow request curl sends (an https:// shadow, or "
+     "`/shadow/client` \"curl\"; the lean client reads into one buffer per worker and holds "
+     "none per request) and each secondary, held from its start "
      "until it ends, so also while a slow shadow has not answered. 0 (auto): per route, the "
      "next power of two that holds the largest of the route's last 64 to 128 answers (either "
      "side, head and body), 1KiB..16KiB, and 16KiB until 16 answers were seen: a route of "
@@ -303,11 +312,13 @@ static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           NULL};
 static const char *const format_names[] = {"logfmt", "json", NULL};
 static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
+static const char *const client_names[] = {"auto", "curl", NULL};
 
 const char *const *config_enum_names(config_ktype t)
 {
     return t == K_SIDE ? side_names : t == K_MODE ? mode_names
-           : t == K_LEVEL ? level_names : t == K_TLSVER ? tlsver_names : format_names;
+           : t == K_LEVEL ? level_names : t == K_TLSVER ? tlsver_names
+           : t == K_CLIENT ? client_names : format_names;
 }
 
 int config_enum_index(const char *const *names, const char *s)
@@ -331,7 +342,8 @@ void config_alternatives(const char *const *names, char *buf, size_t size)
 
 bool config_is_enum(config_ktype t)
 {
-    return t == K_SIDE || t == K_MODE || t == K_LEVEL || t == K_FORMAT || t == K_TLSVER;
+    return t == K_SIDE || t == K_MODE || t == K_LEVEL || t == K_FORMAT || t == K_TLSVER ||
+           t == K_CLIENT;
 }
 
 bool config_is_string(config_ktype t)
@@ -666,6 +678,7 @@ int config_enum_of(const sp_config *c, const config_key *k)
     i = k->type == K_SIDE     ? (int)*(const sp_side *)f
         : k->type == K_MODE   ? (int)*(const diff_log_mode *)f
         : k->type == K_TLSVER ? (int)*(const tls_version *)f
+        : k->type == K_CLIENT ? (int)*(const shadow_client *)f
                               : (int)*(const log_format *)f;
     for (int j = 0; names[j]; j++)
         if (j == i)

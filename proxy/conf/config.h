@@ -41,6 +41,8 @@ typedef struct config_listen_tls {
 } config_listen_tls;
 
 typedef enum diff_log_mode { DIFFLOG_MISMATCHES = 0, DIFFLOG_ALL = 1 } diff_log_mode;
+/* shadow.client: which HTTP client sends the shadow leg (data/h1client.h). */
+typedef enum shadow_client { SHADOW_CLIENT_AUTO = 0, SHADOW_CLIENT_CURL = 1 } shadow_client;
 
 typedef enum log_format { LOGFMT_LOGFMT = 0, LOGFMT_JSON = 1 } log_format;
 
@@ -88,6 +90,7 @@ typedef struct sp_config {
     long shadow_timeout_ms;     /* default 5000 */
     int shadow_max_in_flight;   /* default 1000, whole process */
     int shadow_busy_min_percent; /* mirroring yields to a saturated worker down to this; 100: never */
+    shadow_client shadow_client; /* default auto: the lean client for http:// shadows */
     size_t shadow_recv_buffer;  /* curl's receive buffer per shadow transfer; 0 (default): auto, data/recv_size.h */
     int breaker_failures;       /* consecutive failures to open; default 5 */
     long breaker_open_ms;       /* how long it stays open; default 5000 */

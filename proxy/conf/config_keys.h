@@ -15,6 +15,7 @@ typedef enum config_ktype {
     K_LISTEN, K_SIDE, K_INT, K_LONG, K_COUNT, K_SIZE, K_BOOL, K_STRING,
     K_URL, K_MODE, K_LEVEL, K_FORMAT, K_STRLIST, K_HDRLIST,
     K_TLSVER,            /* "1.2" | "1.3", stored as tls_version */
+    K_CLIENT,            /* "auto" | "curl", stored as shadow_client */
     K_CERTS, K_KEY,      /* strings: paths of PEM certificates / a PEM key */
     K_PIN,               /* string: sha256// pins or a public key file */
     K_HOST,              /* string: a host name */

@@ -154,6 +154,8 @@ static void apply_enum(ctx *x, const config_key *k, const json_t *v,
         *(log_format *)f = (log_format)i;
     else if (k->type == K_TLSVER)
         *(tls_version *)f = (tls_version)i;
+    else if (k->type == K_CLIENT)
+        *(shadow_client *)f = (shadow_client)i;
     else
         nomem(x, config_set_string((char **)f, names[i]));
 }
@@ -321,7 +323,7 @@ static void apply(ctx *x, const config_key *k, const json_t *v, const char *ptr)
     case K_INT: case K_LONG: case K_COUNT: case K_SIZE:
         apply_number(x, k, v, ptr, name);
         break;
-    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER: case K_CLIENT:
         apply_enum(x, k, v, ptr, name);
         break;
     case K_STRLIST: case K_HDRLIST: case K_CIDRLIST:

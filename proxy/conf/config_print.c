@@ -45,7 +45,7 @@ void config_put_value(FILE *out, const sp_config *c, const config_key *k)
             config_put_string(out, buf);
         }
         break;
-    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER: case K_CLIENT:
         e = config_enum_of(c, k);
         config_put_string(out, e < 0 ? NULL : config_enum_names(k->type)[e]);
         break;
@@ -163,7 +163,7 @@ static void put_type(FILE *out, const config_key *k)
         config_fmt_size((unsigned long long)k->max, hi, sizeof hi);
         fprintf(out, "bytes, %s..%s", lo, hi);
         break;
-    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER:
+    case K_SIDE: case K_MODE: case K_LEVEL: case K_FORMAT: case K_TLSVER: case K_CLIENT:
         for (const char *const *n = config_enum_names(k->type); *n; n++)
             fprintf(out, "%s`%s`", n == config_enum_names(k->type) ? "" : ", ", *n);
         break;

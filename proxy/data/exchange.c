@@ -15,9 +15,6 @@
 #include "data/conn_guard.h"
 #include "data/tls.h"
 
-/* An answer that is complete within this many bytes is sent from one buffer
- * with its exact Content-Length; a longer one is streamed. */
-#define STREAM_THRESHOLD (256u * 1024u)
 
 exchange *exchange_new(exchange_env *env, const char *uri)
 {
@@ -85,8 +82,8 @@ void exchange_unref(exchange *ex)
         return;
     /* The last reference: no transfer holds one, and the gate must not
      * keep a pointer to the shadow ticket inside this exchange. */
-    assert(!ex->legs[0].easy && !ex->legs[1].easy &&
-           !(ex->secondary_leg && ex->secondary_leg->easy));
+    assert(!ex_leg_running(&ex->legs[0]) && !ex_leg_running(&ex->legs[1]) &&
+           !(ex->secondary_leg && ex_leg_running(ex->secondary_leg)));
     assert(!ex->shadow.admitted && !ex->secondary.admitted);
     debug_assert(is_live(ex));
     if (ex->prev)
@@ -118,185 +115,48 @@ void exchange_unref(exchange *ex)
     free(ex);
 }
 
-/* ---- curl callbacks ------------------------------------------------------ */
-
-/* Is this the leg whose answer the client gets? (The secondary never is.) */
-static bool is_client_leg(const ex_leg *leg)
-{
-    return !leg->secondary && leg->side == leg->ex->authority;
-}
-
-static shadow_gate *gate_of(ex_leg *leg)
-{
-    return leg->secondary ? &leg->ex->env->secondary_gate : &leg->ex->env->gate;
-}
-
-static shadow_ticket *ticket_of(ex_leg *leg)
-{
-    return leg->secondary ? &leg->ex->secondary : &leg->ex->shadow;
-}
-
-/* Framing curl would accept but a proxy must not (RFC 9112 6.3): two
- * Content-Lengths that disagree (curl takes one of them, so the answer
- * and what follows on the connection are read one way of two), one that
- * is not a number (curl reads "12abc" as 12), or Content-Length beside
- * Transfer-Encoding (response splitting). Returns why, or NULL. */
-static const char *bad_framing(const hdr_list *h)
-{
-    const char *cl = NULL;
-    bool te = false;
-    for (size_t i = 0; i < h->n; i++) {
-        const char *name = hdr_name(h, i), *v = hdr_value(h, i);
-        if (strcasecmp(name, "Transfer-Encoding") == 0)
-            te = true;
-        else if (strcasecmp(name, "Content-Length") == 0) {
-            if (cl && strcmp(cl, v) != 0)
-                return "the answer has Content-Length fields that disagree";
-            if (!v[0] || v[strspn(v, "0123456789")] != '\0')
-                return "the answer has a Content-Length that is not a number";
-            cl = v;
-        }
-    }
-    return te && cl ? "the answer has both Content-Length and Transfer-Encoding" : NULL;
-}
-
-/* Aborts the transfer: the proxy refuses this answer (a 502 "bad response"
- * if it is the client's). */
-static size_t refuse_answer(ex_leg *leg, const char *why)
-{
-    leg->refused = true;
-    free(leg->error);
-    leg->error = strdup(why); /* NULL (no memory): curl's words instead */
-    return 0;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *p)
-{
-    ex_leg *leg = p;
-    exchange *ex = leg->ex;
-    size_t len = size * n;
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        /* A new status line: 1xx interim answers start over. */
-        hdr_list_clear(&leg->headers);
-        leg->headers_done = false;
-        leg->head_bytes = len;
-        return len;
-    }
-    if (leg->headers_done)
-        return len; /* trailers: not forwarded */
-    if (len <= 2 && (data[0] == '\r' || data[0] == '\n')) {
-        long code = 0;
-        curl_easy_getinfo(leg->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 200) {
-            const char *why = bad_framing(&leg->headers);
-            if (why)
-                return refuse_answer(leg, why);
-            leg->headers_done = true;
-            leg->status = (int)code;
-        }
-        return len;
-    }
-    /* The client's answer is built in MHD's per-connection memory, which
-     * also holds the request: headers that do not fit would make MHD drop
-     * the connection without a word. Refused early with a clear 502. */
-    leg->head_bytes += len;
-    size_t pool = ex->env->mhd_pool_bytes, reserve = ex->req_head_bytes + 8192;
-    if (is_client_leg(leg) && ex->conn && leg->head_bytes + reserve > pool) {
-        char why[128];
-        snprintf(why, sizeof why, "response headers too large for the client (more than %zu bytes)",
-                 pool > reserve ? pool - reserve : 0);
-        return refuse_answer(leg, why);
-    }
-    const char *colon = memchr(data, ':', len);
-    if (!colon)
-        return len; /* obs-fold or junk: curl already validated framing */
-    size_t nlen = (size_t)(colon - data);
-    const char *v = colon + 1, *end = data + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    if (hdr_list_add(&leg->headers, data, nlen, v, (size_t)(end - v)) != 0)
-        return 0; /* out of memory: fail the transfer */
-    return len;
-}
-
-static void start_streaming(exchange *ex);
-
-/* Past the comparison cap the body is compared by length and SHA-256 only.
- * Hashing starts here, not per request: bodies under the cap are hashed by
- * the comparer only if a record needs it. */
-static int start_hash(ex_leg *leg, bool keep_capture)
-{
-    leg->oversize = true;
-    leg->sha = EVP_MD_CTX_new();
-    if (!leg->sha || EVP_DigestInit_ex(leg->sha, EVP_sha256(), NULL) != 1)
-        return -ENOMEM;
-    if (leg->capture)
-        EVP_DigestUpdate(leg->sha, leg->capture->data, leg->capture->len);
-    if (!keep_capture) { /* only the client stream still needs those bytes */
-        blob_unref(leg->capture);
-        leg->capture = NULL;
-    }
-    return 0;
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *p)
-{
-    ex_leg *leg = p;
-    exchange *ex = leg->ex;
-    size_t len = size * n;
-    bool auth = is_client_leg(leg);
-    bool to_client = auth && ex->conn != NULL;
-    if (!auth && shadow_gate_throttle(gate_of(leg), ticket_of(leg), len))
-        return CURL_WRITEFUNC_PAUSE;
-    if (to_client && ex->streaming && leg->received - ex->sent >= STREAM_WINDOW) {
-        ex->stream_paused = true;
-        return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */
-    }
-    size_t cap = ex->cfg->compare_max_body;
-    if (!leg->oversize && leg->received + len <= cap) {
-        if (blob_append(&leg->capture, data, len) != 0)
-            return 0;
-    } else {
-        if (!leg->oversize && start_hash(leg, auth) != 0)
-            return 0;
-        EVP_DigestUpdate(leg->sha, data, len);
-        if (to_client) {
-            if (!ex->streaming)
-                start_streaming(ex);
-            if (!ex->overflow)
-                ex->overflow_base = leg->received;
-            if (blob_append(&ex->overflow, data, len) != 0)
-                return 0;
-        }
-    }
-    leg->received += len;
-    if (to_client) {
-        if (!ex->streaming && leg->received >= STREAM_THRESHOLD && leg->headers_done)
-            start_streaming(ex);
-        else if (ex->streaming && ex->suspended)
-            exchange_resume(ex);
-    }
-    return len;
-}
-
 /* ---- legs ---------------------------------------------------------------- */
+
+/* A shadow leg on the lean client (shadow.client "auto", http:// upstream):
+ * the same request curl would send, from the same buffers. */
+static int leg_start_h1(ex_leg *leg, struct curl_slist *headers, long timeout_ms,
+                        const char *target, const blob *body)
+{
+    exchange *ex = leg->ex;
+    h1_request r = {.method = ex->method, .target = target, .headers = headers,
+                    .body = body ? (const char *)body->data : "",
+                    .body_len = body ? body->len : 0, .has_body = ex->has_body,
+                    .timeout_ms = timeout_ms, .on_header = exchange_on_header, .on_body = exchange_on_body,
+                    .data = leg};
+    leg->attempted = true;
+    leg->t_start_ns = clock_now_ns();
+    exchange_ref(ex); /* the transfer's */
+    leg->h1 = h1_start(&ex->env->h1[leg->side], &r, leg);
+    if (!leg->h1) {
+        exchange_unref(ex);
+        leg->attempted = false;
+        return -ENOMEM;
+    }
+    return 0;
+}
 
 static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
 {
     exchange *ex = leg->ex;
-    upstream_pool *pool = &ex->env->up[leg->pool];
-    CURL *e = upstream_easy_get(pool); /* the upstream's own settings are on it */
-    if (!e)
-        return -ENOMEM;
     const char *target = leg->side == SIDE_NEW && ex->new_target ? ex->new_target : ex->uri;
     bool shadow_leg = !leg->secondary && leg->side != ex->authority;
     const ex_ids *ids = shadow_leg ? ex->ids : NULL; /* correlated ids: the shadow's copy only */
     const blob *body = ids && ids->w.body ? ids->w.body : ex->req_body;
     if (ids && ids->shadow_target)
         target = ids->shadow_target;
-    upstream_transfer t = {target, NULL, headers, on_header, on_body, leg, timeout_ms};
+    if (shadow_leg && ex->env->h1_open[leg->side])
+        return leg_start_h1(leg, headers, timeout_ms, target, body);
+    upstream_pool *pool = &ex->env->up[leg->pool];
+    CURL *e = upstream_easy_get(pool); /* the upstream's own settings are on it */
+    if (!e)
+        return -ENOMEM;
+    upstream_transfer t = {target, NULL, headers, exchange_on_header, exchange_on_body, leg,
+                          timeout_ms};
     if (upstream_prepare(pool, e, &t) != 0) {
         upstream_easy_put(pool, e);
         return -ENOMEM;
@@ -307,7 +167,7 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
      * shadow.recv_buffer, or with "auto" (0) sized from the route's recent
      * answers (data/recv_size.h). Set before the transfer starts: curl
      * refuses a new size while one runs. */
-    long bufsize = is_client_leg(leg)              ? (long)CURL_MAX_WRITE_SIZE
+    long bufsize = ex_leg_is_client(leg)              ? (long)CURL_MAX_WRITE_SIZE
                    : ex->cfg->shadow_recv_buffer ? (long)ex->cfg->shadow_recv_buffer
                    : recv_size_for(&ex->env->recv_sizes, ex->rules, ex->route);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
@@ -332,7 +192,7 @@ static int leg_start(ex_leg *leg, struct curl_slist *headers, long timeout_ms)
         leg->attempted = false;
         return -EIO;
     }
-    if (!is_client_leg(leg)) {
+    if (!ex_leg_is_client(leg)) {
         leg->recv_buffer = (uint32_t)bufsize;
         metric_add(METRIC_shadow_recv_buffer_bytes, bufsize);
     }
@@ -346,6 +206,7 @@ static void leg_transfer_over(ex_leg *leg)
     metric_add(METRIC_shadow_recv_buffer_bytes, -(int64_t)leg->recv_buffer);
     leg->recv_buffer = 0;
     leg->easy = NULL;
+    leg->h1 = NULL;
 }
 
 static void leg_fail_now(ex_leg *leg, const char *cause);
@@ -389,6 +250,7 @@ static void shadow_send(exchange *ex, ex_leg *leg)
 {
     if (leg->send_headers && leg_start(leg, leg->send_headers, leg->send_timeout_ms) == 0) {
         ex->shadow.easy = leg->easy;
+        ex->shadow.h1 = leg->h1;
         shadow_gate_track(&ex->env->gate, &ex->shadow);
         metric_add(METRIC_shadow_sent, 1);
     } else {
@@ -572,7 +434,7 @@ static void respond_whole(exchange *ex)
     make_ready(ex, r, (unsigned int)leg->status);
 }
 
-static void start_streaming(exchange *ex)
+void exchange_start_streaming(exchange *ex)
 {
     ex_leg *leg = &ex->legs[ex->authority];
     const char *cl = hdr_list_get(&leg->headers, "Content-Length");
@@ -633,9 +495,9 @@ static void respond_error(exchange *ex)
 
 /* Why a leg failed, in a word: TLS failures precisely (tls.h), the rest
  * from curl's code and the system error. */
-static const char *leg_cause(ex_leg *leg)
+static const char *leg_cause(ex_leg *leg, int h1_errno)
 {
-    tls_failure f = {.result = leg->result, .message = leg->error};
+    tls_failure f = {.result = leg->result, .message = leg->error, .os_errno = h1_errno};
     if (leg->easy) {
         curl_easy_getinfo(leg->easy, CURLINFO_OS_ERRNO, &f.os_errno);
         /* curl keeps a pooled handle's last system error across transfers
@@ -652,7 +514,7 @@ static const char *leg_cause(ex_leg *leg)
     return tls ? tls : cause_of(leg->result, f.os_errno);
 }
 
-static void finish_leg(ex_leg *leg, CURLcode rc)
+static void finish_leg(ex_leg *leg, CURLcode rc, int h1_errno)
 {
     assert(!leg->done); /* a leg ends once: one verdict, one release */
     leg->done = true;
@@ -664,7 +526,7 @@ static void finish_leg(ex_leg *leg, CURLcode rc)
         const char *msg = leg->easy ? upstream_error(leg->easy) : "";
         if (msg[0] && !leg->error)
             leg->error = strdup(msg); /* NULL (no memory): curl_easy_strerror */
-        leg->cause = leg_cause(leg);
+        leg->cause = leg_cause(leg, h1_errno);
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -676,9 +538,9 @@ static void leg_fail_now(ex_leg *leg, const char *cause)
 {
     exchange *ex = leg->ex;
     leg->attempted = true;
-    finish_leg(leg, CURLE_FAILED_INIT);
+    finish_leg(leg, CURLE_FAILED_INIT, 0);
     leg->cause = cause;
-    if (is_client_leg(leg) && ex->conn)
+    if (ex_leg_is_client(leg) && ex->conn)
         respond_error(ex);
 }
 
@@ -717,17 +579,18 @@ static void leg_ended(ex_leg *leg, bool transport_ok)
     exchange_unref(ex); /* the transfer's */
 }
 
-static void leg_finished(ex_leg *leg, CURLcode rc)
+static void leg_finished(ex_leg *leg, CURLcode rc, int h1_errno)
 {
     exchange *ex = leg->ex;
-    finish_leg(leg, rc);
+    finish_leg(leg, rc, h1_errno);
     if (rc == CURLE_OK && !leg->headers_done) {
         leg->result = CURLE_WEIRD_SERVER_REPLY;
-        leg->cause = leg_cause(leg);
+        leg->cause = leg_cause(leg, 0);
     }
     if (leg->result == CURLE_OK) /* a whole answer: its size for recv_size */
         recv_size_saw(&ex->env->recv_sizes, ex->rules, ex->route, leg->head_bytes + leg->received);
-    upstream_easy_put(&ex->env->up[leg->pool], leg->easy);
+    if (leg->easy)
+        upstream_easy_put(&ex->env->up[leg->pool], leg->easy);
     leg_transfer_over(leg);
     leg_ended(leg, rc == CURLE_OK);
 }
@@ -735,11 +598,14 @@ static void leg_finished(ex_leg *leg, CURLcode rc)
 static void abort_leg(ex_leg *leg, const char *cause)
 {
     exchange *ex = leg->ex;
-    if (!leg->easy)
+    if (!ex_leg_running(leg))
         return;
-    upstream_cancel(&ex->env->up[leg->pool], leg->easy);
+    if (leg->h1)
+        h1_cancel(leg->h1);
+    else
+        upstream_cancel(&ex->env->up[leg->pool], leg->easy);
     leg_transfer_over(leg);
-    finish_leg(leg, CURLE_ABORTED_BY_CALLBACK);
+    finish_leg(leg, CURLE_ABORTED_BY_CALLBACK, 0);
     leg->cause = cause;
     leg_ended(leg, true); /* not the upstream's fault: no breaker count */
 }
@@ -749,13 +615,13 @@ void exchange_leg_send(ex_leg *leg)
     exchange *ex = leg->ex;
     uint64_t t0 = leg->t_start_ns; /* the delay counts in the leg's time */
     leg->attempted = false;
-    if (is_client_leg(leg)) {
+    if (ex_leg_is_client(leg)) {
         if (leg_start(leg, leg->send_headers, leg->send_timeout_ms) != 0)
             leg_fail_now(leg, "cannot start transfer");
     } else {
         shadow_send(ex, leg);
     }
-    if (leg->easy)
+    if (ex_leg_running(leg))
         leg->t_start_ns = t0;
     exchange_submit(ex); /* a leg that could not start may have been the last */
 }
@@ -763,10 +629,10 @@ void exchange_leg_send(ex_leg *leg)
 void exchange_leg_end(ex_leg *leg, CURLcode rc, const char *cause)
 {
     exchange *ex = leg->ex;
-    assert(!leg->easy && !leg->done);
+    assert(!ex_leg_running(leg) && !leg->done);
     exchange_ref(ex); /* what a transfer holds: leg_ended gives it back */
     leg->attempted = true;
-    finish_leg(leg, rc);
+    finish_leg(leg, rc, 0);
     if (cause)
         leg->cause = cause;
     leg_ended(leg, true); /* not the upstream's fault: no breaker count */
@@ -795,7 +661,16 @@ void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx)
     (void)ctx;
     ex_leg *leg = upstream_owner(easy);
     if (leg)
-        leg_finished(leg, rc);
+        leg_finished(leg, rc, 0);
+}
+
+void exchange_h1_done(void *owner, CURLcode rc, const char *error, int os_errno)
+{
+    ex_leg *leg = owner;
+    assert(leg->h1);
+    if (rc != CURLE_OK && error[0] && !leg->error && !leg->refused)
+        leg->error = strdup(error); /* NULL (no memory): curl_easy_strerror */
+    leg_finished(leg, rc, os_errno);
 }
 
 void exchange_abort_all(exchange_env *env, const char *cause)
@@ -817,11 +692,11 @@ void exchange_abort_shadows(exchange_env *env, const char *cause)
     exchange_fault_cancel_all(env, cause);
     for (shadow_ticket *t; (t = shadow_gate_last(&env->gate));) {
         /* A listed leg still runs: aborting it unlists it (else: no end). */
-        assert(t->owner->legs[!t->owner->authority].easy);
+        assert(ex_leg_running(&t->owner->legs[!t->owner->authority]));
         abort_leg(&t->owner->legs[!t->owner->authority], cause);
     }
     for (shadow_ticket *t; (t = shadow_gate_last(&env->secondary_gate));) {
-        assert(t->owner->secondary_leg && t->owner->secondary_leg->easy);
+        assert(t->owner->secondary_leg && ex_leg_running(t->owner->secondary_leg));
         abort_leg(t->owner->secondary_leg, cause);
     }
 }

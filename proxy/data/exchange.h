@@ -26,6 +26,7 @@
 #include "conf/ops.h"
 #include "conf/rules.h"
 #include "data/analyzer.h"
+#include "data/h1client.h"
 #include "data/ids.h"
 #include "data/recv_size.h"
 #include "data/shadow_gate.h"
@@ -47,6 +48,10 @@ typedef struct exchange_env {
     /* per side: a slow side cannot take the other's connections; [UP_SECONDARY]
      * only with secondary.url (else the secondary uses legacy's pool) */
     upstream_pool up[3];
+    /* per side, with shadow.client "auto" and an http:// upstream: the lean
+     * client's pool for that side's shadow legs (h1_open says which) */
+    h1_pool h1[2];
+    bool h1_open[2];
     shadow_gate gate;         /* shadow admission, throttle, release */
     shadow_gate secondary_gate; /* the same for the secondary (noise detection) */
     recv_sizer recv_sizes;    /* shadow.recv_buffer auto: answer sizes per route */
@@ -71,12 +76,14 @@ typedef struct ex_leg {
     sp_side side;         /* the secondary's is SIDE_LEGACY */
     bool secondary;       /* exchange.secondary_leg: legacy asked again, never the client's */
     int pool;             /* index in env->up */
-    CURL *easy;           /* non-NULL while the transfer runs */
+    CURL *easy;           /* non-NULL while a curl transfer runs */
+    struct h1_xfer *h1;   /* non-NULL while a lean-client transfer runs (shadow legs only) */
     bool attempted, done;
     bool headers_done;    /* final (non-1xx) header block complete */
     uint32_t recv_buffer; /* a shadow or secondary transfer's curl buffer, while it runs */
     CURLcode result;
     int status;
+    int line_status;      /* the last status line's code (1xx included) */
     hdr_list headers;
     blob *capture;        /* body bytes, at most compare_max_body */
     bool oversize;        /* more than the cap arrived: hash and length only */
@@ -234,6 +241,10 @@ int exchange_refuse_write(exchange *ex, int retry_after_s);
 /* MHD is done with the request (answered, or the client left). */
 void exchange_client_done(exchange *ex, enum MHD_RequestTerminationCode toe);
 
+/* An answer that is complete within this many bytes is sent from one buffer
+ * with its exact Content-Length; a longer one is streamed. */
+#define STREAM_THRESHOLD (256u * 1024u)
+
 /* Streaming: bytes received but not yet handed to MHD before curl pauses. */
 #define STREAM_WINDOW (1024u * 1024u)
 
@@ -272,6 +283,28 @@ json_t *exchange_fault_json(const exchange *ex);
 
 /* upstream_done_fn for both pools: a transfer of some exchange finished. */
 void exchange_transfer_done(CURL *easy, CURLcode rc, void *ctx);
+/* h1_done_fn for the lean client's pools: a shadow leg's transfer finished. */
+void exchange_h1_done(void *leg, CURLcode rc, const char *error, int os_errno);
+
+/* exchange_answer.c: the answer's callbacks for both clients (curl's
+ * signatures; `p` is the ex_leg). Loop thread. */
+size_t exchange_on_header(char *data, size_t size, size_t n, void *p);
+size_t exchange_on_body(char *data, size_t size, size_t n, void *p);
+/* exchange.c: the authoritative answer is too long for one buffer: it is
+ * streamed to the client from now on. */
+void exchange_start_streaming(exchange *ex);
+
+/* Is this the leg whose answer the client gets? (The secondary never is.) */
+static inline bool ex_leg_is_client(const ex_leg *leg)
+{
+    return !leg->secondary && leg->side == leg->ex->authority;
+}
+
+/* Is a transfer (curl's or the lean client's) running for this leg? */
+static inline bool ex_leg_running(const ex_leg *leg)
+{
+    return leg->easy || leg->h1;
+}
 /* Drain: every live exchange's legs stopped as failed with `cause`. */
 void exchange_abort_all(exchange_env *env, const char *cause);
 /* Drain: every tracked shadow and secondary leg stopped as failed with

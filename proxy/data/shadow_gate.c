@@ -105,7 +105,7 @@ bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why)
 
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t)
 {
-    assert(t->admitted && t->slot < 0 && t->easy);
+    assert(t->admitted && t->slot < 0 && (t->easy || t->h1));
     if (g->ntracked == g->tracked_cap) {
         size_t cap = g->tracked_cap ? g->tracked_cap * 2 : 64;
         shadow_ticket **v = realloc(g->tracked, cap * sizeof *v);
@@ -146,6 +146,7 @@ void shadow_gate_release(shadow_gate *g, shadow_ticket *t, bool transport_ok)
         t->slot = -1;
     }
     t->easy = NULL;
+    t->h1 = NULL;
     debug_assert(list_consistent(g));
     if (transport_ok) {
         if (g->breaker_open_until_ns) {
@@ -191,9 +192,13 @@ void shadow_gate_new_turn(shadow_gate *g)
     g->unpausing = true;
     for (size_t i = 0; i < g->ntracked; i++) {
         shadow_ticket *t = g->tracked[i];
-        if (!t->paused || !t->easy)
+        if (!t->paused || !(t->easy || t->h1))
             continue;
         t->paused = false;
+        if (t->h1) { /* delivers what it kept, as curl_easy_pause does */
+            h1_resume(t->h1);
+            continue;
+        }
         /* On failure the transfer stays paused and ends at its timeout,
          * recorded as a shadow timeout: nothing is lost silently. */
         if (curl_easy_pause(t->easy, CURLPAUSE_CONT) != CURLE_OK)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "data/h1client.h"
 #include "obs/metrics.h"
 
 struct exchange;
@@ -26,7 +27,8 @@ struct exchange;
 typedef struct shadow_ticket {
     struct exchange *owner; /* for the drain, which aborts the leg */
     const char *id;         /* the request id, for logs; the owner's */
-    CURL *easy;             /* the transfer, paused and resumed by the gate */
+    CURL *easy;             /* the transfer, paused and resumed by the gate: curl's, */
+    struct h1_xfer *h1;     /* or the lean client's (data/h1client.h) */
     int slot;               /* index in the gate's list; -1: not tracked */
     bool paused;            /* throttled until the next loop turn */
     bool admitted;          /* holds an in-flight slot: released exactly once */
@@ -82,7 +84,7 @@ void shadow_gate_close(shadow_gate *g);
  * string). In half-open state the one admitted request is the breaker's
  * probe. */
 bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why);
-/* Lists an admitted leg whose transfer is running (t->easy set) so it can
+/* Lists an admitted leg whose transfer is running (t->easy or t->h1 set) so it can
  * be throttled and cut short. Out of memory it stays untracked (never
  * paused, only waited for at shutdown). */
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t);

@@ -173,6 +173,9 @@ static void on_load_timer(uv_timer_t *t)
     for (int s = 0; s < 3; s++)
         if (w->up_open[s])
             trimmed += upstream_trim(&w->env.up[s], now / 1000000u);
+    for (int s = 0; s < 2; s++)
+        if (w->env.h1_open[s])
+            trimmed += h1_trim(&w->env.h1[s], uv_now(&w->loop));
     if (trimmed) {
         malloc_trim(0);
         metric_add(METRIC_upstream_handles_trimmed, (int64_t)trimmed);
@@ -252,6 +255,15 @@ static int secondary_upstream(worker *w)
 
 static void noop_close(uv_handle_t *h) { (void)h; }
 
+/* The lean client's pools (shadow legs were aborted before: none runs). */
+static void close_h1(worker *w)
+{
+    for (int s = 0; s < 2; s++)
+        if (w->env.h1_open[s])
+            h1_pool_close(&w->env.h1[s]);
+    w->env.h1_open[0] = w->env.h1_open[1] = false;
+}
+
 static void stop_now(worker *w)
 {
     if (w->stopping)
@@ -277,6 +289,7 @@ static void stop_now(worker *w)
     upstream_close(&w->env.up[SIDE_NEW]);
     if (w->up_open[UP_SECONDARY])
         upstream_close(&w->env.up[UP_SECONDARY]);
+    close_h1(w);
 }
 
 /* Requests the drain waits for: every request that was fully received (it
@@ -428,6 +441,7 @@ static int start_failed(worker *w, int err)
         for (int s = 0; s < 3; s++)
             if (w->up_open[s])
                 upstream_close(&w->env.up[s]);
+        close_h1(w);
         /* Every closed handle finishes closing (a pool's shards close
          * their timers, a failed upstream_init too) before the loop does. */
         uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -570,6 +584,13 @@ int worker_start(worker *w, int index, const sp_config *cfg, analyzer *an, int l
                           &cfg->upstream[s]) != 0)
             return start_failed(w, -EIO);
         w->up_open[s] = true;
+        /* shadow.client "auto": the lean client for this side's shadow legs */
+        if (cfg->shadow_client == SHADOW_CLIENT_AUTO && h1_supports(&cfg->upstream[s])) {
+            if (h1_pool_init(&env->h1[s], &w->loop, &cfg->upstream[s], exchange_h1_done,
+                             (size_t)keep) != 0)
+                return start_failed(w, -ENOMEM);
+            env->h1_open[s] = true;
+        }
     }
     if (cfg->secondary_url) { /* a second legacy instance: its own pool */
         if ((rc = secondary_upstream(w)) != 0)

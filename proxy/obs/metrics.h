@@ -51,8 +51,12 @@ const char *verdict_name(verdict v);
     X(proxy_errors, "502/504 answers for an authoritative failure")         \
     X(shadow_in_flight, "shadow requests in flight (gauge)")                \
     X(shadow_sent, "shadow requests sent")                                   \
-    X(upstream_handles_trimmed, "idle curl handles freed after a burst")     \
+    X(upstream_handles_trimmed, "idle curl handles (and lean-client connections) freed after a burst") \
     X(shadow_recv_buffer_bytes, "curl receive buffers of shadow and secondary requests in flight (gauge)") \
+    X(h1_connections_open, "lean shadow client: connections open (gauge)") \
+    X(h1_connections_idle, "lean shadow client: idle keep-alive connections (gauge)") \
+    X(h1_reused, "lean shadow client: requests sent on a kept connection") \
+    X(h1_retries, "lean shadow client: requests sent again on a fresh connection") \
     X(shadow_dropped, "shadow requests not sent: over cap, breaker open, worker saturated") \
     X(shadow_yielded, "shadow requests not sent: the worker was saturated") \
     X(breaker_opened, "times a shadow circuit breaker opened")              \

@@ -396,13 +396,26 @@ static const struct metric_row {
     [METRIC_shadow_in_flight] = {"shadowproxy_shadow_in_flight", "gauge",
                                  "Shadow requests in flight now.", false},
     [METRIC_upstream_handles_trimmed] = {"shadowproxy_upstream_handles_trimmed_total", "counter",
-                                         "Idle curl handles freed: more were kept than any "
+                                         "Idle curl handles freed (and idle lean-client "
+                                         "connections closed): more were kept than any "
                                          "moment of the last 10 s needed (after a burst).",
                                          false},
     [METRIC_shadow_recv_buffer_bytes] = {"shadowproxy_shadow_recv_buffer_bytes", "gauge",
                                          "Bytes of curl receive buffer held by the shadow and "
                                          "secondary requests in flight now (shadow.recv_buffer).",
                                          false},
+    [METRIC_h1_connections_open] = {"shadowproxy_shadow_h1_connections", "gauge",
+                                    "Connections the lean shadow client (shadow.client) has "
+                                    "open now, busy and idle.", false},
+    [METRIC_h1_connections_idle] = {"shadowproxy_shadow_h1_idle_connections", "gauge",
+                                    "Idle keep-alive connections the lean shadow client keeps "
+                                    "now.", false},
+    [METRIC_h1_reused] = {"shadowproxy_shadow_h1_reused_total", "counter",
+                          "Shadow requests the lean client sent on a kept connection.", false},
+    [METRIC_h1_retries] = {"shadowproxy_shadow_h1_retries_total", "counter",
+                           "Shadow requests the lean client sent again on a fresh connection: "
+                           "a kept one was closed by the upstream before any answer byte.",
+                           false},
     [METRIC_shadow_sent] = {"shadowproxy_shadow_sent_total", "counter",
                             "Shadow requests sent.", false},
     [METRIC_shadow_dropped] = {"shadowproxy_shadow_dropped_total", "counter",

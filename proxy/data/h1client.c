@@ -1,0 +1,270 @@
+#include "data/h1client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/h1parse.h"
+#include "base/invariant.h"
+#include "data/h1client_int.h"
+#include "obs/metrics.h"
+
+/* curl's defaults: a resolved name is kept 60 s (CURLOPT_DNS_CACHE_TIMEOUT),
+ * an idle connection 118 s (CURLOPT_MAXAGE_CONN). */
+#define DNS_CACHE_MS 60000
+#define MAX_AGE_MS 118000
+
+static uint64_t now_ms(const h1_pool *p) { return uv_now(p->loop); }
+
+/* ---- the end of a transfer ---------------------------------------------- */
+
+static void xfer_free(uv_handle_t *h) { free(h->data); }
+
+static void on_kick(uv_timer_t *t)
+{
+    h1_pool *p = t->data;
+    h1_xfer *list = p->done_list;
+    p->done_list = NULL;
+    /* Oldest first: the list was built newest first. */
+    h1_xfer *rev = NULL;
+    while (list) {
+        h1_xfer *next = list->next_done;
+        list->next_done = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        h1_xfer *x = rev;
+        rev = x->next_done;
+        x->reported = true;
+        p->on_done(x->owner, x->rc, x->error, x->os_errno);
+        uv_close((uv_handle_t *)&x->timer, xfer_free);
+    }
+}
+
+void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
+{
+    if (x->finished)
+        return;
+    x->finished = true;
+    x->rc = rc;
+    x->os_errno = os_errno;
+    x->error[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->error, sizeof x->error, fmt, ap);
+        va_end(ap);
+    }
+    uv_timer_stop(&x->timer);
+    h1_conn *c = x->conn;
+    x->conn = NULL;
+    if (c) {
+        c->x = NULL;
+        if (rc == CURLE_OK && h1parse_keep_alive(&x->parser) && !c->writing && !c->carry_len &&
+            !x->paused)
+            h1c_idle(c);
+        else
+            h1c_close(c);
+    }
+    if (x->gai)
+        h1x_forget_resolve(x);
+    x->next_done = x->pool->done_list;
+    x->pool->done_list = x;
+    uv_timer_start(&x->pool->kick, on_kick, 0, 0);
+}
+
+void h1_cancel(h1_xfer *x)
+{
+    h1_pool *p = x->pool;
+    if (x->finished) { /* ended, not reported yet: never will be */
+        for (h1_xfer **pp = &p->done_list; *pp; pp = &(*pp)->next_done)
+            if (*pp == x) {
+                *pp = x->next_done;
+                break;
+            }
+        assert(!x->reported);
+        uv_close((uv_handle_t *)&x->timer, xfer_free);
+        return;
+    }
+    x->finished = true;
+    uv_timer_stop(&x->timer);
+    if (x->conn) {
+        x->conn->x = NULL;
+        h1c_close(x->conn); /* a half-sent request or half-read answer: unusable */
+        x->conn = NULL;
+    }
+    if (x->gai)
+        h1x_forget_resolve(x);
+    uv_close((uv_handle_t *)&x->timer, xfer_free);
+}
+
+/* ---- timeouts -------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t)
+{
+    h1_xfer *x = t->data;
+    uint64_t spent = now_ms(x->pool) - x->start_ms;
+    bool connecting = !x->conn || !x->conn->connected;
+    if (connecting && (long)spent >= x->pool->cfg->connect_timeout_ms &&
+        x->pool->cfg->connect_timeout_ms < x->req.timeout_ms)
+        h1x_finish(x, CURLE_OPERATION_TIMEDOUT, ETIMEDOUT,
+                   "Connection timed out after %llu milliseconds", (unsigned long long)spent);
+    else
+        h1x_finish(x, CURLE_OPERATION_TIMEDOUT, ETIMEDOUT,
+                   "Operation timed out after %llu milliseconds with %llu bytes received",
+                   (unsigned long long)spent, (unsigned long long)x->parser.seen);
+}
+
+/* The timer fires at the earlier of the connect and the total deadline. */
+void h1x_arm_timer(h1_xfer *x, bool connecting)
+{
+    uint64_t spent = now_ms(x->pool) - x->start_ms;
+    long limit = x->req.timeout_ms;
+    if (connecting && x->pool->cfg->connect_timeout_ms < limit)
+        limit = x->pool->cfg->connect_timeout_ms;
+    uint64_t left = (uint64_t)limit > spent ? (uint64_t)limit - spent : 0;
+    uv_timer_start(&x->timer, on_timer, left, 0);
+}
+
+/* ---- starting ----------------------------------------------------------------- */
+
+h1_xfer *h1_start(h1_pool *p, const h1_request *r, void *owner)
+{
+    assert(!p->closing);
+    h1_xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    if (uv_timer_init(p->loop, &x->timer) != 0) {
+        free(x);
+        return NULL;
+    }
+    x->timer.data = x;
+    x->pool = p;
+    x->owner = owner;
+    x->req = *r;
+    x->start_ms = now_ms(p);
+    h1parse_init(&x->parser, strcmp(r->method, "HEAD") == 0, h1x_on_head, h1x_on_body, x);
+    h1x_arm_timer(x, true);
+    h1x_get_conn(x);
+    return x;
+}
+
+/* ---- the pool ---------------------------------------------------------------- */
+
+bool h1_supports(const config_upstream *u)
+{
+    return u && u->url && strncasecmp(u->url, "http://", 7) == 0;
+}
+
+/* Host, port and path out of "http://host[:port][/path]" ("[v6]" too). */
+static int parse_url(h1_pool *p, const char *url)
+{
+    const char *h = url + 7, *end = h + strcspn(h, "/?#");
+    const char *hend, *port = NULL;
+    if (*h == '[') {
+        const char *rb = memchr(h, ']', (size_t)(end - h));
+        if (!rb)
+            return -EINVAL;
+        hend = rb + 1;
+        port = hend < end && *hend == ':' ? hend + 1 : NULL;
+    } else {
+        port = memchr(h, ':', (size_t)(end - h));
+        hend = port ? port : end;
+        port = port ? port + 1 : NULL;
+    }
+    p->port = 80;
+    if (port && port < end) {
+        char *e = NULL;
+        long v = strtol(port, &e, 10);
+        if (e != end || v <= 0 || v > 65535)
+            return -EINVAL;
+        p->port = (int)v;
+    }
+    bool v6 = *h == '[';
+    int hl = (int)(hend - h);
+    /* curl's Host: the URL's host, the port only when not the default */
+    if (p->port != 80 ? asprintf(&p->host_line, "Host: %.*s:%d\r\n", hl, h, p->port) < 0
+                      : asprintf(&p->host_line, "Host: %.*s\r\n", hl, h) < 0) {
+        p->host_line = NULL;
+        return -ENOMEM;
+    }
+    p->host = v6 ? strndup(h + 1, (size_t)hl - 2) : strndup(h, (size_t)hl);
+    p->path_prefix = strndup(end, strcspn(end, "?#"));
+    if (!p->host || !p->path_prefix)
+        return -ENOMEM;
+    if (strcmp(p->path_prefix, "/") == 0) /* curl sends the target after the host's "/" */
+        p->path_prefix[0] = '\0';
+    return 0;
+}
+
+int h1_pool_init(h1_pool *p, uv_loop_t *loop, const config_upstream *u, h1_done_fn on_done,
+                 size_t max_idle)
+{
+    *p = (h1_pool){.loop = loop, .cfg = u, .on_done = on_done, .max_idle = max_idle};
+    if (!h1_supports(u))
+        return -EINVAL;
+    int rc = parse_url(p, u->url);
+    if (rc == 0 && !(p->rbuf = malloc(H1_RECV_BUFFER)))
+        rc = -ENOMEM;
+    if (rc == 0 && uv_timer_init(loop, &p->kick) != 0)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        free(p->host_line);
+        free(p->host);
+        free(p->path_prefix);
+        free(p->rbuf);
+        *p = (h1_pool){0};
+        return rc;
+    }
+    p->kick.data = p;
+    h1x_literal(p);
+    return 0;
+}
+
+size_t h1_trim(h1_pool *p, uint64_t now)
+{
+    if (now - p->trimmed_ms < H1_TRIM_MS)
+        return 0;
+    p->trimmed_ms = now;
+    /* min_idle connections were idle the whole period: the longest idle of
+     * them go, beyond the few kept for the next requests (as upstream_trim
+     * does with curl's handles); and any idle past curl's maximum age. */
+    size_t spare = p->min_idle > H1_IDLE_KEEP ? p->min_idle - H1_IDLE_KEEP : 0, n = 0;
+    h1_conn *c = p->idle;
+    while (c && c->next)
+        c = c->next; /* the oldest */
+    for (h1_conn *prev; c; c = prev) {
+        prev = c->prev;
+        if (n < spare || now - c->idle_since_ms >= MAX_AGE_MS) {
+            h1c_close(c); /* unlinks it */
+            n++;
+        }
+    }
+    p->min_idle = p->nidle;
+    return n;
+}
+
+static void noop_close(uv_handle_t *h) { (void)h; }
+
+void h1_pool_close(h1_pool *p)
+{
+    if (!p->loop)
+        return;
+    p->closing = true;
+    while (p->idle)
+        h1c_close(p->idle); /* unlinks it */
+    on_kick(&p->kick); /* none should wait, but none is lost */
+    uv_close((uv_handle_t *)&p->kick, noop_close);
+    free(p->host_line);
+    free(p->host);
+    free(p->path_prefix);
+    free(p->rbuf);
+    p->host_line = p->host = p->path_prefix = p->rbuf = NULL;
+}
+
+uint64_t h1x_now_ms(const h1_pool *p) { return now_ms(p); }
+uint64_t h1x_dns_cache_ms(void) { return DNS_CACHE_MS; }
