@@ -209,7 +209,8 @@ static void sample_out(analyzer *a, analysis_job *job)
     analysis_job_free(job);
 }
 
-bool analyzer_not_mirrored(analyzer *a, const char *route_name, not_mirrored_reason why)
+bool analyzer_not_mirrored(analyzer *a, const char *route_name, const char *endpoint,
+                           not_mirrored_reason why)
 {
     if (atomic_load_explicit(&a->mode, memory_order_relaxed) == DIFFLOG_ALL)
         return false; /* every exchange has its record (replay captures) */
@@ -218,7 +219,7 @@ bool analyzer_not_mirrored(analyzer *a, const char *route_name, not_mirrored_rea
         return false; /* no memory for the worker's tally: a record of its own */
     metric_verdict(VERDICT_SKIPPED);
     overload_tally *t = dlwriter_local_lock(l);
-    overload_tally_not_mirrored(t, route_name, why);
+    overload_tally_not_mirrored(t, route_name, endpoint, why);
     dlwriter_local_unlock(l);
     return true;
 }

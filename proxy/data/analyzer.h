@@ -102,12 +102,14 @@ int analyzer_threads(const sp_config *cfg);
 void analyzer_submit(analyzer *a, analysis_job *job);
 /* An exchange whose shadow was not sent by choice (config, operator,
  * rules: `why`), with nothing else to log: in `mismatches` mode it gets no
- * job and no record of its own. Counts its verdict (`skipped`) in the
+ * job and no record of its own. endpoint: its endpoint when route_name is
+ * "default" (counted by endpoint, like that route's records), else NULL. Counts its verdict (`skipped`) in the
  * metrics now, and the calling thread's tally for the per-route metrics,
  * the live view and the route's `not_mirrored` record (obs/overload.h),
  * and returns true. False (nothing counted: submit a job) in `all` mode or
  * with no memory for the tally. Any thread; no shared lock. */
-bool analyzer_not_mirrored(analyzer *a, const char *route_name, not_mirrored_reason why);
+bool analyzer_not_mirrored(analyzer *a, const char *route_name, const char *endpoint,
+                           not_mirrored_reason why);
 /* The share of exchanges a comparer is handed, in basis points (10000: all),
  * for `pending` jobs waiting against a limit: all up to half the limit,
  * then falling linearly to none at the limit. Pure. */

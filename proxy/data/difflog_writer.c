@@ -41,6 +41,7 @@ struct dlwriter {
     difflog log;
     live *live;
     metrics_shard *shard;        /* the collected verdicts, by route */
+    metrics_shard *endpoints;    /* the route `default`'s not-mirrored ones, by endpoint */
     overload_tally window;       /* writer thread only: this window's counts */
     int64_t window_start_ms;
     uint64_t failed_since_ok, failed_since_log;
@@ -181,13 +182,19 @@ static void collect_locals(dlwriter *w, int64_t now_ms)
             continue;
         for (size_t i = 0; i < overload_tally_size(&t); i++) {
             const overload_count *c = overload_tally_at(&t, i);
+            const char *route = c->endpoint ? "default" : c->route;
             uint64_t not_mirrored = overload_count_not_mirrored(c);
             for (int v = 0; v < VERDICT_COUNT; v++) {
                 uint64_t n = c->unlogged[v] + (v == VERDICT_SKIPPED ? not_mirrored : 0);
-                metrics_verdict_route_n(w->shard, c->route, (verdict)v, n);
-                live_count_n(w->live, c->route, (verdict)v, n, now_ms);
+                metrics_verdict_route_n(w->shard, route, (verdict)v, n);
+                live_count_n(w->live, route, (verdict)v, n, now_ms);
             }
-            /* the live scorecard's exchanges (not compared, no answer times) */
+            if (c->endpoint) { /* as a compared exchange of the route default would be */
+                metrics_verdict_route_n(w->endpoints, c->route, VERDICT_SKIPPED, not_mirrored);
+                live_count_endpoint_n(w->live, c->route, VERDICT_SKIPPED, not_mirrored, now_ms);
+            }
+            /* the live scorecard's exchanges (not compared, no answer times),
+             * under the endpoint for the route default */
             live_ready_count_n(live_readiness(w->live), c->route, VERDICT_SKIPPED, not_mirrored);
         }
         overload_tally_merge(&w->window, &t);
@@ -223,6 +230,7 @@ static void *writer_main(void *arg)
     struct sched_param none = {0};
     (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &none); /* shadow work */
     w->shard = metrics_shard_new("difflog-writer");
+    w->endpoints = metrics_endpoint_shard_new("difflog-writer");
     w->window_start_ms = clock_wall_ms();
     for (;;) {
         pthread_mutex_lock(&w->mu);
@@ -254,6 +262,7 @@ static void *writer_main(void *arg)
             break;
     }
     metrics_shard_release(w->shard);
+    metrics_shard_release(w->endpoints);
     return NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "conf/endpoint.h"
 #include "data/exchange.h"
 
 static void move_leg(analysis_leg *dst, ex_leg *leg)
@@ -72,6 +73,19 @@ static void keep_for_confirm(exchange *ex, analysis_job *job)
     job->confirm.phase = CONFIRM_ELIGIBLE;
 }
 
+/* Not mirrored by choice, nothing else to say (no fault injected in the
+ * answer): in `mismatches` mode a count, not a job and a record. The route
+ * `default`'s by endpoint, as its records are. True when counted. */
+static bool count_not_mirrored(exchange *ex)
+{
+    char endpoint[ENDPOINT_MAX];
+    bool by_endpoint = strcmp(ex->route->name, "default") == 0;
+    if (by_endpoint)
+        endpoint_template(ex->method, ex->uri, endpoint, sizeof endpoint);
+    return analyzer_not_mirrored(ex->env->an, ex->route->name, by_endpoint ? endpoint : NULL,
+                                 (not_mirrored_reason)ex->not_mirrored);
+}
+
 void exchange_submit(exchange *ex)
 {
     ex_leg *auth = &ex->legs[ex->authority], *sh = &ex->legs[!ex->authority];
@@ -90,11 +104,8 @@ void exchange_submit(exchange *ex)
                   sh->attempted ? (sh->result == CURLE_OK ? "answered" : sh->cause)
                                 : ex->shadow_reason, NULL);
     }
-    /* Not mirrored by choice, nothing else to say (no fault injected in
-     * the answer): in `mismatches` mode a count, not a job and a record. */
     if (!refused && auth->result == CURLE_OK && !sh->attempted && ex->not_mirrored >= 0 &&
-        !auth->faulted &&
-        analyzer_not_mirrored(ex->env->an, ex->route->name, (not_mirrored_reason)ex->not_mirrored))
+        !auth->faulted && count_not_mirrored(ex))
         return;
     analysis_job *job = analysis_job_new();
     if (!job) {

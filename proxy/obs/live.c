@@ -262,8 +262,13 @@ void live_count_confirm(live *l, const char *route, const char *state, int64_t n
 
 void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms)
 {
-    if (l && endpoint && (unsigned)v < VERDICT_COUNT)
-        table_count(l, &l->endpoints, endpoint, (size_t)v, 1, now_ms);
+    live_count_endpoint_n(l, endpoint, v, 1, now_ms);
+}
+
+void live_count_endpoint_n(live *l, const char *endpoint, verdict v, uint64_t n, int64_t now_ms)
+{
+    if (l && endpoint && (unsigned)v < VERDICT_COUNT && n)
+        table_count(l, &l->endpoints, endpoint, (size_t)v, n, now_ms);
 }
 
 /* ---- the ring ------------------------------------------------------------------ */

@@ -70,6 +70,8 @@ void live_count_confirm(live *l, const char *route, const char *state, int64_t n
  * now_ms; endpoint is its method and path template (conf/endpoint.h).
  * Counted apart from the routes: the route `default` counts it too. */
 void live_count_endpoint(live *l, const char *endpoint, verdict v, int64_t now_ms);
+/* n of them at once. */
+void live_count_endpoint_n(live *l, const char *endpoint, verdict v, uint64_t n, int64_t now_ms);
 
 /* A compared exchange at once, under one lock: live_count of route (NULL:
  * "default"), live_count_endpoint when endpoint is not NULL (the route

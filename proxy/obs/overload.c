@@ -8,7 +8,7 @@
 #include "base/clock.h"
 #include "diff/record.h"
 
-static overload_count *slot(overload_tally *t, const char *route)
+static overload_count *slot(overload_tally *t, const char *route, bool endpoint)
 {
     if (!route)
         route = "default";
@@ -17,12 +17,14 @@ static overload_count *slot(overload_tally *t, const char *route)
         while (len > 0 && ((unsigned char)route[len] & 0xC0) == 0x80)
             len--;
     for (size_t i = 0; i < t->n; i++)
-        if (memcmp(t->v[i].route, route, len) == 0 && !t->v[i].route[len])
+        if (t->v[i].endpoint == endpoint && memcmp(t->v[i].route, route, len) == 0 &&
+            !t->v[i].route[len])
             return &t->v[i];
     if (t->n < OVERLOAD_MAX_ROUTES && strcmp(route, OVERLOAD_OTHER_ROUTE) != 0) {
         overload_count *c = &t->v[t->n++];
         memcpy(c->route, route, len);
         c->route[len] = '\0';
+        c->endpoint = endpoint;
         c->not_compared = 0;
         memset(c->unlogged, 0, sizeof c->unlogged);
         memset(c->not_mirrored, 0, sizeof c->not_mirrored);
@@ -59,10 +61,11 @@ const char *not_mirrored_text(not_mirrored_reason r)
     return nm_texts[r];
 }
 
-void overload_tally_not_mirrored(overload_tally *t, const char *route, not_mirrored_reason r)
+void overload_tally_not_mirrored(overload_tally *t, const char *route, const char *endpoint,
+                                 not_mirrored_reason r)
 {
     assert((unsigned)r < NM_COUNT);
-    slot(t, route)->not_mirrored[r]++;
+    slot(t, endpoint ? endpoint : route, endpoint != NULL)->not_mirrored[r]++;
 }
 
 uint64_t overload_count_not_mirrored(const overload_count *c)
@@ -76,7 +79,7 @@ uint64_t overload_count_not_mirrored(const overload_count *c)
 void overload_tally_add(overload_tally *t, const char *route, verdict v, bool not_compared)
 {
     assert(v < VERDICT_COUNT);
-    overload_count *c = slot(t, route);
+    overload_count *c = slot(t, route, false);
     c->unlogged[v]++;
     c->not_compared += not_compared;
 }
@@ -96,9 +99,9 @@ void overload_tally_merge(overload_tally *dst, overload_tally *src)
 {
     assert(dst != src);
     for (size_t i = 0; i < src->n; i++)
-        count_add(slot(dst, src->v[i].route), &src->v[i]);
+        count_add(slot(dst, src->v[i].route, src->v[i].endpoint), &src->v[i]);
     if (src->other_used)
-        count_add(slot(dst, OVERLOAD_OTHER_ROUTE), &src->v[OVERLOAD_MAX_ROUTES]);
+        count_add(slot(dst, OVERLOAD_OTHER_ROUTE, false), &src->v[OVERLOAD_MAX_ROUTES]);
     tally_clear(src);
 }
 
@@ -121,7 +124,9 @@ static int window_fields(json_t *r, const char *type, const overload_count *c,
     bad |= json_object_set_new(r, "v", json_integer(1));
     bad |= json_object_set_new(r, "type", json_string(type));
     bad |= json_object_set_new(r, "ts", json_string(end));
-    bad |= json_object_set_new(r, "route", json_string(c->route));
+    bad |= json_object_set_new(r, "route", json_string(c->endpoint ? "default" : c->route));
+    if (c->endpoint)
+        bad |= json_object_set_new(r, "endpoint", json_string(c->route));
     bad |= json_object_set_new(r, "window_start", json_string(start));
     bad |= json_object_set_new(r, "window_end", json_string(end));
     bad |= json_object_set_new(r, "window_ms", json_integer(window_ms));

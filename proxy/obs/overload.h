@@ -45,7 +45,8 @@ typedef enum not_mirrored_reason {
 const char *not_mirrored_text(not_mirrored_reason r);
 
 typedef struct overload_count {
-    char route[OVERLOAD_MAX_NAME + 1];
+    char route[OVERLOAD_MAX_NAME + 1]; /* or, with endpoint, the endpoint */
+    bool endpoint;        /* counts of an endpoint of the route `default` (not_mirrored only) */
     uint64_t not_compared;
     uint64_t unlogged[VERDICT_COUNT];
     uint64_t not_mirrored[NM_COUNT];
@@ -61,8 +62,11 @@ typedef struct overload_tally {
  * (NULL: "default") with verdict v and no record; not_compared: its
  * comparison was sampled out. */
 void overload_tally_add(overload_tally *t, const char *route, verdict v, bool not_compared);
-/* One exchange of `route` (NULL: "default") not mirrored, for reason r. */
-void overload_tally_not_mirrored(overload_tally *t, const char *route, not_mirrored_reason r);
+/* One exchange of `route` (NULL: "default") not mirrored, for reason r;
+ * endpoint: for the route `default`, its endpoint (conf/endpoint.h), counted
+ * apart like the records of that route, else NULL. */
+void overload_tally_not_mirrored(overload_tally *t, const char *route, const char *endpoint,
+                                 not_mirrored_reason r);
 /* The exchanges c counts as not mirrored, all reasons. */
 uint64_t overload_count_not_mirrored(const overload_count *c);
 /* Adds src to dst and empties src. */

@@ -15,6 +15,7 @@ import helpers
 from helpers import admin_call, sample_bucket
 
 TOKEN = "sp-nm-token-0123456789abcdef"
+EP = "GET /echo/x/{id}"  # the endpoint of /echo/x/N, counted apart on the route default
 
 ROUTES = {
     "version": 1,
@@ -66,8 +67,9 @@ def wait_verdicts(p, n):
 
 
 def check_summary(rec):
+    extra = {"endpoint"} if rec.get("route") == "default" else set()
     assert set(rec) == {"v", "type", "ts", "route", "window_start", "window_end", "window_ms",
-                        "count", "reasons"}, rec
+                        "count", "reasons"} | extra, rec
     assert rec["v"] == 1 and rec["type"] == "not_mirrored"
     assert rec["ts"] == rec["window_end"] and rec["window_start"] <= rec["window_end"]
     assert rec["window_ms"] >= 0
@@ -75,14 +77,16 @@ def check_summary(rec):
 
 
 def by_route(recs):
-    """route -> {reason: count}, summed over the not_mirrored records."""
+    """route (for the route default, endpoint) -> {reason: count}, summed
+    over the not_mirrored records."""
     out = {}
     for r in recs:
         if r.get("type") == "not_mirrored":
             check_summary(r)
+            key = r["endpoint"] if r["route"] == "default" else r["route"]
             for why, n in r["reasons"].items():
-                out.setdefault(r["route"], {}).setdefault(why, 0)
-                out[r["route"]][why] += n
+                out.setdefault(key, {}).setdefault(why, 0)
+                out[key][why] += n
     return out
 
 
@@ -100,6 +104,12 @@ def test_shadow_disabled_writes_counts_not_records(stubs, proxy):
     m = wait_verdicts(p, n)
     assert total(m, "shadowproxy_verdicts_total", 'verdict="skipped"') == n
     assert total(m, "shadowproxy_route_verdicts_total", 'route="default"', 'verdict="skipped"') == n
+    # the route default by endpoint, as its records are
+    assert total(m, "shadowproxy_endpoint_verdicts_total", f'endpoint="{EP}"',
+                 'verdict="skipped"') == n
+    live = json.loads(admin_call(p.admin_port, "GET", "/api/readiness").body)
+    live = {r["route"]: r for r in live["routes"]}
+    assert live[EP]["exchanges"] == n and "default" not in live, live
     assert total(m, "shadowproxy_difflog_records_lost_total") == 0
     # the dashboard's history lists a count record as such
     deadline = time.monotonic() + 5 * SLOW
@@ -110,13 +120,18 @@ def test_shadow_disabled_writes_counts_not_records(stubs, proxy):
             break
         time.sleep(0.1)
     assert counted and sum(h["count"] for h in counted) == n, hist
-    assert all(h["route"] == "default" and h["verdict"] is None for h in counted), counted
+    assert all(h["route"] == "default" and h["endpoint"] == EP and h["verdict"] is None
+               for h in counted), counted
     assert p.stop() == 0  # the last, partial window is written at exit
     recs = p.records()
     assert not [r for r in recs if "id" in r], recs[:3]
-    assert by_route(recs) == {"default": {"shadow disabled": n}}
+    assert by_route(recs) == {EP: {"shadow disabled": n}}
     assert len(recs) >= 2, recs  # a record per window that had any
     assert new.requests() == []
+    rep = subprocess.run([SP_BIN, "report", "--format", "json", p.diff_log],
+                         capture_output=True, text=True, timeout=30 * SLOW)
+    assert rep.returncode == 0, rep.stderr
+    assert [(r["name"], r["exchanges"]) for r in json.loads(rep.stdout)["routes"]] == [(EP, n)]
 
 
 def test_each_reason_is_counted_by_route(stubs, proxy, tmp):

@@ -62,19 +62,23 @@ TEST(tally_not_mirrored_records_by_route_and_reason)
 {
     static overload_tally t, w;
     for (int i = 0; i < 3; i++)
-        overload_tally_not_mirrored(&t, "orders", NM_NOT_SAMPLED);
-    overload_tally_not_mirrored(&t, "orders", NM_PAUSED);
-    overload_tally_not_mirrored(&t, NULL, NM_SHADOW_DISABLED);
+        overload_tally_not_mirrored(&t, "orders", NULL, NM_NOT_SAMPLED);
+    overload_tally_not_mirrored(&t, "orders", NULL, NM_PAUSED);
+    overload_tally_not_mirrored(&t, NULL, NULL, NM_SHADOW_DISABLED);
+    /* the route default's by endpoint: apart from the route's own counts */
+    overload_tally_not_mirrored(&t, "default", "GET /o/{id}", NM_NOT_SAMPLED);
+    overload_tally_not_mirrored(&t, "default", "GET /o/{id}", NM_NOT_SAMPLED);
     overload_tally_add(&w, "orders", VERDICT_SKIPPED, true);
     overload_tally_merge(&w, &t);
-    CHECK(overload_tally_size(&w) == 2);
+    CHECK(overload_tally_size(&w) == 3);
     CHECK(overload_count_not_mirrored(overload_tally_at(&w, 0)) == 4);
     size_t len = 0, n = 0;
     char *lines = overload_tally_lines(&w, 1000, 2000, &len, &n);
-    CHECK(lines && n == 3 && len == strlen(lines) && lines[len - 1] == '\n');
+    CHECK(lines && n == 4 && len == strlen(lines) && lines[len - 1] == '\n');
     CHECK(overload_tally_empty(&w));
-    json_t *ov = line_at(lines, 0), *nm = line_at(lines, 1), *def = line_at(lines, 2);
-    CHECK(ov && nm && def);
+    json_t *ov = line_at(lines, 0), *nm = line_at(lines, 1), *def = line_at(lines, 2),
+           *ep = line_at(lines, 3);
+    CHECK(ov && nm && def && ep);
     CHECK_STR(json_string_value(json_object_get(ov, "type")), "overload");
     CHECK(json_integer_value(json_object_get(ov, "unlogged")) == 1); /* not the not-mirrored */
     CHECK_STR(json_string_value(json_object_get(nm, "type")), "not_mirrored");
@@ -89,6 +93,11 @@ TEST(tally_not_mirrored_records_by_route_and_reason)
     CHECK_STR(json_string_value(json_object_get(def, "type")), "not_mirrored");
     CHECK_STR(json_string_value(json_object_get(def, "route")), "default");
     CHECK(json_integer_value(json_object_get(json_object_get(def, "reasons"), "shadow disabled")) == 1);
+    CHECK(!json_object_get(def, "endpoint") && !json_object_get(nm, "endpoint"));
+    CHECK_STR(json_string_value(json_object_get(ep, "route")), "default");
+    CHECK_STR(json_string_value(json_object_get(ep, "endpoint")), "GET /o/{id}");
+    CHECK(json_integer_value(json_object_get(ep, "count")) == 2);
+    json_decref(ep);
     json_decref(ov);
     json_decref(nm);
     json_decref(def);

@@ -313,10 +313,10 @@ static report_route *record_route(report_model *m, const json_t *rec, bool by_en
     return r;
 }
 
-/* A `not_mirrored` record: `count` exchanges of its route whose shadow was
- * not sent by choice, verdict skipped, in the window ending at its ts. In
- * the tables as exchanges (no answer times, no fields); the route
- * `default` stays one row (the record names no endpoint). */
+/* A `not_mirrored` record: `count` exchanges of its route (for the route
+ * `default`, of its endpoint) whose shadow was not sent by choice, verdict
+ * skipped, in the window ending at its ts. In the tables as exchanges (no
+ * answer times, no fields). */
 static void add_not_mirrored(report_model *m, const json_t *rec)
 {
     const json_t *cnt = json_object_get(rec, "count");
@@ -329,7 +329,7 @@ static void add_not_mirrored(report_model *m, const json_t *rec)
         m->filtered_time++;
         return;
     }
-    report_route *r = record_route(m, rec, false, has_ts, ts);
+    report_route *r = record_route(m, rec, true, has_ts, ts);
     if (!r)
         return;
     m->not_mirrored_exchanges += n;
