@@ -1,5 +1,6 @@
 #include "base/headers.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,25 @@ int hdr_list_add(hdr_list *l, const char *name, size_t name_len,
     memcpy(l->buf + l->len, value, value_len);
     l->len += value_len;
     l->buf[l->len++] = '\0';
+    return 0;
+}
+
+int hdr_list_extend_last(hdr_list *l, const char *more, size_t more_len)
+{
+    assert(l->n > 0);
+    hdr_field *f = &l->f[l->n - 1];
+    /* The last value ends the buffer: it grows in place, over its NUL. */
+    assert(f->value_off + f->value_len + 1 == l->len);
+    size_t need = l->len + 1 + more_len;
+    if (need > UINT32_MAX)
+        return -E2BIG;
+    if (grow((void **)&l->buf, &l->buf_cap, need, 1))
+        return -ENOMEM;
+    l->buf[l->len - 1] = ' ';
+    memcpy(l->buf + l->len, more, more_len);
+    l->len += more_len;
+    l->buf[l->len++] = '\0';
+    f->value_len += (uint32_t)(1 + more_len);
     return 0;
 }
 

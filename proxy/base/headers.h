@@ -22,6 +22,10 @@ typedef struct hdr_list {
 /* Appends one field; name and value are copied. Returns 0 or -ENOMEM. */
 int hdr_list_add(hdr_list *l, const char *name, size_t name_len,
                  const char *value, size_t value_len);
+/* Appends " " and `more` to the last field's value (an obs-fold line,
+ * RFC 9112 5.2, read as one space). The list must not be empty. Returns 0
+ * or -ENOMEM / -E2BIG (unchanged). */
+int hdr_list_extend_last(hdr_list *l, const char *more, size_t more_len);
 void hdr_list_clear(hdr_list *l); /* keeps the memory for reuse */
 void hdr_list_free(hdr_list *l);
 

@@ -95,16 +95,19 @@ size_t exchange_on_header(char *data, size_t size, size_t n, void *p)
                  pool > reserve ? pool - reserve : 0);
         return refuse_answer(leg, why);
     }
-    const char *colon = memchr(data, ':', len);
-    if (!colon)
-        return len; /* obs-fold or junk: curl already validated framing */
-    size_t nlen = (size_t)(colon - data);
-    const char *v = colon + 1, *end = data + len;
+    bool folded = data[0] == ' ' || data[0] == '\t';
+    const char *colon = folded ? NULL : memchr(data, ':', len);
+    if (!colon && !(folded && leg->headers.n > 0))
+        return len; /* junk: the client already validated framing */
+    const char *v = colon ? colon + 1 : data, *end = data + len;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    if (hdr_list_add(&leg->headers, data, nlen, v, (size_t)(end - v)) != 0)
+    /* obs-fold (RFC 9112 5.2): a proxy passes it on as one space */
+    int rc = colon ? hdr_list_add(&leg->headers, data, (size_t)(colon - data), v, (size_t)(end - v))
+                   : hdr_list_extend_last(&leg->headers, v, (size_t)(end - v));
+    if (rc != 0)
         return 0; /* out of memory: fail the transfer */
     return len;
 }

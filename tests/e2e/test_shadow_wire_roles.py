@@ -155,3 +155,21 @@ def test_every_kind_of_shadow_failure_feeds_the_breaker(stubs, proxy):
         assert metrics(p)["shadowproxy_breaker_opened_total"] == 1
     finally:
         shadow.stop()
+
+
+def test_obs_fold_reaches_the_client_as_one_space(stubs, proxy):
+    """An authoritative answer's folded header (obs-fold, RFC 9112 5.2):
+    a proxy must replace the fold with a space before passing it on (the
+    continuation was dropped before: the client saw "first")."""
+    new = stubs("new")
+    auth = WireShadow()
+    try:
+        auth.on("fold-1", Steps(head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
+                                     b"X-Folded: first", b"\tsecond  ", b"X-After: 1",
+                                     b"Content-Length: %d" % len(BODY)) + BODY))
+        p = proxy(auth.url, new.url, args=("--workers", "1"))
+        r = one_request(p, "fold-1")
+        assert r.status == 200 and r.body == BODY
+        assert r.header("X-Folded") == "first second" and r.header("X-After") == "1"
+    finally:
+        auth.stop()

@@ -45,6 +45,25 @@ TEST(values_are_binary_safe_and_survive_growth)
     hdr_list_free(&l);
 }
 
+TEST(an_obs_fold_extends_the_last_value_across_growth)
+{
+    hdr_list l = {0};
+    add(&l, "X-A", "1");
+    add(&l, "X-Folded", "first");
+    char more[600];
+    memset(more, 'm', sizeof more); /* past the first 256-byte buffer */
+    CHECK(hdr_list_extend_last(&l, "second", 6) == 0);
+    CHECK(hdr_list_extend_last(&l, more, sizeof more) == 0);
+    CHECK(l.n == 2);
+    CHECK_STR(hdr_value(&l, 0), "1");
+    CHECK(strncmp(hdr_value(&l, 1), "first second m", 14) == 0);
+    CHECK(strlen(hdr_value(&l, 1)) == 12 + 1 + sizeof more);
+    CHECK(l.f[1].value_len == 12 + 1 + sizeof more);
+    add(&l, "X-After", "2"); /* the list goes on as before */
+    CHECK_STR(hdr_list_get(&l, "x-after"), "2");
+    hdr_list_free(&l);
+}
+
 TEST(fixed_hop_by_hop_set)
 {
     const char *hop[] = {"Connection", "keep-alive", "Proxy-Connection", "TE",
@@ -84,6 +103,7 @@ int main(void)
 {
     RUN(order_and_duplicates_kept);
     RUN(values_are_binary_safe_and_survive_growth);
+    RUN(an_obs_fold_extends_the_last_value_across_growth);
     RUN(fixed_hop_by_hop_set);
     RUN(connection_named_headers_are_hop_by_hop);
     RUN(name_eq);
