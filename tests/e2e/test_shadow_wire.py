@@ -5,9 +5,9 @@ The legacy upstream is the usual sp-stub (authoritative); the shadow is a
 raw TCP server (wire_shadow.py) that writes exact bytes, split as each case
 says. For each case, what a user sees: the client's answer is the
 authoritative one byte for byte and fast (never held by the shadow); the
-diff-log record's verdict, reason and shadow leg; the shadow metrics. These
-pin the behaviour before the shadow leg's HTTP client changes: a new client
-must give the same records and counts.
+diff-log record's verdict, reason and shadow leg; the shadow metrics. Each case runs with both
+shadow clients, the lean one (data/h1client.c) and curl: they must give the
+same records and counts.
 
 One proxy (one worker, so one connection pool: keep-alive cases know which
 connection a request should use) is shared by the module's cases; each case
@@ -42,13 +42,16 @@ FAST = 0.9 if SANITIZED else 0.3
 
 
 
-@pytest.fixture(scope="module")
-def wire():
+# Every case runs with each shadow client: the lean one (shadow.client
+# "auto", the default for an http:// shadow) and curl (the way back).
+@pytest.fixture(scope="module", params=["auto", "curl"])
+def wire(request):
+    config = {**CONFIG, "shadow": {**CONFIG["shadow"], "client": request.param}}
     with tempfile.TemporaryDirectory(prefix="sp-wire-") as tmp:
         legacy = Stub(tmp, "legacy")
         shadow = WireShadow()
         shadow.default = Steps(plain())
-        p = Proxy(tmp, legacy.url, shadow.url, config=CONFIG,
+        p = Proxy(tmp, legacy.url, shadow.url, config=config,
                   args=("--diff-log-mode", "all", "--workers", "1"))
         try:
             # first connections and first-use costs, out of the cases' timing
