@@ -127,3 +127,52 @@ def test_large_answer_read_whole_under_the_byte_budget(stubs, proxy):
     rec = p.wait_record("big-1", timeout=20)
     assert rec["verdict"] == "match", rec
     assert rec["new"]["body_bytes"] == n
+
+
+def test_ipv6_literal_same_bytes_as_curl(stubs, proxy):
+    """http://[::1]:PORT: never resolved, connected as is; the Host line
+    (with its brackets and port) is curl's."""
+    import socket
+    import threading
+    try:
+        srv = socket.socket(socket.AF_INET6)
+        srv.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    heads = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            heads.append(data.split(b"\r\n\r\n")[0])
+            c.sendall(plain() if data else b"")
+            c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    legacy = stubs("legacy")
+    url = f"http://[::1]:{port}"
+    try:
+        for client in ("curl", "auto"):
+            p = proxy(legacy.url, url, config={"shadow": {"client": client}},
+                      args=("--diff-log-mode", "all", "--workers", "1"))
+            r = raw_request(p.port, "GET", "/v6", [("Host", "x"), ("X-Request-Id", "v6"),
+                                                   ("X-Stub-Ctl-legacy", json_body_ctl(DOC))])
+            assert r.status == 200
+            rec = p.wait_record("v6")
+            assert rec["verdict"] == "match" and rec["new"]["error"] is None, rec
+        assert len(heads) == 2 and heads[0] == heads[1], heads
+        assert f"\r\nHost: [::1]:{port}\r\n".encode() in heads[1]
+    finally:
+        srv.close()
