@@ -26,19 +26,14 @@ static void xfer_free(uv_handle_t *h) { free(h->data); }
 static void on_kick(uv_timer_t *t)
 {
     h1_pool *p = t->data;
-    h1_xfer *list = p->done_list;
-    p->done_list = NULL;
-    /* Oldest first: the list was built newest first. */
-    h1_xfer *rev = NULL;
-    while (list) {
-        h1_xfer *next = list->next_done;
-        list->next_done = rev;
-        rev = list;
-        list = next;
-    }
-    while (rev) {
-        h1_xfer *x = rev;
-        rev = x->next_done;
+    /* One at a time off the queue: a callback may end (h1_cancel) or
+     * finish other transfers, which then leave or join it. */
+    while (p->done_head) {
+        h1_xfer *x = p->done_head;
+        p->done_head = x->next_done;
+        if (!p->done_head)
+            p->done_tail = NULL;
+        x->next_done = NULL;
         x->reported = true;
         p->on_done(x->owner, x->rc, x->error, x->os_errno);
         uv_close((uv_handle_t *)&x->timer, xfer_free);
@@ -72,8 +67,12 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
     }
     if (x->gai)
         h1x_forget_resolve(x);
-    x->next_done = x->pool->done_list;
-    x->pool->done_list = x;
+    h1_pool *p = x->pool;
+    if (p->done_tail)
+        p->done_tail->next_done = x;
+    else
+        p->done_head = x;
+    p->done_tail = x;
     uv_timer_start(&x->pool->kick, on_kick, 0, 0);
 }
 
@@ -81,9 +80,15 @@ void h1_cancel(h1_xfer *x)
 {
     h1_pool *p = x->pool;
     if (x->finished) { /* ended, not reported yet: never will be */
-        for (h1_xfer **pp = &p->done_list; *pp; pp = &(*pp)->next_done)
-            if (*pp == x) {
-                *pp = x->next_done;
+        h1_xfer *prev = NULL;
+        for (h1_xfer *q = p->done_head; q; prev = q, q = q->next_done)
+            if (q == x) {
+                if (prev)
+                    prev->next_done = x->next_done;
+                else
+                    p->done_head = x->next_done;
+                if (p->done_tail == x)
+                    p->done_tail = prev;
                 break;
             }
         assert(!x->reported);

@@ -37,7 +37,7 @@ typedef struct h1_xfer {
     CURLcode rc;
     int os_errno;
     char error[192];
-    struct h1_xfer *next_done; /* pool->done_list */
+    struct h1_xfer *next_done; /* pool->done_head's queue */
 } h1_xfer;
 
 /* h1client.c */
