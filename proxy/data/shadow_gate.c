@@ -90,6 +90,18 @@ bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why)
         *why = "shadow in-flight cap reached";
         return false;
     }
+    /* Room to list it, made now: a running leg the gate could not list
+     * could be neither throttled nor cut short at shutdown. */
+    if ((size_t)g->in_flight >= g->tracked_cap) {
+        size_t cap = g->tracked_cap ? g->tracked_cap * 2 : 64;
+        shadow_ticket **v = realloc(g->tracked, cap * sizeof *v);
+        if (!v) {
+            *why = "out of memory";
+            return false;
+        }
+        g->tracked = v;
+        g->tracked_cap = cap;
+    }
     if (g->breaker_open_until_ns) {
         if (clock_now_ns() < g->breaker_open_until_ns || g->breaker_probing) {
             *why = "circuit breaker open";
@@ -106,14 +118,8 @@ bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why)
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t)
 {
     assert(t->admitted && t->slot < 0 && (t->easy || t->h1));
-    if (g->ntracked == g->tracked_cap) {
-        size_t cap = g->tracked_cap ? g->tracked_cap * 2 : 64;
-        shadow_ticket **v = realloc(g->tracked, cap * sizeof *v);
-        if (!v)
-            return; /* untracked: it cannot be cut short at shutdown, only waited for */
-        g->tracked = v;
-        g->tracked_cap = cap;
-    }
+    /* shadow_gate_admit made room: every listed ticket is admitted */
+    assert(g->ntracked < g->tracked_cap && g->ntracked < (size_t)g->in_flight);
     t->slot = (int)g->ntracked;
     g->tracked[g->ntracked++] = t;
     debug_assert(list_consistent(g));

@@ -85,8 +85,7 @@ void shadow_gate_close(shadow_gate *g);
  * probe. */
 bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why);
 /* Lists an admitted leg whose transfer is running (t->easy or t->h1 set) so it can
- * be throttled and cut short. Out of memory it stays untracked (never
- * paused, only waited for at shutdown). */
+ * be throttled and cut short. Never fails: shadow_gate_admit made room. */
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t);
 /* Gives back the slot that shadow_gate_admit took for `t`, unlisting it
  * if listed. transport_ok false counts a failure for the breaker (and

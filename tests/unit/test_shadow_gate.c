@@ -172,6 +172,28 @@ TEST(a_shadow_is_admitted_and_released_once)
     CHECK(aborts(admit_twice));
 }
 
+/* Admission makes the room to list the leg (a leg the gate could not list
+ * could not be cut short at shutdown), so listing never fails. */
+TEST(admission_makes_room_to_list_every_leg)
+{
+    gate(1, 300, 1000, 1000);
+    static shadow_ticket many[300];
+    int dummy;
+    for (int i = 0; i < 300; i++) {
+        many[i] = (shadow_ticket){.id = "x", .slot = -1};
+        CHECK(shadow_gate_admit(&g, &many[i], &why));
+        CHECK(g.tracked_cap >= (size_t)g.in_flight);
+        many[i].h1 = (struct h1_xfer *)&dummy; /* a running transfer, as the gate sees it */
+        shadow_gate_track(&g, &many[i]);
+        CHECK(many[i].slot == i);
+    }
+    CHECK(g.ntracked == 300 && !admit() && strcmp(why, "shadow in-flight cap reached") == 0);
+    for (int i = 0; i < 300; i++)
+        shadow_gate_release(&g, &many[i], true);
+    CHECK(g.ntracked == 0 && g.in_flight == 0);
+    shadow_gate_free(&g);
+}
+
 /* Mirroring yields to a saturated worker: halved each saturated window
  * down to the floor, 0.1 back each other window; one request at a time
  * (nothing queues) is never saturation. */
@@ -275,6 +297,7 @@ int main(void)
     RUN(closed_gate_refuses_and_reports_releases);
     RUN(tracking_and_throttle);
     RUN(a_shadow_is_admitted_and_released_once);
+    RUN(admission_makes_room_to_list_every_leg);
     RUN(mirroring_yields_while_requests_queue);
     RUN(reqid_is_a_v4_uuid_and_unique);
     RUN(reqid_valid_rejects_what_cannot_go_into_headers_or_json);
