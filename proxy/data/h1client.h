@@ -9,8 +9,12 @@
  * answer, a connect and a total timeout, DNS through uv_getaddrinfo with a
  * 60 s cache (IP literals never resolve), idle connections watched for EOF
  * and closed, a reused connection that dies before the first answer byte
- * retried once on a fresh one, and pause/resume of the body for the shadow
- * gate's throttle. What it does not: TLS, proxies, HTTP/2, redirects,
+ * retried once on a fresh one (whatever the method: a POST is sent twice
+ * then, as curl does), and pause/resume of the body for the shadow gate's
+ * throttle. An answer that arrives while the request is still being
+ * written (a server answering early, then closing or not reading) is read
+ * and reported as it is (curl fails such a transfer on its write); the
+ * connection is not kept. What it does not: TLS, proxies, HTTP/2, redirects,
  * content decoding, Expect: 100-continue. https:// upstreams and every
  * other leg stay on curl (data/upstream.h).
  *
