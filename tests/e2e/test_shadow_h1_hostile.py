@@ -654,3 +654,77 @@ def test_sigterm_with_many_slow_lean_shadows_in_flight(env):
     got = {r.get("id") for r in p.records()}
     missing = [r for r in rids if r not in got]
     assert not missing, f"{len(missing)} exchanges without a record"
+
+
+# ---- shadows that pour without end --------------------------------------------------------------
+
+
+def pour(then_hang):
+    """An answer whose body never ends (until-close, or a Content-Length far
+    beyond what comes): 64 KiB writes as fast as the proxy reads. Requests
+    whose target is not /h/pour-... get the plain answer."""
+    def handler(c, stopping):
+        h = read_head(c)
+        if h is None:
+            return
+        if b" /h/pour-" not in h.split(b"\r\n", 1)[0]:
+            c.sendall(plain())
+            return
+        c.sendall(head(b"HTTP/1.1 200 OK", b"Content-Type: application/octet-stream",
+                       *([b"Content-Length: 100000000000"] if then_hang else [])))
+        block = b"y" * 65536
+        while not stopping.is_set():
+            c.sendall(block)
+    return handler
+
+
+@pytest.mark.parametrize("framing", ["until_close", "length"])
+def test_shadows_pouring_without_end_never_slow_the_client(env, framing):
+    """Four shadows pour bytes as fast as loopback goes: the throttle
+    pauses them turn after turn; the clients' answers stay fast, each pour
+    ends with the shadow's timeout (a verdict, counted), memory stays
+    bounded (each capture stops at compare.max_body_bytes, 8 MiB; the rest
+    is hashed), the connections close."""
+    tmp, proxy, shadow = env
+    s = shadow(RawShadow(pour(framing == "length")))
+    p = proxy(s.url, cfg=config(timeout_ms=1500))
+    rss0 = rss_kb(p.proc.pid)
+    pouring = [send(p, f"pour-{framing}") for _ in range(4)]
+    t_end = time.monotonic() + 1.0
+    worst = 0.0
+    while time.monotonic() < t_end:  # the client's path while they pour
+        t0 = time.monotonic()
+        last = send(p, "client")
+        worst = max(worst, time.monotonic() - t0)
+    assert worst < FAST, f"a client waited {worst:.3f}s while shadows poured"
+    for rid in pouring:
+        rec = p.wait_record(rid, timeout=5)
+        assert rec["verdict"] == "shadow_timeout", (rec["verdict"], rec["new"]["error"])
+    m = settled(p)
+    p.wait_record(last)
+    clients = [r for r in p.records() if r.get("id", "").startswith("client-")]
+    assert clients and all(r["verdict"] == "match" for r in clients)
+    assert m[H1_OPEN] == m[H1_IDLE]
+    if not SANITIZED:  # 4 captures of 8 MiB (16 MiB blobs at most) and some
+        rss1 = rss_kb(p.proc.pid)
+        assert rss1 < rss0 + 96 * 1024, (rss0, rss1)
+
+
+def test_sigterm_while_throttled_shadows_pour(env):
+    """SIGTERM while 12 pouring shadows are paused and resumed by the
+    throttle: the drain cuts them (cancelled while paused or reading),
+    every exchange has a record, exit 0 within the grace time."""
+    tmp, proxy, shadow = env
+    s = shadow(RawShadow(pour(True)))
+    p = proxy(s.url, cfg={"shadow": {"timeout_ms": 30000, "client": "auto", "grace_ms": 300},
+                          "limits": {"drain_timeout_ms": 1000}})
+    rids = [send(p, "pour-drain") for _ in range(12)]
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    p.signal()
+    assert p.wait_exit(10) == 0, p.stderr()[-3000:]
+    assert time.monotonic() - t0 < 1.5 + 2 * SLOW
+    got = {r.get("id"): r for r in p.records()}
+    for rid in rids:
+        assert rid in got, "an exchange lost at shutdown"
+        assert got[rid]["new"]["error"], got[rid]["new"]
