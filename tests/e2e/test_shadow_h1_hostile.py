@@ -185,7 +185,15 @@ def interim_forever():
         yield 0.01
 
 
+def early_hints_flood():
+    while True:  # as fast as the proxy reads: the heads' sum passes curl's 300 KiB
+        yield b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" * 50
+
+
 @pytest.mark.parametrize("steps,verdict,cause,words", [
+    # a flood of 1xx heads: refused once they pass 300 KiB, as curl does
+    # ("Too large response headers"), long before the timeout
+    (Steps(early_hints_flood), "shadow_error", "bad response", "too large response headers"),
     # 1xx after 1xx, never a final answer: the total timeout ends it
     (Steps(interim_forever), "shadow_timeout", "timeout", None),
     # 100 then a close: not an answer
@@ -380,12 +388,20 @@ def test_reused_connection_dying_twice_is_retried_once_and_a_post_is_sent_twice(
     assert r.status == 200 and r.body == BODY
     rec = p.wait_record(rid)
     failed(rec, "shadow_error", "empty reply", "empty reply from server")
+    assert rec["new"]["duration_ms"] < SHADOW_TIMEOUT_MS
     seen = s.requests(rid)
     assert len(seen) == 2, "sent more than twice"
     assert [q.nth_on_conn for q in seen] == [2, 1]
     assert seen[0].body == seen[1].body == body
     m = settled(p)
     assert m[H1_RETRIES] - before.get(H1_RETRIES, 0) == (1 if client == "auto" else 0)
+    # one exchange: sent once and one verdict, whatever the wire saw
+    assert m["shadowproxy_shadow_sent_total"] - before["shadowproxy_shadow_sent_total"] == 1
+    key = 'shadowproxy_verdicts_total{verdict="shadow_error"}'
+    deadline = time.monotonic() + 5 * SLOW
+    while metrics(p).get(key, 0) - before.get(key, 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert metrics(p).get(key, 0) - before.get(key, 0) == 1
 
 
 # ---- the throttle -----------------------------------------------------------------------------
@@ -488,31 +504,39 @@ def test_shadow_by_name_and_ipv6_literal(env, host):
     port = srv.getsockname()[1]
     got = []
 
+    def keep_answering(c):
+        with c:
+            while True:
+                try:
+                    h = read_head(c)
+                except OSError:
+                    return
+                if h is None:
+                    return
+                got.append(h)
+                c.sendall(plain())
+
     def serve():
         while True:
             try:
                 c, _ = srv.accept()
             except OSError:
                 return
-            with c:
-                while True:
-                    h = read_head(c)
-                    if h is None:
-                        break
-                    got.append(h)
-                    c.sendall(plain())
+            threading.Thread(target=keep_answering, args=(c,), daemon=True).start()
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
         p = proxy(f"http://{host}:{port}")
-        for _ in range(3):
-            rid = send(p, "named")
+        # 30 at once on a cold pool: as many resolves (localhost) or connects
+        with ThreadPoolExecutor(30) as pool:
+            rids = list(pool.map(lambda i: send(p, "named"), range(30)))
+        for rid in rids:
             rec = p.wait_record(rid)
             assert rec["verdict"] == "match", rec["new"]["error"]
         assert all(f"Host: {host}:{port}\r\n".encode() in h for h in got), got[0]
         m = settled(p)
-        assert m[H1_OPEN] == 1, "not kept alive"
+        assert 1 <= m[H1_OPEN] == m[H1_IDLE] <= 30, "not kept alive"
     finally:
         srv.shutdown(socket.SHUT_RDWR)
         srv.close()
