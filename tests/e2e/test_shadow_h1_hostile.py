@@ -332,6 +332,46 @@ def test_bytes_on_an_idle_connection_close_it(env):
     assert s.requests(nxt)[0].conn_no != s.requests(rid)[0].conn_no
 
 
+def test_reset_on_an_idle_connection_closes_it(env):
+    """The shadow resets a kept connection while it is idle: it is dropped
+    (no error for anyone), the next mirror goes on a fresh one."""
+    tmp, proxy, shadow = env
+    s = shadow(WireShadow())
+    s.default = Steps(plain())
+    p = proxy(s.url)
+    rid = f"idle-rst-{next(_seq)}"
+    s.on(rid, Steps(plain(), 0.1, then="rst"))
+    raw_request(p.port, "GET", "/s", [("Host", "c"), ("X-Request-Id", rid),
+                                      ("X-Stub-Ctl-legacy", json_body_ctl(DOC))])
+    assert p.wait_record(rid)["verdict"] == "match"
+    time.sleep(0.3)
+    m = settled(p)
+    assert m[H1_OPEN] == 0
+    nxt = send(p, "after-idle-rst")
+    assert p.wait_record(nxt)["verdict"] == "match"
+    assert metrics(p)[H1_RETRIES] == 0
+
+
+def test_reset_of_a_reused_connection_on_the_request_is_retried(env):
+    """The kept connection is reset as the request arrives (no answer
+    byte): sent again once on a fresh connection and compared."""
+    tmp, proxy, shadow = env
+    s = shadow(WireShadow())
+    s.default = Steps(plain())
+    p = proxy(s.url)
+    assert p.wait_record(send(p, "warm"))["verdict"] == "match"
+    settled(p)
+    rid = f"reuse-rst-{next(_seq)}"
+    s.on(rid, Steps(then="rst"), Steps(plain()))
+    raw_request(p.port, "GET", "/r", [("Host", "c"), ("X-Request-Id", rid),
+                                      ("X-Stub-Ctl-legacy", json_body_ctl(DOC))])
+    rec = p.wait_record(rid)
+    assert rec["verdict"] == "match", rec["new"]["error"]
+    first, second = s.requests(rid)
+    assert (first.nth_on_conn, second.nth_on_conn) == (2, 1)
+    assert settled(p)[H1_RETRIES] == 1
+
+
 def half_close(body_part):
     def handler(c, stopping):
         if read_head(c) is None:
@@ -642,8 +682,9 @@ def test_reload_and_authority_flip_with_transfers_in_flight(env):
 
 
 def test_sigterm_with_many_slow_lean_shadows_in_flight(env):
-    """SIGTERM with hundreds of slow lean shadows in flight: exits within
-    its drain time, 0, and every exchange has a record."""
+    """1,000 slow lean shadows in flight: the clients' answers stay fast;
+    SIGTERM: exits within its drain time, 0, and every exchange has a
+    record."""
     tmp, proxy, shadow = env
     s = shadow(RawShadow(lambda c, stopping: (read_head(c), stopping.wait(20))))
     n = 200 if SANITIZED else 1000
@@ -670,6 +711,8 @@ def test_sigterm_with_many_slow_lean_shadows_in_flight(env):
     while metrics(p)[IN_FLIGHT] < n and time.monotonic() < deadline:
         time.sleep(0.05)
     assert metrics(p)[IN_FLIGHT] == n
+    for _ in range(10):  # the client's path with them all waiting
+        send(p, "client-under-1000")
     t0 = time.monotonic()
     p.signal()
     assert p.wait_exit(10) == 0, p.stderr()[-3000:]
@@ -683,10 +726,11 @@ def test_sigterm_with_many_slow_lean_shadows_in_flight(env):
 # ---- shadows that pour without end --------------------------------------------------------------
 
 
-def pour(then_hang):
-    """An answer whose body never ends (until-close, or a Content-Length far
-    beyond what comes): 64 KiB writes as fast as the proxy reads. Requests
-    whose target is not /h/pour-... get the plain answer."""
+def pour(framing):
+    """An answer whose body never ends (until-close, a Content-Length far
+    beyond what comes, or chunks of one byte each): 64 KiB writes as fast
+    as the proxy reads. Requests whose target is not /h/pour-... get the
+    plain answer."""
     def handler(c, stopping):
         h = read_head(c)
         if h is None:
@@ -695,14 +739,15 @@ def pour(then_hang):
             c.sendall(plain())
             return
         c.sendall(head(b"HTTP/1.1 200 OK", b"Content-Type: application/octet-stream",
-                       *([b"Content-Length: 100000000000"] if then_hang else [])))
-        block = b"y" * 65536
+                       *{"until_close": [], "length": [b"Content-Length: 100000000000"],
+                         "chunks_of_1": [b"Transfer-Encoding: chunked"]}[framing]))
+        block = b"1\r\ny\r\n" * 10923 if framing == "chunks_of_1" else b"y" * 65536
         while not stopping.is_set():
             c.sendall(block)
     return handler
 
 
-@pytest.mark.parametrize("framing", ["until_close", "length"])
+@pytest.mark.parametrize("framing", ["until_close", "length", "chunks_of_1"])
 def test_shadows_pouring_without_end_never_slow_the_client(env, framing):
     """Four shadows pour bytes as fast as loopback goes: the throttle
     pauses them turn after turn; the clients' answers stay fast, each pour
@@ -710,7 +755,7 @@ def test_shadows_pouring_without_end_never_slow_the_client(env, framing):
     bounded (each capture stops at compare.max_body_bytes, 8 MiB; the rest
     is hashed), the connections close."""
     tmp, proxy, shadow = env
-    s = shadow(RawShadow(pour(framing == "length")))
+    s = shadow(RawShadow(pour(framing)))
     p = proxy(s.url, cfg=config(timeout_ms=1500))
     rss0 = rss_kb(p.proc.pid)
     pouring = [send(p, f"pour-{framing}") for _ in range(4)]
@@ -739,7 +784,7 @@ def test_sigterm_while_throttled_shadows_pour(env):
     throttle: the drain cuts them (cancelled while paused or reading),
     every exchange has a record, exit 0 within the grace time."""
     tmp, proxy, shadow = env
-    s = shadow(RawShadow(pour(True)))
+    s = shadow(RawShadow(pour("length")))
     p = proxy(s.url, cfg={"shadow": {"timeout_ms": 30000, "client": "auto", "grace_ms": 300},
                           "limits": {"drain_timeout_ms": 1000}})
     rids = [send(p, "pour-drain") for _ in range(12)]
