@@ -109,30 +109,40 @@ void h1_cancel(h1_xfer *x)
 
 /* ---- timeouts -------------------------------------------------------------- */
 
+/* When the connect deadline comes before the total one. */
+static bool connect_first(const h1_xfer *x)
+{
+    return x->connect_ms + (uint64_t)x->pool->cfg->connect_timeout_ms <
+           x->start_ms + (uint64_t)x->req.timeout_ms;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     h1_xfer *x = t->data;
-    uint64_t spent = now_ms(x->pool) - x->start_ms;
+    uint64_t now = now_ms(x->pool);
+    uint64_t spent = now - x->start_ms, connecting_for = now - x->connect_ms;
     bool connecting = !x->conn || !x->conn->connected;
-    if (connecting && (long)spent >= x->pool->cfg->connect_timeout_ms &&
-        x->pool->cfg->connect_timeout_ms < x->req.timeout_ms)
+    if (connecting && connect_first(x) &&
+        (long)connecting_for >= x->pool->cfg->connect_timeout_ms)
         h1x_finish(x, CURLE_OPERATION_TIMEDOUT, ETIMEDOUT,
-                   "Connection timed out after %llu milliseconds", (unsigned long long)spent);
+                   "Connection timed out after %llu milliseconds",
+                   (unsigned long long)connecting_for);
     else
         h1x_finish(x, CURLE_OPERATION_TIMEDOUT, ETIMEDOUT,
                    "Operation timed out after %llu milliseconds with %llu bytes received",
                    (unsigned long long)spent, (unsigned long long)x->parser.seen);
 }
 
-/* The timer fires at the earlier of the connect and the total deadline. */
+/* The timer fires at the earlier of the connect deadline (while
+ * connecting: connect_timeout_ms after this attempt began) and the total
+ * one (the request's timeout after the transfer began). */
 void h1x_arm_timer(h1_xfer *x, bool connecting)
 {
-    uint64_t spent = now_ms(x->pool) - x->start_ms;
-    long limit = x->req.timeout_ms;
-    if (connecting && x->pool->cfg->connect_timeout_ms < limit)
-        limit = x->pool->cfg->connect_timeout_ms;
-    uint64_t left = (uint64_t)limit > spent ? (uint64_t)limit - spent : 0;
-    uv_timer_start(&x->timer, on_timer, left, 0);
+    uint64_t deadline = x->start_ms + (uint64_t)x->req.timeout_ms;
+    if (connecting && connect_first(x))
+        deadline = x->connect_ms + (uint64_t)x->pool->cfg->connect_timeout_ms;
+    uint64_t now = now_ms(x->pool);
+    uv_timer_start(&x->timer, on_timer, deadline > now ? deadline - now : 0, 0);
 }
 
 /* ---- starting ----------------------------------------------------------------- */
@@ -151,7 +161,7 @@ h1_xfer *h1_start(h1_pool *p, const h1_request *r, void *owner)
     x->pool = p;
     x->owner = owner;
     x->req = *r;
-    x->start_ms = now_ms(p);
+    x->start_ms = x->connect_ms = now_ms(p);
     h1parse_init(&x->parser, strcmp(r->method, "HEAD") == 0, h1x_on_head, h1x_on_body, x);
     h1x_arm_timer(x, true);
     h1x_get_conn(x);

@@ -6,7 +6,8 @@
  * upstream side), the request written with uv_write straight from the
  * caller's buffers (no copy), reads into ONE receive buffer per pool (a
  * transfer waiting for its answer holds none), base/h1parse for the
- * answer, a connect and a total timeout, DNS through uv_getaddrinfo with a
+ * answer, a connect (per attempt: a retry has its own) and a total
+ * timeout, DNS through uv_getaddrinfo with a
  * 60 s cache (IP literals never resolve), idle connections watched for EOF
  * and closed, a reused connection that dies before the first answer byte
  * retried once on a fresh one (whatever the method: a POST is sent twice

@@ -187,7 +187,7 @@ static void on_connect(uv_connect_t *req, int status)
         }
         h1x_finish(x, CURLE_COULDNT_CONNECT, -status,
                    "Failed to connect to %s port %d after %llu ms: %s", p->host, p->port,
-                   (unsigned long long)(h1x_now_ms(p) - x->start_ms), uv_strerror(status));
+                   (unsigned long long)(h1x_now_ms(p) - x->connect_ms), uv_strerror(status));
         return;
     }
     c->connected = true;
@@ -366,6 +366,7 @@ static bool retry(h1_xfer *x)
     x->retried = true;
     x->reused = false;
     metric_add(METRIC_h1_retries, 1);
+    x->connect_ms = h1x_now_ms(x->pool); /* the retry's connect has its own time */
     h1x_arm_timer(x, true);
     h1x_get_conn(x);
     return true;

@@ -31,6 +31,9 @@ typedef struct h1_xfer {
     uv_getaddrinfo_t *gai;  /* a resolve in flight (its data: this, NULL once forgotten) */
     h1parse parser;
     uint64_t start_ms;
+    uint64_t connect_ms;    /* when this connection attempt began (its resolve
+                             * too): a retry's connect has its own time, as
+                             * curl's has; the total counts from start_ms */
     int addr_i;             /* the address being tried */
     char cl_line[48];       /* "Content-Length: N\r\n" */
     bool reused, retried, paused, finished, reported, got_byte;

@@ -352,6 +352,22 @@ def test_reset_on_an_idle_connection_closes_it(env):
     assert metrics(p)[H1_RETRIES] == 0
 
 
+def retried_on_a_fresh_connection(p, s, first_attempt):
+    """A warm connection, then a request whose first attempt (on it) gets
+    first_attempt and whose retry gets the plain answer: compared, sent
+    twice, the second time on a fresh connection."""
+    assert p.wait_record(send(p, "warm"))["verdict"] == "match"
+    settled(p)
+    rid = f"retried-{next(_seq)}"
+    s.on(rid, first_attempt, Steps(plain()))
+    raw_request(p.port, "GET", "/r", [("Host", "c"), ("X-Request-Id", rid),
+                                      ("X-Stub-Ctl-legacy", json_body_ctl(DOC))])
+    rec = p.wait_record(rid)
+    assert rec["verdict"] == "match", rec["new"]["error"]
+    first, second = s.requests(rid)
+    assert (first.nth_on_conn, second.nth_on_conn) == (2, 1)
+
+
 def test_reset_of_a_reused_connection_on_the_request_is_retried(env):
     """The kept connection is reset as the request arrives (no answer
     byte): sent again once on a fresh connection and compared."""
@@ -359,16 +375,7 @@ def test_reset_of_a_reused_connection_on_the_request_is_retried(env):
     s = shadow(WireShadow())
     s.default = Steps(plain())
     p = proxy(s.url)
-    assert p.wait_record(send(p, "warm"))["verdict"] == "match"
-    settled(p)
-    rid = f"reuse-rst-{next(_seq)}"
-    s.on(rid, Steps(then="rst"), Steps(plain()))
-    raw_request(p.port, "GET", "/r", [("Host", "c"), ("X-Request-Id", rid),
-                                      ("X-Stub-Ctl-legacy", json_body_ctl(DOC))])
-    rec = p.wait_record(rid)
-    assert rec["verdict"] == "match", rec["new"]["error"]
-    first, second = s.requests(rid)
-    assert (first.nth_on_conn, second.nth_on_conn) == (2, 1)
+    retried_on_a_fresh_connection(p, s, Steps(then="rst"))
     assert settled(p)[H1_RETRIES] == 1
 
 
@@ -797,3 +804,18 @@ def test_sigterm_while_throttled_shadows_pour(env):
     for rid in rids:
         assert rid in got, "an exchange lost at shutdown"
         assert got[rid]["new"]["error"], got[rid]["new"]
+
+
+@pytest.mark.parametrize("client", ["auto", "curl"])
+def test_retry_after_a_slow_close_gets_its_own_connect_time(env, client):
+    """A kept connection the server closes without an answer after longer
+    than the connect timeout (a worker that died on the request): the
+    retry on a fresh connection has its own connect time, as curl's has,
+    within the total timeout; it is not a 'connection timed out'."""
+    tmp, proxy, shadow = env
+    s = shadow(WireShadow())
+    s.default = Steps(plain())
+    cfg = config(timeout_ms=3000, client=client)
+    cfg["new"] = {"connect_timeout_ms": 300}
+    p = proxy(s.url, cfg=cfg)
+    retried_on_a_fresh_connection(p, s, Steps(0.6, then="close"))
