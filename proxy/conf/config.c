@@ -153,6 +153,15 @@ const config_key config_keys[] = {
      "1000", false,
      "Shadow requests outstanding at once, whole process; beyond it they are "
      "not sent and recorded as `shadow_dropped`."},
+    {"/shadow/max_buffered_bytes", K_SIZE, F(shadow_max_buffered), 0, 0, 64 * GiB, "268435456",
+     false,
+     "Shadow answer bytes (and the secondary's) the proxy holds at once while their "
+     "transfers run, every worker together (the comparers' queue has a budget of its own)."
+     " An answer that would pass it is not read further: its exchange is `shadow_dropped` "
+     "(reason \"over the shadow memory budget\"), counted in "
+     "`shadowproxy_shadow_over_budget_total`, and the breaker does not count it. Without "
+     "it a shadow pouring large answers (up to `/compare/max_body_bytes` each) at "
+     "`/shadow/max_in_flight` could take gigabytes. 0: no budget."},
     {"/shadow/busy_min_percent", K_INT, F(shadow_busy_min_percent), 0, 0, 100, "1", false,
      "Mirroring yields to a saturated worker: while a worker's loop is at least 90% busy "
      "with more than one client request in progress, its share of requests mirrored halves "

@@ -90,6 +90,7 @@ typedef struct sp_config {
     long shadow_timeout_ms;     /* default 5000 */
     int shadow_max_in_flight;   /* default 1000, whole process */
     int shadow_busy_min_percent; /* mirroring yields to a saturated worker down to this; 100: never */
+    size_t shadow_max_buffered;  /* shadow answer bytes held at once, every worker; 0: no budget */
     shadow_client shadow_client; /* default auto: the lean client for http:// shadows */
     size_t shadow_recv_buffer;  /* curl's receive buffer per shadow transfer; 0 (default): auto, data/recv_size.h */
     int breaker_failures;       /* consecutive failures to open; default 5 */

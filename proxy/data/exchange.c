@@ -68,6 +68,7 @@ static void leg_free(ex_leg *leg)
     hdr_list_free(&leg->headers);
     blob_unref(leg->capture);
     leg->capture = NULL;
+    ex_leg_unbuffer(leg);
     free(leg->error);
     leg->error = NULL;
     if (leg->sha)
@@ -521,7 +522,7 @@ static void finish_leg(ex_leg *leg, CURLcode rc, int h1_errno)
     leg->result = rc;
     leg->t_end_ns = clock_now_ns();
     if (rc != CURLE_OK && leg->refused) { /* refuse_answer: say why, not curl's words */
-        leg->cause = "bad response";
+        leg->cause = leg->over_budget ? "over the shadow memory budget" : "bad response";
     } else if (rc != CURLE_OK) {
         const char *msg = leg->easy ? upstream_error(leg->easy) : "";
         if (msg[0] && !leg->error)
@@ -592,7 +593,7 @@ static void leg_finished(ex_leg *leg, CURLcode rc, int h1_errno)
     if (leg->easy)
         upstream_easy_put(&ex->env->up[leg->pool], leg->easy);
     leg_transfer_over(leg);
-    leg_ended(leg, rc == CURLE_OK);
+    leg_ended(leg, rc == CURLE_OK || leg->over_budget); /* the budget: not the shadow's fault */
 }
 
 static void abort_leg(ex_leg *leg, const char *cause)

@@ -99,6 +99,8 @@ typedef struct ex_leg {
     char *error;
     size_t head_bytes;    /* the final answer's header lines so far */
     bool refused;         /* the proxy refused the answer (error says why) */
+    bool over_budget;     /* refused: shadow.max_buffered_bytes was reached */
+    size_t buffered;      /* capture bytes taken from that budget (shadow legs) */
     /* What leg_start sends (kept: a delayed leg is sent later). */
     struct curl_slist *send_headers;
     long send_timeout_ms;
@@ -310,6 +312,14 @@ void exchange_abort_all(exchange_env *env, const char *cause);
 /* Drain: every tracked shadow and secondary leg stopped as failed with
  * `cause`. */
 void exchange_abort_shadows(exchange_env *env, const char *cause);
+
+/* The leg's capture leaves it (handed to the analyzer, hashed instead, or
+ * freed): its bytes go back to shadow.max_buffered_bytes. */
+static inline void ex_leg_unbuffer(ex_leg *leg)
+{
+    shadow_buffer_give(leg->buffered);
+    leg->buffered = 0;
+}
 
 /* A failed leg's detail for errors and records. */
 static inline const char *ex_leg_detail(const ex_leg *leg)

@@ -126,6 +126,7 @@ static int start_hash(ex_leg *leg, bool keep_capture)
     if (!keep_capture) { /* only the client stream still needs those bytes */
         blob_unref(leg->capture);
         leg->capture = NULL;
+        ex_leg_unbuffer(leg);
     }
     return 0;
 }
@@ -145,6 +146,15 @@ size_t exchange_on_body(char *data, size_t size, size_t n, void *p)
     }
     size_t cap = ex->cfg->compare_max_body;
     if (!leg->oversize && leg->received + len <= cap) {
+        /* A shadow's answer is held until its exchange is handed over:
+         * many large ones at once are bounded in total, not only each. */
+        if (!auth && !shadow_buffer_take(ex->cfg, len)) {
+            leg->over_budget = true;
+            metric_add(METRIC_shadow_over_budget, 1);
+            return refuse_answer(leg, "over the shadow memory budget: the shadow answers held "
+                                      "at once reached shadow.max_buffered_bytes");
+        }
+        leg->buffered += auth ? 0 : len;
         if (blob_append(&leg->capture, data, len) != 0)
             return 0;
     } else {

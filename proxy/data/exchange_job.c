@@ -18,6 +18,7 @@ static void move_leg(analysis_leg *dst, ex_leg *leg)
     memset(&leg->headers, 0, sizeof leg->headers);
     dst->body_whole = !leg->oversize;
     dst->body = leg->oversize ? NULL : blob_ref(leg->capture);
+    ex_leg_unbuffer(leg); /* the analyzer's queue has its own budget */
     dst->wire_len = leg->received;
     memcpy(dst->sha256, leg->sha256, sizeof dst->sha256);
     dst->duration_ms = (double)(leg->t_end_ns - leg->t_start_ns) / 1e6;
@@ -158,6 +159,10 @@ void exchange_submit(exchange *ex)
         blob_unref(job->legs[ex->authority].body);
         job->legs[ex->authority].body = NULL;
         job->legs[ex->authority].body_omitted = true;
+    } else if (sh->over_budget) { /* dropped and counted: memory, not the shadow */
+        job->preset = VERDICT_SHADOW_DROPPED;
+        job->reason = sh->cause;
+        metric_add(METRIC_shadow_dropped, 1);
     } else if (sh->result == CURLE_OPERATION_TIMEDOUT) {
         job->preset = VERDICT_SHADOW_TIMEOUT;
         job->reason = sh->cause;

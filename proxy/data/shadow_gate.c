@@ -1,5 +1,6 @@
 #include "data/shadow_gate.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -59,6 +60,25 @@ void shadow_gate_note_busy(shadow_gate *g, double busy, int waiting)
 bool shadow_gate_busy_admits(const shadow_gate *g, const char *request_id)
 {
     return g->busy_share >= 1.0 || rules_sampled_at(g->busy_share * 100.0, request_id);
+}
+
+static atomic_size_t buffered; /* shadow answer bytes held, every worker */
+
+bool shadow_buffer_take(const sp_config *cfg, size_t n)
+{
+    size_t cur = atomic_load(&buffered);
+    do {
+        if (cur + n < cur || (cfg->shadow_max_buffered && cur + n > cfg->shadow_max_buffered))
+            return false;
+    } while (!atomic_compare_exchange_weak(&buffered, &cur, cur + n));
+    return true;
+}
+
+void shadow_buffer_give(size_t n)
+{
+    size_t before = atomic_fetch_sub(&buffered, n);
+    assert(before >= n); /* given back more than taken */
+    (void)before;
 }
 
 void shadow_gate_free(shadow_gate *g)

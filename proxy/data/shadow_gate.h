@@ -87,6 +87,11 @@ bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why);
 /* Lists an admitted leg whose transfer is running (t->easy or t->h1 set) so it can
  * be throttled and cut short. Never fails: shadow_gate_admit made room. */
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t);
+/* The shadow answers' memory budget (shadow.max_buffered_bytes), every
+ * worker together: bytes a running shadow or secondary transfer holds.
+ * take: false when n more would pass it (nothing taken); any thread. */
+bool shadow_buffer_take(const sp_config *cfg, size_t n);
+void shadow_buffer_give(size_t n);
 /* Gives back the slot that shadow_gate_admit took for `t`, unlisting it
  * if listed. transport_ok false counts a failure for the breaker (and
  * fails a probe). Exactly once per admission (asserted). */

@@ -419,11 +419,14 @@ static const struct metric_row {
     [METRIC_shadow_sent] = {"shadowproxy_shadow_sent_total", "counter",
                             "Shadow requests sent.", false},
     [METRIC_shadow_dropped] = {"shadowproxy_shadow_dropped_total", "counter",
-                               "Shadow requests not sent: in-flight cap reached, breaker open "
-                               "or worker saturated.", false},
+                               "Shadow requests not sent (in-flight cap reached, breaker open "
+                               "or worker saturated) or answers over the memory budget.", false},
     [METRIC_shadow_yielded] = {"shadowproxy_shadow_yielded_total", "counter",
                                "Shadow requests not sent because the worker was saturated "
                                "(shadow.busy_min_percent).", false},
+    [METRIC_shadow_over_budget] = {"shadowproxy_shadow_over_budget_total", "counter",
+                                   "Shadow answers not read whole: the shadow answers held at "
+                                   "once were at shadow.max_buffered_bytes.", false},
     [METRIC_breaker_opened] = {"shadowproxy_breaker_opened_total", "counter",
                                "Times a shadow circuit breaker opened.", false},
     [METRIC_secondary_in_flight] = {"shadowproxy_secondary_in_flight", "gauge",
