@@ -36,6 +36,9 @@ ROUNDS=${BENCH_ROUNDS:-3}
 ONLY=${BENCH_ONLY:-}
 want() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS must be a positive integer" >&2; exit 2; }
+# BENCH_NOISY_RATE=N: row 12 at N req/s, not 70% of row 10's (see noisy_scenarios)
+[[ -z ${BENCH_NOISY_RATE:-} || $BENCH_NOISY_RATE =~ ^[1-9][0-9]*$ ]] ||
+    { echo "BENCH_NOISY_RATE must be a positive integer" >&2; exit 2; }
 # Diff logs go to a tmpfs when there is one (BENCH_DIFF_DIR to choose): rows
 # write 40-130 MB each, and on a virtual disk the kernel's throttling of dirty
 # pages charged later rows for the writes of earlier ones (a row's CPU per
@@ -576,9 +579,16 @@ noisy_scenarios() {
     # 70% of row 10's rate in this round, held by bench/pace.lua.
     rps=$("$PY" "$REPORT" wrk "$OUT/wrk/sp-noisy-1-c$CONNS.txt" 2>/dev/null |
         sed -n "s/^wrk_rps=//p" | tr -d "'") || true
-    if want sp-noisy-70 && [[ -n $rps ]]; then
+    # BENCH_NOISY_RATE=N: row 12 at N req/s instead (another run's 70%, to
+    # compare two builds at the same absolute rate)
+    if want sp-noisy-70 && [[ -n ${BENCH_NOISY_RATE:-} ]]; then
+        rate=$BENCH_NOISY_RATE
+        note "row 12 at BENCH_NOISY_RATE: $rate req/s over $PACE_CONNS connections"
+    elif want sp-noisy-70 && [[ -n $rps ]]; then
         rate=$(awk -v r="$rps" 'BEGIN {printf "%d", 0.7 * r + 0.5}')
         note "70% of $rps req/s: $rate req/s over $PACE_CONNS connections"
+    fi
+    if [[ -n ${rate:-} ]]; then
         WRK_ARGS=(-s "$ROOT/bench/pace.lua")
         export BENCH_RATE=$rate
         sp_scenario sp-noisy-70 "12 noisy answers at 70% of row 10, 1 comparer" \
