@@ -157,9 +157,10 @@ const config_key config_keys[] = {
      false,
      "Shadow answer bytes (and the secondary's) the proxy holds at once while their "
      "transfers run, every worker together (the comparers' queue has a budget of its own)."
-     " An answer that would pass it is not read further: its exchange is `shadow_dropped` "
-     "(reason \"over the shadow memory budget\"), counted in "
-     "`shadowproxy_shadow_over_budget_total`, and the breaker does not count it. Without "
+     " An answer that would pass it is not read further, counted in "
+     "`shadowproxy_shadow_over_budget_total`: a shadow's exchange is `shadow_dropped` "
+     "(reason \"over the shadow memory budget\"; the breaker does not count it), a "
+     "secondary's is compared without noise detection. Without "
      "it a shadow pouring large answers (up to `/compare/max_body_bytes` each) at "
      "`/shadow/max_in_flight` could take gigabytes. 0: no budget."},
     {"/shadow/busy_min_percent", K_INT, F(shadow_busy_min_percent), 0, 0, 100, "1", false,
@@ -167,19 +168,21 @@ const config_key config_keys[] = {
      "with more than one client request in progress, its share of requests mirrored halves "
      "every 250 ms, down to this percent (chosen by "
      "request id, like `mirror.sample_percent`), and grows back 10 points every 250 ms "
-     "under 80% or with one request at a time. The rest are `shadow_dropped` (reason \"worker saturated\"), counted in "
+     "under 80% or with one request at a time. The rest are `shadow_dropped` (reason \"worker saturated: "
+     "mirroring yields to the clients\"), counted in "
      "`shadowproxy_shadow_yielded_total`. At saturation every mirror is CPU the clients "
      "lose (bench/README.md). 100: mirror regardless of the load."},
     {"/shadow/client", K_CLIENT, F(shadow_client), 0, 0, 0, "\"auto\"", false,
      "Which HTTP client sends the shadow leg. \"auto\": a lean HTTP/1.1 client of the "
-     "proxy's own (data/h1client.c) for an http:// shadow upstream, curl for https:// (TLS "
-     "state alone passes the budget); about 1 KB per shadow in flight instead of curl's "
-     "12 KB (bench/README.md, \"Memory\"). No TLS, no proxies, HTTP/1.1 only; the "
-     "authoritative leg, the secondary and confirmations always use curl. \"curl\": curl "
-     "for every leg, the way back."},
+     "proxy's own (data/h1client.c) for an http:// shadow upstream, curl for https:// (a TLS "
+     "connection's state alone is more than the lean client's whole cost); about 1.2 KB "
+     "per shadow in flight instead of curl's 12 KB (bench/README.md, \"Memory\"). No TLS, "
+     "no proxies, HTTP/1.1 only; the authoritative leg, the secondary and confirmations "
+     "always use curl. \"curl\": curl for every leg, as before the lean client (a way "
+     "back if it misbehaves)."},
     {"/shadow/recv_buffer", K_SIZE, F(shadow_recv_buffer), 0, 0, 512 * KiB, "0", false,
      "curl's receive buffer for each shadow request curl sends (an https:// shadow, or "
-     "`/shadow/client` \"curl\"; the lean client reads into one buffer per worker and holds "
+     "`/shadow/client` \"curl\"; the lean client reads into one buffer per worker and upstream and holds "
      "none per request) and each secondary, held from its start "
      "until it ends, so also while a slow shadow has not answered. 0 (auto): per route, the "
      "next power of two that holds the largest of the route's last 64 to 128 answers (either "

@@ -425,8 +425,8 @@ static const struct metric_row {
                                "Shadow requests not sent because the worker was saturated "
                                "(shadow.busy_min_percent).", false},
     [METRIC_shadow_over_budget] = {"shadowproxy_shadow_over_budget_total", "counter",
-                                   "Shadow answers not read whole: the shadow answers held at "
-                                   "once were at shadow.max_buffered_bytes.", false},
+                                   "Shadow and secondary answers not read whole: the answers "
+                                   "held at once were at shadow.max_buffered_bytes.", false},
     [METRIC_breaker_opened] = {"shadowproxy_breaker_opened_total", "counter",
                                "Times a shadow circuit breaker opened.", false},
     [METRIC_secondary_in_flight] = {"shadowproxy_secondary_in_flight", "gauge",

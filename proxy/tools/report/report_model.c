@@ -323,6 +323,8 @@ static void add_not_mirrored(report_model *m, const json_t *rec)
     uint64_t n = json_is_integer(cnt) && json_integer_value(cnt) > 0
                      ? (uint64_t)json_integer_value(cnt) : 0;
     m->not_mirrored_records++;
+    m->records++; /* a record read, like any that counts in `used` */
+    count_version(m, json_object_get(rec, "v"));
     int64_t ts;
     bool has_ts;
     if (!in_time(m, rec, &ts, &has_ts)) {
