@@ -161,6 +161,9 @@ h1_xfer *h1_start(h1_pool *p, const h1_request *r, void *owner)
     x->pool = p;
     x->owner = owner;
     x->req = *r;
+    /* The loop's cached time can be a whole turn old (long under load or
+     * valgrind): the timeouts count from now, as curl's do. */
+    uv_update_time(p->loop);
     x->start_ms = x->connect_ms = now_ms(p);
     h1parse_init(&x->parser, strcmp(r->method, "HEAD") == 0, h1x_on_head, h1x_on_body, x);
     h1x_arm_timer(x, true);
