@@ -59,8 +59,15 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
     x->conn = NULL;
     if (c) {
         c->x = NULL;
-        if (rc == CURLE_OK && h1parse_keep_alive(&x->parser) && !c->writing && !c->carry_len &&
-            !x->paused)
+        /* bytes beyond the whole answer (carried): nobody asked for them, and
+         * they must not be read as the next request's answer */
+        bool keep = rc == CURLE_OK && h1parse_keep_alive(&x->parser) && !c->writing &&
+                    !x->paused;
+        if (keep && c->carry_len) {
+            metric_add(METRIC_h1_stray_closed, 1);
+            keep = false;
+        }
+        if (keep)
             h1c_idle(c);
         else
             h1c_close(c);

@@ -490,6 +490,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     h1_xfer *x = c->x;
     if (!x) { /* idle: the server closed it, or sent what nobody asked for */
+        if (nread > 0)
+            metric_add(METRIC_h1_stray_closed, 1);
         h1c_close(c);
         return;
     }

@@ -57,6 +57,7 @@ const char *verdict_name(verdict v);
     X(h1_connections_idle, "lean shadow client: idle keep-alive connections (gauge)") \
     X(h1_reused, "lean shadow client: requests sent on a kept connection") \
     X(h1_retries, "lean shadow client: requests sent again on a fresh connection") \
+    X(h1_stray_closed, "lean shadow client: kept connections closed for bytes after an answer") \
     X(shadow_dropped, "shadow requests not sent (over cap, breaker open, worker saturated) or over the memory budget") \
     X(shadow_yielded, "shadow requests not sent: the worker was saturated") \
     X(shadow_over_budget, "shadow answers not read whole: over shadow.max_buffered_bytes") \

@@ -416,6 +416,9 @@ static const struct metric_row {
                            "Shadow requests the lean client sent again on a fresh connection: "
                            "a kept one was closed by the upstream before any answer byte.",
                            false},
+    [METRIC_h1_stray_closed] = {"shadowproxy_shadow_h1_stray_closed_total", "counter",
+                                "Kept connections the lean shadow client closed because the "
+                                "upstream sent bytes beyond a whole answer.", false},
     [METRIC_shadow_sent] = {"shadowproxy_shadow_sent_total", "counter",
                             "Shadow requests sent.", false},
     [METRIC_shadow_dropped] = {"shadowproxy_shadow_dropped_total", "counter",

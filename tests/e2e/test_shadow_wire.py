@@ -72,6 +72,7 @@ def wire(request):
 SENT = "shadowproxy_shadow_sent_total"
 IN_FLIGHT = "shadowproxy_shadow_in_flight"
 PROXY_ERRORS = "shadowproxy_proxy_errors_total"
+STRAY_CLOSED = "shadowproxy_shadow_h1_stray_closed_total"
 SHADOW_SECONDS = ('shadowproxy_upstream_duration_seconds_count'
                   '{route="default",side="new",role="shadow"}')
 
@@ -393,9 +394,41 @@ def test_content_length_shorter_than_the_bytes_sent(wire):
                   b"Content-Length: 13", b"X-Forged: 1") + b'{"forged":1}\n'
     rec, delta, _ = mirror(wire, "cl-extra", Steps(plain() + forged))
     assert_match(rec, delta)
+    assert delta[STRAY_CLOSED] == (1 if p.config["shadow"]["client"] == "auto" else 0), delta
     rec, delta, _ = mirror(wire, "cl-extra-next")
     assert_match(rec, delta)
     assert new_headers(rec, "X-Forged") == []
+
+
+UNSOLICITED = {"unsolicited": 1}
+
+
+@pytest.mark.parametrize("stray", [
+    head(b"HTTP/1.1 200 OK", b"Content-Type: application/json", b"X-Unsolicited: 1",
+         b"Content-Length: %d" % len(json.dumps(UNSOLICITED))) + json.dumps(UNSOLICITED).encode(),
+    b"garbage after the body\r\n",
+], ids=["second-answer", "garbage"])
+def test_stray_bytes_on_an_idle_connection_are_never_the_next_answer(wire, stray):
+    """A whole answer, then (once the proxy has it) more bytes on the kept
+    connection: a second, unsolicited answer or garbage. The next mirror
+    is not answered by them: it goes on a fresh connection and is
+    compared with its own answer. curl 7.88 reuses such a connection (its
+    check on reuse only looks for a close): docs/operations.md says so."""
+    legacy, shadow, p = wire
+    if p.config["shadow"]["client"] == "curl":
+        pytest.xfail("curl 7.88 reads stray bytes on a kept connection as the next answer "
+                     "(docs/operations.md, the shadow's HTTP client)")
+    before = metrics(p)
+    rec, delta, _ = mirror(wire, "stray", Steps(plain(), 0.1, stray))
+    assert_match(rec, delta)
+    (first,) = shadow.requests(rec["id"])
+    time.sleep(0.3)  # the stray bytes are on the idle connection by now
+    rec, delta, _ = mirror(wire, "after-stray")
+    assert rec["new"]["body"] != UNSOLICITED and new_headers(rec, "X-Unsolicited") == [], rec["new"]
+    assert_match(rec, delta)
+    (req,) = shadow.requests(rec["id"])
+    assert req.conn_no != first.conn_no
+    assert metrics(p)[STRAY_CLOSED] - before[STRAY_CLOSED] == 1
 
 
 # ---- shadows that stall: the shadow's timeout ends them, the client never waits ------------
