@@ -152,7 +152,8 @@ const config_key config_keys[] = {
     {"/shadow/max_in_flight", K_INT, F(shadow_max_in_flight), 0, 0, 1000000,
      "1000", false,
      "Shadow requests outstanding at once, whole process; beyond it they are "
-     "not sent and recorded as `shadow_dropped`."},
+     "not sent and are `shadow_dropped` (reason \"shadow in-flight cap reached\"; in "
+     "`mismatches` mode counted in the route's `overload` records, not a record each)."},
     {"/shadow/max_buffered_bytes", K_SIZE, F(shadow_max_buffered), 0, 0, 64 * GiB, "268435456",
      false,
      "Shadow answer bytes (and the secondary's) the proxy holds at once while their "
@@ -168,8 +169,10 @@ const config_key config_keys[] = {
      "with more than one client request in progress, its share of requests mirrored halves "
      "every 250 ms, down to this percent (chosen by "
      "request id, like `mirror.sample_percent`), and grows back 10 points every 250 ms "
-     "under 80% or with one request at a time. The rest are `shadow_dropped` (reason \"worker saturated: "
-     "mirroring yields to the clients\"), counted in "
+     "under 80% or with one request at a time (seen at the end of two windows in a row). The "
+     "rest are `shadow_dropped` (reason \"worker saturated: "
+     "mirroring yields to the clients\"; in `mismatches` mode counted in the route's "
+     "`overload` records, not a record each), counted in "
      "`shadowproxy_shadow_yielded_total`. At saturation every mirror is CPU the clients "
      "lose (bench/README.md). 100: mirror regardless of the load."},
     {"/shadow/client", K_CLIENT, F(shadow_client), 0, 0, 0, "\"auto\"", false,

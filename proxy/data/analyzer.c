@@ -224,6 +224,21 @@ bool analyzer_not_mirrored(analyzer *a, const char *route_name, const char *endp
     return true;
 }
 
+bool analyzer_shadow_overloaded(analyzer *a, const char *route_name)
+{
+    if (atomic_load_explicit(&a->mode, memory_order_relaxed) == DIFFLOG_ALL)
+        return false;
+    dlwriter_local *l = dlwriter_local_of(a->writer);
+    if (!l)
+        return false;
+    metric_verdict(VERDICT_SHADOW_DROPPED);
+    metric_add(METRIC_records_unlogged, 1);
+    overload_tally *t = dlwriter_local_lock(l);
+    overload_tally_add(t, route_name, VERDICT_SHADOW_DROPPED, false);
+    dlwriter_local_unlock(l);
+    return true;
+}
+
 static void enqueue(comparer *c, analysis_job *job, size_t bytes);
 
 /* confirm_done_fn: a confirmation's job comes back with its re-read. It
@@ -252,8 +267,7 @@ void analyzer_submit(analyzer *a, analysis_job *job)
     atomic_store_explicit(&c->share_bp, share, memory_order_relaxed);
     if (job->preset == VERDICT_COUNT)
         metric_add(METRIC_compare_offered, 1);
-    if ((job->count_only && atomic_load(&a->mode) != DIFFLOG_ALL) ||
-        !rules_sampled_at(share / 100.0, sample_id)) {
+    if (!rules_sampled_at(share / 100.0, sample_id)) {
         sample_out(a, job);
         return;
     }

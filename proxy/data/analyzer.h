@@ -83,10 +83,6 @@ typedef struct analysis_job {
     const char *secondary_reason; /* static, or NULL */
     analysis_confirm confirm;
     json_t *fault;        /* owned: the record's "fault" (injected faults), or NULL */
-    /* A mirror the saturated worker did not send: in `mismatches` mode it
-     * is counted per route (overload records) without a record of its own,
-     * so saturation does not also flood the comparers and the log. */
-    bool count_only;
 } analysis_job;
 
 typedef struct analyzer analyzer;
@@ -110,6 +106,14 @@ void analyzer_submit(analyzer *a, analysis_job *job);
  * with no memory for the tally. Any thread; no shared lock. */
 bool analyzer_not_mirrored(analyzer *a, const char *route_name, const char *endpoint,
                            not_mirrored_reason why);
+/* An exchange whose shadow was dropped for overload (the saturated
+ * worker's yield, the in-flight cap), with nothing else to log: in
+ * `mismatches` mode it gets no job and no record of its own, so saturation
+ * does not also flood the comparers and the log. Counts its verdict
+ * (`shadow_dropped`) in the metrics now and in the calling thread's tally
+ * (the route's `overload` record), and returns true; false as
+ * analyzer_not_mirrored. Any thread; no shared lock. */
+bool analyzer_shadow_overloaded(analyzer *a, const char *route_name);
 /* The share of exchanges a comparer is handed, in basis points (10000: all),
  * for `pending` jobs waiting against a limit: all up to half the limit,
  * then falling linearly to none at the limit. Pure. */

@@ -314,7 +314,7 @@ int exchange_start(exchange *ex)
          * saturated worker's clients need, for a mirror not sent anyway. */
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = "worker saturated: mirroring yields to the clients";
-        ex->shadow_yielded = true;
+        ex->shadow_overloaded = true;
         metric_add(METRIC_shadow_dropped, 1);
         metric_add(METRIC_shadow_yielded, 1);
     } else if (rt->ids && (ids_rc = exchange_ids_prepare(ex, shadow)) != 0) {
@@ -325,6 +325,7 @@ int exchange_start(exchange *ex)
     } else if (!shadow_gate_admit(&ex->env->gate, &ex->shadow, &why)) {
         ex->shadow_preset = VERDICT_SHADOW_DROPPED;
         ex->shadow_reason = why;
+        ex->shadow_overloaded = why == shadow_gate_cap_reason;
         metric_add(METRIC_shadow_dropped, 1);
     } else {
         long t = rt->shadow_timeout_ms > 0 ? rt->shadow_timeout_ms : ex->cfg->shadow_timeout_ms;

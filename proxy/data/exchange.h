@@ -177,7 +177,8 @@ typedef struct exchange {
     ex_leg *secondary_leg;
     const char *secondary_reason; /* why no secondary leg when the route asked for one */
     verdict shadow_preset; /* VERDICT_COUNT, or dropped/skipped */
-    bool shadow_yielded;  /* not mirrored: the worker was saturated (shadow.busy_min_percent) */
+    bool shadow_overloaded; /* dropped for overload: the saturated worker's yield
+                               (shadow.busy_min_percent) or the in-flight cap */
     int not_mirrored;     /* not_mirrored_reason when not mirrored by choice (config,
                            * operator, rules: preset skipped), else -1 */
     int write_paused_s;   /* > 0: a write refused by the write pause (its Retry-After) */

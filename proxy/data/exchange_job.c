@@ -105,8 +105,9 @@ void exchange_submit(exchange *ex)
                   sh->attempted ? (sh->result == CURLE_OK ? "answered" : sh->cause)
                                 : ex->shadow_reason, NULL);
     }
-    if (!refused && auth->result == CURLE_OK && !sh->attempted && ex->not_mirrored >= 0 &&
-        !auth->faulted && count_not_mirrored(ex))
+    if (!refused && auth->result == CURLE_OK && !sh->attempted && !auth->faulted &&
+        ((ex->not_mirrored >= 0 && count_not_mirrored(ex)) ||
+         (ex->shadow_overloaded && analyzer_shadow_overloaded(ex->env->an, ex->route->name))))
         return;
     analysis_job *job = analysis_job_new();
     if (!job) {
@@ -146,7 +147,6 @@ void exchange_submit(exchange *ex)
     } else if (!sh->attempted) {
         job->preset = ex->shadow_preset;
         job->reason = ex->shadow_reason;
-        job->count_only = ex->shadow_yielded;
         if (ex->ids && ex->ids->why) { /* the record outlives the exchange */
             job->reason_owned = ex->ids->why;
             job->reason = ex->ids->why;

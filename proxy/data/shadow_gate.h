@@ -44,6 +44,7 @@ typedef struct shadow_gate {
     bool breaker_probing;       /* half-open: one probe in flight */
     bool closed;                /* draining: admits nothing more */
     double busy_share;          /* share of requests mirrored (1: all); shrinks while the worker is saturated */
+    int calm_windows;           /* windows in a row that ended with at most one request in progress */
     shadow_ticket **tracked;    /* running shadow legs */
     size_t ntracked, tracked_cap;
     size_t turn_bytes;          /* shadow body bytes taken this loop turn */
@@ -69,7 +70,9 @@ void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
  * one another (waiting > 1): one client sending back to back keeps a loop
  * busy without anyone queueing behind a mirror. The share halves while
  * saturated, down to cfg's shadow_busy_min_percent, and grows back 0.1 a
- * window otherwise, once busy is under 0.8 or nothing queues. */
+ * window once busy is under 0.8, or once two windows in a row ended with
+ * at most one request in progress (one reading could be a saturated
+ * worker's chance instant); otherwise it is held. */
 void shadow_gate_note_busy(shadow_gate *g, double busy, int waiting);
 /* Does the saturated worker still mirror this request? Chosen by request
  * id (like mirror.sample_percent), so a share keeps the same requests. */
@@ -84,6 +87,8 @@ void shadow_gate_close(shadow_gate *g);
  * string). In half-open state the one admitted request is the breaker's
  * probe. */
 bool shadow_gate_admit(shadow_gate *g, shadow_ticket *t, const char **why);
+/* The *why of a refusal at the in-flight cap (compare the pointer). */
+extern const char shadow_gate_cap_reason[];
 /* Lists an admitted leg whose transfer is running (t->easy or t->h1 set) so it can
  * be throttled and cut short. Never fails: shadow_gate_admit made room. */
 void shadow_gate_track(shadow_gate *g, shadow_ticket *t);

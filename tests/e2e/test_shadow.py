@@ -228,6 +228,39 @@ def test_max_in_flight_cap_drops_shadows(stubs, proxy):
         [[compared[0]["id"]]]
 
 
+def test_max_in_flight_drops_are_counted_in_mismatches_mode(stubs, proxy):
+    """In mismatches mode a shadow dropped at the in-flight cap gets no
+    record of its own (a slow shadow at full traffic would flood the
+    comparers and the log with one per request): the route's overload
+    records count it, and the verdict metrics do at once."""
+    legacy = stubs("legacy")
+    new = stubs("new")
+    p = proxy(legacy.url, new.url,
+              config={"shadow": {"max_in_flight": 1, "timeout_ms": 5000}},
+              args=("--diff-log-mode", "mismatches", "--workers", "1"))
+    results = {}
+
+    def client(i):
+        results[i] = get(p, f"capm-{i}", ctl_new="delay=1000")[0]
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(results) == [0, 1, 2, 3]
+    for r in results.values():
+        assert_client_unaffected(r)
+    assert metric(p, "shadowproxy_shadow_dropped_total") == 3
+    assert metric(p, 'shadowproxy_verdicts_total{verdict="shadow_dropped"}') == 3
+    p.stop()
+    recs = p.records()
+    assert not [x for x in recs if "flight" in x.get("reason", "")], recs
+    counted = sum(x["verdicts"].get("shadow_dropped", 0) for x in recs
+                  if x.get("type") == "overload")
+    assert counted == 3, recs
+
+
 def test_shadow_disabled_is_skipped(stubs, proxy):
     """The record of a not-mirrored exchange (mode all: in mismatches mode
     it is counted in not_mirrored records, test_not_mirrored.py)."""

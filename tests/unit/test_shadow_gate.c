@@ -195,8 +195,8 @@ TEST(admission_makes_room_to_list_every_leg)
 }
 
 /* Mirroring yields to a saturated worker: halved each saturated window
- * down to the floor, 0.1 back each other window; one request at a time
- * (nothing queues) is never saturation. */
+ * down to the floor, 0.1 back each calm window; one request at a time
+ * (nothing queues) is never saturation, once seen twice in a row. */
 TEST(mirroring_yields_while_requests_queue)
 {
     gate(1, 100, 5, 1000);
@@ -221,6 +221,18 @@ TEST(mirroring_yields_while_requests_queue)
     CHECK(shadow_gate_busy_admits(&g, "req-1") == rules_sampled_at(1.0, "req-1"));
     shadow_gate_note_busy(&g, 0.5, 32);
     CHECK(g.busy_share > 0.10 && g.busy_share < 0.12);
+    /* A saturated worker that happened to have answered everyone at the
+     * end of a window: one such reading gives nothing back. */
+    shadow_gate_note_busy(&g, 1.0, 32);
+    CHECK(g.busy_share > 0.05 && g.busy_share < 0.06);
+    shadow_gate_note_busy(&g, 1.0, 0);
+    CHECK(g.busy_share > 0.05 && g.busy_share < 0.06);
+    shadow_gate_note_busy(&g, 1.0, 32);
+    shadow_gate_note_busy(&g, 1.0, 1);
+    CHECK(g.busy_share > 0.02 && g.busy_share < 0.03);
+    /* Two in a row: one client back to back, the share comes back. */
+    shadow_gate_note_busy(&g, 0.95, 1);
+    CHECK(g.busy_share > 0.12 && g.busy_share < 0.13);
     for (int i = 0; i < 20; i++)
         shadow_gate_note_busy(&g, 0.95, 1);
     CHECK(g.busy_share == 1.0);
