@@ -103,24 +103,6 @@ static bool last_is_chunked(const char *v, size_t n)
     return n - s == 7 && strncasecmp(v + s, "chunked", 7) == 0;
 }
 
-static void content_length(h1parse *p, const char *v, size_t n)
-{
-    uint64_t x = 0;
-    if (n == 0)
-        p->length_bad = true;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(v[i]) || x > (UINT64_MAX / 2 - 9) / 10) {
-            p->length_bad = true;
-            return;
-        }
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (p->has_length && x != p->length)
-        p->length_bad = true; /* two that disagree */
-    p->has_length = true;
-    p->length = x;
-}
-
 /* Notes what framing a header line says (the line itself is the callback's). */
 static void header_line(h1parse *p, const char *l, size_t n)
 {
@@ -134,12 +116,10 @@ static void header_line(h1parse *p, const char *l, size_t n)
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t vl = (size_t)(end - v);
-    if (nl == 14 && strncasecmp(l, "Content-Length", 14) == 0) {
-        content_length(p, v, vl);
-    } else if (nl == 17 && strncasecmp(l, "Transfer-Encoding", 17) == 0) {
-        p->has_te = true;
+    h1framing_field_kind kind = h1framing_field(&p->framing, l, nl, v, vl);
+    if (kind == H1F_TRANSFER_ENCODING) {
         p->chunked = last_is_chunked(v, vl); /* the last field decides */
-    } else if (nl == 10 && strncasecmp(l, "Connection", 10) == 0) {
+    } else if (kind == H1F_OTHER && nl == 10 && strncasecmp(l, "Connection", 10) == 0) {
         p->conn_close |= has_token(v, vl, "close");
         p->conn_keep |= has_token(v, vl, "keep-alive");
     }
@@ -154,26 +134,25 @@ static ssize_t head_done(h1parse *p)
             return fail(p, H1E_HEAD, "unexpected 101 Switching Protocols (no upgrade was asked)");
         /* interim: the final head follows */
         p->state = ST_STATUS;
-        p->chunked = p->has_length = p->has_te = p->length_bad = false;
-        p->conn_close = p->conn_keep = false;
-        p->length = 0;
+        p->chunked = p->conn_close = p->conn_keep = false;
+        h1framing_init(&p->framing);
         return 0;
     }
     if (p->no_body || s == 204 || s == 304) {
         p->state = ST_DONE;
         return 0;
     }
-    if (p->has_length && p->has_te)
-        return fail(p, H1E_LENGTH, "the answer has both Content-Length and Transfer-Encoding");
-    if (p->length_bad)
-        return fail(p, H1E_LENGTH, "invalid Content-Length in the answer");
+    const char *why = h1framing_why(&p->framing);
+    if (why)
+        return fail(p, H1E_LENGTH, why);
     if (p->chunked) {
         p->state = ST_CHUNK_SIZE;
         p->length = 0;
-    } else if (p->has_te || !p->has_length) {
+    } else if (p->framing.has_te || !p->framing.has_length) {
         p->state = ST_BODY_CLOSE;
         p->until_close = true;
     } else {
+        p->length = p->framing.length;
         p->state = p->length ? ST_BODY_LEN : ST_DONE;
     }
     return 0;

@@ -17,10 +17,10 @@
  *     limits: CURL_MAX_HTTP_HEADER, MAX_HTTP_RESP_HEADER_SIZE), a NUL byte
  *     in the head;
  *   - a Content-Length that is not a plain decimal number (negative,
- *     garbage, over 2^63), or two that disagree, or beside
- *     Transfer-Encoding (both checked once the whole head is delivered, so
- *     the head's callback sees the fields first and may say why in its own
- *     words);
+ *     garbage, over 2^63 - 1), or two that disagree, or beside
+ *     Transfer-Encoding: base/h1framing.h's rules and words, checked once
+ *     the whole head is delivered (the head's callback sees the fields
+ *     first);
  *   - a chunk size that is not hex or overflows 64 bits, data not followed
  *     by its line ending.
  *
@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "base/h1framing.h"
 
 #define H1_LINE_MAX (100u * 1024) /* one header line, like curl's */
 #define H1_HEAD_MAX (300u * 1024) /* one head (or the trailers), like curl's */
@@ -67,10 +69,11 @@ typedef struct h1parse {
     bool no_body;       /* the request was HEAD */
     /* State (read-only for the caller: status, keep_alive, error). */
     uint8_t state;
-    bool chunked, has_length, has_te, length_bad, conn_close, conn_keep, http10;
+    bool chunked, conn_close, conn_keep, http10;
+    h1framing framing;  /* the current head's Content-Length and Transfer-Encoding */
     bool until_close;   /* the body ends when the connection does */
     int status;         /* the current head's status code */
-    uint64_t length;    /* Content-Length; then what remains of the body or chunk */
+    uint64_t length;    /* what remains of the body (Content-Length) or the chunk */
     uint64_t seen;      /* bytes consumed so far */
     uint32_t head_bytes; /* of the current head (or the trailers) */
     uint32_t scanned;   /* bytes of the pending line already searched for LF */

@@ -362,9 +362,16 @@ BROKEN = [
     ("chunked-without-last-chunk",
      Steps(head(b"HTTP/1.1 200 OK", b"Transfer-Encoding: chunked")
            + b"%x\r\n" % len(BODY) + BODY + b"\r\n", then="close"), "truncated response", None),
-    ("content-length-negative",
+    ("content-length-negative",  # curl refuses it itself, in its own words
      Steps(head(b"HTTP/1.1 200 OK", b"Content-Length: -1") + BODY, then="close"),
      "bad response", None),
+    ("content-length-list",
+     Steps(head(b"HTTP/1.1 200 OK", b"Content-Length: %d, %d" % (len(BODY), len(BODY))) + BODY,
+           then="close"),
+     "bad response", "Content-Length that is not a number"),
+    ("content-length-over-2^63",
+     Steps(head(b"HTTP/1.1 200 OK", b"Content-Length: 9223372036854775808") + BODY, then="close"),
+     "bad response", "Content-Length too large"),
     ("1mb-of-headers",
      Steps(head(b"HTTP/1.1 200 OK", *[b"X-Big-%d: " % i + b"h" * 8192 for i in range(128)],
                 b"Content-Length: 0"), then="close"),
@@ -382,7 +389,7 @@ def test_content_length_not_a_number_is_a_bad_response(wire):
     steps = Steps(head(b"HTTP/1.1 200 OK", b"Content-Type: application/json",
                        b"Content-Length: 12abc") + BODY, then="close")
     rec, delta, _ = mirror(wire, "cl-not-a-number", steps)
-    assert_failed(rec, delta, "shadow_error", "bad response")
+    assert_failed(rec, delta, "shadow_error", "bad response", "Content-Length that is not a number")
 
 
 def test_content_length_shorter_than_the_bytes_sent(wire):
