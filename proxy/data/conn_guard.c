@@ -4,10 +4,10 @@
 #include <assert.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/budget.h"
 #include "base/cidr.h"
 
 #define NS 1000000000ull
@@ -230,23 +230,13 @@ size_t conn_guard_sweep(conn_guard *g, uint64_t now,
 
 /* ---- buffered request bodies (every worker) --------------------------------- */
 
-static atomic_size_t budget_used;
+static byte_budget bodies; /* buffered request body bytes, every worker */
 
 bool body_budget_take(const sp_config *cfg, size_t n)
 {
-    size_t cur = atomic_load(&budget_used);
-    do {
-        if (cur + n < cur || (cfg->max_buffered_bodies && cur + n > cfg->max_buffered_bodies))
-            return false;
-    } while (!atomic_compare_exchange_weak(&budget_used, &cur, cur + n));
-    return true;
+    return budget_take(&bodies, n, cfg->max_buffered_bodies);
 }
 
-void body_budget_give(size_t n)
-{
-    size_t before = atomic_fetch_sub(&budget_used, n);
-    assert(before >= n);
-    (void)before;
-}
+void body_budget_give(size_t n) { budget_give(&bodies, n); }
 
-size_t body_budget_used(void) { return atomic_load(&budget_used); }
+size_t body_budget_used(void) { return budget_used(&bodies); }

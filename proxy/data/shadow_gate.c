@@ -1,9 +1,9 @@
 #include "data/shadow_gate.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/budget.h"
 #include "base/clock.h"
 #include "base/invariant.h"
 #include "base/log.h"
@@ -72,24 +72,14 @@ bool shadow_gate_busy_admits(const shadow_gate *g, const char *request_id)
 
 const char shadow_gate_cap_reason[] = "shadow in-flight cap reached";
 
-static atomic_size_t buffered; /* shadow answer bytes held, every worker */
+static byte_budget buffered; /* shadow answer bytes held, every worker */
 
 bool shadow_buffer_take(const sp_config *cfg, size_t n)
 {
-    size_t cur = atomic_load(&buffered);
-    do {
-        if (cur + n < cur || (cfg->shadow_max_buffered && cur + n > cfg->shadow_max_buffered))
-            return false;
-    } while (!atomic_compare_exchange_weak(&buffered, &cur, cur + n));
-    return true;
+    return budget_take(&buffered, n, cfg->shadow_max_buffered);
 }
 
-void shadow_buffer_give(size_t n)
-{
-    size_t before = atomic_fetch_sub(&buffered, n);
-    assert(before >= n); /* given back more than taken */
-    (void)before;
-}
+void shadow_buffer_give(size_t n) { budget_give(&buffered, n); }
 
 void shadow_gate_free(shadow_gate *g)
 {
