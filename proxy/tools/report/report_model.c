@@ -279,18 +279,25 @@ static void note_ts(report_model *m, bool has_ts, int64_t ts)
     }
 }
 
-/* The route (or for `default`, with by_endpoint, the endpoint) a record
- * that passed the time filter counts in, with the record counted as used;
- * NULL when --route leaves it out (counted) or on no memory. */
-static report_route *record_route(report_model *m, const json_t *rec, bool by_endpoint,
-                                  bool has_ts, int64_t ts)
+/* A record that counts exchanges (an exchange's, a not_mirrored count):
+ * counted as read, its version noted, then --since/--until and --route.
+ * Returns the route (for `default`, the endpoint) it counts in, the record
+ * counted as used, its time in *ts and *has_ts; NULL when a filter leaves
+ * it out (counted) or on no memory. */
+static report_route *record_route(report_model *m, const json_t *rec, int64_t *ts, bool *has_ts)
 {
+    m->records++;
+    count_version(m, json_object_get(rec, "v"));
+    if (!in_time(m, rec, ts, has_ts)) {
+        m->filtered_time++;
+        return NULL;
+    }
     const char *name = str_member(rec, "route");
     if (!name || !*name)
         name = REPORT_NO_ROUTE;
     bool selected = route_selected(m, name); /* --route default: all its endpoints */
     char endpoint[ENDPOINT_MAX];
-    if (by_endpoint && strcmp(name, "default") == 0) { /* no route matched: group by endpoint */
+    if (strcmp(name, "default") == 0) { /* no route matched: group by endpoint */
         report_endpoint_of(rec, endpoint, sizeof endpoint);
         name = endpoint;
         selected = selected || route_selected(m, name);
@@ -309,7 +316,7 @@ static report_route *record_route(report_model *m, const json_t *rec, bool by_en
     m->used++;
     if (m->ninputs)
         m->inputs[m->ninputs - 1].used++;
-    note_ts(m, has_ts, ts);
+    note_ts(m, *has_ts, *ts);
     return r;
 }
 
@@ -323,15 +330,9 @@ static void add_not_mirrored(report_model *m, const json_t *rec)
     uint64_t n = json_is_integer(cnt) && json_integer_value(cnt) > 0
                      ? (uint64_t)json_integer_value(cnt) : 0;
     m->not_mirrored_records++;
-    m->records++; /* a record read, like any that counts in `used` */
-    count_version(m, json_object_get(rec, "v"));
     int64_t ts;
     bool has_ts;
-    if (!in_time(m, rec, &ts, &has_ts)) {
-        m->filtered_time++;
-        return;
-    }
-    report_route *r = record_route(m, rec, true, has_ts, ts);
+    report_route *r = record_route(m, rec, &ts, &has_ts); /* a record read, like any in `used` */
     if (!r)
         return;
     m->not_mirrored_exchanges += n;
@@ -355,17 +356,11 @@ void report_model_add(report_model *m, const json_t *rec)
             m->overload_unlogged += (uint64_t)json_integer_value(n);
         return;
     }
-    m->records++;
-    count_version(m, json_object_get(rec, "v"));
     enum report_verdict v = report_verdict_of(str_member(rec, "verdict"));
     m->matches_read += v == RV_MATCH;
     int64_t ts;
     bool has_ts;
-    if (!in_time(m, rec, &ts, &has_ts)) {
-        m->filtered_time++;
-        return;
-    }
-    report_route *r = record_route(m, rec, true, has_ts, ts);
+    report_route *r = record_route(m, rec, &ts, &has_ts);
     if (!r)
         return;
     m->seq++;
