@@ -377,6 +377,15 @@ static void on_written(uv_write_t *req, int status)
     h1_conn *c = req->data;
     c->writing = false;
     h1_xfer *x = c->x;
+    if (c->idle_after_write && !c->closing) {
+        assert(!x); /* answered already: no transfer can have taken it */
+        c->idle_after_write = false;
+        if (status >= 0)
+            h1c_idle(c);
+        else
+            h1c_close(c);
+        return;
+    }
     if (c->closing || !x || status >= 0)
         return;
     if (!retry(x))

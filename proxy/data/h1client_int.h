@@ -20,6 +20,7 @@ typedef struct h1_conn {
     char *carry;            /* bytes read and not yet parsed (a partial line, a paused body) */
     size_t carry_len, carry_cap;
     bool connected, writing, closing, in_idle, reading;
+    bool idle_after_write;  /* answered while libuv had yet to report the write: idle then */
 } h1_conn;
 
 typedef struct h1_xfer {
