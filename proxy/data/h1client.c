@@ -21,7 +21,12 @@ static uint64_t now_ms(const h1_pool *p) { return uv_now(p->loop); }
 
 /* ---- the end of a transfer ---------------------------------------------- */
 
-static void xfer_free(uv_handle_t *h) { free(h->data); }
+static void xfer_free(uv_handle_t *h)
+{
+    h1_xfer *x = h->data;
+    free(x->error);
+    free(x);
+}
 
 static void on_kick(uv_timer_t *t)
 {
@@ -35,7 +40,9 @@ static void on_kick(uv_timer_t *t)
             p->done_tail = NULL;
         x->next_done = NULL;
         x->reported = true;
-        p->on_done(x->owner, x->rc, x->error, x->os_errno);
+        /* no words (a success, or no memory for them): the receiver falls
+         * back to curl_easy_strerror(rc) */
+        p->on_done(x->owner, x->rc, x->error ? x->error : "", x->os_errno);
         uv_close((uv_handle_t *)&x->timer, xfer_free);
     }
 }
@@ -47,11 +54,12 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
     x->finished = true;
     x->rc = rc;
     x->os_errno = os_errno;
-    x->error[0] = '\0';
-    if (fmt) {
+    assert(!x->error);
+    if (fmt) { /* failures only: a success allocates nothing here */
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(x->error, sizeof x->error, fmt, ap);
+        if (vasprintf(&x->error, fmt, ap) < 0)
+            x->error = NULL;
         va_end(ap);
     }
     uv_timer_stop(&x->timer);
@@ -61,7 +69,8 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
         c->x = NULL;
         /* bytes beyond the whole answer (carried): nobody asked for them, and
          * they must not be read as the next request's answer */
-        bool keep = rc == CURLE_OK && h1parse_keep_alive(&x->parser) && !x->paused;
+        bool keep = rc == CURLE_OK && h1parse_keep_alive(&x->parser) && !x->paused &&
+                    !x->send_errno;
         if (keep && c->carry_len) {
             metric_add(METRIC_h1_stray_closed, 1);
             keep = false;

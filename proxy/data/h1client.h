@@ -49,8 +49,9 @@ struct h1_xfer;
 struct h1_conn;
 
 /* A transfer ended: rc as curl would say it, `error` its words (valid
- * during the call; "" when rc is CURLE_OK), os_errno the system error
- * behind it (0: none). */
+ * during the call; "" when rc is CURLE_OK, or when there was no memory for
+ * them: then curl_easy_strerror(rc)'s), os_errno the system error behind
+ * it (0: none). */
 typedef void (*h1_done_fn)(void *owner, CURLcode rc, const char *error, int os_errno);
 
 #define H1_RECV_BUFFER (64u * 1024) /* the pool's one receive buffer */

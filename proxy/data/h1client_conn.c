@@ -293,19 +293,64 @@ static void add_entry(uv_buf_t *b, unsigned *n, const char *d)
 }
 
 static void on_written(uv_write_t *req, int status);
+static void write_failed(h1_xfer *x, int status);
+
+/* The request's pieces: 16 at most besides two per header entry. Up to
+ * INLINE_BUFS of them live on the stack (libuv copies what it keeps). */
+#define FIXED_BUFS 16
+#define INLINE_BUFS 64
+
+/* Drops the first `done` bytes (written already) of b[0..*n). */
+static uv_buf_t *skip_written(uv_buf_t *b, unsigned *n, size_t done)
+{
+    while (*n && done >= b->len) {
+        done -= b->len;
+        b++;
+        (*n)--;
+    }
+    if (done) {
+        b->base += done;
+        b->len -= done;
+    }
+    return b;
+}
+
+/* Writes b[0..n): at once when the socket takes it all (the usual small
+ * request: no write request, no copy of the array), the rest queued. */
+static void write_request(h1_xfer *x, uv_buf_t *b, unsigned n)
+{
+    h1_conn *c = x->conn;
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, b, n);
+    if (rc < 0 && rc != UV_EAGAIN) {
+        write_failed(x, rc);
+        return;
+    }
+    b = skip_written(b, &n, rc > 0 ? (size_t)rc : 0);
+    if (n) {
+        rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, n, on_written); /* copies b */
+        if (rc < 0) {
+            h1x_finish(x, CURLE_SEND_ERROR, -rc, "Send failure: %s", uv_strerror(rc));
+            return;
+        }
+        c->writing = true;
+    }
+    start_reading(c);
+}
 
 static void send_request(h1_xfer *x)
 {
-    h1_conn *c = x->conn;
     h1_pool *p = x->pool;
     const h1_request *r = &x->req;
     unsigned nh = 0;
     for (const struct curl_slist *l = r->headers; l; l = l->next)
         nh++;
-    uv_buf_t *b = malloc((16 + 2 * (size_t)nh) * sizeof *b);
-    if (!b) {
-        h1x_finish(x, CURLE_OUT_OF_MEMORY, 0, "out of memory writing the request");
-        return;
+    uv_buf_t inline_bufs[INLINE_BUFS], *b = inline_bufs, *heap = NULL;
+    if (FIXED_BUFS + 2 * (size_t)nh > INLINE_BUFS) {
+        b = heap = malloc((FIXED_BUFS + 2 * (size_t)nh) * sizeof *b);
+        if (!b) {
+            h1x_finish(x, CURLE_OUT_OF_MEMORY, 0, "out of memory writing the request");
+            return;
+        }
     }
     unsigned n = 0;
     add(b, &n, r->method, strlen(r->method));
@@ -342,15 +387,9 @@ static void send_request(h1_xfer *x)
     ADD_LIT(b, &n, "\r\n");
     if (body && r->body_len)
         add(b, &n, r->body, r->body_len);
-    assert(n <= 16 + 2 * nh);
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, n, on_written); /* copies b */
-    free(b);
-    if (rc < 0) {
-        h1x_finish(x, CURLE_SEND_ERROR, -rc, "Send failure: %s", uv_strerror(rc));
-        return;
-    }
-    c->writing = true;
-    start_reading(c);
+    assert(n <= FIXED_BUFS + 2 * nh);
+    write_request(x, b, n);
+    free(heap);
 }
 
 /* ---- retry: a reused connection that the server had closed ------------------------ */
@@ -388,8 +427,21 @@ static void on_written(uv_write_t *req, int status)
     }
     if (c->closing || !x || status >= 0)
         return;
-    if (!retry(x))
-        h1x_finish(x, CURLE_SEND_ERROR, -status, "Send failure: %s", uv_strerror(status));
+    write_failed(x, status);
+}
+
+/* The request could not be written whole: the server closed or reset the
+ * connection. A kept connection is retried; else the server may have
+ * answered before it stopped reading (RFC 9112 9.5; its answer can be in
+ * the socket, unread, behind the write's error): the read side ends the
+ * transfer, with that answer, or at the close with the send failure. */
+static void write_failed(h1_xfer *x, int status)
+{
+    if (retry(x))
+        return;
+    x->send_errno = -status;
+    if (!x->paused)
+        start_reading(x->conn);
 }
 
 /* ---- the answer ------------------------------------------------------------------- */
@@ -479,6 +531,11 @@ static void on_eof_or_error(h1_xfer *x, ssize_t nread)
 {
     if (retry(x))
         return;
+    if (x->send_errno && !x->got_byte) { /* no answer before the close: the send failed */
+        h1x_finish(x, CURLE_SEND_ERROR, x->send_errno, "Send failure: %s",
+                   uv_strerror(-x->send_errno));
+        return;
+    }
     if (nread != UV_EOF) {
         h1x_finish(x, CURLE_RECV_ERROR, (int)-nread, "Recv failure: %s",
                    uv_strerror((int)nread));

@@ -40,7 +40,8 @@ typedef struct h1_xfer {
     bool reused, retried, paused, finished, reported, got_byte;
     CURLcode rc;
     int os_errno;
-    char error[192];
+    int send_errno;         /* the request's write failed (errno): the read side ends it */
+    char *error;            /* a failure's words (owned; NULL: none, or no memory for them) */
     struct h1_xfer *next_done; /* pool->done_head's queue */
 } h1_xfer;
 

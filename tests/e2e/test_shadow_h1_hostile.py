@@ -265,7 +265,7 @@ def test_answer_before_an_8mb_body_is_written(env, then, client):
     verdict, reason = EARLY[client, then]
     for rid in rids:
         rec = p.wait_record(rid, timeout=5)
-        assert (rec["verdict"], rec.get("reason")) == (verdict, reason), rec["new"]
+        assert (rec["verdict"], rec.get("reason")) == (verdict, reason), rec["new"]["error"]
         if verdict == "match":
             assert rec["new"]["body"] == DOC
     m = settled(p)
