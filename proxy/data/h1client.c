@@ -89,7 +89,7 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
         else
             h1c_close(c);
     }
-    if (x->gai)
+    if (x->resolving)
         h1x_forget_resolve(x);
     h1_pool *p = x->pool;
     if (p->done_tail)
@@ -126,7 +126,7 @@ void h1_cancel(h1_xfer *x)
         h1c_close(x->conn); /* a half-sent request or half-read answer: unusable */
         x->conn = NULL;
     }
-    if (x->gai)
+    if (x->resolving)
         h1x_forget_resolve(x);
     uv_close((uv_handle_t *)&x->timer, xfer_free);
 }
@@ -297,6 +297,8 @@ void h1_pool_close(h1_pool *p)
     if (!p->loop)
         return;
     p->closing = true;
+    assert(!p->resolve_waiters); /* transfers are over */
+    h1x_drop_lookup(p);
     while (p->idle)
         h1c_close(p->idle); /* unlinks it */
     on_kick(&p->kick); /* none should wait, but none is lost */

@@ -69,6 +69,9 @@ typedef struct h1_pool {
     int naddrs;
     uint64_t resolved_ms;   /* when addrs were resolved (0: never; literals: forever) */
     bool literal;
+    uv_getaddrinfo_t *gai;  /* the one lookup in flight (its data: this pool) */
+    struct h1_xfer *resolve_waiters; /* the transfers waiting for it */
+    uint64_t lookups;       /* lookups started (one for any number of waiters) */
     struct h1_conn *idle;   /* idle keep-alive connections, most recent first */
     size_t nidle, max_idle;
     size_t min_idle;        /* fewest idle since the last trim */

@@ -43,24 +43,19 @@ void h1x_literal(h1_pool *p)
 
 static void connect_next(h1_xfer *x);
 
+/* The pool's lookup ended: every transfer waiting for it goes on (or
+ * fails) with its result. */
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-    h1_xfer *x = req->data;
+    h1_pool *p = req->data;
     free(req);
-    if (!x) { /* the transfer ended meanwhile */
+    if (!p) { /* the pool closed meanwhile */
         uv_freeaddrinfo(res);
         return;
     }
-    x->gai = NULL;
-    h1_pool *p = x->pool;
-    if (status < 0 || !res) {
-        uv_freeaddrinfo(res);
-        h1x_finish(x, CURLE_COULDNT_RESOLVE_HOST, 0, "Could not resolve host: %s (%s)", p->host,
-                   uv_strerror(status));
-        return;
-    }
+    p->gai = NULL;
     int n = 0;
-    for (struct addrinfo *a = res; a && n < H1_MAX_ADDRS; a = a->ai_next) {
+    for (struct addrinfo *a = status < 0 ? NULL : res; a && n < H1_MAX_ADDRS; a = a->ai_next) {
         if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
             a->ai_addrlen > sizeof p->addrs[0])
             continue;
@@ -68,43 +63,84 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         n++;
     }
     uv_freeaddrinfo(res);
-    if (!n) {
-        h1x_finish(x, CURLE_COULDNT_RESOLVE_HOST, 0, "Could not resolve host: %s", p->host);
-        return;
+    if (n) {
+        p->naddrs = n;
+        p->resolved_ms = h1x_now_ms(p);
     }
-    p->naddrs = n;
-    p->resolved_ms = h1x_now_ms(p);
-    x->addr_i = 0;
-    connect_next(x);
+    /* The waiters are taken off first: each is finished or connecting when
+     * this returns (their owners hear of it on a later turn). */
+    h1_xfer *w = p->resolve_waiters;
+    p->resolve_waiters = NULL;
+    while (w) {
+        h1_xfer *next = w->wait_next;
+        w->wait_next = NULL;
+        w->resolving = false;
+        if (status < 0)
+            h1x_finish(w, CURLE_COULDNT_RESOLVE_HOST, 0, "Could not resolve host: %s (%s)",
+                       p->host, uv_strerror(status));
+        else if (!n)
+            h1x_finish(w, CURLE_COULDNT_RESOLVE_HOST, 0, "Could not resolve host: %s", p->host);
+        else {
+            w->addr_i = 0;
+            connect_next(w);
+        }
+        w = next;
+    }
 }
 
+/* One lookup per pool at a time: a transfer that needs the addresses while
+ * one is in flight (many start at once when the cache expires) waits for
+ * it instead of starting its own. */
 static void resolve(h1_xfer *x)
 {
     h1_pool *p = x->pool;
-    uv_getaddrinfo_t *req = malloc(sizeof *req);
-    if (!req) {
-        h1x_finish(x, CURLE_OUT_OF_MEMORY, 0, "out of memory resolving %s", p->host);
-        return;
+    if (!p->gai) {
+        uv_getaddrinfo_t *req = malloc(sizeof *req);
+        if (!req) {
+            h1x_finish(x, CURLE_OUT_OF_MEMORY, 0, "out of memory resolving %s", p->host);
+            return;
+        }
+        req->data = p;
+        char port[8];
+        snprintf(port, sizeof port, "%d", p->port);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        int rc = uv_getaddrinfo(p->loop, req, on_resolved, p->host, port, &hints);
+        if (rc < 0) {
+            free(req);
+            h1x_finish(x, CURLE_COULDNT_RESOLVE_HOST, 0, "Could not resolve host: %s (%s)",
+                       p->host, uv_strerror(rc));
+            return;
+        }
+        p->gai = req;
+        p->lookups++;
     }
-    req->data = x;
-    char port[8];
-    snprintf(port, sizeof port, "%d", p->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    int rc = uv_getaddrinfo(p->loop, req, on_resolved, p->host, port, &hints);
-    if (rc < 0) {
-        free(req);
-        h1x_finish(x, CURLE_COULDNT_RESOLVE_HOST, 0, "Could not resolve host: %s (%s)", p->host,
-                   uv_strerror(rc));
-        return;
-    }
-    x->gai = req;
+    x->resolving = true;
+    x->wait_next = p->resolve_waiters;
+    p->resolve_waiters = x;
 }
 
+/* The lookup goes on for the others (and refreshes the addresses even when
+ * nobody waits any more): a cancelled one would fail a transfer that joins
+ * it before its callback comes. */
 void h1x_forget_resolve(h1_xfer *x)
 {
-    uv_cancel((uv_req_t *)x->gai); /* its callback still comes, and frees it */
-    x->gai->data = NULL;
-    x->gai = NULL;
+    assert(x->resolving);
+    /* a walk: a transfer ends while it waits rarely (a cancel, its timeout) */
+    h1_xfer **at = &x->pool->resolve_waiters;
+    while (*at != x)
+        at = &(*at)->wait_next;
+    *at = x->wait_next;
+    x->wait_next = NULL;
+    x->resolving = false;
+}
+
+void h1x_drop_lookup(h1_pool *p)
+{
+    if (!p->gai)
+        return;
+    uv_cancel((uv_req_t *)p->gai); /* its callback still comes, and frees it */
+    p->gai->data = NULL;
+    p->gai = NULL;
 }
 
 /* ---- connections ------------------------------------------------------------- */

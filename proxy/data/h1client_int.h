@@ -29,7 +29,7 @@ typedef struct h1_xfer {
     void *owner;
     h1_request req;
     uv_timer_t timer;       /* connect, then total timeout; data: this */
-    uv_getaddrinfo_t *gai;  /* a resolve in flight (its data: this, NULL once forgotten) */
+    struct h1_xfer *wait_next; /* pool->resolve_waiters, while resolving */
     h1parse parser;
     uint64_t start_ms;
     uint64_t connect_ms;    /* when this connection attempt began (its resolve
@@ -37,7 +37,7 @@ typedef struct h1_xfer {
                              * curl's has; the total counts from start_ms */
     int addr_i;             /* the address being tried */
     char cl_line[48];       /* "Content-Length: N\r\n" */
-    bool reused, retried, paused, finished, reported, got_byte;
+    bool reused, retried, paused, finished, reported, got_byte, resolving;
     CURLcode rc;
     int os_errno;
     int send_errno;         /* the request's write failed (errno): the read side ends it */
@@ -55,7 +55,8 @@ uint64_t h1x_dns_cache_ms(void);
 /* h1client_conn.c */
 void h1x_literal(h1_pool *p);         /* an IP literal host: addresses set for good */
 void h1x_get_conn(h1_xfer *x);        /* an idle connection, else resolve and connect */
-void h1x_forget_resolve(h1_xfer *x);  /* a finished transfer's resolve: cancelled */
+void h1x_forget_resolve(h1_xfer *x);  /* a finished transfer stops waiting for the lookup */
+void h1x_drop_lookup(h1_pool *p);     /* the pool closes: its lookup's result is dropped */
 void h1c_idle(h1_conn *c);            /* back to the pool (or closed when full) */
 void h1c_close(h1_conn *c);           /* closed, freed once libuv is done with it */
 int h1x_on_head(void *ctx, const char *line, size_t len);
