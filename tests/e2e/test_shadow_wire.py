@@ -415,16 +415,17 @@ UNSOLICITED = {"unsolicited": 1}
          b"Content-Length: %d" % len(json.dumps(UNSOLICITED))) + json.dumps(UNSOLICITED).encode(),
     b"garbage after the body\r\n",
 ], ids=["second-answer", "garbage"])
-def test_stray_bytes_on_an_idle_connection_are_never_the_next_answer(wire, stray):
+def test_stray_bytes_on_an_idle_connection_are_never_the_next_answer(wire, stray, request):
     """A whole answer, then (once the proxy has it) more bytes on the kept
     connection: a second, unsolicited answer or garbage. The next mirror
     is not answered by them: it goes on a fresh connection and is
     compared with its own answer. curl 7.88 reuses such a connection (its
     check on reuse only looks for a close): docs/operations.md says so."""
     legacy, shadow, p = wire
-    if p.config["shadow"]["client"] == "curl":
-        pytest.xfail("curl 7.88 reads stray bytes on a kept connection as the next answer "
-                     "(docs/operations.md, the shadow's HTTP client)")
+    if p.config["shadow"]["client"] == "curl":  # runs: an XPASS says curl no longer does it
+        request.applymarker(pytest.mark.xfail(
+            reason="curl 7.88 reuses a kept connection with stray bytes and can read them as "
+                   "the next answer (docs/operations.md, the shadow's HTTP client)", strict=False))
     before = metrics(p)
     rec, delta, _ = mirror(wire, "stray", Steps(plain(), 0.1, stray))
     assert_match(rec, delta)
