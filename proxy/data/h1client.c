@@ -31,6 +31,15 @@ static void xfer_free(uv_handle_t *h)
 static void on_kick(uv_timer_t *t)
 {
     h1_pool *p = t->data;
+    while (p->start_head) {
+        h1_xfer *x = p->start_head;
+        p->start_head = x->next_start;
+        if (!p->start_head)
+            p->start_tail = NULL;
+        x->next_start = NULL;
+        x->queued = false;
+        h1x_get_conn(x); /* may finish it: reported below */
+    }
     /* One at a time off the queue: a callback may end (h1_cancel) or
      * finish other transfers, which then leave or join it. */
     while (p->done_head) {
@@ -47,10 +56,32 @@ static void on_kick(uv_timer_t *t)
     }
 }
 
+/* Out of the start queue (a transfer ended before it was sent). */
+static void unqueue(h1_xfer *x)
+{
+    if (!x->queued)
+        return;
+    h1_pool *p = x->pool;
+    h1_xfer *prev = NULL;
+    for (h1_xfer *q = p->start_head; q; prev = q, q = q->next_start)
+        if (q == x) {
+            if (prev)
+                prev->next_start = x->next_start;
+            else
+                p->start_head = x->next_start;
+            if (p->start_tail == x)
+                p->start_tail = prev;
+            break;
+        }
+    x->next_start = NULL;
+    x->queued = false;
+}
+
 void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
 {
     if (x->finished)
         return;
+    unqueue(x);
     x->finished = true;
     x->rc = rc;
     x->os_errno = os_errno;
@@ -103,6 +134,7 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
 void h1_cancel(h1_xfer *x)
 {
     h1_pool *p = x->pool;
+    unqueue(x);
     if (x->finished) { /* ended, not reported yet: never will be */
         h1_xfer *prev = NULL;
         for (h1_xfer *q = p->done_head; q; prev = q, q = q->next_done)
@@ -191,7 +223,17 @@ h1_xfer *h1_start(h1_pool *p, const h1_request *r, void *owner)
     x->start_ms = x->connect_ms = now_ms(p);
     h1parse_init(&x->parser, strcmp(r->method, "HEAD") == 0, h1x_on_head, h1x_on_body, x);
     h1x_arm_timer(x, true);
-    h1x_get_conn(x);
+    /* Sent from the pool's timer, not now: the authoritative leg, started
+     * just before and sent from curl's timer (armed first, so due first),
+     * goes out first instead of waiting behind this write and its
+     * loopback delivery. */
+    x->queued = true;
+    if (p->start_tail)
+        p->start_tail->next_start = x;
+    else
+        p->start_head = x;
+    p->start_tail = x;
+    uv_timer_start(&p->kick, on_kick, 0, 0);
     return x;
 }
 
@@ -297,7 +339,7 @@ void h1_pool_close(h1_pool *p)
     if (!p->loop)
         return;
     p->closing = true;
-    assert(!p->resolve_waiters); /* transfers are over */
+    assert(!p->start_head && !p->resolve_waiters); /* transfers are over */
     h1x_drop_lookup(p);
     while (p->idle)
         h1c_close(p->idle); /* unlinks it */

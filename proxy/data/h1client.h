@@ -77,8 +77,9 @@ typedef struct h1_pool {
     size_t min_idle;        /* fewest idle since the last trim */
     uint64_t trimmed_ms;    /* when h1_trim last looked */
     size_t nopen;           /* connections open (busy and idle) */
+    struct h1_xfer *start_head, *start_tail; /* started, sent from `kick`, in order */
     struct h1_xfer *done_head, *done_tail; /* finished, reported on the next turn, in order */
-    uv_timer_t kick;        /* reports the done queue */
+    uv_timer_t kick;        /* sends the start queue, reports the done queue */
     bool closing;
     char *rbuf;             /* the receive buffer, H1_RECV_BUFFER bytes */
     bool rbuf_busy;         /* handed to a read that has not returned */
