@@ -178,7 +178,7 @@ const config_key config_keys[] = {
     {"/shadow/client", K_CLIENT, F(shadow_client), 0, 0, 0, "\"auto\"", false,
      "Which HTTP client sends the shadow leg. \"auto\": a lean HTTP/1.1 client of the "
      "proxy's own (data/h1client.c) for an http:// shadow upstream, curl for https:// (a TLS "
-     "connection's state alone is more than the lean client's whole cost); about 1.2 KB "
+     "connection's state alone is more than the lean client's whole cost); about 1.1 KB "
      "per shadow in flight instead of curl's 12 KB (bench/README.md, \"Memory\"). No TLS, "
      "no proxies, HTTP/1.1 only; the authoritative leg, the secondary and confirmations "
      "always use curl. \"curl\": curl for every leg, as before the lean client (a way "
