@@ -9,7 +9,8 @@
  * document gives the value jansson gives: strings are checked for UTF-8
  * as jansson checks them (no overlong forms, no surrogates, nothing past
  * U+10FFFF, no control characters), numbers are converted by the same
- * strtoll/strtod, members are set with json_object_setn_new_nocheck in
+ * strtoll/strtod (or, for the common short ones, to the same value without
+ * them: number_at), members are set with json_object_setn_new_nocheck in
  * document order. Anything else goes to json_loadb whole, which then gives
  * the error (or, for a case this scanner declines, the value). */
 #include "diff/jsonfast.h"
@@ -18,6 +19,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,6 +204,53 @@ static bool is_digit(const unsigned char *p, const unsigned char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
+/* Exact powers of ten as doubles (10^22 is the last one). */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Digits m up to 2^53 and a power of ten e within +-22 are both exact
+ * doubles, so m * 10^e (or m / 10^-e) is one correctly rounded IEEE
+ * operation: the same double strtod gives (Clinger's fast path). */
+bool jsonfast_real(const char *text, size_t len, double *out)
+{
+    const unsigned char *t = (const unsigned char *)text, *end = t + len;
+    bool neg = *t == '-';
+    t += neg;
+    uint64_t m = 0;
+    int e = 0;
+    bool frac = false;
+    for (; t < end; t++) {
+        if (*t == '.') {
+            frac = true;
+            continue;
+        }
+        if (*t < '0' || *t > '9')
+            break;
+        if (m >= (1ull << 60))
+            return false; /* too many digits for the fast path */
+        m = m * 10 + (uint64_t)(*t - '0');
+        e -= frac;
+    }
+    if (t < end) { /* the exponent */
+        t++;
+        bool eneg = *t == '-';
+        t += *t == '-' || *t == '+';
+        int x = 0;
+        for (; t < end; t++) {
+            if (x > 1000)
+                return false;
+            x = x * 10 + (*t - '0');
+        }
+        e += eneg ? -x : x;
+    }
+    if (m > (1ull << 53) || e < -22 || e > 22)
+        return false;
+    double v = e >= 0 ? (double)m * POW10[e] : (double)m / POW10[-e];
+    *out = neg ? -v : v;
+    return true;
+}
+
 static json_t *number_at(scan *s)
 {
     const unsigned char *start = s->p, *p = s->p, *end = s->end;
@@ -235,6 +284,18 @@ static json_t *number_at(scan *s)
         real = true;
     }
     size_t n = (size_t)(p - start);
+    if (!real && n <= 18) { /* 18 digits at most: no long long overflows */
+        long long v = 0;
+        for (const unsigned char *d = start + (*start == '-'); d < p; d++)
+            v = v * 10 + (*d - '0');
+        s->p = p;
+        return json_integer(*start == '-' ? -v : v);
+    }
+    double fast;
+    if (real && jsonfast_real((const char *)start, n, &fast)) { /* any locale */
+        s->p = p;
+        return json_real(fast);
+    }
     char text[FAST_MAX_NUMBER];
     if (n >= sizeof text)
         return NULL;

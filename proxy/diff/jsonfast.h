@@ -12,6 +12,7 @@
 #define SP_JSONFAST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The same value as json_loadb(data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
@@ -20,5 +21,12 @@
  * json_loadb (err may be NULL). On success err is left as it was. Any
  * thread; data need not be NUL-terminated. */
 json_t *jsonfast_load(const char *data, size_t len, json_error_t *err);
+
+/* The double of a valid JSON number's text (len > 0 bytes, no NUL
+ * needed), without strtod, when it is the common kind: at most about 17
+ * digits and a small exponent (glibc's strtod took a tenth of a
+ * comparison's instructions, diffbench at 2 KB). The same double as
+ * strtod's, bit for bit. false: not that kind, ask strtod. Any locale. */
+bool jsonfast_real(const char *text, size_t len, double *out);
 
 #endif

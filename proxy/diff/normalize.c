@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "diff/jsonfast.h"
 
 static bool ascii_space(char c)
 {
@@ -51,6 +52,9 @@ json_t *normalize_number(const char *s, size_t n)
     }
     if (i != n)
         return NULL;
+    double fast;
+    if (!integral && jsonfast_real(s, n, &fast))
+        return json_real(fast); /* no copy, no strtod */
     char small[64], *buf = n < sizeof small ? small : malloc(n + 1);
     if (!buf)
         return NULL;

@@ -198,6 +198,43 @@ TEST(mutations)
     CHECK(loaded > 1000 && failed > 1000); /* both paths were exercised */
 }
 
+/* Numbers take a path of their own (no strtod for short ones): every one
+ * gives jansson's double, bit for bit, near the fast path's edges too. */
+TEST(numbers_same_as_jansson)
+{
+    static const char *edges[] = {
+        "9007199254740992.0", "9007199254740993.0", "9007199254740993", "1e22", "1e23",
+        "-1e22", "1.5e-22", "1e-22", "1e-23", "0.1e-21", "999999999999999999",
+        "-999999999999999999", "1234567890123456789", "-9223372036854775808",
+        "0.000000000000000000001", "4.9e-324", "1.7976931348623157e308",
+        "2.2250738585072014e-308", "-0.0", "0.0e0", "1E+0", "100000000000000000000000.0",
+        "3.14159265358979323846", "0.30000000000000004", "1e0000000000000000001",
+        "[0.1,0.2,0.3,1.1,2.675,1.005,8.5e-5,45.0,19.99,1e-7]",
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        CHECK(check(edges[i]) == 1);
+    uint64_t rng = 0xD1B54A32D192ED03ull;
+    int differed = 0;
+    char buf[96];
+    for (int iter = 0; iter < 200000; iter++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int ndig = 1 + (int)((rng >> 40) % 20), dot = (int)((rng >> 30) % (unsigned)(ndig + 1));
+        size_t n = 0;
+        if (rng & 1)
+            buf[n++] = '-';
+        for (int d = 0; d < ndig; d++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            if (d == dot && d > 0)
+                buf[n++] = '.';
+            buf[n++] = (char)('0' + (d == 0 && ndig > 1 && dot != 1 ? 1 + (rng >> 50) % 9 : (rng >> 50) % 10));
+        }
+        if (rng & 2)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "e%d", (int)((rng >> 20) % 61) - 30);
+        differed += check_bytes(buf, n) < 0;
+    }
+    CHECK(differed == 0);
+}
+
 int main(void)
 {
     RUN(valid_documents);
@@ -205,5 +242,6 @@ int main(void)
     RUN(deep_nesting);
     RUN(orders);
     RUN(mutations);
+    RUN(numbers_same_as_jansson);
     UNIT_DONE();
 }
