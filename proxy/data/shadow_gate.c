@@ -57,7 +57,10 @@ void shadow_gate_init_secondary(shadow_gate *g, int index, const sp_config *cfg,
 void shadow_gate_note_busy(shadow_gate *g, double busy, int waiting)
 {
     double floor = g->cfg->shadow_busy_min_percent / 100.0;
-    g->calm_windows = waiting <= 1 ? g->calm_windows + 1 : 0;
+    if (waiting > 1)
+        g->calm_windows = 0;
+    else if (g->calm_windows < ONE_AT_A_TIME_WINDOWS)
+        g->calm_windows++; /* counted up to what is needed: no overflow on a long idle */
     if (busy >= BUSY_ENTER && waiting > 1)
         g->busy_share = g->busy_share * 0.5 > floor ? g->busy_share * 0.5 : floor;
     else if (busy < BUSY_LEAVE || g->calm_windows >= ONE_AT_A_TIME_WINDOWS)
