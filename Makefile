@@ -18,7 +18,7 @@ VERSION := 0.1.0
 BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
               libjansson-dev libuv1-dev libssl-dev zlib1g-dev libxml2-dev \
               libgnutls28-dev
-TEST_DEBS  := python3 python3-pytest curl jq openssl chromium chromium-driver prometheus \
+TEST_DEBS  := python3 python3-pytest python3-pytest-xdist curl jq openssl chromium chromium-driver prometheus \
               docker-compose python3-yaml man-db groff-base systemd etcd-server wrk
 BENCH_DEBS := wrk nginx-light
 
@@ -127,29 +127,41 @@ unit: $(UNIT_BIN)
 unit-asan: $(UNIT_ASAN)
 	@set -e; for t in $(UNIT_ASAN); do echo "== $$t"; $$t; done
 
+# The e2e suite runs in E2E_JOBS pytest-xdist workers (default 2), a whole
+# test file per worker at a time (--dist loadfile: a file's module fixtures
+# start once and its tests keep their order). The suite mostly waits on
+# sockets and timers (about a third of one core on its own), so two workers
+# nearly halve it. E2E_JOBS=1: one process, no xdist.
+E2E_JOBS ?= 2
+E2E_XDIST = $(if $(filter-out 0 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadfile)
+PYTEST_E2E = $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_XDIST)
+
 e2e: shadowproxy build/sp-stub build/.test-deps
 	cd tests/e2e && SP_BIN=$(CURDIR)/shadowproxy SP_STUB=$(CURDIR)/build/sp-stub \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider .
+	  $(PYTEST_E2E) .
 
 e2e-asan: build/shadowproxy-asan build/sp-stub build/.test-deps
 	cd tests/e2e && SP_BIN=$(CURDIR)/build/shadowproxy-asan SP_STUB=$(CURDIR)/build/sp-stub \
 	  SP_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider .
+	  $(PYTEST_E2E) .
 
-# Everything is built first, in parallel (one job per core); the tests then
-# run one stage at a time, as their timing expects.
+# Everything is built first, in parallel (one job per core); then the stages
+# run in order, the first failing one stopping the rest, each timed by
+# tests/side-by-side.sh. unit-asan and fuzz-smoke (short, CPU bound) run
+# alongside e2e (wall-clock bound); a side stage's log is printed if it
+# fails. e2e-asan and e2e-valgrind run alone: ASan and memcheck slow the
+# proxy enough that its timing tests want the spare CPU.
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+STAGE = MAKE="$(MAKE)" sh tests/side-by-side.sh
 test: build/.test-deps
 	$(MAKE) check-layers
 	$(MAKE) -j$(TEST_JOBS) shadowproxy build/sp-stub build/shadowproxy-asan $(UNIT_BIN) \
 	  $(UNIT_ASAN) fuzz-build
-	$(MAKE) unit
-	$(MAKE) unit-asan
-	$(MAKE) e2e
-	$(MAKE) e2e-asan
-	$(MAKE) fuzz-smoke FUZZ_SMOKE_SECONDS=5
-	$(MAKE) e2e-valgrind
+	@$(STAGE) unit
+	@FUZZ_SMOKE_SECONDS=5 $(STAGE) e2e unit-asan fuzz-smoke
+	@$(STAGE) e2e-asan
+	@$(STAGE) e2e-valgrind
 
 # libFuzzer drivers (make fuzz, fuzz-smoke, fuzz-regress) and the e2e suite
 # under valgrind (e2e-valgrind, e2e-valgrind-full): docs/testing.md.

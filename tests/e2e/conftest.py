@@ -22,21 +22,59 @@ SLOW = 3 if SANITIZED else 1  # timeouts scale under sanitizers
 
 
 def free_port():
+    """A port free now. Another process (a second e2e worker, a client's
+    source port) may take it before ours binds it: Stub and Proxy start
+    again on fresh ports when that happens (port_taken)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, timeout=10.0):
+PORT_TRIES = 4
+
+
+def port_taken(err_path):
+    """Whether a process that exited at start-up said its port was taken."""
+    with open(err_path, errors="replace") as f:
+        return "Address already in use" in f.read()
+
+
+def listens(pid, port):
+    """Whether process pid holds a listening TCP socket on port (IPv4)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) in inodes:
+                return True
+        except OSError:
+            pass  # closed meanwhile
+    return False
+
+
+def wait_port(port, proc, timeout=10.0, owned=False):
+    """Waits until port accepts connections. owned: until proc itself
+    listens on it, not some other process that took the port first (a
+    port free_port chose can be taken before proc binds it)."""
     deadline = time.monotonic() + timeout * SLOW
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+                if not owned or listens(proc.pid, port):
+                    return
         except OSError:
-            time.sleep(0.02)
+            pass
+        time.sleep(0.02)
     raise TimeoutError(f"port {port} not listening")
 
 
@@ -45,13 +83,21 @@ class Stub:
         self.name = name
         self.log = os.path.join(tmp, f"stub-{name}.jsonl")
         portfile = os.path.join(tmp, f"stub-{name}.port")
-        self.port = free_port()
-        self.err = open(os.path.join(tmp, f"stub-{name}.err"), "w")
-        self.proc = subprocess.Popen(
-            [SP_STUB, "--listen", f"127.0.0.1:{self.port}", "--name", name,
-             "--profile", profile, "--log", self.log, "--port-file", portfile, *args],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        wait_port(self.port, self.proc)
+        err_path = os.path.join(tmp, f"stub-{name}.err")
+        for attempt in range(PORT_TRIES):
+            self.port = free_port()
+            self.err = open(err_path, "w")
+            self.proc = subprocess.Popen(
+                [SP_STUB, "--listen", f"127.0.0.1:{self.port}", "--name", name,
+                 "--profile", profile, "--log", self.log, "--port-file", portfile, *args],
+                stdout=subprocess.DEVNULL, stderr=self.err)
+            try:
+                wait_port(self.port, self.proc, owned=True)
+                break
+            except RuntimeError:  # exited: free_port's port taken meanwhile?
+                self.err.close()
+                if attempt + 1 == PORT_TRIES or not port_taken(err_path):
+                    raise
         self.url = f"http://127.0.0.1:{self.port}"
 
     def requests(self):
@@ -92,6 +138,7 @@ class Proxy:
         # file; the first keeps the plain names.
         sfx = "" if not os.path.exists(os.path.join(tmp, "proxy.err")) else f"-{Proxy.instances}"
         self.tmp = tmp
+        own_port = port is None
         self.port = port or free_port()
         self.diff_log = diff_log or os.path.join(tmp, "diffs.jsonl")
         self.err_path = os.path.join(tmp, f"proxy{sfx}.err")
@@ -113,6 +160,7 @@ class Proxy:
         # machine's speed. test_shadow_yield.py tests the yield itself.
         config.setdefault("shadow", {}).setdefault("busy_min_percent", 100)
         admin = config.setdefault("admin", {})
+        own_admin = "listen" not in admin
         admin.setdefault("listen", f"127.0.0.1:{free_port()}")
         config.setdefault("state_file", os.path.join(tmp, f"state{sfx}.json"))
         self.config = config
@@ -120,20 +168,33 @@ class Proxy:
         listen = admin["listen"]
         self.admin_port = int(listen.rsplit(":", 1)[1]) if listen else None
         self.config_path = os.path.join(tmp, f"config{sfx}.json")
-        with open(self.config_path, "w") as f:
-            json.dump(config, f)
         cmd += ["--config", self.config_path]
-        self.cmd = cmd
-        self.err = open(self.err_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
-        try:
-            wait_port(self.port, self.proc)
-        except Exception:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            self.err.close()
-            raise RuntimeError(f"proxy did not start: {cmd}\n{self.stderr()[-3000:]}")
+        for attempt in range(PORT_TRIES):
+            with open(self.config_path, "w") as f:
+                json.dump(config, f)
+            self.cmd = cmd
+            self.err = open(self.err_path, "w")
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
+            try:
+                wait_port(self.port, self.proc, owned=True)
+                break
+            except Exception:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.err.close()
+                # A port free_port chose was taken before the proxy bound it
+                # (another worker's process): start again on fresh ones.
+                if attempt + 1 < PORT_TRIES and (own_port or own_admin) \
+                        and port_taken(self.err_path):
+                    if own_port:
+                        self.port = free_port()
+                        cmd[cmd.index("--listen") + 1] = f"127.0.0.1:{self.port}"
+                    if own_admin:
+                        self.admin_port = free_port()
+                        admin["listen"] = f"127.0.0.1:{self.admin_port}"
+                    continue
+                raise RuntimeError(f"proxy did not start: {cmd}\n{self.stderr()[-3000:]}")
 
     def conn(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
