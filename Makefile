@@ -68,7 +68,9 @@ endef
 build/.deps:
 	$(call ensure_debs,$(BUILD_DEBS))
 	@mkdir -p build && touch $@
-build/.test-deps: | build/.deps
+# Checked again when the Makefile changes (a package added to TEST_DEBS, like
+# python3-pytest-xdist, reaches trees that already have the stamp).
+build/.test-deps: Makefile | build/.deps
 	$(call ensure_debs,$(TEST_DEBS))
 	@touch $@
 build/.bench-deps: | build/.deps
