@@ -28,26 +28,57 @@ static void xfer_free(uv_handle_t *h)
     free(x);
 }
 
+/* ---- the pool's two queues (pool->q[k], linked through x->next_in[k]) ------- */
+
+static void q_push(h1_pool *p, int k, h1_xfer *x)
+{
+    x->next_in[k] = NULL;
+    if (p->q[k].tail)
+        p->q[k].tail->next_in[k] = x;
+    else
+        p->q[k].head = x;
+    p->q[k].tail = x;
+}
+
+static h1_xfer *q_pop(h1_pool *p, int k)
+{
+    h1_xfer *x = p->q[k].head;
+    if (x) {
+        p->q[k].head = x->next_in[k];
+        if (!p->q[k].head)
+            p->q[k].tail = NULL;
+        x->next_in[k] = NULL;
+    }
+    return x;
+}
+
+/* x out of queue k, wherever it is (a walk: the queues hold one turn's) */
+static void q_remove(h1_pool *p, int k, h1_xfer *x)
+{
+    h1_xfer *prev = NULL;
+    for (h1_xfer *q = p->q[k].head; q; prev = q, q = q->next_in[k])
+        if (q == x) {
+            if (prev)
+                prev->next_in[k] = x->next_in[k];
+            else
+                p->q[k].head = x->next_in[k];
+            if (p->q[k].tail == x)
+                p->q[k].tail = prev;
+            x->next_in[k] = NULL;
+            return;
+        }
+}
+
 static void on_kick(uv_timer_t *t)
 {
     h1_pool *p = t->data;
-    while (p->start_head) {
-        h1_xfer *x = p->start_head;
-        p->start_head = x->next_start;
-        if (!p->start_head)
-            p->start_tail = NULL;
-        x->next_start = NULL;
+    for (h1_xfer *x; (x = q_pop(p, H1_Q_START));) {
         x->queued = false;
         h1x_get_conn(x); /* may finish it: reported below */
     }
     /* One at a time off the queue: a callback may end (h1_cancel) or
      * finish other transfers, which then leave or join it. */
-    while (p->done_head) {
-        h1_xfer *x = p->done_head;
-        p->done_head = x->next_done;
-        if (!p->done_head)
-            p->done_tail = NULL;
-        x->next_done = NULL;
+    for (h1_xfer *x; (x = q_pop(p, H1_Q_DONE));) {
         x->reported = true;
         /* no words (a success, or no memory for them): the receiver falls
          * back to curl_easy_strerror(rc) */
@@ -61,19 +92,7 @@ static void unqueue(h1_xfer *x)
 {
     if (!x->queued)
         return;
-    h1_pool *p = x->pool;
-    h1_xfer *prev = NULL;
-    for (h1_xfer *q = p->start_head; q; prev = q, q = q->next_start)
-        if (q == x) {
-            if (prev)
-                prev->next_start = x->next_start;
-            else
-                p->start_head = x->next_start;
-            if (p->start_tail == x)
-                p->start_tail = prev;
-            break;
-        }
-    x->next_start = NULL;
+    q_remove(x->pool, H1_Q_START, x);
     x->queued = false;
 }
 
@@ -122,12 +141,7 @@ void h1x_finish(h1_xfer *x, CURLcode rc, int os_errno, const char *fmt, ...)
     }
     if (x->resolving)
         h1x_forget_resolve(x);
-    h1_pool *p = x->pool;
-    if (p->done_tail)
-        p->done_tail->next_done = x;
-    else
-        p->done_head = x;
-    p->done_tail = x;
+    q_push(x->pool, H1_Q_DONE, x);
     uv_timer_start(&x->pool->kick, on_kick, 0, 0);
 }
 
@@ -136,17 +150,7 @@ void h1_cancel(h1_xfer *x)
     h1_pool *p = x->pool;
     unqueue(x);
     if (x->finished) { /* ended, not reported yet: never will be */
-        h1_xfer *prev = NULL;
-        for (h1_xfer *q = p->done_head; q; prev = q, q = q->next_done)
-            if (q == x) {
-                if (prev)
-                    prev->next_done = x->next_done;
-                else
-                    p->done_head = x->next_done;
-                if (p->done_tail == x)
-                    p->done_tail = prev;
-                break;
-            }
+        q_remove(p, H1_Q_DONE, x);
         assert(!x->reported);
         uv_close((uv_handle_t *)&x->timer, xfer_free);
         return;
@@ -228,11 +232,7 @@ h1_xfer *h1_start(h1_pool *p, const h1_request *r, void *owner)
      * goes out first instead of waiting behind this write and its
      * loopback delivery. */
     x->queued = true;
-    if (p->start_tail)
-        p->start_tail->next_start = x;
-    else
-        p->start_head = x;
-    p->start_tail = x;
+    q_push(p, H1_Q_START, x);
     uv_timer_start(&p->kick, on_kick, 0, 0);
     return x;
 }
@@ -339,7 +339,7 @@ void h1_pool_close(h1_pool *p)
     if (!p->loop)
         return;
     p->closing = true;
-    assert(!p->start_head && !p->resolve_waiters); /* transfers are over */
+    assert(!p->q[H1_Q_START].head && !p->resolve_waiters); /* transfers are over */
     h1x_drop_lookup(p);
     while (p->idle)
         h1c_close(p->idle); /* unlinks it */

@@ -57,6 +57,8 @@ typedef void (*h1_done_fn)(void *owner, CURLcode rc, const char *error, int os_e
 #define H1_RECV_BUFFER (64u * 1024) /* the pool's one receive buffer */
 #define H1_MAX_ADDRS 4
 
+enum { H1_Q_START, H1_Q_DONE };
+
 typedef struct h1_pool {
     uv_loop_t *loop;
     const config_upstream *cfg;
@@ -77,8 +79,9 @@ typedef struct h1_pool {
     size_t min_idle;        /* fewest idle since the last trim */
     uint64_t trimmed_ms;    /* when h1_trim last looked */
     size_t nopen;           /* connections open (busy and idle) */
-    struct h1_xfer *start_head, *start_tail; /* started, sent from `kick`, in order */
-    struct h1_xfer *done_head, *done_tail; /* finished, reported on the next turn, in order */
+    /* Transfers in order: [H1_Q_START] started, sent from `kick`;
+     * [H1_Q_DONE] finished, reported on the next turn (also from `kick`). */
+    struct { struct h1_xfer *head, *tail; } q[2];
     uv_timer_t kick;        /* sends the start queue, reports the done queue */
     bool closing;
     char *rbuf;             /* the receive buffer, H1_RECV_BUFFER bytes */

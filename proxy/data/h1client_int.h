@@ -42,8 +42,7 @@ typedef struct h1_xfer {
     int os_errno;
     int send_errno;         /* the request's write failed (errno): the read side ends it */
     char *error;            /* a failure's words (owned; NULL: none, or no memory for them) */
-    struct h1_xfer *next_done; /* pool->done_head's queue */
-    struct h1_xfer *next_start; /* pool->start_head's queue */
+    struct h1_xfer *next_in[2]; /* its link in pool->q[H1_Q_START], pool->q[H1_Q_DONE] */
     bool queued;            /* in the start queue: not sent yet */
 } h1_xfer;
 

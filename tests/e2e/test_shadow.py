@@ -195,17 +195,19 @@ def test_circuit_breaker_with_shadow_down(stubs, proxy):
         assert v["new"] == NOT_ATTEMPTED
 
 
-def test_max_in_flight_cap_drops_shadows(stubs, proxy):
+def four_at_a_cap_of_one(stubs, proxy, mode, prefix):
+    """Four clients at once, the shadow slow (1 s) and its in-flight cap 1:
+    one is mirrored, three are dropped. The proxy and each client's
+    (answer, seconds), by client number."""
     legacy = stubs("legacy")
     new = stubs("new")
     p = proxy(legacy.url, new.url,
               config={"shadow": {"max_in_flight": 1, "timeout_ms": 5000}},
-              args=("--diff-log-mode", "all", "--workers", "1"))
+              args=("--diff-log-mode", mode, "--workers", "1"))
     results = {}
 
     def client(i):
-        r, elapsed = get(p, f"cap-{i}", ctl_new="delay=1000")
-        results[i] = (r, elapsed)
+        results[i] = get(p, f"{prefix}-{i}", ctl_new="delay=1000")
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
     for t in threads:
@@ -213,6 +215,11 @@ def test_max_in_flight_cap_drops_shadows(stubs, proxy):
     for t in threads:
         t.join(10)
     assert sorted(results) == [0, 1, 2, 3]
+    return p, new, results
+
+
+def test_max_in_flight_cap_drops_shadows(stubs, proxy):
+    p, new, results = four_at_a_cap_of_one(stubs, proxy, "all", "cap")
     for r, elapsed in results.values():
         assert_client_unaffected(r)
         assert elapsed < 0.5, elapsed
@@ -233,23 +240,8 @@ def test_max_in_flight_drops_are_counted_in_mismatches_mode(stubs, proxy):
     record of its own (a slow shadow at full traffic would flood the
     comparers and the log with one per request): the route's overload
     records count it, and the verdict metrics do at once."""
-    legacy = stubs("legacy")
-    new = stubs("new")
-    p = proxy(legacy.url, new.url,
-              config={"shadow": {"max_in_flight": 1, "timeout_ms": 5000}},
-              args=("--diff-log-mode", "mismatches", "--workers", "1"))
-    results = {}
-
-    def client(i):
-        results[i] = get(p, f"capm-{i}", ctl_new="delay=1000")[0]
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert sorted(results) == [0, 1, 2, 3]
-    for r in results.values():
+    p, _, results = four_at_a_cap_of_one(stubs, proxy, "mismatches", "capm")
+    for r, _ in results.values():
         assert_client_unaffected(r)
     assert metric(p, "shadowproxy_shadow_dropped_total") == 3
     assert metric(p, 'shadowproxy_verdicts_total{verdict="shadow_dropped"}') == 3
