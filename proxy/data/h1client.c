@@ -72,8 +72,15 @@ static void q_remove(h1_pool *p, int k, h1_xfer *x)
 static void on_kick(uv_timer_t *t)
 {
     h1_pool *p = t->data;
+    if (p->q[H1_Q_START].head)
+        uv_update_time(p->loop);
     for (h1_xfer *x; (x = q_pop(p, H1_Q_START));) {
         x->queued = false;
+        /* Its timeouts count from now, when it is sent, as curl's count
+         * from its first turn: the authoritative leg's work this turn (a
+         * first connection, long under valgrind) is not the shadow's. */
+        x->start_ms = x->connect_ms = now_ms(p);
+        h1x_arm_timer(x, true);
         h1x_get_conn(x); /* may finish it: reported below */
     }
     /* One at a time off the queue: a callback may end (h1_cancel) or
