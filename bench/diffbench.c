@@ -8,7 +8,9 @@
  * timestamps, money as 45.0. Three measurements per size, each the median of
  * ROUNDS runs, in MB/s of JSON (both documents' bytes) per core:
  *   parse        json_loadb of both documents (the floor: any JSON diff parses)
- *   diff         body_prepare of both + compare_bodies_consume, no rules
+ *   diff         body_prepare of both + compare_bodies_consume, no rules,
+ *                in an arena scope as a comparer runs them (base/json_arena.h;
+ *                DIFFBENCH_MALLOC=1: without, as before 2026-12-08)
  *   diff+rules   the same with a route's rules (ignore, keyed array,
  *                tolerance, datetime normalisation)
  *
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/json_arena.h"
 #include "diff/body.h"
 #include "diff/compare.h"
 #include "conf/rules.h"
@@ -106,6 +109,8 @@ static double median(double *v, int n)
 
 /* One run of `what` (0 parse, 1 diff, 2 diff+rules); returns CPU seconds and
  * the differences found in *found. */
+static json_arena *arena; /* NULL with DIFFBENCH_MALLOC=1 */
+
 static double run_once(int what, const char *l, size_t ll, const char *n, size_t nl,
                        const route_compare *rc, size_t *found)
 {
@@ -117,16 +122,19 @@ static double run_once(int what, const char *l, size_t ll, const char *n, size_t
         *found = 0;
     } else {
         body_view lb = {0}, nb = {0};
+        json_arena_begin(arena);
         body_prepare(&lb, (const unsigned char *)l, ll, true, ll, "", "application/json", NULL,
                      64u << 20);
         body_prepare(&nb, (const unsigned char *)n, nl, true, nl, "", "application/json", NULL,
                      64u << 20);
         json_t *diffs = json_array();
-        compare_opts o = {.max_differences = 100, .rules = what == 2 ? rc : NULL};
+        compare_opts o = {.max_differences = 100, .rules = what == 2 ? rc : NULL,
+                          .arena = arena};
         /* as the comparer does when no record can be due before the
          * verdict (mismatches mode): it frees the views */
         *found = compare_bodies_consume(&lb, &nb, diffs, &o);
-        json_decref(diffs);
+        json_arena_drop(arena, diffs);
+        json_arena_end(arena);
     }
     return cpu_now() - t0;
 }
@@ -149,11 +157,17 @@ static int run_fixed(int argc, char **argv)
     printf("%zu bytes, %zu differences\n", ll + nl, found);
     free(l);
     free(n);
+    json_arena_free(arena);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    const char *m = getenv("DIFFBENCH_MALLOC");
+    if (!m || strcmp(m, "1") != 0) {
+        json_arena_install();
+        arena = json_arena_new(256 * 1024); /* as a comparer's (analyzer.c) */
+    }
     if (argc > 1 && strcmp(argv[1], "--once") == 0)
         return run_fixed(argc, argv);
     int rounds = argc > 1 ? atoi(argv[1]) : 9;
@@ -187,5 +201,6 @@ int main(int argc, char **argv)
         free(l);
         free(n);
     }
+    json_arena_free(arena);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "base/json_arena.h"
 #include "conf/config.h"
 #include "ctrl/store.h"
 #include "tools/ctl.h"
@@ -417,6 +418,7 @@ int main(int argc, char **argv)
         size_t seed;
         if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed)
             json_object_seed(seed);
+        json_arena_install(); /* the comparers' values come from arenas */
         xmltree_global_init();
         int rc = strcmp(cmd, "serve") == 0 ? cmd_serve(argc - 1, argv + 1) : replay_main(argc - 1, argv + 1);
         curl_global_cleanup();

@@ -76,6 +76,32 @@ static bool bodies_identical(const analysis_job *j)
     return same_header(l, n, "Content-Type") && same_header(l, n, "Content-Encoding");
 }
 
+/* Both bodies decoded and compared inside the comparer's arena
+ * (base/json_arena.h), the rules rewriting the trees in place: none of their
+ * values outlives this function. The differences listed leave as a copy,
+ * appended to `diffs` up to co's cap; if that copy fails (out of memory)
+ * they are still counted. */
+static size_t compare_bodies_scoped(const analyze_ctx *cx, analysis_job *j, json_t *diffs,
+                                    const compare_opts *co)
+{
+    size_t cap = co->max_differences ? co->max_differences : COMPARE_MAX_DIFFERENCES;
+    size_t listed = json_array_size(diffs);
+    compare_opts o = *co;
+    o.max_differences = listed < cap ? cap - listed : 0;
+    o.arena = cx->arena;
+    body_view lb = {0}, nb = {0};
+    json_arena_begin(cx->arena);
+    prepare_legs(cx->cfg, j, &lb, &nb);
+    json_t *here = o.max_differences ? json_array() : NULL; /* NULL: count only */
+    size_t found = compare_bodies_consume(&lb, &nb, here, &o); /* releases the views */
+    json_t *out = json_array_size(here) ? json_arena_export(cx->arena, here) : NULL;
+    json_arena_drop(cx->arena, here);
+    json_arena_end(cx->arena);
+    json_array_extend(diffs, out);
+    json_decref(out);
+    return found;
+}
+
 static record_leg record_leg_of(const analysis_leg *l, const body_view *b)
 {
     return (record_leg){
@@ -299,8 +325,15 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
     const char *noise_state = "not compared"; /* a preset verdict */
     verdict v = j->preset;
     bool decoded = !(v == VERDICT_COUNT && bodies_identical(j));
+    /* In mismatches mode with no secondary, the views are needed again only
+     * for a record that the verdict makes due (a mismatch): they are then
+     * decoded and compared in the comparer's arena and freed, and such a
+     * record decodes the bodies again. Not with correlated ids: the record
+     * shows the new side's tree with its ids mapped. */
+    bool scoped = v == VERDICT_COUNT && diffs && decoded && cx->mode != DIFFLOG_ALL &&
+                  !j->secondary_asked && !j->id_pairs;
     size_t ids_mapped = 0;
-    if (decoded)
+    if (decoded && !scoped)
         prepare_legs(cfg, j, &lb, &nb);
     if (decoded && j->id_pairs && nb.json) /* the pair counts as equal */
         ids_mapped = ids_map_back(nb.json, j->id_pairs);
@@ -312,16 +345,9 @@ verdict analyze_job(const analyze_ctx *cx, analysis_job *j, record_batch *b)
         co.known = &known;
         found += compare_status(l->status, n->status, diffs, &co);
         found += compare_headers(&l->headers, &n->headers, diffs, &co);
-        /* In mismatches mode with no secondary, the views are needed again
-         * only for a record that the verdict makes due (a mismatch): the
-         * rules may then rewrite their trees in place instead of copying,
-         * and such a record decodes the bodies again. Not with correlated
-         * ids: the record shows the new side's tree with its ids mapped. */
-        bool consume = cx->mode != DIFFLOG_ALL && !j->secondary_asked && !j->id_pairs &&
-                       lb.kind == BODY_JSON && nb.kind == BODY_JSON;
-        if (decoded && consume) {
-            found += compare_bodies_consume(&lb, &nb, diffs, &co);
-            decoded = false; /* the views are freed */
+        if (scoped) {
+            found += compare_bodies_scoped(cx, j, diffs, &co);
+            decoded = false; /* the views were never kept */
         } else if (decoded) {
             found += compare_bodies(&lb, &nb, diffs, &co);
         }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/json_arena.h"
 #include "data/analyzer.h"
 #include "data/confirm.h"
 #include "diff/compare.h"
@@ -31,6 +32,7 @@ typedef struct analyze_ctx {
     bool writer_keeps_up;     /* false: a due record is counted in `tally` instead */
     overload_tally *tally;    /* the calling comparer's */
     confirmer *confirm;       /* NULL: no confirmations (they are skipped) */
+    json_arena *arena;        /* the calling comparer's; NULL: malloc only */
 } analyze_ctx;
 
 /* Compares j (unless its verdict is preset), counts the verdict (global and

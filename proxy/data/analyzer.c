@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/json_arena.h"
 #include "base/log.h"
 #include "data/analyze_job.h"
 #include "data/confirm.h"
@@ -39,6 +40,9 @@
 #define BATCH_FLUSH_BYTES (256u * 1024u)
 /* How long a comparer waits for more work before it sleeps until signalled. */
 #define BATCH_PAUSE_NS 2000000L
+/* A comparer's arena keeps one chunk up to this size between comparisons
+ * (a few orders' values); a larger document's chunks go back to malloc. */
+#define ARENA_KEEP_BYTES (256u * 1024u)
 /* Comparison is shadow work: the comparers run under SCHED_BATCH at nice
  * 10 (their wake-ups never preempt a worker, and next to the machine's
  * other processes they keep a fair share, so they keep up). While a worker
@@ -85,6 +89,7 @@ typedef struct comparer {
     metrics_shard *endpoints;    /* comparer thread only: route `default` by endpoint */
     record_batch batch;          /* comparer thread only */
     overload_tally tally;        /* comparer thread only: records the writer had no room for */
+    json_arena *arena;           /* comparer thread only: its comparisons' values */
 } comparer;
 
 struct analyzer {
@@ -429,6 +434,7 @@ static void *comparer_main(void *arg)
     snprintf(name, sizeof name, "comparer-%d", c->index);
     c->shard = metrics_shard_new(name);
     c->endpoints = metrics_endpoint_shard_new(name);
+    c->arena = json_arena_new(ARENA_KEEP_BYTES); /* NULL: comparisons use malloc */
     analysis_job *list;
     while ((list = take_jobs(c)) != NULL) {
         analyze_ctx cx = {
@@ -440,6 +446,7 @@ static void *comparer_main(void *arg)
             .live = a->live,
             .tally = &c->tally,
             .confirm = a->confirm,
+            .arena = c->arena,
         };
         while (list) {
             analysis_job *next = list->next;
@@ -464,6 +471,7 @@ static void *comparer_main(void *arg)
     }
     hand_over(c);
     free(c->batch.buf);
+    json_arena_free(c->arena);
     metrics_shard_release(c->shard);
     metrics_shard_release(c->endpoints);
     return NULL;

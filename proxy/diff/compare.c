@@ -88,16 +88,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/json_arena.h"
 #include "diff/compare_int.h"
 #include "diff/rulecmp.h"
-
-#define DEFAULT_MAX_DIFFERENCES 100
 
 static void ctx_init(ctx *c, json_t *diffs, const compare_opts *o)
 {
     c->diffs = diffs;
     c->max = o && o->max_differences ? o->max_differences
-                                     : DEFAULT_MAX_DIFFERENCES;
+                                     : COMPARE_MAX_DIFFERENCES;
     c->found = 0;
     c->rules = o ? o->rules : NULL;
     c->known = o ? o->known : NULL;
@@ -754,6 +753,15 @@ size_t compare_bodies(const body_view *legacy, const body_view *new_,
     return c.found;
 }
 
+static void release_view(body_view *b, const compare_opts *o)
+{
+    if (b && o && o->arena) {
+        json_arena_drop(o->arena, b->json);
+        b->json = NULL;
+    }
+    body_view_free(b);
+}
+
 size_t compare_bodies_consume(body_view *legacy, body_view *new_, json_t *diffs,
                               const compare_opts *o)
 {
@@ -768,12 +776,12 @@ size_t compare_bodies_consume(body_view *legacy, body_view *new_, json_t *diffs,
         json_t *lj = prepared_taken(r, SIDE_LEGACY, legacy);
         json_t *nj = prepared_taken(r, SIDE_NEW, new_);
         found = compare_json(lj, nj, "", diffs, o);
-        json_decref(lj);
-        json_decref(nj);
+        json_arena_drop(o->arena, lj);
+        json_arena_drop(o->arena, nj);
     } else {
         found = compare_bodies(legacy, new_, diffs, o);
     }
-    body_view_free(legacy);
-    body_view_free(new_);
+    release_view(legacy, o);
+    release_view(new_, o);
     return found;
 }

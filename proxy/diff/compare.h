@@ -14,6 +14,8 @@
 
 struct route_compare; /* rules.h */
 
+#define COMPARE_MAX_DIFFERENCES 100 /* max_differences 0 */
+
 typedef struct compare_opts {
     const char *const *headers; /* header names to compare (case-insensitive) */
     size_t nheaders;
@@ -26,6 +28,10 @@ typedef struct compare_opts {
      * get "known": "<rule name>". Verdict: 0 found -> match; found ==
      * *known -> known; else mismatch. */
     size_t *known;
+    /* compare_bodies_consume only: the arena its views' trees were parsed
+     * in (base/json_arena.h), inside its open scope; they are then dropped
+     * there instead of freed value by value. NULL: freed. */
+    struct json_arena *arena;
 } compare_opts;
 
 /* Each returns the number of differences found (appended up to the cap of
